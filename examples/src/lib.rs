@@ -1,0 +1,1 @@
+//! Runnable examples for selftrace; see the `examples/` folder of this crate.

@@ -1,0 +1,243 @@
+//! Human-readable lines for log records, written to stderr without
+//! allocating.
+//!
+//! The format follows `tracing-subscriber`'s default one:
+//!
+//! ```text
+//! 2026-11-21T07:44:38.123456Z  INFO bench component.event: message text key1=42 key2="value"
+//! ```
+//!
+//! timestamp (UTC, microseconds), severity, scope, the event name when there
+//! is one, the body, then the attributes; string attributes are quoted.
+
+use std::{
+    fmt::{self, Write as _},
+    io,
+};
+
+use crate::view::{AnyValue, LogRecordView, RecordVisitor};
+
+/// Writes one console line for `record` (without the trailing newline).
+///
+/// # Errors
+///
+/// Only the errors `out` returns.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, write_console_line};
+///
+/// struct Ready;
+/// impl LogRecordView for Ready {
+///     fn time_unix_nano(&self) -> Option<u64> { Some(0) }
+///     fn observed_time_unix_nano(&self) -> Option<u64> { Some(0) }
+///     fn severity(&self) -> Option<Severity> { Some(Severity::WARN) }
+///     fn event_name(&self) -> Option<&str> { Some("node.ready") }
+///     fn visit(&self, v: &mut dyn RecordVisitor) {
+///         v.visit_body(AnyValue::Str("ready"));
+///         v.visit_attribute("port", AnyValue::Int(4318));
+///     }
+/// }
+///
+/// let mut line = String::new();
+/// write_console_line(&mut line, "receiver.otlp.0", &Ready)?;
+/// assert_eq!(line, "1970-01-01T00:00:00.000000Z  WARN receiver.otlp.0 node.ready: ready port=4318");
+/// # Ok::<(), std::fmt::Error>(())
+/// ```
+pub fn write_console_line(
+    out: &mut dyn fmt::Write,
+    scope: &str,
+    record: &(impl LogRecordView + ?Sized),
+) -> fmt::Result {
+    match record.time_unix_nano().or(record.observed_time_unix_nano()) {
+        Some(t) => write_timestamp(out, t)?,
+        None => out.write_str("-")?,
+    }
+    let severity = record.severity_text().unwrap_or("-");
+    write!(out, " {severity:>5} {scope}")?;
+    if let Some(name) = record.event_name() {
+        write!(out, " {name}")?;
+    }
+    out.write_char(':')?;
+    let mut fields = ConsoleFields { out, result: Ok(()) };
+    record.visit(&mut fields);
+    fields.result
+}
+
+/// Prints one console line for `record` to stderr, holding the stderr lock
+/// for the whole line so lines from different threads do not interleave.
+///
+/// Cost: no allocation; one write per 1 KiB of line.
+pub fn print_console_line(scope: &str, record: &(impl LogRecordView + ?Sized)) {
+    print_line(None, scope, record);
+}
+
+/// Prints a line with an optional `prefix` to stderr.
+pub(crate) fn print_line(prefix: Option<&str>, scope: &str, record: &(impl LogRecordView + ?Sized)) {
+    let stderr = io::stderr();
+    let mut line = StackLine { out: stderr.lock(), buf: [0; 1024], len: 0 };
+    if let Some(prefix) = prefix {
+        let _ = line.write_str(prefix);
+    }
+    let _ = write_console_line(&mut line, scope, record);
+    let _ = line.write_str("\n");
+    line.flush();
+}
+
+/// Prints a plain message line to stderr.
+pub(crate) fn print_message(args: fmt::Arguments<'_>) {
+    let stderr = io::stderr();
+    let mut line = StackLine { out: stderr.lock(), buf: [0; 1024], len: 0 };
+    let _ = line.write_fmt(args);
+    let _ = line.write_str("\n");
+    line.flush();
+}
+
+/// A line buffered on the stack and written out in 1 KiB chunks.
+struct StackLine<W: io::Write> {
+    out: W,
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl<W: io::Write> StackLine<W> {
+    fn flush(&mut self) {
+        // Nothing useful can be done about a failing stderr.
+        let _ = self.out.write_all(self.buf.get(..self.len).unwrap_or_default());
+        self.len = 0;
+    }
+}
+
+impl<W: io::Write> fmt::Write for StackLine<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Chunks may split a character; the bytes still reach stderr in order.
+        let mut bytes = s.as_bytes();
+        while !bytes.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let take = bytes.len().min(self.buf.len() - self.len);
+            let (head, tail) = bytes.split_at(take);
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + take) {
+                dst.copy_from_slice(head);
+            }
+            self.len += take;
+            bytes = tail;
+        }
+        Ok(())
+    }
+}
+
+struct ConsoleFields<'o> {
+    out: &'o mut dyn fmt::Write,
+    result: fmt::Result,
+}
+
+impl RecordVisitor for ConsoleFields<'_> {
+    fn visit_body(&mut self, body: AnyValue<'_>) {
+        if self.result.is_ok() {
+            self.result = self.out.write_char(' ').and_then(|()| write_value(self.out, body, false));
+        }
+    }
+
+    fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+        if self.result.is_ok() {
+            self.result = write!(self.out, " {key}=").and_then(|()| write_value(self.out, value, true));
+        }
+    }
+}
+
+fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool) -> fmt::Result {
+    match value {
+        AnyValue::Str(s) if quote => write!(out, "{s:?}"),
+        AnyValue::Str(s) => out.write_str(s),
+        AnyValue::Bool(b) => write!(out, "{b}"),
+        AnyValue::Int(i) => write!(out, "{i}"),
+        AnyValue::Double(d) => write!(out, "{d}"),
+        AnyValue::Bytes(b) => {
+            out.write_str("0x")?;
+            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
+        }
+        AnyValue::Fmt(v) => write!(out, "{v:?}"),
+        AnyValue::Array(a) => {
+            out.write_char('[')?;
+            let mut result = Ok(());
+            let mut first = true;
+            a.visit_values(&mut |v| {
+                if result.is_ok() {
+                    result = if first { Ok(()) } else { out.write_str(", ") }.and_then(|()| write_value(out, v, true));
+                    first = false;
+                }
+            });
+            result?;
+            out.write_char(']')
+        }
+        AnyValue::Map(m) => {
+            out.write_char('{')?;
+            let mut result = Ok(());
+            let mut first = true;
+            m.visit_entries(&mut |k, v| {
+                if result.is_ok() {
+                    result = if first { Ok(()) } else { out.write_str(", ") }
+                        .and_then(|()| write!(out, "{k}="))
+                        .and_then(|()| write_value(out, v, true));
+                    first = false;
+                }
+            });
+            result?;
+            out.write_char('}')
+        }
+    }
+}
+
+/// RFC 3339 UTC with microseconds, from nanoseconds since the Unix epoch.
+fn write_timestamp(out: &mut dyn fmt::Write, unix_nanos: u64) -> fmt::Result {
+    let secs = unix_nanos / 1_000_000_000;
+    let micros = (unix_nanos % 1_000_000_000) / 1_000;
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    write!(out, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        let mut s = String::new();
+        write_timestamp(&mut s, 1_763_711_078_123_456_789).unwrap_or_default();
+        assert_eq!(s, "2025-11-21T07:44:38.123456Z");
+        s.clear();
+        write_timestamp(&mut s, 951_782_400_000_000_000).unwrap_or_default(); // leap day
+        assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn long_lines_are_written_whole() {
+        let mut sink = Vec::new();
+        {
+            let mut line = StackLine { out: &mut sink, buf: [0; 1024], len: 0 };
+            let long = "é".repeat(1000);
+            line.write_str(&long).unwrap_or_default();
+            line.flush();
+        }
+        assert_eq!(String::from_utf8(sink).ok(), Some("é".repeat(1000)));
+    }
+}

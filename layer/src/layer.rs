@@ -1,0 +1,318 @@
+//! [`OtlpTracingLayer`]: every `tracing` event, encoded once into OTLP bytes.
+
+use std::{
+    cell::{Cell, RefCell},
+    fmt,
+    sync::{Arc, Weak},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use arc_swap::ArcSwap;
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::{Layer, layer::Context};
+
+use crate::{
+    console,
+    destination::{Destination, DestinationHandle, TrySendError},
+    encoder::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    metrics::{DropReason, LayerCounters, LayerMetrics},
+    raw::raw_log,
+    record::TracingLogRecord,
+    view::TraceContext,
+};
+
+/// A `tracing_subscriber` layer that encodes each event into one OTLP
+/// `ExportLogsServiceRequest` and hands it to its [`Destination`].
+///
+/// * Each thread encodes into its own buffer: no lock is shared between
+///   threads on the way of an event.
+/// * Hand-off is `try_send` on a bounded channel: logging never blocks.
+/// * An event that cannot be delivered (channel full or closed, record too
+///   large, or raised from inside the layer itself) goes to the raw logger and
+///   is counted by [`DropReason`]; see [`metrics`](Self::metrics).
+///
+/// Compose it like any layer, with `EnvFilter` or per-layer filters.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+/// use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt};
+///
+/// let channel = OtlpBytesChannel::new(1000);
+/// let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+///     .with_service_name("my-engine")
+///     .build();
+/// let metrics = layer.handle();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(layer.with_filter(EnvFilter::new("info")));
+///
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(name: "engine.started", threads = 4, "started");
+///     tracing::debug!("filtered out");
+/// });
+///
+/// let request = channel.receiver().try_recv().expect("one request");
+/// assert!(!request.is_empty());
+/// assert_eq!(metrics.metrics().unwrap().delivered(), 1);
+/// ```
+#[derive(Clone)]
+pub struct OtlpTracingLayer {
+    shared: Arc<Shared>,
+}
+
+/// State shared by a layer, its clones and its handles.
+pub(crate) struct Shared {
+    pub(crate) destination: ArcSwap<Destination>,
+    pub(crate) counters: LayerCounters,
+    limits: EncoderLimits,
+    resource: OtlpResource,
+    trace_context: bool,
+}
+
+impl fmt::Debug for OtlpTracingLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpTracingLayer")
+            .field("destination", &**self.shared.destination.load())
+            .field("limits", &self.shared.limits)
+            .field("resource", &self.shared.resource)
+            .finish()
+    }
+}
+
+impl OtlpTracingLayer {
+    /// A layer sending to `destination` with the default limits; equal to
+    /// `OtlpTracingLayer::builder(destination).build()`.
+    pub fn new(destination: Destination) -> Self {
+        Self::builder(destination).build()
+    }
+
+    /// A builder for a layer sending to `destination`.
+    pub fn builder(destination: Destination) -> OtlpTracingLayerBuilder {
+        OtlpTracingLayerBuilder {
+            destination,
+            limits: EncoderLimits::default(),
+            resource: OtlpResource::builder(),
+            trace_context: false,
+        }
+    }
+
+    /// A handle that swaps this layer's destination at runtime.
+    pub fn handle(&self) -> DestinationHandle {
+        DestinationHandle { shared: Arc::downgrade(&self.shared) }
+    }
+
+    /// A snapshot of the delivered and dropped counters.
+    pub fn metrics(&self) -> LayerMetrics {
+        self.shared.counters.snapshot()
+    }
+}
+
+// === impl OtlpTracingLayerBuilder ===
+
+/// Builds an [`OtlpTracingLayer`].
+#[derive(Debug)]
+pub struct OtlpTracingLayerBuilder {
+    destination: Destination,
+    limits: EncoderLimits,
+    resource: OtlpResourceBuilder,
+    trace_context: bool,
+}
+
+impl OtlpTracingLayerBuilder {
+    /// Sets `service.name` on the resource (default `unknown_service`).
+    pub fn with_service_name(self, name: impl Into<String>) -> Self {
+        self.with_resource_attribute("service.name", name.into())
+    }
+
+    /// Adds a resource attribute.
+    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
+        self.resource = self.resource.with_attribute(key, value);
+        self
+    }
+
+    /// Sets the encoder limits (buffer capacity, record and value limits).
+    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the initial destination.
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destination = destination;
+        self
+    }
+
+    /// Reads trace and span ids from the active OpenTelemetry `Context` into
+    /// each record (off by default; costs one thread-local read per event).
+    #[cfg(feature = "trace")]
+    pub fn with_trace_context(mut self, enabled: bool) -> Self {
+        self.trace_context = enabled;
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> OtlpTracingLayer {
+        let mut resource = self.resource;
+        if !resource.has_attribute("service.name") {
+            resource = resource.with_attribute("service.name", "unknown_service");
+        }
+        OtlpTracingLayer {
+            shared: Arc::new(Shared {
+                destination: ArcSwap::from_pointee(self.destination),
+                counters: LayerCounters::default(),
+                limits: self.limits,
+                resource: resource.build(),
+                trace_context: self.trace_context,
+            }),
+        }
+    }
+}
+
+// === impl Layer ===
+
+impl<S: Subscriber> Layer<S> for OtlpTracingLayer {
+    fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
+        self.shared.on_event(event);
+    }
+}
+
+thread_local! {
+    /// Set while this thread is inside the layer.
+    static IN_LAYER: Cell<bool> = const { Cell::new(false) };
+    /// This thread's encoder for each live layer (usually one).
+    static ENCODERS: RefCell<Vec<LocalEncoder>> = const { RefCell::new(Vec::new()) };
+}
+
+struct LocalEncoder {
+    owner: Weak<Shared>,
+    encoder: StatefulOtlpEncoder,
+}
+
+/// Marks this thread as inside the layer until dropped.
+struct LayerGuard;
+
+impl LayerGuard {
+    fn enter() -> Option<Self> {
+        IN_LAYER.try_with(|flag| (!flag.replace(true)).then_some(LayerGuard)).ok().flatten()
+    }
+}
+
+impl Drop for LayerGuard {
+    fn drop(&mut self) {
+        let _ = IN_LAYER.try_with(|flag| flag.set(false));
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+#[inline]
+pub(crate) fn now_unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+impl Shared {
+    fn on_event(self: &Arc<Self>, event: &Event<'_>) {
+        let record = TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context());
+        let Some(_guard) = LayerGuard::enter() else {
+            self.drop_event(DropReason::Reentrant, &record);
+            return;
+        };
+        let destination = self.destination.load();
+        match &**destination {
+            Destination::Channel(sender) => {
+                let scope = record.target();
+                let encoded = self.with_encoder(|encoder| {
+                    let result = encoder.encode_log_record(scope, &record);
+                    (result, encoder.flush())
+                });
+                match encoded {
+                    (Ok(truncated), bytes) => {
+                        if truncated > 0 {
+                            self.counters.truncated(truncated);
+                        }
+                        match sender.try_send(bytes) {
+                            Ok(()) => self.counters.delivered(),
+                            Err(TrySendError::Full(_)) => self.drop_event(DropReason::ChannelFull, &record),
+                            Err(TrySendError::Closed(_)) => self.drop_event(DropReason::ChannelClosed, &record),
+                        }
+                    }
+                    (Err(_), _) => self.drop_event(DropReason::RecordTooLarge, &record),
+                }
+            }
+            Destination::Console => {
+                console::print_console_line(record.target(), &record);
+                self.counters.delivered();
+            }
+            Destination::Noop => self.counters.dropped(DropReason::Discarded),
+        }
+    }
+
+    fn drop_event(&self, reason: DropReason, record: &TracingLogRecord<'_>) {
+        self.counters.dropped(reason);
+        raw_log(reason, record.target(), record);
+    }
+
+    /// Runs `f` with this thread's encoder for this layer, creating it on
+    /// first use. The encoder is moved out of the thread-local while `f` runs,
+    /// so nothing stays borrowed; during thread teardown, when thread-locals
+    /// are gone, a temporary encoder is used.
+    fn with_encoder<R>(self: &Arc<Self>, f: impl FnOnce(&mut StatefulOtlpEncoder) -> R) -> R {
+        let me = Arc::as_ptr(self);
+        let taken = ENCODERS
+            .try_with(|cell| {
+                let mut list = cell.try_borrow_mut().ok()?;
+                let index = list.iter().position(|e| std::ptr::eq(e.owner.as_ptr(), me))?;
+                Some(list.swap_remove(index))
+            })
+            .ok()
+            .flatten();
+        let mut local = match taken {
+            Some(local) => local,
+            None => {
+                // First event of this layer on this thread: drop the encoders
+                // of layers that are gone, then make one.
+                let _ = ENCODERS.try_with(|cell| {
+                    if let Ok(mut list) = cell.try_borrow_mut() {
+                        list.retain(|e| e.owner.strong_count() > 0);
+                    }
+                });
+                LocalEncoder { owner: Arc::downgrade(self), encoder: self.new_encoder() }
+            }
+        };
+        let result = f(&mut local.encoder);
+        let _ = ENCODERS.try_with(|cell| {
+            if let Ok(mut list) = cell.try_borrow_mut() {
+                list.push(local);
+            }
+        });
+        result
+    }
+
+    fn new_encoder(&self) -> StatefulOtlpEncoder {
+        StatefulOtlpEncoder::with_limits(self.limits, self.resource.clone())
+    }
+
+    #[cfg(feature = "trace")]
+    fn current_trace_context(&self) -> Option<TraceContext> {
+        use opentelemetry::trace::TraceContextExt;
+        if !self.trace_context {
+            return None;
+        }
+        opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| TraceContext {
+                trace_id: sc.trace_id().to_bytes(),
+                span_id: sc.span_id().to_bytes(),
+                flags: sc.trace_flags().to_u8(),
+            })
+        })
+    }
+
+    #[cfg(not(feature = "trace"))]
+    #[inline]
+    fn current_trace_context(&self) -> Option<TraceContext> {
+        let _ = self.trace_context;
+        None
+    }
+}

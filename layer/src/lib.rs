@@ -1,0 +1,121 @@
+//! Engine self telemetry: every `tracing` event, encoded once straight into
+//! OTLP protobuf bytes, with bounded memory and without ever blocking the
+//! caller.
+//!
+//! # Overview
+//!
+//! Engines that move telemetry need their own logs too. `selftrace` gives you
+//! [`OtlpTracingLayer`], a `tracing_subscriber` layer that turns each event,
+//! yours or a third-party library's (and `log` records, through
+//! `tracing-log`), into one OTLP `ExportLogsServiceRequest` ([`OtlpBytes`])
+//! and hands it to a [`Destination`]: a bounded [`OtlpBytesChannel`] whose
+//! consumer sends the bytes on (to an OTLP/HTTP endpoint unchanged, to the
+//! OpenTelemetry SDK through `selftrace-bridge`, or into an engine's own
+//! pipeline through `selftrace-itr`), the console, or nowhere.
+//!
+//! ```text
+//!  tracing::info!(..) / log::info!(..)
+//!          │
+//!          ▼
+//!  OtlpTracingLayer::on_event ── already inside the layer? ──► raw logger (stderr) + count
+//!          │ load the destination once (hot-swappable)
+//!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
+//!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
+//!          ├─ Console ─► one human-readable line on stderr
+//!          └─ Noop ────► counted as discarded
+//! ```
+//!
+//! Guarantees on the path of an event:
+//!
+//! * **Bounded**: a request never exceeds the encoder's buffer capacity
+//!   ([`DEFAULT_BUFFER_CAPACITY`]), a record never exceeds
+//!   [`DEFAULT_MAX_RECORD_BYTES`]; oversize values are cut at a UTF-8
+//!   boundary with [`TRUNCATION_MARKER`] and counted in the record's
+//!   `dropped_attributes_count`. The channel holds at most its capacity.
+//! * **Never blocks**: the only hand-off is `try_send`.
+//! * **Never recurses**: an event raised while its thread is inside the layer
+//!   (a `Debug` implementation that logs) goes to the raw logger.
+//! * **Never loses silently**: every event is delivered or counted under one
+//!   [`DropReason`]; [`LayerMetrics::received`] `== delivered + dropped`.
+//! * **No allocation per event** once warm: each thread encodes into its own
+//!   buffer, and requests are split off it without copying (see
+//!   [`StatefulOtlpEncoder`] for when a new buffer block is taken).
+//!
+//! # Getting started
+//!
+//! ```
+//! use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let channel = OtlpBytesChannel::new(selftrace::DEFAULT_CHANNEL_CAPACITY);
+//! let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+//!     .with_service_name("my-engine")
+//!     .build();
+//! let subscriber = tracing_subscriber::registry().with(layer);
+//!
+//! // In an application: `subscriber.init()` (tracing_subscriber::util::SubscriberInitExt),
+//! // which also captures the `log` crate.
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::warn!(name: "pool.exhausted", target: "db", size = 16_u64, "no connection left");
+//! });
+//!
+//! let receiver = channel.receiver();
+//! let request = receiver.try_recv().expect("one request per event");
+//! // `request` is an ExportLogsServiceRequest: POST it to /v1/logs as is.
+//! assert!(request.len() > 0);
+//! ```
+//!
+//! Swapping the destination at runtime goes through a [`DestinationHandle`]
+//! (see its example).
+//!
+//! # Mapping
+//!
+//! How a `tracing` event becomes an OTLP `LogRecord` ([`TracingLogRecord`]):
+//!
+//! | OTLP `LogRecord`            | from the `tracing` event |
+//! |-----------------------------|--------------------------|
+//! | `time_unix_nano`            | the wall clock when the layer sees the event |
+//! | `observed_time_unix_nano`   | the same instant (both are set: backends show 1970 when they are not) |
+//! | `severity_number`           | TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17 |
+//! | `severity_text`             | `"TRACE"`, `"DEBUG"`, `"INFO"`, `"WARN"`, `"ERROR"` |
+//! | `event_name`                | an explicit `name:`; tracing's generated `"event file:line"` is not a name and is left out |
+//! | `body`                      | the `message` field as a string; left out when empty |
+//! | `attributes`                | every other field, in order: `i64`, `f64`, `bool`, `&str`, `&[u8]` as themselves; `u64`, `i128`, `u128` as int when they fit in `i64`, else as their decimal string; `?value` / `%value` formatted straight into the buffer as strings; errors (`&dyn Error`) as their `Display` string |
+//! | `dropped_attributes_count`  | values cut or left out to respect the limits |
+//! | `trace_id`, `span_id`, `flags` | the active OpenTelemetry span, with the `trace` feature and `with_trace_context(true)` |
+//! | scope name (`ScopeLogs`)    | the event's target (for `log` records, the `log` target; `log.*` fields are left out) |
+//! | resource                    | the builder's resource attributes; `service.name` defaults to `unknown_service` |
+//!
+//! # Feature flags
+//!
+//! * `trace`: read trace and span ids from the active OpenTelemetry
+//!   `Context` (adds a dependency on `opentelemetry`).
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.88 (edition 2024).
+
+mod console;
+mod destination;
+mod encoder;
+mod layer;
+mod metrics;
+mod raw;
+mod record;
+mod view;
+
+pub use console::{print_console_line, write_console_line};
+pub use destination::{
+    DEFAULT_CHANNEL_CAPACITY, Destination, DestinationHandle, HandleError, OtlpBytesChannel, OtlpBytesReceiver,
+    OtlpBytesSender, TrySendError,
+};
+pub use encoder::{
+    DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncodeError, EncoderLimits,
+    LimitsError, MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, OtlpBytes, OtlpResource, OtlpResourceBuilder,
+    ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
+};
+pub use layer::{OtlpTracingLayer, OtlpTracingLayerBuilder};
+pub use metrics::{DropReason, LayerMetrics};
+pub use raw::{DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second};
+pub use record::TracingLogRecord;
+pub use view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};

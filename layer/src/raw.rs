@@ -1,0 +1,118 @@
+//! The raw logger: where events go when they cannot go where they should.
+//!
+//! When the channel is full or closed, when a record cannot be encoded, or
+//! when an event is raised while its thread is already inside the layer, the
+//! event is written synchronously to stderr, prefixed with the reason:
+//!
+//! ```text
+//! selftrace[channel_full] 2026-11-21T07:44:38.123456Z  WARN my_crate: message key=1
+//! ```
+//!
+//! * **Allocation-free**: the line is formatted into a stack buffer.
+//! * **Rate-limited**: at most [`DEFAULT_RAW_LINES_PER_SECOND`] lines per
+//!   second (see [`set_raw_lines_per_second`]), so a storm cannot flood the
+//!   terminal; the first line of the next second reports how many were
+//!   suppressed. Counted in [`raw_logger_stats`].
+//! * **Never recursive**: an event raised while this thread is writing a raw
+//!   line (a `Debug` implementation that logs) is suppressed and counted.
+//!
+//! The drop itself is always counted by the layer under its [`DropReason`],
+//! whether or not the line was printed.
+
+use std::{
+    cell::Cell,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use crate::{console, metrics::DropReason, view::LogRecordView};
+
+/// Default limit of raw lines written per second.
+pub const DEFAULT_RAW_LINES_PER_SECOND: u32 = 50;
+
+static LINES_PER_SECOND: AtomicU32 = AtomicU32::new(DEFAULT_RAW_LINES_PER_SECOND);
+static WINDOW_SECOND: AtomicU64 = AtomicU64::new(0);
+static WINDOW_LINES: AtomicU32 = AtomicU32::new(0);
+static PENDING_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static IN_RAW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What the raw logger wrote and held back since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawLoggerStats {
+    /// Lines written to stderr.
+    pub written: u64,
+    /// Lines held back by the rate limit or because they were raised while
+    /// their thread was already writing a raw line.
+    pub suppressed: u64,
+}
+
+/// The raw logger's counters.
+pub fn raw_logger_stats() -> RawLoggerStats {
+    RawLoggerStats { written: WRITTEN.load(Ordering::Relaxed), suppressed: SUPPRESSED.load(Ordering::Relaxed) }
+}
+
+/// Sets how many raw lines may be written per second, process-wide (0
+/// silences the raw logger; drops are still counted).
+pub fn set_raw_lines_per_second(lines: u32) {
+    LINES_PER_SECOND.store(lines, Ordering::Relaxed);
+}
+
+/// Writes `record` to stderr as a raw line for `reason`, if the rate limit
+/// and the recursion guard allow.
+pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordView + ?Sized)) {
+    let Some(_guard) = RawGuard::enter() else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if !admit() {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        PENDING_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let prefix = match reason {
+        DropReason::ChannelFull => "selftrace[channel_full] ",
+        DropReason::ChannelClosed => "selftrace[channel_closed] ",
+        DropReason::Reentrant => "selftrace[reentrant] ",
+        DropReason::RecordTooLarge => "selftrace[record_too_large] ",
+        DropReason::Discarded => "selftrace[discarded] ",
+    };
+    console::print_line(Some(prefix), scope, record);
+    WRITTEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Takes a slot in this second's budget; reports the previous second's
+/// suppressed lines when a new second starts.
+fn admit() -> bool {
+    let limit = LINES_PER_SECOND.load(Ordering::Relaxed);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let window = WINDOW_SECOND.load(Ordering::Relaxed);
+    if now != window && WINDOW_SECOND.compare_exchange(window, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        WINDOW_LINES.store(0, Ordering::Relaxed);
+        let suppressed = PENDING_SUPPRESSED.swap(0, Ordering::Relaxed);
+        if suppressed > 0 && limit > 0 {
+            console::print_message(format_args!(
+                "selftrace[raw] {suppressed} raw log lines suppressed by the rate limit"
+            ));
+        }
+    }
+    WINDOW_LINES.fetch_add(1, Ordering::Relaxed) < limit
+}
+
+struct RawGuard;
+
+impl RawGuard {
+    fn enter() -> Option<Self> {
+        IN_RAW.try_with(|flag| (!flag.replace(true)).then_some(RawGuard)).ok().flatten()
+    }
+}
+
+impl Drop for RawGuard {
+    fn drop(&mut self) {
+        let _ = IN_RAW.try_with(|flag| flag.set(false));
+    }
+}

@@ -1,0 +1,213 @@
+//! [`TracingLogRecord`]: a [`LogRecordView`] over a live `tracing::Event`.
+
+use std::{error::Error, fmt};
+
+use tracing_core::{
+    Event, Metadata,
+    field::{Field, Visit},
+};
+use tracing_log::NormalizeEvent;
+
+use crate::view::{AnyValue, LogRecordView, RecordVisitor, Severity, TraceContext};
+
+/// A zero-copy [`LogRecordView`] over a `tracing::Event`.
+///
+/// Nothing is copied out of the event: the fields are visited again each time
+/// the view is read, and formatted values are written straight into the
+/// reader's destination. The mapping is in the [crate docs](crate#mapping).
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{LogRecordView, TracingLogRecord};
+/// use tracing_subscriber::{Layer, layer::{Context, SubscriberExt}};
+///
+/// struct Peek;
+/// impl<S: tracing::Subscriber> Layer<S> for Peek {
+///     fn on_event(&self, event: &tracing::Event<'_>, _cx: Context<'_, S>) {
+///         let record = TracingLogRecord::new(event, 42);
+///         assert_eq!(record.event_name(), Some("user.login"));
+///         assert_eq!(record.severity_text(), Some("INFO"));
+///         assert_eq!(record.target(), "auth");
+///     }
+/// }
+///
+/// let subscriber = tracing_subscriber::registry().with(Peek);
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(name: "user.login", target: "auth", user = "ada", "logged in");
+/// });
+/// ```
+#[derive(Debug)]
+pub struct TracingLogRecord<'a> {
+    event: &'a Event<'a>,
+    /// The metadata of a `log` record re-emitted by `tracing-log`.
+    log_metadata: Option<Metadata<'a>>,
+    time_unix_nano: u64,
+    trace_context: Option<TraceContext>,
+}
+
+impl<'a> TracingLogRecord<'a> {
+    /// A view over `event`, observed at `time_unix_nano` (used for both the
+    /// time and the observed time).
+    ///
+    /// Cost: no allocation; for events that come from the `log` crate, one
+    /// comparison of callsites to recover the original target and level.
+    pub fn new(event: &'a Event<'a>, time_unix_nano: u64) -> Self {
+        Self { event, log_metadata: event.normalized_metadata(), time_unix_nano, trace_context: None }
+    }
+
+    /// Attaches the trace context the event was emitted in.
+    pub fn with_trace_context(mut self, trace_context: Option<TraceContext>) -> Self {
+        self.trace_context = trace_context;
+        self
+    }
+
+    /// The event's metadata, normalized for `log` records.
+    pub fn metadata(&self) -> &Metadata<'a> {
+        match &self.log_metadata {
+            Some(meta) => meta,
+            None => self.event.metadata(),
+        }
+    }
+
+    /// The event's target (for `log` records, the `log` target): the
+    /// instrumentation scope outside a node scope.
+    pub fn target(&self) -> &str {
+        self.metadata().target()
+    }
+
+    /// Whether the event was re-emitted from the `log` crate.
+    pub fn is_log(&self) -> bool {
+        self.log_metadata.is_some()
+    }
+}
+
+/// The explicit `name:` of an event, or `None` when the name is the
+/// `"event file:line"` that `tracing` generates.
+fn explicit_name<'m>(meta: &Metadata<'m>) -> Option<&'m str> {
+    let name = meta.name();
+    if let Some(rest) = name.strip_prefix("event ") {
+        let generated = match (meta.file(), meta.line()) {
+            (Some(file), Some(line)) => {
+                rest.strip_prefix(file).and_then(|r| r.strip_prefix(':')).and_then(|r| r.parse::<u32>().ok())
+                    == Some(line)
+            }
+            // Without a location, any "event …" name is taken as generated.
+            _ => true,
+        };
+        if generated {
+            return None;
+        }
+    }
+    Some(name)
+}
+
+impl LogRecordView for TracingLogRecord<'_> {
+    fn time_unix_nano(&self) -> Option<u64> {
+        Some(self.time_unix_nano)
+    }
+
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        Some(self.time_unix_nano)
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::from_level(self.metadata().level()))
+    }
+
+    fn event_name(&self) -> Option<&str> {
+        if self.is_log() {
+            // `log` records have no names; tracing-log's is a placeholder.
+            return None;
+        }
+        explicit_name(self.event.metadata())
+    }
+
+    fn trace_context(&self) -> Option<TraceContext> {
+        self.trace_context
+    }
+
+    fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        self.event.record(&mut FieldVisitor { visitor, skip_log_fields: self.is_log() });
+    }
+}
+
+// === impl FieldVisitor ===
+
+/// Adapts `tracing`'s field visitor to [`RecordVisitor`].
+struct FieldVisitor<'v> {
+    visitor: &'v mut dyn RecordVisitor,
+    skip_log_fields: bool,
+}
+
+impl FieldVisitor<'_> {
+    #[inline]
+    fn emit(&mut self, field: &Field, value: AnyValue<'_>) {
+        let name = field.name();
+        if name == "message" {
+            self.visitor.visit_body(value);
+        } else if !(self.skip_log_fields && name.starts_with("log.")) {
+            self.visitor.visit_attribute(name, value);
+        }
+    }
+}
+
+/// Writes an error through `Display`, so it becomes its message string.
+struct ErrorAsString<'e>(&'e (dyn Error + 'static));
+
+impl fmt::Debug for ErrorAsString<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.0, f)
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.emit(field, AnyValue::Double(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.emit(field, AnyValue::Int(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.emit(field, AnyValue::Int(v)),
+            Err(_) => self.emit(field, AnyValue::Fmt(&value)),
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(v) => self.emit(field, AnyValue::Int(v)),
+            Err(_) => self.emit(field, AnyValue::Fmt(&value)),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match i64::try_from(value) {
+            Ok(v) => self.emit(field, AnyValue::Int(v)),
+            Err(_) => self.emit(field, AnyValue::Fmt(&value)),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.emit(field, AnyValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.emit(field, AnyValue::Str(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.emit(field, AnyValue::Bytes(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.emit(field, AnyValue::Fmt(&ErrorAsString(value)));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.emit(field, AnyValue::Fmt(value));
+    }
+}

@@ -1,0 +1,310 @@
+//! The read-only view of one log record that the encoder, the console
+//! formatter and the raw logger read.
+//!
+//! A view hands out borrowed values and visits its body and attributes with a
+//! callback, so a live `tracing::Event` (whose fields only exist while they
+//! are being visited) and a record decoded from bytes can both implement it
+//! without allocating.
+
+use std::fmt;
+
+// === impl Severity ===
+
+/// An OTLP severity number (1..=24), with its canonical text.
+///
+/// `tracing` levels map to the first number of each OTLP range: TRACE 1,
+/// DEBUG 5, INFO 9, WARN 13, ERROR 17.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Severity(u8);
+
+const SEVERITY_TEXT: [&str; 25] = [
+    "UNSPECIFIED",
+    "TRACE",
+    "TRACE2",
+    "TRACE3",
+    "TRACE4",
+    "DEBUG",
+    "DEBUG2",
+    "DEBUG3",
+    "DEBUG4",
+    "INFO",
+    "INFO2",
+    "INFO3",
+    "INFO4",
+    "WARN",
+    "WARN2",
+    "WARN3",
+    "WARN4",
+    "ERROR",
+    "ERROR2",
+    "ERROR3",
+    "ERROR4",
+    "FATAL",
+    "FATAL2",
+    "FATAL3",
+    "FATAL4",
+];
+
+impl Severity {
+    /// `TRACE` (1).
+    pub const TRACE: Self = Self(1);
+    /// `DEBUG` (5).
+    pub const DEBUG: Self = Self(5);
+    /// `INFO` (9).
+    pub const INFO: Self = Self(9);
+    /// `WARN` (13).
+    pub const WARN: Self = Self(13);
+    /// `ERROR` (17).
+    pub const ERROR: Self = Self(17);
+    /// `FATAL` (21).
+    pub const FATAL: Self = Self(21);
+
+    /// The severity with OTLP number `number`, or `None` outside 1..=24.
+    pub const fn from_number(number: i32) -> Option<Self> {
+        if number >= 1 && number <= 24 { Some(Self(number as u8)) } else { None }
+    }
+
+    /// The severity of a `tracing` level.
+    pub const fn from_level(level: &tracing_core::Level) -> Self {
+        match *level {
+            tracing_core::Level::TRACE => Self::TRACE,
+            tracing_core::Level::DEBUG => Self::DEBUG,
+            tracing_core::Level::INFO => Self::INFO,
+            tracing_core::Level::WARN => Self::WARN,
+            tracing_core::Level::ERROR => Self::ERROR,
+        }
+    }
+
+    /// The OTLP severity number.
+    pub const fn number(self) -> i32 {
+        self.0 as i32
+    }
+
+    /// The canonical severity text (`"INFO"`, `"WARN2"`, ...).
+    pub const fn text(self) -> &'static str {
+        SEVERITY_TEXT[self.0 as usize]
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.text())
+    }
+}
+
+// === impl TraceContext ===
+
+/// The trace context a record was emitted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    /// The 16-byte trace id.
+    pub trace_id: [u8; 16],
+    /// The 8-byte span id.
+    pub span_id: [u8; 8],
+    /// W3C trace flags (bit 0: sampled).
+    pub flags: u8,
+}
+
+// === impl AnyValue ===
+
+/// One borrowed value of a body or an attribute: the OTLP `AnyValue` kinds,
+/// plus [`AnyValue::Fmt`] for values that become a string by formatting.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum AnyValue<'a> {
+    /// A UTF-8 string.
+    Str(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A double.
+    Double(f64),
+    /// Raw bytes.
+    Bytes(&'a [u8]),
+    /// A value written as a string through its `Debug` implementation (a
+    /// `tracing` `?value`, `%value`, message or error), formatted straight
+    /// into the destination without an intermediate `String`.
+    Fmt(&'a dyn fmt::Debug),
+    /// An array of values.
+    Array(&'a dyn ArrayView),
+    /// A list of key-value pairs.
+    Map(&'a dyn MapView),
+}
+
+/// The elements of an [`AnyValue::Array`].
+pub trait ArrayView {
+    /// Calls `visitor` once per element, in order.
+    fn visit_values(&self, visitor: &mut dyn FnMut(AnyValue<'_>));
+}
+
+/// The entries of an [`AnyValue::Map`].
+pub trait MapView {
+    /// Calls `visitor` once per entry, in order.
+    fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>));
+}
+
+impl fmt::Debug for AnyValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AnyValue::Str(s) => f.debug_tuple("Str").field(&s).finish(),
+            AnyValue::Bool(b) => f.debug_tuple("Bool").field(&b).finish(),
+            AnyValue::Int(i) => f.debug_tuple("Int").field(&i).finish(),
+            AnyValue::Double(d) => f.debug_tuple("Double").field(&d).finish(),
+            AnyValue::Bytes(b) => f.debug_tuple("Bytes").field(&b).finish(),
+            AnyValue::Fmt(v) => f.debug_tuple("Fmt").field(v).finish(),
+            AnyValue::Array(a) => {
+                let mut list = f.debug_list();
+                a.visit_values(&mut |v| {
+                    list.entry(&v);
+                });
+                list.finish()
+            }
+            AnyValue::Map(m) => {
+                let mut map = f.debug_map();
+                m.visit_entries(&mut |k, v| {
+                    map.entry(&k, &v);
+                });
+                map.finish()
+            }
+        }
+    }
+}
+
+impl<'a> From<&'a str> for AnyValue<'a> {
+    fn from(value: &'a str) -> Self {
+        AnyValue::Str(value)
+    }
+}
+
+impl From<i64> for AnyValue<'_> {
+    fn from(value: i64) -> Self {
+        AnyValue::Int(value)
+    }
+}
+
+impl From<f64> for AnyValue<'_> {
+    fn from(value: f64) -> Self {
+        AnyValue::Double(value)
+    }
+}
+
+impl From<bool> for AnyValue<'_> {
+    fn from(value: bool) -> Self {
+        AnyValue::Bool(value)
+    }
+}
+
+// === impl LogRecordView ===
+
+/// Receives the body and the attributes of a record from
+/// [`LogRecordView::visit`].
+pub trait RecordVisitor {
+    /// The record's body; called at most once.
+    fn visit_body(&mut self, body: AnyValue<'_>);
+    /// One attribute; called once per attribute, in order.
+    fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>);
+}
+
+/// A read-only view of one log record, shaped after the OTLP `LogRecord`.
+///
+/// Implemented by [`TracingLogRecord`](crate::TracingLogRecord) over a live
+/// `tracing::Event`, and by decoders over encoded bytes. Every method borrows;
+/// none allocates.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity};
+///
+/// struct Started;
+///
+/// impl LogRecordView for Started {
+///     fn time_unix_nano(&self) -> Option<u64> { Some(1_700_000_000_000_000_000) }
+///     fn observed_time_unix_nano(&self) -> Option<u64> { self.time_unix_nano() }
+///     fn severity(&self) -> Option<Severity> { Some(Severity::INFO) }
+///     fn event_name(&self) -> Option<&str> { Some("engine.started") }
+///     fn visit(&self, visitor: &mut dyn RecordVisitor) {
+///         visitor.visit_body(AnyValue::Str("engine started"));
+///         visitor.visit_attribute("threads", AnyValue::Int(4));
+///     }
+/// }
+///
+/// assert_eq!(Started.severity_text(), Some("INFO"));
+/// ```
+pub trait LogRecordView {
+    /// When the event happened, in nanoseconds since the Unix epoch.
+    fn time_unix_nano(&self) -> Option<u64>;
+
+    /// When the event was observed by the collection system.
+    fn observed_time_unix_nano(&self) -> Option<u64>;
+
+    /// The severity.
+    fn severity(&self) -> Option<Severity>;
+
+    /// The severity text; by default the canonical text of [`severity`](Self::severity).
+    fn severity_text(&self) -> Option<&str> {
+        self.severity().map(Severity::text)
+    }
+
+    /// The event name (OTLP `event_name`).
+    fn event_name(&self) -> Option<&str>;
+
+    /// The trace context, if the record was emitted inside a sampled or
+    /// recorded span.
+    fn trace_context(&self) -> Option<TraceContext> {
+        None
+    }
+
+    /// Attributes dropped before the record reached this view.
+    fn dropped_attributes_count(&self) -> u32 {
+        0
+    }
+
+    /// Visits the body (at most once) and every attribute.
+    fn visit(&self, visitor: &mut dyn RecordVisitor);
+}
+
+impl<T: LogRecordView + ?Sized> LogRecordView for &T {
+    fn time_unix_nano(&self) -> Option<u64> {
+        (**self).time_unix_nano()
+    }
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        (**self).observed_time_unix_nano()
+    }
+    fn severity(&self) -> Option<Severity> {
+        (**self).severity()
+    }
+    fn severity_text(&self) -> Option<&str> {
+        (**self).severity_text()
+    }
+    fn event_name(&self) -> Option<&str> {
+        (**self).event_name()
+    }
+    fn trace_context(&self) -> Option<TraceContext> {
+        (**self).trace_context()
+    }
+    fn dropped_attributes_count(&self) -> u32 {
+        (**self).dropped_attributes_count()
+    }
+    fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        (**self).visit(visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_numbers_and_text_follow_otlp() {
+        assert_eq!(Severity::from_level(&tracing_core::Level::TRACE).number(), 1);
+        assert_eq!(Severity::from_level(&tracing_core::Level::DEBUG).number(), 5);
+        assert_eq!(Severity::from_level(&tracing_core::Level::INFO).number(), 9);
+        assert_eq!(Severity::from_level(&tracing_core::Level::WARN).number(), 13);
+        assert_eq!(Severity::from_level(&tracing_core::Level::ERROR).number(), 17);
+        assert_eq!(Severity::from_number(24).map(Severity::text), Some("FATAL4"));
+        assert_eq!(Severity::from_number(0), None);
+        assert_eq!(Severity::from_number(25), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests across the selftrace crates; see `tests/tests/`.
