@@ -77,7 +77,8 @@ const ENVELOPE_ROOM: usize = 512;
 /// dropped and counted.
 const MAX_NESTING: usize = 16;
 
-/// Room kept at the end of a record for `dropped_attributes_count`.
+/// Room kept at the end of a record for `dropped_attributes_count` when
+/// values had to be cut.
 const DROPPED_COUNT_ROOM: usize = 6;
 
 /// Longest scope name written; longer names are cut.
@@ -977,10 +978,28 @@ impl StatefulOtlpEncoder {
         let at = self.out.open(tag::SCOPE_LOGS_LOG_RECORDS, width)?;
         let record_start = self.out.buf.len();
         let record_limit = record_start + self.limits.max_record_bytes;
-        // Everything but the trailing dropped count stays clear of its room.
-        self.out.record_end = record_limit - DROPPED_COUNT_ROOM;
-        let max_value = self.limits.max_value_bytes;
+        // First pass against the whole limit. Only if something had to be cut
+        // and its count no longer fits is the record written again with room
+        // kept for the count, so a record of exactly the limit stays whole.
+        let mut dropped = self.write_record(record, record_limit)?;
+        if dropped > 0 && self.out.check(1 + varint_len(u64::from(dropped))).is_err() {
+            self.out.buf.truncate(record_start);
+            dropped = self.write_record(record, record_limit - DROPPED_COUNT_ROOM)?;
+        }
+        self.out.record_end = record_limit;
+        if dropped > 0 {
+            self.out.put_tag_varint(tag::LOG_DROPPED_ATTRIBUTES, u64::from(dropped))?;
+        }
+        self.out.close(at, width);
+        self.out.record_end = usize::MAX;
+        Ok(dropped)
+    }
 
+    /// Writes the fields of `record` up to `end`; returns the values cut or
+    /// left out.
+    fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Overflow> {
+        self.out.record_end = end;
+        let max_value = self.limits.max_value_bytes;
         if let Some(t) = record.time_unix_nano() {
             self.out.put_tag_fixed64(tag::LOG_TIME, t)?;
         }
@@ -1002,21 +1021,12 @@ impl StatefulOtlpEncoder {
             self.out.put_bytes_field(tag::LOG_SPAN_ID, &cx.span_id)?;
             self.out.put_tag_fixed32(tag::LOG_FLAGS, u32::from(cx.flags))?;
         }
-
         let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
         record.visit(&mut fields);
         if fields.abort {
             return Err(Overflow::Request);
         }
-        dropped = dropped.saturating_add(fields.dropped);
-
-        self.out.record_end = record_limit;
-        if dropped > 0 {
-            self.out.put_tag_varint(tag::LOG_DROPPED_ATTRIBUTES, u64::from(dropped))?;
-        }
-        self.out.close(at, width);
-        self.out.record_end = usize::MAX;
-        Ok(dropped)
+        Ok(dropped.saturating_add(fields.dropped))
     }
 }
 
