@@ -22,7 +22,11 @@ use std::{
     time::Duration,
 };
 
-use crate::{OtlpBytes, layer::Shared, metrics::LayerMetrics};
+use crate::{
+    OtlpBytes,
+    layer::Shared,
+    metrics::{LayerCounters, LayerMetrics},
+};
 
 /// Default capacity of an [`OtlpBytesChannel`], in requests.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1000;
@@ -236,7 +240,9 @@ impl OtlpBytesReceiver {
 /// Changes a layer's destination at runtime.
 ///
 /// Holds the layer weakly, like `tracing_subscriber::reload::Handle`: once
-/// the layer is dropped every call returns [`HandleError`].
+/// the layer is dropped, [`set`](Self::set) and [`get`](Self::get) return
+/// [`HandleError`]. The layer's counters stay readable through
+/// [`metrics`](Self::metrics) after the layer is gone, for a final report.
 ///
 /// # Examples
 ///
@@ -257,6 +263,7 @@ impl OtlpBytesReceiver {
 #[derive(Clone)]
 pub struct DestinationHandle {
     pub(crate) shared: Weak<Shared>,
+    pub(crate) counters: Arc<LayerCounters>,
 }
 
 impl fmt::Debug for DestinationHandle {
@@ -303,12 +310,8 @@ impl DestinationHandle {
         Ok(Destination::clone(&self.shared()?.destination.load()))
     }
 
-    /// A snapshot of the layer's counters.
-    ///
-    /// # Errors
-    ///
-    /// [`HandleError`] when the layer was dropped.
-    pub fn metrics(&self) -> Result<LayerMetrics, HandleError> {
-        Ok(self.shared()?.counters.snapshot())
+    /// A snapshot of the layer's counters (also after the layer is gone).
+    pub fn metrics(&self) -> LayerMetrics {
+        self.counters.snapshot()
     }
 }

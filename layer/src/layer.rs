@@ -54,7 +54,7 @@ use crate::{
 ///
 /// let request = channel.receiver().try_recv().expect("one request");
 /// assert!(!request.is_empty());
-/// assert_eq!(metrics.metrics().unwrap().delivered(), 1);
+/// assert_eq!(metrics.metrics().delivered(), 1);
 /// ```
 #[derive(Clone)]
 pub struct OtlpTracingLayer {
@@ -64,7 +64,7 @@ pub struct OtlpTracingLayer {
 /// State shared by a layer, its clones and its handles.
 pub(crate) struct Shared {
     pub(crate) destination: ArcSwap<Destination>,
-    pub(crate) counters: LayerCounters,
+    pub(crate) counters: Arc<LayerCounters>,
     limits: EncoderLimits,
     resource: OtlpResource,
     trace_context: bool,
@@ -99,7 +99,7 @@ impl OtlpTracingLayer {
 
     /// A handle that swaps this layer's destination at runtime.
     pub fn handle(&self) -> DestinationHandle {
-        DestinationHandle { shared: Arc::downgrade(&self.shared) }
+        DestinationHandle { shared: Arc::downgrade(&self.shared), counters: self.shared.counters.clone() }
     }
 
     /// A snapshot of the delivered and dropped counters.
@@ -160,7 +160,7 @@ impl OtlpTracingLayerBuilder {
         OtlpTracingLayer {
             shared: Arc::new(Shared {
                 destination: ArcSwap::from_pointee(self.destination),
-                counters: LayerCounters::default(),
+                counters: Arc::default(),
                 limits: self.limits,
                 resource: resource.build(),
                 trace_context: self.trace_context,
@@ -194,7 +194,10 @@ struct LayerGuard;
 
 impl LayerGuard {
     fn enter() -> Option<Self> {
-        IN_LAYER.try_with(|flag| (!flag.replace(true)).then_some(LayerGuard)).ok().flatten()
+        // Build the guard only when this call set the flag: a guard dropped
+        // on the other path would clear a flag it does not own.
+        let entered = IN_LAYER.try_with(|flag| !flag.replace(true)).unwrap_or(false);
+        if entered { Some(LayerGuard) } else { None }
     }
 }
 

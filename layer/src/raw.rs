@@ -107,7 +107,10 @@ struct RawGuard;
 
 impl RawGuard {
     fn enter() -> Option<Self> {
-        IN_RAW.try_with(|flag| (!flag.replace(true)).then_some(RawGuard)).ok().flatten()
+        // Build the guard only when this call set the flag: a guard dropped
+        // on the other path would clear a flag it does not own.
+        let entered = IN_RAW.try_with(|flag| !flag.replace(true)).unwrap_or(false);
+        if entered { Some(RawGuard) } else { None }
     }
 }
 

@@ -1,0 +1,80 @@
+//! `produced == delivered + dropped(by reason)` when the channel is full or
+//! closed, when a record cannot fit, and when the destination is Noop.
+//! (Re-entrant events need the global default: see
+//! `reentrant_events_go_to_the_raw_logger.rs`.)
+
+use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn with_layer(layer: OtlpTracingLayer, f: impl FnOnce()) {
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+}
+
+#[test]
+fn drops_are_counted_when_the_channel_is_full() {
+    let channel = OtlpBytesChannel::new(10);
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let handle = layer.handle();
+    let produced = 100;
+    with_layer(layer, || {
+        for i in 0..produced {
+            tracing::info!(i, "storm");
+        }
+    });
+    let m = handle.metrics();
+    assert_eq!(channel.receiver().len(), 10);
+    assert_eq!(m.delivered(), 10);
+    assert_eq!(m.dropped(DropReason::ChannelFull), 90);
+    assert_eq!(produced, m.delivered() + m.dropped_total());
+}
+
+#[test]
+fn drops_are_counted_when_the_channel_is_closed() {
+    let (sender, receiver) = OtlpBytesChannel::new(10).into_parts();
+    let layer = OtlpTracingLayer::new(Destination::Channel(sender));
+    let handle = layer.handle();
+    with_layer(layer, || {
+        tracing::info!("delivered");
+        drop(receiver);
+        tracing::info!("closed 1");
+        tracing::info!("closed 2");
+    });
+    let m = handle.metrics();
+    assert_eq!((m.delivered(), m.dropped(DropReason::ChannelClosed)), (1, 2));
+    assert_eq!(3, m.received());
+}
+
+#[test]
+fn the_noop_destination_discards_and_counts() {
+    let layer = OtlpTracingLayer::new(Destination::Noop);
+    let handle = layer.handle();
+    with_layer(layer, || {
+        for _ in 0..5 {
+            tracing::info!("gone");
+        }
+    });
+    let m = handle.metrics();
+    assert_eq!((m.delivered(), m.dropped(DropReason::Discarded)), (0, 5));
+}
+
+#[test]
+fn a_record_too_large_for_the_buffer_is_a_counted_drop() {
+    let channel = OtlpBytesChannel::new(4);
+    let huge_resource = "r".repeat(70 * 1024); // the envelope alone outgrows the 64 KiB buffer
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_resource_attribute("blob", huge_resource)
+        .build();
+    let handle = layer.handle();
+    with_layer(layer, || tracing::info!("cannot fit"));
+    let m = handle.metrics();
+    assert_eq!((m.delivered(), m.dropped(DropReason::RecordTooLarge)), (0, 1));
+    assert!(channel.receiver().is_empty());
+}
+
+#[test]
+fn a_handle_outliving_its_layer_reports_an_error() {
+    let handle = OtlpTracingLayer::new(Destination::Noop).handle();
+    assert!(handle.set(Destination::Console).is_err());
+    assert!(handle.get().is_err());
+    assert_eq!(handle.metrics().received(), 0, "counters stay readable");
+}
