@@ -1,0 +1,200 @@
+//! Our bytes decode with Python's `opentelemetry-proto` package (protobuf's
+//! own runtime, an implementation independent of prost) to exactly what
+//! prost decodes, and to what was logged.
+//!
+//! Needs `python3` (or `$SELFTRACE_PYTHON`) with `opentelemetry-proto`
+//! installed (`pip install opentelemetry-proto`; `scripts/test` and CI do
+//! this). A missing package fails the test: it is never skipped.
+
+use std::{fmt::Write as _, path::PathBuf, process::Command};
+
+use opentelemetry_proto::tonic::{
+    collector::logs::v1::ExportLogsServiceRequest,
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+};
+use prost::Message as _;
+use selftrace::{
+    Destination, EncoderLimits, LogRecordView, OtlpBytes, OtlpBytesChannel, OtlpResource, OtlpTracingLayer,
+    RecordVisitor, Severity, StatefulOtlpEncoder, TraceContext,
+};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn value(v: Option<&AnyValue>) -> String {
+    match v.and_then(|v| v.value.as_ref()) {
+        None => "none".into(),
+        Some(Value::StringValue(s)) => format!("s:{}", hex(s.as_bytes())),
+        Some(Value::BoolValue(b)) => format!("b:{}", u8::from(*b)),
+        Some(Value::IntValue(i)) => format!("i:{i}"),
+        Some(Value::DoubleValue(d)) => format!("d:{}", hex(&d.to_le_bytes())),
+        Some(Value::BytesValue(b)) => format!("x:{}", hex(b)),
+        Some(Value::ArrayValue(a)) => {
+            format!("[{}]", a.values.iter().map(|v| value(Some(v))).collect::<Vec<_>>().join(","))
+        }
+        Some(Value::KvlistValue(l)) => format!("{{{}}}", l.values.iter().map(kv).collect::<Vec<_>>().join(",")),
+        Some(other) => panic!("unexpected value {other:?}"),
+    }
+}
+
+fn kv(kv: &KeyValue) -> String {
+    format!("{}={}", hex(kv.key.as_bytes()), value(kv.value.as_ref()))
+}
+
+/// The same canonical lines as `python/decode_logs.py`, from prost.
+fn prost_lines(requests: &[OtlpBytes]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for bytes in requests {
+        let request = ExportLogsServiceRequest::decode(bytes.as_bytes()).expect("prost decodes");
+        for rl in &request.resource_logs {
+            let attrs = rl.resource.as_ref().map(|r| r.attributes.iter().map(kv).collect::<Vec<_>>());
+            lines.push(format!("resource|{}", attrs.unwrap_or_default().join(";")));
+            for sl in &rl.scope_logs {
+                let scope = sl.scope.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
+                for r in &sl.log_records {
+                    lines.push(
+                        [
+                            hex(scope.as_bytes()),
+                            r.time_unix_nano.to_string(),
+                            r.observed_time_unix_nano.to_string(),
+                            r.severity_number.to_string(),
+                            r.severity_text.clone(),
+                            hex(r.event_name.as_bytes()),
+                            r.body.as_ref().map_or("-".into(), |b| value(Some(b))),
+                            r.attributes.iter().map(kv).collect::<Vec<_>>().join(";"),
+                            r.dropped_attributes_count.to_string(),
+                            hex(&r.trace_id),
+                            hex(&r.span_id),
+                            r.flags.to_string(),
+                        ]
+                        .join("|"),
+                    );
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn python_lines(requests: &[OtlpBytes]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("selftrace-python-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<PathBuf> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let path = dir.join(format!("request-{i}.bin"));
+            std::fs::write(&path, b.as_bytes()).expect("write request");
+            path
+        })
+        .collect();
+    let python = std::env::var("SELFTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/decode_logs.py");
+    let output = Command::new(&python).arg(&script).args(&paths).output().unwrap_or_else(|e| {
+        panic!("cannot run {python}: {e}; install Python 3 with `pip install opentelemetry-proto`")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{python} {} failed (is `opentelemetry-proto` installed? `pip install opentelemetry-proto`):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+}
+
+/// A record with nested values and a trace context, through the encoder.
+struct Nested;
+
+struct Items;
+impl selftrace::ArrayView for Items {
+    fn visit_values(&self, v: &mut dyn FnMut(selftrace::AnyValue<'_>)) {
+        v(selftrace::AnyValue::Int(1));
+        v(selftrace::AnyValue::Str("two"));
+        v(selftrace::AnyValue::Map(&Entries));
+    }
+}
+struct Entries;
+impl selftrace::MapView for Entries {
+    fn visit_entries(&self, v: &mut dyn FnMut(&str, selftrace::AnyValue<'_>)) {
+        v("bytes", selftrace::AnyValue::Bytes(&[0, 159, 255]));
+        v("nan-free double", selftrace::AnyValue::Double(-0.25));
+    }
+}
+
+impl LogRecordView for Nested {
+    fn time_unix_nano(&self) -> Option<u64> {
+        Some(1_700_000_000_000_000_001)
+    }
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        Some(1_700_000_000_000_000_002)
+    }
+    fn severity(&self) -> Option<Severity> {
+        Severity::from_number(22)
+    }
+    fn event_name(&self) -> Option<&str> {
+        Some("nested.values")
+    }
+    fn trace_context(&self) -> Option<TraceContext> {
+        Some(TraceContext { trace_id: [0xAB; 16], span_id: [0xCD; 8], flags: 1 })
+    }
+    fn visit(&self, v: &mut dyn RecordVisitor) {
+        v.visit_body(selftrace::AnyValue::Map(&Entries));
+        v.visit_attribute("list", selftrace::AnyValue::Array(&Items));
+    }
+}
+
+#[test]
+fn python_opentelemetry_proto_decodes_our_bytes_like_prost() {
+    // Requests from the layer: every field type, unicode, truncation.
+    let channel = OtlpBytesChannel::new(64);
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_service_name("python-check")
+        .with_resource_attribute("pid", 4242_i64)
+        .build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!(
+            name: "component.event",
+            target: "bench",
+            key1 = 42_i64,
+            key2 = "value",
+            key3 = 3.5_f64,
+            key4 = true,
+            big = u64::MAX,
+            neg = -7_i64,
+            dbg = ?Some("x"),
+            "message text"
+        );
+        tracing::warn!(target: "ünïcode::target", text = "héllo wörld 😀", "😀 body");
+        tracing::error!(huge = "é".repeat(20_000).as_str(), "cut");
+    });
+    let mut requests: Vec<OtlpBytes> = channel.receiver().drain().collect();
+    assert_eq!(requests.len(), 3);
+
+    // A batched request from the encoder: two scopes, nested values.
+    let resource = OtlpResource::builder().with_attribute("service.name", "batch").build();
+    let mut encoder = StatefulOtlpEncoder::with_limits(EncoderLimits::default(), resource);
+    for scope in ["a", "a", "b"] {
+        encoder.encode_log_record(scope, &Nested).expect("fits");
+    }
+    requests.push(encoder.flush());
+
+    let expected = prost_lines(&requests);
+    let got = python_lines(&requests);
+    assert_eq!(got, expected);
+
+    // And the values are what was logged, not merely the same garbage twice.
+    let first = &expected[1];
+    assert!(first.starts_with(&format!("{}|", hex(b"bench"))), "{first}");
+    assert!(first.contains(&format!("|9|INFO|{}|s:{}|", hex(b"component.event"), hex(b"message text"))));
+    assert!(first.contains(&format!("{}=s:{}", hex(b"big"), hex(u64::MAX.to_string().as_bytes()))));
+    assert!(expected[0].contains(&format!("{}=i:4242", hex(b"pid"))));
+    assert!(expected[5].ends_with("|1|||0"), "dropped_attributes_count of the cut value: {}", expected[5]);
+    assert_eq!(expected.iter().filter(|l| l.starts_with(&hex(b"a"))).count(), 2);
+    assert!(expected.last().is_some_and(|l| l.ends_with(&format!("|{}|{}|1", "ab".repeat(16), "cd".repeat(8)))));
+}
