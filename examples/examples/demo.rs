@@ -23,7 +23,7 @@ static PRODUCED: AtomicU64 = AtomicU64::new(0);
 
 /// Stands in for a third-party library that logs through the `log` crate.
 mod legacy_storage {
-    pub fn flush(segment: u32) {
+    pub(crate) fn flush(segment: u32) {
         log::info!(target: "legacy_storage", "flushed segment {segment}");
         super::PRODUCED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }

@@ -34,19 +34,21 @@
 //!
 //! # Memory
 //!
-//! The buffer is a `BytesMut` block of the buffer capacity. [`flush`]
-//! splits the request off as a `Bytes` that shares the block, and the next
-//! request continues in the rest of the block. When the rest is too small the
-//! encoder reclaims the whole block if every request handed out from it has
-//! been dropped, and otherwise takes a fresh block. A consumer that keeps up
-//! therefore costs no allocation at all, and a slow one costs one allocation
-//! per block, not per request.
+//! Records are written into a buffer of exactly the buffer capacity,
+//! allocated once and never grown. [`flush`] copies the finished request
+//! into a hand-off block (a `BytesMut`) and splits it off as `Bytes` that
+//! share the block; the next request goes after it. When the block is full
+//! the encoder reclaims it whole if every request split off it has been
+//! dropped, and otherwise takes a fresh block of the buffer capacity. A
+//! consumer that keeps up therefore costs no allocation at all, and a slow one
+//! one allocation per block, not per request. Per encoder: the buffer plus at
+//! most one block; each request in flight keeps its block alive.
 //!
 //! [`flush`]: StatefulOtlpEncoder::flush
 
 use std::{error::Error, fmt, ops::Range};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::view::{AnyValue, LogRecordView, RecordVisitor};
 
@@ -400,7 +402,7 @@ impl OtlpResourceBuilder {
             // An unbounded `Out` with an unbounded value limit cannot overflow.
             let _ = out.put_key_value(tag::RESOURCE_ATTRIBUTES, key, value, usize::MAX, 0);
         }
-        OtlpResource { encoded: out.buf.freeze() }
+        OtlpResource { encoded: Bytes::from(out.buf) }
     }
 }
 
@@ -418,7 +420,9 @@ enum Overflow {
 /// The buffer plus the two bounds every write is checked against.
 #[derive(Debug)]
 struct Out {
-    buf: BytesMut,
+    /// Never reallocates while a request is encoded: every write is checked
+    /// against `request_end`, which is at most its capacity.
+    buf: Vec<u8>,
     /// Writes may not end past this index (the request capacity).
     request_end: usize,
     /// Writes may not end past this index (the current record's limit).
@@ -429,7 +433,7 @@ struct Out {
 
 impl Out {
     fn unbounded() -> Self {
-        Self { buf: BytesMut::new(), request_end: usize::MAX, record_end: usize::MAX, record_width: 5 }
+        Self { buf: Vec::new(), request_end: usize::MAX, record_end: usize::MAX, record_width: 5 }
     }
 
     #[inline]
@@ -454,7 +458,7 @@ impl Out {
     #[inline]
     fn put_tag_varint(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
         self.check(1 + varint_len(value))?;
-        self.buf.put_u8(tag);
+        self.buf.push(tag);
         put_varint(&mut self.buf, value);
         Ok(())
     }
@@ -462,16 +466,16 @@ impl Out {
     #[inline]
     fn put_tag_fixed64(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
         self.check(9)?;
-        self.buf.put_u8(tag);
-        self.buf.put_u64_le(value);
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&value.to_le_bytes());
         Ok(())
     }
 
     #[inline]
     fn put_tag_fixed32(&mut self, tag: u8, value: u32) -> Result<(), Overflow> {
         self.check(5)?;
-        self.buf.put_u8(tag);
-        self.buf.put_u32_le(value);
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&value.to_le_bytes());
         Ok(())
     }
 
@@ -479,7 +483,7 @@ impl Out {
     #[inline]
     fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) -> Result<(), Overflow> {
         self.check(1 + varint_len(bytes.len() as u64) + bytes.len())?;
-        self.buf.put_u8(tag);
+        self.buf.push(tag);
         put_varint(&mut self.buf, bytes.len() as u64);
         self.buf.extend_from_slice(bytes);
         Ok(())
@@ -489,9 +493,9 @@ impl Out {
     #[inline]
     fn open(&mut self, tag: u8, width: usize) -> Result<usize, Overflow> {
         self.check(1 + width)?;
-        self.buf.put_u8(tag);
+        self.buf.push(tag);
         let at = self.buf.len();
-        self.buf.put_bytes(0, width);
+        self.buf.resize(at + width, 0);
         Ok(at)
     }
 
@@ -552,12 +556,12 @@ impl Out {
             let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
             match self.check(1 + varint_len(kv_len as u64) + kv_len) {
                 Ok(()) => {
-                    self.buf.put_u8(tag);
+                    self.buf.push(tag);
                     put_varint(&mut self.buf, kv_len as u64);
-                    self.buf.put_u8(tag::KV_KEY);
+                    self.buf.push(tag::KV_KEY);
                     put_varint(&mut self.buf, key.len() as u64);
                     self.buf.extend_from_slice(key.as_bytes());
-                    self.buf.put_u8(tag::KV_VALUE);
+                    self.buf.push(tag::KV_VALUE);
                     put_varint(&mut self.buf, any_len as u64);
                     put_scalar_any_value(&mut self.buf, value);
                     return Ok(false);
@@ -585,7 +589,7 @@ impl Out {
         if let Some(len) = scalar_any_value_len(value, max_value) {
             match self.check(1 + varint_len(len as u64) + len) {
                 Ok(()) => {
-                    self.buf.put_u8(tag);
+                    self.buf.push(tag);
                     put_varint(&mut self.buf, len as u64);
                     put_scalar_any_value(&mut self.buf, value);
                     return Ok(false);
@@ -671,27 +675,27 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
 
 /// Writes a value accepted by [`scalar_any_value_len`]; capacity was checked.
 #[inline]
-fn put_scalar_any_value(buf: &mut BytesMut, value: AnyValue<'_>) {
+fn put_scalar_any_value(buf: &mut Vec<u8>, value: AnyValue<'_>) {
     match value {
         AnyValue::Str(s) => {
-            buf.put_u8(tag::ANY_STRING);
+            buf.push(tag::ANY_STRING);
             put_varint(buf, s.len() as u64);
             buf.extend_from_slice(s.as_bytes());
         }
         AnyValue::Bool(b) => {
-            buf.put_u8(tag::ANY_BOOL);
-            buf.put_u8(u8::from(b));
+            buf.push(tag::ANY_BOOL);
+            buf.push(u8::from(b));
         }
         AnyValue::Int(i) => {
-            buf.put_u8(tag::ANY_INT);
+            buf.push(tag::ANY_INT);
             put_varint(buf, i as u64);
         }
         AnyValue::Double(d) => {
-            buf.put_u8(tag::ANY_DOUBLE);
-            buf.put_f64_le(d);
+            buf.push(tag::ANY_DOUBLE);
+            buf.extend_from_slice(&d.to_le_bytes());
         }
         AnyValue::Bytes(b) => {
-            buf.put_u8(tag::ANY_BYTES);
+            buf.push(tag::ANY_BYTES);
             put_varint(buf, b.len() as u64);
             buf.extend_from_slice(b);
         }
@@ -802,6 +806,9 @@ pub struct StatefulOtlpEncoder {
     out: Out,
     limits: EncoderLimits,
     resource: OtlpResource,
+    /// Where flushed requests live: each is copied here once and split off
+    /// as `Bytes` sharing the block.
+    arena: BytesMut,
     /// Placeholder width for ResourceLogs and ScopeLogs lengths.
     container_width: usize,
     /// Where the ResourceLogs length placeholder starts, once opened.
@@ -828,7 +835,7 @@ impl StatefulOtlpEncoder {
     pub fn with_limits(limits: EncoderLimits, resource: OtlpResource) -> Self {
         Self {
             out: Out {
-                buf: BytesMut::with_capacity(limits.buffer_capacity),
+                buf: Vec::with_capacity(limits.buffer_capacity),
                 request_end: limits.buffer_capacity,
                 record_end: usize::MAX,
                 record_width: varint_len(limits.max_record_bytes as u64),
@@ -836,6 +843,7 @@ impl StatefulOtlpEncoder {
             container_width: varint_len(limits.buffer_capacity as u64),
             limits,
             resource,
+            arena: BytesMut::new(),
             resource_logs: None,
             scope: None,
             records: 0,
@@ -910,7 +918,9 @@ impl StatefulOtlpEncoder {
     /// and ready for the next request. Returns empty bytes when there was no
     /// record.
     ///
-    /// Cost: patches two lengths and splits the buffer; no copy.
+    /// Cost: patches two lengths and copies the request once into the
+    /// hand-off block; no allocation while the block has room or can be
+    /// reclaimed.
     pub fn flush(&mut self) -> OtlpBytes {
         if self.records == 0 {
             self.out.buf.clear();
@@ -921,7 +931,15 @@ impl StatefulOtlpEncoder {
             self.out.close(at, self.container_width);
         }
         self.records = 0;
-        OtlpBytes(self.out.buf.split().freeze())
+        let len = self.out.buf.len();
+        if self.arena.capacity() < len {
+            // Reclaims the block when every request split off it is gone,
+            // else takes a fresh one.
+            self.arena.reserve(len.max(self.limits.buffer_capacity));
+        }
+        self.arena.extend_from_slice(&self.out.buf);
+        self.out.buf.clear();
+        OtlpBytes(self.arena.split().freeze())
     }
 
     /// Drops the current request.
@@ -932,18 +950,10 @@ impl StatefulOtlpEncoder {
         self.records = 0;
     }
 
-    /// Makes sure the rest of the block holds at least one maximal record
-    /// with its envelope; if not, reclaims the whole block when every request
-    /// split off it was dropped, or else takes a fresh block. A request that
-    /// later outgrows the rest of its block moves to a fresh block once.
     fn begin_request(&mut self) {
         self.out.buf.clear();
         self.resource_logs = None;
         self.scope = None;
-        let needed = self.limits.max_record_bytes + ENVELOPE_ROOM + self.resource.encoded().len();
-        if self.out.buf.capacity() < needed.min(self.limits.buffer_capacity) {
-            self.out.buf.reserve(self.limits.buffer_capacity);
-        }
     }
 
     fn close_scope(&mut self) {
@@ -1107,16 +1117,18 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// Bytes needed for `value` as a minimal varint.
 #[inline]
 pub(crate) const fn varint_len(value: u64) -> usize {
-    ((64 - (value | 1).leading_zeros()) as usize).div_ceil(7)
+    // ceil(bits / 7) without a division: (bits * 9 + 64) / 64 for 1..=64 bits.
+    let bits = (64 - (value | 1).leading_zeros()) as usize;
+    (bits * 9 + 64) >> 6
 }
 
 #[inline]
-fn put_varint(buf: &mut BytesMut, mut value: u64) {
+fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
-        buf.put_u8((value as u8) | 0x80);
+        buf.push((value as u8) | 0x80);
         value >>= 7;
     }
-    buf.put_u8(value as u8);
+    buf.push(value as u8);
 }
 
 /// Writes `value` as a varint padded to exactly `slot.len()` bytes.
@@ -1152,8 +1164,9 @@ mod tests {
 
     #[test]
     fn varint_len_matches_encoding() {
-        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
-            let mut buf = BytesMut::new();
+        let boundaries = (0..64).flat_map(|bit| [(1u64 << bit) - 1, 1u64 << bit]);
+        for v in boundaries.chain([u64::MAX]) {
+            let mut buf = Vec::new();
             put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v), "{v}");
             assert_eq!(read_varint(&buf), Some((v, &[][..])));

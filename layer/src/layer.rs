@@ -256,39 +256,32 @@ impl Shared {
     }
 
     /// Runs `f` with this thread's encoder for this layer, creating it on
-    /// first use. The encoder is moved out of the thread-local while `f` runs,
-    /// so nothing stays borrowed; during thread teardown, when thread-locals
-    /// are gone, a temporary encoder is used.
-    fn with_encoder<R>(self: &Arc<Self>, f: impl FnOnce(&mut StatefulOtlpEncoder) -> R) -> R {
+    /// first use. The thread-local stays borrowed while `f` runs; the layer
+    /// guard keeps this thread from coming back here meanwhile. During thread
+    /// teardown, when thread-locals are gone, a temporary encoder is used.
+    fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder) -> R) -> R {
         let me = Arc::as_ptr(self);
-        let taken = ENCODERS
+        let ran = ENCODERS
             .try_with(|cell| {
                 let mut list = cell.try_borrow_mut().ok()?;
-                let index = list.iter().position(|e| std::ptr::eq(e.owner.as_ptr(), me))?;
-                Some(list.swap_remove(index))
+                let index = match list.iter().position(|e| std::ptr::eq(e.owner.as_ptr(), me)) {
+                    Some(index) => index,
+                    None => {
+                        // First event of this layer on this thread: drop the
+                        // encoders of layers that are gone, then make one.
+                        list.retain(|e| e.owner.strong_count() > 0);
+                        list.push(LocalEncoder { owner: Arc::downgrade(self), encoder: self.new_encoder() });
+                        list.len() - 1
+                    }
+                };
+                list.get_mut(index).map(|local| f(&mut local.encoder))
             })
             .ok()
             .flatten();
-        let mut local = match taken {
-            Some(local) => local,
-            None => {
-                // First event of this layer on this thread: drop the encoders
-                // of layers that are gone, then make one.
-                let _ = ENCODERS.try_with(|cell| {
-                    if let Ok(mut list) = cell.try_borrow_mut() {
-                        list.retain(|e| e.owner.strong_count() > 0);
-                    }
-                });
-                LocalEncoder { owner: Arc::downgrade(self), encoder: self.new_encoder() }
-            }
-        };
-        let result = f(&mut local.encoder);
-        let _ = ENCODERS.try_with(|cell| {
-            if let Ok(mut list) = cell.try_borrow_mut() {
-                list.push(local);
-            }
-        });
-        result
+        match ran {
+            Some(result) => result,
+            None => f(&mut self.new_encoder()),
+        }
     }
 
     fn new_encoder(&self) -> StatefulOtlpEncoder {

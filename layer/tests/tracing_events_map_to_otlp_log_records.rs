@@ -54,8 +54,8 @@ fn every_field_type_maps_to_its_otlp_value() {
     assert_eq!(
         request.resource,
         vec![
-            ("host.name".to_owned(), Value::Str("box".into())),
-            ("service.name".to_owned(), Value::Str("mapping-test".into()))
+            ("service.name".to_owned(), Value::Str("mapping-test".into())),
+            ("host.name".to_owned(), Value::Str("box".into()))
         ]
     );
     let record = &request.records[0];
