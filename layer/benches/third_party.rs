@@ -14,12 +14,7 @@
 //! `selftrace_channel` produces export-ready OTLP bytes and includes taking
 //! them off the channel again (`try_recv`), so it is slightly overstated.
 
-use std::{
-    hint::black_box,
-    io,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{hint::black_box, io, sync::Mutex, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::InstrumentationScope;
@@ -95,6 +90,9 @@ fn third_party(c: &mut Criterion) {
     bench_with(c, "third_party/selftrace_channel", tracing_subscriber::registry().with(layer), || {
         black_box(receiver.try_recv());
     });
+
+    let layer = OtlpTracingLayer::new(Destination::Noop);
+    bench_with(c, "third_party/selftrace_noop_destination", tracing_subscriber::registry().with(layer), || {});
 
     let provider = SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build();
     let bridge = OpenTelemetryTracingBridge::new(&provider);

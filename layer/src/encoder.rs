@@ -427,25 +427,33 @@ struct Out {
     request_end: usize,
     /// Writes may not end past this index (the current record's limit).
     record_end: usize,
+    /// `min(request_end, record_end)`: the one bound the fast path checks.
+    end: usize,
     /// Placeholder width for lengths inside a record.
     record_width: usize,
 }
 
 impl Out {
     fn unbounded() -> Self {
-        Self { buf: Vec::new(), request_end: usize::MAX, record_end: usize::MAX, record_width: 5 }
+        Self { buf: Vec::new(), request_end: usize::MAX, record_end: usize::MAX, end: usize::MAX, record_width: 5 }
     }
 
-    #[inline]
+    #[inline(always)]
     fn check(&self, n: usize) -> Result<(), Overflow> {
-        let end = self.buf.len().saturating_add(n);
-        if end > self.record_end {
-            Err(Overflow::Record)
-        } else if end > self.request_end {
-            Err(Overflow::Request)
-        } else {
-            Ok(())
-        }
+        if self.buf.len() + n <= self.end { Ok(()) } else { Err(self.overflow(n)) }
+    }
+
+    /// Which bound a write of `n` bytes crosses: the record's own limit wins,
+    /// since flushing cannot help it.
+    #[cold]
+    fn overflow(&self, n: usize) -> Overflow {
+        if self.buf.len().saturating_add(n) > self.record_end { Overflow::Record } else { Overflow::Request }
+    }
+
+    #[inline(always)]
+    fn set_record_end(&mut self, record_end: usize) {
+        self.record_end = record_end;
+        self.end = self.request_end.min(record_end);
     }
 
     #[inline]
@@ -495,7 +503,9 @@ impl Out {
         self.check(1 + width)?;
         self.buf.push(tag);
         let at = self.buf.len();
-        self.buf.resize(at + width, 0);
+        for _ in 0..width {
+            self.buf.push(0);
+        }
         Ok(at)
     }
 
@@ -661,7 +671,7 @@ impl Out {
 
 /// The encoded length of an `AnyValue` message whose size is known without
 /// writing it, or `None` for values that need placeholders.
-#[inline]
+#[inline(always)]
 fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> {
     match value {
         AnyValue::Str(s) if s.len() <= max_value => Some(1 + varint_len(s.len() as u64) + s.len()),
@@ -674,7 +684,7 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
 }
 
 /// Writes a value accepted by [`scalar_any_value_len`]; capacity was checked.
-#[inline]
+#[inline(always)]
 fn put_scalar_any_value(buf: &mut Vec<u8>, value: AnyValue<'_>) {
     match value {
         AnyValue::Str(s) => {
@@ -838,6 +848,7 @@ impl StatefulOtlpEncoder {
                 buf: Vec::with_capacity(limits.buffer_capacity),
                 request_end: limits.buffer_capacity,
                 record_end: usize::MAX,
+                end: limits.buffer_capacity,
                 record_width: varint_len(limits.max_record_bytes as u64),
             },
             container_width: varint_len(limits.buffer_capacity as u64),
@@ -903,7 +914,7 @@ impl StatefulOtlpEncoder {
             }
             Err(overflow) => {
                 self.out.buf.truncate(mark);
-                self.out.record_end = usize::MAX;
+                self.out.set_record_end(usize::MAX);
                 (self.resource_logs, self.scope) = saved;
                 if overflow == Overflow::Request && self.records > 0 {
                     Err(EncodeError::BufferFull)
@@ -964,7 +975,7 @@ impl StatefulOtlpEncoder {
 
     fn try_encode(&mut self, scope_name: &str, record: &(impl LogRecordView + ?Sized)) -> Result<u32, Overflow> {
         // Envelope writes are bounded by the request only.
-        self.out.record_end = usize::MAX;
+        self.out.set_record_end(usize::MAX);
         if self.resource_logs.is_none() {
             let at = self.out.open(tag::REQUEST_RESOURCE_LOGS, self.container_width)?;
             self.out.put_bytes_field(tag::RESOURCE_LOGS_RESOURCE, self.resource.encoded())?;
@@ -996,19 +1007,19 @@ impl StatefulOtlpEncoder {
             self.out.buf.truncate(record_start);
             dropped = self.write_record(record, record_limit - DROPPED_COUNT_ROOM)?;
         }
-        self.out.record_end = record_limit;
+        self.out.set_record_end(record_limit);
         if dropped > 0 {
             self.out.put_tag_varint(tag::LOG_DROPPED_ATTRIBUTES, u64::from(dropped))?;
         }
         self.out.close(at, width);
-        self.out.record_end = usize::MAX;
+        self.out.set_record_end(usize::MAX);
         Ok(dropped)
     }
 
     /// Writes the fields of `record` up to `end`; returns the values cut or
     /// left out.
     fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Overflow> {
-        self.out.record_end = end;
+        self.out.set_record_end(end);
         let max_value = self.limits.max_value_bytes;
         if let Some(t) = record.time_unix_nano() {
             self.out.put_tag_fixed64(tag::LOG_TIME, t)?;
@@ -1122,7 +1133,7 @@ pub(crate) const fn varint_len(value: u64) -> usize {
     (bits * 9 + 64) >> 6
 }
 
-#[inline]
+#[inline(always)]
 fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         buf.push((value as u8) | 0x80);

@@ -53,7 +53,10 @@ impl<'a> TracingLogRecord<'a> {
     /// Cost: no allocation; for events that come from the `log` crate, one
     /// comparison of callsites to recover the original target and level.
     pub fn new(event: &'a Event<'a>, time_unix_nano: u64) -> Self {
-        Self { event, log_metadata: event.normalized_metadata(), time_unix_nano, trace_context: None }
+        // Only tracing-log's callsites have the target "log": the string check
+        // spares every other event the callsite comparison.
+        let log_metadata = if event.metadata().target() == "log" { event.normalized_metadata() } else { None };
+        Self { event, log_metadata, time_unix_nano, trace_context: None }
     }
 
     /// Attaches the trace context the event was emitted in.

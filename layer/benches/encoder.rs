@@ -1,0 +1,77 @@
+//! The encoder alone: one record like the third-party bench's event, encoded
+//! and flushed; and a batch of 100 records flushed at once.
+//!
+//! Latest results (criterion medians of one run; 2 cores, rustc 1.95.0,
+//! `cargo bench -p selftrace --bench encoder`):
+//!
+//! RESULTS
+
+use std::{hint::black_box, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, StatefulOtlpEncoder};
+
+struct Event;
+
+impl LogRecordView for Event {
+    fn time_unix_nano(&self) -> Option<u64> {
+        Some(1_763_711_078_123_456_789)
+    }
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        Some(1_763_711_078_123_456_789)
+    }
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::INFO)
+    }
+    fn event_name(&self) -> Option<&str> {
+        Some("component.event")
+    }
+    fn visit(&self, v: &mut dyn RecordVisitor) {
+        v.visit_attribute("key1", AnyValue::Int(42));
+        v.visit_attribute("key2", AnyValue::Str("value"));
+        v.visit_attribute("key3", AnyValue::Double(3.5));
+        v.visit_attribute("key4", AnyValue::Bool(true));
+        v.visit_body(AnyValue::Fmt(&format_args!("message text")));
+    }
+}
+
+fn encoder(c: &mut Criterion) {
+    let mut encoder = StatefulOtlpEncoder::new();
+    c.bench_function("encoder/one_record_and_flush", |b| {
+        b.iter(|| {
+            let _ = encoder.encode_log_record("bench", &Event);
+            black_box(encoder.flush())
+        })
+    });
+    c.bench_function("encoder/one_record_buffered", |b| {
+        b.iter(|| {
+            if encoder.encode_log_record("bench", &Event).is_err() {
+                encoder.clear();
+            }
+        })
+    });
+    encoder.clear();
+    c.bench_function("encoder/flush_100_buffered_records", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = StatefulOtlpEncoder::new();
+                for _ in 0..100 {
+                    let _ = e.encode_log_record("bench", &Event);
+                }
+                e
+            },
+            |e| black_box(e.flush()),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    targets = encoder
+}
+criterion_main!(benches);
