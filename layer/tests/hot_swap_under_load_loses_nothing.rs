@@ -28,7 +28,7 @@ fn swapping_between_channels_under_load_delivers_each_event_once() {
         thread::spawn(move || {
             let mut swaps = 0u64;
             while !done.load(Ordering::Relaxed) {
-                let next = if swaps % 2 == 0 { to_b.clone() } else { to_a.clone() };
+                let next = if swaps.is_multiple_of(2) { to_b.clone() } else { to_a.clone() };
                 handle.set(Destination::Channel(next)).expect("layer alive");
                 swaps += 1;
                 thread::yield_now();
