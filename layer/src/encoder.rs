@@ -781,7 +781,10 @@ struct OpenScope {
     /// Where its length placeholder starts.
     at: usize,
     /// Where its name sits in the buffer, to match the next record's scope.
+    /// Its records start right after it.
     name: Range<usize>,
+    /// Records written into it.
+    records: usize,
 }
 
 /// Encodes log records into one bounded `ExportLogsServiceRequest`.
@@ -823,6 +826,8 @@ pub struct StatefulOtlpEncoder {
     container_width: usize,
     /// Where the ResourceLogs length placeholder starts, once opened.
     resource_logs: Option<usize>,
+    /// Where the first ScopeLogs starts (right after the resource).
+    resource_end: usize,
     scope: Option<OpenScope>,
     records: usize,
 }
@@ -856,6 +861,7 @@ impl StatefulOtlpEncoder {
             resource,
             arena: BytesMut::new(),
             resource_logs: None,
+            resource_end: 0,
             scope: None,
             records: 0,
         }
@@ -871,10 +877,9 @@ impl StatefulOtlpEncoder {
         self.records
     }
 
-    /// Bytes in the current request (before the final length patches, which
-    /// do not change it).
+    /// Bytes in the current request (0 without records).
     pub fn len(&self) -> usize {
-        self.out.buf.len()
+        if self.records == 0 { 0 } else { self.out.buf.len() }
     }
 
     /// Whether the current request holds no record.
@@ -902,20 +907,25 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         record: &(impl LogRecordView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        if self.records == 0 {
-            self.begin_request();
-        }
         let mark = self.out.buf.len();
         let saved = (self.resource_logs, self.scope.clone());
         match self.try_encode(scope_name, record) {
             Ok(dropped) => {
                 self.records += 1;
+                if let Some(scope) = &mut self.scope {
+                    scope.records += 1;
+                }
                 Ok(dropped)
             }
             Err(overflow) => {
-                self.out.buf.truncate(mark);
                 self.out.set_record_end(usize::MAX);
-                (self.resource_logs, self.scope) = saved;
+                if self.records == 0 {
+                    // Nothing to keep: drop the warm envelope too.
+                    self.clear();
+                } else {
+                    self.out.buf.truncate(mark);
+                    (self.resource_logs, self.scope) = saved;
+                }
                 if overflow == Overflow::Request && self.records > 0 {
                     Err(EncodeError::BufferFull)
                 } else {
@@ -934,11 +944,12 @@ impl StatefulOtlpEncoder {
     /// reclaimed.
     pub fn flush(&mut self) -> OtlpBytes {
         if self.records == 0 {
-            self.out.buf.clear();
             return OtlpBytes::default();
         }
-        self.close_scope();
-        if let Some(at) = self.resource_logs.take() {
+        if let Some(scope) = &self.scope {
+            self.out.close(scope.at, self.container_width);
+        }
+        if let Some(at) = self.resource_logs {
             self.out.close(at, self.container_width);
         }
         self.records = 0;
@@ -949,7 +960,23 @@ impl StatefulOtlpEncoder {
             self.arena.reserve(len.max(self.limits.buffer_capacity));
         }
         self.arena.extend_from_slice(&self.out.buf);
-        self.out.buf.clear();
+        // Keep the envelope (the resource and the last scope's header, moved
+        // down next to it) for the next request: a next record of the same
+        // scope starts right after it.
+        match &mut self.scope {
+            Some(scope) => {
+                let header = scope.at - 1..scope.name.end;
+                let shift = header.start - self.resource_end;
+                if shift > 0 {
+                    self.out.buf.copy_within(header, self.resource_end);
+                    scope.at -= shift;
+                    scope.name = scope.name.start - shift..scope.name.end - shift;
+                }
+                scope.records = 0;
+                self.out.buf.truncate(scope.name.end);
+            }
+            None => self.clear(),
+        }
         OtlpBytes(self.arena.split().freeze())
     }
 
@@ -961,15 +988,15 @@ impl StatefulOtlpEncoder {
         self.records = 0;
     }
 
-    fn begin_request(&mut self) {
-        self.out.buf.clear();
-        self.resource_logs = None;
-        self.scope = None;
-    }
-
+    /// Closes the open scope; one left without records (kept from the last
+    /// request) is removed instead.
     fn close_scope(&mut self) {
         if let Some(scope) = self.scope.take() {
-            self.out.close(scope.at, self.container_width);
+            if scope.records == 0 {
+                self.out.buf.truncate(scope.at - 1);
+            } else {
+                self.out.close(scope.at, self.container_width);
+            }
         }
     }
 
@@ -980,6 +1007,7 @@ impl StatefulOtlpEncoder {
             let at = self.out.open(tag::REQUEST_RESOURCE_LOGS, self.container_width)?;
             self.out.put_bytes_field(tag::RESOURCE_LOGS_RESOURCE, self.resource.encoded())?;
             self.resource_logs = Some(at);
+            self.resource_end = self.out.buf.len();
         }
         let same_scope =
             self.scope.as_ref().is_some_and(|s| self.out.buf.get(s.name.clone()) == Some(scope_name.as_bytes()));
@@ -992,7 +1020,7 @@ impl StatefulOtlpEncoder {
             self.out.put_tag_varint(tag::SCOPE_NAME, name.len() as u64)?;
             let start = self.out.buf.len();
             self.out.put_slice(name.as_bytes())?;
-            self.scope = Some(OpenScope { at, name: start..start + name.len() });
+            self.scope = Some(OpenScope { at, name: start..start + name.len(), records: 0 });
         }
 
         let width = self.out.record_width;

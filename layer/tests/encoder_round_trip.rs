@@ -95,6 +95,30 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn consecutive_requests_from_one_encoder_hold_exactly_their_records(
+        batches in prop::collection::vec(prop::collection::vec(record_strategy(), 0..5), 1..8),
+    ) {
+        // The encoder keeps the last envelope between requests; no record or
+        // scope of an earlier request may leak into a later one.
+        let mut encoder = StatefulOtlpEncoder::new();
+        for batch in &batches {
+            encode_all(&mut encoder, batch);
+            let bytes = encoder.flush();
+            prop_assert_eq!(bytes.is_empty(), batch.is_empty());
+            if !batch.is_empty() {
+                let decoded = decode(bytes.as_bytes());
+                let runs = 1 + batch.windows(2).filter(|w| w[0].scope != w[1].scope).count();
+                prop_assert_eq!(decoded.scope_logs, runs);
+                prop_assert_eq!(&decoded.records, batch);
+            }
+        }
+    }
+}
+
 #[test]
 fn the_encoder_is_reusable_after_flush() {
     let mut encoder = StatefulOtlpEncoder::new();
