@@ -1131,13 +1131,13 @@ fn is_empty_string_any_value(field: &[u8]) -> bool {
     if tag != tag::LOG_BODY {
         return false;
     }
-    let Some((len, rest)) = read_varint(rest) else {
+    let Some((_len, rest)) = read_varint(rest) else {
         return false;
     };
     let Some((&inner, rest)) = rest.split_first() else {
         return false;
     };
-    inner == tag::ANY_STRING && read_varint(rest).is_some_and(|(n, tail)| n == 0 && tail.is_empty()) && len > 0
+    inner == tag::ANY_STRING && read_varint(rest).is_some_and(|(n, tail)| n == 0 && tail.is_empty())
 }
 
 fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {

@@ -215,12 +215,18 @@ pub(crate) fn now_unix_nanos() -> u64 {
 
 impl Shared {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
-        let record = TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context());
+        let record = || TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context());
         let Some(_guard) = LayerGuard::enter() else {
-            self.drop_event(DropReason::Reentrant, &record);
+            self.drop_event(DropReason::Reentrant, &record());
             return;
         };
         let destination = self.destination.load();
+        if let Destination::Noop = &**destination {
+            // Discarded on purpose: not even the clock is read.
+            self.counters.dropped(DropReason::Discarded);
+            return;
+        }
+        let record = record();
         match &**destination {
             Destination::Channel(sender) => {
                 let scope = record.target();
@@ -246,7 +252,7 @@ impl Shared {
                 console::print_console_line(record.target(), &record);
                 self.counters.delivered();
             }
-            Destination::Noop => self.counters.dropped(DropReason::Discarded),
+            Destination::Noop => {}
         }
     }
 
