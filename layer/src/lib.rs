@@ -38,8 +38,9 @@
 //! * **Never loses silently**: every event is delivered or counted under one
 //!   [`DropReason`]; [`LayerMetrics::received`] `== delivered + dropped`.
 //! * **No allocation per event** once warm: each thread encodes into its own
-//!   buffer, and requests are split off it without copying (see
-//!   [`StatefulOtlpEncoder`] for when a new buffer block is taken).
+//!   fixed buffer, and each request is copied once into a hand-off block and
+//!   split off it as `Bytes` (see [`StatefulOtlpEncoder`] for when a new block
+//!   is taken).
 //!
 //! # Getting started
 //!
