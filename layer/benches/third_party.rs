@@ -9,18 +9,18 @@
 //!
 //! | bench                                 | median   | vs appender + no-op | vs appender + keeping |
 //! |---------------------------------------|----------|---------------------|-----------------------|
-//! | third_party/no_op_layer               |  7.89 ns |               0.06× |                 0.03× |
-//! | third_party/selftrace_noop_destination |  26.8 ns |               0.19× |                 0.10× |
-//! | third_party/selftrace_channel         | 244.4 ns |               1.77× |                 0.93× |
-//! | third_party/appender_noop_processor   | 137.9 ns |               1.00× |                 0.52× |
-//! | third_party/appender_keeping_processor | 262.9 ns |               1.91× |                 1.00× |
-//! | third_party/fmt_sink                  | 428.2 ns |               3.11× |                 1.63× |
+//! | third_party/no_op_layer                |  7.85 ns |               0.06× |                 0.03× |
+//! | third_party/selftrace_noop_destination |  25.1 ns |               0.18× |                 0.11× |
+//! | third_party/selftrace_channel          | 233.7 ns |               1.70× |                 0.98× |
+//! | third_party/appender_noop_processor    | 137.4 ns |               1.00× |                 0.58× |
+//! | third_party/appender_keeping_processor | 238.9 ns |               1.74× |                 1.00× |
+//! | third_party/fmt_sink                   | 428.2 ns |               3.12× |                 1.79× |
 //!
 //! `selftrace_channel` produces export-ready OTLP bytes and includes taking
 //! them off the channel again (`try_recv`), so it is slightly overstated.
 //! Targets (DESIGN.md): ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
-//! not met yet. Where the 244 ns go (perf, and the `encoder` bench): dispatch,
-//! guard and destination load 27 ns (`selftrace_noop_destination`), the
+//! not met yet. Where the 234 ns go (perf, and the `encoder` bench): dispatch,
+//! guard and destination load 25 ns (`selftrace_noop_destination`), the
 //! wall-clock read about 30 ns (the SDK pays one too), encoding the record
 //! about 85 ns, flush and hand-off about 30 ns, the flume send and receive
 //! about 40 ns, field visiting through tracing's `Visit` the rest.

@@ -70,26 +70,16 @@ pub fn write_console_line(
 ///
 /// Cost: no allocation; one write per 1 KiB of line.
 pub fn print_console_line(scope: &str, record: &(impl LogRecordView + ?Sized)) {
-    print_line(None, scope, record);
+    print_line(|line| write_console_line(line, scope, record));
 }
 
-/// Prints a line with an optional `prefix` to stderr.
-pub(crate) fn print_line(prefix: Option<&str>, scope: &str, record: &(impl LogRecordView + ?Sized)) {
+/// Prints the line `write` produces to stderr, with a trailing newline,
+/// under the stderr lock and without allocating.
+pub(crate) fn print_line(write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
     let stderr = io::stderr();
     let mut line = StackLine { out: stderr.lock(), buf: [0; 1024], len: 0 };
-    if let Some(prefix) = prefix {
-        let _ = line.write_str(prefix);
-    }
-    let _ = write_console_line(&mut line, scope, record);
-    let _ = line.write_str("\n");
-    line.flush();
-}
-
-/// Prints a plain message line to stderr.
-pub(crate) fn print_message(args: fmt::Arguments<'_>) {
-    let stderr = io::stderr();
-    let mut line = StackLine { out: stderr.lock(), buf: [0; 1024], len: 0 };
-    let _ = line.write_fmt(args);
+    // Formatting errors leave a partial line; it is still worth printing.
+    let _ = write(&mut line);
     let _ = line.write_str("\n");
     line.flush();
 }

@@ -518,6 +518,21 @@ impl Out {
         }
     }
 
+    /// Runs `write`; a value that crossed the record's limit is rolled back
+    /// and reported as cut (`Ok(true)`), so the caller goes on with the next
+    /// one. A request overflow is passed up: the whole record must go.
+    #[inline]
+    fn degrade(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Overflow>) -> Result<bool, Overflow> {
+        let mark = self.buf.len();
+        match write(self) {
+            Err(Overflow::Record) => {
+                self.buf.truncate(mark);
+                Ok(true)
+            }
+            other => other,
+        }
+    }
+
     /// A string field cut to `max` bytes and to the record's room, with the
     /// truncation marker. Returns whether it was cut.
     fn put_string_field(&mut self, tag: u8, s: &str, max: usize) -> Result<bool, Overflow> {
@@ -528,7 +543,7 @@ impl Out {
             }
         }
         let mut sink = self.open_str(tag, max)?;
-        // `StrSink` never fails for a `&str` piece; it records overflows itself.
+        // An error only means the sink stopped at its bound; `finish` says which.
         let _ = fmt::Write::write_str(&mut sink, s);
         sink.finish()
     }
@@ -538,7 +553,7 @@ impl Out {
     /// [`put_string_field`]: Out::put_string_field
     fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Overflow> {
         let mut sink = self.open_str(tag, max)?;
-        // An error here only means the sink stopped accepting input.
+        // An error only means the sink stopped at its bound; `finish` says which.
         let _ = fmt::write(&mut sink, format_args!("{value:?}"));
         sink.finish()
     }
@@ -623,41 +638,29 @@ impl Out {
             AnyValue::Bytes(_) => return Err(Overflow::Record),
             AnyValue::Array(array) => {
                 let inner = self.open(tag::ANY_ARRAY, width)?;
-                let mut state = Ok(false);
+                let mut cut = Ok(false);
                 array.visit_values(&mut |item| {
-                    if let Ok(cut) = &mut state {
-                        let mark = self.buf.len();
-                        match self.put_any_value_field(tag::ARRAY_VALUES, item, max_value, depth + 1) {
-                            Ok(c) => *cut |= c,
-                            Err(Overflow::Record) => {
-                                self.buf.truncate(mark);
-                                *cut = true;
-                            }
-                            Err(Overflow::Request) => state = Err(Overflow::Request),
-                        }
+                    if let Ok(any_cut) = cut {
+                        cut = self
+                            .degrade(|out| out.put_any_value_field(tag::ARRAY_VALUES, item, max_value, depth + 1))
+                            .map(|c| any_cut | c);
                     }
                 });
-                let cut = state?;
+                let cut = cut?;
                 self.close(inner, width);
                 cut
             }
             AnyValue::Map(map) => {
                 let inner = self.open(tag::ANY_KVLIST, width)?;
-                let mut state = Ok(false);
+                let mut cut = Ok(false);
                 map.visit_entries(&mut |key, item| {
-                    if let Ok(cut) = &mut state {
-                        let mark = self.buf.len();
-                        match self.put_key_value(tag::KVLIST_VALUES, key, item, max_value, depth + 1) {
-                            Ok(c) => *cut |= c,
-                            Err(Overflow::Record) => {
-                                self.buf.truncate(mark);
-                                *cut = true;
-                            }
-                            Err(Overflow::Request) => state = Err(Overflow::Request),
-                        }
+                    if let Ok(any_cut) = cut {
+                        cut = self
+                            .degrade(|out| out.put_key_value(tag::KVLIST_VALUES, key, item, max_value, depth + 1))
+                            .map(|c| any_cut | c);
                     }
                 });
-                let cut = state?;
+                let cut = cut?;
                 self.close(inner, width);
                 cut
             }
@@ -1093,14 +1096,9 @@ impl FieldWriter<'_> {
         if self.abort {
             return;
         }
-        let mark = self.out.buf.len();
-        match write(self.out) {
-            Ok(cut) => self.dropped += u32::from(cut),
-            Err(Overflow::Record) => {
-                self.out.buf.truncate(mark);
-                self.dropped = self.dropped.saturating_add(1);
-            }
-            Err(Overflow::Request) => self.abort = true,
+        match self.out.degrade(write) {
+            Ok(cut) => self.dropped = self.dropped.saturating_add(u32::from(cut)),
+            Err(_) => self.abort = true,
         }
     }
 }

@@ -14,7 +14,7 @@ use tracing_subscriber::{Layer, layer::Context};
 use crate::{
     console,
     destination::{Destination, DestinationHandle, TrySendError},
-    encoder::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
     metrics::{DropReason, LayerCounters, LayerMetrics},
     raw::raw_log,
     record::TracingLogRecord,
@@ -209,51 +209,50 @@ impl Drop for LayerGuard {
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
 #[inline]
-pub(crate) fn now_unix_nanos() -> u64 {
+fn now_unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 impl Shared {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
-        let record = || TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context());
         let Some(_guard) = LayerGuard::enter() else {
-            self.drop_event(DropReason::Reentrant, &record());
+            self.drop_event(DropReason::Reentrant, &self.record(event));
             return;
         };
         let destination = self.destination.load();
-        if let Destination::Noop = &**destination {
-            // Discarded on purpose: not even the clock is read.
-            self.counters.dropped(DropReason::Discarded);
-            return;
-        }
-        let record = record();
         match &**destination {
-            Destination::Channel(sender) => {
-                let scope = record.target();
-                let encoded = self.with_encoder(|encoder| {
-                    let result = encoder.encode_log_record(scope, &record);
-                    (result, encoder.flush())
-                });
-                match encoded {
-                    (Ok(truncated), bytes) => {
-                        if truncated > 0 {
-                            self.counters.truncated(truncated);
-                        }
-                        match sender.try_send(bytes) {
-                            Ok(()) => self.counters.delivered(),
-                            Err(TrySendError::Full(_)) => self.drop_event(DropReason::ChannelFull, &record),
-                            Err(TrySendError::Closed(_)) => self.drop_event(DropReason::ChannelClosed, &record),
-                        }
-                    }
-                    (Err(_), _) => self.drop_event(DropReason::RecordTooLarge, &record),
-                }
-            }
+            // Discarded on purpose: not even the clock is read.
+            Destination::Noop => self.counters.dropped(DropReason::Discarded),
             Destination::Console => {
+                let record = self.record(event);
                 console::print_console_line(record.target(), &record);
                 self.counters.delivered();
             }
-            Destination::Noop => {}
+            Destination::Channel(sender) => {
+                let record = self.record(event);
+                let encoded = self.with_encoder(|encoder| {
+                    let truncated = encoder.encode_log_record(record.target(), &record)?;
+                    Ok::<_, EncodeError>((truncated, encoder.flush()))
+                });
+                let (truncated, bytes) = match encoded {
+                    Ok(encoded) => encoded,
+                    Err(_) => return self.drop_event(DropReason::RecordTooLarge, &record),
+                };
+                if truncated > 0 {
+                    self.counters.truncated(truncated);
+                }
+                match sender.try_send(bytes) {
+                    Ok(()) => self.counters.delivered(),
+                    Err(TrySendError::Full(_)) => self.drop_event(DropReason::ChannelFull, &record),
+                    Err(TrySendError::Closed(_)) => self.drop_event(DropReason::ChannelClosed, &record),
+                }
+            }
         }
+    }
+
+    /// The view of `event`, stamped now.
+    fn record<'a>(&self, event: &'a Event<'a>) -> TracingLogRecord<'a> {
+        TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context())
     }
 
     fn drop_event(&self, reason: DropReason, record: &TracingLogRecord<'_>) {

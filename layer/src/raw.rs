@@ -74,14 +74,10 @@ pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordV
         PENDING_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let prefix = match reason {
-        DropReason::ChannelFull => "selftrace[channel_full] ",
-        DropReason::ChannelClosed => "selftrace[channel_closed] ",
-        DropReason::Reentrant => "selftrace[reentrant] ",
-        DropReason::RecordTooLarge => "selftrace[record_too_large] ",
-        DropReason::Discarded => "selftrace[discarded] ",
-    };
-    console::print_line(Some(prefix), scope, record);
+    console::print_line(|line| {
+        write!(line, "selftrace[{}] ", reason.as_str())?;
+        console::write_console_line(line, scope, record)
+    });
     WRITTEN.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -95,9 +91,9 @@ fn admit() -> bool {
         WINDOW_LINES.store(0, Ordering::Relaxed);
         let suppressed = PENDING_SUPPRESSED.swap(0, Ordering::Relaxed);
         if suppressed > 0 && limit > 0 {
-            console::print_message(format_args!(
-                "selftrace[raw] {suppressed} raw log lines suppressed by the rate limit"
-            ));
+            console::print_line(|line| {
+                write!(line, "selftrace[raw] {suppressed} raw log lines suppressed by the rate limit")
+            });
         }
     }
     WINDOW_LINES.fetch_add(1, Ordering::Relaxed) < limit

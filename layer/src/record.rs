@@ -50,8 +50,9 @@ impl<'a> TracingLogRecord<'a> {
     /// A view over `event`, observed at `time_unix_nano` (used for both the
     /// time and the observed time).
     ///
-    /// Cost: no allocation; for events that come from the `log` crate, one
-    /// comparison of callsites to recover the original target and level.
+    /// Cost: no allocation; one comparison of the target with `"log"`, and
+    /// for `log` records a comparison of callsites to recover the original
+    /// target and level.
     pub fn new(event: &'a Event<'a>, time_unix_nano: u64) -> Self {
         // Only tracing-log's callsites have the target "log": the string check
         // spares every other event the callsite comparison.
