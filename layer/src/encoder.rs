@@ -790,6 +790,48 @@ struct OpenScope {
     records: usize,
 }
 
+/// One record being appended: rolled back when dropped before `commit`
+/// (an overflow, or a panic in a value's `Debug` while unwinding).
+struct Attempt<'e> {
+    encoder: &'e mut StatefulOtlpEncoder,
+    mark: usize,
+    saved: (Option<usize>, Option<OpenScope>),
+    committed: bool,
+}
+
+impl<'e> Attempt<'e> {
+    fn new(encoder: &'e mut StatefulOtlpEncoder) -> Self {
+        let mark = encoder.out.buf.len();
+        let saved = (encoder.resource_logs, encoder.scope.clone());
+        Self { encoder, mark, saved, committed: false }
+    }
+
+    fn commit(mut self) {
+        self.committed = true;
+        self.encoder.records += 1;
+        if let Some(scope) = &mut self.encoder.scope {
+            scope.records += 1;
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let encoder = &mut *self.encoder;
+        encoder.out.set_record_end(usize::MAX);
+        if encoder.records == 0 {
+            // Nothing to keep: drop the warm envelope too.
+            encoder.clear();
+        } else {
+            encoder.out.buf.truncate(self.mark);
+            (encoder.resource_logs, encoder.scope) = std::mem::take(&mut self.saved);
+        }
+    }
+}
+
 /// Encodes log records into one bounded `ExportLogsServiceRequest`.
 ///
 /// See the [module docs](self) for the layout and the bounds.
@@ -910,26 +952,18 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         record: &(impl LogRecordView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        let mark = self.out.buf.len();
-        let saved = (self.resource_logs, self.scope.clone());
-        match self.try_encode(scope_name, record) {
+        // Rolls the buffer back if a value's `Debug` panics mid-record, so
+        // the records already buffered stay a valid request.
+        let attempt = Attempt::new(self);
+        match attempt.encoder.try_encode(scope_name, record) {
             Ok(dropped) => {
-                self.records += 1;
-                if let Some(scope) = &mut self.scope {
-                    scope.records += 1;
-                }
+                attempt.commit();
                 Ok(dropped)
             }
             Err(overflow) => {
-                self.out.set_record_end(usize::MAX);
-                if self.records == 0 {
-                    // Nothing to keep: drop the warm envelope too.
-                    self.clear();
-                } else {
-                    self.out.buf.truncate(mark);
-                    (self.resource_logs, self.scope) = saved;
-                }
-                if overflow == Overflow::Request && self.records > 0 {
+                let buffered = attempt.encoder.records > 0;
+                drop(attempt);
+                if overflow == Overflow::Request && buffered {
                     Err(EncodeError::BufferFull)
                 } else {
                     Err(EncodeError::RecordTooLarge)

@@ -16,6 +16,7 @@ use crate::{
     destination::{Destination, DestinationHandle, TrySendError},
     encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
     metrics::{DropReason, LayerCounters, LayerMetrics},
+    node,
     raw::raw_log,
     record::TracingLogRecord,
     view::TraceContext,
@@ -190,10 +191,10 @@ struct LocalEncoder {
 }
 
 /// Marks this thread as inside the layer until dropped.
-struct LayerGuard;
+pub(crate) struct LayerGuard;
 
 impl LayerGuard {
-    fn enter() -> Option<Self> {
+    pub(crate) fn enter() -> Option<Self> {
         // Build the guard only when this call set the flag: a guard dropped
         // on the other path would clear a flag it does not own.
         let entered = IN_LAYER.try_with(|flag| !flag.replace(true)).unwrap_or(false);
@@ -209,7 +210,7 @@ impl Drop for LayerGuard {
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
 #[inline]
-fn now_unix_nanos() -> u64 {
+pub(crate) fn now_unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
@@ -219,6 +220,11 @@ impl Shared {
             self.drop_event(DropReason::Reentrant, &self.record(event));
             return;
         };
+        // Inside a node scope the node decides: its logger, its attribution.
+        let in_node = node::with_current(|node| node.log_from_layer(&self.record(event)));
+        if in_node.is_some() {
+            return self.counters.delivered();
+        }
         let destination = self.destination.load();
         match &**destination {
             // Discarded on purpose: not even the clock is read.

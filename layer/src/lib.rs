@@ -100,7 +100,10 @@ mod console;
 mod destination;
 mod encoder;
 mod layer;
+mod macros;
 mod metrics;
+mod node;
+mod path;
 mod raw;
 mod record;
 mod view;
@@ -116,7 +119,11 @@ pub use encoder::{
     ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
 };
 pub use layer::{OtlpTracingLayer, OtlpTracingLayerBuilder};
-pub use metrics::{DropReason, LayerMetrics};
+#[doc(hidden)]
+pub use macros::__private;
+pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
+pub use node::{EffectTelemetry, InNode, LocalTelemetry, Node, NodeGuard, NodeLogger, NodeScope, SharedTelemetry};
+pub use path::{FlushReason, NodePath, NodePathBuilder};
 pub use raw::{DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second};
 pub use record::TracingLogRecord;
 pub use view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};

@@ -7,6 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How many [`DropReason`]s there are.
+const REASONS: usize = 6;
+
 /// Why an event did not reach its destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -22,18 +25,22 @@ pub enum DropReason {
     /// The record could not be encoded within the encoder's limits; it went
     /// to the raw logger.
     RecordTooLarge,
-    /// The destination is `Noop`: the event was discarded on purpose.
+    /// Discarded on purpose: the destination or the node's logger is `Noop`,
+    /// or the event is above the node's level.
     Discarded,
+    /// The node path was shut down; the event went to the raw logger.
+    ShutDown,
 }
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; REASONS] = [
         DropReason::ChannelFull,
         DropReason::ChannelClosed,
         DropReason::Reentrant,
         DropReason::RecordTooLarge,
         DropReason::Discarded,
+        DropReason::ShutDown,
     ];
 
     /// A short snake_case name, as used in metric names and raw log lines.
@@ -44,16 +51,18 @@ impl DropReason {
             DropReason::Reentrant => "reentrant",
             DropReason::RecordTooLarge => "record_too_large",
             DropReason::Discarded => "discarded",
+            DropReason::ShutDown => "shut_down",
         }
     }
 
-    const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         match self {
             DropReason::ChannelFull => 0,
             DropReason::ChannelClosed => 1,
             DropReason::Reentrant => 2,
             DropReason::RecordTooLarge => 3,
             DropReason::Discarded => 4,
+            DropReason::ShutDown => 5,
         }
     }
 }
@@ -62,7 +71,7 @@ impl DropReason {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayerMetrics {
     delivered: u64,
-    dropped: [u64; 5],
+    dropped: [u64; REASONS],
     truncated_values: u64,
 }
 
@@ -104,7 +113,7 @@ struct Padded(AtomicU64);
 #[derive(Debug, Default)]
 pub(crate) struct LayerCounters {
     delivered: Padded,
-    dropped: [Padded; 5],
+    dropped: [Padded; REASONS],
     truncated_values: Padded,
 }
 
@@ -130,5 +139,149 @@ impl LayerCounters {
             dropped: std::array::from_fn(|i| self.dropped[i].0.load(Ordering::Relaxed)),
             truncated_values: self.truncated_values.0.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// A point-in-time copy of a [`NodePath`](crate::NodePath)'s counters (the
+/// node path's metrics).
+///
+/// Every record a node produces is received, then delivered (in a request
+/// the destination accepted), dropped for one [`DropReason`], or still
+/// buffered: `events_received == events_delivered + events_dropped_total +
+/// events_buffered`. Counters of different threads are read one after the
+/// other, so the equation is exact when no thread is logging.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeMetrics {
+    pub(crate) received: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: [u64; REASONS],
+    pub(crate) bytes_flushed: u64,
+    pub(crate) flush_count: u64,
+    pub(crate) overflow_flush_count: u64,
+    pub(crate) timer_flush_count: u64,
+    pub(crate) truncated_values: u64,
+}
+
+impl NodeMetrics {
+    /// `telemetry.events_received`: records produced by nodes (and
+    /// third-party events raised inside a node scope).
+    pub fn events_received(&self) -> u64 {
+        self.received
+    }
+
+    /// Records handed to the destination: in a request the channel
+    /// accepted, or printed by a `Console` or `Raw` logger.
+    pub fn events_delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// `telemetry.events_dropped` for `reason`.
+    pub fn events_dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// `telemetry.events_dropped`, all reasons.
+    pub fn events_dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Records waiting in buffers for their flush.
+    pub fn events_buffered(&self) -> u64 {
+        self.received.saturating_sub(self.delivered + self.events_dropped_total())
+    }
+
+    /// `telemetry.bytes_flushed`: bytes of the requests the channel accepted.
+    pub fn bytes_flushed(&self) -> u64 {
+        self.bytes_flushed
+    }
+
+    /// `telemetry.flush_count`: requests flushed out of buffers, whatever
+    /// the reason and whether or not the channel took them.
+    pub fn flush_count(&self) -> u64 {
+        self.flush_count
+    }
+
+    /// `telemetry.overflow_flush_count`: flushes made by a producer because
+    /// its buffer was full.
+    pub fn overflow_flush_count(&self) -> u64 {
+        self.overflow_flush_count
+    }
+
+    /// `telemetry.timer_flush_count`: flushes made by a timer owner (the ITR).
+    pub fn timer_flush_count(&self) -> u64 {
+        self.timer_flush_count
+    }
+
+    /// Values cut or left out to respect the encoder's limits.
+    pub fn truncated_values(&self) -> u64 {
+        self.truncated_values
+    }
+}
+
+/// The node path's counters, in one of two update disciplines: `add` (any
+/// thread, atomic read-modify-write) for the shared counters, `bump` (plain
+/// load and store) for the counters of one buffer, which only the holder of
+/// that buffer's lock or borrow updates, so no update is lost and no locked
+/// instruction is paid per record.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct NodeCounters {
+    pub(crate) received: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) dropped: [AtomicU64; REASONS],
+    pub(crate) bytes_flushed: AtomicU64,
+    pub(crate) flush_count: AtomicU64,
+    pub(crate) overflow_flush_count: AtomicU64,
+    pub(crate) timer_flush_count: AtomicU64,
+    pub(crate) truncated_values: AtomicU64,
+}
+
+/// Adds `n` from any thread.
+#[inline]
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Adds `n`; only for counters with one writer at a time (see
+/// [`NodeCounters`]).
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl NodeCounters {
+    pub(crate) fn dropped(&self, reason: DropReason) -> &AtomicU64 {
+        &self.dropped[reason.index()]
+    }
+
+    /// Adds these counters into `sum`.
+    pub(crate) fn add_to(&self, sum: &mut NodeMetrics) {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        sum.received += read(&self.received);
+        sum.delivered += read(&self.delivered);
+        for (total, counter) in sum.dropped.iter_mut().zip(&self.dropped) {
+            *total += read(counter);
+        }
+        sum.bytes_flushed += read(&self.bytes_flushed);
+        sum.flush_count += read(&self.flush_count);
+        sum.overflow_flush_count += read(&self.overflow_flush_count);
+        sum.timer_flush_count += read(&self.timer_flush_count);
+        sum.truncated_values += read(&self.truncated_values);
+    }
+
+    /// Moves `other`'s counts into these (a retiring buffer's).
+    pub(crate) fn absorb(&self, other: &NodeCounters) {
+        let mut counts = NodeMetrics::default();
+        other.add_to(&mut counts);
+        add(&self.received, counts.received);
+        add(&self.delivered, counts.delivered);
+        for (counter, n) in self.dropped.iter().zip(counts.dropped) {
+            add(counter, n);
+        }
+        add(&self.bytes_flushed, counts.bytes_flushed);
+        add(&self.flush_count, counts.flush_count);
+        add(&self.overflow_flush_count, counts.overflow_flush_count);
+        add(&self.timer_flush_count, counts.timer_flush_count);
+        add(&self.truncated_values, counts.truncated_values);
     }
 }

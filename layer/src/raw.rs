@@ -21,6 +21,7 @@
 
 use std::{
     cell::Cell,
+    fmt,
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -65,6 +66,23 @@ pub fn set_raw_lines_per_second(lines: u32) {
 /// Writes `record` to stderr as a raw line for `reason`, if the rate limit
 /// and the recursion guard allow.
 pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordView + ?Sized)) {
+    raw_line(reason.as_str(), |line| console::write_console_line(line, scope, record));
+}
+
+/// Writes a node's record to stderr through the raw logger (a node whose
+/// logger is `Raw`).
+pub(crate) fn raw_record(scope: &str, record: &(impl LogRecordView + ?Sized)) {
+    raw_line("raw", |line| console::write_console_line(line, scope, record));
+}
+
+/// Writes a note (not a record) for `reason`: a request of several records
+/// that could not be handed off.
+pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
+    raw_line(reason.as_str(), |line| line.write_fmt(note));
+}
+
+/// Writes `selftrace[<label>] ` and then `body`'s text as one line.
+fn raw_line(label: &str, body: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
     let Some(_guard) = RawGuard::enter() else {
         SUPPRESSED.fetch_add(1, Ordering::Relaxed);
         return;
@@ -75,8 +93,8 @@ pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordV
         return;
     }
     console::print_line(|line| {
-        write!(line, "selftrace[{}] ", reason.as_str())?;
-        console::write_console_line(line, scope, record)
+        write!(line, "selftrace[{label}] ")?;
+        body(line)
     });
     WRITTEN.fetch_add(1, Ordering::Relaxed);
 }

@@ -1,0 +1,224 @@
+//! The `otel_*!` macros: node events that go straight to a node's telemetry.
+
+/// Logs a TRACE record through a node's telemetry; see [`otel_info!`].
+#[macro_export]
+macro_rules! otel_trace {
+    ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__otel_event!($effect, $crate::__private::Level::TRACE, $name $(, $($fields)*)?)
+    };
+}
+
+/// Logs a DEBUG record through a node's telemetry; see [`otel_info!`].
+#[macro_export]
+macro_rules! otel_debug {
+    ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__otel_event!($effect, $crate::__private::Level::DEBUG, $name $(, $($fields)*)?)
+    };
+}
+
+/// Logs an INFO record through a node's telemetry.
+///
+/// `otel_info!(effect, "event.name", key = value, ..., "message {}", arg)`:
+///
+/// * `effect` is anything implementing [`EffectTelemetry`](crate::EffectTelemetry)
+///   (a [`SharedTelemetry`](crate::SharedTelemetry), a
+///   [`LocalTelemetry`](crate::LocalTelemetry), an engine's effect handler);
+/// * `"event.name"` becomes the record's `event_name`; an empty name or one
+///   with whitespace is a compile error;
+/// * fields use `tracing`'s syntax: `key = value`, `key = %value`
+///   (`Display`), `key = ?value` (`Debug`), the shorthands `key`, `%key`,
+///   `?key`, dotted keys (`http.method = "GET"`), then an optional message
+///   with format arguments. At most 32 fields including the message.
+///
+/// The record is built from a static callsite and handed to the effect's
+/// `log_event` directly: the global `tracing` dispatch is never involved, so
+/// subscriber filters do not apply; the node path's and the node's levels
+/// do (and `tracing`'s compile-time `max_level_*` features). Field values
+/// are evaluated only when the level is enabled.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, Node, NodePath, otel_info};
+///
+/// let path = NodePath::new(Destination::Console);
+/// let effect = path.shared(Node::new("receiver.otlp.0"));
+/// let peer = std::net::Ipv4Addr::LOCALHOST;
+/// let batch = vec![1, 2, 3];
+///
+/// otel_info!(effect, "receiver.started");
+/// otel_info!(effect, "request.received", peer = %peer, batch = ?batch, http.method = "POST");
+/// otel_info!(effect, "request.done", status = 200_i64, "served in {} ms", 3);
+/// ```
+///
+/// A malformed name does not compile:
+///
+/// ```compile_fail
+/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// selftrace::otel_info!(effect, "receiver started");
+/// ```
+///
+/// ```compile_fail
+/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// selftrace::otel_info!(effect, "");
+/// ```
+#[macro_export]
+macro_rules! otel_info {
+    ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__otel_event!($effect, $crate::__private::Level::INFO, $name $(, $($fields)*)?)
+    };
+}
+
+/// Logs a WARN record through a node's telemetry; see [`otel_info!`].
+#[macro_export]
+macro_rules! otel_warn {
+    ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__otel_event!($effect, $crate::__private::Level::WARN, $name $(, $($fields)*)?)
+    };
+}
+
+/// Logs an ERROR record through a node's telemetry; see [`otel_info!`].
+#[macro_export]
+macro_rules! otel_error {
+    ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__otel_event!($effect, $crate::__private::Level::ERROR, $name $(, $($fields)*)?)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __otel_event {
+    ($effect:expr, $level:expr, $name:literal $(, $($fields:tt)*)?) => {{
+        const _: () = $crate::__private::check_event_name($name);
+        $crate::__otel_fields!(($effect, $level, $name) [] [] $($($fields)*)?)
+    }};
+}
+
+/// Parses tracing's field syntax into a list of names and a list of values.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __otel_fields {
+    // Done.
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $(,)?) => {
+        $crate::__otel_emit!($cx [$($n),*] [$($v),*])
+    };
+    // key = ?value
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = ?$val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$crate::__private::debug(&$val) as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // key = %value
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = %$val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$crate::__private::display(&$val) as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // key = value
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = $val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$val as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // ?key
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] ?$($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$crate::__private::debug(&$($k).+) as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // %key
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] %$($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$crate::__private::display(&$($k).+) as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // key
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
+            [$($v,)* &$($k).+ as &dyn $crate::__private::Value] $($($rest)*)?)
+    };
+    // The message, last: a format string and its arguments.
+    ($cx:tt [$($n:expr),*] [$($v:expr),*] $fmt:literal $($args:tt)*) => {
+        $crate::__otel_emit!($cx [$($n,)* "message"]
+            [$($v,)* &::core::format_args!($fmt $($args)*) as &dyn $crate::__private::Value])
+    };
+}
+
+/// Builds the static callsite and the value set, then hands the event to
+/// the effect.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __otel_emit {
+    (($effect:expr, $level:expr, $name:literal) [$($n:expr),*] [$($v:expr),*]) => {{
+        use $crate::__private::EffectTelemetry as _;
+        if $level <= $crate::__private::STATIC_MAX_LEVEL && ($effect).enabled($level) {
+            static __CALLSITE: $crate::__private::DefaultCallsite = $crate::__private::DefaultCallsite::new(&__META);
+            static __META: $crate::__private::Metadata<'static> = $crate::__private::Metadata::new(
+                $name,
+                ::core::module_path!(),
+                $level,
+                ::core::option::Option::Some(::core::file!()),
+                ::core::option::Option::Some(::core::line!()),
+                ::core::option::Option::Some(::core::module_path!()),
+                $crate::__private::FieldSet::new(&[$($n),*], $crate::__private::identify_callsite!(&__CALLSITE)),
+                $crate::__private::Kind::EVENT,
+            );
+            $crate::__private::emit(&($effect), &__META, [$(::core::option::Option::Some($v)),*]);
+        }
+    }};
+}
+
+/// What the macros expand to; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tracing::level_filters::STATIC_MAX_LEVEL;
+    pub use tracing_core::{
+        Level, Metadata,
+        callsite::DefaultCallsite,
+        field::{FieldSet, Value, debug, display},
+        identify_callsite,
+        metadata::Kind,
+    };
+
+    pub use crate::node::EffectTelemetry;
+    use crate::{layer::now_unix_nanos, record::TracingLogRecord};
+    use tracing_core::{Event, field::Field};
+
+    /// Fails compilation (in a `const`) for an empty event name or one with
+    /// whitespace or control characters.
+    pub const fn check_event_name(name: &str) {
+        let bytes = name.as_bytes();
+        assert!(!bytes.is_empty(), "otel event name must not be empty");
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(
+                !(b.is_ascii_whitespace() || b.is_ascii_control()),
+                "otel event name must not contain whitespace or control characters"
+            );
+            i += 1;
+        }
+    }
+
+    /// Builds the event of `meta` with `values` (one per field, in order)
+    /// and hands it to `effect`.
+    pub fn emit<E: EffectTelemetry + ?Sized, const N: usize>(
+        effect: &E,
+        meta: &'static Metadata<'static>,
+        values: [Option<&dyn Value>; N],
+    ) {
+        let fields = meta.fields();
+        let time = now_unix_nanos();
+        match fields.iter().next() {
+            Some(first) => {
+                // The macro declares exactly these fields, in this order.
+                let mut names = fields.iter();
+                let keyed: [(Field, Option<&dyn Value>); N] =
+                    values.map(|value| (names.next().unwrap_or_else(|| first.clone()), value));
+                let keyed = keyed.each_ref().map(|(field, value)| (field, *value));
+                let values = fields.value_set(&keyed);
+                effect.log_event(&TracingLogRecord::new(&Event::new(meta, &values), time));
+            }
+            None => {
+                let none: [(&Field, Option<&dyn Value>); 0] = [];
+                let values = fields.value_set(&none);
+                effect.log_event(&TracingLogRecord::new(&Event::new(meta, &values), time));
+            }
+        }
+    }
+}

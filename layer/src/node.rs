@@ -1,0 +1,615 @@
+//! Nodes: their identity, their logger, their telemetry handles, and node
+//! scopes.
+//!
+//! A node's records carry its id as the OTLP scope name. A node logs in two
+//! ways:
+//!
+//! * through its effect telemetry ([`LocalTelemetry`] or [`SharedTelemetry`],
+//!   or an engine type implementing [`EffectTelemetry`]) with the `otel_*!`
+//!   macros, which never touch the global `tracing` dispatch;
+//! * through plain `tracing` (its own code or the libraries it calls) while
+//!   it is **in scope**: [`OtlpTracingLayer`](crate::OtlpTracingLayer) sees
+//!   the current node and sends the event to that node's logger, attributed
+//!   to it.
+//!
+//! A node scope is per thread: entered with [`enter`](SharedTelemetry::enter)
+//! for synchronous code, or with [`scope`](SharedTelemetry::scope) for a
+//! future, which re-enters it on every poll, on whatever thread polls it.
+//! Spawned tasks do not inherit it: wrap them with
+//! `SharedTelemetry::current()` (see [`InNode`]). Scopes nest; leaving one
+//! restores the one outside it.
+//!
+//! Why not a `tracing::Dispatch` per node: a `Dispatch` must be
+//! `Send + Sync` (local nodes keep `Rc` state), every extra live dispatcher
+//! makes callsite interest "sometimes" process-wide, spans are not shared
+//! across dispatchers, and each poll of a `WithDispatch` future costs an
+//! `Arc` clone and two global atomic updates. A scope costs two
+//! thread-local swaps per poll and moves no reference count.
+
+use std::{
+    cell::RefCell,
+    fmt,
+    future::Future,
+    marker::PhantomData,
+    pin::Pin,
+    rc::Rc,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tracing_core::{Level, LevelFilter};
+
+use crate::{
+    layer::LayerGuard,
+    metrics::{DropReason, add},
+    path::{Buffer, PathInner},
+    raw::raw_log,
+    view::LogRecordView,
+};
+
+/// Where a node's records go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeLogger {
+    /// Buffered, then flushed to the node path's destination.
+    #[default]
+    Default,
+    /// Not produced (`otel_*!`), or discarded and counted (third-party
+    /// events in scope).
+    Noop,
+    /// One line per record on stderr, synchronously; for debugging.
+    Console,
+    /// The raw logger: synchronous stderr, rate-limited; for nodes that
+    /// must not log through the pipeline (the anti-recursion zone).
+    Raw,
+}
+
+/// A node's identity and logger.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Node, NodeLogger};
+/// use tracing::level_filters::LevelFilter;
+///
+/// let node = Node::new("exporter.otlp.0").with_logger(NodeLogger::Raw).with_max_level(LevelFilter::ERROR);
+/// assert_eq!(node.id(), "exporter.otlp.0");
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    id: Box<str>,
+    logger: NodeLogger,
+    max_level: LevelFilter,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id())
+            .field("logger", &self.logger())
+            .field("max_level", &self.max_level())
+            .finish()
+    }
+}
+
+impl Node {
+    /// A node with the `Default` logger and no level limit of its own. `id`
+    /// (for example `receiver.otlp.0`) becomes the scope name of its records.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self::build(id.into().into_boxed_str(), NodeLogger::Default, LevelFilter::TRACE)
+    }
+
+    /// The same node with `logger`.
+    pub fn with_logger(self, logger: NodeLogger) -> Self {
+        Self::build(self.inner.id.clone(), logger, self.inner.max_level)
+    }
+
+    /// The same node, producing nothing above `level`.
+    pub fn with_max_level(self, level: LevelFilter) -> Self {
+        Self::build(self.inner.id.clone(), self.inner.logger, level)
+    }
+
+    fn build(id: Box<str>, logger: NodeLogger, max_level: LevelFilter) -> Self {
+        Self { inner: Arc::new(NodeInner { id, logger, max_level }) }
+    }
+
+    /// The node's id: the scope name of its records.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The node's logger.
+    pub fn logger(&self) -> NodeLogger {
+        self.inner.logger
+    }
+
+    /// The most verbose level the node produces.
+    pub fn max_level(&self) -> LevelFilter {
+        self.inner.max_level
+    }
+}
+
+/// What the `otel_*!` macros need from an effect handler: the node's
+/// telemetry.
+///
+/// [`LocalTelemetry`] and [`SharedTelemetry`] implement it; an engine's own
+/// effect handler implements it by forwarding to the one it holds, so that
+/// `otel_info!(effect, ..)` works on it directly.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{EffectTelemetry, LogRecordView, SharedTelemetry};
+/// use tracing::Level;
+///
+/// struct EffectHandler {
+///     telemetry: SharedTelemetry,
+///     // ... the engine's own state
+/// }
+///
+/// impl EffectTelemetry for EffectHandler {
+///     fn enabled(&self, level: Level) -> bool {
+///         self.telemetry.enabled(level)
+///     }
+///     fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+///         self.telemetry.log_event(record)
+///     }
+/// }
+/// ```
+pub trait EffectTelemetry {
+    /// Whether a record at `level` would be produced; the macros skip
+    /// building it otherwise.
+    fn enabled(&self, level: Level) -> bool;
+
+    /// Logs one record. Never fails, never blocks (beyond a flush of one
+    /// request by another thread), never panics.
+    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R);
+}
+
+impl<T: EffectTelemetry + ?Sized> EffectTelemetry for &T {
+    fn enabled(&self, level: Level) -> bool {
+        (**self).enabled(level)
+    }
+    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+        (**self).log_event(record)
+    }
+}
+
+/// Runs `f` with the re-entrancy guard held; a record raised while this
+/// thread is already inside selftrace goes to the raw logger instead.
+fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
+    match LayerGuard::enter() {
+        Some(_guard) => f(),
+        None => {
+            add(&path.counters.received, 1);
+            add(path.counters.dropped(DropReason::Reentrant), 1);
+            raw_log(DropReason::Reentrant, node.id(), record);
+        }
+    }
+}
+
+// === LocalTelemetry ===
+
+/// The telemetry of a `!Send` node (thread-per-core engines): records go to
+/// its thread's local buffer (`Rc<RefCell<..>>`), with no synchronization.
+///
+/// Made by [`NodePath::local`](crate::NodePath::local) on the node's thread.
+/// Cloning is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_debug};
+///
+/// let channel = OtlpBytesChannel::new(100);
+/// let path = NodePath::new(Destination::Channel(channel.sender()));
+/// let telemetry = path.local(Node::new("processor.batch.0"));
+///
+/// otel_debug!(telemetry, "batch.sent", size = 512_u64);
+/// {
+///     let _in_node = telemetry.enter();
+///     tracing::info!("a library logging"); // attributed to processor.batch.0
+/// }
+/// path.flush(FlushReason::Timer); // on this thread: local buffers are per thread
+/// # assert_eq!(channel.receiver().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct LocalTelemetry {
+    inner: Rc<LocalInner>,
+}
+
+struct LocalInner {
+    node: Node,
+    path: Arc<PathInner>,
+    buffer: Rc<RefCell<Buffer>>,
+}
+
+impl fmt::Debug for LocalTelemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTelemetry").field("node", &self.inner.node).finish_non_exhaustive()
+    }
+}
+
+impl LocalTelemetry {
+    pub(crate) fn new(node: Node, path: Arc<PathInner>, buffer: Rc<RefCell<Buffer>>) -> Self {
+        Self { inner: Rc::new(LocalInner { node, path, buffer }) }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.inner.node
+    }
+
+    /// Whether a record at `level` would be produced.
+    pub fn enabled(&self, level: Level) -> bool {
+        self.inner.path.enabled(&self.inner.node, level)
+    }
+
+    /// Logs one record (see [`EffectTelemetry::log_event`]).
+    pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+        guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
+    }
+
+    /// Logs with the re-entrancy guard already held (by the layer).
+    pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
+        let level = record_level(record);
+        self.inner.path.log(&self.inner.node, level, record, |f| match self.inner.buffer.try_borrow_mut() {
+            Ok(mut buffer) => {
+                f(&mut buffer);
+                true
+            }
+            Err(_) => false,
+        });
+    }
+
+    /// Enters this node's scope on this thread until the guard is dropped.
+    pub fn enter(&self) -> NodeGuard {
+        NodeGuard::enter(Current::Local(self.clone()))
+    }
+
+    /// Runs `f` in this node's scope.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = self.enter();
+        f()
+    }
+
+    /// Wraps `future` so that it runs in this node's scope on every poll.
+    pub fn scope<F: Future>(&self, future: F) -> InNode<F, LocalTelemetry> {
+        InNode::new(Some(self.clone()), future)
+    }
+
+    /// The local node whose scope this thread is in, if any: to carry the
+    /// scope into a spawned task.
+    pub fn current() -> Option<Self> {
+        with_current(|current| match current {
+            Current::Local(local) => Some(local.clone()),
+            Current::Shared(_) => None,
+        })
+        .flatten()
+    }
+}
+
+impl EffectTelemetry for LocalTelemetry {
+    fn enabled(&self, level: Level) -> bool {
+        LocalTelemetry::enabled(self, level)
+    }
+    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+        LocalTelemetry::log_event(self, record)
+    }
+}
+
+// === SharedTelemetry ===
+
+/// The telemetry of a `Send` node (work-stealing runtimes): records go to
+/// the shared buffer (`Arc<Mutex<..>>`) of whichever thread the node runs
+/// on, so two threads never share a lock on the way of a record.
+///
+/// Made by [`NodePath::shared`](crate::NodePath::shared). Cloning is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_warn};
+///
+/// let channel = OtlpBytesChannel::new(100);
+/// let path = NodePath::new(Destination::Channel(channel.sender()));
+/// let telemetry = path.shared(Node::new("exporter.otlp.0"));
+///
+/// let worker = {
+///     let telemetry = telemetry.clone();
+///     std::thread::spawn(move || otel_warn!(telemetry, "export.retry", attempt = 2_i64, "endpoint busy"))
+/// };
+/// worker.join().unwrap();
+/// otel_warn!(telemetry, "export.retry", attempt = 3_i64);
+///
+/// path.flush(FlushReason::Timer); // from any thread
+/// assert_eq!(path.metrics().events_delivered(), 2);
+/// ```
+#[derive(Clone)]
+pub struct SharedTelemetry {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    node: Node,
+    path: Arc<PathInner>,
+}
+
+impl fmt::Debug for SharedTelemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedTelemetry").field("node", &self.inner.node).finish_non_exhaustive()
+    }
+}
+
+impl SharedTelemetry {
+    pub(crate) fn new(node: Node, path: Arc<PathInner>) -> Self {
+        Self { inner: Arc::new(SharedInner { node, path }) }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.inner.node
+    }
+
+    /// Whether a record at `level` would be produced.
+    pub fn enabled(&self, level: Level) -> bool {
+        self.inner.path.enabled(&self.inner.node, level)
+    }
+
+    /// Logs one record (see [`EffectTelemetry::log_event`]).
+    pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+        guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
+    }
+
+    /// Logs with the re-entrancy guard already held (by the layer).
+    pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
+        let level = record_level(record);
+        let path = &self.inner.path;
+        path.log(&self.inner.node, level, record, |f| path.with_shared_buffer(f));
+    }
+
+    /// Enters this node's scope on this thread until the guard is dropped.
+    pub fn enter(&self) -> NodeGuard {
+        NodeGuard::enter(Current::Shared(self.clone()))
+    }
+
+    /// Runs `f` in this node's scope.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = self.enter();
+        f()
+    }
+
+    /// Wraps `future` so that it runs in this node's scope on every poll, on
+    /// whatever thread polls it.
+    pub fn scope<F: Future>(&self, future: F) -> InNode<F, SharedTelemetry> {
+        InNode::new(Some(self.clone()), future)
+    }
+
+    /// The shared node whose scope this thread is in, if any: to carry the
+    /// scope into a spawned task (see [`InNode`]).
+    pub fn current() -> Option<Self> {
+        with_current(|current| match current {
+            Current::Shared(shared) => Some(shared.clone()),
+            Current::Local(_) => None,
+        })
+        .flatten()
+    }
+}
+
+impl EffectTelemetry for SharedTelemetry {
+    fn enabled(&self, level: Level) -> bool {
+        SharedTelemetry::enabled(self, level)
+    }
+    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+        SharedTelemetry::log_event(self, record)
+    }
+}
+
+/// The level of a record, from its severity (INFO when it has none).
+fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
+    match record.severity().map(|s| s.number()) {
+        Some(1..=4) => Level::TRACE,
+        Some(5..=8) => Level::DEBUG,
+        Some(13..=16) => Level::WARN,
+        Some(17..) => Level::ERROR,
+        _ => Level::INFO,
+    }
+}
+
+// === the current node ===
+
+/// The node a thread is in (public only to the sealed trait; not exported).
+#[derive(Clone, Debug)]
+pub enum Current {
+    Local(LocalTelemetry),
+    Shared(SharedTelemetry),
+}
+
+impl Current {
+    /// Sends a third-party event raised in this node's scope to its logger
+    /// (the layer holds the re-entrancy guard).
+    pub(crate) fn log_from_layer<R: LogRecordView + ?Sized>(&self, record: &R) {
+        match self {
+            Current::Local(local) => local.log_unguarded(record),
+            Current::Shared(shared) => shared.log_unguarded(record),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the current node, if this thread is in a node scope.
+pub(crate) fn with_current<T>(f: impl FnOnce(&Current) -> T) -> Option<T> {
+    CURRENT.try_with(|cell| cell.try_borrow().ok().and_then(|current| current.as_ref().map(f))).ok().flatten()
+}
+
+/// Makes `node` the current node; gives back the previous one, or `node`
+/// itself when the slot cannot be changed (thread teardown, or a swap from
+/// inside `with_current`).
+fn replace_current(node: Option<Current>) -> Result<Option<Current>, Option<Current>> {
+    let mut node = Some(node);
+    let swapped = CURRENT.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut current) => Some(std::mem::replace(&mut *current, node.take().flatten())),
+        Err(_) => None,
+    });
+    match swapped {
+        Ok(Some(previous)) => Ok(previous),
+        _ => Err(node.flatten()),
+    }
+}
+
+/// A node scope entered on this thread; leaving it (dropping the guard)
+/// restores the scope that was current before.
+#[must_use = "the node scope ends when the guard is dropped"]
+pub struct NodeGuard {
+    /// The scope to restore; `None` when entering failed.
+    previous: Option<Option<Current>>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+impl fmt::Debug for NodeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeGuard").finish_non_exhaustive()
+    }
+}
+
+impl NodeGuard {
+    fn enter(node: Current) -> Self {
+        Self { previous: replace_current(Some(node)).ok(), _not_send: PhantomData }
+    }
+}
+
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = replace_current(previous);
+        }
+    }
+}
+
+/// A node telemetry handle that can be the current node:
+/// [`LocalTelemetry`] or [`SharedTelemetry`].
+pub trait NodeScope: Clone + Unpin + sealed::Sealed {}
+
+mod sealed {
+    use super::Current;
+
+    pub trait Sealed: Sized {
+        fn into_current(self) -> Current;
+        fn from_current(current: Current) -> Option<Self>;
+    }
+}
+
+impl NodeScope for LocalTelemetry {}
+impl NodeScope for SharedTelemetry {}
+
+impl sealed::Sealed for LocalTelemetry {
+    fn into_current(self) -> Current {
+        Current::Local(self)
+    }
+    fn from_current(current: Current) -> Option<Self> {
+        match current {
+            Current::Local(local) => Some(local),
+            Current::Shared(_) => None,
+        }
+    }
+}
+
+impl sealed::Sealed for SharedTelemetry {
+    fn into_current(self) -> Current {
+        Current::Shared(self)
+    }
+    fn from_current(current: Current) -> Option<Self> {
+        match current {
+            Current::Shared(shared) => Some(shared),
+            Current::Local(_) => None,
+        }
+    }
+}
+
+/// A future that runs in a node's scope on every poll.
+///
+/// Made by [`SharedTelemetry::scope`] or [`LocalTelemetry::scope`]; `Send`
+/// when the future is and the node is shared. The node handle is moved into
+/// the thread's scope slot for the poll and back out after it, so a poll
+/// costs no reference counting. The future is boxed once, when wrapped.
+///
+/// Spawned tasks do not inherit a scope; carry it explicitly:
+///
+/// ```
+/// use selftrace::{Destination, InNode, Node, NodePath, SharedTelemetry};
+///
+/// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// let path = NodePath::new(Destination::Noop);
+/// let node = path.shared(Node::new("receiver.otlp.0"));
+/// node.scope(async {
+///     let child = InNode::new(SharedTelemetry::current(), async {
+///         assert_eq!(SharedTelemetry::current().unwrap().node().id(), "receiver.otlp.0");
+///     });
+///     tokio::spawn(child).await.unwrap();
+/// })
+/// .await;
+/// # });
+/// ```
+pub struct InNode<F, T> {
+    node: Option<T>,
+    future: Pin<Box<F>>,
+}
+
+impl<F, T: fmt::Debug> fmt::Debug for InNode<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InNode").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl<F: Future, T: NodeScope> InNode<F, T> {
+    /// Wraps `future` to run in `node`'s scope (`None`: in no node's scope
+    /// change, which is what carrying `current()` from outside any scope
+    /// gives).
+    pub fn new(node: Option<T>, future: F) -> Self {
+        Self { node, future: Box::pin(future) }
+    }
+}
+
+impl<F: Future, T: NodeScope> Future for InNode<F, T> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let Some(node) = this.node.take() else {
+            return this.future.as_mut().poll(cx);
+        };
+        // Restores the previous scope even if the poll panics.
+        struct Restore(Option<Option<Current>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(previous) = self.0.take() {
+                    let _ = replace_current(previous);
+                }
+            }
+        }
+        match replace_current(Some(node.into_current())) {
+            Ok(previous) => {
+                let mut restore = Restore(Some(previous));
+                let poll = this.future.as_mut().poll(cx);
+                if let Some(previous) = restore.0.take() {
+                    // Take our node back out of the slot.
+                    this.node = replace_current(previous).ok().flatten().and_then(T::from_current);
+                }
+                poll
+            }
+            Err(node) => {
+                // The slot is unavailable: poll outside the scope this time.
+                this.node = node.and_then(T::from_current);
+                this.future.as_mut().poll(cx)
+            }
+        }
+    }
+}

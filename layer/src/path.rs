@@ -1,0 +1,486 @@
+//! [`NodePath`]: where the records of an engine's nodes are buffered and
+//! flushed.
+//!
+//! Records are encoded into per-thread buffers (a [`StatefulOtlpEncoder`]
+//! each), never into a buffer shared between threads on the way of a record:
+//!
+//! * **local** buffers (`Rc<RefCell<..>>`) serve the `!Send` nodes of their
+//!   thread ([`LocalTelemetry`](crate::LocalTelemetry)) and are flushed on
+//!   that thread;
+//! * **shared** buffers (`Arc<Mutex<..>>`, one per thread that logs) serve
+//!   `Send` nodes ([`SharedTelemetry`](crate::SharedTelemetry)); a registry
+//!   lets a timer on any thread flush them. The lock is only ever contended
+//!   by that flush.
+//!
+//! A buffer is flushed when it is full (by the producer, synchronously), when
+//! a timer owner calls [`NodePath::flush`], when [`NodePath::shutdown`] runs
+//! (shared buffers and the calling thread's local buffer), and when its
+//! thread exits. A flushed request goes to the destination with `try_send`;
+//! a request the channel refuses is counted record by record and noted on
+//! the raw logger, never discarded silently.
+
+use std::{
+    cell::RefCell,
+    fmt,
+    rc::{Rc, Weak as RcWeak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use tracing_core::{Level, LevelFilter};
+
+use crate::{
+    console,
+    destination::{Destination, TrySendError},
+    encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
+    node::{Node, NodeLogger},
+    raw::{raw_log, raw_note, raw_record},
+    view::LogRecordView,
+};
+
+/// Why a buffer is flushed (counted in [`NodeMetrics`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushReason {
+    /// A periodic flush by a timer owner such as the Internal Telemetry
+    /// Receiver (`timer_flush_count`).
+    Timer,
+    /// Any other flush asked for by the host (`flush_count` only).
+    Explicit,
+}
+
+/// Why a buffer is flushed, including the reasons only selftrace uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flush {
+    Asked(FlushReason),
+    Overflow,
+    Drain,
+}
+
+/// The node path: the buffers, the destination and the counters that an
+/// engine's nodes log through.
+///
+/// Make one per engine, then hand each node a
+/// [`LocalTelemetry`](crate::LocalTelemetry) ([`local`](Self::local)) or a
+/// [`SharedTelemetry`](crate::SharedTelemetry) ([`shared`](Self::shared)).
+/// Cloning is cheap and every clone is the same path.
+///
+/// Memory is bounded by `threads × 2 × buffer capacity` (each buffer and the
+/// hand-off block its requests are split off) plus what the destination's
+/// channel holds.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_info};
+///
+/// let channel = OtlpBytesChannel::new(100);
+/// let path = NodePath::builder(Destination::Channel(channel.sender()))
+///     .with_service_name("my-engine")
+///     .build();
+/// let telemetry = path.shared(Node::new("receiver.otlp.0"));
+///
+/// otel_info!(telemetry, "receiver.started", port = 4317_i64, "listening");
+/// assert_eq!(path.metrics().events_buffered(), 1);
+///
+/// path.flush(FlushReason::Timer); // what the ITR's timer does
+/// assert_eq!(channel.receiver().len(), 1);
+/// assert_eq!(path.metrics().events_delivered(), 1);
+/// ```
+#[derive(Clone)]
+pub struct NodePath {
+    pub(crate) inner: Arc<PathInner>,
+}
+
+pub(crate) struct PathInner {
+    destination: Destination,
+    limits: EncoderLimits,
+    resource: OtlpResource,
+    max_level: LevelFilter,
+    shut_down: AtomicBool,
+    /// Counts of records that never reach a buffer, and of retired buffers.
+    pub(crate) counters: NodeCounters,
+    registry: Mutex<Registry>,
+}
+
+/// The buffers of the path that are alive.
+#[derive(Default)]
+struct Registry {
+    /// Every thread's shared buffer, for the timer.
+    shared: Vec<Weak<Mutex<Buffer>>>,
+    /// The counters of every live buffer, local or shared.
+    counters: Vec<Arc<NodeCounters>>,
+}
+
+impl fmt::Debug for NodePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodePath")
+            .field("destination", &self.inner.destination)
+            .field("limits", &self.inner.limits)
+            .field("max_level", &self.inner.max_level)
+            .field("shut_down", &self.inner.shut_down.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodePath {
+    /// A node path sending to `destination` with the default limits.
+    pub fn new(destination: Destination) -> Self {
+        Self::builder(destination).build()
+    }
+
+    /// A builder for a node path sending to `destination`.
+    ///
+    /// `Channel` batches records in per-thread buffers; `Console` prints
+    /// each record when it is logged; `Noop` discards (and counts) them.
+    pub fn builder(destination: Destination) -> NodePathBuilder {
+        NodePathBuilder {
+            destination,
+            limits: EncoderLimits::default(),
+            resource: OtlpResource::builder(),
+            max_level: LevelFilter::TRACE,
+        }
+    }
+
+    /// Telemetry for a `!Send` node running on this thread; it logs into
+    /// this thread's local buffer.
+    pub fn local(&self, node: Node) -> crate::LocalTelemetry {
+        crate::LocalTelemetry::new(node, self.inner.clone(), self.local_buffer())
+    }
+
+    /// Telemetry for a `Send` node; it logs into the shared buffer of
+    /// whichever thread it runs on.
+    pub fn shared(&self, node: Node) -> crate::SharedTelemetry {
+        crate::SharedTelemetry::new(node, self.inner.clone())
+    }
+
+    /// Flushes the shared buffers of every thread and this thread's local
+    /// buffer; returns how many requests were flushed.
+    ///
+    /// Local buffers of other threads are flushed by their own thread (a
+    /// thread-per-core engine runs a flush on each core).
+    pub fn flush(&self, reason: FlushReason) -> usize {
+        self.inner.flush_all(Flush::Asked(reason))
+    }
+
+    /// Drains the shared buffers of every thread and this thread's local
+    /// buffer, then refuses new records: they go to the raw logger, counted
+    /// as [`DropReason::ShutDown`]. Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.shut_down.store(true, Ordering::Release);
+        self.inner.flush_all(Flush::Drain);
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) ran.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// A snapshot of the node path's counters.
+    pub fn metrics(&self) -> NodeMetrics {
+        let mut sum = NodeMetrics::default();
+        let registry = lock(&self.inner.registry);
+        self.inner.counters.add_to(&mut sum);
+        for counters in &registry.counters {
+            counters.add_to(&mut sum);
+        }
+        sum
+    }
+
+    /// The encoder limits of every buffer.
+    pub fn limits(&self) -> EncoderLimits {
+        self.inner.limits
+    }
+
+    /// This thread's local buffer, made on first use.
+    fn local_buffer(&self) -> Rc<RefCell<Buffer>> {
+        let me = Arc::as_ptr(&self.inner);
+        let found = LOCAL_BUFFERS
+            .try_with(|cell| {
+                let mut list = cell.try_borrow_mut().ok()?;
+                list.retain(|(_, buffer)| buffer.strong_count() > 0);
+                if let Some(buffer) = list.iter().find(|(path, _)| *path == me).and_then(|(_, b)| b.upgrade()) {
+                    return Some(buffer);
+                }
+                let buffer = Rc::new(RefCell::new(Buffer::new(self.inner.clone())));
+                list.push((me, Rc::downgrade(&buffer)));
+                Some(buffer)
+            })
+            .ok()
+            .flatten();
+        // During thread teardown: a buffer of its own, drained when dropped.
+        found.unwrap_or_else(|| Rc::new(RefCell::new(Buffer::new(self.inner.clone()))))
+    }
+}
+
+/// Builds a [`NodePath`].
+#[derive(Debug)]
+pub struct NodePathBuilder {
+    destination: Destination,
+    limits: EncoderLimits,
+    resource: OtlpResourceBuilder,
+    max_level: LevelFilter,
+}
+
+impl NodePathBuilder {
+    /// Sets `service.name` on the resource (default `unknown_service`).
+    pub fn with_service_name(self, name: impl Into<String>) -> Self {
+        self.with_resource_attribute("service.name", name.into())
+    }
+
+    /// Adds a resource attribute.
+    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
+        self.resource = self.resource.with_attribute(key, value);
+        self
+    }
+
+    /// Sets the limits of every buffer (capacity, record and value limits).
+    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Records above `level` are not produced by the `otel_*!` macros and
+    /// third-party events above it inside a node scope are discarded
+    /// (default: everything).
+    pub fn with_max_level(mut self, level: LevelFilter) -> Self {
+        self.max_level = level;
+        self
+    }
+
+    /// Builds the node path.
+    pub fn build(self) -> NodePath {
+        let mut resource = self.resource;
+        if !resource.has_attribute("service.name") {
+            resource = resource.with_attribute("service.name", "unknown_service");
+        }
+        NodePath {
+            inner: Arc::new(PathInner {
+                destination: self.destination,
+                limits: self.limits,
+                resource: resource.build(),
+                max_level: self.max_level,
+                shut_down: AtomicBool::new(false),
+                counters: NodeCounters::default(),
+                registry: Mutex::default(),
+            }),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's local buffer of each path, while a node uses it.
+    static LOCAL_BUFFERS: RefCell<Vec<(*const PathInner, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's shared buffer of each path, until the thread exits.
+    static SHARED_BUFFERS: RefCell<Vec<(*const PathInner, Arc<Mutex<Buffer>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Locks `mutex`, recovering it if a thread panicked while holding it: the
+/// data behind every lock here stays consistent across a panic (the encoder
+/// rolls back a half-written record).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PathInner {
+    /// Whether a record at `level` from `node` is produced at all.
+    #[inline]
+    pub(crate) fn enabled(&self, node: &Node, level: Level) -> bool {
+        level <= self.max_level && level <= node.max_level() && !matches!(node.logger(), NodeLogger::Noop)
+    }
+
+    /// Routes one record of `node`: `buffer` gives this thread's buffer for
+    /// the `Default` logger and a `Channel` destination.
+    pub(crate) fn log<R: LogRecordView + ?Sized>(
+        &self,
+        node: &Node,
+        level: Level,
+        record: &R,
+        buffer: impl FnOnce(&mut dyn FnMut(&mut Buffer)) -> bool,
+    ) {
+        let counters = &self.counters;
+        if self.shut_down.load(Ordering::Relaxed) {
+            add(&counters.received, 1);
+            add(counters.dropped(DropReason::ShutDown), 1);
+            return raw_log(DropReason::ShutDown, node.id(), record);
+        }
+        if !self.enabled(node, level) {
+            add(&counters.received, 1);
+            add(counters.dropped(DropReason::Discarded), 1);
+            return;
+        }
+        match (node.logger(), &self.destination) {
+            (NodeLogger::Console, _) | (NodeLogger::Default, Destination::Console) => {
+                add(&counters.received, 1);
+                console::print_console_line(node.id(), record);
+                add(&counters.delivered, 1);
+            }
+            (NodeLogger::Raw, _) => {
+                add(&counters.received, 1);
+                raw_record(node.id(), record);
+                add(&counters.delivered, 1);
+            }
+            (NodeLogger::Default, Destination::Channel(_)) => {
+                let reached = buffer(&mut |buffer| buffer.log(node.id(), record));
+                if !reached {
+                    // The buffer is in use further up this thread's stack.
+                    add(&counters.received, 1);
+                    add(counters.dropped(DropReason::Reentrant), 1);
+                    raw_log(DropReason::Reentrant, node.id(), record);
+                }
+            }
+            // `Noop`, and anything new, discards.
+            _ => {
+                add(&counters.received, 1);
+                add(counters.dropped(DropReason::Discarded), 1);
+            }
+        }
+    }
+
+    /// Runs `f` on this thread's shared buffer of this path, made on first
+    /// use. False when that buffer is already in use on this thread.
+    pub(crate) fn with_shared_buffer(self: &Arc<Self>, f: &mut dyn FnMut(&mut Buffer)) -> bool {
+        let me = Arc::as_ptr(self);
+        // The common case: the buffer exists; lock it without touching its
+        // reference count. The lock is only contended by a flush of this
+        // buffer from another thread (one request copied and `try_send`);
+        // this thread cannot hold it already (the caller's re-entrancy guard).
+        let found = SHARED_BUFFERS.try_with(|cell| {
+            let list = cell.try_borrow().ok()?;
+            let (_, buffer) = list.iter().find(|(path, _)| *path == me)?;
+            f(&mut lock(buffer));
+            Some(true)
+        });
+        match found {
+            Ok(Some(reached)) => return reached,
+            Ok(None) => {}
+            Err(_) => {
+                // During thread teardown: a buffer of its own, drained when dropped.
+                f(&mut Buffer::new(self.clone()));
+                return true;
+            }
+        }
+        let buffer = Arc::new(Mutex::new(Buffer::new(self.clone())));
+        lock(&self.registry).shared.push(Arc::downgrade(&buffer));
+        let _ = SHARED_BUFFERS.try_with(|cell| {
+            if let Ok(mut list) = cell.try_borrow_mut() {
+                list.push((me, buffer.clone()));
+            }
+        });
+        f(&mut lock(&buffer));
+        true
+    }
+
+    /// Flushes every shared buffer and this thread's local buffer.
+    fn flush_all(self: &Arc<Self>, reason: Flush) -> usize {
+        let me = Arc::as_ptr(self);
+        let mut flushed = 0;
+        let local = LOCAL_BUFFERS
+            .try_with(|cell| {
+                let list = cell.try_borrow().ok()?;
+                list.iter().find(|(path, _)| *path == me).and_then(|(_, buffer)| buffer.upgrade())
+            })
+            .ok()
+            .flatten();
+        if let Some(local) = local
+            && let Ok(mut buffer) = local.try_borrow_mut()
+        {
+            flushed += usize::from(buffer.flush(reason));
+        }
+        // Take the buffers out of the registry's lock before locking them: a
+        // buffer dropped here (its thread is gone) takes the registry lock.
+        let shared: Vec<Arc<Mutex<Buffer>>> = {
+            let mut registry = lock(&self.registry);
+            registry.shared.retain(|b| b.strong_count() > 0);
+            registry.shared.iter().filter_map(Weak::upgrade).collect()
+        };
+        for buffer in &shared {
+            flushed += usize::from(lock(buffer).flush(reason));
+        }
+        flushed
+    }
+}
+
+/// One thread's buffer of one path.
+pub(crate) struct Buffer {
+    encoder: StatefulOtlpEncoder,
+    path: Arc<PathInner>,
+    /// Updated only through `&mut Buffer`, hence `bump`.
+    counters: Arc<NodeCounters>,
+}
+
+impl Buffer {
+    fn new(path: Arc<PathInner>) -> Self {
+        let counters = Arc::new(NodeCounters::default());
+        lock(&path.registry).counters.push(counters.clone());
+        Self { encoder: StatefulOtlpEncoder::with_limits(path.limits, path.resource.clone()), path, counters }
+    }
+
+    /// Appends one record; flushes first when the buffer is full.
+    fn log<R: LogRecordView + ?Sized>(&mut self, scope: &str, record: &R) {
+        bump(&self.counters.received, 1);
+        let mut result = self.encoder.encode_log_record(scope, record);
+        if result == Err(EncodeError::BufferFull) {
+            self.flush(Flush::Overflow);
+            result = self.encoder.encode_log_record(scope, record);
+        }
+        match result {
+            Ok(0) => {}
+            Ok(cut) => bump(&self.counters.truncated_values, u64::from(cut)),
+            Err(_) => {
+                bump(self.counters.dropped(DropReason::RecordTooLarge), 1);
+                raw_log(DropReason::RecordTooLarge, scope, record);
+            }
+        }
+    }
+
+    /// Hands the buffered request to the destination. False when empty.
+    fn flush(&mut self, reason: Flush) -> bool {
+        let records = self.encoder.record_count() as u64;
+        if records == 0 {
+            return false;
+        }
+        let bytes = self.encoder.flush();
+        let counters = &self.counters;
+        bump(&counters.flush_count, 1);
+        match reason {
+            Flush::Asked(FlushReason::Timer) => bump(&counters.timer_flush_count, 1),
+            Flush::Overflow => bump(&counters.overflow_flush_count, 1),
+            Flush::Asked(FlushReason::Explicit) | Flush::Drain => {}
+        }
+        let len = bytes.len();
+        let refused = match &self.path.destination {
+            Destination::Channel(sender) => match sender.try_send(bytes) {
+                Ok(()) => None,
+                Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
+                Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
+            },
+            // Records are only buffered for a channel.
+            _ => Some(DropReason::Discarded),
+        };
+        match refused {
+            None => {
+                bump(&counters.delivered, records);
+                bump(&counters.bytes_flushed, len as u64);
+            }
+            Some(reason) => {
+                bump(counters.dropped(reason), records);
+                raw_note(reason, format_args!("node path: dropped a request of {records} records ({len} bytes)"));
+            }
+        }
+        true
+    }
+}
+
+impl Drop for Buffer {
+    /// Drains the buffer and moves its counts to the path.
+    fn drop(&mut self) {
+        self.flush(Flush::Drain);
+        let mut registry = lock(&self.path.registry);
+        registry.counters.retain(|c| !Arc::ptr_eq(c, &self.counters));
+        self.path.counters.absorb(&self.counters);
+    }
+}
