@@ -132,10 +132,11 @@ macro_rules! __otel_fields {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
             [$($v,)* &$($k).+ as &dyn $crate::__private::Value] $($($rest)*)?)
     };
-    // The message, last: a format string and its arguments.
+    // The message, last: a format string and its arguments. Like
+    // `tracing`, the message is the first field of the event.
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $fmt:literal $($args:tt)*) => {
-        $crate::__otel_emit!($cx [$($n,)* "message"]
-            [$($v,)* &::core::format_args!($fmt $($args)*) as &dyn $crate::__private::Value])
+        $crate::__otel_emit!($cx ["message" $(, $n)*]
+            [&::core::format_args!($fmt $($args)*) as &dyn $crate::__private::Value $(, $v)*])
     };
 }
 

@@ -33,7 +33,10 @@ use std::{
     marker::PhantomData,
     pin::Pin,
     rc::Rc,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -329,9 +332,16 @@ impl EffectTelemetry for LocalTelemetry {
 /// path.flush(FlushReason::Timer); // from any thread
 /// assert_eq!(path.metrics().events_delivered(), 2);
 /// ```
-#[derive(Clone)]
 pub struct SharedTelemetry {
     inner: Arc<SharedInner>,
+    /// The thread buffer this handle logged into last (its address).
+    last_buffer: AtomicUsize,
+}
+
+impl Clone for SharedTelemetry {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), last_buffer: AtomicUsize::new(self.last_buffer.load(Ordering::Relaxed)) }
+    }
 }
 
 struct SharedInner {
@@ -347,7 +357,7 @@ impl fmt::Debug for SharedTelemetry {
 
 impl SharedTelemetry {
     pub(crate) fn new(node: Node, path: Arc<PathInner>) -> Self {
-        Self { inner: Arc::new(SharedInner { node, path }) }
+        Self { inner: Arc::new(SharedInner { node, path }), last_buffer: AtomicUsize::new(0) }
     }
 
     /// The node.
@@ -369,7 +379,7 @@ impl SharedTelemetry {
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
         let level = record_level(record);
         let path = &self.inner.path;
-        path.log(&self.inner.node, level, record, |f| path.with_shared_buffer(f));
+        path.log(&self.inner.node, level, record, |f| path.with_shared_buffer(&self.last_buffer, f));
     }
 
     /// Enters this node's scope on this thread until the guard is dropped.

@@ -25,7 +25,7 @@ use std::{
     rc::{Rc, Weak as RcWeak},
     sync::{
         Arc, Mutex, MutexGuard, Weak,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -57,6 +57,8 @@ pub enum FlushReason {
 enum Flush {
     Asked(FlushReason),
     Overflow,
+    /// A node moved to another thread; its earlier records go first.
+    Handover,
     Drain,
 }
 
@@ -342,7 +344,11 @@ impl PathInner {
 
     /// Runs `f` on this thread's shared buffer of this path, made on first
     /// use. False when that buffer is already in use on this thread.
-    pub(crate) fn with_shared_buffer(self: &Arc<Self>, f: &mut dyn FnMut(&mut Buffer)) -> bool {
+    ///
+    /// `last` is the buffer the caller's handle logged into before: when the
+    /// handle has moved to another thread since, that buffer is flushed
+    /// first, so the records of one handle reach the destination in order.
+    pub(crate) fn with_shared_buffer(self: &Arc<Self>, last: &AtomicUsize, f: &mut dyn FnMut(&mut Buffer)) -> bool {
         let me = Arc::as_ptr(self);
         // The common case: the buffer exists; lock it without touching its
         // reference count. The lock is only contended by a flush of this
@@ -351,6 +357,7 @@ impl PathInner {
         let found = SHARED_BUFFERS.try_with(|cell| {
             let list = cell.try_borrow().ok()?;
             let (_, buffer) = list.iter().find(|(path, _)| *path == me)?;
+            self.hand_over(last, buffer);
             f(&mut lock(buffer));
             Some(true)
         });
@@ -370,8 +377,34 @@ impl PathInner {
                 list.push((me, buffer.clone()));
             }
         });
+        self.hand_over(last, &buffer);
         f(&mut lock(&buffer));
         true
+    }
+
+    /// Flushes the buffer `last` names when it is not `next`, and makes `next`
+    /// the last one.
+    #[inline]
+    fn hand_over(&self, last: &AtomicUsize, next: &Arc<Mutex<Buffer>>) {
+        let next = Arc::as_ptr(next) as usize;
+        let previous = last.load(Ordering::Relaxed);
+        if previous == next {
+            return;
+        }
+        last.store(next, Ordering::Relaxed);
+        if previous != 0 {
+            self.flush_buffer_at(previous);
+        }
+    }
+
+    /// Flushes the shared buffer at address `at`, if it is still alive.
+    #[cold]
+    fn flush_buffer_at(&self, at: usize) {
+        let buffer = lock(&self.registry).shared.iter().find(|b| b.as_ptr() as usize == at).and_then(Weak::upgrade);
+        // The registry lock is released: the buffer may be dropped here.
+        if let Some(buffer) = buffer {
+            lock(&buffer).flush(Flush::Handover);
+        }
     }
 
     /// Flushes every shared buffer and this thread's local buffer.
@@ -449,7 +482,7 @@ impl Buffer {
         match reason {
             Flush::Asked(FlushReason::Timer) => bump(&counters.timer_flush_count, 1),
             Flush::Overflow => bump(&counters.overflow_flush_count, 1),
-            Flush::Asked(FlushReason::Explicit) | Flush::Drain => {}
+            Flush::Asked(FlushReason::Explicit) | Flush::Handover | Flush::Drain => {}
         }
         let len = bytes.len();
         let refused = match &self.path.destination {
