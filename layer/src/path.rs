@@ -106,6 +106,8 @@ pub(crate) struct PathInner {
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
     registry: Mutex<Registry>,
+    /// The shared buffers being flushed by `flush_all`.
+    flush_list: Mutex<Vec<Arc<Mutex<Buffer>>>>,
 }
 
 /// The buffers of the path that are alive.
@@ -268,6 +270,7 @@ impl NodePathBuilder {
                 shut_down: AtomicBool::new(false),
                 counters: NodeCounters::default(),
                 registry: Mutex::default(),
+                flush_list: Mutex::default(),
             }),
         }
     }
@@ -425,14 +428,17 @@ impl PathInner {
         }
         // Take the buffers out of the registry's lock before locking them: a
         // buffer dropped here (its thread is gone) takes the registry lock.
-        let shared: Vec<Arc<Mutex<Buffer>>> = {
+        // The list is kept between flushes, so a flush allocates nothing.
+        let mut shared = lock(&self.flush_list);
+        {
             let mut registry = lock(&self.registry);
             registry.shared.retain(|b| b.strong_count() > 0);
-            registry.shared.iter().filter_map(Weak::upgrade).collect()
-        };
-        for buffer in &shared {
+            shared.extend(registry.shared.iter().filter_map(Weak::upgrade));
+        }
+        for buffer in shared.iter() {
             flushed += usize::from(lock(buffer).flush(reason));
         }
+        shared.clear();
         flushed
     }
 }
@@ -453,13 +459,16 @@ impl Buffer {
     }
 
     /// Appends one record; flushes first when the buffer is full.
+    ///
+    /// Counted as received with its outcome: a value whose `Debug` panics
+    /// unwinds out of here with the record rolled back and not counted.
     fn log<R: LogRecordView + ?Sized>(&mut self, scope: &str, record: &R) {
-        bump(&self.counters.received, 1);
         let mut result = self.encoder.encode_log_record(scope, record);
         if result == Err(EncodeError::BufferFull) {
             self.flush(Flush::Overflow);
             result = self.encoder.encode_log_record(scope, record);
         }
+        bump(&self.counters.received, 1);
         match result {
             Ok(0) => {}
             Ok(cut) => bump(&self.counters.truncated_values, u64::from(cut)),

@@ -11,7 +11,7 @@ use std::{
     cell::Cell,
 };
 
-use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, otel_info};
 use tracing_subscriber::layer::SubscriberExt;
 
 struct Counting;
@@ -110,4 +110,39 @@ fn an_event_to_a_channel_allocates_nothing_once_warm() {
         assert!(allocations <= EVENTS / 50, "{allocations} allocations for {EVENTS} events with a lagging consumer");
     });
     assert_eq!(handle.metrics().dropped_total(), 0);
+}
+
+#[test]
+fn node_records_allocate_nothing_once_warm() {
+    let channel = OtlpBytesChannel::new(1000);
+    let receiver = channel.receiver();
+    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let shared = path.shared(Node::new("receiver.otlp.0"));
+    let local = path.local(Node::new("processor.batch.0"));
+    let layer = OtlpTracingLayer::new(Destination::Noop);
+    let subscriber = tracing_subscriber::registry().with(layer);
+
+    let run = |events: u64| {
+        for i in 0..events {
+            otel_info!(shared, "component.event", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true, i, "message text");
+            otel_info!(local, "component.event", key1 = 42_i64, key2 = "value", debug = ?("tuple", i), "message text");
+            // A library logging inside the node's scope.
+            shared.in_scope(|| tracing::info!(target: "hyper", i, "third party"));
+            if i % 100 == 99 {
+                // What the ITR's timer does, and its consumer.
+                path.flush(FlushReason::Timer);
+                receiver.drain().for_each(drop);
+            }
+        }
+    };
+    tracing::subscriber::with_default(subscriber, || {
+        run(2_000); // warm up
+        const EVENTS: u64 = 10_000;
+        let allocations = count_allocations(|| run(EVENTS));
+        assert_eq!(allocations, 0, "{allocations} allocations for {} records", 3 * EVENTS);
+    });
+    path.shutdown();
+    let metrics = path.metrics();
+    assert_eq!(metrics.events_received(), 3 * 12_000);
+    assert_eq!(metrics.events_delivered(), metrics.events_received());
 }
