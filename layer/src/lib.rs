@@ -69,6 +69,41 @@
 //! Swapping the destination at runtime goes through a [`DestinationHandle`]
 //! (see its example).
 //!
+//! # Nodes
+//!
+//! An engine's nodes (receivers, processors, exporters) log through a
+//! [`NodePath`]: records are batched in per-thread buffers and flushed by a
+//! timer owner (the Internal Telemetry Receiver of `selftrace-itr`, or any
+//! task), by the producer when its buffer is full, and at shutdown.
+//!
+//! ```text
+//!  otel_info!(effect, "node.event", k = v)      tracing::info!(..) inside a node scope
+//!          │ (never the global dispatch)                 │ OtlpTracingLayer sees the current node
+//!          ▼                                             ▼
+//!  the node's logger: Default ─► this thread's buffer (one ScopeLogs per run of a node)
+//!                     Noop    ─► not produced / counted as discarded
+//!                     Console ─► one line on stderr
+//!                     Raw     ─► the raw logger
+//!          buffer ─► flush (timer | overflow | handover | shutdown | thread exit)
+//!                 ─► OtlpBytes ─► try_send ──full/closed──► counted per record + raw note
+//! ```
+//!
+//! * [`Node`]: an id (the scope name of its records), a [`NodeLogger`] and
+//!   a level.
+//! * [`SharedTelemetry`] (`Send + Sync`) and [`LocalTelemetry`] (`!Send`):
+//!   a node's handle; both implement [`EffectTelemetry`], the trait the
+//!   macros ([`otel_trace!`], [`otel_debug!`], [`otel_info!`], [`otel_warn!`],
+//!   [`otel_error!`]) log through, which an engine's effect handler can
+//!   implement by forwarding.
+//! * Node scopes: [`SharedTelemetry::enter`] (a guard),
+//!   [`SharedTelemetry::scope`] (a future, in scope on every poll, on any
+//!   thread), [`InNode`] with `SharedTelemetry::current()` for spawned
+//!   tasks. Inside a scope, third-party events go to the node's logger,
+//!   attributed to the node.
+//! * [`NodeMetrics`]: `events_received`, `events_dropped` by reason,
+//!   `bytes_flushed`, `flush_count`, `overflow_flush_count`,
+//!   `timer_flush_count`.
+//!
 //! # Mapping
 //!
 //! How a `tracing` event becomes an OTLP `LogRecord` ([`TracingLogRecord`]):
@@ -79,12 +114,12 @@
 //! | `observed_time_unix_nano`   | the same instant (both are set: backends show 1970 when they are not) |
 //! | `severity_number`           | TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17 |
 //! | `severity_text`             | `"TRACE"`, `"DEBUG"`, `"INFO"`, `"WARN"`, `"ERROR"` |
-//! | `event_name`                | an explicit `name:`; tracing's generated `"event file:line"` is not a name and is left out |
+//! | `event_name`                | an explicit `name:` (the `otel_*!` macros' second argument); tracing's generated `"event file:line"` is not a name and is left out |
 //! | `body`                      | the `message` field as a string; left out when empty |
 //! | `attributes`                | every other field, in order: `i64`, `f64`, `bool`, `&str`, `&[u8]` as themselves; `u64`, `i128`, `u128` as int when they fit in `i64`, else as their decimal string; `?value` / `%value` formatted straight into the buffer as strings; errors (`&dyn Error`) as their `Display` string |
 //! | `dropped_attributes_count`  | values cut or left out to respect the limits |
 //! | `trace_id`, `span_id`, `flags` | the active OpenTelemetry span, with the `trace` feature and `with_trace_context(true)` |
-//! | scope name (`ScopeLogs`)    | the event's target (for `log` records, the `log` target; `log.*` fields are left out) |
+//! | scope name (`ScopeLogs`)    | the node's id inside a node scope and for `otel_*!` records; else the event's target (for `log` records, the `log` target; `log.*` fields are left out) |
 //! | resource                    | the builder's resource attributes; `service.name` defaults to `unknown_service` |
 //!
 //! # Feature flags

@@ -276,11 +276,18 @@ impl NodePathBuilder {
     }
 }
 
+/// Which path a thread's buffer belongs to (the path's address; a buffer
+/// keeps its path alive, so the address is not reused while it exists).
+type PathKey = *const PathInner;
+
+/// A thread's buffer for `Send` nodes.
+type SharedBuffer = Arc<Mutex<Buffer>>;
+
 thread_local! {
     /// This thread's local buffer of each path, while a node uses it.
-    static LOCAL_BUFFERS: RefCell<Vec<(*const PathInner, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_BUFFERS: RefCell<Vec<(PathKey, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
     /// This thread's shared buffer of each path, until the thread exits.
-    static SHARED_BUFFERS: RefCell<Vec<(*const PathInner, Arc<Mutex<Buffer>>)>> = const { RefCell::new(Vec::new()) };
+    static SHARED_BUFFERS: RefCell<Vec<(PathKey, SharedBuffer)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Locks `mutex`, recovering it if a thread panicked while holding it: the

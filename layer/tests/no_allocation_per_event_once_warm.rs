@@ -124,7 +124,16 @@ fn node_records_allocate_nothing_once_warm() {
 
     let run = |events: u64| {
         for i in 0..events {
-            otel_info!(shared, "component.event", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true, i, "message text");
+            otel_info!(
+                shared,
+                "component.event",
+                key1 = 42_i64,
+                key2 = "value",
+                key3 = 3.5_f64,
+                key4 = true,
+                i,
+                "message text"
+            );
             otel_info!(local, "component.event", key1 = 42_i64, key2 = "value", debug = ?("tuple", i), "message text");
             // A library logging inside the node's scope.
             shared.in_scope(|| tracing::info!(target: "hyper", i, "third party"));

@@ -80,8 +80,8 @@ fn outside_any_scope_nothing_changes_and_leaving_a_scope_restores_the_outer_one(
     assert!(SharedTelemetry::current().is_none());
     a.in_scope(|| {
         assert_eq!(SharedTelemetry::current().map(|n| n.node().id().to_owned()).as_deref(), Some("a"));
-        b.in_scope(|| assert_eq!(SharedTelemetry::current().unwrap().node().id(), "b"));
-        assert_eq!(SharedTelemetry::current().unwrap().node().id(), "a");
+        b.in_scope(|| assert_eq!(SharedTelemetry::current().expect("in a scope").node().id(), "b"));
+        assert_eq!(SharedTelemetry::current().expect("in a scope").node().id(), "a");
         assert!(LocalTelemetry::current().is_none(), "a shared scope is not a local one");
     });
     assert!(SharedTelemetry::current().is_none());
@@ -248,7 +248,8 @@ fn print_through_console_and_raw_nodes() {
 
 #[test]
 fn a_node_scope_follows_its_future_across_threads() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().expect("a runtime");
     let (path, receiver) = node_path();
     let (layer, third_party) = third_party_layer();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -273,20 +274,20 @@ fn a_node_scope_follows_its_future_across_threads() {
                 let child = InNode::new(SharedTelemetry::current(), async move {
                     tracing::dispatcher::with_default(&dispatch, || tracing::info!("child"));
                 });
-                tokio::spawn(child).await.unwrap();
+                tokio::spawn(child).await.expect("the task completes");
                 threads
             });
             tasks.push(tokio::spawn(task));
         }
         let mut threads = std::collections::HashSet::new();
         for task in tasks {
-            threads.extend(task.await.unwrap());
+            threads.extend(task.await.expect("the task completes"));
         }
         threads
     });
     // Outside the future, the worker threads are in no scope.
     runtime.block_on(async {
-        tokio::spawn(async { assert!(SharedTelemetry::current().is_none()) }).await.unwrap();
+        tokio::spawn(async { assert!(SharedTelemetry::current().is_none()) }).await.expect("the task completes");
     });
     path.flush(FlushReason::Timer);
 
@@ -300,15 +301,16 @@ fn a_node_scope_follows_its_future_across_threads() {
         // In order, though the node moved between threads (and buffers).
         let steps: Vec<_> = of_node[..50].iter().map(|r| r.attributes[0].1.clone()).collect();
         assert_eq!(steps, (0..50).map(Value::Int).collect::<Vec<_>>(), "{scope}");
-        assert_eq!(of_node.last().unwrap().body, Some(Value::Str("child".into())));
+        assert_eq!(of_node.last().expect("records").body, Some(Value::Str("child".into())));
     }
-    eprintln!("the futures ran on {} threads", threads.len());
+    // Usually 2: each worker thread polled some of the futures.
+    assert!(threads.len() <= 2);
 }
 
 #[test]
 fn a_local_node_logs_from_a_current_thread_runtime() {
     let (path, receiver) = node_path();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
     let local_set = tokio::task::LocalSet::new();
     local_set.block_on(&runtime, async {
         // A `!Send` node: its state and its telemetry stay on this thread.
@@ -323,16 +325,16 @@ fn a_local_node_logs_from_a_current_thread_runtime() {
                     otel_info!(telemetry, "tick", total = state.get());
                     tokio::task::yield_now().await;
                 }
-                assert_eq!(LocalTelemetry::current().unwrap().node().id(), "receiver.local.0");
+                assert_eq!(LocalTelemetry::current().expect("in a scope").node().id(), "receiver.local.0");
             })
         };
-        tokio::task::spawn_local(node).await.unwrap();
+        tokio::task::spawn_local(node).await.expect("the task completes");
         assert!(LocalTelemetry::current().is_none());
         // The timer owner runs on the same thread.
         path.flush(FlushReason::Timer);
     });
     let got = records(&receiver);
     assert_eq!(got.len(), 10);
-    assert_eq!(got.last().unwrap().attributes, [("total".to_owned(), Value::Int(45))]);
+    assert_eq!(got.last().expect("records").attributes, [("total".to_owned(), Value::Int(45))]);
     assert_eq!(path.metrics().timer_flush_count(), 1);
 }
