@@ -51,14 +51,23 @@ macro_rules! otel_debug {
 /// otel_info!(effect, "request.done", status = 200_i64, "served in {} ms", 3);
 /// ```
 ///
-/// A malformed name does not compile:
+/// A malformed name does not compile. With the same setup, a good name
+/// compiles:
 ///
-/// ```compile_fail
+/// ```
+/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// selftrace::otel_info!(effect, "receiver.started");
+/// ```
+///
+/// and these do not (`otel event name must not contain whitespace or
+/// control characters`, `otel event name must not be empty`):
+///
+/// ```compile_fail,E0080
 /// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
 /// selftrace::otel_info!(effect, "receiver started");
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
 /// selftrace::otel_info!(effect, "");
 /// ```
@@ -220,6 +229,32 @@ pub mod __private {
                 let values = fields.value_set(&none);
                 effect.log_event(&TracingLogRecord::new(&Event::new(meta, &values), time));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::__private::check_event_name;
+
+    fn rejection(name: &str) -> Option<String> {
+        std::panic::catch_unwind(|| check_event_name(name))
+            .err()
+            .map(|panic| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).unwrap_or_default())
+    }
+
+    #[test]
+    fn event_names_are_checked() {
+        for good in ["a", "receiver.started", "http.request_done", "ünïcode"] {
+            assert_eq!(rejection(good), None, "{good:?}");
+        }
+        assert_eq!(rejection("").as_deref(), Some("otel event name must not be empty"));
+        for bad in ["has space", " lead", "trail\t", "new\nline", "nul\0"] {
+            assert_eq!(
+                rejection(bad).as_deref(),
+                Some("otel event name must not contain whitespace or control characters"),
+                "{bad:?}"
+            );
         }
     }
 }
