@@ -155,8 +155,7 @@ macro_rules! __otel_fields {
 #[macro_export]
 macro_rules! __otel_emit {
     (($effect:expr, $level:expr, $name:literal) [$($n:expr),*] [$($v:expr),*]) => {{
-        use $crate::__private::EffectTelemetry as _;
-        if $level <= $crate::__private::STATIC_MAX_LEVEL && ($effect).enabled($level) {
+        if $level <= $crate::__private::STATIC_MAX_LEVEL && $crate::__private::EffectTelemetry::enabled(&($effect), $level) {
             static __CALLSITE: $crate::__private::DefaultCallsite = $crate::__private::DefaultCallsite::new(&__META);
             static __META: $crate::__private::Metadata<'static> = $crate::__private::Metadata::new(
                 $name,

@@ -42,6 +42,7 @@ use std::{
 
 use tracing_core::{Level, LevelFilter};
 
+use self::sealed::Sealed as _;
 use crate::{
     layer::LayerGuard,
     metrics::{DropReason, add},
@@ -182,6 +183,47 @@ impl<T: EffectTelemetry + ?Sized> EffectTelemetry for &T {
     }
 }
 
+/// The scope methods and the [`EffectTelemetry`] impl of a node handle
+/// (the same for both flavours).
+macro_rules! scope_methods {
+    ($handle:ident) => {
+        impl $handle {
+            /// Enters this node's scope on this thread until the guard is
+            /// dropped.
+            pub fn enter(&self) -> NodeGuard {
+                NodeGuard::enter(self.clone().into_current())
+            }
+
+            /// Runs `f` in this node's scope.
+            pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+                let _guard = self.enter();
+                f()
+            }
+
+            /// Wraps `future` so that it runs in this node's scope on every
+            /// poll, on whatever thread polls it.
+            pub fn scope<F: Future>(&self, future: F) -> InNode<F, $handle> {
+                InNode::new(Some(self.clone()), future)
+            }
+
+            /// The node of this flavour whose scope this thread is in, if
+            /// any: to carry the scope into a spawned task (see [`InNode`]).
+            pub fn current() -> Option<Self> {
+                with_current(|current| Self::from_current(current.clone())).flatten()
+            }
+        }
+
+        impl EffectTelemetry for $handle {
+            fn enabled(&self, level: Level) -> bool {
+                $handle::enabled(self, level)
+            }
+            fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+                $handle::log_event(self, record)
+            }
+        }
+    };
+}
+
 /// Runs `f` with the re-entrancy guard held; a record raised while this
 /// thread is already inside selftrace goes to the raw logger instead.
 fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
@@ -268,42 +310,9 @@ impl LocalTelemetry {
             Err(_) => false,
         });
     }
-
-    /// Enters this node's scope on this thread until the guard is dropped.
-    pub fn enter(&self) -> NodeGuard {
-        NodeGuard::enter(Current::Local(self.clone()))
-    }
-
-    /// Runs `f` in this node's scope.
-    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard = self.enter();
-        f()
-    }
-
-    /// Wraps `future` so that it runs in this node's scope on every poll.
-    pub fn scope<F: Future>(&self, future: F) -> InNode<F, LocalTelemetry> {
-        InNode::new(Some(self.clone()), future)
-    }
-
-    /// The local node whose scope this thread is in, if any: to carry the
-    /// scope into a spawned task.
-    pub fn current() -> Option<Self> {
-        with_current(|current| match current {
-            Current::Local(local) => Some(local.clone()),
-            Current::Shared(_) => None,
-        })
-        .flatten()
-    }
 }
 
-impl EffectTelemetry for LocalTelemetry {
-    fn enabled(&self, level: Level) -> bool {
-        LocalTelemetry::enabled(self, level)
-    }
-    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-        LocalTelemetry::log_event(self, record)
-    }
-}
+scope_methods!(LocalTelemetry);
 
 // === SharedTelemetry ===
 
@@ -312,6 +321,12 @@ impl EffectTelemetry for LocalTelemetry {
 /// on, so two threads never share a lock on the way of a record.
 ///
 /// Made by [`NodePath::shared`](crate::NodePath::shared). Cloning is cheap.
+///
+/// Order: when a handle logs from another thread than last time, the buffer
+/// it used before is flushed first, so the records of one handle (one task)
+/// reach the destination in the order they were logged. Give each task its
+/// own clone: one handle used from several threads at once would flush on
+/// every switch.
 ///
 /// # Examples
 ///
@@ -381,43 +396,9 @@ impl SharedTelemetry {
         let path = &self.inner.path;
         path.log(&self.inner.node, level, record, |f| path.with_shared_buffer(&self.last_buffer, f));
     }
-
-    /// Enters this node's scope on this thread until the guard is dropped.
-    pub fn enter(&self) -> NodeGuard {
-        NodeGuard::enter(Current::Shared(self.clone()))
-    }
-
-    /// Runs `f` in this node's scope.
-    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard = self.enter();
-        f()
-    }
-
-    /// Wraps `future` so that it runs in this node's scope on every poll, on
-    /// whatever thread polls it.
-    pub fn scope<F: Future>(&self, future: F) -> InNode<F, SharedTelemetry> {
-        InNode::new(Some(self.clone()), future)
-    }
-
-    /// The shared node whose scope this thread is in, if any: to carry the
-    /// scope into a spawned task (see [`InNode`]).
-    pub fn current() -> Option<Self> {
-        with_current(|current| match current {
-            Current::Shared(shared) => Some(shared.clone()),
-            Current::Local(_) => None,
-        })
-        .flatten()
-    }
 }
 
-impl EffectTelemetry for SharedTelemetry {
-    fn enabled(&self, level: Level) -> bool {
-        SharedTelemetry::enabled(self, level)
-    }
-    fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-        SharedTelemetry::log_event(self, record)
-    }
-}
+scope_methods!(SharedTelemetry);
 
 /// The level of a record, from its severity (INFO when it has none).
 fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
