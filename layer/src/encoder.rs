@@ -389,6 +389,13 @@ impl OtlpResourceBuilder {
         self.attributes.iter().any(|(k, _)| k == key)
     }
 
+    /// Encodes the resource, with `service.name` set to `unknown_service`
+    /// when no `service.name` was added (what OpenTelemetry SDKs do).
+    pub(crate) fn build_for_service(self) -> OtlpResource {
+        if self.has_attribute("service.name") { self } else { self.with_attribute("service.name", "unknown_service") }
+            .build()
+    }
+
     /// Encodes the resource.
     pub fn build(self) -> OtlpResource {
         let mut out = Out::unbounded();

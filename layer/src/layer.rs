@@ -154,16 +154,12 @@ impl OtlpTracingLayerBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> OtlpTracingLayer {
-        let mut resource = self.resource;
-        if !resource.has_attribute("service.name") {
-            resource = resource.with_attribute("service.name", "unknown_service");
-        }
         OtlpTracingLayer {
             shared: Arc::new(Shared {
                 destination: ArcSwap::from_pointee(self.destination),
                 counters: Arc::default(),
                 limits: self.limits,
-                resource: resource.build(),
+                resource: self.resource.build_for_service(),
                 trace_context: self.trace_context,
             }),
         }

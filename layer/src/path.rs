@@ -257,15 +257,11 @@ impl NodePathBuilder {
 
     /// Builds the node path.
     pub fn build(self) -> NodePath {
-        let mut resource = self.resource;
-        if !resource.has_attribute("service.name") {
-            resource = resource.with_attribute("service.name", "unknown_service");
-        }
         NodePath {
             inner: Arc::new(PathInner {
                 destination: self.destination,
                 limits: self.limits,
-                resource: resource.build(),
+                resource: self.resource.build_for_service(),
                 max_level: self.max_level,
                 shut_down: AtomicBool::new(false),
                 counters: NodeCounters::default(),
