@@ -33,43 +33,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry::InstrumentationScope;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
-};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
     Destination, EffectTelemetry, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
     otel_info, set_raw_lines_per_second,
 };
+use support::{NoopProcessor, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
-
-/// An SDK processor that drops every record.
-#[derive(Debug)]
-struct NoopProcessor;
-impl LogProcessor for NoopProcessor {
-    fn emit(&self, _data: &mut SdkLogRecord, _scope: &InstrumentationScope) {}
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 fn node_event(effect: &impl EffectTelemetry) {
     otel_info!(effect, "component.event", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true, "message text");
-}
-
-fn third_party_event() {
-    tracing::info!(
-        name: "component.event",
-        target: "bench",
-        key1 = 42_i64,
-        key2 = "value",
-        key3 = 3.5_f64,
-        key4 = true,
-        "message text"
-    );
 }
 
 /// Records per timed run: they fit one 64 KiB buffer, so no run flushes.

@@ -34,6 +34,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
@@ -42,34 +44,13 @@ use opentelemetry_sdk::{
     logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
 use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+use support::{NoopProcessor, third_party_event};
 use tracing::Subscriber;
 use tracing_subscriber::{Layer, layer::SubscriberExt};
-
-fn event() {
-    tracing::info!(
-        name: "component.event",
-        target: "bench",
-        key1 = 42_i64,
-        key2 = "value",
-        key3 = 3.5_f64,
-        key4 = true,
-        "message text"
-    );
-}
 
 /// A layer that does nothing: the cost of the registry and dispatch alone.
 struct NoopLayer;
 impl<S: Subscriber> Layer<S> for NoopLayer {}
-
-/// An SDK processor that drops every record.
-#[derive(Debug)]
-struct NoopProcessor;
-impl LogProcessor for NoopProcessor {
-    fn emit(&self, _data: &mut SdkLogRecord, _scope: &InstrumentationScope) {}
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 /// An SDK processor that keeps (clones) every record, as exporting ones must.
 #[derive(Debug, Default)]
@@ -92,7 +73,7 @@ fn bench_with<S: Subscriber + Send + Sync + 'static>(c: &mut Criterion, name: &s
     tracing::subscriber::with_default(subscriber, || {
         c.bench_function(name, |b| {
             b.iter(|| {
-                event();
+                third_party_event();
                 after();
             })
         });
@@ -118,7 +99,7 @@ fn third_party(c: &mut Criterion) {
                     let run = left.min(BATCH);
                     let start = Instant::now();
                     for _ in 0..run {
-                        event();
+                        third_party_event();
                     }
                     timed += start.elapsed();
                     black_box(receiver.drain().count());

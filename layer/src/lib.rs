@@ -18,6 +18,7 @@
 //!          │
 //!          ▼
 //!  OtlpTracingLayer::on_event ── already inside the layer? ──► raw logger (stderr) + count
+//!          │ ── inside a node scope? ──► that node's logger (see Nodes)
 //!          │ load the destination once (hot-swappable)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count

@@ -77,7 +77,8 @@ pub struct LayerMetrics {
 
 impl LayerMetrics {
     /// Events handed to the destination (accepted by the channel, or
-    /// written to the console).
+    /// written to the console), or, inside a node scope, to the node's
+    /// logger (the node path's [`NodeMetrics`] count them from there).
     pub fn delivered(&self) -> u64 {
         self.delivered
     }

@@ -45,9 +45,8 @@ use tracing_core::{Level, LevelFilter};
 use self::sealed::Sealed as _;
 use crate::{
     layer::LayerGuard,
-    metrics::{DropReason, add},
+    metrics::DropReason,
     path::{Buffer, PathInner},
-    raw::raw_log,
     view::LogRecordView,
 };
 
@@ -183,11 +182,26 @@ impl<T: EffectTelemetry + ?Sized> EffectTelemetry for &T {
     }
 }
 
-/// The scope methods and the [`EffectTelemetry`] impl of a node handle
-/// (the same for both flavours).
+/// The methods and the [`EffectTelemetry`] impl that both node handles
+/// share (each has `inner.node`, `inner.path` and its own `log_unguarded`).
 macro_rules! scope_methods {
     ($handle:ident) => {
         impl $handle {
+            /// The node.
+            pub fn node(&self) -> &Node {
+                &self.inner.node
+            }
+
+            /// Whether a record at `level` would be produced.
+            pub fn enabled(&self, level: Level) -> bool {
+                self.inner.path.enabled(&self.inner.node, level)
+            }
+
+            /// Logs one record (see [`EffectTelemetry::log_event`]).
+            pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
+                guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
+            }
+
             /// Enters this node's scope on this thread until the guard is
             /// dropped.
             pub fn enter(&self) -> NodeGuard {
@@ -229,11 +243,7 @@ macro_rules! scope_methods {
 fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
     match LayerGuard::enter() {
         Some(_guard) => f(),
-        None => {
-            add(&path.counters.received, 1);
-            add(path.counters.dropped(DropReason::Reentrant), 1);
-            raw_log(DropReason::Reentrant, node.id(), record);
-        }
+        None => path.refuse(DropReason::Reentrant, node, record),
     }
 }
 
@@ -282,21 +292,6 @@ impl fmt::Debug for LocalTelemetry {
 impl LocalTelemetry {
     pub(crate) fn new(node: Node, path: Arc<PathInner>, buffer: Rc<RefCell<Buffer>>) -> Self {
         Self { inner: Rc::new(LocalInner { node, path, buffer }) }
-    }
-
-    /// The node.
-    pub fn node(&self) -> &Node {
-        &self.inner.node
-    }
-
-    /// Whether a record at `level` would be produced.
-    pub fn enabled(&self, level: Level) -> bool {
-        self.inner.path.enabled(&self.inner.node, level)
-    }
-
-    /// Logs one record (see [`EffectTelemetry::log_event`]).
-    pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-        guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
     }
 
     /// Logs with the re-entrancy guard already held (by the layer).
@@ -375,26 +370,14 @@ impl SharedTelemetry {
         Self { inner: Arc::new(SharedInner { node, path }), last_buffer: AtomicUsize::new(0) }
     }
 
-    /// The node.
-    pub fn node(&self) -> &Node {
-        &self.inner.node
-    }
-
-    /// Whether a record at `level` would be produced.
-    pub fn enabled(&self, level: Level) -> bool {
-        self.inner.path.enabled(&self.inner.node, level)
-    }
-
-    /// Logs one record (see [`EffectTelemetry::log_event`]).
-    pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-        guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
-    }
-
     /// Logs with the re-entrancy guard already held (by the layer).
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
         let level = record_level(record);
         let path = &self.inner.path;
-        path.log(&self.inner.node, level, record, |f| path.with_shared_buffer(&self.last_buffer, f));
+        path.log(&self.inner.node, level, record, |f| {
+            path.with_shared_buffer(&self.last_buffer, f);
+            true
+        });
     }
 }
 

@@ -309,52 +309,58 @@ impl PathInner {
         record: &R,
         buffer: impl FnOnce(&mut dyn FnMut(&mut Buffer)) -> bool,
     ) {
-        let counters = &self.counters;
-        if self.shut_down.load(Ordering::Relaxed) {
-            add(&counters.received, 1);
-            add(counters.dropped(DropReason::ShutDown), 1);
-            return raw_log(DropReason::ShutDown, node.id(), record);
-        }
-        if !self.enabled(node, level) {
-            add(&counters.received, 1);
-            add(counters.dropped(DropReason::Discarded), 1);
-            return;
-        }
-        match (node.logger(), &self.destination) {
-            (NodeLogger::Console, _) | (NodeLogger::Default, Destination::Console) => {
-                add(&counters.received, 1);
-                console::print_console_line(node.id(), record);
-                add(&counters.delivered, 1);
-            }
-            (NodeLogger::Raw, _) => {
-                add(&counters.received, 1);
-                raw_record(node.id(), record);
-                add(&counters.delivered, 1);
-            }
-            (NodeLogger::Default, Destination::Channel(_)) => {
-                let reached = buffer(&mut |buffer| buffer.log(node.id(), record));
-                if !reached {
-                    // The buffer is in use further up this thread's stack.
-                    add(&counters.received, 1);
-                    add(counters.dropped(DropReason::Reentrant), 1);
-                    raw_log(DropReason::Reentrant, node.id(), record);
+        let refused = if self.shut_down.load(Ordering::Relaxed) {
+            DropReason::ShutDown
+        } else if !self.enabled(node, level) {
+            DropReason::Discarded
+        } else {
+            match (node.logger(), &self.destination) {
+                (NodeLogger::Console, _) | (NodeLogger::Default, Destination::Console) => {
+                    console::print_console_line(node.id(), record);
+                    return self.delivered();
                 }
+                (NodeLogger::Raw, _) => {
+                    raw_record(node.id(), record);
+                    return self.delivered();
+                }
+                // The buffer counts what it takes.
+                (NodeLogger::Default, Destination::Channel(_)) => {
+                    if buffer(&mut |buffer| buffer.log(node.id(), record)) {
+                        return;
+                    }
+                    // The buffer is in use further up this thread's stack.
+                    DropReason::Reentrant
+                }
+                // `Noop`, and anything new, discards.
+                _ => DropReason::Discarded,
             }
-            // `Noop`, and anything new, discards.
-            _ => {
-                add(&counters.received, 1);
-                add(counters.dropped(DropReason::Discarded), 1);
-            }
+        };
+        self.refuse(refused, node, record);
+    }
+
+    /// Counts a record that went out synchronously (console, raw logger).
+    fn delivered(&self) {
+        add(&self.counters.received, 1);
+        add(&self.counters.delivered, 1);
+    }
+
+    /// Counts a record dropped for `reason`; one that was not discarded on
+    /// purpose goes to the raw logger.
+    pub(crate) fn refuse<R: LogRecordView + ?Sized>(&self, reason: DropReason, node: &Node, record: &R) {
+        add(&self.counters.received, 1);
+        add(self.counters.dropped(reason), 1);
+        if reason != DropReason::Discarded {
+            raw_log(reason, node.id(), record);
         }
     }
 
     /// Runs `f` on this thread's shared buffer of this path, made on first
-    /// use. False when that buffer is already in use on this thread.
+    /// use.
     ///
     /// `last` is the buffer the caller's handle logged into before: when the
     /// handle has moved to another thread since, that buffer is flushed
     /// first, so the records of one handle reach the destination in order.
-    pub(crate) fn with_shared_buffer(self: &Arc<Self>, last: &AtomicUsize, f: &mut dyn FnMut(&mut Buffer)) -> bool {
+    pub(crate) fn with_shared_buffer(self: &Arc<Self>, last: &AtomicUsize, f: &mut dyn FnMut(&mut Buffer)) {
         let me = Arc::as_ptr(self);
         // The common case: the buffer exists; lock it without touching its
         // reference count. The lock is only contended by a flush of this
@@ -365,16 +371,13 @@ impl PathInner {
             let (_, buffer) = list.iter().find(|(path, _)| *path == me)?;
             self.hand_over(last, buffer);
             f(&mut lock(buffer));
-            Some(true)
+            Some(())
         });
         match found {
-            Ok(Some(reached)) => return reached,
+            Ok(Some(())) => return,
             Ok(None) => {}
-            Err(_) => {
-                // During thread teardown: a buffer of its own, drained when dropped.
-                f(&mut Buffer::new(self.clone()));
-                return true;
-            }
+            // During thread teardown: a buffer of its own, drained when dropped.
+            Err(_) => return f(&mut Buffer::new(self.clone())),
         }
         let buffer = Arc::new(Mutex::new(Buffer::new(self.clone())));
         lock(&self.registry).shared.push(Arc::downgrade(&buffer));
@@ -385,7 +388,6 @@ impl PathInner {
         });
         self.hand_over(last, &buffer);
         f(&mut lock(&buffer));
-        true
     }
 
     /// Flushes the buffer `last` names when it is not `next`, and makes `next`
