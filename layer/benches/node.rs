@@ -42,7 +42,7 @@ use selftrace::{
     Destination, EffectTelemetry, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
     otel_info, set_raw_lines_per_second,
 };
-use support::{NoopProcessor, third_party_event};
+use support::{NoopProcessor, third_party_event, timed_in_runs};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn node_event(effect: &impl EffectTelemetry) {
@@ -54,21 +54,11 @@ const RUN: u64 = 200;
 
 /// Times `log` in runs of `RUN` records; flushes and drains between runs,
 /// untimed.
-fn buffered(iters: u64, path: &NodePath, receiver: &OtlpBytesReceiver, mut log: impl FnMut()) -> Duration {
-    let mut timed = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let run = left.min(RUN);
-        let start = Instant::now();
-        for _ in 0..run {
-            log();
-        }
-        timed += start.elapsed();
+fn buffered(iters: u64, path: &NodePath, receiver: &OtlpBytesReceiver, log: impl FnMut()) -> Duration {
+    timed_in_runs(iters, RUN, log, || {
         path.flush(FlushReason::Explicit);
         black_box(receiver.drain().count());
-        left -= run;
-    }
-    timed
+    })
 }
 
 fn node(c: &mut Criterion) {

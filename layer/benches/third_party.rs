@@ -27,12 +27,7 @@
 //! 85 ns (the `encoder` bench), the hand-off copy and split about 20 ns, the
 //! flume send about 15 ns, field visiting through tracing's `Visit` the rest.
 
-use std::{
-    hint::black_box,
-    io,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, io, sync::Mutex, time::Duration};
 
 mod support;
 
@@ -44,7 +39,7 @@ use opentelemetry_sdk::{
     logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
 use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
-use support::{NoopProcessor, third_party_event};
+use support::{NoopProcessor, third_party_event, timed_in_runs};
 use tracing::Subscriber;
 use tracing_subscriber::{Layer, layer::SubscriberExt};
 
@@ -93,19 +88,9 @@ fn third_party(c: &mut Criterion) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         c.bench_function("third_party/selftrace_channel", |b| {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let run = left.min(BATCH);
-                    let start = Instant::now();
-                    for _ in 0..run {
-                        third_party_event();
-                    }
-                    timed += start.elapsed();
+                timed_in_runs(iters, BATCH, third_party_event, || {
                     black_box(receiver.drain().count());
-                    left -= run;
-                }
-                timed
+                })
             })
         });
     });

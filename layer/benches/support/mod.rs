@@ -1,5 +1,7 @@
-//! What the benches share: the event they log and the SDK anchor's no-op
-//! processor.
+//! What the benches share: the event they log, the SDK anchor's no-op
+//! processor, and timing in runs.
+
+use std::time::{Duration, Instant};
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::{
@@ -29,4 +31,23 @@ impl LogProcessor for NoopProcessor {
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
     }
+}
+
+/// Times `iters` calls of `log` in runs of at most `run`, calling `between`
+/// (untimed) after each run: the producer's cost, with the consumer's work
+/// (draining, flushing) left out.
+pub(crate) fn timed_in_runs(iters: u64, run: u64, mut log: impl FnMut(), mut between: impl FnMut()) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let this_run = left.min(run);
+        let start = Instant::now();
+        for _ in 0..this_run {
+            log();
+        }
+        timed += start.elapsed();
+        between();
+        left -= this_run;
+    }
+    timed
 }
