@@ -3,6 +3,7 @@
 use std::{
     cell::{Cell, RefCell},
     fmt,
+    marker::PhantomData,
     sync::{Arc, Weak},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -204,6 +205,74 @@ impl Drop for LayerGuard {
     }
 }
 
+// === impl PipelineScope ===
+
+/// Marks the current thread as part of the telemetry pipeline until dropped.
+///
+/// While a `PipelineScope` lives, events raised on this thread, third-party
+/// `tracing` events and `otel_*!` records alike, do not enter selftrace's
+/// paths: they go to the raw logger and are counted as
+/// [`DropReason::Reentrant`]. The threads that carry selftrace's bytes onward
+/// (the SDK bridge's consumer, an exporter's thread) enter one, so an exporter
+/// that logs (hyper, tonic and reqwest do) cannot feed its own logs back in.
+///
+/// Scopes nest; dropping one restores the state it found. The guard is
+/// `!Send`: it belongs to the thread that entered it, so in async code enter
+/// it around synchronous sections, not across `.await`.
+///
+/// The layer also treats events raised inside an OpenTelemetry
+/// telemetry-suppressed context
+/// (`opentelemetry::Context::enter_telemetry_suppressed_scope`, which the
+/// SDK's processors enter around exports) the same way.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::enter_pipeline_scope;
+///
+/// assert!(!selftrace::in_pipeline_scope());
+/// {
+///     let _scope = enter_pipeline_scope();
+///     assert!(selftrace::in_pipeline_scope());
+///     // export, flush, ...: any event raised here goes to the raw logger
+/// }
+/// assert!(!selftrace::in_pipeline_scope());
+/// ```
+#[derive(Debug)]
+#[must_use = "the scope ends when the guard is dropped"]
+pub struct PipelineScope {
+    previous: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Marks the current thread as part of the telemetry pipeline until the
+/// returned guard is dropped; see [`PipelineScope`].
+pub fn enter_pipeline_scope() -> PipelineScope {
+    let previous = IN_LAYER.try_with(|flag| flag.replace(true)).unwrap_or(true);
+    PipelineScope { previous, _not_send: PhantomData }
+}
+
+/// Whether the current thread is inside selftrace or a [`PipelineScope`].
+pub fn in_pipeline_scope() -> bool {
+    IN_LAYER.try_with(Cell::get).unwrap_or(true)
+}
+
+impl Drop for PipelineScope {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        let _ = IN_LAYER.try_with(|flag| flag.set(previous));
+    }
+}
+
+/// Whether this thread runs inside an OpenTelemetry telemetry-suppressed
+/// context. The context is a thread-local with a destructor: an event raised
+/// while this thread's locals are being torn down must not panic here, so an
+/// access that fails counts as suppressed.
+#[inline]
+fn otel_suppressed() -> bool {
+    std::panic::catch_unwind(opentelemetry::Context::is_current_telemetry_suppressed).unwrap_or(true)
+}
+
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
 #[inline]
 pub(crate) fn now_unix_nanos() -> u64 {
@@ -216,6 +285,11 @@ impl Shared {
             self.drop_event(DropReason::Reentrant, &self.record(event));
             return;
         };
+        if otel_suppressed() {
+            // Raised by the OpenTelemetry pipeline itself (an exporter's
+            // transport, the SDK's own diagnostics): never fed back in.
+            return self.drop_event(DropReason::Reentrant, &self.record(event));
+        }
         // Inside a node scope the node decides: its logger, its attribution.
         let in_node = node::with_current(|node| node.log_from_layer(&self.record(event)));
         if in_node.is_some() {
@@ -301,15 +375,20 @@ impl Shared {
         if !self.trace_context {
             return None;
         }
-        opentelemetry::Context::map_current(|cx| {
-            let span = cx.span();
-            let sc = span.span_context();
-            sc.is_valid().then(|| TraceContext {
-                trace_id: sc.trace_id().to_bytes(),
-                span_id: sc.span_id().to_bytes(),
-                flags: sc.trace_flags().to_u8(),
+        // See `otel_suppressed` for why the access may fail.
+        std::panic::catch_unwind(|| {
+            opentelemetry::Context::map_current(|cx| {
+                let span = cx.span();
+                let sc = span.span_context();
+                sc.is_valid().then(|| TraceContext {
+                    trace_id: sc.trace_id().to_bytes(),
+                    span_id: sc.span_id().to_bytes(),
+                    flags: sc.trace_flags().to_u8(),
+                })
             })
         })
+        .ok()
+        .flatten()
     }
 
     #[cfg(not(feature = "trace"))]

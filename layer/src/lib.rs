@@ -35,7 +35,9 @@
 //!   `dropped_attributes_count`. The channel holds at most its capacity.
 //! * **Never blocks**: the only hand-off is `try_send`.
 //! * **Never recurses**: an event raised while its thread is inside the layer
-//!   (a `Debug` implementation that logs) goes to the raw logger.
+//!   (a `Debug` implementation that logs), inside a [`PipelineScope`] (the
+//!   threads that carry the bytes onward) or inside an OpenTelemetry
+//!   telemetry-suppressed context (the SDK's exports) goes to the raw logger.
 //! * **Never loses silently**: every event is delivered or counted under one
 //!   [`DropReason`]; [`LayerMetrics::received`] `== delivered + dropped`.
 //! * **No allocation per event** once warm: each thread encodes into its own
@@ -126,7 +128,7 @@
 //! # Feature flags
 //!
 //! * `trace`: read trace and span ids from the active OpenTelemetry
-//!   `Context` (adds a dependency on `opentelemetry`).
+//!   `Context` (turns on `opentelemetry/trace`).
 //!
 //! # Supported Rust versions
 //!
@@ -154,7 +156,7 @@ pub use encoder::{
     LimitsError, MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, OtlpBytes, OtlpResource, OtlpResourceBuilder,
     ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
 };
-pub use layer::{OtlpTracingLayer, OtlpTracingLayerBuilder};
+pub use layer::{OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, enter_pipeline_scope, in_pipeline_scope};
 #[doc(hidden)]
 pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
