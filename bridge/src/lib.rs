@@ -1,7 +1,9 @@
 //! OTLP bytes from [`selftrace`] into the OpenTelemetry SDK.
-//!
-//! This crate will hold the zero-copy decoder over [`OtlpBytes`], the emitter
-//! into `opentelemetry_sdk` and the consumer task. None of it exists yet:
-//! today the crate only re-exports the bytes type it will read.
 
+mod decode;
+
+pub use decode::{
+    DecodeError, DecodeErrorKind, DecodedRecord, LogsRequest, MAX_NESTING_DEPTH, RecordsIter, Resource, ResourceLogs,
+    ResourceLogsIter, ScopeLogs, ScopeLogsIter,
+};
 pub use selftrace::OtlpBytes;

@@ -8,7 +8,7 @@ use selftrace::{
     AnyValue, EncodeError, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder,
     TRUNCATION_MARKER,
 };
-use support::{Record, Value, decode};
+use support::{Record, Value, decode, record_strategy};
 
 fn record(scope: &str, body: &str) -> Record {
     Record {
@@ -31,50 +31,6 @@ fn encode_all(encoder: &mut StatefulOtlpEncoder, records: &[Record]) {
 }
 
 // === round trip ===
-
-fn value_strategy() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        ".{0,40}".prop_map(Value::Str),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        any::<f64>().prop_filter("NaN never equals itself", |d| !d.is_nan()).prop_map(Value::Double),
-        prop::collection::vec(any::<u8>(), 0..24).prop_map(Value::Bytes),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec(("[a-z.]{1,8}", inner), 0..4).prop_map(Value::Map),
-        ]
-    })
-}
-
-prop_compose! {
-    fn record_strategy()(
-        scope in prop::sample::select(vec!["a", "b", "receiver.otlp.0", "ünïcode"]),
-        time in prop::option::of(1u64..u64::MAX),
-        observed in prop::option::of(1u64..u64::MAX),
-        severity in prop::option::of(1i32..=24),
-        event_name in prop::option::of("[a-z][a-z.]{0,20}"),
-        body in prop::option::of(value_strategy()),
-        attributes in prop::collection::vec(("[a-z_.]{1,12}", value_strategy()), 0..8),
-        trace in prop::option::of((any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u8>())),
-    ) -> Record {
-        Record {
-            scope: scope.to_owned(),
-            time,
-            observed,
-            severity,
-            severity_text: severity.and_then(Severity::from_number).map(|s| s.text().to_owned()),
-            event_name,
-            // An empty string body is omitted by design.
-            body: body.filter(|b| *b != Value::Str(String::new())),
-            attributes,
-            // An all-zero trace id decodes as "no trace context".
-            trace: trace.filter(|(t, _, _)| *t != [0; 16]),
-            dropped: 0,
-        }
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]

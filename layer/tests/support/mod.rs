@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceRequest,
     common::v1::{AnyValue as PbAnyValue, KeyValue as PbKeyValue, any_value::Value as PbValue},
 };
+use proptest::prelude::*;
 use prost::Message as _;
 use selftrace::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
 
@@ -136,6 +137,78 @@ impl LogRecordView for Record {
         }
         for (k, v) in &self.attributes {
             visitor.visit_attribute(k, v.view());
+        }
+    }
+}
+
+impl Record {
+    /// The owned copy of `view`, attributed to `scope`.
+    pub fn from_view(scope: &str, view: &(impl LogRecordView + ?Sized)) -> Record {
+        struct Fields<'r>(&'r mut Record);
+        impl RecordVisitor for Fields<'_> {
+            fn visit_body(&mut self, body: AnyValue<'_>) {
+                self.0.body = Some(Value::from_view(body));
+            }
+            fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+                self.0.attributes.push((key.to_owned(), Value::from_view(value)));
+            }
+        }
+        let mut record = Record {
+            scope: scope.to_owned(),
+            time: view.time_unix_nano(),
+            observed: view.observed_time_unix_nano(),
+            severity: view.severity().map(Severity::number),
+            severity_text: view.severity_text().map(str::to_owned),
+            event_name: view.event_name().map(str::to_owned),
+            trace: view.trace_context().map(|t| (t.trace_id, t.span_id, t.flags)),
+            dropped: view.dropped_attributes_count(),
+            ..Record::default()
+        };
+        view.visit(&mut Fields(&mut record));
+        record
+    }
+}
+
+pub fn value_strategy() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        ".{0,40}".prop_map(Value::Str),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>().prop_filter("NaN never equals itself", |d| !d.is_nan()).prop_map(Value::Double),
+        prop::collection::vec(any::<u8>(), 0..24).prop_map(Value::Bytes),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(("[a-z.]{1,8}", inner), 0..4).prop_map(Value::Map),
+        ]
+    })
+}
+
+prop_compose! {
+    pub fn record_strategy()(
+        scope in prop::sample::select(vec!["a", "b", "receiver.otlp.0", "ünïcode"]),
+        time in prop::option::of(1u64..u64::MAX),
+        observed in prop::option::of(1u64..u64::MAX),
+        severity in prop::option::of(1i32..=24),
+        event_name in prop::option::of("[a-z][a-z.]{0,20}"),
+        body in prop::option::of(value_strategy()),
+        attributes in prop::collection::vec(("[a-z_.]{1,12}", value_strategy()), 0..8),
+        trace in prop::option::of((any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u8>())),
+    ) -> Record {
+        Record {
+            scope: scope.to_owned(),
+            time,
+            observed,
+            severity,
+            severity_text: severity.and_then(Severity::from_number).map(|s| s.text().to_owned()),
+            event_name,
+            // An empty string body is omitted by design.
+            body: body.filter(|b| *b != Value::Str(String::new())),
+            attributes,
+            // An all-zero trace id decodes as "no trace context".
+            trace: trace.filter(|(t, _, _)| *t != [0; 16]),
+            dropped: 0,
         }
     }
 }

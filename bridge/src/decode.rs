@@ -1,0 +1,917 @@
+//! A zero-copy reader of OTLP `ExportLogsServiceRequest` bytes.
+//!
+//! [`LogsRequest`] walks the protobuf wire format in place: resource logs,
+//! scope logs and records are views over the input, strings are borrowed
+//! `&str`, and each record implements the same
+//! [`LogRecordView`](selftrace::LogRecordView) the encoder reads, so a record
+//! can be re-encoded, printed or emitted into the SDK without building an
+//! intermediate message. Nothing is allocated.
+//!
+//! # Untrusted input
+//!
+//! The bytes are treated as hostile. A record is checked whole (every field,
+//! every nested value, UTF-8 of every string, the lengths of trace and span
+//! ids, a nesting depth of at most [`MAX_NESTING_DEPTH`]) before it is handed
+//! out; a problem gives a [`DecodeError`] with the byte offset where it was
+//! found, never a panic. Every step consumes input and recursion is bounded
+//! by the depth limit, so time is linear in the input and the stack is
+//! bounded. Iterators stop after their first error.
+//!
+//! # Protobuf rules followed
+//!
+//! Unknown fields are skipped (newer senders stay readable). For a field
+//! that appears more than once, the last occurrence wins, for scalars as for
+//! `body` and the `scope` message, as protobuf's merge rules give for oneofs
+//! and strings. An `AnyValue` with no value set (OTLP's "empty" value) is not
+//! visited: an attribute or array element holding one is skipped, a body
+//! holding one is no body. `string_value_strindex` and `key_strindex`
+//! (dictionary references used by profiles, never by logs) are skipped the
+//! same way. Groups (wire types 3 and 4) are rejected.
+
+use std::fmt;
+
+use selftrace::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
+
+/// How deeply `AnyValue`s may nest (arrays and maps inside values) before a
+/// request is rejected. The selftrace encoder nests at most 16 deep.
+pub const MAX_NESTING_DEPTH: usize = 32;
+
+// === impl DecodeError ===
+
+/// Why a request could not be read, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    offset: usize,
+    kind: DecodeErrorKind,
+}
+
+/// What was wrong with the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// A varint, fixed-width value or length-delimited field runs past the
+    /// end of the message that contains it.
+    Truncated,
+    /// A varint longer than 10 bytes, or one that overflows 64 bits.
+    VarintTooLong,
+    /// A field number of 0 or above 2^29 - 1.
+    InvalidFieldNumber,
+    /// A wire type protobuf does not define, or a group (3, 4).
+    UnsupportedWireType(u8),
+    /// A known field with the wrong wire type.
+    WrongWireType {
+        /// The field, as `Message.field`.
+        field: &'static str,
+    },
+    /// A string field that is not UTF-8.
+    InvalidUtf8 {
+        /// The field, as `Message.field`.
+        field: &'static str,
+    },
+    /// A trace id that is not 16 bytes, or a span id that is not 8.
+    InvalidIdLength {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Values nested deeper than [`MAX_NESTING_DEPTH`].
+    TooDeep,
+}
+
+impl DecodeError {
+    fn new(offset: usize, kind: DecodeErrorKind) -> Self {
+        Self { offset, kind }
+    }
+
+    /// The byte offset in the request where the problem was found.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// What the problem is.
+    pub fn kind(&self) -> DecodeErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for DecodeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Truncated => f.write_str("field runs past the end of its message"),
+            Self::VarintTooLong => f.write_str("varint longer than 64 bits"),
+            Self::InvalidFieldNumber => f.write_str("invalid field number"),
+            Self::UnsupportedWireType(wire) => write!(f, "unsupported wire type {wire}"),
+            Self::WrongWireType { field } => write!(f, "wrong wire type for {field}"),
+            Self::InvalidUtf8 { field } => write!(f, "{field} is not UTF-8"),
+            Self::InvalidIdLength { field, len } => write!(f, "{field} has {len} bytes"),
+            Self::TooDeep => write!(f, "values nested deeper than {MAX_NESTING_DEPTH}"),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed OTLP logs request at byte {}: {}", self.offset, self.kind)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+// === wire format ===
+
+/// A message's bytes and their offset in the request.
+#[derive(Clone, Copy, Debug)]
+struct Msg<'a> {
+    bytes: &'a [u8],
+    base: usize,
+}
+
+/// One field's value, by wire type.
+#[derive(Clone, Copy, Debug)]
+enum Wire<'a> {
+    Varint(u64),
+    I64(u64),
+    I32(u32),
+    Len(Msg<'a>),
+}
+
+/// One field: its number, value and the offset of its tag.
+#[derive(Clone, Copy, Debug)]
+struct Field<'a> {
+    number: u32,
+    wire: Wire<'a>,
+    at: usize,
+}
+
+impl<'a> Msg<'a> {
+    fn fields(self) -> Fields<'a> {
+        Fields { msg: self, pos: 0, done: false }
+    }
+
+    /// The message as a string field.
+    fn str(self, field: &'static str) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes)
+            .map_err(|e| DecodeError::new(self.base + e.valid_up_to(), DecodeErrorKind::InvalidUtf8 { field }))
+    }
+}
+
+/// The fields of a message, in order; stops after the first error.
+#[derive(Clone, Debug)]
+struct Fields<'a> {
+    msg: Msg<'a>,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn error(&mut self, at: usize, kind: DecodeErrorKind) -> Option<Result<Field<'a>, DecodeError>> {
+        self.done = true;
+        Some(Err(DecodeError::new(self.msg.base + at, kind)))
+    }
+
+    fn varint(&mut self) -> Result<u64, (usize, DecodeErrorKind)> {
+        let start = self.pos;
+        let mut value = 0_u64;
+        for shift in (0..70).step_by(7) {
+            let Some(&byte) = self.msg.bytes.get(self.pos) else {
+                return Err((start, DecodeErrorKind::Truncated));
+            };
+            self.pos += 1;
+            // The tenth byte may only carry the top bit of a u64.
+            if shift == 63 && byte > 1 {
+                return Err((start, DecodeErrorKind::VarintTooLong));
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err((start, DecodeErrorKind::VarintTooLong))
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, DecodeErrorKind)> {
+        let start = self.pos;
+        let bytes = self.msg.bytes.get(start..start + N).ok_or((start, DecodeErrorKind::Truncated))?;
+        self.pos += N;
+        let mut out = [0; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    fn field(&mut self) -> Result<Field<'a>, (usize, DecodeErrorKind)> {
+        let at = self.pos;
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3).map_err(|_| (at, DecodeErrorKind::InvalidFieldNumber))?;
+        if number == 0 || number > (1 << 29) - 1 {
+            return Err((at, DecodeErrorKind::InvalidFieldNumber));
+        }
+        let wire = match key & 7 {
+            0 => Wire::Varint(self.varint()?),
+            1 => Wire::I64(u64::from_le_bytes(self.fixed::<8>()?)),
+            2 => {
+                let len_at = self.pos;
+                let len = self.varint()?;
+                let start = self.pos;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| start.checked_add(len))
+                    .filter(|&end| end <= self.msg.bytes.len())
+                    .ok_or((len_at, DecodeErrorKind::Truncated))?;
+                self.pos = end;
+                let bytes = self.msg.bytes.get(start..end).ok_or((len_at, DecodeErrorKind::Truncated))?;
+                Wire::Len(Msg { bytes, base: self.msg.base + start })
+            }
+            5 => Wire::I32(u32::from_le_bytes(self.fixed::<4>()?)),
+            wire => return Err((at, DecodeErrorKind::UnsupportedWireType(wire as u8))),
+        };
+        Ok(Field { number, wire, at: self.msg.base + at })
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.msg.bytes.len() {
+            return None;
+        }
+        match self.field() {
+            Ok(field) => Some(Ok(field)),
+            Err((at, kind)) => self.error(at, kind),
+        }
+    }
+}
+
+impl<'a> Field<'a> {
+    fn wrong(&self, field: &'static str) -> DecodeError {
+        DecodeError::new(self.at, DecodeErrorKind::WrongWireType { field })
+    }
+
+    fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError> {
+        match self.wire {
+            Wire::Len(msg) => Ok(msg),
+            _ => Err(self.wrong(field)),
+        }
+    }
+
+    fn str(&self, field: &'static str) -> Result<&'a str, DecodeError> {
+        self.len(field)?.str(field)
+    }
+
+    fn varint(&self, field: &'static str) -> Result<u64, DecodeError> {
+        match self.wire {
+            Wire::Varint(v) => Ok(v),
+            _ => Err(self.wrong(field)),
+        }
+    }
+
+    fn fixed64(&self, field: &'static str) -> Result<u64, DecodeError> {
+        match self.wire {
+            Wire::I64(v) => Ok(v),
+            _ => Err(self.wrong(field)),
+        }
+    }
+
+    fn fixed32(&self, field: &'static str) -> Result<u32, DecodeError> {
+        match self.wire {
+            Wire::I32(v) => Ok(v),
+            _ => Err(self.wrong(field)),
+        }
+    }
+}
+
+// === values ===
+
+/// One decoded `AnyValue`, before it is lent out as a [`selftrace::AnyValue`].
+#[derive(Clone, Copy, Debug)]
+enum Value<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(&'a [u8]),
+    Array(Msg<'a>),
+    Map(Msg<'a>),
+}
+
+/// Reads an `AnyValue` message (one level; nested values are not checked).
+fn value(msg: Msg<'_>) -> Result<Option<Value<'_>>, DecodeError> {
+    let mut value = None;
+    for field in msg.fields() {
+        let field = field?;
+        value = match field.number {
+            1 => Some(Value::Str(field.str("AnyValue.string_value")?)),
+            2 => Some(Value::Bool(field.varint("AnyValue.bool_value")? != 0)),
+            3 => Some(Value::Int(field.varint("AnyValue.int_value")? as i64)),
+            4 => Some(Value::Double(f64::from_bits(field.fixed64("AnyValue.double_value")?))),
+            5 => Some(Value::Array(field.len("AnyValue.array_value")?)),
+            6 => Some(Value::Map(field.len("AnyValue.kvlist_value")?)),
+            7 => Some(Value::Bytes(field.len("AnyValue.bytes_value")?.bytes)),
+            // string_value_strindex (8) and unknown fields: not a log value.
+            _ => value,
+        };
+    }
+    Ok(value)
+}
+
+/// Reads a `KeyValue` message (one level): its key and its value message.
+fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
+    let (mut key, mut value) = ("", None);
+    for field in msg.fields() {
+        let field = field?;
+        match field.number {
+            1 => key = field.str("KeyValue.key")?,
+            2 => value = Some(field.len("KeyValue.value")?),
+            _ => {}
+        }
+    }
+    Ok((key, value))
+}
+
+/// Checks an `AnyValue` and everything nested in it.
+fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
+    if depth > MAX_NESTING_DEPTH {
+        return Err(DecodeError::new(msg.base, DecodeErrorKind::TooDeep));
+    }
+    match value(msg)? {
+        Some(Value::Array(array)) => {
+            for field in array.fields() {
+                let field = field?;
+                if field.number == 1 {
+                    check_value(field.len("ArrayValue.values")?, depth + 1)?;
+                }
+            }
+        }
+        Some(Value::Map(map)) => check_key_values(map, 1, "KeyValueList.values", depth + 1)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks the repeated `KeyValue` field `number` of `msg`.
+fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize) -> Result<(), DecodeError> {
+    for field in msg.fields() {
+        let field = field?;
+        if field.number == number
+            && let (_, Some(value)) = key_value(field.len(name)?)?
+        {
+            check_value(value, depth)?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` with a checked `AnyValue`; not at all for an empty one.
+fn with_value(msg: Msg<'_>, f: impl FnOnce(AnyValue<'_>)) {
+    // Checked before the record was handed out: errors cannot happen here.
+    match value(msg) {
+        Ok(Some(Value::Str(s))) => f(AnyValue::Str(s)),
+        Ok(Some(Value::Bool(b))) => f(AnyValue::Bool(b)),
+        Ok(Some(Value::Int(i))) => f(AnyValue::Int(i)),
+        Ok(Some(Value::Double(d))) => f(AnyValue::Double(d)),
+        Ok(Some(Value::Bytes(b))) => f(AnyValue::Bytes(b)),
+        Ok(Some(Value::Array(msg))) => f(AnyValue::Array(&ArrayRef(msg))),
+        Ok(Some(Value::Map(msg))) => f(AnyValue::Map(&KeyValues { msg, number: 1 })),
+        Ok(None) | Err(_) => {}
+    }
+}
+
+/// The elements of a checked `ArrayValue`.
+struct ArrayRef<'a>(Msg<'a>);
+
+impl ArrayView for ArrayRef<'_> {
+    fn visit_values(&self, visitor: &mut dyn FnMut(AnyValue<'_>)) {
+        for field in self.0.fields().flatten() {
+            if let (1, Wire::Len(value)) = (field.number, field.wire) {
+                with_value(value, &mut *visitor);
+            }
+        }
+    }
+}
+
+/// The repeated `KeyValue` field `number` of a checked message: the entries
+/// of a `KeyValueList`, or the attributes of a resource or scope.
+#[derive(Clone, Copy, Debug)]
+struct KeyValues<'a> {
+    msg: Msg<'a>,
+    number: u32,
+}
+
+impl MapView for KeyValues<'_> {
+    fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
+        for field in self.msg.fields().flatten() {
+            if let (true, Wire::Len(kv)) = (field.number == self.number, field.wire)
+                && let Ok((key, Some(value))) = key_value(kv)
+            {
+                with_value(value, |value| visitor(key, value));
+            }
+        }
+    }
+}
+
+// === impl LogsRequest ===
+
+/// A view over the bytes of one `ExportLogsServiceRequest`.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{LogRecordView, Severity, StatefulOtlpEncoder};
+/// use selftrace_bridge::LogsRequest;
+///
+/// // Bytes as the selftrace layer produces them (here from a hand-made view).
+/// # use selftrace::{AnyValue, RecordVisitor};
+/// # struct Started;
+/// # impl LogRecordView for Started {
+/// #     fn time_unix_nano(&self) -> Option<u64> { Some(1) }
+/// #     fn observed_time_unix_nano(&self) -> Option<u64> { Some(1) }
+/// #     fn severity(&self) -> Option<Severity> { Some(Severity::INFO) }
+/// #     fn event_name(&self) -> Option<&str> { Some("engine.started") }
+/// #     fn visit(&self, v: &mut dyn RecordVisitor) { v.visit_body(AnyValue::Str("up")); }
+/// # }
+/// let mut encoder = StatefulOtlpEncoder::new();
+/// encoder.encode_log_record("engine", &Started)?;
+/// let bytes = encoder.flush();
+///
+/// let request = LogsRequest::new(bytes.as_bytes());
+/// let mut seen = Vec::new();
+/// let count = request.for_each_record(|scope, record| {
+///     seen.push((scope.name().to_owned(), record.event_name().map(str::to_owned), record.severity()));
+/// })?;
+/// assert_eq!(count, 1);
+/// assert_eq!(seen, [("engine".to_owned(), Some("engine.started".to_owned()), Some(Severity::INFO))]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LogsRequest<'a> {
+    msg: Msg<'a>,
+}
+
+impl<'a> LogsRequest<'a> {
+    /// A view over `bytes`. Nothing is read until it is iterated.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { msg: Msg { bytes, base: 0 } }
+    }
+
+    /// The request's `ResourceLogs`, in order.
+    pub fn resource_logs(&self) -> ResourceLogsIter<'a> {
+        ResourceLogsIter { fields: self.msg.fields() }
+    }
+
+    /// Calls `f` with every record and the scope it belongs to, in order,
+    /// and returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found; the records before it have been visited.
+    pub fn for_each_record(&self, mut f: impl FnMut(&ScopeLogs<'a>, &DecodedRecord<'a>)) -> Result<usize, DecodeError> {
+        let mut count = 0;
+        for resource_logs in self.resource_logs() {
+            for scope_logs in resource_logs?.scope_logs() {
+                let scope_logs = scope_logs?;
+                for record in scope_logs.records() {
+                    f(&scope_logs, &record?);
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// The `ResourceLogs` of a [`LogsRequest`].
+#[derive(Clone, Debug)]
+pub struct ResourceLogsIter<'a> {
+    fields: Fields<'a>,
+}
+
+impl<'a> Iterator for ResourceLogsIter<'a> {
+    type Item = Result<ResourceLogs<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let field = match self.fields.next()? {
+                Ok(field) => field,
+                Err(e) => return Some(Err(e)),
+            };
+            if field.number == 1 {
+                let parsed = field.len("ExportLogsServiceRequest.resource_logs").and_then(ResourceLogs::parse);
+                if parsed.is_err() {
+                    self.fields.done = true;
+                }
+                return Some(parsed);
+            }
+        }
+    }
+}
+
+// === impl ResourceLogs ===
+
+/// One `ResourceLogs`: a resource and its scope logs.
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceLogs<'a> {
+    msg: Msg<'a>,
+    resource: Option<Resource<'a>>,
+    schema_url: &'a str,
+}
+
+impl<'a> ResourceLogs<'a> {
+    fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
+        let mut this = Self { msg, resource: None, schema_url: "" };
+        for field in msg.fields() {
+            let field = field?;
+            match field.number {
+                1 => this.resource = Some(Resource::parse(field.len("ResourceLogs.resource")?)?),
+                3 => this.schema_url = field.str("ResourceLogs.schema_url")?,
+                _ => {}
+            }
+        }
+        Ok(this)
+    }
+
+    /// The resource, when the request has one.
+    pub fn resource(&self) -> Option<Resource<'a>> {
+        self.resource
+    }
+
+    /// The schema URL (empty when not set).
+    pub fn schema_url(&self) -> &'a str {
+        self.schema_url
+    }
+
+    /// The `ScopeLogs`, in order.
+    pub fn scope_logs(&self) -> ScopeLogsIter<'a> {
+        ScopeLogsIter { fields: self.msg.fields() }
+    }
+}
+
+/// A `Resource`: its attributes are visited through [`MapView`].
+#[derive(Clone, Copy, Debug)]
+pub struct Resource<'a> {
+    attributes: KeyValues<'a>,
+    dropped_attributes_count: u32,
+}
+
+impl<'a> Resource<'a> {
+    fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
+        check_key_values(msg, 1, "Resource.attributes", 0)?;
+        let mut dropped_attributes_count = 0;
+        for field in msg.fields() {
+            let field = field?;
+            if field.number == 2 {
+                dropped_attributes_count = field.varint("Resource.dropped_attributes_count")? as u32;
+            }
+        }
+        Ok(Self { attributes: KeyValues { msg, number: 1 }, dropped_attributes_count })
+    }
+
+    /// Attributes the sender dropped.
+    pub fn dropped_attributes_count(&self) -> u32 {
+        self.dropped_attributes_count
+    }
+}
+
+impl MapView for Resource<'_> {
+    fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
+        self.attributes.visit_entries(visitor);
+    }
+}
+
+/// The `ScopeLogs` of a [`ResourceLogs`].
+#[derive(Clone, Debug)]
+pub struct ScopeLogsIter<'a> {
+    fields: Fields<'a>,
+}
+
+impl<'a> Iterator for ScopeLogsIter<'a> {
+    type Item = Result<ScopeLogs<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let field = match self.fields.next()? {
+                Ok(field) => field,
+                Err(e) => return Some(Err(e)),
+            };
+            if field.number == 2 {
+                let parsed = field.len("ResourceLogs.scope_logs").and_then(ScopeLogs::parse);
+                if parsed.is_err() {
+                    self.fields.done = true;
+                }
+                return Some(parsed);
+            }
+        }
+    }
+}
+
+// === impl ScopeLogs ===
+
+/// One `ScopeLogs`: an instrumentation scope and its records.
+#[derive(Clone, Copy, Debug)]
+pub struct ScopeLogs<'a> {
+    msg: Msg<'a>,
+    name: &'a str,
+    version: &'a str,
+    attributes: Option<KeyValues<'a>>,
+    schema_url: &'a str,
+}
+
+impl<'a> ScopeLogs<'a> {
+    fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
+        let mut this = Self { msg, name: "", version: "", attributes: None, schema_url: "" };
+        for field in msg.fields() {
+            let field = field?;
+            match field.number {
+                1 => {
+                    let scope = field.len("ScopeLogs.scope")?;
+                    (this.name, this.version) = ("", "");
+                    for field in scope.fields() {
+                        let field = field?;
+                        match field.number {
+                            1 => this.name = field.str("InstrumentationScope.name")?,
+                            2 => this.version = field.str("InstrumentationScope.version")?,
+                            4 => {
+                                field.varint("InstrumentationScope.dropped_attributes_count")?;
+                            }
+                            _ => {}
+                        }
+                    }
+                    check_key_values(scope, 3, "InstrumentationScope.attributes", 0)?;
+                    this.attributes = Some(KeyValues { msg: scope, number: 3 });
+                }
+                3 => this.schema_url = field.str("ScopeLogs.schema_url")?,
+                _ => {}
+            }
+        }
+        Ok(this)
+    }
+
+    /// The scope name: a node id or a `tracing` target for selftrace's bytes.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The scope version (empty when not set).
+    pub fn version(&self) -> &'a str {
+        self.version
+    }
+
+    /// The schema URL (empty when not set).
+    pub fn schema_url(&self) -> &'a str {
+        self.schema_url
+    }
+
+    /// Calls `visitor` with each scope attribute.
+    pub fn visit_attributes(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
+        if let Some(attributes) = self.attributes {
+            attributes.visit_entries(visitor);
+        }
+    }
+
+    /// The records, in order; each is checked whole before it is returned.
+    pub fn records(&self) -> RecordsIter<'a> {
+        RecordsIter { fields: self.msg.fields() }
+    }
+}
+
+/// The records of a [`ScopeLogs`].
+#[derive(Clone, Debug)]
+pub struct RecordsIter<'a> {
+    fields: Fields<'a>,
+}
+
+impl<'a> Iterator for RecordsIter<'a> {
+    type Item = Result<DecodedRecord<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let field = match self.fields.next()? {
+                Ok(field) => field,
+                Err(e) => return Some(Err(e)),
+            };
+            if field.number == 2 {
+                let parsed = field.len("ScopeLogs.log_records").and_then(DecodedRecord::parse);
+                if parsed.is_err() {
+                    self.fields.done = true;
+                }
+                return Some(parsed);
+            }
+        }
+    }
+}
+
+// === impl DecodedRecord ===
+
+/// One checked OTLP `LogRecord`, borrowed from the request's bytes.
+///
+/// Implements [`LogRecordView`]: the body and attributes are read from the
+/// bytes while they are visited.
+#[derive(Clone, Copy, Debug)]
+pub struct DecodedRecord<'a> {
+    msg: Msg<'a>,
+    time_unix_nano: u64,
+    observed_time_unix_nano: u64,
+    severity_number: i32,
+    severity_text: &'a str,
+    event_name: &'a str,
+    body: Option<Msg<'a>>,
+    dropped_attributes_count: u32,
+    flags: u32,
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+}
+
+impl<'a> DecodedRecord<'a> {
+    fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
+        let mut this = Self {
+            msg,
+            time_unix_nano: 0,
+            observed_time_unix_nano: 0,
+            severity_number: 0,
+            severity_text: "",
+            event_name: "",
+            body: None,
+            dropped_attributes_count: 0,
+            flags: 0,
+            trace_id: &[],
+            span_id: &[],
+        };
+        for field in msg.fields() {
+            let field = field?;
+            match field.number {
+                1 => this.time_unix_nano = field.fixed64("LogRecord.time_unix_nano")?,
+                2 => this.severity_number = field.varint("LogRecord.severity_number")? as i32,
+                3 => this.severity_text = field.str("LogRecord.severity_text")?,
+                5 => {
+                    let body = field.len("LogRecord.body")?;
+                    check_value(body, 0)?;
+                    this.body = Some(body);
+                }
+                6 => {
+                    if let (_, Some(value)) = key_value(field.len("LogRecord.attributes")?)? {
+                        check_value(value, 0)?;
+                    }
+                }
+                7 => this.dropped_attributes_count = field.varint("LogRecord.dropped_attributes_count")? as u32,
+                8 => this.flags = field.fixed32("LogRecord.flags")?,
+                9 => this.trace_id = id(&field, "LogRecord.trace_id", 16)?,
+                10 => this.span_id = id(&field, "LogRecord.span_id", 8)?,
+                11 => this.observed_time_unix_nano = field.fixed64("LogRecord.observed_time_unix_nano")?,
+                12 => this.event_name = field.str("LogRecord.event_name")?,
+                _ => {}
+            }
+        }
+        Ok(this)
+    }
+
+    /// The raw `severity_number`, also outside OTLP's 1..=24.
+    pub fn severity_number(&self) -> i32 {
+        self.severity_number
+    }
+
+    /// The record's `flags` field (W3C trace flags in the low byte).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The record's bytes in the request: `(offset, length)`.
+    pub fn span_in_request(&self) -> (usize, usize) {
+        (self.msg.base, self.msg.bytes.len())
+    }
+}
+
+/// A trace or span id: empty (not set) or exactly `len` bytes.
+fn id<'a>(field: &Field<'a>, name: &'static str, len: usize) -> Result<&'a [u8], DecodeError> {
+    let bytes = field.len(name)?.bytes;
+    if bytes.is_empty() || bytes.len() == len {
+        Ok(bytes)
+    } else {
+        Err(DecodeError::new(field.at, DecodeErrorKind::InvalidIdLength { field: name, len: bytes.len() }))
+    }
+}
+
+fn non_zero(value: u64) -> Option<u64> {
+    (value != 0).then_some(value)
+}
+
+fn non_empty(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl LogRecordView for DecodedRecord<'_> {
+    fn time_unix_nano(&self) -> Option<u64> {
+        non_zero(self.time_unix_nano)
+    }
+
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        non_zero(self.observed_time_unix_nano)
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Severity::from_number(self.severity_number)
+    }
+
+    /// The record's `severity_text`, or the canonical text of its number
+    /// when the text is not set.
+    fn severity_text(&self) -> Option<&str> {
+        non_empty(self.severity_text).or_else(|| self.severity().map(Severity::text))
+    }
+
+    fn event_name(&self) -> Option<&str> {
+        non_empty(self.event_name)
+    }
+
+    /// Set when the record has a trace id; a missing span id reads as zeros.
+    fn trace_context(&self) -> Option<TraceContext> {
+        let trace_id: [u8; 16] = self.trace_id.try_into().ok()?;
+        let span_id: [u8; 8] = self.span_id.try_into().unwrap_or_default();
+        Some(TraceContext { trace_id, span_id, flags: (self.flags & 0xff) as u8 })
+    }
+
+    fn dropped_attributes_count(&self) -> u32 {
+        self.dropped_attributes_count
+    }
+
+    fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        if let Some(body) = self.body {
+            with_value(body, |value| visitor.visit_body(value));
+        }
+        KeyValues { msg: self.msg, number: 6 }.visit_entries(&mut |key, value| visitor.visit_attribute(key, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(bytes: &[u8]) -> Option<(usize, DecodeErrorKind)> {
+        LogsRequest::new(bytes).for_each_record(|_, _| {}).err().map(|e| (e.offset(), e.kind()))
+    }
+
+    #[test]
+    fn empty_input_is_an_empty_request() {
+        assert_eq!(LogsRequest::new(&[]).for_each_record(|_, _| {}), Ok(0));
+    }
+
+    #[test]
+    fn errors_name_the_offset_and_the_problem() {
+        // resource_logs claims 5 bytes, 1 follows.
+        assert_eq!(kind(&[0x0a, 0x05, 0x00]), Some((1, DecodeErrorKind::Truncated)));
+        // field number 0
+        assert_eq!(kind(&[0x00]), Some((0, DecodeErrorKind::InvalidFieldNumber)));
+        // group start
+        assert_eq!(kind(&[0x0b]), Some((0, DecodeErrorKind::UnsupportedWireType(3))));
+        // an 11-byte varint
+        assert_eq!(
+            kind(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).map(|k| k.1),
+            Some(DecodeErrorKind::VarintTooLong)
+        );
+        // resource_logs as a varint
+        assert_eq!(
+            kind(&[0x08, 0x01]),
+            Some((0, DecodeErrorKind::WrongWireType { field: "ExportLogsServiceRequest.resource_logs" }))
+        );
+        // a scope name that is not UTF-8: request{ resource_logs{ scope_logs{ scope{ name: ff } } } }
+        let bad = [0x0a, 0x07, 0x12, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xff];
+        assert_eq!(kind(&bad), Some((8, DecodeErrorKind::InvalidUtf8 { field: "InstrumentationScope.name" })));
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped() {
+        // field 15 (varint), field 16 (fixed32), field 17 (fixed64) at the top level.
+        let bytes = [0x78, 0x01, 0x85, 0x01, 0, 0, 0, 0, 0x89, 0x01, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(LogsRequest::new(&bytes).for_each_record(|_, _| {}), Ok(0));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // An AnyValue of arrays nested 40 deep, as the body of one record.
+        let mut value = vec![0x18, 0x01]; // int_value: 1
+        for _ in 0..40 {
+            let mut array = vec![0x0a];
+            push_len(&mut array, &value);
+            let mut any = vec![0x2a];
+            push_len(&mut any, &array);
+            value = any;
+        }
+        let mut record = vec![0x2a];
+        push_len(&mut record, &value);
+        let mut scope_logs = vec![0x12];
+        push_len(&mut scope_logs, &record);
+        let mut resource_logs = vec![0x12];
+        push_len(&mut resource_logs, &scope_logs);
+        let mut request = vec![0x0a];
+        push_len(&mut request, &resource_logs);
+        assert_eq!(kind(&request).map(|k| k.1), Some(DecodeErrorKind::TooDeep));
+    }
+
+    fn push_len(out: &mut Vec<u8>, bytes: &[u8]) {
+        let mut len = bytes.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(bytes);
+    }
+}
