@@ -512,7 +512,7 @@ impl<'a> Iterator for ResourceLogsIter<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct ResourceLogs<'a> {
     msg: Msg<'a>,
-    resource: Option<Resource<'a>>,
+    resource: Option<DecodedResource<'a>>,
     schema_url: &'a str,
 }
 
@@ -522,7 +522,7 @@ impl<'a> ResourceLogs<'a> {
         for field in msg.fields() {
             let field = field?;
             match field.number {
-                1 => this.resource = Some(Resource::parse(field.len("ResourceLogs.resource")?)?),
+                1 => this.resource = Some(DecodedResource::parse(field.len("ResourceLogs.resource")?)?),
                 3 => this.schema_url = field.str("ResourceLogs.schema_url")?,
                 _ => {}
             }
@@ -531,7 +531,7 @@ impl<'a> ResourceLogs<'a> {
     }
 
     /// The resource, when the request has one.
-    pub fn resource(&self) -> Option<Resource<'a>> {
+    pub fn resource(&self) -> Option<DecodedResource<'a>> {
         self.resource
     }
 
@@ -548,12 +548,12 @@ impl<'a> ResourceLogs<'a> {
 
 /// A `Resource`: its attributes are visited through [`MapView`].
 #[derive(Clone, Copy, Debug)]
-pub struct Resource<'a> {
+pub struct DecodedResource<'a> {
     attributes: KeyValues<'a>,
     dropped_attributes_count: u32,
 }
 
-impl<'a> Resource<'a> {
+impl<'a> DecodedResource<'a> {
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
         check_key_values(msg, 1, "Resource.attributes", 0)?;
         let mut dropped_attributes_count = 0;
@@ -572,7 +572,7 @@ impl<'a> Resource<'a> {
     }
 }
 
-impl MapView for Resource<'_> {
+impl MapView for DecodedResource<'_> {
     fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
         self.attributes.visit_entries(visitor);
     }

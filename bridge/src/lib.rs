@@ -1,9 +1,91 @@
 //! OTLP bytes from [`selftrace`] into the OpenTelemetry SDK.
+//!
+//! selftrace encodes every event once, into OTLP protobuf bytes. This crate
+//! takes those bytes to the places an application already sends its logs:
+//! the OpenTelemetry SDK's processors and exporters (stdout, OTLP over HTTP
+//! or gRPC, anything else), or the console. It is selftrace's default
+//! routing mode: with no Internal Telemetry Receiver configured, third-party
+//! and node logs alike reach the SDK.
+//!
+//! ```text
+//!  OtlpTracingLayer ─┐                  SdkBridge (thread or async task)
+//!  NodePath ─────────┴─► OtlpBytesChannel ─► LogsRequest (zero-copy decoder)
+//!                                              ─► SdkEmitter: Logger::create_log_record + setters
+//!                                              ─► SdkLoggerProvider ─► processors ─► exporters
+//! ```
+//!
+//! * [`LogsRequest`]: a zero-copy, allocation-free reader of an
+//!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`] that
+//!   implements [`selftrace::LogRecordView`]. Malformed bytes give a
+//!   [`DecodeError`] with the offset, never a panic.
+//! * [`SdkEmitter`]: records into an [`SdkLoggerProvider`] through the SDK's
+//!   public API (mapping table there).
+//! * [`SdkBridge`]: the channel and the consumer that drains it (a thread of
+//!   its own, or a [`BridgeTask`] for an async runtime), with an idempotent
+//!   graceful shutdown, and no feedback loop from exporters that log.
+//! * [`write_request`], [`print_request`]: console lines for the records of
+//!   a request, as the `Console` destination prints them.
+//! * [`stdout_provider`], [`otlp_http_provider`], `otlp_grpc_provider`:
+//!   providers wired to the usual exporters.
+//!
+//! # Getting started
+//!
+//! ```no_run
+//! use opentelemetry_sdk::Resource;
+//! use selftrace_bridge::SdkBridge;
+//! use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+//!
+//! let resource = Resource::builder().with_service_name("my-engine").build();
+//! let bridge = SdkBridge::builder(selftrace_bridge::otlp_http_provider("http://localhost:4318/v1/logs", resource)?)
+//!     .spawn()?;
+//! tracing_subscriber::registry().with(bridge.layer()).init();
+//!
+//! tracing::info!(target: "db", pool = 16_u64, "connected");
+//!
+//! bridge.shutdown()?; // emits what is queued, flushes and shuts the provider down
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Compared with `opentelemetry-appender-tracing`
+//!
+//! For the same events the SDK receives the same records as through
+//! `OpenTelemetryTracingBridge`, except, on purpose:
+//!
+//! * the timestamp is set (the event's time), not only the observed one;
+//! * tracing's generated `"event file:line"` names are not event names (an
+//!   explicit `name:` is);
+//! * the instrumentation scope is the record's scope (the target, or the
+//!   node's id), where the appender uses one logger with an empty scope name
+//!   (both set the target, which OTLP exporters use as the scope name);
+//! * errors (`&dyn Error` fields) keep their field name as the key, where the
+//!   appender writes them as `exception.message` (two errors in one event
+//!   would share that key).
+//!
+//! A test compares both, field by field, through `InMemoryLogExporter`.
+//!
+//! # Feature flags
+//!
+//! * `otlp-http` (default): [`otlp_http_provider`].
+//! * `otlp-grpc`: `otlp_grpc_provider` (tonic; needs a Tokio runtime).
 
+mod bridge;
+mod console;
 mod decode;
+mod emit;
+mod providers;
 
+pub use bridge::{BridgeError, BridgeTask, SdkBridge, SdkBridgeBuilder};
+pub use console::{print_request, write_request};
 pub use decode::{
-    DecodeError, DecodeErrorKind, DecodedRecord, LogsRequest, MAX_NESTING_DEPTH, RecordsIter, Resource, ResourceLogs,
-    ResourceLogsIter, ScopeLogs, ScopeLogsIter,
+    DecodeError, DecodeErrorKind, DecodedRecord, DecodedResource, LogsRequest, MAX_NESTING_DEPTH, RecordsIter,
+    ResourceLogs, ResourceLogsIter, ScopeLogs, ScopeLogsIter,
 };
+pub use emit::{
+    BridgeMetrics, DEFAULT_MAX_LOGGERS, MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS, SdkEmitter,
+};
+#[cfg(feature = "otlp-grpc")]
+pub use providers::otlp_grpc_provider;
+#[cfg(feature = "otlp-http")]
+pub use providers::otlp_http_provider;
+pub use providers::stdout_provider;
 pub use selftrace::OtlpBytes;

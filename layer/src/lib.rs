@@ -162,6 +162,8 @@ pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
 pub use node::{EffectTelemetry, InNode, LocalTelemetry, Node, NodeGuard, NodeLogger, NodeScope, SharedTelemetry};
 pub use path::{FlushReason, NodePath, NodePathBuilder};
-pub use raw::{DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second};
+pub use raw::{
+    DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second, write_raw_note,
+};
 pub use record::TracingLogRecord;
 pub use view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};

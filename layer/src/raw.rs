@@ -81,6 +81,22 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
     raw_line(reason.as_str(), |line| line.write_fmt(note));
 }
 
+/// Writes `selftrace[<label>] <note>` to stderr through the raw logger: rate
+/// limited with everything else it writes, and never recursive.
+///
+/// For code that carries selftrace's bytes onward (a bridge, a receiver) and
+/// must report a problem, a malformed request say, without logging through
+/// `tracing` (which could feed the report back into the pipeline).
+///
+/// # Examples
+///
+/// ```
+/// selftrace::write_raw_note("bridge", format_args!("request of {} bytes skipped", 42));
+/// ```
+pub fn write_raw_note(label: &str, note: fmt::Arguments<'_>) {
+    raw_line(label, |line| line.write_fmt(note));
+}
+
 /// Writes `selftrace[<label>] ` and then `body`'s text as one line.
 fn raw_line(label: &str, body: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
     let Some(_guard) = RawGuard::enter() else {

@@ -1,0 +1,80 @@
+//! Logger providers wired to the usual exporters, for the common cases.
+//!
+//! Anything else (several exporters, custom processors, other exporters) is
+//! an [`SdkLoggerProvider`] built by hand and passed to
+//! [`SdkBridge::builder`](crate::SdkBridge::builder).
+
+use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider};
+
+/// A provider that prints every record to stdout as it arrives, through
+/// `opentelemetry-stdout` and a simple processor.
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry_sdk::Resource;
+///
+/// let provider = selftrace_bridge::stdout_provider(Resource::builder().with_service_name("my-engine").build());
+/// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// bridge.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn stdout_provider(resource: Resource) -> SdkLoggerProvider {
+    SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_simple_exporter(opentelemetry_stdout::LogExporter::default())
+        .build()
+}
+
+/// A provider that batches records and exports them over OTLP/HTTP
+/// (protobuf) to `endpoint`, e.g. `http://localhost:4318/v1/logs`.
+///
+/// The HTTP client is blocking reqwest, running on the batch processor's
+/// own thread: no async runtime is needed.
+///
+/// # Errors
+///
+/// The exporter could not be built (an invalid endpoint, say).
+///
+/// # Examples
+///
+/// ```no_run
+/// use opentelemetry_sdk::Resource;
+///
+/// let resource = Resource::builder().with_service_name("my-engine").build();
+/// let provider = selftrace_bridge::otlp_http_provider("http://localhost:4318/v1/logs", resource)?;
+/// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "otlp-http")]
+pub fn otlp_http_provider(
+    endpoint: &str,
+    resource: Resource,
+) -> Result<SdkLoggerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+    let exporter = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(endpoint)
+        .build()?;
+    Ok(SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+}
+
+/// A provider that batches records and exports them over OTLP/gRPC to
+/// `endpoint`, e.g. `http://localhost:4317`.
+///
+/// tonic needs a Tokio runtime: build the provider inside one, and keep the
+/// runtime alive until the bridge has shut down.
+///
+/// # Errors
+///
+/// The exporter could not be built (an invalid endpoint, say).
+#[cfg(feature = "otlp-grpc")]
+pub fn otlp_grpc_provider(
+    endpoint: &str,
+    resource: Resource,
+) -> Result<SdkLoggerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::LogExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+    Ok(SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+}
