@@ -269,7 +269,7 @@ impl Drop for PipelineScope {
 /// while this thread's locals are being torn down must not panic here, so an
 /// access that fails counts as suppressed.
 #[inline]
-fn otel_suppressed() -> bool {
+pub(crate) fn otel_suppressed() -> bool {
     std::panic::catch_unwind(opentelemetry::Context::is_current_telemetry_suppressed).unwrap_or(true)
 }
 

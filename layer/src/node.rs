@@ -44,7 +44,7 @@ use tracing_core::{Level, LevelFilter};
 
 use self::sealed::Sealed as _;
 use crate::{
-    layer::LayerGuard,
+    layer::{LayerGuard, otel_suppressed},
     metrics::DropReason,
     path::{Buffer, PathInner},
     view::LogRecordView,
@@ -239,11 +239,12 @@ macro_rules! scope_methods {
 }
 
 /// Runs `f` with the re-entrancy guard held; a record raised while this
-/// thread is already inside selftrace goes to the raw logger instead.
+/// thread is already inside selftrace (or a `PipelineScope`, or an
+/// OpenTelemetry suppressed context) goes to the raw logger instead.
 fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
     match LayerGuard::enter() {
-        Some(_guard) => f(),
-        None => path.refuse(DropReason::Reentrant, node, record),
+        Some(_guard) if !otel_suppressed() => f(),
+        _ => path.refuse(DropReason::Reentrant, node, record),
     }
 }
 

@@ -58,7 +58,7 @@ fn events_inside_an_opentelemetry_suppressed_context_are_counted_reentrant() {
 }
 
 #[test]
-fn node_records_inside_a_pipeline_scope_are_counted_reentrant() {
+fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reentrant() {
     let channel = OtlpBytesChannel::new(100);
     let path = NodePath::new(Destination::Channel(channel.sender()));
     let node = path.shared(Node::new("exporter.otlp"));
@@ -67,9 +67,13 @@ fn node_records_inside_a_pipeline_scope_are_counted_reentrant() {
         let _scope = enter_pipeline_scope();
         otel_info!(node, "export.done", records = 3_i64);
     }
-    otel_info!(node, "export.done", records = 4_i64);
+    {
+        let _suppressed = Context::enter_telemetry_suppressed_scope();
+        otel_info!(node, "export.done", records = 4_i64);
+    }
+    otel_info!(node, "export.done", records = 5_i64);
     path.flush(FlushReason::Explicit);
 
     let m = path.metrics();
-    assert_eq!((m.events_received(), m.events_delivered(), m.events_dropped(DropReason::Reentrant)), (2, 1, 1));
+    assert_eq!((m.events_received(), m.events_delivered(), m.events_dropped(DropReason::Reentrant)), (3, 1, 2));
 }

@@ -1,0 +1,39 @@
+//! Test helpers for the bridge: an SDK log processor that keeps what it is
+//! given (the SDK's in-memory exporter forgets its records on shutdown).
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
+};
+
+/// Keeps every record and its scope, in the order emitted.
+#[derive(Debug, Clone, Default)]
+pub struct Keep(Arc<Mutex<Vec<(SdkLogRecord, InstrumentationScope)>>>);
+
+impl Keep {
+    pub fn provider(&self) -> SdkLoggerProvider {
+        SdkLoggerProvider::builder().with_log_processor(self.clone()).build()
+    }
+
+    pub fn records(&self) -> Vec<(SdkLogRecord, InstrumentationScope)> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("not poisoned").len()
+    }
+}
+
+impl LogProcessor for Keep {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.0.lock().expect("not poisoned").push((record.clone(), scope.clone()));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+}
