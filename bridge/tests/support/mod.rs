@@ -2,7 +2,13 @@
 //! given (the SDK's in-memory exporter forgets its records on shutdown).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::{
@@ -12,7 +18,7 @@ use opentelemetry_sdk::{
 
 /// Keeps every record and its scope, in the order emitted.
 #[derive(Debug, Clone, Default)]
-pub struct Keep(Arc<Mutex<Vec<(SdkLogRecord, InstrumentationScope)>>>);
+pub struct Keep(Arc<Mutex<Vec<(SdkLogRecord, InstrumentationScope)>>>, Arc<AtomicUsize>);
 
 impl Keep {
     pub fn provider(&self) -> SdkLoggerProvider {
@@ -21,6 +27,11 @@ impl Keep {
 
     pub fn records(&self) -> Vec<(SdkLogRecord, InstrumentationScope)> {
         self.0.lock().expect("not poisoned").clone()
+    }
+
+    /// How many times the provider shut this processor down.
+    pub fn shutdowns(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -34,6 +45,11 @@ impl LogProcessor for Keep {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.1.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
