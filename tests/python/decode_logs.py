@@ -37,33 +37,41 @@ def kv(x):
     return x.key.encode("utf-8").hex() + "=" + value(x.value)
 
 
+def request_lines(request):
+    """One canonical line per resource and per log record of `request`."""
+    lines = []
+    for rl in request.resource_logs:
+        lines.append("resource|" + ";".join(kv(a) for a in rl.resource.attributes))
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                lines.append(
+                    "|".join(
+                        [
+                            sl.scope.name.encode("utf-8").hex(),
+                            str(r.time_unix_nano),
+                            str(r.observed_time_unix_nano),
+                            str(r.severity_number),
+                            r.severity_text,
+                            r.event_name.encode("utf-8").hex(),
+                            value(r.body) if r.HasField("body") else "-",
+                            ";".join(kv(a) for a in r.attributes),
+                            str(r.dropped_attributes_count),
+                            r.trace_id.hex(),
+                            r.span_id.hex(),
+                            str(r.flags),
+                        ]
+                    )
+                )
+    return lines
+
+
 def main():
     for path in sys.argv[1:]:
         request = ExportLogsServiceRequest()
         with open(path, "rb") as f:
             request.ParseFromString(f.read())
-        for rl in request.resource_logs:
-            print("resource|" + ";".join(kv(a) for a in rl.resource.attributes))
-            for sl in rl.scope_logs:
-                for r in sl.log_records:
-                    print(
-                        "|".join(
-                            [
-                                sl.scope.name.encode("utf-8").hex(),
-                                str(r.time_unix_nano),
-                                str(r.observed_time_unix_nano),
-                                str(r.severity_number),
-                                r.severity_text,
-                                r.event_name.encode("utf-8").hex(),
-                                value(r.body) if r.HasField("body") else "-",
-                                ";".join(kv(a) for a in r.attributes),
-                                str(r.dropped_attributes_count),
-                                r.trace_id.hex(),
-                                r.span_id.hex(),
-                                str(r.flags),
-                            ]
-                        )
-                    )
+        for line in request_lines(request):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 //! installed (`pip install opentelemetry-proto`; `scripts/test` and CI do
 //! this). A missing package fails the test: it is never skipped.
 
-use std::{fmt::Write as _, path::PathBuf, process::Command};
+use std::{path::PathBuf, process::Command};
 
 use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceRequest,
@@ -17,14 +17,8 @@ use selftrace::{
     Destination, EncoderLimits, LogRecordView, OtlpBytes, OtlpBytesChannel, OtlpResource, OtlpTracingLayer,
     RecordVisitor, Severity, StatefulOtlpEncoder, TraceContext,
 };
+use selftrace_tests::{hex, python, python_script};
 use tracing_subscriber::layer::SubscriberExt;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
 
 fn value(v: Option<&AnyValue>) -> String {
     match v.and_then(|v| v.value.as_ref()) {
@@ -93,8 +87,8 @@ fn python_lines(requests: &[OtlpBytes]) -> Vec<String> {
             path
         })
         .collect();
-    let python = std::env::var("SELFTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/decode_logs.py");
+    let python = python();
+    let script = python_script("decode_logs.py");
     let output = Command::new(&python).arg(&script).args(&paths).output().unwrap_or_else(|e| {
         panic!("cannot run {python}: {e}; install Python 3 with `pip install opentelemetry-proto`")
     });
