@@ -170,10 +170,23 @@ impl<'a> Fields<'a> {
         Some(Err(DecodeError::new(self.msg.base + at, kind)))
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, (usize, DecodeErrorKind)> {
+        // One byte: tags, small lengths and most values.
+        match self.msg.bytes.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, (usize, DecodeErrorKind)> {
         let start = self.pos;
         let mut value = 0_u64;
-        for shift in (0..70).step_by(7) {
+        let mut shift = 0;
+        while shift < 70 {
             let Some(&byte) = self.msg.bytes.get(self.pos) else {
                 return Err((start, DecodeErrorKind::Truncated));
             };
@@ -186,10 +199,12 @@ impl<'a> Fields<'a> {
             if byte < 0x80 {
                 return Ok(value);
             }
+            shift += 7;
         }
         Err((start, DecodeErrorKind::VarintTooLong))
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, DecodeErrorKind)> {
         let start = self.pos;
         let bytes = self.msg.bytes.get(start..start + N).ok_or((start, DecodeErrorKind::Truncated))?;
@@ -199,6 +214,7 @@ impl<'a> Fields<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn field(&mut self) -> Result<Field<'a>, (usize, DecodeErrorKind)> {
         let at = self.pos;
         let key = self.varint()?;
@@ -232,6 +248,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.pos >= self.msg.bytes.len() {
             return None;

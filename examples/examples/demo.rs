@@ -16,7 +16,6 @@ use std::{
 };
 
 use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw_logger_stats};
-use selftrace_examples::print_request;
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
 
 static PRODUCED: AtomicU64 = AtomicU64::new(0);
@@ -66,11 +65,16 @@ fn main() {
     let consumer = thread::spawn(move || {
         let (mut requests, mut records, mut bytes) = (0u64, 0u64, 0u64);
         let stdout = std::io::stdout();
+        let mut lines = String::new();
         while let Some(request) = receiver.recv() {
-            let mut out = stdout.lock();
             requests += 1;
             bytes += request.len() as u64;
-            match print_request(&request, &mut out) {
+            // The SDK bridge's zero-copy decoder, printing console lines.
+            lines.clear();
+            let decoded = selftrace_bridge::write_request(&mut lines, request.as_bytes());
+            let mut out = stdout.lock();
+            let _ = out.write_all(lines.as_bytes());
+            match decoded {
                 Ok(n) => records += n as u64,
                 Err(e) => {
                     let _ = writeln!(out, "undecodable request: {e}");

@@ -1,0 +1,131 @@
+//! The SDK path: a `tracing` event into an SDK provider with a no-op
+//! processor, through `opentelemetry-appender-tracing` (the anchor) and
+//! through selftrace's layer, channel, decoder and emitter; side by side in
+//! one run.
+//!
+//! Event: `info!(name: "component.event", target: "bench", key1 = 42_i64,
+//! key2 = "value", key3 = 3.5_f64, key4 = true, "message text")`.
+//!
+//! Latest results: see the table in the README ("SDK bridge"), written from
+//! one run of `cargo bench -p selftrace-bridge --bench sdk_path`.
+//!
+//! | bench                                   | what is timed, per iteration |
+//! |-----------------------------------------|------------------------------|
+//! | sdk_path/appender_noop_processor        | the event through `OpenTelemetryTracingBridge` |
+//! | sdk_path/decode_one_record              | reading a one-record request and visiting every field (no SDK) |
+//! | sdk_path/bridge_one_record              | `SdkEmitter::emit_request` of a one-record request (decode + SDK record + emit) |
+//! | sdk_path/bridge_100_records             | the same for a request of 100 records (node path batches); divide by 100 |
+//! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
+
+use std::{hint::black_box, time::Duration};
+
+#[allow(dead_code, reason = "shared with the layer's benches; not all of it is used here")]
+#[path = "../../layer/benches/support/mod.rs"]
+mod support;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use selftrace::{
+    AnyValue, Destination, FlushReason, LogRecordView as _, Node, NodePath, OtlpBytes, OtlpBytesChannel,
+    OtlpTracingLayer, RecordVisitor,
+};
+use selftrace_bridge::{LogsRequest, SdkEmitter};
+use support::{NoopProcessor, third_party_event};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn noop_provider() -> SdkLoggerProvider {
+    SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build()
+}
+
+/// The request the layer makes of the bench event.
+fn one_event_request() -> OtlpBytes {
+    let channel = OtlpBytesChannel::new(1);
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), third_party_event);
+    channel.receiver().try_recv().expect("one request")
+}
+
+/// A request of 100 bench events, batched by a node path.
+fn hundred_record_request() -> OtlpBytes {
+    let channel = OtlpBytesChannel::new(1);
+    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let node = path.shared(Node::new("bench"));
+    let layer = OtlpTracingLayer::new(Destination::Noop);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _in_node = node.enter();
+        for _ in 0..100 {
+            third_party_event();
+        }
+    });
+    path.flush(FlushReason::Explicit);
+    channel.receiver().try_recv().expect("one request of 100 records")
+}
+
+/// Touches every field the way an emitter does, without the SDK.
+struct Touch(usize);
+
+impl RecordVisitor for Touch {
+    fn visit_body(&mut self, body: AnyValue<'_>) {
+        if let AnyValue::Str(s) = body {
+            self.0 += s.len();
+        }
+    }
+    fn visit_attribute(&mut self, key: &str, _value: AnyValue<'_>) {
+        self.0 += key.len();
+    }
+}
+
+fn sdk_path(c: &mut Criterion) {
+    let provider = noop_provider();
+    let appender = OpenTelemetryTracingBridge::new(&provider);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(appender), || {
+        c.bench_function("sdk_path/appender_noop_processor", |b| b.iter(third_party_event));
+    });
+
+    let one = one_event_request();
+    c.bench_function("sdk_path/decode_one_record", |b| {
+        b.iter(|| {
+            let mut touch = Touch(0);
+            let n = LogsRequest::new(black_box(one.as_bytes())).for_each_record(|_, record| {
+                black_box((record.time_unix_nano(), record.severity(), record.event_name()));
+                record.visit(&mut touch);
+            });
+            black_box((n, touch.0))
+        })
+    });
+
+    let mut emitter = SdkEmitter::new(noop_provider());
+    c.bench_function("sdk_path/bridge_one_record", |b| {
+        b.iter(|| black_box(emitter.emit_request(black_box(one.as_bytes()))))
+    });
+
+    let hundred = hundred_record_request();
+    c.bench_function("sdk_path/bridge_100_records", |b| {
+        b.iter(|| black_box(emitter.emit_request(black_box(hundred.as_bytes()))))
+    });
+
+    let channel = OtlpBytesChannel::new(16);
+    let receiver = channel.receiver();
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        c.bench_function("sdk_path/layer_and_bridge", |b| {
+            b.iter(|| {
+                third_party_event();
+                if let Some(bytes) = receiver.try_recv() {
+                    black_box(emitter.emit_request(bytes.as_bytes())).ok();
+                }
+            })
+        });
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(60);
+    targets = sdk_path
+}
+criterion_main!(benches);
