@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo run -p selftrace-examples --example sdk_stdout`
 
+#![allow(clippy::print_stderr, reason = "an example reports to its user")]
+
 use opentelemetry_sdk::Resource;
 use selftrace::{Node, otel_info};
 use selftrace_bridge::{SdkBridge, stdout_provider};
