@@ -214,7 +214,6 @@ impl<'a> Fields<'a> {
         Ok(out)
     }
 
-    #[inline]
     fn field(&mut self) -> Result<Field<'a>, (usize, DecodeErrorKind)> {
         let at = self.pos;
         let key = self.varint()?;
@@ -248,7 +247,6 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, DecodeError>;
 
-    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.pos >= self.msg.bytes.len() {
             return None;
