@@ -35,7 +35,7 @@
 //! field reader (offsets instead of slices, no `Result` of a wide struct per
 //! field), and caching the interned strings per callsite.
 
-use std::{hint::black_box, time::Duration};
+use std::hint::black_box;
 
 #[allow(dead_code, reason = "shared with the layer's benches; not all of it is used here")]
 #[path = "../../layer/benches/support/mod.rs"]
@@ -140,10 +140,7 @@ fn sdk_path(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(60);
+    config = support::criterion_config();
     targets = sdk_path
 }
 criterion_main!(benches);

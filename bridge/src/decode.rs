@@ -244,6 +244,29 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl<'a> Fields<'a> {
+    /// The next occurrence of the repeated message field `number`, parsed;
+    /// other fields are skipped. Stops after the first error.
+    fn next_message<T>(
+        &mut self,
+        number: u32,
+        name: &'static str,
+        parse: fn(Msg<'a>) -> Result<T, DecodeError>,
+    ) -> Option<Result<T, DecodeError>> {
+        loop {
+            let field = match self.next()? {
+                Ok(field) => field,
+                Err(e) => return Some(Err(e)),
+            };
+            if field.number == number {
+                let parsed = field.len(name).and_then(parse);
+                self.done |= parsed.is_err();
+                return Some(parsed);
+            }
+        }
+    }
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, DecodeError>;
 
@@ -505,19 +528,7 @@ impl<'a> Iterator for ResourceLogsIter<'a> {
     type Item = Result<ResourceLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let field = match self.fields.next()? {
-                Ok(field) => field,
-                Err(e) => return Some(Err(e)),
-            };
-            if field.number == 1 {
-                let parsed = field.len("ExportLogsServiceRequest.resource_logs").and_then(ResourceLogs::parse);
-                if parsed.is_err() {
-                    self.fields.done = true;
-                }
-                return Some(parsed);
-            }
-        }
+        self.fields.next_message(1, "ExportLogsServiceRequest.resource_logs", ResourceLogs::parse)
     }
 }
 
@@ -603,19 +614,7 @@ impl<'a> Iterator for ScopeLogsIter<'a> {
     type Item = Result<ScopeLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let field = match self.fields.next()? {
-                Ok(field) => field,
-                Err(e) => return Some(Err(e)),
-            };
-            if field.number == 2 {
-                let parsed = field.len("ResourceLogs.scope_logs").and_then(ScopeLogs::parse);
-                if parsed.is_err() {
-                    self.fields.done = true;
-                }
-                return Some(parsed);
-            }
-        }
+        self.fields.next_message(2, "ResourceLogs.scope_logs", ScopeLogs::parse)
     }
 }
 
@@ -699,19 +698,7 @@ impl<'a> Iterator for RecordsIter<'a> {
     type Item = Result<DecodedRecord<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let field = match self.fields.next()? {
-                Ok(field) => field,
-                Err(e) => return Some(Err(e)),
-            };
-            if field.number == 2 {
-                let parsed = field.len("ScopeLogs.log_records").and_then(DecodedRecord::parse);
-                if parsed.is_err() {
-                    self.fields.done = true;
-                }
-                return Some(parsed);
-            }
-        }
+        self.fields.next_message(2, "ScopeLogs.log_records", DecodedRecord::parse)
     }
 }
 

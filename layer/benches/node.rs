@@ -142,10 +142,7 @@ fn scaling(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(60);
+    config = support::criterion_config();
     targets = node, scaling
 }
 criterion_main!(benches);

@@ -27,7 +27,7 @@
 //! 85 ns (the `encoder` bench), the hand-off copy and split about 20 ns, the
 //! flume send about 15 ns, field visiting through tracing's `Visit` the rest.
 
-use std::{hint::black_box, io, sync::Mutex, time::Duration};
+use std::{hint::black_box, io, sync::Mutex};
 
 mod support;
 
@@ -120,10 +120,7 @@ fn third_party(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(60);
+    config = support::criterion_config();
     targets = third_party
 }
 criterion_main!(benches);

@@ -9,6 +9,15 @@ use opentelemetry_sdk::{
     logs::{LogProcessor, SdkLogRecord},
 };
 
+/// The criterion settings the side-by-side benches share: 1 s warm-up, 4 s
+/// of measurement, 60 samples.
+pub(crate) fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(60)
+}
+
 /// The bench event: a name, a target, four attributes and a message.
 pub(crate) fn third_party_event() {
     tracing::info!(
