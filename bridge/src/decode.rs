@@ -367,34 +367,57 @@ fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
     Ok((key, value))
 }
 
-/// Checks an `AnyValue` and everything nested in it.
+/// Checks an `AnyValue` and everything nested in it: every occurrence of
+/// every field, not only the one that wins, as a protobuf parser would
+/// (prost merges repeated occurrences).
 fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
     if depth > MAX_NESTING_DEPTH {
         return Err(DecodeError::new(msg.base, DecodeErrorKind::TooDeep));
     }
-    match value(msg)? {
-        Some(Value::Array(array)) => {
-            for field in array.fields() {
-                let field = field?;
-                if field.number == 1 {
-                    check_value(field.len("ArrayValue.values")?, depth + 1)?;
+    for field in msg.fields() {
+        let field = field?;
+        match field.number {
+            1 => drop(field.str("AnyValue.string_value")?),
+            2 => drop(field.varint("AnyValue.bool_value")?),
+            3 => drop(field.varint("AnyValue.int_value")?),
+            4 => drop(field.fixed64("AnyValue.double_value")?),
+            5 => {
+                for element in field.len("AnyValue.array_value")?.fields() {
+                    let element = element?;
+                    if element.number == 1 {
+                        check_value(element.len("ArrayValue.values")?, depth + 1)?;
+                    }
                 }
             }
+            6 => check_key_values(field.len("AnyValue.kvlist_value")?, 1, "KeyValueList.values", depth + 1)?,
+            7 => drop(field.len("AnyValue.bytes_value")?),
+            8 => drop(field.varint("AnyValue.string_value_strindex")?),
+            _ => {}
         }
-        Some(Value::Map(map)) => check_key_values(map, 1, "KeyValueList.values", depth + 1)?,
-        _ => {}
     }
     Ok(())
 }
 
-/// Checks the repeated `KeyValue` field `number` of `msg`.
+/// Checks the repeated `KeyValue` field `number` of `msg`, every field of
+/// every entry.
 fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize) -> Result<(), DecodeError> {
     for field in msg.fields() {
         let field = field?;
-        if field.number == number
-            && let (_, Some(value)) = key_value(field.len(name)?)?
-        {
-            check_value(value, depth)?;
+        if field.number == number {
+            check_key_value(field.len(name)?, depth)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
+    for field in msg.fields() {
+        let field = field?;
+        match field.number {
+            1 => drop(field.str("KeyValue.key")?),
+            2 => check_value(field.len("KeyValue.value")?, depth)?,
+            3 => drop(field.varint("KeyValue.key_strindex")?),
+            _ => {}
         }
     }
     Ok(())
@@ -749,11 +772,7 @@ impl<'a> DecodedRecord<'a> {
                     check_value(body, 0)?;
                     this.body = Some(body);
                 }
-                6 => {
-                    if let (_, Some(value)) = key_value(field.len("LogRecord.attributes")?)? {
-                        check_value(value, 0)?;
-                    }
-                }
+                6 => check_key_value(field.len("LogRecord.attributes")?, 0)?,
                 7 => this.dropped_attributes_count = field.varint("LogRecord.dropped_attributes_count")? as u32,
                 8 => this.flags = field.fixed32("LogRecord.flags")?,
                 9 => this.trace_id = id(&field, "LogRecord.trace_id", 16)?,

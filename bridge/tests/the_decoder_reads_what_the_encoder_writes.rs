@@ -96,7 +96,7 @@ proptest! {
             // The reverse does not hold: we also reject ids of the wrong
             // length and values nested too deep.
             if ours(input).is_ok() {
-                prop_assert!(prost_accepts(input), "we accepted what prost rejects");
+                prop_assert!(prost_accepts(input), "we accepted what prost rejects: {:?} {:02x?}", opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(input).err(), input);
             }
         }
     }
