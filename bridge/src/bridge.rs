@@ -252,9 +252,7 @@ impl SdkBridge {
     /// The provider's flush or shutdown failed, or the consumer panicked.
     pub fn shutdown(&self) -> Result<BridgeMetrics, BridgeError> {
         self.signal_stop();
-        // Disconnects when the consumer is gone (Ok is never sent).
-        let _ = self.done.recv();
-        self.join();
+        self.wait();
         self.result()
     }
 
@@ -279,6 +277,13 @@ impl SdkBridge {
         }
     }
 
+    /// Blocks until the consumer is gone, then joins its thread if any.
+    fn wait(&self) {
+        // Disconnects when the consumer ends (nothing is ever sent).
+        let _ = self.done.recv();
+        self.join();
+    }
+
     fn join(&self) {
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(thread) = thread {
@@ -300,8 +305,7 @@ impl Drop for SdkBridge {
         // A thread consumer is waited for, as the SDK's providers wait for
         // their exports on drop; a task is left to finish on its runtime.
         if self.thread.get_mut().map(|t| t.is_some()).unwrap_or(false) {
-            let _ = self.done.recv();
-            self.join();
+            self.wait();
         }
     }
 }

@@ -333,35 +333,62 @@ enum Value<'a> {
     Map(Msg<'a>),
 }
 
-/// Reads an `AnyValue` message (one level; nested values are not checked).
+/// Reads one field of an `AnyValue` message: the value it sets, if any.
+/// `string_value_strindex` (8) is checked for its wire type but is not a log
+/// value; unknown fields are skipped.
+fn value_field<'a>(field: &Field<'a>) -> Result<Option<Value<'a>>, DecodeError> {
+    Ok(match field.number {
+        1 => Some(Value::Str(field.str("AnyValue.string_value")?)),
+        2 => Some(Value::Bool(field.varint("AnyValue.bool_value")? != 0)),
+        3 => Some(Value::Int(field.varint("AnyValue.int_value")? as i64)),
+        4 => Some(Value::Double(f64::from_bits(field.fixed64("AnyValue.double_value")?))),
+        5 => Some(Value::Array(field.len("AnyValue.array_value")?)),
+        6 => Some(Value::Map(field.len("AnyValue.kvlist_value")?)),
+        7 => Some(Value::Bytes(field.len("AnyValue.bytes_value")?.bytes)),
+        8 => {
+            field.varint("AnyValue.string_value_strindex")?;
+            None
+        }
+        _ => None,
+    })
+}
+
+/// Reads an `AnyValue` message (one level): the value set last wins.
 fn value(msg: Msg<'_>) -> Result<Option<Value<'_>>, DecodeError> {
     let mut value = None;
     for field in msg.fields() {
-        let field = field?;
-        value = match field.number {
-            1 => Some(Value::Str(field.str("AnyValue.string_value")?)),
-            2 => Some(Value::Bool(field.varint("AnyValue.bool_value")? != 0)),
-            3 => Some(Value::Int(field.varint("AnyValue.int_value")? as i64)),
-            4 => Some(Value::Double(f64::from_bits(field.fixed64("AnyValue.double_value")?))),
-            5 => Some(Value::Array(field.len("AnyValue.array_value")?)),
-            6 => Some(Value::Map(field.len("AnyValue.kvlist_value")?)),
-            7 => Some(Value::Bytes(field.len("AnyValue.bytes_value")?.bytes)),
-            // string_value_strindex (8) and unknown fields: not a log value.
-            _ => value,
-        };
+        value = value_field(&field?)?.or(value);
     }
     Ok(value)
+}
+
+/// One field of a `KeyValue` message.
+enum KeyValueField<'a> {
+    Key(&'a str),
+    Value(Msg<'a>),
+    Other,
+}
+
+fn key_value_field<'a>(field: &Field<'a>) -> Result<KeyValueField<'a>, DecodeError> {
+    Ok(match field.number {
+        1 => KeyValueField::Key(field.str("KeyValue.key")?),
+        2 => KeyValueField::Value(field.len("KeyValue.value")?),
+        3 => {
+            field.varint("KeyValue.key_strindex")?;
+            KeyValueField::Other
+        }
+        _ => KeyValueField::Other,
+    })
 }
 
 /// Reads a `KeyValue` message (one level): its key and its value message.
 fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
     let (mut key, mut value) = ("", None);
     for field in msg.fields() {
-        let field = field?;
-        match field.number {
-            1 => key = field.str("KeyValue.key")?,
-            2 => value = Some(field.len("KeyValue.value")?),
-            _ => {}
+        match key_value_field(&field?)? {
+            KeyValueField::Key(k) => key = k,
+            KeyValueField::Value(v) => value = Some(v),
+            KeyValueField::Other => {}
         }
     }
     Ok((key, value))
@@ -375,23 +402,16 @@ fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
         return Err(DecodeError::new(msg.base, DecodeErrorKind::TooDeep));
     }
     for field in msg.fields() {
-        let field = field?;
-        match field.number {
-            1 => drop(field.str("AnyValue.string_value")?),
-            2 => drop(field.varint("AnyValue.bool_value")?),
-            3 => drop(field.varint("AnyValue.int_value")?),
-            4 => drop(field.fixed64("AnyValue.double_value")?),
-            5 => {
-                for element in field.len("AnyValue.array_value")?.fields() {
+        match value_field(&field?)? {
+            Some(Value::Array(array)) => {
+                for element in array.fields() {
                     let element = element?;
                     if element.number == 1 {
                         check_value(element.len("ArrayValue.values")?, depth + 1)?;
                     }
                 }
             }
-            6 => check_key_values(field.len("AnyValue.kvlist_value")?, 1, "KeyValueList.values", depth + 1)?,
-            7 => drop(field.len("AnyValue.bytes_value")?),
-            8 => drop(field.varint("AnyValue.string_value_strindex")?),
+            Some(Value::Map(map)) => check_key_values(map, 1, "KeyValueList.values", depth + 1)?,
             _ => {}
         }
     }
@@ -412,12 +432,8 @@ fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize)
 
 fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
     for field in msg.fields() {
-        let field = field?;
-        match field.number {
-            1 => drop(field.str("KeyValue.key")?),
-            2 => check_value(field.len("KeyValue.value")?, depth)?,
-            3 => drop(field.varint("KeyValue.key_strindex")?),
-            _ => {}
+        if let KeyValueField::Value(value) = key_value_field(&field?)? {
+            check_value(value, depth)?;
         }
     }
     Ok(())

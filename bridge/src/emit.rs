@@ -39,10 +39,12 @@ pub const MAX_INTERNED_LEN: usize = 256;
 
 /// What a bridge did, as a snapshot.
 ///
-/// After a clean shutdown, `records_emitted` equals the records the layer and
-/// the node paths counted as delivered to the bridge's channel, unless
-/// `malformed_requests` is non-zero (the records after the first error in a
-/// request cannot be counted).
+/// After a clean shutdown, `records_emitted` equals the records delivered to
+/// the bridge's channel: the layer's `delivered` for events outside node
+/// scopes plus the node paths' `events_delivered` (an event inside a node
+/// scope is counted by the layer, as handed to the node, and by the node
+/// path). Unless `malformed_requests` is non-zero: the records after the
+/// first error in a request cannot be counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BridgeMetrics {
@@ -59,7 +61,8 @@ pub struct BridgeMetrics {
     /// was full (canonical texts never need it).
     pub severity_texts_dropped: u64,
     /// Groups of records emitted through a logger made for them alone,
-    /// because the logger cache was full.
+    /// because the logger cache was full (or the interner, for their scope
+    /// name).
     pub uncached_loggers: u64,
 }
 
@@ -344,43 +347,33 @@ impl SdkEmitter {
     }
 
     /// Runs `f` with the logger of scope `name` (cached when there is room)
-    /// and the target for its records.
+    /// and the target for its records. The name is interned once and serves
+    /// as cache key, target and scope name.
     fn with_logger<R>(
         &mut self,
         name: &str,
         version: &str,
         f: impl FnOnce(&SdkLogger, &Cow<'static, str>, &mut Interner, &BridgeCounters) -> R,
     ) -> R {
-        let target: Cow<'static, str> = match self.strings.get(name) {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(name.to_owned()),
-        };
-        if let Some(logger) = self.cached_logger(name, version).and_then(|key| self.loggers.get(key)) {
-            return f(logger, &target, &mut self.strings, &self.counters);
+        let interned = self.strings.get(name);
+        let target = interned.map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed);
+        if let Some(key) = interned {
+            if !self.loggers.contains_key(key) && self.loggers.len() < self.max_loggers {
+                let logger = self.new_logger(target.clone(), version);
+                self.loggers.insert(key, logger);
+            }
+            if let Some(logger) = self.loggers.get(key) {
+                return f(logger, &target, &mut self.strings, &self.counters);
+            }
         }
-        let logger = self.new_logger(name, version);
+        // The cache is full or the name could not be interned: a logger for
+        // this group of records alone.
+        BridgeCounters::add(&self.counters.uncached_loggers, 1);
+        let logger = self.new_logger(target.clone(), version);
         f(&logger, &target, &mut self.strings, &self.counters)
     }
 
-    /// The cache key of the logger for `name`, making it if there is room.
-    fn cached_logger(&mut self, name: &str, version: &str) -> Option<&'static str> {
-        let interned = self.strings.get(name)?;
-        if !self.loggers.contains_key(interned) {
-            if self.loggers.len() >= self.max_loggers {
-                BridgeCounters::add(&self.counters.uncached_loggers, 1);
-                return None;
-            }
-            let logger = self.new_logger(interned, version);
-            self.loggers.insert(interned, logger);
-        }
-        Some(interned)
-    }
-
-    fn new_logger(&mut self, name: &str, version: &str) -> SdkLogger {
-        let name: Cow<'static, str> = match self.strings.get(name) {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(name.to_owned()),
-        };
+    fn new_logger(&self, name: Cow<'static, str>, version: &str) -> SdkLogger {
         let mut scope = InstrumentationScope::builder(name);
         if !version.is_empty() {
             scope = scope.with_version(version.to_owned());
@@ -510,20 +503,9 @@ fn sdk_value(value: AnyValue<'_>, strings: &mut Interner) -> SdkValue {
             });
             SdkValue::Map(Box::new(entries))
         }
-        // `Fmt` and kinds added later: their formatted text.
-        other => SdkValue::from(format!("{}", Text(other))),
-    }
-}
-
-/// Formats a `Fmt` value as its text (other kinds as their `Debug`).
-struct Text<'a>(AnyValue<'a>);
-
-impl fmt::Display for Text<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            AnyValue::Fmt(value) => write!(f, "{value:?}"),
-            other => write!(f, "{other:?}"),
-        }
+        AnyValue::Fmt(value) => SdkValue::from(format!("{value:?}")),
+        // Kinds added later: their debug text, rather than nothing.
+        other => SdkValue::from(format!("{other:?}")),
     }
 }
 

@@ -281,13 +281,11 @@ pub(crate) fn now_unix_nanos() -> u64 {
 
 impl Shared {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
-        let Some(_guard) = LayerGuard::enter() else {
-            self.drop_event(DropReason::Reentrant, &self.record(event));
-            return;
-        };
-        if otel_suppressed() {
-            // Raised by the OpenTelemetry pipeline itself (an exporter's
-            // transport, the SDK's own diagnostics): never fed back in.
+        // Already inside selftrace or a pipeline scope, or raised by the
+        // OpenTelemetry pipeline itself (an exporter's transport, the SDK's
+        // own diagnostics): never fed back in.
+        let guard = LayerGuard::enter();
+        if guard.is_none() || otel_suppressed() {
             return self.drop_event(DropReason::Reentrant, &self.record(event));
         }
         // Inside a node scope the node decides: its logger, its attribution.
