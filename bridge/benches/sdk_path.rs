@@ -11,11 +11,11 @@
 //!
 //! | bench                            | median   | per record | vs appender + no-op |
 //! |----------------------------------|----------|------------|---------------------|
-//! | sdk_path/appender_noop_processor | 138.4 ns |   138.4 ns |               1.00× |
-//! | sdk_path/decode_one_record       | 669.8 ns |   669.8 ns |               4.84× |
-//! | sdk_path/bridge_one_record       | 917.3 ns |   917.3 ns |               6.63× |
-//! | sdk_path/bridge_100_records      | 69.81 µs |   698.1 ns |               5.04× |
-//! | sdk_path/layer_and_bridge        |  1.29 µs |  1290.7 ns |               9.32× |
+//! | sdk_path/appender_noop_processor | 141.7 ns |   141.7 ns |               1.00× |
+//! | sdk_path/decode_one_record       | 700.1 ns |   700.1 ns |               4.94× |
+//! | sdk_path/bridge_one_record       | 924.3 ns |   924.3 ns |               6.52× |
+//! | sdk_path/bridge_100_records      | 74.82 µs |   748.2 ns |               5.28× |
+//! | sdk_path/layer_and_bridge        |  1.31 µs |  1310.6 ns |               9.25× |
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|
@@ -26,11 +26,11 @@
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
 //! Target (the issue): the whole path no more than the appender alone. NOT
-//! met: 9.3×. The decoder is the larger part (callgrind: about 70
+//! met: 9.25×. The decoder is the larger part (callgrind: about 70
 //! instructions per protobuf field read, and every value is read twice, once
 //! to check the record whole before it is handed out and once to visit it);
-//! the SDK side (interning keys, names and target through hash lookups,
-//! building the record) about 250 ns. Next steps, not tried: one checked
+//! the SDK side (interning keys and names through hash lookups, building the
+//! record) about 225 ns. Next steps, not tried: one checked
 //! pass (a `try_visit` that checks while visiting, for the emitter), a leaner
 //! field reader (offsets instead of slices, no `Result` of a wide struct per
 //! field), and caching the interned strings per callsite.
