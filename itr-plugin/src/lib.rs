@@ -1,8 +1,143 @@
-//! The Internal Telemetry Receiver (ITR) plugin for [`selftrace`].
+//! The Internal Telemetry Receiver (ITR) plugin for [`selftrace`]: an
+//! engine's own logs as data in its own pipeline.
 //!
-//! This crate will hold the small node trait a host engine implements, the
-//! `InternalTelemetryReceiver`, the router that fans telemetry out to several
-//! receivers, and the configuration of the three routing modes. None of it
-//! exists yet: today the crate only re-exports the bytes type it will carry.
+//! # Overview
+//!
+//! An engine that moves telemetry can process its own logs like any other
+//! data: batch them, retry them, export them. This crate gives it a receiver
+//! node for that, `internal_telemetry`, that any engine can mount:
+//!
+//! * [`InternalTelemetry`]: the node path the engine's nodes log through
+//!   (per-thread buffers, see [`selftrace::NodePath`]) and a router that fans
+//!   its requests out to every receiver, each with its own bounded queue
+//!   ([`Overflow`]: drop newest or drop oldest, every drop counted).
+//! * [`InternalTelemetryReceiver`]: no inputs, one output. It flushes the
+//!   node path on its timer, merges what it gets into size-bounded batches,
+//!   sends them downstream and drains everything on shutdown.
+//! * [`ReceiverHost`]: the small node trait a host implements to mount it
+//!   (an output, control signals, a timer), for `Send` and `!Send` hosts
+//!   alike.
+//! * [`ReceiverFactory`]: registration under [`RECEIVER_NAME`]
+//!   (`internal_telemetry`), configured by a [`ReceiverConfig`].
+//! * [`Zone`]: the anti-recursion zone. The receiver and every node
+//!   downstream of it never log into the pipeline.
+//!
+//! ```text
+//!  node: otel_info!(telemetry, ..)   ─► per-thread buffer ─┐ flushed by the receiver's timer,
+//!  library: tracing::info!(..) in a node scope ──────────┘ by overflow, on shutdown
+//!  library: tracing::info!(..) elsewhere (ITR-only mode) ──► OtlpTracingLayer ─┐
+//!                                                                              ▼
+//!                                       router ─► queue ─► InternalTelemetryReceiver ─► host output
+//!                                              └► queue ─► another receiver ─► ...
+//!  zone (receiver + downstream): Noop logger, or Console / Raw at ERROR, never the pipeline
+//! ```
+//!
+//! # Mounting the receiver in a host
+//!
+//! A host adapts its node API to [`ReceiverHost`]: how to send a batch
+//! downstream, how to wait for a control message, how to sleep. Here a
+//! small tokio host whose nodes talk through channels:
+//!
+//! ```
+//! use std::time::Duration;
+//! use selftrace::{Node, OtlpBytes, otel_info};
+//! use selftrace_itr::{Control, InternalTelemetry, OutputClosed, ReceiverConfig, ReceiverHost};
+//! use tokio::sync::mpsc;
+//!
+//! /// What the host gives each receiver node.
+//! struct TokioNode {
+//!     output: mpsc::Sender<OtlpBytes>,
+//!     control: mpsc::Receiver<Control>,
+//! }
+//!
+//! impl ReceiverHost for TokioNode {
+//!     type Sleep = tokio::time::Sleep;
+//!
+//!     async fn send(&mut self, batch: OtlpBytes) -> Result<(), OutputClosed> {
+//!         self.output.send(batch).await.map_err(|_| OutputClosed)
+//!     }
+//!     async fn recv_control(&mut self) -> Control {
+//!         self.control.recv().await.unwrap_or(Control::shutdown_within(Duration::from_secs(1)))
+//!     }
+//!     fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+//!         tokio::time::sleep(duration)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let telemetry = InternalTelemetry::builder().with_service_name("my-engine").build();
+//! let receiver = telemetry.receiver("itr", ReceiverConfig::default()).unwrap();
+//!
+//! let (output, mut downstream) = mpsc::channel(16);
+//! let (control, control_rx) = mpsc::channel(1);
+//! let running = tokio::spawn(receiver.run(TokioNode { output, control: control_rx }));
+//!
+//! // An ordinary node logs.
+//! let node = telemetry.node_path().shared(Node::new("receiver.otlp.0"));
+//! otel_info!(node, "receiver.started", port = 4317_i64);
+//!
+//! control.send(Control::shutdown_within(Duration::from_secs(1))).await.unwrap();
+//! let metrics = running.await.unwrap();
+//! assert_eq!(metrics.records_sent, 1);
+//! assert!(downstream.recv().await.is_some()); // one OTLP request
+//! # }
+//! ```
+//!
+//! A thread-per-core host does the same with `!Send` types (`Rc`,
+//! `tokio::task::spawn_local`, its own timers): the receiver's future is
+//! `Send` exactly when the host's futures are. It mounts one receiver per
+//! core, each with its own [`InternalTelemetry`]: local buffers are flushed
+//! on their own thread. A host that owns its timers sends
+//! [`Control::TimerTick`] and returns [`std::future::pending`] from
+//! [`sleep`](ReceiverHost::sleep).
+//!
+//! # Routing
+//!
+//! Component logs (the `otel_*!` macros, and library events inside a node
+//! scope) reach the receivers whenever the nodes' telemetry comes from
+//! [`InternalTelemetry::node_path`]. Third-party logs outside node scopes
+//! reach them only when the layer's destination is
+//! [`InternalTelemetry::destination`] (the ITR-only mode).
+//!
+//! # Anti-recursion
+//!
+//! The zone is the receivers and every node downstream of them ([`Zone`]).
+//! Its nodes get their receiver's [`PipelineLogger`]: `Noop` by default,
+//! `Console` or `Raw` at ERROR only for debugging; asking for the `Default`
+//! logger there is a [`ZoneError`] naming the node. Library events in their
+//! scopes follow the same logger, and the transport crates
+//! ([`TRANSPORT_TARGETS`]) are discarded there. The receiver runs its own
+//! loop in its node's scope. Spawned tasks of zone nodes must carry the
+//! scope ([`selftrace::InNode`]).
+//!
+//! # Metrics
+//!
+//! [`InternalTelemetry::metrics`] gives a snapshot at any time: the node
+//! path's counters (`events_received`, `events_dropped`, `bytes_flushed`,
+//! `flush_count`, `overflow_flush_count`, `timer_flush_count`, ...) and per
+//! receiver its queue (offered, accepted, dropped newest/oldest) and itself
+//! (records received, sent, dropped by reason, batches, bytes,
+//! `timer_flush_count`). See [`ReceiverMetrics`] for what adds up.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.88.
 
+mod config;
+mod host;
+mod merge;
+mod receiver;
+mod router;
+mod telemetry;
+mod zone;
+
+pub use config::{
+    ConfigError, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS, MAX_MAX_BATCH_BYTES,
+    MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, parse_duration,
+};
+pub use host::{Control, OutputClosed, ReceiverHost};
+pub use receiver::{InternalTelemetryReceiver, ReceiverMetrics};
 pub use selftrace::OtlpBytes;
+pub use telemetry::{InternalTelemetry, InternalTelemetryBuilder, RECEIVER_NAME, ReceiverFactory, TelemetryMetrics};
+pub use zone::{TRANSPORT_TARGETS, Zone, ZoneBuilder, ZoneError};

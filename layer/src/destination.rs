@@ -70,7 +70,8 @@ impl OtlpBytesChannel {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (tx, rx) = flume::bounded(capacity);
-        Self { sender: OtlpBytesSender { inner: tx, capacity }, receiver: OtlpBytesReceiver { inner: rx } }
+        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity } };
+        Self { sender, receiver: OtlpBytesReceiver { inner: rx } }
     }
 
     /// A new sender for this channel.
@@ -95,17 +96,53 @@ impl Default for OtlpBytesChannel {
     }
 }
 
-/// The sending end of an [`OtlpBytesChannel`].
+/// The sending end of an [`OtlpBytesChannel`], or of an [`OtlpSink`].
 #[derive(Clone)]
 pub struct OtlpBytesSender {
-    inner: flume::Sender<OtlpBytes>,
-    capacity: usize,
+    inner: SenderKind,
+}
+
+#[derive(Clone)]
+enum SenderKind {
+    Channel { tx: flume::Sender<OtlpBytes>, capacity: usize },
+    Sink(Arc<dyn OtlpSink>),
 }
 
 impl fmt::Debug for OtlpBytesSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OtlpBytesSender").field("len", &self.inner.len()).field("capacity", &self.capacity).finish()
+        match &self.inner {
+            SenderKind::Channel { tx, capacity } => {
+                f.debug_struct("OtlpBytesSender").field("len", &tx.len()).field("capacity", capacity).finish()
+            }
+            SenderKind::Sink(sink) => f.debug_tuple("OtlpBytesSender").field(sink).finish(),
+        }
     }
+}
+
+/// A receiving end that is not a plain channel, such as a fan-out to
+/// several channels (`selftrace-itr`'s router).
+///
+/// [`OtlpBytesSender::from_sink`] makes a sender of it, usable wherever a
+/// channel's sender is. Like a channel's, its `try_send` must never block,
+/// panic or log through `tracing`: it runs on the thread that logs.
+pub trait OtlpSink: fmt::Debug + Send + Sync + 'static {
+    /// Hands `bytes` on without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] when nothing took the request for lack of room,
+    /// [`TrySendError::Closed`] when nothing will ever take one; both give
+    /// the request back.
+    fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError>;
+
+    /// How many requests it holds at most.
+    fn capacity(&self) -> usize;
+
+    /// How many requests it holds now.
+    fn len(&self) -> usize;
+
+    /// Whether nothing will ever take a request again.
+    fn is_closed(&self) -> bool;
 }
 
 /// Why [`OtlpBytesSender::try_send`] did not send; carries the request back.
@@ -149,31 +186,49 @@ impl OtlpBytesSender {
     ///
     /// [`TrySendError::Full`] at capacity, [`TrySendError::Closed`] when every
     /// receiver is gone; both give the request back.
+    #[inline]
     pub fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
-        self.inner.try_send(bytes).map_err(|e| match e {
-            flume::TrySendError::Full(b) => TrySendError::Full(b),
-            flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
-        })
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.try_send(bytes).map_err(|e| match e {
+                flume::TrySendError::Full(b) => TrySendError::Full(b),
+                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
+            }),
+            SenderKind::Sink(sink) => sink.try_send(bytes),
+        }
+    }
+
+    /// A sender that hands requests to `sink`.
+    pub fn from_sink(sink: Arc<dyn OtlpSink>) -> Self {
+        Self { inner: SenderKind::Sink(sink) }
     }
 
     /// The channel's capacity.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        match &self.inner {
+            SenderKind::Channel { capacity, .. } => *capacity,
+            SenderKind::Sink(sink) => sink.capacity(),
+        }
     }
 
     /// Requests waiting in the channel.
     pub fn len(&self) -> usize {
-        self.inner.len()
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.len(),
+            SenderKind::Sink(sink) => sink.len(),
+        }
     }
 
     /// Whether no request is waiting.
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len() == 0
     }
 
     /// Whether every receiver is gone.
     pub fn is_closed(&self) -> bool {
-        self.inner.is_disconnected()
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.is_disconnected(),
+            SenderKind::Sink(sink) => sink.is_closed(),
+        }
     }
 }
 

@@ -289,7 +289,7 @@ impl Shared {
             return self.drop_event(DropReason::Reentrant, &self.record(event));
         }
         // Inside a node scope the node decides: its logger, its attribution.
-        let in_node = node::with_current(|node| node.log_from_layer(&self.record(event)));
+        let in_node = node::with_current(|node| node.log_from_layer(event.metadata().target(), &self.record(event)));
         if in_node.is_some() {
             return self.counters.delivered();
         }

@@ -149,7 +149,7 @@ mod view;
 pub use console::{print_console_line, write_console_line};
 pub use destination::{
     DEFAULT_CHANNEL_CAPACITY, Destination, DestinationHandle, HandleError, OtlpBytesChannel, OtlpBytesReceiver,
-    OtlpBytesSender, TrySendError,
+    OtlpBytesSender, OtlpSink, TrySendError,
 };
 pub use encoder::{
     DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncodeError, EncoderLimits,

@@ -83,10 +83,14 @@ pub struct Node {
     inner: Arc<NodeInner>,
 }
 
+#[derive(Clone)]
 struct NodeInner {
     id: Box<str>,
     logger: NodeLogger,
     max_level: LevelFilter,
+    /// Targets (and their children) whose third-party events in scope are
+    /// discarded.
+    denied_targets: Box<[Box<str>]>,
 }
 
 impl fmt::Debug for Node {
@@ -95,6 +99,7 @@ impl fmt::Debug for Node {
             .field("id", &self.id())
             .field("logger", &self.logger())
             .field("max_level", &self.max_level())
+            .field("denied_targets", &self.inner.denied_targets)
             .finish()
     }
 }
@@ -103,21 +108,41 @@ impl Node {
     /// A node with the `Default` logger and no level limit of its own. `id`
     /// (for example `receiver.otlp.0`) becomes the scope name of its records.
     pub fn new(id: impl Into<String>) -> Self {
-        Self::build(id.into().into_boxed_str(), NodeLogger::Default, LevelFilter::TRACE)
+        let id = id.into().into_boxed_str();
+        let inner = NodeInner { id, logger: NodeLogger::Default, max_level: LevelFilter::TRACE, denied_targets: [].into() };
+        Self { inner: Arc::new(inner) }
     }
 
     /// The same node with `logger`.
     pub fn with_logger(self, logger: NodeLogger) -> Self {
-        Self::build(self.inner.id.clone(), logger, self.inner.max_level)
+        self.with(|inner| inner.logger = logger)
     }
 
     /// The same node, producing nothing above `level`.
     pub fn with_max_level(self, level: LevelFilter) -> Self {
-        Self::build(self.inner.id.clone(), self.inner.logger, level)
+        self.with(|inner| inner.max_level = level)
     }
 
-    fn build(id: Box<str>, logger: NodeLogger, max_level: LevelFilter) -> Self {
-        Self { inner: Arc::new(NodeInner { id, logger, max_level }) }
+    /// The same node, discarding (and counting) the third-party events raised
+    /// in its scope whose target is one of `targets` or below one
+    /// (`"hyper"` denies `hyper` and `hyper::proto::h1`, not `hyperlocal`).
+    ///
+    /// ```
+    /// use selftrace::Node;
+    ///
+    /// let node = Node::new("exporter.otlp.0").with_denied_targets(["hyper", "h2"]);
+    /// assert!(node.denies_target("hyper::client::pool"));
+    /// assert!(!node.denies_target("hyperlocal"));
+    /// ```
+    pub fn with_denied_targets<I: IntoIterator<Item = S>, S: Into<String>>(self, targets: I) -> Self {
+        let targets = targets.into_iter().map(|t| t.into().into_boxed_str()).collect();
+        self.with(|inner| inner.denied_targets = targets)
+    }
+
+    fn with(self, change: impl FnOnce(&mut NodeInner)) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        change(&mut inner);
+        Self { inner: Arc::new(inner) }
     }
 
     /// The node's id: the scope name of its records.
@@ -133,6 +158,14 @@ impl Node {
     /// The most verbose level the node produces.
     pub fn max_level(&self) -> LevelFilter {
         self.inner.max_level
+    }
+
+    /// Whether third-party events of `target` raised in this node's scope are
+    /// discarded (see [`with_denied_targets`](Self::with_denied_targets)).
+    pub fn denies_target(&self, target: &str) -> bool {
+        self.inner.denied_targets.iter().any(|denied| {
+            target.strip_prefix(&**denied).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
     }
 }
 
@@ -407,7 +440,14 @@ pub enum Current {
 impl Current {
     /// Sends a third-party event raised in this node's scope to its logger
     /// (the layer holds the re-entrancy guard).
-    pub(crate) fn log_from_layer<R: LogRecordView + ?Sized>(&self, record: &R) {
+    pub(crate) fn log_from_layer<R: LogRecordView + ?Sized>(&self, target: &str, record: &R) {
+        let (node, path) = match self {
+            Current::Local(local) => (&local.inner.node, &local.inner.path),
+            Current::Shared(shared) => (&shared.inner.node, &shared.inner.path),
+        };
+        if node.denies_target(target) {
+            return path.refuse(DropReason::Discarded, node, record);
+        }
         match self {
             Current::Local(local) => local.log_unguarded(record),
             Current::Shared(shared) => shared.log_unguarded(record),

@@ -1,0 +1,212 @@
+//! The receiver's configuration, as a host's pipeline configuration gives it.
+
+use std::{fmt, time::Duration};
+
+use selftrace::DEFAULT_CHANNEL_CAPACITY;
+use serde::{Deserialize, Deserializer, de};
+
+/// Default [`ReceiverConfig::flush_interval`].
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Default [`ReceiverConfig::max_batch_bytes`] (512 KiB, well under the
+/// 4 MiB an OTLP/gRPC receiver takes by default).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 512 * 1024;
+/// Default [`ReceiverConfig::max_batch_records`].
+pub const DEFAULT_MAX_BATCH_RECORDS: usize = 8192;
+/// The smallest [`ReceiverConfig::max_batch_bytes`].
+pub const MIN_MAX_BATCH_BYTES: usize = 1024;
+/// The largest [`ReceiverConfig::max_batch_bytes`] (64 MiB).
+pub const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// The configuration of one `internal_telemetry` receiver.
+///
+/// Deserializes from a host's pipeline configuration (unknown keys are
+/// rejected; every key is optional), for example in YAML:
+///
+/// ```yaml
+/// flush_interval: 500ms      # ns, us, ms, s, m or h
+/// channel_capacity: 1000     # requests the router queues for this receiver
+/// max_batch_bytes: 524288    # a batch of several requests stays under this
+/// max_batch_records: 8192
+/// overflow: drop_newest      # or drop_oldest, when the queue is full
+/// logger: noop               # or console, raw: the receiver's pipeline logger
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selftrace_itr::{Overflow, ReceiverConfig};
+///
+/// let config = ReceiverConfig { flush_interval: Duration::from_millis(250), ..ReceiverConfig::default() };
+/// assert_eq!(config.overflow, Overflow::DropNewest);
+/// config.validate().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverConfig {
+    /// How often the receiver flushes the node path's buffers and sends what
+    /// it holds (default 1 s).
+    #[serde(deserialize_with = "duration")]
+    pub flush_interval: Duration,
+    /// How many requests the router queues for this receiver (default 1000).
+    pub channel_capacity: usize,
+    /// A batch made of several requests stays under this many bytes (a
+    /// single larger request goes out alone, unchanged).
+    pub max_batch_bytes: usize,
+    /// A batch made of several requests holds at most this many records.
+    pub max_batch_records: usize,
+    /// What the router drops when this receiver's queue is full.
+    pub overflow: Overflow,
+    /// The logger of this receiver and of every node downstream of it.
+    pub logger: PipelineLogger,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
+            overflow: Overflow::default(),
+            logger: PipelineLogger::default(),
+        }
+    }
+}
+
+impl ReceiverConfig {
+    /// Checks every value.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first key out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key, reason: &str| Err(ConfigError { key, reason: reason.into() });
+        if self.flush_interval.is_zero() {
+            return fail("flush_interval", "must be more than zero");
+        }
+        if self.channel_capacity == 0 {
+            return fail("channel_capacity", "must be at least 1");
+        }
+        if !(MIN_MAX_BATCH_BYTES..=MAX_MAX_BATCH_BYTES).contains(&self.max_batch_bytes) {
+            return fail("max_batch_bytes", &format!("must be {MIN_MAX_BATCH_BYTES} to {MAX_MAX_BATCH_BYTES}"));
+        }
+        if self.max_batch_records == 0 {
+            return fail("max_batch_records", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// What the router drops when a receiver's queue is full. Either way the
+/// producer never waits and every drop is counted for that receiver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Drop the request being sent (default).
+    #[default]
+    DropNewest,
+    /// Drop the oldest queued request to make room.
+    DropOldest,
+}
+
+/// The logger of a receiver's pipeline: the receiver and every node
+/// downstream of it (the anti-recursion zone). None of them can log into
+/// the pipeline; they log nowhere, or synchronously at ERROR only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PipelineLogger {
+    /// Nothing is logged (default).
+    #[default]
+    Noop,
+    /// ERROR records as console lines on stderr, for debugging.
+    Console,
+    /// ERROR records on the raw logger (stderr, rate-limited).
+    Raw,
+}
+
+impl PipelineLogger {
+    /// The node logger it stands for.
+    pub fn node_logger(self) -> selftrace::NodeLogger {
+        match self {
+            PipelineLogger::Noop => selftrace::NodeLogger::Noop,
+            PipelineLogger::Console => selftrace::NodeLogger::Console,
+            PipelineLogger::Raw => selftrace::NodeLogger::Raw,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    key: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    /// The key at fault.
+    pub fn key(&self) -> &str {
+        self.key
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "internal_telemetry receiver: `{}` {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`: a number and one of `ns`,
+/// `us`, `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "" => return Err(format!("`{text}` has no unit (ns, us, ms, s, m or h)")),
+        other => return Err(format!("`{other}` is not a unit (ns, us, ms, s, m or h)")),
+    };
+    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
+    Duration::try_from_secs_f64(number * scale).map_err(|_| format!("`{text}` is out of range"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 10 us "), Ok(Duration::from_micros(10)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10d").unwrap_err().contains("not a unit"));
+        assert!(parse_duration("x s").is_err());
+        assert!(parse_duration("1e300h").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let bad = ReceiverConfig { max_batch_bytes: 10, ..ReceiverConfig::default() };
+        assert_eq!(bad.validate().unwrap_err().key(), "max_batch_bytes");
+        let bad = ReceiverConfig { flush_interval: Duration::ZERO, ..ReceiverConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("flush_interval"));
+    }
+}

@@ -1,0 +1,238 @@
+//! [`InternalTelemetry`]: the node path, the router and the receivers of one
+//! engine (or one core of a thread-per-core engine).
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use selftrace::{
+    Destination, EncoderLimits, NodeMetrics, NodePath, NodePathBuilder, OtlpBytesSender, ResourceValue,
+};
+use tracing_core::LevelFilter;
+
+use crate::{
+    config::{ConfigError, ReceiverConfig},
+    receiver::{InternalTelemetryReceiver, ReceiverCounters, ReceiverMetrics, snapshot},
+    router::{QueueCounters, Router, RouterSink},
+};
+
+/// The name the receiver is registered under in a pipeline configuration.
+pub const RECEIVER_NAME: &str = "internal_telemetry";
+
+/// The engine's internal telemetry: a [`NodePath`] whose records go to a
+/// router, and the `internal_telemetry` receivers the router feeds.
+///
+/// ```text
+///  nodes: otel_info!(telemetry, ..)      third-party events (ITR-only mode)
+///        │ per-thread buffers                │ OtlpTracingLayer
+///        ▼ (flushed by the receivers' timers) ▼
+///        └──────────────► router ◄────────────┘
+///                           │ one bounded queue per receiver
+///                ┌──────────┴──────────┐
+///                ▼                     ▼
+///        receiver "itr.0"      receiver "itr.debug"    (each: batches → output)
+/// ```
+///
+/// Cloning is cheap; every clone is the same. A thread-per-core engine makes
+/// one per core, so that each core's receiver flushes that core's local
+/// buffers and the records of a node stay in order.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Node, otel_info};
+/// use selftrace_itr::{InternalTelemetry, ReceiverConfig};
+///
+/// let telemetry = InternalTelemetry::builder().with_service_name("my-engine").build();
+/// let receiver = telemetry.receiver("itr", ReceiverConfig::default()).unwrap();
+///
+/// let node = telemetry.node_path().shared(Node::new("receiver.otlp.0"));
+/// otel_info!(node, "receiver.started", port = 4317_i64);
+/// assert_eq!(telemetry.node_path().metrics().events_buffered(), 1);
+/// # drop(receiver);
+/// ```
+#[derive(Clone)]
+pub struct InternalTelemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: NodePath,
+    router: Arc<Router>,
+    sender: OtlpBytesSender,
+    /// Every receiver made, for the metrics (also after it is gone).
+    receivers: Mutex<Vec<(String, Arc<QueueCounters>, Arc<ReceiverCounters>)>>,
+}
+
+impl fmt::Debug for InternalTelemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InternalTelemetry")
+            .field("node_path", &self.inner.path)
+            .field("router", &self.inner.router)
+            .finish()
+    }
+}
+
+/// Builds an [`InternalTelemetry`]; the settings are those of its
+/// [`NodePath`].
+#[derive(Debug)]
+pub struct InternalTelemetryBuilder {
+    path: NodePathBuilder,
+    router: Arc<Router>,
+    sender: OtlpBytesSender,
+}
+
+impl InternalTelemetryBuilder {
+    /// Sets `service.name` on the resource (default `unknown_service`).
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.path = self.path.with_service_name(name);
+        self
+    }
+
+    /// Adds a resource attribute.
+    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
+        self.path = self.path.with_resource_attribute(key, value);
+        self
+    }
+
+    /// Sets the limits of every per-thread buffer.
+    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
+        self.path = self.path.with_limits(limits);
+        self
+    }
+
+    /// Records above `level` are not produced.
+    pub fn with_max_level(mut self, level: LevelFilter) -> Self {
+        self.path = self.path.with_max_level(level);
+        self
+    }
+
+    /// Builds it.
+    pub fn build(self) -> InternalTelemetry {
+        InternalTelemetry {
+            inner: Arc::new(Inner {
+                path: self.path.build(),
+                router: self.router,
+                sender: self.sender,
+                receivers: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl Default for InternalTelemetry {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl InternalTelemetry {
+    /// A builder with the default node path settings.
+    pub fn builder() -> InternalTelemetryBuilder {
+        let router = Arc::new(Router::default());
+        let sender = OtlpBytesSender::from_sink(Arc::new(RouterSink(router.clone())));
+        InternalTelemetryBuilder { path: NodePath::builder(Destination::Channel(sender.clone())), router, sender }
+    }
+
+    /// The node path: give each ordinary node its telemetry from here
+    /// ([`NodePath::shared`], [`NodePath::local`]).
+    pub fn node_path(&self) -> &NodePath {
+        &self.inner.path
+    }
+
+    /// The router as a destination: for the third-party layer in the
+    /// ITR-only mode (`OtlpTracingLayer::new(telemetry.destination())`, or a
+    /// [`DestinationHandle::set`](selftrace::DestinationHandle::set)).
+    pub fn destination(&self) -> Destination {
+        Destination::Channel(self.inner.sender.clone())
+    }
+
+    /// A receiver with id `id`, fed by the router from now on.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `config` does not [validate](ReceiverConfig::validate).
+    pub fn receiver(&self, id: &str, config: ReceiverConfig) -> Result<InternalTelemetryReceiver, ConfigError> {
+        config.validate()?;
+        let counters = Arc::new(ReceiverCounters::default());
+        let receiver =
+            InternalTelemetryReceiver::new(id, config, self.inner.path.clone(), self.inner.router.clone(), counters);
+        self.lock().push((id.to_owned(), receiver.queue_counters(), receiver.counters()));
+        Ok(receiver)
+    }
+
+    /// The factory a host registers under [`RECEIVER_NAME`].
+    pub fn factory(&self) -> ReceiverFactory {
+        ReceiverFactory { telemetry: self.clone() }
+    }
+
+    /// A snapshot of every counter: the node path's and each receiver's
+    /// (also of receivers that are gone).
+    pub fn metrics(&self) -> TelemetryMetrics {
+        let path = &self.inner.path;
+        let receivers = self
+            .lock()
+            .iter()
+            .map(|(id, queue, counters)| snapshot(id, &self.inner.router, queue, counters, path))
+            .collect();
+        TelemetryMetrics { node_path: path.metrics(), receivers }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<QueueCounters>, Arc<ReceiverCounters>)>> {
+        self.inner.receivers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A snapshot of an [`InternalTelemetry`]'s counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryMetrics {
+    /// The node path's counters.
+    pub node_path: NodeMetrics,
+    /// Each receiver's, in the order they were made.
+    pub receivers: Vec<ReceiverMetrics>,
+}
+
+/// Makes `internal_telemetry` receivers from a host's pipeline
+/// configuration.
+///
+/// A host registers it under [`name`](Self::name) next to its own receiver
+/// factories; its configuration loader deserializes the node's settings into
+/// a [`ReceiverConfig`] and calls [`create`](Self::create).
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use selftrace_itr::{InternalTelemetry, ReceiverConfig, ReceiverFactory};
+///
+/// let telemetry = InternalTelemetry::default();
+/// let mut factories: HashMap<&'static str, ReceiverFactory> = HashMap::new();
+/// let factory = telemetry.factory();
+/// factories.insert(factory.name(), factory);
+///
+/// // pipelines: [{ receivers: [internal_telemetry], ... }]
+/// let receiver = factories["internal_telemetry"].create("itr.0", ReceiverConfig::default()).unwrap();
+/// assert_eq!(receiver.id(), "itr.0");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ReceiverFactory {
+    telemetry: InternalTelemetry,
+}
+
+impl ReceiverFactory {
+    /// [`RECEIVER_NAME`]: `internal_telemetry`.
+    pub fn name(&self) -> &'static str {
+        RECEIVER_NAME
+    }
+
+    /// A receiver for node `id` (see [`InternalTelemetry::receiver`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `config` does not validate.
+    pub fn create(&self, id: &str, config: ReceiverConfig) -> Result<InternalTelemetryReceiver, ConfigError> {
+        self.telemetry.receiver(id, config)
+    }
+}
