@@ -343,3 +343,114 @@ mod tests {
         assert_eq!(shape(&[]), Ok(Shape::default()));
     }
 }
+
+#[cfg(test)]
+mod merging {
+    use opentelemetry_proto::tonic::{collector::logs::v1::ExportLogsServiceRequest, common::v1::any_value};
+    use proptest::prelude::*;
+    use prost::Message;
+    use selftrace::{
+        AnyValue, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder,
+    };
+
+    use super::*;
+
+    struct Rec(i64);
+
+    impl LogRecordView for Rec {
+        fn time_unix_nano(&self) -> Option<u64> {
+            Some(1)
+        }
+        fn observed_time_unix_nano(&self) -> Option<u64> {
+            Some(2)
+        }
+        fn severity(&self) -> Option<Severity> {
+            Severity::from_number(9)
+        }
+        fn event_name(&self) -> Option<&str> {
+            Some("e")
+        }
+        fn visit(&self, visitor: &mut dyn RecordVisitor) {
+            visitor.visit_body(AnyValue::Str("body"));
+            visitor.visit_attribute("seq", AnyValue::Int(self.0));
+        }
+    }
+
+    /// (service, scope, seq) of every record.
+    fn flatten(bytes: &[u8]) -> Vec<(String, String, i64)> {
+        let request = ExportLogsServiceRequest::decode(bytes).unwrap();
+        let mut out = Vec::new();
+        for rl in request.resource_logs {
+            let service = rl
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for sl in rl.scope_logs {
+                let scope = sl.scope.map(|s| s.name).unwrap_or_default();
+                for record in sl.log_records {
+                    let seq = match record.attributes[0].value.as_ref().unwrap().value.as_ref().unwrap() {
+                        any_value::Value::IntValue(i) => *i,
+                        other => panic!("{other:?}"),
+                    };
+                    out.push((service.clone(), scope.clone(), seq));
+                }
+            }
+        }
+        out
+    }
+
+    /// Requests of `(resource, [(scope, records)])`.
+    fn requests() -> impl Strategy<Value = Vec<(u8, Vec<(u8, u8)>)>> {
+        prop::collection::vec((0..2u8, prop::collection::vec((0..3u8, 1..4u8), 1..4)), 1..12)
+    }
+
+    proptest! {
+        #[test]
+        fn merged_batches_hold_the_same_records_in_the_same_order(requests in requests(), unusual in any::<bool>()) {
+            let mut seq = 0;
+            let mut encoded = Vec::new();
+            for (resource, groups) in &requests {
+                let resource = OtlpResource::builder().with_attribute("service.name", format!("svc{resource}")).build();
+                let mut encoder = StatefulOtlpEncoder::with_limits(EncoderLimits::default(), resource);
+                for (scope, records) in groups {
+                    for _ in 0..*records {
+                        encoder.encode_log_record(&format!("scope{scope}"), &Rec(seq)).unwrap();
+                        seq += 1;
+                    }
+                }
+                encoded.push(encoder.flush().into_bytes().to_vec());
+            }
+            if unusual {
+                // A ResourceLogs with a field this writer does not know
+                // (15 = 1): copied whole, after the others.
+                encoded.push(vec![0x0a, 0x02, 0x78, 0x01]);
+            }
+            let expected: Vec<_> = encoded.iter().flat_map(|r| flatten(r)).collect();
+            let mut writer = BatchWriter::new(1 << 20);
+            let mut worst = 0;
+            for request in &encoded {
+                let shape = shape(request).unwrap();
+                worst += writer.worst_size(request.len(), shape);
+                writer.push(request).unwrap();
+            }
+            let merged = writer.finish();
+            prop_assert!(merged.len() <= worst, "{} > {}", merged.len(), worst);
+            prop_assert_eq!(flatten(&merged), expected);
+            let records: u64 = encoded.iter().map(|r| shape(r).unwrap().records).sum();
+            prop_assert_eq!(shape(&merged).unwrap().records, records);
+            // Runs of one resource became one ResourceLogs.
+            let runs = 1 + requests.windows(2).filter(|w| w[0].0 != w[1].0).count() + usize::from(unusual);
+            let decoded = ExportLogsServiceRequest::decode(&merged[..]).unwrap();
+            prop_assert_eq!(decoded.resource_logs.len(), runs);
+            // Runs of one node (scope) within a resource became one ScopeLogs.
+            let scope_runs = 1 + expected.windows(2).filter(|w| (&w[0].0, &w[0].1) != (&w[1].0, &w[1].1)).count();
+            let scope_logs: usize = decoded.resource_logs.iter().map(|rl| rl.scope_logs.len()).sum();
+            prop_assert_eq!(scope_logs, scope_runs);
+        }
+    }
+}
