@@ -440,7 +440,7 @@ mod merging {
             }
             let merged = writer.finish();
             prop_assert!(merged.len() <= worst, "{} > {}", merged.len(), worst);
-            prop_assert_eq!(flatten(&merged), expected);
+            prop_assert_eq!(&flatten(&merged), &expected);
             let records: u64 = encoded.iter().map(|r| shape(r).unwrap().records).sum();
             prop_assert_eq!(shape(&merged).unwrap().records, records);
             // Runs of one resource became one ResourceLogs.
