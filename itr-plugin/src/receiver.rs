@@ -367,7 +367,8 @@ impl InternalTelemetryReceiver {
 
     /// Whether a full batch is pending.
     fn full(&self) -> bool {
-        self.pending.bytes >= self.config.max_batch_bytes || self.pending.records >= self.config.max_batch_records as u64
+        self.pending.bytes >= self.config.max_batch_bytes
+            || self.pending.records >= self.config.max_batch_records as u64
     }
 
     /// Sends full batches, or everything when `all`.

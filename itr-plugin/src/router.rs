@@ -190,7 +190,7 @@ impl OtlpSink for RouterSink {
         self.0.queues.load().iter().map(|q| q.capacity).min().unwrap_or(0)
     }
 
-    fn len(&self) -> usize {
+    fn queued(&self) -> usize {
         self.0.queues.load().iter().map(|q| q.rx.len()).max().unwrap_or(0)
     }
 

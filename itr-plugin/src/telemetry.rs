@@ -6,9 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use selftrace::{
-    Destination, EncoderLimits, NodeMetrics, NodePath, NodePathBuilder, OtlpBytesSender, ResourceValue,
-};
+use selftrace::{Destination, EncoderLimits, NodeMetrics, NodePath, NodePathBuilder, OtlpBytesSender, ResourceValue};
 use tracing_core::LevelFilter;
 
 use crate::{
@@ -62,8 +60,11 @@ struct Inner {
     router: Arc<Router>,
     sender: OtlpBytesSender,
     /// Every receiver made, for the metrics (also after it is gone).
-    receivers: Mutex<Vec<(String, Arc<QueueCounters>, Arc<ReceiverCounters>)>>,
+    receivers: Mutex<Vec<Made>>,
 }
+
+/// A receiver made: its id, its queue's counters and its own.
+type Made = (String, Arc<QueueCounters>, Arc<ReceiverCounters>);
 
 impl fmt::Debug for InternalTelemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,7 +180,7 @@ impl InternalTelemetry {
         TelemetryMetrics { node_path: path.metrics(), receivers }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<QueueCounters>, Arc<ReceiverCounters>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Made>> {
         self.inner.receivers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

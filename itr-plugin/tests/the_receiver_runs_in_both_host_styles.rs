@@ -67,7 +67,9 @@ fn a_multi_threaded_host_with_shared_nodes() {
     let counts = assert_in_order_per_scope(&records);
     assert_eq!(counts.len(), NODES);
     assert!(counts.values().all(|&n| n == PER_NODE), "{counts:?}");
-    assert!(records.iter().all(|r| r.service == "engine" && r.name == "item.processed" && r.body == "processed an item"));
+    assert!(
+        records.iter().all(|r| r.service == "engine" && r.name == "item.processed" && r.body == "processed an item")
+    );
 
     let metrics = telemetry.metrics();
     let path = &metrics.node_path;

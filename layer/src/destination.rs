@@ -139,7 +139,7 @@ pub trait OtlpSink: fmt::Debug + Send + Sync + 'static {
     fn capacity(&self) -> usize;
 
     /// How many requests it holds now.
-    fn len(&self) -> usize;
+    fn queued(&self) -> usize;
 
     /// Whether nothing will ever take a request again.
     fn is_closed(&self) -> bool;
@@ -214,7 +214,7 @@ impl OtlpBytesSender {
     pub fn len(&self) -> usize {
         match &self.inner {
             SenderKind::Channel { tx, .. } => tx.len(),
-            SenderKind::Sink(sink) => sink.len(),
+            SenderKind::Sink(sink) => sink.queued(),
         }
     }
 

@@ -109,7 +109,8 @@ impl Node {
     /// (for example `receiver.otlp.0`) becomes the scope name of its records.
     pub fn new(id: impl Into<String>) -> Self {
         let id = id.into().into_boxed_str();
-        let inner = NodeInner { id, logger: NodeLogger::Default, max_level: LevelFilter::TRACE, denied_targets: [].into() };
+        let inner =
+            NodeInner { id, logger: NodeLogger::Default, max_level: LevelFilter::TRACE, denied_targets: [].into() };
         Self { inner: Arc::new(inner) }
     }
 
@@ -163,9 +164,10 @@ impl Node {
     /// Whether third-party events of `target` raised in this node's scope are
     /// discarded (see [`with_denied_targets`](Self::with_denied_targets)).
     pub fn denies_target(&self, target: &str) -> bool {
-        self.inner.denied_targets.iter().any(|denied| {
-            target.strip_prefix(&**denied).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-        })
+        self.inner
+            .denied_targets
+            .iter()
+            .any(|denied| target.strip_prefix(&**denied).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
     }
 }
 
