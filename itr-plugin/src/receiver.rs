@@ -358,10 +358,16 @@ impl InternalTelemetryReceiver {
         }
     }
 
-    /// Takes every request waiting in the queue now.
+    /// Takes the requests waiting in the queue now, at most a queue's worth:
+    /// producers that keep up with it never keep the loop from its timer and
+    /// control signals, and what is pending stays under a queue's worth plus
+    /// one batch.
     fn take_queued(&mut self) {
-        while let Ok(request) = self.rx.try_recv() {
-            self.take(request);
+        for _ in 0..self.config.channel_capacity {
+            match self.rx.try_recv() {
+                Ok(request) => self.take(request),
+                Err(_) => return,
+            }
         }
     }
 

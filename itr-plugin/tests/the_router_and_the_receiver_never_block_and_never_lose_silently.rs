@@ -322,3 +322,50 @@ fn malformed_requests_are_counted_and_never_sent() {
         assert!(downstream.try_recv().is_err());
     });
 }
+
+#[test]
+fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let telemetry = InternalTelemetry::default();
+    let receiver = telemetry.receiver("itr", ReceiverConfig { channel_capacity: 64, ..config(1) }).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (path, stop) = (telemetry.node_path().clone(), stop.clone());
+        std::thread::spawn(move || {
+            let node = path.shared(Node::new("busy"));
+            let mut seq = 0_u64;
+            while !stop.load(Ordering::Relaxed) {
+                otel_info!(node, "busy", seq = seq);
+                path.flush(selftrace::FlushReason::Explicit);
+                seq += 1;
+            }
+        })
+    };
+    let metrics = runtime.block_on(async {
+        let (output, mut downstream) = mpsc::channel(16);
+        let (control, control_rx) = mpsc::channel(1);
+        let running = tokio::spawn(receiver.run(TokioHost { output, control: control_rx }));
+        let draining = tokio::spawn(async move { while downstream.recv().await.is_some() {} });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        control.send(Control::shutdown_within(Duration::from_secs(5))).await.unwrap();
+        let metrics = running.await.unwrap();
+        draining.await.unwrap();
+        metrics
+    });
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    assert!(metrics.records_sent > 0);
+    let after = telemetry.metrics();
+    let receiver = &after.receivers[0];
+    assert_accounted(receiver);
+    // Every record the producer made is somewhere in the counts: with one
+    // receiver (one record per request), what its queue took is what the
+    // node path delivered, and what it dropped the node path saw refused.
+    let path = &after.node_path;
+    assert_eq!(path.events_received(), path.events_delivered() + path.events_dropped_total());
+    assert_eq!(path.events_delivered(), receiver.accepted, "{receiver:?}");
+    assert_eq!(path.events_dropped(selftrace::DropReason::ChannelFull), receiver.dropped_newest);
+    assert_eq!(receiver.accepted, receiver.records_received);
+}
