@@ -181,6 +181,15 @@ struct Open {
     schema_url: Option<(usize, usize)>,
 }
 
+/// The two containers the writer merges.
+#[derive(Clone, Copy)]
+enum Level {
+    /// `ResourceLogs`, field 1 of the request.
+    Resource,
+    /// `ScopeLogs`, field 2 of `ResourceLogs`.
+    Scope,
+}
+
 /// Writes one merged request from several.
 pub(crate) struct BatchWriter {
     out: BytesMut,
@@ -223,30 +232,13 @@ impl BatchWriter {
                 self.out.put_slice(field.whole);
                 continue;
             }
-            let parts = container(field.payload)?;
-            if parts.unusual {
-                self.close_resource();
-                self.out.put_slice(field.whole);
+            if !self.join(Level::Resource, &field)? {
                 continue;
-            }
-            if !self.same(self.resource.as_ref(), &parts) {
-                self.close_resource();
-                self.resource = Some(self.open(0x0a, &parts));
             }
             for scope_logs in fields(field.payload) {
                 let scope_logs = scope_logs?;
-                if scope_logs.number != 2 {
+                if scope_logs.number != 2 || !self.join(Level::Scope, &scope_logs)? {
                     continue;
-                }
-                let parts = container(scope_logs.payload)?;
-                if parts.unusual {
-                    self.close_scope();
-                    self.out.put_slice(scope_logs.whole);
-                    continue;
-                }
-                if !self.same(self.scope.as_ref(), &parts) {
-                    self.close_scope();
-                    self.scope = Some(self.open(0x12, &parts));
                 }
                 for record in fields(scope_logs.payload) {
                     let record = record?;
@@ -263,6 +255,42 @@ impl BatchWriter {
     pub(crate) fn finish(&mut self) -> bytes::Bytes {
         self.close_resource();
         self.out.split().freeze()
+    }
+
+    /// Makes the open container at `level` the one `field` merges into, or
+    /// copies `field` whole when it is unusual; whether its children are to
+    /// be written.
+    fn join(&mut self, level: Level, field: &Field<'_>) -> Result<bool, Malformed> {
+        let parts = container(field.payload)?;
+        if parts.unusual {
+            self.close(level);
+            self.out.put_slice(field.whole);
+            return Ok(false);
+        }
+        let open = match level {
+            Level::Resource => self.resource.as_ref(),
+            Level::Scope => self.scope.as_ref(),
+        };
+        if !self.same(open, &parts) {
+            self.close(level);
+            let tag = match level {
+                Level::Resource => 0x0a,
+                Level::Scope => 0x12,
+            };
+            let opened = Some(self.open(tag, &parts));
+            match level {
+                Level::Resource => self.resource = opened,
+                Level::Scope => self.scope = opened,
+            }
+        }
+        Ok(true)
+    }
+
+    fn close(&mut self, level: Level) {
+        match level {
+            Level::Resource => self.close_resource(),
+            Level::Scope => self.close_scope(),
+        }
     }
 
     /// Whether `open` has the head and schema URL of `parts`.
