@@ -172,13 +172,7 @@ enum Wake {
 }
 
 impl InternalTelemetryReceiver {
-    pub(crate) fn new(
-        id: &str,
-        config: ReceiverConfig,
-        path: NodePath,
-        router: Arc<Router>,
-        counters: Arc<ReceiverCounters>,
-    ) -> Self {
+    pub(crate) fn new(id: &str, config: ReceiverConfig, path: NodePath, router: Arc<Router>) -> Self {
         let (rx, queue) = router.add(id, config.channel_capacity, config.overflow);
         let node = Node::new(id)
             .with_logger(config.logger.node_logger())
@@ -193,7 +187,7 @@ impl InternalTelemetryReceiver {
             path,
             router,
             queue,
-            counters,
+            counters: Arc::default(),
             telemetry,
             pending: Pending::default(),
             writer,

@@ -51,7 +51,6 @@ pub(crate) struct Queue {
     /// Kept to drop the oldest request.
     rx: flume::Receiver<OtlpBytes>,
     overflow: Overflow,
-    capacity: usize,
     pub(crate) counters: Arc<QueueCounters>,
 }
 
@@ -93,8 +92,7 @@ impl Router {
     ) -> (flume::Receiver<OtlpBytes>, Arc<QueueCounters>) {
         let (tx, rx) = flume::bounded(capacity.max(1));
         let counters = Arc::new(QueueCounters::default());
-        let queue =
-            Arc::new(Queue { id: id.into(), tx, rx: rx.clone(), overflow, capacity, counters: counters.clone() });
+        let queue = Arc::new(Queue { id: id.into(), tx, rx: rx.clone(), overflow, counters: counters.clone() });
         let _changing = self.lock();
         let mut queues = Vec::clone(&self.queues.load());
         queues.push(queue);
@@ -187,7 +185,7 @@ impl OtlpSink for RouterSink {
     }
 
     fn capacity(&self) -> usize {
-        self.0.queues.load().iter().map(|q| q.capacity).min().unwrap_or(0)
+        self.0.queues.load().iter().filter_map(|q| q.tx.capacity()).min().unwrap_or(0)
     }
 
     fn queued(&self) -> usize {

@@ -156,9 +156,7 @@ impl InternalTelemetry {
     /// A [`ConfigError`] when `config` does not [validate](ReceiverConfig::validate).
     pub fn receiver(&self, id: &str, config: ReceiverConfig) -> Result<InternalTelemetryReceiver, ConfigError> {
         config.validate()?;
-        let counters = Arc::new(ReceiverCounters::default());
-        let receiver =
-            InternalTelemetryReceiver::new(id, config, self.inner.path.clone(), self.inner.router.clone(), counters);
+        let receiver = InternalTelemetryReceiver::new(id, config, self.inner.path.clone(), self.inner.router.clone());
         self.lock().push((id.to_owned(), receiver.queue_counters(), receiver.counters()));
         Ok(receiver)
     }
