@@ -83,9 +83,9 @@ pub use decode::{
 pub use emit::{
     BridgeMetrics, DEFAULT_MAX_LOGGERS, MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS, SdkEmitter,
 };
-#[cfg(feature = "otlp-grpc")]
-pub use providers::otlp_grpc_provider;
-#[cfg(feature = "otlp-http")]
-pub use providers::otlp_http_provider;
 pub use providers::stdout_provider;
+#[cfg(feature = "otlp-grpc")]
+pub use providers::{otlp_grpc_exporter, otlp_grpc_provider};
+#[cfg(feature = "otlp-http")]
+pub use providers::{otlp_http_exporter, otlp_http_provider};
 pub use selftrace::OtlpBytes;

@@ -51,13 +51,27 @@ pub fn otlp_http_provider(
     endpoint: &str,
     resource: Resource,
 ) -> Result<SdkLoggerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let exporter = otlp_http_exporter(endpoint)?;
+    Ok(SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+}
+
+/// The OTLP/HTTP (protobuf) log exporter of [`otlp_http_provider`], for a
+/// provider built by hand. `endpoint` is used as given (the full URL,
+/// `/v1/logs` included).
+///
+/// # Errors
+///
+/// The exporter could not be built (an invalid endpoint, say).
+#[cfg(feature = "otlp-http")]
+pub fn otlp_http_exporter(
+    endpoint: &str,
+) -> Result<opentelemetry_otlp::LogExporter, opentelemetry_otlp::ExporterBuildError> {
     use opentelemetry_otlp::{Protocol, WithExportConfig as _};
-    let exporter = opentelemetry_otlp::LogExporter::builder()
+    opentelemetry_otlp::LogExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(endpoint)
-        .build()?;
-    Ok(SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+        .build()
 }
 
 /// A provider that batches records and exports them over OTLP/gRPC to
@@ -74,7 +88,20 @@ pub fn otlp_grpc_provider(
     endpoint: &str,
     resource: Resource,
 ) -> Result<SdkLoggerProvider, opentelemetry_otlp::ExporterBuildError> {
-    use opentelemetry_otlp::WithExportConfig as _;
-    let exporter = opentelemetry_otlp::LogExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+    let exporter = otlp_grpc_exporter(endpoint)?;
     Ok(SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+}
+
+/// The OTLP/gRPC log exporter of [`otlp_grpc_provider`], for a provider
+/// built by hand (inside a Tokio runtime).
+///
+/// # Errors
+///
+/// The exporter could not be built (an invalid endpoint, say).
+#[cfg(feature = "otlp-grpc")]
+pub fn otlp_grpc_exporter(
+    endpoint: &str,
+) -> Result<opentelemetry_otlp::LogExporter, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    opentelemetry_otlp::LogExporter::builder().with_tonic().with_endpoint(endpoint).build()
 }

@@ -180,9 +180,65 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(number * scale).map_err(|_| format!("`{text}` is out of range"))
 }
 
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map_err(de::Error::custom)
+}
+
+fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| parse_duration(&text).map_err(de::Error::custom))
+        .transpose()
+}
+
+/// An `internal_telemetry` entry of a pipeline as written, every key
+/// optional: keys left out come from the defaults it is
+/// [resolved](Self::resolve) against (`internal_collection`'s
+/// `flush_interval` and `max_record_count` in a service configuration).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selftrace_itr::{Overflow, ReceiverConfig, ReceiverSettings, from_yaml};
+///
+/// let written: ReceiverSettings = from_yaml("pipelines.yaml", "overflow: drop_oldest")?;
+/// let defaults = ReceiverConfig { flush_interval: Duration::from_secs(5), ..ReceiverConfig::default() };
+/// let config = written.resolve(defaults);
+/// assert_eq!((config.overflow, config.flush_interval), (Overflow::DropOldest, Duration::from_secs(5)));
+/// # Ok::<(), selftrace_itr::YamlError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ReceiverSettings {
+    /// [`ReceiverConfig::flush_interval`].
+    #[serde(default, deserialize_with = "duration_option")]
+    pub flush_interval: Option<Duration>,
+    /// [`ReceiverConfig::channel_capacity`].
+    pub channel_capacity: Option<usize>,
+    /// [`ReceiverConfig::max_batch_bytes`].
+    pub max_batch_bytes: Option<usize>,
+    /// [`ReceiverConfig::max_batch_records`].
+    pub max_batch_records: Option<usize>,
+    /// [`ReceiverConfig::overflow`].
+    pub overflow: Option<Overflow>,
+    /// [`ReceiverConfig::logger`].
+    pub logger: Option<PipelineLogger>,
+}
+
+impl ReceiverSettings {
+    /// The written keys over `defaults`.
+    pub fn resolve(&self, defaults: ReceiverConfig) -> ReceiverConfig {
+        ReceiverConfig {
+            flush_interval: self.flush_interval.unwrap_or(defaults.flush_interval),
+            channel_capacity: self.channel_capacity.unwrap_or(defaults.channel_capacity),
+            max_batch_bytes: self.max_batch_bytes.unwrap_or(defaults.max_batch_bytes),
+            max_batch_records: self.max_batch_records.unwrap_or(defaults.max_batch_records),
+            overflow: self.overflow.unwrap_or(defaults.overflow),
+            logger: self.logger.unwrap_or(defaults.logger),
+        }
+    }
 }
 
 #[cfg(test)]

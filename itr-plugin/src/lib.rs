@@ -124,20 +124,29 @@
 //!
 //! The minimum supported Rust version is 1.88.
 
+mod admin;
 mod config;
 mod host;
 mod merge;
 mod receiver;
 mod router;
+mod settings;
 mod telemetry;
+mod yaml;
 mod zone;
 
+pub use admin::{SelfTelemetry, SelfTelemetryBuilder, SelfTelemetryMetrics, SetupError};
 pub use config::{
     ConfigError, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS, MAX_MAX_BATCH_BYTES,
-    MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, parse_duration,
+    MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, ReceiverSettings, parse_duration,
 };
 pub use host::{Control, OutputClosed, ReceiverHost};
 pub use receiver::{InternalTelemetryReceiver, ReceiverMetrics};
 pub use selftrace::OtlpBytes;
+pub use settings::{
+    InternalCollection, LoggerChoice, LogsConfig, Mode, NoSettings, NodeOverride, OtlpExporterConfig, OtlpProtocol,
+    ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig,
+};
 pub use telemetry::{InternalTelemetry, InternalTelemetryBuilder, RECEIVER_NAME, ReceiverFactory, TelemetryMetrics};
+pub use yaml::{YamlError, from_yaml};
 pub use zone::{TRANSPORT_TARGETS, Zone, ZoneBuilder, ZoneError};

@@ -1,0 +1,627 @@
+//! [`SelfTelemetry`]: the admin side. It resolves the routing mode from a
+//! [`TelemetryConfig`] and the engine's pipeline graph, builds what the mode
+//! needs (SDK bridge, node path, receivers, the layer) and wires it.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Mutex,
+};
+
+use selftrace::{
+    Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeMetrics,
+    NodePath, OtlpTracingLayer, SharedTelemetry,
+};
+use tracing_core::{Metadata, Subscriber};
+use tracing_subscriber::{
+    Layer,
+    filter::{FilterExt as _, filter_fn},
+    registry::LookupSpan,
+};
+
+use crate::{
+    config::{ReceiverConfig, ReceiverSettings},
+    receiver::{InternalTelemetryReceiver, ReceiverMetrics},
+    settings::{LogsConfig, Mode, TelemetryConfig},
+    telemetry::{InternalTelemetry, RECEIVER_NAME},
+    zone::{TRANSPORT_TARGETS, Zone, ZoneError},
+};
+
+/// An engine's self telemetry, wired for the [`Mode`] its configuration
+/// selects.
+///
+/// The engine describes its pipeline graph (every node, the
+/// `internal_telemetry` receivers with their settings, the edges), then:
+///
+/// 1. installs [`layer`](Self::layer) in its `tracing` subscriber;
+/// 2. creates each node with [`node`](Self::node) and its telemetry with
+///    [`shared`](Self::shared) or [`local`](Self::local): the node's id, its
+///    overrides from `nodes:`, and the anti-recursion zone applied;
+/// 3. mounts each receiver it gets from
+///    [`take_receiver`](Self::take_receiver);
+/// 4. at shutdown, calls [`begin_shutdown`](Self::begin_shutdown) (the layer
+///    goes back to the console: third-party events no longer need the
+///    receivers), stops its pipelines (each receiver drains), then
+///    [`shutdown`](Self::shutdown) (the node path and the SDK drain).
+///
+/// | mode | node path (component logs) | layer (third-party logs) |
+/// |---|---|---|
+/// | SDK only | SDK bridge | SDK bridge |
+/// | hybrid | receivers | SDK bridge |
+/// | ITR only | receivers | receivers, transport crates outside nodes filtered out |
+/// | console | console | console |
+///
+/// In ITR-only mode the layer starts on the console and is swapped to the
+/// router once the receivers exist, through its destination handle; every
+/// event goes to exactly one of the two.
+///
+/// # Errors at build
+///
+/// Every configuration that would loop or lose logs is a [`SetupError`]
+/// naming the key path and, where written, its line and column: an
+/// `internal_telemetry` receiver with `internal_collection.enabled: false`
+/// (or none with `true`), a `nodes:` override giving a node of the zone a
+/// logger that feeds the receivers, an override for a node that does not
+/// exist, an edge into a receiver, limits out of range, an exporter that
+/// cannot be built.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::otel_info;
+/// use selftrace_itr::{Mode, ReceiverSettings, SelfTelemetry, ServiceConfig};
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let config = ServiceConfig::from_yaml(
+///     "service.yaml",
+///     "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n",
+/// )?;
+/// let telemetry = SelfTelemetry::builder(&config.telemetry)
+///     .with_service_name("my-engine")
+///     .receiver("itr", ReceiverSettings::default())
+///     .node("itr/exporter")
+///     .edge("itr", "itr/exporter")
+///     .node("main/receiver")
+///     .build()?;
+/// assert_eq!(telemetry.mode(), Mode::ItrOnly);
+/// let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+///
+/// let node = telemetry.shared("main/receiver")?;
+/// otel_info!(node, "receiver.started", port = 4317_i64);
+/// let receiver = telemetry.take_receiver("itr").unwrap(); // mount it in the engine
+/// # drop((receiver, subscriber));
+/// telemetry.begin_shutdown();
+/// let metrics = telemetry.shutdown();
+/// assert_eq!(metrics.node_path.events_received(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SelfTelemetry {
+    mode: Mode,
+    logs: LogsConfig,
+    zone: Zone,
+    nodes: BTreeSet<String>,
+    path: NodePath,
+    layer: OtlpTracingLayer,
+    handle: DestinationHandle,
+    internal: Option<InternalTelemetry>,
+    receivers: Mutex<BTreeMap<String, InternalTelemetryReceiver>>,
+    #[cfg(feature = "sdk")]
+    bridge: Option<selftrace_bridge::SdkBridge>,
+}
+
+/// What [`SelfTelemetry::builder`] collects.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until built"]
+pub struct SelfTelemetryBuilder {
+    config: TelemetryConfig,
+    service_name: String,
+    nodes: BTreeSet<String>,
+    receivers: Vec<(String, ReceiverSettings)>,
+    edges: Vec<(String, String)>,
+}
+
+/// A configuration [`SelfTelemetry`] cannot run: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupError {
+    path: String,
+    at: Option<(usize, usize)>,
+    message: String,
+}
+
+impl SetupError {
+    fn new(path: impl Into<String>, at: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), at, message: message.into() }
+    }
+
+    /// The key path at fault, e.g. `service.telemetry.logs.nodes.x.logger`,
+    /// or `pipelines` for the graph.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Line and column (from 1), when the key is written in the source.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        self.at
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, column)) => write!(f, "`{}` (line {line}, column {column}): {}", self.path, self.message),
+            None => write!(f, "`{}`: {}", self.path, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+const LOGS: &str = "service.telemetry.logs";
+
+impl SelfTelemetry {
+    /// Starts describing an engine configured by `config`.
+    pub fn builder(config: &TelemetryConfig) -> SelfTelemetryBuilder {
+        SelfTelemetryBuilder {
+            config: config.clone(),
+            service_name: "unknown_service".into(),
+            nodes: BTreeSet::new(),
+            receivers: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+
+    /// The routing mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The layer for the engine's `tracing` subscriber: the configured
+    /// level, and in ITR-only mode the transport crates
+    /// ([`TRANSPORT_TARGETS`]) outside node scopes filtered out (their
+    /// background tasks would otherwise feed the receivers on every
+    /// export). Every call gives the same layer.
+    pub fn layer<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let level = self.logs.level();
+        let level_filter = filter_fn(move |meta: &Metadata<'_>| *meta.level() <= level).with_max_level_hint(level);
+        let itr_only = self.mode == Mode::ItrOnly;
+        let transport_filter = filter_fn(move |meta: &Metadata<'_>| {
+            !itr_only
+                || !is_transport(meta.target())
+                || SharedTelemetry::current().is_some()
+                || LocalTelemetry::current().is_some()
+        });
+        self.layer.clone().with_filter(level_filter.and(transport_filter))
+    }
+
+    /// The node `id`, with its `nodes:` override and the zone's rules: a
+    /// node of the anti-recursion zone logs through its receiver's
+    /// pipeline logger (at ERROR at most), any other through the mode's
+    /// node path unless overridden.
+    ///
+    /// # Errors
+    ///
+    /// Only for a node the builder was not told about and that the zone
+    /// rejects; the overrides were checked at build.
+    pub fn node(&self, id: &str) -> Result<Node, SetupError> {
+        let o = self.logs.nodes().find(|(n, _)| *n == id).map(|(_, o)| *o).unwrap_or_default();
+        let logger = o.logger.map(NodeLogger::from);
+        let node = if self.zone.contains(id) {
+            let node = self.zone.node(id, logger).map_err(|e| self.zone_error(id, e))?;
+            match o.level {
+                Some(level) => {
+                    let capped = level.min(node.max_level());
+                    node.with_max_level(capped)
+                }
+                None => node,
+            }
+        } else {
+            let node = Node::new(id).with_logger(logger.unwrap_or(NodeLogger::Default));
+            node.with_max_level(o.level.unwrap_or(self.logs.level()))
+        };
+        Ok(node)
+    }
+
+    /// [`node`](Self::node)'s telemetry for a `Send` node.
+    ///
+    /// # Errors
+    ///
+    /// As for [`node`](Self::node).
+    pub fn shared(&self, id: &str) -> Result<SharedTelemetry, SetupError> {
+        Ok(self.path.shared(self.node(id)?))
+    }
+
+    /// [`node`](Self::node)'s telemetry for a `!Send` node (per-thread
+    /// buffers flushed on the thread that logs).
+    ///
+    /// # Errors
+    ///
+    /// As for [`node`](Self::node).
+    pub fn local(&self, id: &str) -> Result<LocalTelemetry, SetupError> {
+        Ok(self.path.local(self.node(id)?))
+    }
+
+    /// The node path component logs go through.
+    pub fn node_path(&self) -> &NodePath {
+        &self.path
+    }
+
+    /// The `internal_telemetry` receiver `id`, once, for the engine to
+    /// mount. `None` when there is no such receiver or it was taken.
+    pub fn take_receiver(&self, id: &str) -> Option<InternalTelemetryReceiver> {
+        self.receivers.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
+    /// Counters of everything, at any time.
+    pub fn metrics(&self) -> SelfTelemetryMetrics {
+        SelfTelemetryMetrics {
+            mode: self.mode,
+            layer: self.handle.metrics(),
+            node_path: self.path.metrics(),
+            receivers: self.internal.as_ref().map(|i| i.metrics().receivers).unwrap_or_default(),
+            #[cfg(feature = "sdk")]
+            sdk: self.bridge.as_ref().map(|b| b.metrics()),
+        }
+    }
+
+    /// The first step of shutdown: the layer goes back to the console, so
+    /// that third-party events keep a destination while the receivers and
+    /// the SDK stop. Idempotent.
+    pub fn begin_shutdown(&self) {
+        let _ = self.handle.set(Destination::Console);
+    }
+
+    /// The last step: the node path drains into its destination and shuts
+    /// down (later component logs are counted as dropped), then the SDK
+    /// bridge emits what it holds and shuts its provider down. Call it
+    /// after the engine's pipelines (and so the receivers) have stopped.
+    pub fn shutdown(&self) -> SelfTelemetryMetrics {
+        self.begin_shutdown();
+        self.path.shutdown();
+        #[cfg(feature = "sdk")]
+        if let Some(bridge) = &self.bridge
+            && let Err(error) = bridge.shutdown()
+        {
+            selftrace::write_raw_note("selftrace-itr", format_args!("SDK bridge shutdown: {error}"));
+        }
+        self.metrics()
+    }
+
+    fn zone_error(&self, id: &str, error: ZoneError) -> SetupError {
+        let at = self.logs.node_location(id);
+        SetupError::new(format!("{LOGS}.nodes.{id}.logger"), at, error.to_string())
+    }
+}
+
+impl fmt::Debug for SelfTelemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelfTelemetry")
+            .field("mode", &self.mode)
+            .field("nodes", &self.nodes)
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_transport(target: &str) -> bool {
+    TRANSPORT_TARGETS
+        .iter()
+        .any(|t| target.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+}
+
+/// A snapshot of every counter of a [`SelfTelemetry`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SelfTelemetryMetrics {
+    /// The routing mode.
+    pub mode: Mode,
+    /// The layer: third-party events.
+    pub layer: LayerMetrics,
+    /// The node path: component logs.
+    pub node_path: NodeMetrics,
+    /// Every `internal_telemetry` receiver, also those that have stopped.
+    pub receivers: Vec<ReceiverMetrics>,
+    /// The SDK bridge, in the SDK modes.
+    #[cfg(feature = "sdk")]
+    pub sdk: Option<selftrace_bridge::BridgeMetrics>,
+}
+
+impl SelfTelemetryBuilder {
+    /// The `service.name` of every request, unless the configuration's
+    /// `resource` sets one.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// A node of the engine's pipeline graph.
+    pub fn node(mut self, id: impl Into<String>) -> Self {
+        self.nodes.insert(id.into());
+        self
+    }
+
+    /// An `internal_telemetry` receiver of the graph, with the settings its
+    /// pipeline entry writes (the rest from `internal_collection`).
+    pub fn receiver(mut self, id: impl Into<String>, settings: ReceiverSettings) -> Self {
+        let id = id.into();
+        self.nodes.insert(id.clone());
+        self.receivers.push((id, settings));
+        self
+    }
+
+    /// An edge of the graph: `from` sends its output to `to`.
+    pub fn edge(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.edges.push((from.into(), to.into()));
+        self
+    }
+
+    /// Resolves the mode, checks the configuration against the graph, and
+    /// builds and wires everything.
+    ///
+    /// # Errors
+    ///
+    /// See [`SelfTelemetry`].
+    pub fn build(self) -> Result<SelfTelemetry, SetupError> {
+        let logs = self.config.logs.clone();
+        let mode = logs.mode();
+        let collection = logs.internal_collection();
+        let ic_path = format!("{LOGS}.internal_collection");
+
+        // The mode and the graph agree.
+        if mode.collects_internally() && self.receivers.is_empty() {
+            return Err(SetupError::new(
+                format!("{ic_path}.enabled"),
+                logs.internal_collection_location(),
+                format!(
+                    "internal collection is enabled but no pipeline has an `{RECEIVER_NAME}` receiver: component logs would go nowhere"
+                ),
+            ));
+        }
+        if !mode.collects_internally()
+            && let Some((id, _)) = self.receivers.first()
+        {
+            return Err(SetupError::new(
+                format!("{ic_path}.enabled"),
+                logs.internal_collection_location(),
+                format!(
+                    "receiver `{id}` is an `{RECEIVER_NAME}` receiver but internal collection is not enabled: set `enabled: true`, or remove the receiver"
+                ),
+            ));
+        }
+
+        let limits =
+            EncoderLimits::new(collection.buffer_size_bytes, collection.max_record_bytes, collection.max_value_bytes)
+                .map_err(|e| SetupError::new(ic_path.clone(), logs.internal_collection_location(), e.to_string()))?;
+        let defaults = ReceiverConfig {
+            flush_interval: collection.flush_interval,
+            channel_capacity: collection.max_record_count,
+            ..ReceiverConfig::default()
+        };
+        let receiver_configs: Vec<(String, ReceiverConfig)> =
+            self.receivers.iter().map(|(id, s)| (id.clone(), s.resolve(defaults.clone()))).collect();
+        for (id, config) in &receiver_configs {
+            config
+                .validate()
+                .map_err(|e| SetupError::new(format!("pipelines.{id}.{}", e.key()), None, e.to_string()))?;
+        }
+
+        // The zone, and every override checked against it.
+        let mut zone = Zone::builder();
+        for (id, config) in &receiver_configs {
+            zone = zone.receiver(id.clone(), config.logger);
+        }
+        for (from, to) in &self.edges {
+            zone = zone.edge(from.clone(), to.clone());
+        }
+        let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()))?;
+        for (id, o) in logs.nodes() {
+            let at = logs.node_location(id);
+            if !self.nodes.contains(id) {
+                let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+                return Err(SetupError::new(
+                    format!("{LOGS}.nodes.{id}"),
+                    at,
+                    format!("no node `{id}` in the pipelines (nodes: {})", known.join(", ")),
+                ));
+            }
+            if zone.contains(id) {
+                // `default` would feed the receivers with their own
+                // pipeline's logs.
+                if let Err(e) = zone.node(id, o.logger.map(NodeLogger::from)) {
+                    return Err(SetupError::new(format!("{LOGS}.nodes.{id}.logger"), at, e.to_string()));
+                }
+            }
+        }
+
+        // The resource.
+        let service_name =
+            self.config.resource.get("service.name").cloned().unwrap_or_else(|| self.service_name.clone());
+        let attributes: Vec<(String, String)> = self
+            .config
+            .resource
+            .iter()
+            .filter(|(k, _)| k.as_str() != "service.name")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        macro_rules! described {
+            ($builder:expr) => {{
+                let mut b = $builder.with_service_name(service_name.clone()).with_limits(limits);
+                for (k, v) in &attributes {
+                    b = b.with_resource_attribute(k.clone(), v.clone());
+                }
+                b
+            }};
+        }
+
+        // The SDK bridge, in the SDK modes.
+        #[cfg(feature = "sdk")]
+        let bridge = if logs.processors().is_empty() {
+            None
+        } else {
+            let mut resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.clone());
+            for (k, v) in &attributes {
+                resource = resource.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone()));
+            }
+            let provider = sdk::provider(&logs, resource.build())?;
+            let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn().map_err(|e| {
+                SetupError::new(format!("{LOGS}.processors"), logs.processors_location(), e.to_string())
+            })?;
+            Some(bridge)
+        };
+        #[cfg(not(feature = "sdk"))]
+        if !logs.processors().is_empty() {
+            return Err(SetupError::new(
+                format!("{LOGS}.processors"),
+                logs.processors_location(),
+                "SDK processors need the `sdk` feature of selftrace-itr (or `processors: []`)",
+            ));
+        }
+        #[cfg(feature = "sdk")]
+        let sdk_destination = bridge.as_ref().map(|b| b.destination());
+        #[cfg(not(feature = "sdk"))]
+        let sdk_destination: Option<Destination> = None;
+
+        // The node path, the receivers and the layer.
+        let internal = mode
+            .collects_internally()
+            .then(|| described!(InternalTelemetry::builder()).with_max_level(logs.level()).build());
+        let mut receivers = BTreeMap::new();
+        if let Some(internal) = &internal {
+            for (id, config) in receiver_configs {
+                let receiver = internal
+                    .receiver(&id, config)
+                    .map_err(|e| SetupError::new(format!("pipelines.{id}.{}", e.key()), None, e.to_string()))?;
+                receivers.insert(id, receiver);
+            }
+        }
+        let path = match (&internal, &sdk_destination) {
+            (Some(internal), _) => internal.node_path().clone(),
+            (None, Some(sdk)) => described!(NodePath::builder(sdk.clone())).with_max_level(logs.level()).build(),
+            (None, None) => described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build(),
+        };
+        // ITR only: on the console until the receivers exist, then swapped.
+        let layer = described!(OtlpTracingLayer::builder(sdk_destination.unwrap_or(Destination::Console))).build();
+        let handle = layer.handle();
+        if mode == Mode::ItrOnly
+            && let Some(internal) = &internal
+        {
+            let _ = handle.set(internal.destination());
+        }
+
+        Ok(SelfTelemetry {
+            mode,
+            logs,
+            zone,
+            nodes: self.nodes,
+            path,
+            layer,
+            handle,
+            internal,
+            receivers: Mutex::new(receivers),
+            #[cfg(feature = "sdk")]
+            bridge,
+        })
+    }
+}
+
+#[cfg(feature = "sdk")]
+mod sdk {
+    use opentelemetry_sdk::{
+        Resource,
+        logs::{LogExporter, LoggerProviderBuilder, SdkLoggerProvider},
+    };
+
+    use super::{LOGS, SetupError};
+    use crate::settings::{LogsConfig, OtlpProtocol, SdkExporter, SdkProcessor};
+
+    /// A provider with one processor per `processors` entry.
+    pub(super) fn provider(logs: &LogsConfig, resource: Resource) -> Result<SdkLoggerProvider, SetupError> {
+        let mut builder = SdkLoggerProvider::builder().with_resource(resource);
+        for (i, processor) in logs.processors().iter().enumerate() {
+            let batch = matches!(processor, SdkProcessor::Batch(_));
+            let path = format!("{LOGS}.processors[{i}]");
+            builder = match processor.exporter() {
+                SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
+                SdkExporter::Otlp(otlp) => match otlp.protocol {
+                    OtlpProtocol::HttpProtobuf => {
+                        #[cfg(feature = "otlp-http")]
+                        {
+                            let endpoint = with_logs_path(&otlp.endpoint);
+                            let exporter = selftrace_bridge::otlp_http_exporter(&endpoint).map_err(|e| {
+                                SetupError::new(
+                                    format!("{path}.exporter.otlp.endpoint"),
+                                    logs.processors_location(),
+                                    e.to_string(),
+                                )
+                            })?;
+                            add(builder, batch, exporter)
+                        }
+                        #[cfg(not(feature = "otlp-http"))]
+                        return Err(missing(&path, "http/protobuf", "otlp-http"));
+                    }
+                    OtlpProtocol::Grpc => {
+                        #[cfg(feature = "otlp-grpc")]
+                        {
+                            let exporter = selftrace_bridge::otlp_grpc_exporter(&otlp.endpoint).map_err(|e| {
+                                SetupError::new(
+                                    format!("{path}.exporter.otlp.endpoint"),
+                                    logs.processors_location(),
+                                    e.to_string(),
+                                )
+                            })?;
+                            add(builder, batch, exporter)
+                        }
+                        #[cfg(not(feature = "otlp-grpc"))]
+                        return Err(missing(&path, "grpc", "otlp-grpc"));
+                    }
+                },
+            };
+        }
+        Ok(builder.build())
+    }
+
+    #[allow(dead_code, reason = "used when a transport feature is off")]
+    fn missing(path: &str, protocol: &str, feature: &str) -> SetupError {
+        SetupError::new(
+            format!("{path}.exporter.otlp.protocol"),
+            None,
+            format!("protocol `{protocol}` needs the `{feature}` feature of selftrace-itr"),
+        )
+    }
+
+    fn add<E: LogExporter + 'static>(
+        builder: LoggerProviderBuilder,
+        batch: bool,
+        exporter: E,
+    ) -> LoggerProviderBuilder {
+        if batch { builder.with_batch_exporter(exporter) } else { builder.with_simple_exporter(exporter) }
+    }
+
+    /// `http://host:4318` → `http://host:4318/v1/logs`; a URL with a path
+    /// is kept.
+    pub(super) fn with_logs_path(endpoint: &str) -> String {
+        let after_scheme = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
+        match after_scheme.find('/') {
+            None => format!("{endpoint}/v1/logs"),
+            Some(i) if after_scheme[i..] == *"/" => format!("{endpoint}v1/logs"),
+            Some(_) => endpoint.to_owned(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn endpoints_get_the_logs_path_when_they_have_none() {
+            assert_eq!(super::with_logs_path("http://h:4318"), "http://h:4318/v1/logs");
+            assert_eq!(super::with_logs_path("http://h:4318/"), "http://h:4318/v1/logs");
+            assert_eq!(super::with_logs_path("http://h:4318/custom/logs"), "http://h:4318/custom/logs");
+        }
+    }
+}
