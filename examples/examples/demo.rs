@@ -1,144 +1,138 @@
-//! The demo: several threads and a `log`-based library log through
-//! `OtlpTracingLayer`; a consumer thread receives the OTLP bytes, decodes them
-//! and prints them. Then a burst overflows a tiny channel (raw logger, counted
-//! drops), the destination is hot-swapped to the console and back, and the
-//! counters are printed and checked: produced == delivered + dropped.
+//! The demo engine: a main pipeline (generator → batch → console) whose
+//! nodes log through `otel_*!` and call libraries that log through plain
+//! `tracing`, and an `internal_telemetry` pipeline (ITR → batch → console,
+//! plus OTLP/HTTP with `--otlp-endpoint`) through which the engine's own
+//! logs flow, attributed to the node that emitted them. At the end it
+//! prints the telemetry counters and checks that every event is accounted
+//! for.
 //!
-//! Run: `cargo run -p selftrace-examples --example demo [-- --seconds N]`
+//! Run: `cargo run -p selftrace-examples --example demo [-- OPTIONS]`
+//!
+//! * `--seconds N`: run N seconds (default 3);
+//! * `--mode itr-only|hybrid|sdk-only`: one of the embedded configurations
+//!   (`examples/configs/`; default itr-only);
+//! * `--config FILE`: a YAML configuration of your own instead;
+//! * `--otlp-endpoint URL`: also export the internal pipeline over
+//!   OTLP/HTTP (e.g. `http://127.0.0.1:4318/v1/logs`).
 
-#![expect(clippy::print_stdout, reason = "the demo prints what it shows")]
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "the demo prints what it shows")]
 
-use std::{
-    io::Write as _,
-    sync::atomic::{AtomicU64, Ordering},
-    thread,
-    time::{Duration, Instant},
-};
+use std::{process::ExitCode, time::Duration};
 
-use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw_logger_stats};
-use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
+use selftrace_examples::engine::{self, CONFIGS, EngineConfig, RunOptions};
+use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
-static PRODUCED: AtomicU64 = AtomicU64::new(0);
-
-/// Stands in for a third-party library that logs through the `log` crate.
-mod legacy_storage {
-    pub(crate) fn flush(segment: u32) {
-        log::info!(target: "legacy_storage", "flushed segment {segment}");
-        super::PRODUCED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
-fn worker(id: usize, events: u64) {
-    for i in 0..events {
-        tracing::info!(
-            name: "worker.batch",
-            target: "demo::worker",
-            worker = id,
-            batch = i,
-            latency_ms = 0.25 * i as f64,
-            ok = true,
-            "processed batch"
-        );
-        PRODUCED.fetch_add(1, Ordering::Relaxed);
-        if i % 3 == 0 {
-            legacy_storage::flush(i as u32);
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: f64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let (source, text) = match (flag(&args, "--config"), flag(&args, "--mode")) {
+        (Some(_), Some(_)) => {
+            eprintln!("demo: --config and --mode exclude each other (a file selects its mode)");
+            return ExitCode::from(2);
         }
-        thread::sleep(Duration::from_millis(20));
-    }
-    tracing::warn!(target: "demo::worker", worker = id, "worker done");
-    PRODUCED.fetch_add(1, Ordering::Relaxed);
-}
-
-fn main() {
-    let seconds: u64 =
-        std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
-
-    // 1. The layer, sending every event as one OTLP request into a channel.
-    let channel = OtlpBytesChannel::new(selftrace::DEFAULT_CHANNEL_CAPACITY);
-    let layer =
-        OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_service_name("selftrace-demo").build();
-    let handle = layer.handle();
-    tracing_subscriber::registry().with(layer.with_filter(EnvFilter::new("info"))).init();
-
-    // 2. The consumer: decode each request and print it.
-    let receiver = channel.receiver();
-    let consumer = thread::spawn(move || {
-        let (mut requests, mut records, mut bytes) = (0u64, 0u64, 0u64);
-        let stdout = std::io::stdout();
-        let mut lines = String::new();
-        while let Some(request) = receiver.recv() {
-            requests += 1;
-            bytes += request.len() as u64;
-            // The SDK bridge's zero-copy decoder, printing console lines.
-            lines.clear();
-            let decoded = selftrace_bridge::write_request(&mut lines, request.as_bytes());
-            let mut out = stdout.lock();
-            let _ = out.write_all(lines.as_bytes());
-            match decoded {
-                Ok(n) => records += n as u64,
-                Err(e) => {
-                    let _ = writeln!(out, "undecodable request: {e}");
-                }
+        (Some(path), None) => match std::fs::read_to_string(&path) {
+            Ok(text) => (path, text),
+            Err(e) => {
+                eprintln!("demo: cannot read {path}: {e}");
+                return ExitCode::from(2);
             }
+        },
+        (None, mode) => {
+            let mode = mode.unwrap_or_else(|| "itr-only".into());
+            let Some((name, text)) = CONFIGS.iter().find(|(name, _)| *name == mode) else {
+                let names: Vec<&str> = CONFIGS.iter().map(|(n, _)| *n).collect();
+                eprintln!("demo: unknown mode `{mode}` (modes: {})", names.join(", "));
+                return ExitCode::from(2);
+            };
+            (format!("examples/configs/{name}.yaml"), (*text).to_owned())
         }
-        (requests, records, bytes)
-    });
+    };
 
-    println!("== three workers log for {seconds}s; the consumer prints what arrives as OTLP bytes");
-    let started = Instant::now();
-    let per_worker = (seconds * 1000 / 20).max(3);
-    let workers: Vec<_> = (0..3).map(|id| thread::spawn(move || worker(id, per_worker))).collect();
-    for w in workers {
-        let _ = w.join();
-    }
+    let config = match EngineConfig::from_yaml(&source, &text) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match engine::self_telemetry(&config, "selftrace-demo") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("demo: {source}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::registry().with(telemetry.layer()).init();
+    println!("== selftrace demo: mode {} from {source}, {seconds} s", telemetry.mode());
 
-    // 3. Hot swap: a few events to the console, then back to the channel.
-    println!("== hot swap: the next 2 events go to the console (stderr), then back to the channel");
-    let previous = handle.set(Destination::Console).expect("the layer is alive");
-    tracing::info!(target: "demo", "this line is printed by the console destination");
-    tracing::info!(target: "demo", swapped = true, "so is this one");
-    PRODUCED.fetch_add(2, Ordering::Relaxed);
-    handle.set(previous).expect("the layer is alive");
+    let options = RunOptions {
+        duration: Duration::from_secs_f64(seconds.max(0.0)),
+        capture: false,
+        otlp_endpoint: flag(&args, "--otlp-endpoint"),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("demo: tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match runtime.block_on(engine::run(&config, &telemetry, &options)) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("demo: {source}: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
-    // 4. Overload: a burst into a 4-request channel nobody reads.
-    println!("== overload: a burst of 40 events into a 4-request channel nobody reads");
-    let tiny = OtlpBytesChannel::new(4);
-    let previous = handle.set(Destination::Channel(tiny.sender())).expect("the layer is alive");
-    for i in 0..40 {
-        tracing::error!(target: "demo::burst", i, "burst");
-    }
-    PRODUCED.fetch_add(40, Ordering::Relaxed);
-    handle.set(previous).expect("the layer is alive");
-    let stranded = tiny.receiver().len() as u64;
-
-    // 5. Shut down: swap to Noop so the channel's last sender goes, then drain.
-    handle.set(Destination::Noop).expect("the layer is alive");
-    drop(channel);
-    let (requests, records, bytes) = consumer.join().expect("consumer");
-
-    let m = handle.metrics();
-    let produced = PRODUCED.load(Ordering::Relaxed);
-    println!("== after {:.1}s", started.elapsed().as_secs_f64());
-    println!("produced events          {produced}");
-    println!("delivered                {}", m.delivered());
-    for reason in DropReason::ALL {
-        println!("dropped {:<16} {}", reason.as_str(), m.dropped(reason));
-    }
-    println!("values truncated         {}", m.truncated_values());
+    let m = &report.metrics;
+    println!("== telemetry counters (mode {})", m.mode);
+    let layer = &m.layer;
     println!(
-        "consumer: {requests} requests, {records} records, {bytes} bytes (+{stranded} stranded in the burst channel)"
+        "third-party (layer): received {} = delivered {} + dropped {}",
+        layer.received(),
+        layer.delivered(),
+        layer.dropped_total()
     );
-    let raw = raw_logger_stats();
-    println!("raw logger: {} lines written, {} suppressed", raw.written, raw.suppressed);
-
-    let delivered_ok = m.delivered() == records + stranded + 2; // + 2 console lines
-    let invariant_ok = produced == m.delivered() + m.dropped_total();
+    let path = &m.node_path;
     println!(
-        "check: produced == delivered + dropped: {}; delivered == printed + console + stranded: {}",
-        if invariant_ok { "ok" } else { "FAILED" },
-        if delivered_ok { "ok" } else { "FAILED" }
+        "components (node path): received {} = delivered {} + dropped {} + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
+        path.events_received(),
+        path.events_delivered(),
+        path.events_dropped_total(),
+        path.events_buffered(),
+        path.flush_count(),
+        path.timer_flush_count(),
+        path.overflow_flush_count(),
+        path.bytes_flushed()
     );
-    if !(invariant_ok && delivered_ok) {
-        std::process::exit(1);
+    for r in &m.receivers {
+        println!(
+            "receiver {}: {} requests ({} records) in, {} records in {} batches out, dropped: queue {}, deadline {}, closed {}",
+            r.id,
+            r.requests_received,
+            r.records_received,
+            r.records_sent,
+            r.batches_sent,
+            r.dropped_newest + r.dropped_oldest,
+            r.dropped_deadline,
+            r.dropped_output_closed
+        );
+    }
+    if let Some(sdk) = &m.sdk {
+        println!("sdk bridge: {sdk:?}");
+    }
+    let balanced = layer.received() == layer.delivered() + layer.dropped_total()
+        && path.events_received() == path.events_delivered() + path.events_dropped_total() + path.events_buffered();
+    if balanced {
+        println!("== every event accounted for");
+        ExitCode::SUCCESS
+    } else {
+        println!("== counters do not add up");
+        ExitCode::FAILURE
     }
 }

@@ -118,6 +118,8 @@ pub struct SelfTelemetryBuilder {
     nodes: BTreeSet<String>,
     receivers: Vec<(String, ReceiverSettings)>,
     edges: Vec<(String, String)>,
+    #[cfg(feature = "sdk")]
+    provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
 }
 
 /// A configuration [`SelfTelemetry`] cannot run: where and why.
@@ -172,6 +174,8 @@ impl SelfTelemetry {
             nodes: BTreeSet::new(),
             receivers: Vec::new(),
             edges: Vec::new(),
+            #[cfg(feature = "sdk")]
+            provider: None,
         }
     }
 
@@ -341,6 +345,15 @@ impl SelfTelemetryBuilder {
         self
     }
 
+    /// The SDK modes use `provider` instead of one built from
+    /// `processors` (which still select the mode): several exporters of
+    /// your own, custom processors, an in-memory exporter in tests.
+    #[cfg(feature = "sdk")]
+    pub fn with_sdk_provider(mut self, provider: opentelemetry_sdk::logs::SdkLoggerProvider) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
     /// A node of the engine's pipeline graph.
     pub fn node(mut self, id: impl Into<String>) -> Self {
         self.nodes.insert(id.into());
@@ -469,7 +482,10 @@ impl SelfTelemetryBuilder {
             for (k, v) in &attributes {
                 resource = resource.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone()));
             }
-            let provider = sdk::provider(&logs, resource.build())?;
+            let provider = match self.provider {
+                Some(provider) => provider,
+                None => sdk::provider(&logs, resource.build())?,
+            };
             let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn().map_err(|e| {
                 SetupError::new(format!("{LOGS}.processors"), logs.processors_location(), e.to_string())
             })?;
