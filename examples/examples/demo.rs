@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let telemetry = match engine::self_telemetry(&config, "selftrace-demo") {
+    let telemetry = match engine::self_telemetry(&config, "selftrace-demo", None) {
         Ok(telemetry) => telemetry,
         Err(e) => {
             eprintln!("demo: {source}: {e}");

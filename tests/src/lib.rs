@@ -21,3 +21,5 @@ pub fn hex(bytes: &[u8]) -> String {
         s
     })
 }
+
+pub mod records;

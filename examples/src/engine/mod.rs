@@ -143,9 +143,17 @@ fn exporter_kind(e: &ExporterKind) -> &'static str {
 }
 
 /// Describes the graph to selftrace: every node, the `internal_telemetry`
-/// receivers with their settings, every edge.
-pub fn self_telemetry(config: &EngineConfig, service_name: &str) -> Result<SelfTelemetry, EngineError> {
+/// receivers with their settings, every edge. `provider` replaces the SDK
+/// provider `processors` would build (tests keep records in memory).
+pub fn self_telemetry(
+    config: &EngineConfig,
+    service_name: &str,
+    provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+) -> Result<SelfTelemetry, EngineError> {
     let mut builder = SelfTelemetry::builder(&config.service.telemetry).with_service_name(service_name);
+    if let Some(provider) = provider {
+        builder = builder.with_sdk_provider(provider);
+    }
     let mut names = BTreeSet::new();
     for pipeline in &config.pipelines {
         if !names.insert(pipeline.name.as_str()) {
