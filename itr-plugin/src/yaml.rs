@@ -51,11 +51,17 @@ fn message_of(error: &serde_saphyr::Error) -> String {
     let full = error.without_snippet().to_string();
     let first = full.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "line L column C: message"
-    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
-        Some((_, message)) => message.to_owned(),
-        None => first.to_owned(),
-    }
+    // "line L column C: message", the message sometimes ending in
+    // " at line L, column C" again.
+    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_, message)) => message,
+        None => first,
+    };
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    };
+    message.to_owned()
 }
 
 /// A configuration that could not be read.

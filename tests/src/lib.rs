@@ -23,3 +23,19 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub mod records;
+
+/// The demo engine's binary (`cargo run -p selftrace-examples --example
+/// demo`), built first if need be with the cargo running the tests.
+pub fn demo_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "selftrace-examples", "--example", "demo"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the demo failed");
+    // target/debug/deps/<test> → target/debug/examples/demo
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX))
+}

@@ -78,9 +78,7 @@ fn unknown_keys_are_rejected_with_their_path() {
         "service:\n  telemetry:\n    logs:\n      internal_collection:\n        enabled: true\n        flush_intervall: 1s\n",
     );
     assert!(
-        e.starts_with(
-            "service.yaml:6:9: `service.telemetry.logs.internal_collection.flush_intervall`: unknown field"
-        ),
+        e.starts_with("service.yaml:6:9: `service.telemetry.logs.internal_collection.flush_intervall`: unknown field"),
         "{e}"
     );
     let e = engine_error("pipelines:\n  - name: main\n    receivers: [kafka]\n    exporters: [console]\n");
@@ -92,12 +90,14 @@ fn wrong_types_and_values_name_the_key() {
     let e = service_error(
         "service:\n  telemetry:\n    logs:\n      internal_collection:\n        buffer_size_bytes: lots\n",
     );
-    assert!(e.starts_with("service.yaml:5:28: `service.telemetry.logs.internal_collection.buffer_size_bytes`: "), "{e}");
+    assert!(
+        e.starts_with("service.yaml:5:28: `service.telemetry.logs.internal_collection.buffer_size_bytes`: "),
+        "{e}"
+    );
     let e = service_error("service:\n  telemetry:\n    logs:\n      level: loud\n");
     assert!(e.contains("`service.telemetry.logs.level`: unknown variant `loud`"), "{e}");
-    let e = service_error(
-        "service:\n  telemetry:\n    logs:\n      internal_collection:\n        flush_interval: 10\n",
-    );
+    let e =
+        service_error("service:\n  telemetry:\n    logs:\n      internal_collection:\n        flush_interval: 10\n");
     assert!(e.contains("`service.telemetry.logs.internal_collection.flush_interval`") && e.contains("no unit"), "{e}");
     let e = service_error(
         "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp: {}\n",
@@ -137,7 +137,9 @@ fn a_configuration_that_would_loop_is_rejected() {
         "pipelines:\n  - name: itr\n    receivers:\n      - internal_telemetry: { logger: default }\n    exporters: [console]\n",
     );
     assert!(
-        e.starts_with("engine.yaml:4:39: `pipelines[0].receivers[0].internal_telemetry.logger`: unknown variant `default`"),
+        e.starts_with(
+            "engine.yaml:4:39: `pipelines[0].receivers[0].internal_telemetry.logger`: unknown variant `default`"
+        ),
         "{e}"
     );
     // Outside the zone, the same override is fine.
