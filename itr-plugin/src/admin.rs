@@ -570,13 +570,8 @@ mod sdk {
                         #[cfg(feature = "otlp-http")]
                         {
                             let endpoint = with_logs_path(&otlp.endpoint);
-                            let exporter = selftrace_bridge::otlp_http_exporter(&endpoint).map_err(|e| {
-                                SetupError::new(
-                                    format!("{path}.exporter.otlp.endpoint"),
-                                    logs.processors_location(),
-                                    e.to_string(),
-                                )
-                            })?;
+                            let exporter = selftrace_bridge::otlp_http_exporter(&endpoint)
+                                .map_err(|e| bad_endpoint(&path, logs, e))?;
                             add(builder, batch, exporter)
                         }
                         #[cfg(not(feature = "otlp-http"))]
@@ -585,13 +580,8 @@ mod sdk {
                     OtlpProtocol::Grpc => {
                         #[cfg(feature = "otlp-grpc")]
                         {
-                            let exporter = selftrace_bridge::otlp_grpc_exporter(&otlp.endpoint).map_err(|e| {
-                                SetupError::new(
-                                    format!("{path}.exporter.otlp.endpoint"),
-                                    logs.processors_location(),
-                                    e.to_string(),
-                                )
-                            })?;
+                            let exporter = selftrace_bridge::otlp_grpc_exporter(&otlp.endpoint)
+                                .map_err(|e| bad_endpoint(&path, logs, e))?;
                             add(builder, batch, exporter)
                         }
                         #[cfg(not(feature = "otlp-grpc"))]
@@ -601,6 +591,11 @@ mod sdk {
             };
         }
         Ok(builder.build())
+    }
+
+    #[allow(dead_code, reason = "used when a transport feature is on")]
+    fn bad_endpoint(path: &str, logs: &LogsConfig, error: impl std::fmt::Display) -> SetupError {
+        SetupError::new(format!("{path}.exporter.otlp.endpoint"), logs.processors_location(), error.to_string())
     }
 
     #[allow(dead_code, reason = "used when a transport feature is off")]
@@ -622,6 +617,7 @@ mod sdk {
 
     /// `http://host:4318` → `http://host:4318/v1/logs`; a URL with a path
     /// is kept.
+    #[allow(dead_code, reason = "used with the otlp-http feature")]
     pub(super) fn with_logs_path(endpoint: &str) -> String {
         let after_scheme = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
         match after_scheme.find('/') {
