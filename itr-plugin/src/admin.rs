@@ -523,7 +523,9 @@ impl SelfTelemetryBuilder {
             (None, None) => described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build(),
         };
         // ITR only: on the console until the receivers exist, then swapped.
-        let layer = described!(OtlpTracingLayer::builder(sdk_destination.unwrap_or(Destination::Console))).build();
+        #[allow(clippy::unnecessary_literal_unwrap, reason = "always None without the sdk feature")]
+        let initial = sdk_destination.unwrap_or(Destination::Console);
+        let layer = described!(OtlpTracingLayer::builder(initial)).build();
         let handle = layer.handle();
         if mode == Mode::ItrOnly
             && let Some(internal) = &internal
