@@ -196,9 +196,12 @@ impl SelfTelemetry {
         let level = self.logs.level();
         let level_filter = filter_fn(move |meta: &Metadata<'_>| *meta.level() <= level).with_max_level_hint(level);
         let itr_only = self.mode == Mode::ItrOnly;
+        // The zone's rule for transport targets (prefixes on `::`
+        // boundaries), applied outside node scopes.
+        let transport = Node::new("transport").with_denied_targets(TRANSPORT_TARGETS.iter().copied());
         let transport_filter = filter_fn(move |meta: &Metadata<'_>| {
             !itr_only
-                || !is_transport(meta.target())
+                || !transport.denies_target(meta.target())
                 || SharedTelemetry::current().is_some()
                 || LocalTelemetry::current().is_some()
         });
@@ -312,12 +315,6 @@ impl fmt::Debug for SelfTelemetry {
             .field("metrics", &self.metrics())
             .finish_non_exhaustive()
     }
-}
-
-fn is_transport(target: &str) -> bool {
-    TRANSPORT_TARGETS
-        .iter()
-        .any(|t| target.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
 }
 
 /// A snapshot of every counter of a [`SelfTelemetry`].
@@ -637,5 +634,53 @@ mod sdk {
             assert_eq!(super::with_logs_path("http://h:4318/"), "http://h:4318/v1/logs");
             assert_eq!(super::with_logs_path("http://h:4318/custom/logs"), "http://h:4318/custom/logs");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::settings::ServiceConfig;
+
+    fn telemetry(yaml: &str) -> SelfTelemetry {
+        let config = ServiceConfig::from_yaml("t.yaml", yaml).unwrap();
+        SelfTelemetry::builder(&config.telemetry)
+            .receiver("itr", ReceiverSettings::default())
+            .node("main")
+            .build()
+            .unwrap()
+    }
+
+    /// Events of `hyper`, of `hyper::client` and of `app`, outside any node
+    /// and then inside `main`: how many the layer received.
+    fn received(telemetry: &SelfTelemetry) -> (u64, u64) {
+        let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "hyper", "outside");
+            tracing::error!(target: "hyper::client::pool", "outside");
+            tracing::error!(target: "hyperloop", "outside");
+            let outside = telemetry.metrics().layer.received();
+            let node = telemetry.shared("main").unwrap();
+            node.in_scope(|| tracing::error!(target: "hyper::client::pool", "inside"));
+            (outside, telemetry.metrics().layer.received() - outside)
+        })
+    }
+
+    #[test]
+    fn itr_only_keeps_transport_crates_out_of_the_layer_outside_nodes() {
+        let itr_only = telemetry(
+            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n",
+        );
+        assert_eq!(itr_only.mode(), Mode::ItrOnly);
+        assert_eq!(received(&itr_only), (1, 1), "only `hyperloop` outside; the node's own event inside");
+        let hybrid = telemetry(
+            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: [{simple: {exporter: {console: }}}]\n",
+        );
+        assert_eq!(received(&hybrid), (3, 1), "the SDK path keeps them");
+        hybrid.shutdown();
+        itr_only.shutdown();
     }
 }
