@@ -92,6 +92,19 @@
 //! [`Control::TimerTick`] and returns [`std::future::pending`] from
 //! [`sleep`](ReceiverHost::sleep).
 //!
+//! # Configuration and the three modes
+//!
+//! [`ServiceConfig`] reads `service.telemetry` from YAML (seed 001's shapes;
+//! unknown keys rejected; [`YamlError`]s name the key path, line and
+//! column). [`LogsConfig::mode`] selects the [`Mode`]: SDK only (default),
+//! hybrid (`internal_collection.enabled: true`), ITR only (`enabled: true`
+//! and `processors: []`). [`SelfTelemetry`] is the admin side: given the
+//! engine's pipeline graph it checks the configuration (a configuration that
+//! would loop is a [`SetupError`]), builds the SDK bridge (feature `sdk`),
+//! the node path, the receivers and the layer, swaps the layer to the
+//! receivers in ITR-only mode and back to the console at shutdown.
+//! [`from_yaml`] gives an engine the same errors for its own sections.
+//!
 //! # Routing
 //!
 //! Component logs (the `otel_*!` macros, and library events inside a node
