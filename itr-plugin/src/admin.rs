@@ -20,11 +20,11 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    config::{ReceiverConfig, ReceiverSettings},
+    config::{ConfigError, ReceiverConfig, ReceiverSettings},
     receiver::{InternalTelemetryReceiver, ReceiverMetrics},
     settings::{LogsConfig, Mode, TelemetryConfig},
     telemetry::{InternalTelemetry, RECEIVER_NAME},
-    zone::{TRANSPORT_TARGETS, Zone, ZoneError},
+    zone::{TRANSPORT_TARGETS, Zone},
 };
 
 /// An engine's self telemetry, wired for the [`Mode`] its configuration
@@ -218,10 +218,10 @@ impl SelfTelemetry {
     /// Only for a node the builder was not told about and that the zone
     /// rejects; the overrides were checked at build.
     pub fn node(&self, id: &str) -> Result<Node, SetupError> {
-        let o = self.logs.nodes().find(|(n, _)| *n == id).map(|(_, o)| *o).unwrap_or_default();
+        let o = self.logs.node(id).copied().unwrap_or_default();
         let logger = o.logger.map(NodeLogger::from);
         let node = if self.zone.contains(id) {
-            let node = self.zone.node(id, logger).map_err(|e| self.zone_error(id, e))?;
+            let node = zone_node(&self.zone, &self.logs, id)?;
             match o.level {
                 Some(level) => {
                     let capped = level.min(node.max_level());
@@ -300,11 +300,20 @@ impl SelfTelemetry {
         }
         self.metrics()
     }
+}
 
-    fn zone_error(&self, id: &str, error: ZoneError) -> SetupError {
-        let at = self.logs.node_location(id);
-        SetupError::new(format!("{LOGS}.nodes.{id}.logger"), at, error.to_string())
-    }
+/// Node `id` of the zone with its `nodes:` logger, or the error naming
+/// where that logger is written (`default` would feed the receivers with
+/// their own pipeline's logs).
+fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node, SetupError> {
+    let logger = logs.node(id).and_then(|o| o.logger).map(NodeLogger::from);
+    zone.node(id, logger)
+        .map_err(|e| SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()))
+}
+
+/// A receiver's settings out of range, named by the receiver.
+fn invalid_receiver(id: &str, error: &ConfigError) -> SetupError {
+    SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string())
 }
 
 impl fmt::Debug for SelfTelemetry {
@@ -417,9 +426,7 @@ impl SelfTelemetryBuilder {
         let receiver_configs: Vec<(String, ReceiverConfig)> =
             self.receivers.iter().map(|(id, s)| (id.clone(), s.resolve(defaults.clone()))).collect();
         for (id, config) in &receiver_configs {
-            config
-                .validate()
-                .map_err(|e| SetupError::new(format!("pipelines.{id}.{}", e.key()), None, e.to_string()))?;
+            config.validate().map_err(|e| invalid_receiver(id, &e))?;
         }
 
         // The zone, and every override checked against it.
@@ -431,22 +438,17 @@ impl SelfTelemetryBuilder {
             zone = zone.edge(from.clone(), to.clone());
         }
         let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()))?;
-        for (id, o) in logs.nodes() {
-            let at = logs.node_location(id);
+        for (id, _) in logs.nodes() {
             if !self.nodes.contains(id) {
                 let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
                 return Err(SetupError::new(
                     format!("{LOGS}.nodes.{id}"),
-                    at,
+                    logs.node_location(id),
                     format!("no node `{id}` in the pipelines (nodes: {})", known.join(", ")),
                 ));
             }
             if zone.contains(id) {
-                // `default` would feed the receivers with their own
-                // pipeline's logs.
-                if let Err(e) = zone.node(id, o.logger.map(NodeLogger::from)) {
-                    return Err(SetupError::new(format!("{LOGS}.nodes.{id}.logger"), at, e.to_string()));
-                }
+                zone_node(&zone, &logs, id)?;
             }
         }
 
@@ -508,9 +510,7 @@ impl SelfTelemetryBuilder {
         let mut receivers = BTreeMap::new();
         if let Some(internal) = &internal {
             for (id, config) in receiver_configs {
-                let receiver = internal
-                    .receiver(&id, config)
-                    .map_err(|e| SetupError::new(format!("pipelines.{id}.{}", e.key()), None, e.to_string()))?;
+                let receiver = internal.receiver(&id, config).map_err(|e| invalid_receiver(&id, &e))?;
                 receivers.insert(id, receiver);
             }
         }

@@ -196,6 +196,11 @@ impl LogsConfig {
         self.nodes.iter().map(|(id, o)| (id.as_str(), &o.value))
     }
 
+    /// The `nodes:` override of node `id`.
+    pub fn node(&self, id: &str) -> Option<&NodeOverride> {
+        self.nodes.get(id).map(|o| &o.value)
+    }
+
     /// Where the override of node `id` is written (line, column).
     pub(crate) fn node_location(&self, id: &str) -> Option<(usize, usize)> {
         self.nodes.get(id).map(|o| location(&o.referenced))

@@ -3,7 +3,7 @@
 
 use std::{fmt, marker::PhantomData, time::Duration};
 
-use selftrace_itr::{ReceiverSettings, ServiceConfig, YamlError, from_yaml, parse_duration};
+use selftrace_itr::{RECEIVER_NAME, ReceiverSettings, ServiceConfig, YamlError, from_yaml, parse_duration};
 use serde::{
     Deserialize, Deserializer,
     de::{self, MapAccess, Visitor},
@@ -147,10 +147,12 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 /// The entries of a component list: a bare kind (`- otlp`, default
 /// settings) or a one-key map (`- otlp: { endpoint: .. }`).
-trait Component: Sized {
+pub(crate) trait Component: Sized {
     const WHAT: &'static str;
     const KINDS: &'static [&'static str];
     fn with_settings<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Self, A::Error>;
+    /// The kind as written (one of `KINDS`).
+    fn kind(&self) -> &'static str;
 }
 
 /// Settings written as `kind:` (null) or `kind: { .. }`.
@@ -160,13 +162,20 @@ fn settings<'de, A: MapAccess<'de>, T: Deserialize<'de> + Default>(map: &mut A) 
 
 impl Component for ReceiverKind {
     const WHAT: &'static str = "receiver";
-    const KINDS: &'static [&'static str] = &["generator", "internal_telemetry", "otlp"];
+    const KINDS: &'static [&'static str] = &["generator", RECEIVER_NAME, "otlp"];
     fn with_settings<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Self, A::Error> {
         Ok(match kind {
             "generator" => Self::Generator(settings(map)?),
-            "internal_telemetry" => Self::InternalTelemetry(settings(map)?),
+            RECEIVER_NAME => Self::InternalTelemetry(settings(map)?),
             _ => Self::Otlp(settings(map)?),
         })
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Generator(_) => "generator",
+            Self::InternalTelemetry(_) => RECEIVER_NAME,
+            Self::Otlp(_) => "otlp",
+        }
     }
 }
 
@@ -179,6 +188,12 @@ impl Component for ProcessorKind {
             _ => Self::Retry(settings(map)?),
         })
     }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Batch(_) => "batch",
+            Self::Retry(_) => "retry",
+        }
+    }
 }
 
 impl Component for ExporterKind {
@@ -189,6 +204,12 @@ impl Component for ExporterKind {
             "console" => Self::Console(settings(map)?),
             _ => Self::Otlp(settings(map)?),
         })
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Console(_) => "console",
+            Self::Otlp(_) => "otlp",
+        }
     }
 }
 

@@ -20,8 +20,7 @@ use std::{
 
 use selftrace::{OtlpBytes, SharedTelemetry, otel_debug, otel_info, otel_warn};
 use selftrace_itr::{
-    Control, InternalTelemetryReceiver, OutputClosed, RECEIVER_NAME, ReceiverHost, SelfTelemetry, SelfTelemetryMetrics,
-    SetupError,
+    Control, InternalTelemetryReceiver, OutputClosed, ReceiverHost, SelfTelemetry, SelfTelemetryMetrics, SetupError,
 };
 use tokio::{
     sync::{mpsc, watch},
@@ -29,7 +28,9 @@ use tokio::{
 };
 
 pub use self::config::EngineConfig;
-use self::config::{BatchConfig, ConsoleConfig, ExporterKind, GeneratorConfig, ProcessorKind, ReceiverKind, Verbosity};
+use self::config::{
+    BatchConfig, Component as _, ConsoleConfig, ExporterKind, GeneratorConfig, ProcessorKind, ReceiverKind, Verbosity,
+};
 
 /// The embedded configurations, one per mode (`--mode`).
 pub const CONFIGS: &[(&str, &str)] = &[
@@ -116,30 +117,10 @@ fn node_ids(pipeline: &config::PipelineConfig) -> (Vec<String>, Vec<String>, Vec
         }
         id
     };
-    let receivers = pipeline.receivers.iter().map(|r| id("receiver", receiver_kind(r))).collect();
-    let processors = pipeline.processors.iter().map(|p| id("processor", processor_kind(p))).collect();
-    let exporters = pipeline.exporters.iter().map(|e| id("exporter", exporter_kind(e))).collect();
+    let receivers = pipeline.receivers.iter().map(|r| id("receiver", r.kind())).collect();
+    let processors = pipeline.processors.iter().map(|p| id("processor", p.kind())).collect();
+    let exporters = pipeline.exporters.iter().map(|e| id("exporter", e.kind())).collect();
     (receivers, processors, exporters)
-}
-
-fn receiver_kind(r: &ReceiverKind) -> &'static str {
-    match r {
-        ReceiverKind::Generator(_) => "generator",
-        ReceiverKind::InternalTelemetry(_) => RECEIVER_NAME,
-        ReceiverKind::Otlp(_) => "otlp",
-    }
-}
-fn processor_kind(p: &ProcessorKind) -> &'static str {
-    match p {
-        ProcessorKind::Batch(_) => "batch",
-        ProcessorKind::Retry(_) => "retry",
-    }
-}
-fn exporter_kind(e: &ExporterKind) -> &'static str {
-    match e {
-        ExporterKind::Console(_) => "console",
-        ExporterKind::Otlp(_) => "otlp",
-    }
 }
 
 /// Describes the graph to selftrace: every node, the `internal_telemetry`
