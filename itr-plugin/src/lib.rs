@@ -140,7 +140,6 @@
 mod admin;
 mod config;
 mod host;
-mod merge;
 mod receiver;
 mod router;
 mod settings;

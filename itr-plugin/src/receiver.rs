@@ -2,7 +2,6 @@
 //! output, fed by the engine's own logs.
 
 use std::{
-    collections::VecDeque,
     fmt,
     future::{Future, poll_fn},
     pin::pin,
@@ -14,12 +13,15 @@ use std::{
     time::Instant,
 };
 
-use selftrace::{FlushReason, Node, NodeMetrics, NodePath, OtlpBytes, SharedTelemetry, write_raw_note};
+use selftrace::{
+    FlushReason, Node, NodeMetrics, NodePath, OtlpBytes, SharedTelemetry,
+    batch::{Batch, Batcher},
+    write_raw_note,
+};
 
 use crate::{
     config::ReceiverConfig,
     host::{Control, OutputClosed, ReceiverHost},
-    merge::{BatchWriter, Shape, shape},
     router::{QueueCounters, Router},
 };
 
@@ -62,8 +64,7 @@ pub struct InternalTelemetryReceiver {
     /// receiver's loop, so whatever the host logs while serving it stays in
     /// the zone.
     telemetry: SharedTelemetry,
-    pending: Pending,
-    writer: BatchWriter,
+    pending: Batcher,
 }
 
 impl fmt::Debug for InternalTelemetryReceiver {
@@ -72,7 +73,7 @@ impl fmt::Debug for InternalTelemetryReceiver {
             .field("id", &self.id)
             .field("config", &self.config)
             .field("queued", &self.rx.len())
-            .field("pending_records", &self.pending.records)
+            .field("pending_records", &self.pending.pending_records())
             .finish_non_exhaustive()
     }
 }
@@ -155,15 +156,6 @@ pub struct ReceiverMetrics {
     pub node_path: NodeMetrics,
 }
 
-/// Requests taken, not yet sent.
-#[derive(Default)]
-struct Pending {
-    requests: VecDeque<(OtlpBytes, Shape)>,
-    /// Their worst merged size.
-    bytes: usize,
-    records: u64,
-}
-
 /// What woke the loop.
 enum Wake {
     Control(Control),
@@ -179,19 +171,8 @@ impl InternalTelemetryReceiver {
             .with_max_level(tracing_core::LevelFilter::ERROR)
             .with_denied_targets(crate::zone::TRANSPORT_TARGETS.iter().copied());
         let telemetry = path.shared(node);
-        let writer = BatchWriter::new(config.max_batch_bytes);
-        Self {
-            id: id.into(),
-            config,
-            rx,
-            path,
-            router,
-            queue,
-            counters: Arc::default(),
-            telemetry,
-            pending: Pending::default(),
-            writer,
-        }
+        let pending = Batcher::new(config.max_batch_bytes, config.max_batch_records as u64);
+        Self { id: id.into(), config, rx, path, router, queue, counters: Arc::default(), telemetry, pending }
     }
 
     pub(crate) fn queue_counters(&self) -> Arc<QueueCounters> {
@@ -334,19 +315,17 @@ impl InternalTelemetryReceiver {
     fn take(&mut self, request: OtlpBytes) {
         let counters = &self.counters;
         add(&counters.requests_received, 1);
-        match shape(request.as_bytes()) {
+        let len = request.len();
+        match self.pending.push(request) {
             Ok(shape) => {
                 add(&counters.records_received, shape.records);
                 add(&counters.pending_records, shape.records);
-                self.pending.bytes = self.pending.bytes.saturating_add(self.writer.worst_size(request.len(), shape));
-                self.pending.records += shape.records;
-                self.pending.requests.push_back((request, shape));
             }
             Err(_) => {
                 add(&counters.malformed_requests, 1);
                 write_raw_note(
                     "internal_telemetry",
-                    format_args!("receiver {}: dropped a malformed request of {} bytes", self.id, request.len()),
+                    format_args!("receiver {}: dropped a malformed request of {len} bytes", self.id),
                 );
             }
         }
@@ -365,15 +344,9 @@ impl InternalTelemetryReceiver {
         }
     }
 
-    /// Whether a full batch is pending.
-    fn full(&self) -> bool {
-        self.pending.bytes >= self.config.max_batch_bytes
-            || self.pending.records >= self.config.max_batch_records as u64
-    }
-
     /// Sends full batches, or everything when `all`.
     async fn send_batches<H: ReceiverHost>(&mut self, host: &mut H, all: bool) -> Result<(), OutputClosed> {
-        while all || self.full() {
+        while all || self.pending.is_full() {
             let Some((batch, records)) = self.next_batch(all) else { break };
             let len = batch.len();
             if host.send(batch).await.is_err() {
@@ -388,36 +361,9 @@ impl InternalTelemetryReceiver {
     /// Makes the next batch from the oldest pending requests; the caller
     /// counts it sent or dropped.
     fn next_batch(&mut self, all: bool) -> Option<(OtlpBytes, u64)> {
-        if self.pending.requests.is_empty() || !(all || self.full()) {
-            return None;
-        }
-        let (max_bytes, max_records) = (self.config.max_batch_bytes, self.config.max_batch_records as u64);
-        let (mut bytes, mut records, mut count) = (0usize, 0u64, 0usize);
-        for (request, shape) in &self.pending.requests {
-            let size = self.writer.worst_size(request.len(), *shape);
-            if count > 0 && (bytes.saturating_add(size) > max_bytes || records + shape.records > max_records) {
-                break;
-            }
-            bytes = bytes.saturating_add(size);
-            records += shape.records;
-            count += 1;
-        }
-        let batch = if count == 1 {
-            // Alone: sent as it is, without a copy.
-            self.pending.requests.pop_front().map(|(request, _)| request)?
-        } else {
-            self.writer.start(bytes);
-            for (request, _) in self.pending.requests.drain(..count) {
-                // Checked when taken; a failure here cannot happen, and would
-                // only cut this request short.
-                let _ = self.writer.push(request.as_bytes());
-            }
-            OtlpBytes::from_bytes(self.writer.finish())
-        };
-        self.pending.bytes = self.pending.bytes.saturating_sub(bytes);
-        self.pending.records -= records;
+        let Batch { bytes, records, .. } = self.pending.next_batch(all)?;
         self.counters.pending_records.fetch_sub(records, Ordering::Relaxed);
-        Some((batch, records))
+        Some((bytes, records))
     }
 
     /// Counts a batch the output took.
@@ -431,8 +377,7 @@ impl InternalTelemetryReceiver {
     /// Drops everything pending and queued, counted by `counter`.
     fn drop_all(&mut self, counter: impl Fn(&ReceiverCounters) -> &AtomicU64) {
         self.take_queued();
-        let records = self.pending.records;
-        self.pending = Pending::default();
+        let records = self.pending.clear();
         let counters = &self.counters;
         counters.pending_records.fetch_sub(records, Ordering::Relaxed);
         add(counter(counters), records);

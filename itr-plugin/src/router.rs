@@ -30,7 +30,7 @@ use std::{
 use arc_swap::ArcSwap;
 use selftrace::{OtlpBytes, OtlpSink, TrySendError};
 
-use crate::{config::Overflow, merge};
+use crate::config::Overflow;
 
 /// How many times a drop-oldest queue makes room before it drops the new
 /// request instead (other producers may fill the room first).
@@ -158,7 +158,7 @@ impl Queue {
     #[cold]
     fn dropped(&self, counter: &AtomicU64, bytes: &OtlpBytes) {
         add(counter, 1);
-        add(&self.counters.dropped_records, merge::shape(bytes.as_bytes()).map_or(0, |shape| shape.records));
+        add(&self.counters.dropped_records, selftrace::batch::shape(bytes.as_bytes()).map_or(0, |shape| shape.records));
     }
 }
 

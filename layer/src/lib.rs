@@ -134,6 +134,7 @@
 //!
 //! The minimum supported Rust version is 1.88 (edition 2024).
 
+pub mod batch;
 mod console;
 mod destination;
 mod encoder;

@@ -2,30 +2,72 @@
 //!
 //! Two `ExportLogsServiceRequest`s concatenated are already one valid
 //! request (protobuf appends repeated fields), but every part would keep its
-//! own copy of the resource and scope. The writer here merges instead: runs
-//! of `ResourceLogs` with the same resource and schema URL become one, and
+//! own copy of the resource and scope. A [`Batcher`] merges instead: runs of
+//! `ResourceLogs` with the same resource and schema URL become one, and
 //! inside it runs of `ScopeLogs` with the same scope and schema URL become
 //! one. Records are copied as they are, never decoded. A container with a
-//! field this writer does not know (or a repeated singular field) is copied
+//! field the merger does not know (or a repeated singular field) is copied
 //! whole, unmerged, so nothing is lost or reinterpreted.
 //!
-//! Lengths of the containers the writer opens are padded varints of a fixed
-//! width (valid protobuf), patched when the container closes.
+//! Lengths of the containers the merger opens are padded varints of a fixed
+//! width (valid protobuf), patched when the container closes; the width comes
+//! from the largest batch, so a batch never exceeds its byte bound (a single
+//! request larger than the bound goes out alone, unchanged).
+//!
+//! The Internal Telemetry Receiver (`selftrace-itr`) and the OTLP exporter
+//! (`selftrace-bridge`) both batch with it.
+//!
+//! # Examples
+//!
+//! ```
+//! use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, batch::Batcher};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! // Three one-record requests, as the layer sends them.
+//! let channel = OtlpBytesChannel::new(8);
+//! let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+//! tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+//!     for i in 0..3_i64 {
+//!         tracing::info!(target: "db", i);
+//!     }
+//! });
+//!
+//! let mut batcher = Batcher::new(1 << 20, 512);
+//! for request in channel.receiver().drain() {
+//!     batcher.push(request).unwrap();
+//! }
+//! let batch = batcher.next_batch(true).unwrap();
+//! // One request with one ResourceLogs and one ScopeLogs holding the 3 records.
+//! assert_eq!((batch.records, batch.requests), (3, 3));
+//! assert!(batcher.is_empty());
+//! ```
+
+use std::collections::VecDeque;
 
 use bytes::{BufMut, BytesMut};
 
-/// The envelope of a request is not valid protobuf of the shape it should
-/// have; its records cannot be counted or merged.
+use crate::OtlpBytes;
+
+/// The envelope of a request is not valid protobuf of the shape an
+/// `ExportLogsServiceRequest` has; its records cannot be counted or merged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Malformed;
+pub struct Malformed;
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed ExportLogsServiceRequest envelope")
+    }
+}
+
+impl std::error::Error for Malformed {}
 
 /// What one request holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Shape {
+pub struct Shape {
     /// Log records.
-    pub(crate) records: u64,
+    pub records: u64,
     /// `ResourceLogs` and `ScopeLogs` containers.
-    pub(crate) containers: u64,
+    pub containers: u64,
 }
 
 const LEN: u8 = 2;
@@ -141,8 +183,14 @@ fn container(buf: &[u8]) -> Result<Container<'_>, Malformed> {
     Ok(parts)
 }
 
-/// Checks the envelope of `request` and counts what it holds.
-pub(crate) fn shape(request: &[u8]) -> Result<Shape, Malformed> {
+/// Checks the envelope of `request` (down to the records, which are not
+/// read) and counts what it holds.
+///
+/// # Errors
+///
+/// [`Malformed`] where prost would reject the envelope: truncation, a wrong
+/// wire type on a known field, a group.
+pub fn shape(request: &[u8]) -> Result<Shape, Malformed> {
     let mut shape = Shape::default();
     for field in fields(request) {
         let field = field?;
@@ -191,7 +239,7 @@ enum Level {
 }
 
 /// Writes one merged request from several.
-pub(crate) struct BatchWriter {
+struct BatchWriter {
     out: BytesMut,
     /// The width of a length placeholder, from the largest batch.
     width: usize,
@@ -200,30 +248,30 @@ pub(crate) struct BatchWriter {
 }
 
 /// Bytes a varint of `value` takes.
-pub(crate) fn varint_len(value: u64) -> usize {
+fn varint_len(value: u64) -> usize {
     (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 impl BatchWriter {
     /// A writer of batches of at most `max_bytes`.
-    pub(crate) fn new(max_bytes: usize) -> Self {
+    fn new(max_bytes: usize) -> Self {
         Self { out: BytesMut::new(), width: varint_len(max_bytes as u64), resource: None, scope: None }
     }
 
     /// How many bytes merging a request of `len` bytes holding `shape` can
     /// add at most: each container's length may take `width` bytes where it
     /// took one.
-    pub(crate) fn worst_size(&self, len: usize, shape: Shape) -> usize {
+    fn worst_size(&self, len: usize, shape: Shape) -> usize {
         len.saturating_add((shape.containers as usize).saturating_mul(self.width.saturating_sub(1)))
     }
 
     /// Starts a batch of about `capacity` bytes.
-    pub(crate) fn start(&mut self, capacity: usize) {
+    fn start(&mut self, capacity: usize) {
         self.out.reserve(capacity);
     }
 
     /// Appends the request (its envelope was checked by [`shape`]).
-    pub(crate) fn push(&mut self, request: &[u8]) -> Result<(), Malformed> {
+    fn push(&mut self, request: &[u8]) -> Result<(), Malformed> {
         for field in fields(request) {
             let field = field?;
             if field.number != 1 {
@@ -252,7 +300,7 @@ impl BatchWriter {
     }
 
     /// Ends the batch and gives its bytes.
-    pub(crate) fn finish(&mut self) -> bytes::Bytes {
+    fn finish(&mut self) -> bytes::Bytes {
         self.close_resource();
         self.out.split().freeze()
     }
@@ -348,6 +396,140 @@ impl BatchWriter {
     }
 }
 
+// === impl Batcher ===
+
+/// Requests waiting to be merged, and the merger.
+///
+/// [`push`](Self::push) checks a request's envelope and queues it (nothing
+/// is copied); [`next_batch`](Self::next_batch) merges the oldest queued
+/// requests into one of at most `max_bytes` and `max_records` (a single
+/// request over either bound goes out alone, as it is). Memory: the queued
+/// requests (shared `Bytes`, not copies) plus the batch being written.
+pub struct Batcher {
+    requests: VecDeque<(OtlpBytes, Shape)>,
+    /// Their worst merged size.
+    bytes: usize,
+    records: u64,
+    max_bytes: usize,
+    max_records: u64,
+    writer: BatchWriter,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("requests", &self.requests.len())
+            .field("records", &self.records)
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_records", &self.max_records)
+            .finish()
+    }
+}
+
+/// One merged request and what it holds.
+#[derive(Debug)]
+pub struct Batch {
+    /// The merged `ExportLogsServiceRequest`.
+    pub bytes: OtlpBytes,
+    /// Log records in it.
+    pub records: u64,
+    /// Requests merged into it.
+    pub requests: usize,
+}
+
+impl Batcher {
+    /// Batches of at most `max_bytes` (at least 1) and `max_records` (at
+    /// least 1).
+    pub fn new(max_bytes: usize, max_records: u64) -> Self {
+        let max_bytes = max_bytes.max(1);
+        Self {
+            requests: VecDeque::new(),
+            bytes: 0,
+            records: 0,
+            max_bytes,
+            max_records: max_records.max(1),
+            writer: BatchWriter::new(max_bytes),
+        }
+    }
+
+    /// Queues `request`; returns its shape.
+    ///
+    /// # Errors
+    ///
+    /// [`Malformed`] (see [`shape`]): the request is not queued.
+    pub fn push(&mut self, request: OtlpBytes) -> Result<Shape, Malformed> {
+        let shape = shape(request.as_bytes())?;
+        self.bytes = self.bytes.saturating_add(self.writer.worst_size(request.len(), shape));
+        self.records += shape.records;
+        self.requests.push_back((request, shape));
+        Ok(shape)
+    }
+
+    /// Whether a full batch is queued (by bytes or by records).
+    pub fn is_full(&self) -> bool {
+        self.bytes >= self.max_bytes || self.records >= self.max_records
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Records queued.
+    pub fn pending_records(&self) -> u64 {
+        self.records
+    }
+
+    /// The worst merged size of what is queued, in bytes.
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Merges the oldest queued requests into one batch, if a full batch is
+    /// queued, or if anything is and `all`.
+    pub fn next_batch(&mut self, all: bool) -> Option<Batch> {
+        if self.requests.is_empty() || !(all || self.is_full()) {
+            return None;
+        }
+        let (mut bytes, mut records, mut count) = (0usize, 0u64, 0usize);
+        for (request, shape) in &self.requests {
+            let size = self.writer.worst_size(request.len(), *shape);
+            if count > 0 && (bytes.saturating_add(size) > self.max_bytes || records + shape.records > self.max_records)
+            {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            records += shape.records;
+            count += 1;
+        }
+        let merged = if count == 1 {
+            // Alone: sent as it is, without a copy.
+            self.requests.pop_front().map(|(request, _)| request)?
+        } else {
+            self.writer.start(bytes);
+            for (request, _) in self.requests.drain(..count) {
+                // Checked when pushed; a failure here cannot happen, and
+                // would only cut this request short.
+                let _ = self.writer.push(request.as_bytes());
+            }
+            OtlpBytes::from_bytes(self.writer.finish())
+        };
+        self.bytes = self.bytes.saturating_sub(bytes);
+        self.records -= records;
+        Some(Batch { bytes: merged, records, requests: count })
+    }
+
+    /// Drops everything queued; returns how many records that was.
+    pub fn clear(&mut self) -> u64 {
+        let records = self.records;
+        self.requests.clear();
+        self.bytes = 0;
+        self.records = 0;
+        records
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -376,12 +558,10 @@ mod tests {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod merging {
+    use crate::{AnyValue, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder};
     use opentelemetry_proto::tonic::{collector::logs::v1::ExportLogsServiceRequest, common::v1::any_value};
     use proptest::prelude::*;
     use prost::Message;
-    use selftrace::{
-        AnyValue, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder,
-    };
 
     use super::*;
 
