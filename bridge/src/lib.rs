@@ -72,6 +72,8 @@ mod bridge;
 mod console;
 mod decode;
 mod emit;
+#[cfg(feature = "export")]
+pub mod export;
 mod providers;
 
 pub use bridge::{BridgeError, BridgeTask, SdkBridge, SdkBridgeBuilder};
@@ -83,6 +85,8 @@ pub use decode::{
 pub use emit::{
     BridgeMetrics, DEFAULT_MAX_LOGGERS, MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS, SdkEmitter,
 };
+#[cfg(feature = "export")]
+pub use export::{ExporterMetrics, OtlpExporter, OtlpExporterBuilder};
 pub use providers::stdout_provider;
 #[cfg(feature = "otlp-grpc")]
 pub use providers::{otlp_grpc_exporter, otlp_grpc_provider};

@@ -1,0 +1,375 @@
+//! Where and how the exporter sends: the builder's settings, the standard
+//! `OTEL_EXPORTER_OTLP_*` environment variables, and their precedence.
+
+use std::{fmt, time::Duration};
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL for every signal.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`: the logs URL, used as it is.
+pub const OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs, comma separated, values percent-encoded.
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// `OTEL_EXPORTER_OTLP_LOGS_HEADERS`.
+pub const OTEL_EXPORTER_OTLP_LOGS_HEADERS: &str = "OTEL_EXPORTER_OTLP_LOGS_HEADERS";
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`: milliseconds per request.
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`.
+pub const OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`.
+pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+/// `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`.
+pub const OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION";
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `grpc`.
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`.
+pub const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
+
+/// Default OTLP/HTTP logs URL.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/logs";
+/// Default OTLP/gRPC URL.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+/// Default time one request may take (the specification's 10 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OTLP/HTTP with binary protobuf bodies (`http/protobuf`), the default.
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC (`grpc`).
+    Grpc,
+}
+
+impl Protocol {
+    /// Parses the names the specification uses: `http/protobuf`, `grpc`.
+    ///
+    /// # Errors
+    ///
+    /// Any other name (including `http/json`, which this exporter does not
+    /// write) is an error that says which are known.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "grpc" => Ok(Self::Grpc),
+            "http/json" => Err("`http/json` is not supported; use `http/protobuf` or `grpc`".into()),
+            other => Err(format!("unknown protocol `{other}`; expected `http/protobuf` or `grpc`")),
+        }
+    }
+}
+
+/// Compression of request bodies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Bodies as they are (the default).
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip`; `grpc-encoding: gzip`).
+    Gzip,
+}
+
+impl Compression {
+    /// Parses `gzip` or `none`.
+    ///
+    /// # Errors
+    ///
+    /// Any other name.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "gzip" => Ok(Self::Gzip),
+            "none" | "" => Ok(Self::None),
+            other => Err(format!("unknown compression `{other}`; expected `gzip` or `none`")),
+        }
+    }
+}
+
+/// A setting that cannot be used: which one (a builder setting, a YAML key
+/// or an environment variable) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The builder setting (`endpoint`, `headers`, ...) or environment
+    /// variable it came from.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_owned(), message: message.into() }
+}
+
+/// What the builder was given; `None` means "from the environment, else the
+/// default".
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) headers: Option<Vec<(String, String)>>,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// The settings in force, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub(crate) endpoint: http::Uri,
+    pub(crate) protocol: Protocol,
+    pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub(crate) compression: Compression,
+    pub(crate) timeout: Duration,
+}
+
+impl Settings {
+    /// Resolves each setting: the builder's, else the logs-specific
+    /// variable, else the generic one, else the default (the OTLP exporter
+    /// specification's precedence). `env` reads a variable.
+    pub(crate) fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Resolved, ConfigError> {
+        // An empty variable is as if it were not set.
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let pick = |signal: &str, generic: &str| {
+            env(signal).map(|v| (signal.to_owned(), v)).or_else(|| env(generic).map(|v| (generic.to_owned(), v)))
+        };
+
+        let protocol = match self.protocol {
+            Some(protocol) => protocol,
+            None => match pick(OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) {
+                Some((key, value)) => Protocol::parse(&value).map_err(|m| error(&key, m))?,
+                None => Protocol::default(),
+            },
+        };
+
+        let (key, endpoint) =
+            match (&self.endpoint, env(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), env(OTEL_EXPORTER_OTLP_ENDPOINT)) {
+                (Some(endpoint), _, _) => ("endpoint", endpoint.clone()),
+                (None, Some(endpoint), _) => (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, endpoint),
+                // The base URL: OTLP/HTTP appends the signal's path.
+                (None, None, Some(base)) => match protocol {
+                    Protocol::HttpProtobuf => {
+                        (OTEL_EXPORTER_OTLP_ENDPOINT, format!("{}/v1/logs", base.trim_end_matches('/')))
+                    }
+                    Protocol::Grpc => (OTEL_EXPORTER_OTLP_ENDPOINT, base),
+                },
+                (None, None, None) => match protocol {
+                    Protocol::HttpProtobuf => ("endpoint", DEFAULT_HTTP_ENDPOINT.to_owned()),
+                    Protocol::Grpc => ("endpoint", DEFAULT_GRPC_ENDPOINT.to_owned()),
+                },
+            };
+        let endpoint = parse_endpoint(endpoint.trim()).map_err(|m| error(key, m))?;
+
+        let headers = match &self.headers {
+            Some(headers) => {
+                headers.iter().map(|(k, v)| header(k, v).map_err(|m| error("headers", m))).collect::<Result<_, _>>()?
+            }
+            None => match pick(OTEL_EXPORTER_OTLP_LOGS_HEADERS, OTEL_EXPORTER_OTLP_HEADERS) {
+                Some((key, value)) => parse_headers(&value).map_err(|m| error(&key, m))?,
+                None => Vec::new(),
+            },
+        };
+
+        let compression = match self.compression {
+            Some(compression) => compression,
+            None => match pick(OTEL_EXPORTER_OTLP_LOGS_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION) {
+                Some((key, value)) => Compression::parse(&value).map_err(|m| error(&key, m))?,
+                None => Compression::None,
+            },
+        };
+
+        let timeout = match self.timeout {
+            Some(timeout) if timeout.is_zero() => return Err(error("timeout", "must be more than 0")),
+            Some(timeout) => timeout,
+            None => match pick(OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT) {
+                Some((key, value)) => match value.trim().parse::<u64>() {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => return Err(error(&key, format!("`{value}` is not a positive number of milliseconds"))),
+                },
+                None => DEFAULT_TIMEOUT,
+            },
+        };
+
+        Ok(Resolved { endpoint, protocol, headers, compression, timeout })
+    }
+}
+
+/// An `http` or `https` URL with a host.
+fn parse_endpoint(url: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(format!("`{url}`: scheme `{other}` is not supported; use `http` or `https`")),
+        None => return Err(format!("`{url}` has no scheme; write `http://{url}` or `https://{url}`")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(uri)
+}
+
+fn header(key: &str, value: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    let name = http::HeaderName::from_bytes(key.trim().as_bytes())
+        .map_err(|_| format!("`{key}` is not a valid header name"))?;
+    let value = http::HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of `{key}` is not a valid header value"))?;
+    Ok((name, value))
+}
+
+/// `key1=value1,key2=value2`, values percent-decoded (the W3C baggage
+/// format the specification names).
+fn parse_headers(text: &str) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    let mut headers = Vec::new();
+    for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("`{}` is not `key=value`", pair.trim()));
+        };
+        let value = percent_decode(value.trim())
+            .ok_or_else(|| format!("the value of `{}` is not valid percent-encoded UTF-8", key.trim()))?;
+        headers.push(header(key, &value)?);
+    }
+    Ok(headers)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn resolve(settings: Settings, vars: &[(&str, &str)]) -> Result<Resolved, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        settings.resolve(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_per_protocol() {
+        let http = resolve(Settings::default(), &[]).unwrap();
+        assert_eq!(http.endpoint, DEFAULT_HTTP_ENDPOINT);
+        assert_eq!(
+            (http.protocol, http.compression, http.timeout),
+            (Protocol::HttpProtobuf, Compression::None, DEFAULT_TIMEOUT)
+        );
+        let grpc = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc")]).unwrap();
+        assert_eq!(grpc.endpoint, DEFAULT_GRPC_ENDPOINT);
+    }
+
+    #[test]
+    fn the_base_endpoint_gets_the_logs_path_and_the_logs_endpoint_is_used_as_is() {
+        let base = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318/")]).unwrap();
+        assert_eq!(base.endpoint, "http://collector:4318/v1/logs");
+        let both = resolve(
+            Settings::default(),
+            &[
+                (OTEL_EXPORTER_OTLP_ENDPOINT, "http://a:4318"),
+                (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "http://b:9999/custom"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(both.endpoint, "http://b:9999/custom");
+        let grpc = resolve(
+            Settings::default(),
+            &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://a:4317"), (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc")],
+        )
+        .unwrap();
+        assert_eq!(grpc.endpoint, "http://a:4317/");
+    }
+
+    #[test]
+    fn the_builder_wins_over_the_environment_and_signal_variables_over_generic_ones() {
+        let settings = Settings {
+            endpoint: Some("http://builder:1/v1/logs".into()),
+            timeout: Some(Duration::from_millis(250)),
+            ..Settings::default()
+        };
+        let resolved = resolve(
+            settings,
+            &[
+                (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "http://env:2/v1/logs"),
+                (OTEL_EXPORTER_OTLP_TIMEOUT, "5000"),
+                (OTEL_EXPORTER_OTLP_COMPRESSION, "none"),
+                (OTEL_EXPORTER_OTLP_LOGS_COMPRESSION, "gzip"),
+                (OTEL_EXPORTER_OTLP_HEADERS, "a=1"),
+                (OTEL_EXPORTER_OTLP_LOGS_HEADERS, "api-key=se%20cret, tenant = t1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(resolved.endpoint, "http://builder:1/v1/logs");
+        assert_eq!(resolved.timeout, Duration::from_millis(250));
+        assert_eq!(resolved.compression, Compression::Gzip);
+        let headers: Vec<_> = resolved.headers.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(headers, [("api-key", "se cret"), ("tenant", "t1")]);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable_or_setting() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[(OTEL_EXPORTER_OTLP_ENDPOINT, "not a url")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `not a url/v1/logs` is not a URL",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "ftp://x/v1/logs")],
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `ftp://x/v1/logs`: scheme `ftp` is not supported; use `http` or `https`",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "localhost:4318")],
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `localhost:4318`",
+            ),
+            (&[(OTEL_EXPORTER_OTLP_HEADERS, "novalue")], "OTEL_EXPORTER_OTLP_HEADERS: `novalue` is not `key=value`"),
+            (
+                &[(OTEL_EXPORTER_OTLP_HEADERS, "bad key=1")],
+                "OTEL_EXPORTER_OTLP_HEADERS: `bad key` is not a valid header name",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_LOGS_HEADERS, "k=%zz")],
+                "OTEL_EXPORTER_OTLP_LOGS_HEADERS: the value of `k` is not valid percent-encoded UTF-8",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_TIMEOUT, "10s")],
+                "OTEL_EXPORTER_OTLP_TIMEOUT: `10s` is not a positive number of milliseconds",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_COMPRESSION, "zstd")],
+                "OTEL_EXPORTER_OTLP_COMPRESSION: unknown compression `zstd`; expected `gzip` or `none`",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_PROTOCOL, "http/json")],
+                "OTEL_EXPORTER_OTLP_PROTOCOL: `http/json` is not supported; use `http/protobuf` or `grpc`",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let error = resolve(Settings::default(), vars).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{error:?} does not start with {expected:?}");
+        }
+        let settings = Settings { headers: Some(vec![("x".into(), "line\nbreak".into())]), ..Settings::default() };
+        assert_eq!(
+            resolve(settings, &[]).unwrap_err().to_string(),
+            "headers: the value of `x` is not a valid header value"
+        );
+    }
+}

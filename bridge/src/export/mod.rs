@@ -1,0 +1,884 @@
+//! OTLP export of the encoded bytes as they are: batched without decoding a
+//! record, sent over OTLP/HTTP or OTLP/gRPC, with OTLP's retry and partial
+//! success semantics and every record accounted for up to the endpoint.
+//!
+//! ```text
+//!  OtlpTracingLayer ─┐                        OtlpExporter (its own thread)
+//!  NodePath ─────────┴─► bounded channel ─► Batcher (merge, never decode)
+//!        full: counted, never waits           ─► one batch in flight:
+//!                                                POST /v1/logs | LogsService/Export
+//!                                                retry (backoff, Retry-After) | drop, counted
+//! ```
+//!
+//! # Batching
+//!
+//! A batch is sent when it holds [`DEFAULT_MAX_BATCH_RECORDS`] records or
+//! [`DEFAULT_MAX_BATCH_BYTES`] bytes, or when its oldest request has waited
+//! [`DEFAULT_MAX_DELAY`], whichever comes first (each settable on the
+//! builder). Requests are merged by [`selftrace::batch::Batcher`]: one
+//! `ResourceLogs` per resource, one `ScopeLogs` per run of a scope, the
+//! records copied as bytes.
+//!
+//! # Bounded, never blocking
+//!
+//! Memory is at most the channel ([`DEFAULT_EXPORT_CHANNEL_CAPACITY`]
+//! requests), one batch being built and one in flight with its retries.
+//! While a batch is in flight the channel fills; producers never wait: a
+//! request refused for lack of room is counted
+//! ([`ExporterMetrics::dropped_queue_full`]) by the exporter and by the
+//! producer (as `ChannelFull`).
+//!
+//! # OTLP semantics
+//!
+//! * Success: the records count as acknowledged, less those the endpoint
+//!   rejected in `partial_success` ([`ExporterMetrics::records_rejected`],
+//!   noted on the raw logger with the endpoint's message). A success whose
+//!   body does not parse still counts as acknowledged
+//!   ([`ExporterMetrics::malformed_responses`]).
+//! * Retryable failures (HTTP 429, 502, 503, 504; gRPC `CANCELLED`,
+//!   `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`, `ABORTED`, `OUT_OF_RANGE`,
+//!   `UNAVAILABLE`, `DATA_LOSS`; an endpoint that cannot be reached or does
+//!   not answer within the timeout): retried with exponential backoff and
+//!   jitter, honouring `Retry-After`, for at most
+//!   [`RetryPolicy::max_elapsed`]; then dropped and counted
+//!   ([`ExporterMetrics::dropped_retries_exhausted`]).
+//! * Other failures (HTTP 400, 413, ...; gRPC `INVALID_ARGUMENT`, ...):
+//!   dropped and counted ([`ExporterMetrics::dropped_rejected`]).
+//!
+//! Every record is accounted for: `records_received + dropped_queue_full ==
+//! records_acknowledged + records_rejected + dropped (by reason) +
+//! records in the exporter`, and after [`OtlpExporter::shutdown`] nothing
+//! is left in the exporter ([`ExporterMetrics::records_in_flight`]).
+//!
+//! # Configuration
+//!
+//! The builder's settings win; what it leaves unset comes from the standard
+//! variables of the OTLP exporter specification, logs-specific first:
+//!
+//! | setting | builder | environment | default |
+//! |---|---|---|---|
+//! | endpoint | [`with_endpoint`](OtlpExporterBuilder::with_endpoint) (used as is) | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP/HTTP appends `/v1/logs`) | `http://localhost:4318/v1/logs`, gRPC `http://localhost:4317` |
+//! | protocol | [`with_protocol`](OtlpExporterBuilder::with_protocol) | `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `http/protobuf` |
+//! | headers | [`with_header`](OtlpExporterBuilder::with_header) | `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, percent-encoded) | none |
+//! | compression | [`with_compression`](OtlpExporterBuilder::with_compression) | `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
+//! | timeout | [`with_timeout`](OtlpExporterBuilder::with_timeout) | `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//!
+//! A value that cannot be used is an error at build naming the setting or
+//! the variable ([`ConfigError`]). `https` endpoints use rustls with the
+//! platform's certificate roots.
+//!
+//! # No feedback loop
+//!
+//! The exporter runs on a thread of its own with its own single-threaded
+//! Tokio runtime, so the client's connection tasks and timers run there too;
+//! the thread is a [`selftrace::PipelineScope`]: whatever the HTTP or gRPC
+//! stack logs on it goes to the raw logger, counted, never back into the
+//! exporter.
+
+mod config;
+mod transport;
+
+use std::{
+    fmt,
+    future::Future,
+    io,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+pub use config::{
+    Compression, ConfigError, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT,
+    OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_LOGS_COMPRESSION, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
+};
+use selftrace::{
+    Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, OtlpTracingLayer,
+    TrySendError,
+    batch::{Batch, Batcher},
+    enter_pipeline_scope, write_raw_note,
+};
+use tokio::sync::watch;
+
+use self::{
+    config::Settings,
+    transport::{Outcome, Transport},
+};
+
+/// Default most records in one batch (the SDK's `BatchLogProcessor`'s).
+pub const DEFAULT_MAX_BATCH_RECORDS: u64 = 512;
+/// Default most bytes in one batch (1 MiB).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
+/// Default longest a request waits for its batch to fill.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
+/// Default capacity of the exporter's channel, in requests.
+pub const DEFAULT_EXPORT_CHANNEL_CAPACITY: usize = 2048;
+/// Default time [`OtlpExporter::shutdown`] gives what is left to be sent.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+const LABEL: &str = "otlp_export";
+
+// === impl RetryPolicy ===
+
+/// How retryable failures are retried: exponential backoff from `initial`
+/// to `max_interval`, each delay drawn in its upper half (jitter), for at
+/// most `max_elapsed` from the first attempt. A `Retry-After` from the
+/// endpoint replaces the delay it applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max_interval: Duration,
+    /// The longest time a batch is retried before it is dropped; zero: no
+    /// retry.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 500 ms, doubling to 5 s, for 30 s at most.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(500),
+            max_interval: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(30),
+        }
+    }
+}
+
+// === impl ExportError ===
+
+/// Why an exporter could not start or did not stop cleanly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// A setting or environment variable cannot be used.
+    Config(ConfigError),
+    /// The exporter's thread or runtime could not be started.
+    Start(io::Error),
+    /// The exporter's thread panicked; what it held was not sent.
+    Panicked,
+}
+
+impl ExportError {
+    /// Whether this is a configuration error.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Config(_))
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "invalid OTLP exporter configuration: {e}"),
+            Self::Start(_) => f.write_str("cannot start the OTLP exporter"),
+            Self::Panicked => f.write_str("the OTLP exporter's thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Start(e) => Some(e),
+            Self::Panicked => None,
+        }
+    }
+}
+
+impl From<ConfigError> for ExportError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+// === impl ExporterMetrics ===
+
+/// What an exporter did so far. Records are log records; requests are what
+/// producers sent (one per event, or one per node flush); batches are what
+/// went to the endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExporterMetrics {
+    /// Requests taken from the channel.
+    pub requests_received: u64,
+    /// Records in them.
+    pub records_received: u64,
+    /// Batches sent (first attempts; retries are counted apart).
+    pub batches_sent: u64,
+    /// Records in those batches.
+    pub records_sent: u64,
+    /// Bytes of those batches, before compression.
+    pub bytes_sent: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// Records the endpoint answered success for (less partial rejections).
+    pub records_acknowledged: u64,
+    /// Records the endpoint rejected in a `partial_success`.
+    pub records_rejected: u64,
+    /// Records refused at the channel, full (the exporter was busy).
+    pub dropped_queue_full: u64,
+    /// Records of batches the endpoint refused (a non-retryable failure).
+    pub dropped_rejected: u64,
+    /// Records of batches still failing when the retry time ran out.
+    pub dropped_retries_exhausted: u64,
+    /// Records the shutdown deadline left unsent.
+    pub dropped_shutdown: u64,
+    /// Requests that were not an `ExportLogsServiceRequest` (their records
+    /// cannot be counted); never sent.
+    pub malformed_requests: u64,
+    /// Successful answers whose body was not an `ExportLogsServiceResponse`.
+    pub malformed_responses: u64,
+    /// Records taken and not yet acknowledged or dropped.
+    pub records_in_flight: u64,
+}
+
+impl ExporterMetrics {
+    /// Records dropped, every reason together.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_rejected + self.dropped_retries_exhausted + self.dropped_shutdown
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests_received: AtomicU64,
+    records_received: AtomicU64,
+    batches_sent: AtomicU64,
+    records_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    retries: AtomicU64,
+    records_acknowledged: AtomicU64,
+    records_rejected: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_rejected: AtomicU64,
+    dropped_retries_exhausted: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    malformed_requests: AtomicU64,
+    malformed_responses: AtomicU64,
+    records_in_flight: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> ExporterMetrics {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ExporterMetrics {
+            requests_received: get(&self.requests_received),
+            records_received: get(&self.records_received),
+            batches_sent: get(&self.batches_sent),
+            records_sent: get(&self.records_sent),
+            bytes_sent: get(&self.bytes_sent),
+            retries: get(&self.retries),
+            records_acknowledged: get(&self.records_acknowledged),
+            records_rejected: get(&self.records_rejected),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_rejected: get(&self.dropped_rejected),
+            dropped_retries_exhausted: get(&self.dropped_retries_exhausted),
+            dropped_shutdown: get(&self.dropped_shutdown),
+            malformed_requests: get(&self.malformed_requests),
+            malformed_responses: get(&self.malformed_responses),
+            records_in_flight: get(&self.records_in_flight),
+        }
+    }
+
+    /// Records leave the exporter: `counter` says how.
+    fn settle(&self, counter: &AtomicU64, records: u64) {
+        add(counter, records);
+        self.records_in_flight.fetch_sub(records, Ordering::Relaxed);
+    }
+}
+
+// === impl OtlpExporterBuilder ===
+
+/// Builds an [`OtlpExporter`]; see there.
+#[derive(Debug)]
+pub struct OtlpExporterBuilder {
+    settings: Settings,
+    read_env: bool,
+    max_batch_records: u64,
+    max_batch_bytes: usize,
+    max_delay: Duration,
+    capacity: usize,
+    retry: RetryPolicy,
+    shutdown_timeout: Duration,
+}
+
+impl OtlpExporterBuilder {
+    /// The URL to send to, used as it is (for OTLP/HTTP, the whole
+    /// `…/v1/logs` URL; for gRPC, the server's).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.settings.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// OTLP/HTTP (protobuf) or OTLP/gRPC.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.settings.protocol = Some(protocol);
+        self
+    }
+
+    /// Adds a header (gRPC: metadata) to every request. Headers given here
+    /// replace those of the environment.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.headers.get_or_insert_with(Vec::new).push((name.into(), value.into()));
+        self
+    }
+
+    /// Compresses request bodies.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.settings.compression = Some(compression);
+        self
+    }
+
+    /// The longest one request may take (default [`DEFAULT_TIMEOUT`]); one
+    /// that takes longer is retried.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether to read the `OTEL_EXPORTER_OTLP_*` variables for what the
+    /// builder leaves unset (default: yes).
+    pub fn with_env(mut self, read: bool) -> Self {
+        self.read_env = read;
+        self
+    }
+
+    /// Most records in one batch (default [`DEFAULT_MAX_BATCH_RECORDS`]).
+    pub fn with_max_batch_records(mut self, records: u64) -> Self {
+        self.max_batch_records = records;
+        self
+    }
+
+    /// Most bytes in one batch (default [`DEFAULT_MAX_BATCH_BYTES`]); a
+    /// single larger request goes alone.
+    pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Longest a request waits for its batch to fill (default
+    /// [`DEFAULT_MAX_DELAY`]).
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The channel holds at most `capacity` requests (default
+    /// [`DEFAULT_EXPORT_CHANNEL_CAPACITY`]).
+    pub fn with_channel_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// How retryable failures are retried (default
+    /// [`RetryPolicy::default`]).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long [`OtlpExporter::shutdown`] waits for what is left (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration and starts the exporter on a thread of its
+    /// own (`selftrace-otlp-export`). Nothing is sent until there is
+    /// something to send: an endpoint that is down at start is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] naming the setting or variable that cannot be
+    /// used; [`ExportError::Start`] if the thread or its runtime cannot
+    /// start.
+    pub fn build(self) -> Result<OtlpExporter, ExportError> {
+        let resolved = if self.read_env {
+            self.settings.resolve(|name| std::env::var(name).ok())?
+        } else {
+            self.settings.resolve(|_| None)?
+        };
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = OtlpBytesChannel::new(self.capacity).into_parts();
+        let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters) });
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ExportError>>(1);
+        let (done_tx, done_rx) = flume::bounded::<()>(1);
+        let endpoint = resolved.endpoint.to_string();
+        let protocol = resolved.protocol;
+        let worker = Worker {
+            rx,
+            counters: Arc::clone(&counters),
+            batcher: Batcher::new(self.max_batch_bytes, self.max_batch_records),
+            max_delay: self.max_delay,
+            retry: self.retry,
+            stop: stop_rx,
+            rng: seed(),
+            _done: done_tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("selftrace-otlp-export".into())
+            .spawn(move || {
+                let _pipeline = enter_pipeline_scope();
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(ExportError::Start(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match Transport::new(&resolved) {
+                        Ok(transport) => {
+                            let _ = ready_tx.send(Ok(()));
+                            worker.run(transport).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.into()));
+                        }
+                    }
+                });
+            })
+            .map_err(ExportError::Start)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(ExportError::Panicked);
+            }
+        }
+        Ok(OtlpExporter {
+            sender: OtlpBytesSender::from_sink(sink),
+            counters,
+            stop: stop_tx,
+            shutdown_timeout: self.shutdown_timeout,
+            done: done_rx,
+            thread: Mutex::new(Some(thread)),
+            endpoint,
+            protocol,
+        })
+    }
+}
+
+// === impl OtlpExporter ===
+
+/// Sends the bytes selftrace encoded to an OTLP endpoint as they are: the
+/// way logs leave the process without a second encoding (see the [module
+/// docs](self) for batching, retries, accounting and configuration).
+///
+/// Offered like [`SdkBridge`](crate::SdkBridge): give
+/// [`destination`](Self::destination) (or [`layer`](Self::layer),
+/// [`node_path`](Self::node_path)) to what produces the bytes, read
+/// [`metrics`](Self::metrics), call [`shutdown`](Self::shutdown) at the end.
+///
+/// # Examples
+///
+/// ```no_run
+/// use selftrace_bridge::OtlpExporter;
+/// use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+///
+/// let exporter = OtlpExporter::builder().with_endpoint("http://localhost:4318/v1/logs").build()?;
+/// tracing_subscriber::registry().with(exporter.layer()).init();
+///
+/// tracing::info!(target: "db", pool = 16_u64, "connected");
+///
+/// let metrics = exporter.shutdown()?; // sends what is left, within the shutdown timeout
+/// assert_eq!(metrics.records_acknowledged, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct OtlpExporter {
+    sender: OtlpBytesSender,
+    counters: Arc<Counters>,
+    stop: watch::Sender<Option<Instant>>,
+    shutdown_timeout: Duration,
+    /// Disconnected when the worker ends, normally or by a panic.
+    done: flume::Receiver<()>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    endpoint: String,
+    protocol: Protocol,
+}
+
+impl fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpExporter")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpExporter {
+    /// A builder with the defaults (and the environment).
+    pub fn builder() -> OtlpExporterBuilder {
+        OtlpExporterBuilder {
+            settings: Settings::default(),
+            read_env: true,
+            max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_delay: DEFAULT_MAX_DELAY,
+            capacity: DEFAULT_EXPORT_CHANNEL_CAPACITY,
+            retry: RetryPolicy::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+
+    /// The destination that feeds this exporter, for an
+    /// [`OtlpTracingLayer`] or a [`NodePath`].
+    pub fn destination(&self) -> Destination {
+        Destination::Channel(self.sender.clone())
+    }
+
+    /// A layer whose events feed this exporter.
+    pub fn layer(&self) -> OtlpTracingLayer {
+        OtlpTracingLayer::new(self.destination())
+    }
+
+    /// A node path whose records feed this exporter.
+    pub fn node_path(&self) -> NodePath {
+        NodePath::new(self.destination())
+    }
+
+    /// The endpoint in force (after the environment and the defaults).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The protocol in force.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// What the exporter did so far.
+    pub fn metrics(&self) -> ExporterMetrics {
+        self.counters.snapshot()
+    }
+
+    /// Stops the exporter and waits for it: what is in the channel and in
+    /// the batch being built is sent (with retries) until the shutdown
+    /// timeout; what is left then is dropped and counted
+    /// ([`ExporterMetrics::dropped_shutdown`]). Calling it again returns the
+    /// final metrics at once.
+    ///
+    /// Blocks the calling thread; from async code, use
+    /// [`shutdown_async`](Self::shutdown_async). Stop producing first (swap
+    /// the layer's destination, shut the node path down): what is sent after
+    /// it is refused and counted by the producer as `ChannelClosed`.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Panicked`] if the exporter's thread panicked.
+    pub fn shutdown(&self) -> Result<ExporterMetrics, ExportError> {
+        self.signal_stop();
+        let _ = self.done.recv();
+        self.join()
+    }
+
+    /// [`shutdown`](Self::shutdown) without blocking the async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As for [`shutdown`](Self::shutdown).
+    pub fn shutdown_async(&self) -> impl Future<Output = Result<ExporterMetrics, ExportError>> + Send + '_ {
+        self.signal_stop();
+        async move {
+            let _ = self.done.recv_async().await;
+            self.join()
+        }
+    }
+
+    fn signal_stop(&self) {
+        let deadline = Instant::now() + self.shutdown_timeout;
+        self.stop.send_if_modified(|stop| {
+            let first = stop.is_none();
+            if first {
+                *stop = Some(deadline);
+            }
+            first
+        });
+    }
+
+    fn join(&self) -> Result<ExporterMetrics, ExportError> {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let panicked = thread.is_some_and(|t| t.join().is_err());
+        if panicked { Err(ExportError::Panicked) } else { Ok(self.metrics()) }
+    }
+}
+
+impl Drop for OtlpExporter {
+    /// Shuts down as [`shutdown`](OtlpExporter::shutdown) does.
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+// === impl ExportSink ===
+
+/// The producers' end: a bounded channel whose refusals are counted in
+/// records, on the refusal path only.
+struct ExportSink {
+    tx: OtlpBytesSender,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for ExportSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportSink").field("tx", &self.tx).finish()
+    }
+}
+
+impl OtlpSink for ExportSink {
+    fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
+        self.tx.try_send(bytes).inspect_err(|e| {
+            if let TrySendError::Full(bytes) = e {
+                let records = selftrace::batch::shape(bytes.as_bytes()).map_or(0, |s| s.records);
+                add(&self.counters.dropped_queue_full, records);
+            }
+        })
+    }
+
+    fn capacity(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+// === impl Worker ===
+
+/// What woke the worker.
+enum Wake {
+    /// Shutdown was asked, or every sender is gone.
+    Stop,
+    /// The oldest pending request has waited long enough.
+    Due,
+    Request(OtlpBytes),
+}
+
+/// The loop on the exporter's thread.
+struct Worker {
+    rx: OtlpBytesReceiver,
+    counters: Arc<Counters>,
+    batcher: Batcher,
+    max_delay: Duration,
+    retry: RetryPolicy,
+    /// The shutdown deadline, once shutdown is asked.
+    stop: watch::Receiver<Option<Instant>>,
+    rng: u64,
+    /// Dropped when the worker ends, which wakes `shutdown`.
+    _done: flume::Sender<()>,
+}
+
+impl Worker {
+    async fn run(mut self, mut transport: Transport) {
+        // When the oldest pending request must go.
+        let mut due: Option<tokio::time::Instant> = None;
+        loop {
+            if self.stop.borrow().is_some() {
+                break;
+            }
+            let timer = async {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let wake = tokio::select! {
+                biased;
+                _ = self.stop.changed() => Wake::Stop,
+                () = timer => Wake::Due,
+                request = self.rx.recv_async() => request.map_or(Wake::Stop, Wake::Request),
+            };
+            let flush = match wake {
+                Wake::Stop => break,
+                Wake::Due => true,
+                Wake::Request(request) => {
+                    self.take(request);
+                    self.take_queued();
+                    false
+                }
+            };
+            if due.is_none() && !self.batcher.is_empty() {
+                due = Some(tokio::time::Instant::now() + self.max_delay);
+            }
+            while let Some(batch) = self.batcher.next_batch(flush) {
+                self.export(&mut transport, batch).await;
+            }
+            if self.batcher.is_empty() {
+                due = None;
+            }
+        }
+        self.finish(&mut transport).await;
+    }
+
+    /// Sends what is in the channel now and what is pending, until the
+    /// shutdown deadline.
+    async fn finish(&mut self, transport: &mut Transport) {
+        for _ in 0..self.rx.len() {
+            match self.rx.try_recv() {
+                Some(request) => self.take(request),
+                None => break,
+            }
+        }
+        while let Some(batch) = self.batcher.next_batch(true) {
+            self.export(transport, batch).await;
+        }
+    }
+
+    fn take(&mut self, request: OtlpBytes) {
+        add(&self.counters.requests_received, 1);
+        let len = request.len();
+        match self.batcher.push(request) {
+            Ok(shape) => {
+                add(&self.counters.records_received, shape.records);
+                add(&self.counters.records_in_flight, shape.records);
+            }
+            Err(_) => {
+                add(&self.counters.malformed_requests, 1);
+                write_raw_note(LABEL, format_args!("dropped a malformed request of {len} bytes"));
+            }
+        }
+    }
+
+    /// Takes what waits in the channel, at most a batch's worth beyond what
+    /// is pending.
+    fn take_queued(&mut self) {
+        while !self.batcher.is_full() {
+            match self.rx.try_recv() {
+                Some(request) => self.take(request),
+                None => return,
+            }
+        }
+    }
+
+    /// Sends one batch until it is acknowledged, refused, out of retry time
+    /// or out of shutdown time; counts where its records went.
+    async fn export(&mut self, transport: &mut Transport, batch: Batch) {
+        let Batch { bytes, records, .. } = batch;
+        let counters = Arc::clone(&self.counters);
+        let counters = &*counters;
+        add(&counters.batches_sent, 1);
+        add(&counters.records_sent, records);
+        add(&counters.bytes_sent, bytes.len() as u64);
+        let body = bytes.into_bytes();
+        let give_up = Instant::now() + self.retry.max_elapsed;
+        let mut backoff = self.retry.initial;
+        let mut attempt = 0u32;
+        loop {
+            if attempt > 0 {
+                add(&counters.retries, 1);
+            }
+            attempt += 1;
+            let Some(outcome) = self.until_shutdown(transport.send(body.clone())).await else {
+                return self.shutdown_drop(records);
+            };
+            let (after, reason) = match outcome {
+                Outcome::Accepted { rejected, message, malformed } => {
+                    let rejected = rejected.min(records);
+                    counters.settle(&counters.records_acknowledged, records - rejected);
+                    counters.settle(&counters.records_rejected, rejected);
+                    if malformed {
+                        add(&counters.malformed_responses, 1);
+                        write_raw_note(
+                            LABEL,
+                            format_args!(
+                                "the endpoint answered success with a body that is not an ExportLogsServiceResponse"
+                            ),
+                        );
+                    }
+                    if rejected > 0 || message.is_some() {
+                        write_raw_note(
+                            LABEL,
+                            format_args!(
+                                "partial success: {rejected} of {records} records rejected: {}",
+                                message.as_deref().unwrap_or("")
+                            ),
+                        );
+                    }
+                    return;
+                }
+                Outcome::Refused { reason } => {
+                    counters.settle(&counters.dropped_rejected, records);
+                    write_raw_note(LABEL, format_args!("{records} records dropped, refused by the endpoint: {reason}"));
+                    return;
+                }
+                Outcome::Retry { after, reason } => (after, reason),
+            };
+            let delay = after.unwrap_or_else(|| self.jitter(backoff));
+            backoff = (backoff * 2).min(self.retry.max_interval);
+            if Instant::now() + delay > give_up {
+                counters.settle(&counters.dropped_retries_exhausted, records);
+                write_raw_note(LABEL, format_args!("{records} records dropped after {attempt} attempts: {reason}"));
+                return;
+            }
+            if attempt == 1 {
+                write_raw_note(LABEL, format_args!("retrying {records} records in {delay:?}: {reason}"));
+            }
+            if self.until_shutdown(tokio::time::sleep(delay)).await.is_none() {
+                return self.shutdown_drop(records);
+            }
+        }
+    }
+
+    fn shutdown_drop(&self, records: u64) {
+        self.counters.settle(&self.counters.dropped_shutdown, records);
+        write_raw_note(LABEL, format_args!("shutdown deadline passed: {records} records dropped"));
+    }
+
+    /// Runs `future` to its end, unless shutdown is asked and its deadline
+    /// passes first (`None`).
+    async fn until_shutdown<F: Future>(&mut self, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        loop {
+            let deadline = *self.stop.borrow_and_update();
+            if let Some(deadline) = deadline {
+                return tokio::time::timeout_at(deadline.into(), future).await.ok();
+            }
+            tokio::select! {
+                output = &mut future => return Some(output),
+                changed = self.stop.changed() => if changed.is_err() {
+                    // The exporter handle is gone without a deadline: no
+                    // limit but the retry policy's.
+                    return Some(future.await);
+                },
+            }
+        }
+    }
+
+    /// A delay in the upper half of `backoff`.
+    fn jitter(&mut self, backoff: Duration) -> Duration {
+        // xorshift64: jitter needs spread, not unpredictability.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = backoff / 2;
+        half + half.mul_f64((self.rng >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ 0x9e37_79b9_7f4a_7c15) | 1
+}
