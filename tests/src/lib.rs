@@ -22,6 +22,7 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+pub mod peer;
 pub mod records;
 
 /// The demo engine's binary (`cargo run -p selftrace-examples --example

@@ -202,11 +202,14 @@ impl Settings {
 
 /// An `http` or `https` URL with a host.
 fn parse_endpoint(url: &str) -> Result<http::Uri, String> {
+    if !url.contains("://") {
+        return Err(format!("`{url}` has no scheme; write `http://{url}` or `https://{url}`"));
+    }
     let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         Some(other) => return Err(format!("`{url}`: scheme `{other}` is not supported; use `http` or `https`")),
-        None => return Err(format!("`{url}` has no scheme; write `http://{url}` or `https://{url}`")),
+        None => return Err(format!("`{url}` has no scheme")),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("`{url}` has no host"));

@@ -1,0 +1,157 @@
+"""A scripted OTLP logs endpoint, over HTTP (http.server) or gRPC (grpcio with
+the opentelemetry-proto package's LogsService stubs).
+
+Usage: otlp_scripted_peer.py http|grpc PORT SCRIPT_JSON [--tls CERT KEY]
+
+PORT 0 picks a free port. Prints `listening <port>` first. Each request
+takes the next answer of SCRIPT_JSON (a list), then every further request
+gets a plain success. An answer is an object:
+
+  {"status": 503, "retry_after": "1"}   HTTP status (+ Retry-After)
+  {"code": "UNAVAILABLE"}               gRPC status code name
+  {"rejected": 2, "message": "why"}     success with partial_success
+  {"raw": "not protobuf"}               success whose body is these bytes (HTTP)
+  {"sleep": 2.0}                        wait that long, then a plain success
+
+For every request it prints one `request|<n>|<answer>|<gzip>|<headers>` line
+(headers: the `x-`-prefixed ones, `k=v` joined by `;`), then the request's
+canonical lines (decode_logs.request_lines: `resource|...` and one line per
+record). Exits when its stdin closes.
+"""
+
+import gzip
+import json
+import ssl
+import sys
+import threading
+import time
+
+from decode_logs import request_lines
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+LOCK = threading.Lock()
+STATE = {"n": 0}
+
+
+def next_answer(script):
+    with LOCK:
+        n = STATE["n"]
+        STATE["n"] += 1
+    return n, (script[n] if n < len(script) else {})
+
+
+def report(n, answer, gzipped, headers, request):
+    lines = [
+        "request|%d|%s|%s|%s"
+        % (n, json.dumps(answer, sort_keys=True), "gzip" if gzipped else "plain", ";".join(headers))
+    ]
+    if request is not None:
+        lines.extend(request_lines(request))
+    with LOCK:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+
+
+def success(answer):
+    response = ExportLogsServiceResponse()
+    if "rejected" in answer:
+        response.partial_success.rejected_log_records = answer["rejected"]
+        response.partial_success.error_message = answer.get("message", "")
+    return response
+
+
+def serve_http(port, script, tls):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            gzipped = self.headers.get("Content-Encoding") == "gzip"
+            if gzipped:
+                body = gzip.decompress(body)
+            request = ExportLogsServiceRequest()
+            request.ParseFromString(body)
+            headers = sorted(k.lower() + "=" + v for k, v in self.headers.items() if k.lower().startswith("x-"))
+            n, answer = next_answer(script)
+            if "sleep" in answer:
+                time.sleep(answer["sleep"])
+            status = answer.get("status", 200)
+            if status == 200:
+                payload = answer["raw"].encode() if "raw" in answer else success(answer).SerializeToString()
+            else:
+                payload = b"scripted failure"
+            report(n, answer, gzipped, headers, request if status == 200 else None)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                if "retry_after" in answer:
+                    self.send_header("Retry-After", answer["retry_after"])
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print("listening %d" % server.server_address[1])
+    sys.stdout.flush()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def serve_grpc(port, script):
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request, context):
+            metadata = dict(context.invocation_metadata())
+            headers = sorted(k + "=" + v for k, v in metadata.items() if k.startswith("x-"))
+            gzipped = metadata.get("grpc-encoding") == "gzip"
+            n, answer = next_answer(script)
+            if "sleep" in answer:
+                time.sleep(answer["sleep"])
+            if "code" in answer:
+                report(n, answer, gzipped, headers, None)
+                context.abort(getattr(grpc.StatusCode, answer["code"]), "scripted failure")
+            report(n, answer, gzipped, headers, request)
+            return success(answer)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    bound = server.add_insecure_port("127.0.0.1:%d" % port)
+    server.start()
+    print("listening %d" % bound)
+    sys.stdout.flush()
+    return server
+
+
+def main():
+    protocol, port, script = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    tls = sys.argv[5:7] if len(sys.argv) > 4 and sys.argv[4] == "--tls" else None
+    if protocol == "http":
+        server = serve_http(port, script, tls)
+    elif protocol == "grpc":
+        server = serve_grpc(port, script)
+    else:
+        raise SystemExit("protocol: http or grpc")
+    sys.stdin.read()
+    # Kept alive until here: a gRPC server stops when it is collected.
+    del server
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+//! The native OTLP exporter against endpoints not written in Rust: a scripted
+//! Python peer (OTLP/HTTP on `http.server`, OTLP/gRPC on `grpcio` with the
+//! `opentelemetry-proto` stubs) and `oteltap`. What arrives is decoded there
+//! with `opentelemetry-proto` and compared field by field with what was
+//! encoded; every fault the endpoint can throw is counted, and
+//! `produced == acknowledged + rejected + dropped` holds in every test.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use selftrace::{Destination, DropReason, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer};
+use selftrace_bridge::{
+    ExporterMetrics, OtlpExporter, OtlpExporterBuilder,
+    export::{Compression, Protocol, RetryPolicy},
+};
+use selftrace_tests::{
+    peer::{Peer, free_port},
+    python, python_script,
+};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// `n` one-record requests, as the layer encodes them, over three targets.
+fn produce(n: usize) -> Vec<OtlpBytes> {
+    let channel = OtlpBytesChannel::new(n.max(1));
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_service_name("exporter-test")
+        .with_resource_attribute("host.name", "ci")
+        .build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..n {
+            let seq = i as i64;
+            match i % 3 {
+                0 => tracing::info!(target: "db", seq, pool = "main", "connected"),
+                1 => tracing::warn!(target: "db", seq, latency = 1.5_f64, "slow query"),
+                _ => tracing::error!(name: "net.reset", target: "net", seq, peer = ?("10.0.0.1", 80), "reset"),
+            }
+        }
+    });
+    channel.receiver().drain().collect()
+}
+
+/// The canonical record lines of `requests`, decoded by Python's
+/// opentelemetry-proto (`decode_logs.py`).
+fn expected_lines(requests: &[OtlpBytes]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("selftrace-export-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<_> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let path = dir.join(format!("{i:05}.bin"));
+            std::fs::write(&path, r.as_bytes()).expect("written");
+            path
+        })
+        .collect();
+    let output =
+        Command::new(python()).arg(python_script("decode_logs.py")).args(&paths).output().expect("python runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "decode_logs.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().filter(|l| !l.starts_with("resource|")).map(str::to_owned).collect()
+}
+
+/// Hands `requests` to the exporter as a producer would.
+fn feed(exporter: &OtlpExporter, requests: &[OtlpBytes]) {
+    let Destination::Channel(sender) = exporter.destination() else { unreachable!("an exporter feeds a channel") };
+    for request in requests {
+        sender.try_send(request.clone()).expect("room in the exporter's channel");
+    }
+}
+
+fn builder(endpoint: &str) -> OtlpExporterBuilder {
+    OtlpExporter::builder()
+        .with_env(false)
+        .with_endpoint(endpoint)
+        .with_max_delay(Duration::from_millis(50))
+        .with_retry(RetryPolicy {
+            initial: Duration::from_millis(100),
+            max_interval: Duration::from_millis(400),
+            max_elapsed: Duration::from_secs(20),
+        })
+}
+
+/// Waits until `done` holds for the exporter's metrics (or 30 s pass).
+fn wait_for(exporter: &OtlpExporter, done: impl Fn(&ExporterMetrics) -> bool) -> ExporterMetrics {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = exporter.metrics();
+        if done(&metrics) || Instant::now() > deadline {
+            return metrics;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every record produced is acknowledged, rejected or dropped, and none is
+/// left in the exporter.
+fn assert_accounted(produced: u64, m: &ExporterMetrics) {
+    assert_eq!(m.records_in_flight, 0, "{m:?}");
+    assert_eq!(produced, m.records_acknowledged + m.records_rejected + m.dropped(), "{m:?}");
+    assert_eq!(m.records_received + m.dropped_queue_full, produced, "{m:?}");
+}
+
+fn records(requests: &[selftrace_tests::peer::Request]) -> Vec<String> {
+    requests.iter().flat_map(|r| r.records.iter().cloned()).collect()
+}
+
+fn delivers_field_by_field(protocol: &str) {
+    let peer = Peer::start(protocol, 0, "[]");
+    let (endpoint, proto) = match protocol {
+        "http" => (peer.url("/v1/logs"), Protocol::HttpProtobuf),
+        _ => (peer.url(""), Protocol::Grpc),
+    };
+    let exporter = builder(&endpoint)
+        .with_protocol(proto)
+        .with_compression(Compression::Gzip)
+        .with_header("x-tenant", "t1")
+        .with_max_batch_records(64)
+        .build()
+        .expect("exporter starts");
+    let requests = produce(300);
+    let expected = expected_lines(&requests);
+    assert_eq!(expected.len(), 300);
+
+    feed(&exporter, &requests);
+    let metrics = exporter.shutdown().expect("clean shutdown");
+    let got = peer.requests(300, Duration::from_secs(30));
+
+    let got_records = records(&got);
+    assert_eq!(got_records.len(), expected.len(), "{} records arrived", got_records.len());
+    assert!(got_records == expected, "every field of every record, in order");
+    assert!(got.iter().all(|r| r.headers == ["x-tenant=t1"]), "{got:?}");
+    if protocol == "http" {
+        assert!(got.iter().all(|r| r.gzip), "gzip bodies");
+    }
+    // Merged: 300 requests went out as batches of at most 64 records, each
+    // with one ResourceLogs.
+    assert!(got.len() >= 5 && got.len() < 300, "{} batches", got.len());
+    assert!(got.iter().all(|r| r.resources.len() == 1), "one ResourceLogs per batch");
+    assert_eq!(metrics.records_acknowledged, 300, "{metrics:?}");
+    assert_eq!(metrics.batches_sent, got.len() as u64);
+    assert_eq!((metrics.requests_received, metrics.dropped(), metrics.retries), (300, 0, 0), "{metrics:?}");
+    assert_accounted(300, &metrics);
+}
+
+#[test]
+fn http_batches_arrive_gzipped_with_headers_and_every_field_intact() {
+    delivers_field_by_field("http");
+}
+
+#[test]
+fn grpc_batches_arrive_with_metadata_and_every_field_intact() {
+    delivers_field_by_field("grpc");
+}
+
+#[test]
+fn retryable_partial_and_refused_answers_are_each_counted() {
+    let script = r#"[{"status": 503, "retry_after": "1"}, {"rejected": 2, "message": "too old"}, {"status": 400}]"#;
+    let peer = Peer::start("http", 0, script);
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_max_batch_records(5)
+        .with_max_delay(Duration::from_secs(60))
+        .build()
+        .expect("exporter starts");
+    let requests = produce(15);
+
+    // A full batch goes at once: 503 (Retry-After: 1), then partial success.
+    feed(&exporter, &requests[..5]);
+    let m = wait_for(&exporter, |m| m.records_acknowledged + m.records_rejected == 5);
+    assert_eq!((m.retries, m.records_acknowledged, m.records_rejected), (1, 3, 2), "{m:?}");
+    // The next one is refused (400): dropped, never retried.
+    feed(&exporter, &requests[5..10]);
+    let m = wait_for(&exporter, |m| m.dropped_rejected == 5);
+    assert_eq!((m.retries, m.dropped_rejected), (1, 5), "{m:?}");
+    // The last one goes through.
+    feed(&exporter, &requests[10..]);
+    let m = exporter.shutdown().expect("clean shutdown");
+
+    assert_eq!((m.records_acknowledged, m.records_rejected, m.dropped_rejected), (8, 2, 5), "{m:?}");
+    assert_accounted(15, &m);
+    let got = peer.requests(13, Duration::from_secs(10));
+    let answers: Vec<_> = got.iter().map(|r| r.answer.as_str()).collect();
+    assert_eq!(
+        answers,
+        [
+            r#"{"retry_after": "1", "status": 503}"#,
+            r#"{"message": "too old", "rejected": 2}"#,
+            r#"{"status": 400}"#,
+            "{}"
+        ]
+    );
+    // The retried batch arrived once in a success (the peer reads bodies of
+    // successes only): 5 + 5 records.
+    assert_eq!(records(&got).len(), 10);
+}
+
+#[test]
+fn an_endpoint_down_at_start_gets_every_record_once_it_is_up() {
+    let port = free_port();
+    let exporter = builder(&format!("http://127.0.0.1:{port}/v1/logs")).build().expect("down is not a build error");
+    let requests = produce(20);
+    feed(&exporter, &requests);
+    let m = wait_for(&exporter, |m| m.retries >= 2);
+    assert_eq!(m.records_acknowledged, 0, "{m:?}");
+    assert!(m.retries >= 2, "{m:?}");
+
+    let peer = Peer::start("http", port, "[]");
+    let m = wait_for(&exporter, |m| m.records_acknowledged == 20);
+    assert_eq!(m.records_acknowledged, 20, "{m:?}");
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_accounted(20, &m);
+    assert_eq!(records(&peer.requests(20, Duration::from_secs(10))), expected_lines(&requests), "each record once");
+}
+
+#[test]
+fn an_endpoint_that_dies_mid_run_costs_exactly_what_was_not_acknowledged() {
+    let mut peer = Peer::start("http", 0, "[]");
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_retry(RetryPolicy {
+            initial: Duration::from_millis(50),
+            max_interval: Duration::from_millis(100),
+            max_elapsed: Duration::from_millis(600),
+        })
+        .build()
+        .expect("exporter starts");
+    let requests = produce(20);
+    feed(&exporter, &requests[..10]);
+    assert_eq!(wait_for(&exporter, |m| m.records_acknowledged == 10).records_acknowledged, 10);
+
+    peer.kill();
+    feed(&exporter, &requests[10..]);
+    wait_for(&exporter, |m| m.dropped_retries_exhausted == 10);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.records_acknowledged, m.dropped_retries_exhausted), (10, 10), "{m:?}");
+    assert!(m.retries >= 1, "{m:?}");
+    assert_accounted(20, &m);
+}
+
+#[test]
+fn a_slow_endpoint_times_out_and_its_records_are_counted() {
+    let peer = Peer::start("http", 0, r#"[{"sleep": 3}, {"sleep": 3}, {"sleep": 3}, {"sleep": 3}, {"sleep": 3}]"#);
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_timeout(Duration::from_millis(200))
+        .with_retry(RetryPolicy {
+            initial: Duration::from_millis(50),
+            max_interval: Duration::from_millis(100),
+            max_elapsed: Duration::from_millis(500),
+        })
+        .build()
+        .expect("exporter starts");
+    feed(&exporter, &produce(7));
+    wait_for(&exporter, |m| m.dropped_retries_exhausted == 7);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.records_acknowledged, m.dropped_retries_exhausted), (0, 7), "{m:?}");
+    assert!(m.retries >= 1, "timeouts are retried: {m:?}");
+    assert_accounted(7, &m);
+}
+
+#[test]
+fn a_batch_too_large_for_the_endpoint_is_dropped_and_counted() {
+    let peer = Peer::start("http", 0, r#"[{"status": 413}]"#);
+    let exporter = builder(&peer.url("/v1/logs")).with_max_batch_records(4).build().expect("exporter starts");
+    feed(&exporter, &produce(4));
+    let m = wait_for(&exporter, |m| m.dropped_rejected == 4);
+    assert_eq!((m.dropped_rejected, m.retries), (4, 0), "413 is not retried: {m:?}");
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_accounted(4, &m);
+    drop(peer);
+}
+
+#[test]
+fn a_success_with_a_malformed_body_counts_as_acknowledged_and_is_flagged() {
+    let peer = Peer::start("http", 0, r#"[{"raw": "not protobuf"}]"#);
+    let exporter = builder(&peer.url("/v1/logs")).with_max_batch_records(3).build().expect("exporter starts");
+    feed(&exporter, &produce(3));
+    wait_for(&exporter, |m| m.records_acknowledged == 3);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.records_acknowledged, m.malformed_responses), (3, 1), "{m:?}");
+    assert_accounted(3, &m);
+}
+
+#[test]
+fn grpc_retryable_and_refused_codes_are_counted() {
+    let peer = Peer::start(
+        "grpc",
+        0,
+        r#"[{"code": "UNAVAILABLE"}, {"rejected": 1, "message": "m"}, {"code": "INVALID_ARGUMENT"}]"#,
+    );
+    let exporter = builder(&peer.url(""))
+        .with_protocol(Protocol::Grpc)
+        .with_max_batch_records(3)
+        .with_max_delay(Duration::from_secs(60))
+        .build()
+        .expect("exporter starts");
+    let requests = produce(6);
+    feed(&exporter, &requests[..3]);
+    let m = wait_for(&exporter, |m| m.records_acknowledged + m.records_rejected == 3);
+    assert_eq!((m.retries, m.records_acknowledged, m.records_rejected), (1, 2, 1), "{m:?}");
+    feed(&exporter, &requests[3..]);
+    wait_for(&exporter, |m| m.dropped_rejected == 3);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.retries, m.dropped_rejected), (1, 3), "INVALID_ARGUMENT is not retried: {m:?}");
+    assert_accounted(6, &m);
+}
+
+#[test]
+fn an_https_endpoint_with_a_bad_certificate_is_refused_and_counted() {
+    let dir = std::env::temp_dir().join(format!("selftrace-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs (.ci/run installs it)");
+    assert!(status.success());
+    let peer =
+        Peer::start_with("http", 0, "[]", &["--tls", cert.to_str().expect("utf-8"), key.to_str().expect("utf-8")]);
+    let exporter = builder(&format!("https://127.0.0.1:{}/v1/logs", peer.port))
+        .with_retry(RetryPolicy {
+            initial: Duration::from_millis(50),
+            max_interval: Duration::from_millis(100),
+            max_elapsed: Duration::from_millis(400),
+        })
+        .build()
+        .expect("exporter starts");
+    feed(&exporter, &produce(5));
+    wait_for(&exporter, |m| m.dropped_retries_exhausted == 5);
+    let m = exporter.shutdown().expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((m.records_acknowledged, m.dropped_retries_exhausted), (0, 5), "{m:?}");
+    assert_accounted(5, &m);
+    assert!(peer.requests(0, Duration::from_millis(300)).is_empty(), "no request got through the handshake");
+}
+
+#[test]
+fn bad_settings_are_precise_errors_at_build() {
+    let error = OtlpExporter::builder().with_env(false).with_endpoint("localhost:4318/v1/logs").build().unwrap_err();
+    assert!(error.is_config());
+    assert_eq!(
+        std::error::Error::source(&error).map(ToString::to_string).as_deref(),
+        Some(
+            "endpoint: `localhost:4318/v1/logs` has no scheme; write `http://localhost:4318/v1/logs` or `https://localhost:4318/v1/logs`"
+        )
+    );
+    let error = OtlpExporter::builder().with_env(false).with_header("x-key", "a\nb").build().unwrap_err().to_string();
+    assert_eq!(error, "invalid OTLP exporter configuration: headers: the value of `x-key` is not a valid header value");
+}
+
+#[test]
+fn shutdown_sends_what_is_pending_and_counts_what_the_deadline_leaves() {
+    // Pending in a batch that would wait a minute: sent at shutdown.
+    let peer = Peer::start("http", 0, "[]");
+    let exporter =
+        builder(&peer.url("/v1/logs")).with_max_delay(Duration::from_secs(60)).build().expect("exporter starts");
+    feed(&exporter, &produce(25));
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!(m.records_acknowledged, 25, "{m:?}");
+    assert_eq!(exporter.shutdown().expect("a second call"), m, "idempotent");
+    assert_accounted(25, &m);
+
+    // An endpoint that never answers in time: the deadline leaves them.
+    let stuck = Peer::start("http", 0, r#"[{"sleep": 10}, {"sleep": 10}]"#);
+    let exporter = builder(&stuck.url("/v1/logs"))
+        .with_max_delay(Duration::from_secs(60))
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .expect("exporter starts");
+    feed(&exporter, &produce(9));
+    let started = Instant::now();
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert!(started.elapsed() < Duration::from_secs(8), "shutdown kept to its deadline");
+    assert_eq!((m.records_acknowledged, m.dropped_shutdown), (0, 9), "{m:?}");
+    assert_accounted(9, &m);
+}
+
+#[test]
+fn a_burst_into_a_busy_exporter_is_dropped_at_the_channel_and_counted_on_both_sides() {
+    // Each batch takes 300 ms to answer; the channel holds 8 requests.
+    let peer = Peer::start("http", 0, &format!("[{}]", vec![r#"{"sleep": 0.3}"#; 40].join(",")));
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_channel_capacity(8)
+        .with_max_batch_records(8)
+        .with_shutdown_timeout(Duration::from_secs(20))
+        .build()
+        .expect("exporter starts");
+    let layer = exporter.layer();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..1000_i64 {
+            tracing::info!(target: "burst", i);
+        }
+    });
+    let layer_metrics = handle.metrics();
+    let m = exporter.shutdown().expect("clean shutdown");
+
+    assert_eq!(layer_metrics.received(), 1000);
+    let full = layer_metrics.dropped(DropReason::ChannelFull);
+    assert!(full > 0, "the burst overflowed the channel: {layer_metrics:?}");
+    assert_eq!(m.dropped_queue_full, full, "both sides count the same refusals");
+    assert_eq!(m.records_acknowledged, layer_metrics.delivered(), "{m:?}");
+    assert_accounted(1000, &m);
+    assert_eq!(
+        records(&peer.requests(m.records_acknowledged as usize, Duration::from_secs(10))).len() as u64,
+        m.records_acknowledged
+    );
+}
+
+#[test]
+fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
+    let port = free_port();
+    let mut tap = Command::new(python())
+        .args(["-m", "oteltap", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python runs");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = tap.stdout.take().expect("piped");
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    assert!(first.starts_with("Listening"), "oteltap did not start (scripts/test installs it): {first:?}");
+
+    let exporter = builder(&format!("http://127.0.0.1:{port}/v1/logs")).build().expect("exporter starts");
+    let layer = exporter.layer();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..120_i64 {
+            tracing::info!(target: "app", i, "hello from selftrace");
+        }
+    });
+    let m = exporter.shutdown().expect("clean shutdown");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < 120 && Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line.starts_with('{') {
+                got.push(line);
+            }
+        }
+    }
+    let _ = tap.kill();
+    let _ = tap.wait();
+    assert_eq!(m.records_acknowledged, 120, "{m:?}");
+    assert_eq!(got.len(), 120);
+    assert!(got.iter().all(|l| l.contains("hello from selftrace")), "{:?}", got.first());
+    assert_accounted(120, &m);
+}
