@@ -62,7 +62,13 @@ pub struct SdkBridgeBuilder {
     provider: SdkLoggerProvider,
     capacity: usize,
     max_loggers: usize,
+    flush_every: usize,
 }
+
+/// Default records emitted between two waits for the provider
+/// ([`SdkBridgeBuilder::with_flush_every`]): the SDK `BatchLogProcessor`'s
+/// default export batch, a quarter of its default queue (2048).
+pub const DEFAULT_FLUSH_EVERY: usize = 512;
 
 impl SdkBridgeBuilder {
     /// The channel holds at most `capacity` requests (default
@@ -77,6 +83,23 @@ impl SdkBridgeBuilder {
     /// [`DEFAULT_MAX_LOGGERS`]).
     pub fn with_max_loggers(mut self, max_loggers: usize) -> Self {
         self.max_loggers = max_loggers;
+        self
+    }
+
+    /// Waits for the provider to export what it holds (`force_flush`) after
+    /// every `records` records emitted (default [`DEFAULT_FLUSH_EVERY`]; 0
+    /// never waits).
+    ///
+    /// The SDK's `BatchLogProcessor` drops records silently when its queue
+    /// is full, and the bridge emits far faster than an exporter sends: a
+    /// burst would be lost inside the SDK while the bridge counted it as
+    /// emitted. Waiting turns that into backpressure on the bridge's own
+    /// bounded channel, where every refusal is counted by the producer
+    /// (`ChannelFull`). Keep `records` at most the queue size of your batch
+    /// processors (the SDK's default is 2048). Producers never wait: only
+    /// the bridge's consumer does.
+    pub fn with_flush_every(mut self, records: usize) -> Self {
+        self.flush_every = records;
         self
     }
 
@@ -112,7 +135,15 @@ impl SdkBridgeBuilder {
         let counters = Arc::new(BridgeCounters::default());
         let emitter =
             SdkEmitter::with_counters(self.provider, Arc::clone(&counters)).with_max_loggers(self.max_loggers);
-        let consumer = Consumer { receiver, emitter, shared: Arc::clone(&shared), _done: done_tx };
+        let consumer = Consumer {
+            receiver,
+            emitter,
+            counters: Arc::clone(&counters),
+            flush_every: self.flush_every as u64,
+            since_flush: 0,
+            shared: Arc::clone(&shared),
+            _done: done_tx,
+        };
         let bridge = SdkBridge { shared, counters, sender, done: done_rx, thread: Mutex::new(None) };
         (bridge, consumer)
     }
@@ -216,7 +247,12 @@ struct Shared {
 impl SdkBridge {
     /// A bridge into `provider`, with the default channel capacity.
     pub fn builder(provider: SdkLoggerProvider) -> SdkBridgeBuilder {
-        SdkBridgeBuilder { provider, capacity: DEFAULT_CHANNEL_CAPACITY, max_loggers: DEFAULT_MAX_LOGGERS }
+        SdkBridgeBuilder {
+            provider,
+            capacity: DEFAULT_CHANNEL_CAPACITY,
+            max_loggers: DEFAULT_MAX_LOGGERS,
+            flush_every: DEFAULT_FLUSH_EVERY,
+        }
     }
 
     /// The destination that feeds this bridge, for an [`OtlpTracingLayer`]
@@ -338,6 +374,11 @@ impl Future for BridgeTask {
 struct Consumer {
     receiver: OtlpBytesReceiver,
     emitter: SdkEmitter,
+    counters: Arc<BridgeCounters>,
+    /// Records between two waits for the provider; 0: never.
+    flush_every: u64,
+    /// Records emitted since the last wait.
+    since_flush: u64,
     shared: Arc<Shared>,
     /// Dropped when the consumer ends, which wakes every waiter.
     _done: flume::Sender<()>,
@@ -377,8 +418,20 @@ impl Consumer {
         if bytes.is_empty() {
             return;
         }
-        if let Err(error) = self.emitter.emit_request(bytes.as_bytes()) {
-            write_raw_note("bridge", format_args!("{} bytes: {error}; the records after it are lost", bytes.len()));
+        match self.emitter.emit_request(bytes.as_bytes()) {
+            Ok(records) => self.since_flush += records as u64,
+            Err(error) => {
+                write_raw_note("bridge", format_args!("{} bytes: {error}; the records after it are lost", bytes.len()));
+            }
+        }
+        if self.flush_every > 0 && self.since_flush >= self.flush_every {
+            self.since_flush = 0;
+            BridgeCounters::add(&self.counters.backpressure_flushes, 1);
+            let _suppressed = Context::enter_telemetry_suppressed_scope();
+            if let Err(error) = self.emitter.provider().force_flush() {
+                BridgeCounters::add(&self.counters.failed_flushes, 1);
+                write_raw_note("bridge", format_args!("waiting for the SDK to export failed: {error}"));
+            }
         }
     }
 

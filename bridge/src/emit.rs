@@ -64,6 +64,13 @@ pub struct BridgeMetrics {
     /// because the logger cache was full (or the interner, for their scope
     /// name).
     pub uncached_loggers: u64,
+    /// Times the bridge waited for the provider to export what it held
+    /// (`force_flush`) before emitting more, so that a `BatchLogProcessor`'s
+    /// queue never overflows (see [`SdkBridgeBuilder::with_flush_every`](crate::SdkBridgeBuilder::with_flush_every)).
+    pub backpressure_flushes: u64,
+    /// Of those, the flushes the provider reported as failed (an exporter
+    /// error or timeout): the records it held may not have been exported.
+    pub failed_flushes: u64,
 }
 
 /// The counters behind [`BridgeMetrics`]; one writer (the emitter), any
@@ -76,10 +83,12 @@ pub(crate) struct BridgeCounters {
     event_names_dropped: AtomicU64,
     severity_texts_dropped: AtomicU64,
     uncached_loggers: AtomicU64,
+    pub(crate) backpressure_flushes: AtomicU64,
+    pub(crate) failed_flushes: AtomicU64,
 }
 
 impl BridgeCounters {
-    fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -92,6 +101,8 @@ impl BridgeCounters {
             event_names_dropped: get(&self.event_names_dropped),
             severity_texts_dropped: get(&self.severity_texts_dropped),
             uncached_loggers: get(&self.uncached_loggers),
+            backpressure_flushes: get(&self.backpressure_flushes),
+            failed_flushes: get(&self.failed_flushes),
         }
     }
 }

@@ -76,7 +76,7 @@ mod emit;
 pub mod export;
 mod providers;
 
-pub use bridge::{BridgeError, BridgeTask, SdkBridge, SdkBridgeBuilder};
+pub use bridge::{BridgeError, BridgeTask, DEFAULT_FLUSH_EVERY, SdkBridge, SdkBridgeBuilder};
 pub use console::{print_request, write_request};
 pub use decode::{
     DecodeError, DecodeErrorKind, DecodedRecord, DecodedResource, LogsRequest, MAX_NESTING_DEPTH, RecordsIter,

@@ -22,7 +22,7 @@ use tracing_subscriber::{
 use crate::{
     config::{ConfigError, ReceiverConfig, ReceiverSettings},
     receiver::{InternalTelemetryReceiver, ReceiverMetrics},
-    settings::{LogsConfig, Mode, TelemetryConfig},
+    settings::{LogsConfig, Mode, SdkProcessor, TelemetryConfig},
     telemetry::{InternalTelemetry, RECEIVER_NAME},
     zone::{TRANSPORT_TARGETS, Zone},
 };
@@ -107,6 +107,8 @@ pub struct SelfTelemetry {
     receivers: Mutex<BTreeMap<String, InternalTelemetryReceiver>>,
     #[cfg(feature = "sdk")]
     bridge: Option<selftrace_bridge::SdkBridge>,
+    #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+    exporters: Vec<selftrace_bridge::OtlpExporter>,
 }
 
 /// What [`SelfTelemetry::builder`] collects.
@@ -164,6 +166,9 @@ impl fmt::Display for SetupError {
 impl std::error::Error for SetupError {}
 
 const LOGS: &str = "service.telemetry.logs";
+
+/// `processors` entries with their index.
+type Processors<'a> = Vec<(usize, &'a SdkProcessor)>;
 
 impl SelfTelemetry {
     /// Starts describing an engine configured by `config`.
@@ -275,6 +280,8 @@ impl SelfTelemetry {
             receivers: self.internal.as_ref().map(|i| i.metrics().receivers).unwrap_or_default(),
             #[cfg(feature = "sdk")]
             sdk: self.bridge.as_ref().map(|b| b.metrics()),
+            #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+            exporters: self.exporters.iter().map(|e| e.metrics()).collect(),
         }
     }
 
@@ -292,6 +299,12 @@ impl SelfTelemetry {
     pub fn shutdown(&self) -> SelfTelemetryMetrics {
         self.begin_shutdown();
         self.path.shutdown();
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        for exporter in &self.exporters {
+            if let Err(error) = exporter.shutdown() {
+                selftrace::write_raw_note("selftrace-itr", format_args!("OTLP exporter shutdown: {error}"));
+            }
+        }
         #[cfg(feature = "sdk")]
         if let Some(bridge) = &self.bridge
             && let Err(error) = bridge.shutdown()
@@ -338,9 +351,14 @@ pub struct SelfTelemetryMetrics {
     pub node_path: NodeMetrics,
     /// Every `internal_telemetry` receiver, also those that have stopped.
     pub receivers: Vec<ReceiverMetrics>,
-    /// The SDK bridge, in the SDK modes.
+    /// The SDK bridge, when a processor goes through the SDK (`console`,
+    /// `simple`, or a provider of the engine's own).
     #[cfg(feature = "sdk")]
     pub sdk: Option<selftrace_bridge::BridgeMetrics>,
+    /// The native OTLP exporters (`batch` processors with an `otlp`
+    /// exporter), in `processors` order.
+    #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+    pub exporters: Vec<selftrace_bridge::ExporterMetrics>,
 }
 
 impl SelfTelemetryBuilder {
@@ -472,9 +490,29 @@ impl SelfTelemetryBuilder {
             }};
         }
 
-        // The SDK bridge, in the SDK modes.
+        // The SDK modes: `batch` processors with an `otlp` exporter are
+        // native exporters (the bytes as they are); the others go through
+        // the SDK bridge, and so does everything when the engine gives its
+        // own provider.
         #[cfg(feature = "sdk")]
-        let bridge = if logs.processors().is_empty() {
+        let user_provider = self.provider.is_some();
+        #[cfg(not(feature = "sdk"))]
+        let user_provider = false;
+        let (native, through_sdk): (Processors<'_>, Processors<'_>) =
+            logs.processors().iter().enumerate().partition(|(_, p)| !user_provider && p.is_native_export());
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        let exporters =
+            native.iter().map(|(i, p)| export::exporter(&logs, *i, p.exporter())).collect::<Result<Vec<_>, _>>()?;
+        #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+        if let Some((i, _)) = native.first() {
+            return Err(SetupError::new(
+                format!("{LOGS}.processors[{i}].exporter.otlp"),
+                logs.processors_location(),
+                "the `otlp` exporter needs the `otlp-http` or `otlp-grpc` feature of selftrace-itr",
+            ));
+        }
+        #[cfg(feature = "sdk")]
+        let bridge = if through_sdk.is_empty() && !user_provider {
             None
         } else {
             let mut resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.clone());
@@ -483,7 +521,7 @@ impl SelfTelemetryBuilder {
             }
             let provider = match self.provider {
                 Some(provider) => provider,
-                None => sdk::provider(&logs, resource.build())?,
+                None => sdk::provider(&logs, &through_sdk, resource.build())?,
             };
             let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn().map_err(|e| {
                 SetupError::new(format!("{LOGS}.processors"), logs.processors_location(), e.to_string())
@@ -491,17 +529,20 @@ impl SelfTelemetryBuilder {
             Some(bridge)
         };
         #[cfg(not(feature = "sdk"))]
-        if !logs.processors().is_empty() {
+        if !through_sdk.is_empty() {
             return Err(SetupError::new(
                 format!("{LOGS}.processors"),
                 logs.processors_location(),
                 "SDK processors need the `sdk` feature of selftrace-itr (or `processors: []`)",
             ));
         }
+        #[cfg_attr(not(feature = "sdk"), expect(unused_mut, reason = "filled by the SDK features"))]
+        let mut exporting: Vec<Destination> = Vec::new();
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        exporting.extend(exporters.iter().map(|e| e.destination()));
         #[cfg(feature = "sdk")]
-        let sdk_destination = bridge.as_ref().map(|b| b.destination());
-        #[cfg(not(feature = "sdk"))]
-        let sdk_destination: Option<Destination> = None;
+        exporting.extend(bridge.as_ref().map(|b| b.destination()));
+        let sdk_destination = fanout::destination(exporting);
 
         // The node path, the receivers and the layer.
         let internal = mode
@@ -520,7 +561,6 @@ impl SelfTelemetryBuilder {
             (None, None) => described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build(),
         };
         // ITR only: on the console until the receivers exist, then swapped.
-        #[allow(clippy::unnecessary_literal_unwrap, reason = "always None without the sdk feature")]
         let initial = sdk_destination.unwrap_or(Destination::Console);
         let layer = described!(OtlpTracingLayer::builder(initial)).build();
         let handle = layer.handle();
@@ -542,6 +582,129 @@ impl SelfTelemetryBuilder {
             receivers: Mutex::new(receivers),
             #[cfg(feature = "sdk")]
             bridge,
+            #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+            exporters,
+        })
+    }
+}
+
+/// The destination of the exporting side: one exporter or bridge as it is,
+/// several through a fan-out, none: the console.
+mod fanout {
+    use std::sync::Arc;
+
+    use selftrace::{Destination, OtlpBytes, OtlpBytesSender, OtlpSink, TrySendError};
+
+    pub(super) fn destination(mut destinations: Vec<Destination>) -> Option<Destination> {
+        if destinations.len() <= 1 {
+            return destinations.pop();
+        }
+        let senders = destinations
+            .into_iter()
+            .filter_map(|d| match d {
+                Destination::Channel(sender) => Some(sender),
+                _ => None,
+            })
+            .collect();
+        Some(Destination::Channel(OtlpBytesSender::from_sink(Arc::new(Fanout(senders)))))
+    }
+
+    /// Every request to every sender (a `Bytes` clone each); each counts
+    /// its own refusals.
+    #[derive(Debug)]
+    struct Fanout(Vec<OtlpBytesSender>);
+
+    impl OtlpSink for Fanout {
+        fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
+            let (mut taken, mut full) = (false, false);
+            for sender in &self.0 {
+                match sender.try_send(bytes.clone()) {
+                    Ok(()) => taken = true,
+                    Err(e) => full |= e.is_full(),
+                }
+            }
+            match (taken, full) {
+                (true, _) => Ok(()),
+                (false, true) => Err(TrySendError::Full(bytes)),
+                (false, false) => Err(TrySendError::Closed(bytes)),
+            }
+        }
+
+        fn capacity(&self) -> usize {
+            self.0.iter().map(OtlpBytesSender::capacity).min().unwrap_or(0)
+        }
+
+        fn queued(&self) -> usize {
+            self.0.iter().map(OtlpBytesSender::len).max().unwrap_or(0)
+        }
+
+        fn is_closed(&self) -> bool {
+            self.0.iter().all(OtlpBytesSender::is_closed)
+        }
+    }
+}
+
+/// `batch` processors with an `otlp` exporter: selftrace's own exporter.
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+mod export {
+    use selftrace_bridge::{
+        OtlpExporter,
+        export::{Compression, ExportError, Protocol},
+    };
+
+    use super::{LOGS, SetupError};
+    use crate::settings::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
+
+    /// The exporter of `processors[i]`; errors name the key, or the
+    /// environment variable, at fault.
+    pub(super) fn exporter(logs: &LogsConfig, i: usize, exporter: &SdkExporter) -> Result<OtlpExporter, SetupError> {
+        let path = format!("{LOGS}.processors[{i}].exporter.otlp");
+        let SdkExporter::Otlp(otlp) = exporter else {
+            return Err(SetupError::new(path, logs.processors_location(), "not an otlp exporter"));
+        };
+        let mut builder = OtlpExporter::builder();
+        if let Some(protocol) = otlp.protocol {
+            let (protocol, feature, built) = match protocol {
+                OtlpProtocol::HttpProtobuf => (Protocol::HttpProtobuf, "otlp-http", cfg!(feature = "otlp-http")),
+                OtlpProtocol::Grpc => (Protocol::Grpc, "otlp-grpc", cfg!(feature = "otlp-grpc")),
+            };
+            if !built {
+                return Err(SetupError::new(
+                    format!("{path}.protocol"),
+                    logs.processors_location(),
+                    format!("this protocol needs the `{feature}` feature of selftrace-itr"),
+                ));
+            }
+            builder = builder.with_protocol(protocol);
+        }
+        if let Some(endpoint) = &otlp.endpoint {
+            builder = builder.with_endpoint(match otlp.protocol {
+                Some(OtlpProtocol::Grpc) => endpoint.clone(),
+                _ => super::sdk::with_logs_path(endpoint),
+            });
+        }
+        for (name, value) in otlp.headers.iter().flatten() {
+            builder = builder.with_header(name.clone(), value.clone());
+        }
+        if let Some(compression) = otlp.compression {
+            builder = builder.with_compression(match compression {
+                OtlpCompression::Gzip => Compression::Gzip,
+                OtlpCompression::None => Compression::None,
+            });
+        }
+        if let Some(timeout) = otlp.timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder.build().map_err(|e| match e {
+            // A builder setting is a key under this exporter; an
+            // environment variable is named as it is.
+            ExportError::Config(c) if c.key.starts_with("OTEL_") => {
+                SetupError::new(c.key.clone(), None, format!("{} (read for {path})", c.message))
+            }
+            ExportError::Config(c) => {
+                SetupError::new(format!("{path}.{}", c.key), logs.processors_location(), c.message)
+            }
+            other => SetupError::new(path, logs.processors_location(), other.to_string()),
         })
     }
 }
@@ -556,35 +719,41 @@ mod sdk {
     use super::{LOGS, SetupError};
     use crate::settings::{LogsConfig, OtlpProtocol, SdkExporter, SdkProcessor};
 
-    /// A provider with one processor per `processors` entry.
-    pub(super) fn provider(logs: &LogsConfig, resource: Resource) -> Result<SdkLoggerProvider, SetupError> {
+    /// A provider with one processor per entry of `processors` (those that
+    /// go through the SDK).
+    pub(super) fn provider(
+        logs: &LogsConfig,
+        processors: &[(usize, &SdkProcessor)],
+        resource: Resource,
+    ) -> Result<SdkLoggerProvider, SetupError> {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource);
-        for (i, processor) in logs.processors().iter().enumerate() {
+        for &(i, processor) in processors {
             let batch = matches!(processor, SdkProcessor::Batch(_));
             let path = format!("{LOGS}.processors[{i}]");
             builder = match processor.exporter() {
                 SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
-                SdkExporter::Otlp(otlp) => match otlp.protocol {
+                SdkExporter::Otlp(otlp) => match otlp.protocol.unwrap_or_default() {
                     OtlpProtocol::HttpProtobuf => {
                         #[cfg(feature = "otlp-http")]
                         {
-                            let endpoint = with_logs_path(&otlp.endpoint);
+                            let endpoint = with_logs_path(otlp.endpoint.as_deref().unwrap_or("http://localhost:4318"));
                             let exporter = selftrace_bridge::otlp_http_exporter(&endpoint)
                                 .map_err(|e| bad_endpoint(&path, logs, e))?;
                             add(builder, batch, exporter)
                         }
                         #[cfg(not(feature = "otlp-http"))]
-                        return Err(missing(&path, "http/protobuf", "otlp-http"));
+                        return Err(missing(&path, logs, "http/protobuf", "otlp-http"));
                     }
                     OtlpProtocol::Grpc => {
                         #[cfg(feature = "otlp-grpc")]
                         {
-                            let exporter = selftrace_bridge::otlp_grpc_exporter(&otlp.endpoint)
+                            let endpoint = otlp.endpoint.as_deref().unwrap_or("http://localhost:4317");
+                            let exporter = selftrace_bridge::otlp_grpc_exporter(endpoint)
                                 .map_err(|e| bad_endpoint(&path, logs, e))?;
                             add(builder, batch, exporter)
                         }
                         #[cfg(not(feature = "otlp-grpc"))]
-                        return Err(missing(&path, "grpc", "otlp-grpc"));
+                        return Err(missing(&path, logs, "grpc", "otlp-grpc"));
                     }
                 },
             };
@@ -598,10 +767,10 @@ mod sdk {
     }
 
     #[allow(dead_code, reason = "used when a transport feature is off")]
-    fn missing(path: &str, protocol: &str, feature: &str) -> SetupError {
+    fn missing(path: &str, logs: &LogsConfig, protocol: &str, feature: &str) -> SetupError {
         SetupError::new(
             format!("{path}.exporter.otlp.protocol"),
-            None,
+            logs.processors_location(),
             format!("protocol `{protocol}` needs the `{feature}` feature of selftrace-itr"),
         )
     }

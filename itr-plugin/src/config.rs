@@ -185,7 +185,7 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dur
     parse_duration(&text).map_err(de::Error::custom)
 }
 
-fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     Option::<String>::deserialize(deserializer)?
         .map(|text| parse_duration(&text).map_err(de::Error::custom))
         .transpose()

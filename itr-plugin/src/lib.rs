@@ -156,8 +156,8 @@ pub use host::{Control, OutputClosed, ReceiverHost};
 pub use receiver::{InternalTelemetryReceiver, ReceiverMetrics};
 pub use selftrace::OtlpBytes;
 pub use settings::{
-    InternalCollection, LoggerChoice, LogsConfig, Mode, NoSettings, NodeOverride, OtlpExporterConfig, OtlpProtocol,
-    ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig,
+    InternalCollection, LoggerChoice, LogsConfig, Mode, NoSettings, NodeOverride, OtlpCompression, OtlpExporterConfig,
+    OtlpProtocol, ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig,
 };
 pub use telemetry::{InternalTelemetry, InternalTelemetryBuilder, RECEIVER_NAME, ReceiverFactory, TelemetryMetrics};
 pub use yaml::{YamlError, from_yaml};

@@ -301,6 +301,12 @@ pub enum SdkProcessor {
 }
 
 impl SdkProcessor {
+    /// Whether this is a `batch` processor with an `otlp` exporter, which
+    /// selftrace runs natively (the encoded bytes sent as they are, no SDK).
+    pub fn is_native_export(&self) -> bool {
+        matches!(self, SdkProcessor::Batch(ProcessorConfig { exporter: SdkExporter::Otlp(_) }))
+    }
+
     /// The processor's exporter.
     pub fn exporter(&self) -> &SdkExporter {
         match self {
@@ -340,11 +346,37 @@ pub struct NoSettings {}
 #[non_exhaustive]
 pub struct OtlpExporterConfig {
     /// Where to send. For `http/protobuf`, a URL without a path gets
-    /// `/v1/logs`.
-    pub endpoint: String,
-    /// `http/protobuf` (default) or `grpc`.
+    /// `/v1/logs`. Left out: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else the protocol's default.
     #[serde(default)]
-    pub protocol: OtlpProtocol,
+    pub endpoint: Option<String>,
+    /// `http/protobuf` or `grpc`. Left out: `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`,
+    /// else `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`.
+    #[serde(default)]
+    pub protocol: Option<OtlpProtocol>,
+    /// Headers (gRPC metadata) of every request. Left out: from
+    /// `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// `gzip` or `none`. Left out: from `OTEL_EXPORTER_OTLP_*COMPRESSION`,
+    /// else `none`.
+    #[serde(default)]
+    pub compression: Option<OtlpCompression>,
+    /// The longest one request may take (`10s`, `500ms`). Left out: from
+    /// `OTEL_EXPORTER_OTLP_*TIMEOUT`, else 10 s.
+    #[serde(default, deserialize_with = "crate::config::duration_option")]
+    pub timeout: Option<Duration>,
+}
+
+/// Compression of an `otlp` exporter's requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum OtlpCompression {
+    /// gzip.
+    Gzip,
+    /// None.
+    None,
 }
 
 /// The OTLP transport.
@@ -355,7 +387,7 @@ pub enum OtlpProtocol {
     #[default]
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
-    /// `grpc` (needs this crate's `otlp-grpc` feature and a Tokio runtime).
+    /// `grpc` (needs this crate's `otlp-grpc` feature).
     #[serde(rename = "grpc")]
     Grpc,
 }
@@ -446,7 +478,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.level(), LevelFilter::DEBUG);
         let SdkExporter::Otlp(otlp) = config.processors()[0].exporter() else { panic!("otlp") };
-        assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
+        assert_eq!(otlp.protocol, Some(OtlpProtocol::Grpc));
         let (id, o) = config.nodes().next().unwrap();
         assert_eq!((id, o.logger, o.level), ("main/exporter", Some(LoggerChoice::Raw), Some(LevelFilter::ERROR)));
         assert_eq!(config.node_location("main/exporter"), Some((12, 24)));

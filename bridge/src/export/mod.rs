@@ -545,6 +545,13 @@ impl OtlpExporter {
         Destination::Channel(self.sender.clone())
     }
 
+    /// The sending end of the exporter's channel, for an engine node that
+    /// hands it requests or batches it already has (an Internal Telemetry
+    /// Receiver's output, say). Never waits; refusals are counted.
+    pub fn sender(&self) -> OtlpBytesSender {
+        self.sender.clone()
+    }
+
     /// A layer whose events feed this exporter.
     pub fn layer(&self) -> OtlpTracingLayer {
         OtlpTracingLayer::new(self.destination())

@@ -408,18 +408,18 @@ fn exporter_task(
 ) -> Result<impl Future<Output = ()> + Send + 'static, EngineError> {
     enum Sink {
         Console(ConsoleConfig),
-        Otlp(selftrace_bridge::SdkEmitter),
+        /// The batches of the internal pipeline as they are: their resource
+        /// and scopes arrive as encoded, no SDK round trip.
+        Otlp(selftrace_bridge::OtlpExporter),
     }
     let sink = match exporter {
         ExporterKind::Console(c) => Sink::Console(c.clone()),
         ExporterKind::Otlp(o) => {
-            let exporter = selftrace_bridge::otlp_http_exporter(&o.endpoint)
+            let exporter = selftrace_bridge::OtlpExporter::builder()
+                .with_endpoint(&o.endpoint)
+                .build()
                 .map_err(|e| EngineError::Pipelines(format!("exporter `{id}`: {e}")))?;
-            let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
-                .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("selftrace-demo").build())
-                .with_batch_exporter(exporter)
-                .build();
-            Sink::Otlp(selftrace_bridge::SdkEmitter::new(provider))
+            Sink::Otlp(exporter)
         }
     };
     Ok(async move {
@@ -453,9 +453,12 @@ fn exporter_task(
                         print_out(&text);
                     }
                 }
-                (Sink::Otlp(emitter), Batch::Logs(requests)) => {
-                    for request in &requests {
-                        let _ = emitter.emit_request(request.as_bytes());
+                (Sink::Otlp(exporter), Batch::Logs(requests)) => {
+                    let sender = exporter.sender();
+                    let refused = requests.into_iter().map(|r| sender.try_send(r)).filter(Result::is_err).count();
+                    if refused > 0 {
+                        // Counted by the exporter too (dropped_queue_full).
+                        otel_warn!(node, "exporter.queue.full", requests = refused as u64);
                     }
                 }
                 (Sink::Otlp(_), Batch::Readings(_)) => {
@@ -463,8 +466,10 @@ fn exporter_task(
                 }
             }
         }
-        if let Sink::Otlp(emitter) = sink {
-            let _ = emitter.provider().shutdown();
+        if let Sink::Otlp(exporter) = sink
+            && let Err(e) = exporter.shutdown_async().await
+        {
+            otel_warn!(node, "exporter.shutdown.failed", error = %e);
         }
     })
 }

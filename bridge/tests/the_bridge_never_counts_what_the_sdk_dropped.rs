@@ -1,0 +1,79 @@
+//! A burst into the SDK bridge whose provider has a `BatchLogProcessor` with
+//! the SDK's default queue (2048) and a slow exporter: the bridge waits for
+//! the provider every `flush_every` records, so the SDK never drops a record
+//! silently; what does not fit is refused at the bridge's own channel and
+//! counted by the producer. Every record is exported or counted.
+//!
+//! Without the wait (`with_flush_every(0)`), the same burst loses records
+//! inside the SDK while the bridge counts them as emitted: the second test
+//! shows it, so the first one cannot pass by accident.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    logs::{LogBatch, LogExporter, SdkLoggerProvider},
+};
+use selftrace::DropReason;
+use selftrace_bridge::SdkBridge;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Counts what it exports, 20 ms per batch (a remote endpoint).
+#[derive(Debug, Clone, Default)]
+struct SlowExporter {
+    records: Arc<AtomicU64>,
+}
+
+impl LogExporter for SlowExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_millis(20));
+        self.records.fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+const BURST: u64 = 20_000;
+
+/// (produced, dropped at the bridge's channel, emitted by the bridge,
+/// exported by the SDK).
+fn burst(flush_every: usize) -> (u64, u64, u64, u64) {
+    let exporter = SlowExporter::default();
+    let provider = SdkLoggerProvider::builder().with_batch_exporter(exporter.clone()).build();
+    let bridge = SdkBridge::builder(provider).with_flush_every(flush_every).spawn().expect("bridge starts");
+    let layer = bridge.layer();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..BURST {
+            tracing::info!(target: "burst", i);
+        }
+    });
+    let layer = handle.metrics();
+    let bridge = bridge.shutdown().expect("clean shutdown");
+    (
+        layer.received(),
+        layer.dropped(DropReason::ChannelFull),
+        bridge.records_emitted,
+        exporter.records.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn a_burst_is_exported_or_counted_never_lost_inside_the_sdk() {
+    let (produced, refused, emitted, exported) = burst(selftrace_bridge::DEFAULT_FLUSH_EVERY);
+    assert_eq!(produced, BURST);
+    assert_eq!(exported, emitted, "the SDK exported everything the bridge emitted");
+    assert_eq!(produced, emitted + refused, "every other record refused at the channel, counted");
+}
+
+#[test]
+fn without_waiting_the_sdk_drops_what_the_bridge_emitted() {
+    let (produced, refused, emitted, exported) = burst(0);
+    assert_eq!(produced, emitted + refused);
+    assert!(exported < emitted, "the SDK's queue overflowed: {exported} of {emitted} exported");
+}
