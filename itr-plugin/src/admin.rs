@@ -787,7 +787,8 @@ mod sdk {
     /// is kept.
     #[allow(dead_code, reason = "used with the otlp-http feature")]
     pub(super) fn with_logs_path(endpoint: &str) -> String {
-        let after_scheme = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
+        // Without a scheme it is not a URL: kept, for the error to show it.
+        let Some((_, after_scheme)) = endpoint.split_once("://") else { return endpoint.to_owned() };
         match after_scheme.find('/') {
             None => format!("{endpoint}/v1/logs"),
             Some(i) if after_scheme[i..] == *"/" => format!("{endpoint}v1/logs"),
@@ -802,6 +803,7 @@ mod sdk {
             assert_eq!(super::with_logs_path("http://h:4318"), "http://h:4318/v1/logs");
             assert_eq!(super::with_logs_path("http://h:4318/"), "http://h:4318/v1/logs");
             assert_eq!(super::with_logs_path("http://h:4318/custom/logs"), "http://h:4318/custom/logs");
+            assert_eq!(super::with_logs_path("h:4318"), "h:4318");
         }
     }
 }

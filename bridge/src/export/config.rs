@@ -333,7 +333,11 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[(OTEL_EXPORTER_OTLP_ENDPOINT, "not a url")],
-                "OTEL_EXPORTER_OTLP_ENDPOINT: `not a url/v1/logs` is not a URL",
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `not a url/v1/logs` has no scheme",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://bad host")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `http://bad host/v1/logs` is not a URL",
             ),
             (
                 &[(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "ftp://x/v1/logs")],
