@@ -100,9 +100,12 @@ fn wrong_types_and_values_name_the_key() {
         service_error("service:\n  telemetry:\n    logs:\n      internal_collection:\n        flush_interval: 10\n");
     assert!(e.contains("`service.telemetry.logs.internal_collection.flush_interval`") && e.contains("no unit"), "{e}");
     let e = service_error(
-        "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp: {}\n",
+        "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp: { timeout: 10 }\n",
     );
-    assert!(e.contains("`service.telemetry.logs.processors[0].batch.exporter.otlp`") && e.contains("endpoint"), "{e}");
+    assert!(
+        e.contains("`service.telemetry.logs.processors[0].batch.exporter.otlp.timeout`") && e.contains("no unit"),
+        "{e}"
+    );
     // In range, checked after parsing: the place of the section.
     let e = engine_error(
         "service:\n  telemetry:\n    logs:\n      internal_collection: { buffer_size_bytes: 100 }\n      processors: []\n",

@@ -342,7 +342,8 @@ fn an_https_endpoint_with_a_bad_certificate_is_refused_and_counted() {
 
 #[test]
 fn bad_settings_are_precise_errors_at_build() {
-    let error = OtlpExporter::builder().with_env(false).with_endpoint("localhost:4318/v1/logs").build().unwrap_err();
+    let error =
+        OtlpExporter::builder().with_env(false).with_endpoint("localhost:4318/v1/logs").build().expect_err("rejected");
     assert!(error.is_config());
     assert_eq!(
         std::error::Error::source(&error).map(ToString::to_string).as_deref(),
@@ -350,7 +351,8 @@ fn bad_settings_are_precise_errors_at_build() {
             "endpoint: `localhost:4318/v1/logs` has no scheme; write `http://localhost:4318/v1/logs` or `https://localhost:4318/v1/logs`"
         )
     );
-    let error = OtlpExporter::builder().with_env(false).with_header("x-key", "a\nb").build().unwrap_err().to_string();
+    let error =
+        OtlpExporter::builder().with_env(false).with_header("x-key", "a\nb").build().expect_err("rejected").to_string();
     assert_eq!(error, "invalid OTLP exporter configuration: headers: the value of `x-key` is not a valid header value");
 }
 
@@ -443,10 +445,10 @@ fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = Vec::new();
     while got.len() < 120 && Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-            if line.starts_with('{') {
-                got.push(line);
-            }
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200))
+            && line.starts_with('{')
+        {
+            got.push(line);
         }
     }
     let _ = tap.kill();

@@ -87,15 +87,16 @@ impl Http {
     fn new(config: &Resolved) -> Result<Self, ConfigError> {
         use rustls_platform_verifier::BuilderVerifierExt;
 
-        // rustls with the ring provider and the platform's roots, given to
-        // reqwest ready-made: nothing process-wide is installed.
-        let tls =
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(tls_error)?
-                .with_platform_verifier()
-                .map_err(tls_error)?
-                .with_no_client_auth();
+        // rustls with reqwest's provider (aws-lc-rs) and the platform's
+        // roots, given ready-made: nothing process-wide is installed.
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_platform_verifier()
+        .map_err(tls_error)?
+        .with_no_client_auth();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(config.timeout)

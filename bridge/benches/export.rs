@@ -1,0 +1,327 @@
+//! Whole-process export bench: the same event, the same local OTLP/HTTP
+//! receiver (a separate process), one scenario per process, side by side in
+//! one run. Per scenario: producer ns/event (the logging loop's wall time),
+//! CPU ns per acknowledged event (user + system time of every thread of the
+//! process, from the first event until the exporter has shut down), and
+//! records lost (produced − received by the endpoint; "counted" when
+//! selftrace's counters name every one of them).
+//!
+//! Run: `cargo bench -p selftrace-bridge --bench export` (about a minute).
+//!
+//! Latest results (one run; this machine: 2 cores, rustc 1.95.0):
+//!
+//! RESULTS
+//!
+//! Scenarios:
+//! * `appender_batch_otlp`: `opentelemetry-appender-tracing` + `BatchLogProcessor`
+//!   (queue sized to the burst) + `opentelemetry-otlp` HTTP (the anchor, what users deploy);
+//! * `appender_batch_otlp_default_queue`: the same with the SDK's default queue (2048);
+//! * `selftrace_otlp_exporter`: `OtlpTracingLayer` + `OtlpExporter` (defaults);
+//! * `selftrace_sdk_bridge_otlp`: `OtlpTracingLayer` + `SdkBridge` + the anchor's SDK setup.
+//!
+//! Burst: 300 000 events as fast as one thread logs them. Steady: 200 000
+//! events/s for 5 s (2 000 events every 10 ms).
+//!
+//! Targets (issue "Native OTLP export"): `selftrace_otlp_exporter` CPU per
+//! acknowledged event ≤ 0.25× the anchor, producer ≤ 0.4×, 0 lost at the
+//! steady rate, every loss in the burst counted.
+
+#![expect(clippy::print_stdout, reason = "a bench harness: its report and its processes' results go to stdout")]
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+const BURST: u64 = 300_000;
+const STEADY_RATE: u64 = 200_000;
+const STEADY_SECONDS: u64 = 5;
+const ROLE: &str = "SELFTRACE_EXPORT_BENCH_ROLE";
+const ENDPOINT: &str = "SELFTRACE_EXPORT_BENCH_ENDPOINT";
+
+const SCENARIOS: [&str; 4] = [
+    "appender_batch_otlp",
+    "appender_batch_otlp_default_queue",
+    "selftrace_otlp_exporter",
+    "selftrace_sdk_bridge_otlp",
+];
+
+fn main() {
+    match std::env::var(ROLE).ok().as_deref() {
+        Some("receiver") => receiver(),
+        Some(role) => {
+            let (scenario, mode) = role.split_once(':').expect("scenario:mode");
+            scenario_process(scenario, mode, &std::env::var(ENDPOINT).expect("endpoint"));
+        }
+        None => orchestrate(),
+    }
+}
+
+// === the orchestrator ===
+
+struct Row {
+    scenario: &'static str,
+    mode: &'static str,
+    produced: u64,
+    producer_ns: f64,
+    cpu_ns_per_ack: f64,
+    received: u64,
+    counted: Option<u64>,
+}
+
+fn orchestrate() {
+    // `cargo bench` passes `--bench`; a filter selects scenarios.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let exe = std::env::current_exe().expect("own path");
+    let mut receiver = Command::new(&exe)
+        .env(ROLE, "receiver")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("receiver starts");
+    let total = Arc::new(AtomicU64::new(0));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let stdout = receiver.stdout.take().expect("piped");
+    let counter = Arc::clone(&total);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("listening ") {
+                let _ = port_tx.send(port.to_owned());
+            } else if let Some(n) = line.strip_prefix("received ") {
+                counter.store(n.parse().unwrap_or(0), Ordering::Relaxed);
+            }
+        }
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).expect("receiver port");
+    let endpoint = format!("http://127.0.0.1:{port}/v1/logs");
+
+    let mut rows = Vec::new();
+    for mode in ["burst", "steady"] {
+        for scenario in SCENARIOS {
+            if mode == "steady" && scenario == "appender_batch_otlp_default_queue" {
+                continue;
+            }
+            if !filter.is_empty() && !filter.iter().any(|f| scenario.contains(f.as_str())) {
+                continue;
+            }
+            let before = total.load(Ordering::Relaxed);
+            let output = Command::new(&exe)
+                .env(ROLE, format!("{scenario}:{mode}"))
+                .env(ENDPOINT, &endpoint)
+                .env("NO_PROXY", "127.0.0.1")
+                .stderr(Stdio::null())
+                .output()
+                .expect("scenario runs");
+            let text = String::from_utf8_lossy(&output.stdout);
+            let result = text.lines().find_map(|l| l.strip_prefix("result ")).expect("a result line");
+            let field = |name: &str| -> f64 {
+                result
+                    .split(' ')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::NAN)
+            };
+            // The receiver prints after each request: wait until it is quiet.
+            let mut last = total.load(Ordering::Relaxed);
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = total.load(Ordering::Relaxed);
+                if now == last {
+                    break;
+                }
+                last = now;
+            }
+            let received = last - before;
+            let produced = field("produced") as u64;
+            let counted = field("counted_drops");
+            rows.push(Row {
+                scenario,
+                mode,
+                produced,
+                producer_ns: field("producer_ns"),
+                cpu_ns_per_ack: field("cpu_ns") / received.max(1) as f64,
+                received,
+                counted: (!counted.is_nan()).then_some(counted as u64),
+            });
+        }
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+
+    println!(
+        "| mode | scenario | producer ns/event | CPU ns per acknowledged event | vs anchor (producer, CPU) | lost (counted) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        let anchor = rows.iter().find(|r| r.mode == row.mode && r.scenario == "appender_batch_otlp");
+        let ratio = |mine: f64, theirs: f64| format!("{:.2}×", mine / theirs);
+        let vs = anchor.map_or("-".into(), |a| {
+            format!("{}, {}", ratio(row.producer_ns, a.producer_ns), ratio(row.cpu_ns_per_ack, a.cpu_ns_per_ack))
+        });
+        let lost = row.produced - row.received.min(row.produced);
+        let counted = row.counted.map_or("not counted".to_owned(), |c| c.to_string());
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {} | {} ({}) |",
+            row.mode, row.scenario, row.producer_ns, row.cpu_ns_per_ack, vs, lost, counted
+        );
+    }
+}
+
+// === the receiver ===
+
+/// A minimal OTLP/HTTP logs endpoint: counts the records of every request
+/// (without decoding them) and answers an empty `ExportLogsServiceResponse`.
+fn receiver() {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::{Request, Response, body::Incoming, service::service_fn};
+
+    static TOTAL: AtomicU64 = AtomicU64::new(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("listening {}", listener.local_addr().expect("addr").port());
+        let print = Arc::new(Mutex::new(()));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let print = Arc::clone(&print);
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let print = Arc::clone(&print);
+                    async move {
+                        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let records = selftrace::batch::shape(&body).map_or(0, |s| s.records);
+                        let total = TOTAL.fetch_add(records, Ordering::Relaxed) + records;
+                        {
+                            let _one = print.lock().unwrap_or_else(|p| p.into_inner());
+                            println!("received {total}");
+                        }
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(bytes::Bytes::new())))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+}
+
+// === one scenario ===
+
+/// User + system CPU time of every thread of this process, threads that
+/// ended included (`/proc/self/stat`, clock ticks of 10 ms).
+fn process_cpu_ns() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15; `after` starts at field 3.
+    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks * 10_000_000.0
+}
+
+fn event(i: u64) {
+    tracing::info!(
+        name: "component.event",
+        target: "bench",
+        key1 = i as i64,
+        key2 = "value",
+        key3 = 3.5_f64,
+        key4 = true,
+        "message text"
+    );
+}
+
+/// Logs the bench's events; the producer's ns per event.
+fn produce(mode: &str) -> (u64, f64) {
+    let start = Instant::now();
+    let produced = match mode {
+        "burst" => {
+            for i in 0..BURST {
+                event(i);
+            }
+            BURST
+        }
+        _ => {
+            // 2 000 events every 10 ms.
+            let per_tick = STEADY_RATE / 100;
+            let mut busy = Duration::ZERO;
+            let mut i = 0;
+            for tick in 0..STEADY_SECONDS * 100 {
+                let due = start + Duration::from_millis(10 * tick);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let t = Instant::now();
+                for _ in 0..per_tick {
+                    event(i);
+                    i += 1;
+                }
+                busy += t.elapsed();
+            }
+            return (i, busy.as_nanos() as f64 / i as f64);
+        }
+    };
+    (produced, start.elapsed().as_nanos() as f64 / produced as f64)
+}
+
+fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
+    use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+    use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let sdk_provider = |queue: Option<usize>| {
+        let exporter = selftrace_bridge::otlp_http_exporter(endpoint).expect("otlp exporter");
+        let mut config = BatchConfigBuilder::default();
+        if let Some(queue) = queue {
+            config = config.with_max_queue_size(queue);
+        }
+        let processor = BatchLogProcessor::builder(exporter).with_batch_config(config.build()).build();
+        SdkLoggerProvider::builder().with_log_processor(processor).build()
+    };
+    let sized = Some(BURST as usize);
+    let cpu_start;
+    let (produced, producer_ns, counted);
+    match scenario {
+        "appender_batch_otlp" | "appender_batch_otlp_default_queue" => {
+            let provider = sdk_provider(if scenario == "appender_batch_otlp" { sized } else { None });
+            let subscriber = tracing_subscriber::registry().with(OpenTelemetryTracingBridge::new(&provider));
+            tracing::subscriber::set_global_default(subscriber).expect("global");
+            cpu_start = process_cpu_ns();
+            (produced, producer_ns) = produce(mode);
+            let _ = provider.shutdown();
+            counted = f64::NAN; // the SDK does not say what it dropped
+        }
+        "selftrace_otlp_exporter" => {
+            let exporter = selftrace_bridge::OtlpExporter::builder()
+                .with_endpoint(endpoint)
+                .with_shutdown_timeout(Duration::from_secs(60))
+                .build()
+                .expect("exporter");
+            let layer = exporter.layer();
+            let handle = layer.handle();
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
+            cpu_start = process_cpu_ns();
+            (produced, producer_ns) = produce(mode);
+            let m = exporter.shutdown().expect("shutdown");
+            let layer = handle.metrics();
+            counted = (layer.dropped_total() + m.dropped() - m.dropped_queue_full + m.records_rejected) as f64;
+        }
+        "selftrace_sdk_bridge_otlp" => {
+            let bridge = selftrace_bridge::SdkBridge::builder(sdk_provider(sized)).spawn().expect("bridge");
+            let layer = bridge.layer();
+            let handle = layer.handle();
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
+            cpu_start = process_cpu_ns();
+            (produced, producer_ns) = produce(mode);
+            let _ = bridge.shutdown();
+            counted = handle.metrics().dropped_total() as f64;
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+    let cpu_ns = process_cpu_ns() - cpu_start;
+    println!("result produced={produced} producer_ns={producer_ns:.1} cpu_ns={cpu_ns:.0} counted_drops={counted}");
+}
