@@ -1,15 +1,23 @@
-//! OTLP bytes from [`selftrace`] into the OpenTelemetry SDK.
+//! Where selftrace's bytes leave the process: an OTLP endpoint, as they are,
+//! or the OpenTelemetry SDK.
 //!
 //! selftrace encodes every event once, into OTLP protobuf bytes. This crate
-//! takes those bytes to the places an application already sends its logs:
-//! the OpenTelemetry SDK's processors and exporters (stdout, OTLP over HTTP
-//! or gRPC, anything else), or the console. It is selftrace's default
-//! routing mode: with no Internal Telemetry Receiver configured, third-party
-//! and node logs alike reach the SDK.
+//! takes those bytes to the places an application sends its logs:
+//!
+//! * [`OtlpExporter`] ([`export`]): the bytes to an OTLP/HTTP or OTLP/gRPC
+//!   endpoint unchanged: requests merged into batches without decoding a
+//!   record, OTLP's retry and partial-success semantics, the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables, and every record accounted for up to
+//!   the endpoint ([`ExporterMetrics`]). What a `batch` processor with an
+//!   `otlp` exporter builds in `selftrace-itr`'s configuration.
+//! * [`SdkBridge`]: the bytes into the OpenTelemetry SDK's processors and
+//!   exporters (stdout, anything else), or the console.
 //!
 //! ```text
-//!  OtlpTracingLayer ─┐                  SdkBridge (thread or async task)
-//!  NodePath ─────────┴─► OtlpBytesChannel ─► LogsRequest (zero-copy decoder)
+//!  OtlpTracingLayer ─┐                  OtlpExporter (its own thread)
+//!  NodePath ─────────┼─► OtlpBytesChannel ─► Batcher ─► POST /v1/logs | LogsService/Export
+//!                    │                  SdkBridge (thread or async task)
+//!                    └─► OtlpBytesChannel ─► LogsRequest (zero-copy decoder)
 //!                                              ─► SdkEmitter: Logger::create_log_record + setters
 //!                                              ─► SdkLoggerProvider ─► processors ─► exporters
 //! ```
@@ -22,13 +30,32 @@
 //!   public API (mapping table there).
 //! * [`SdkBridge`]: the channel and the consumer that drains it (a thread of
 //!   its own, or a [`BridgeTask`] for an async runtime), with an idempotent
-//!   graceful shutdown, and no feedback loop from exporters that log.
+//!   graceful shutdown, no feedback loop from exporters that log, and
+//!   backpressure on the provider so that the SDK never drops what the
+//!   bridge counted as emitted.
 //! * [`write_request`], [`print_request`]: console lines for the records of
 //!   a request, as the `Console` destination prints them.
 //! * [`stdout_provider`], [`otlp_http_provider`], `otlp_grpc_provider`:
 //!   providers wired to the usual exporters.
 //!
 //! # Getting started
+//!
+//! To an OTLP endpoint:
+//!
+//! ```no_run
+//! use selftrace_bridge::OtlpExporter;
+//! use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+//!
+//! let exporter = OtlpExporter::builder().with_endpoint("http://localhost:4318/v1/logs").build()?;
+//! tracing_subscriber::registry().with(exporter.layer()).init();
+//!
+//! tracing::info!(target: "db", pool = 16_u64, "connected");
+//!
+//! exporter.shutdown()?; // sends what is left
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Into the SDK:
 //!
 //! ```no_run
 //! use opentelemetry_sdk::Resource;
@@ -65,8 +92,10 @@
 //!
 //! # Feature flags
 //!
-//! * `otlp-http` (default): [`otlp_http_provider`].
-//! * `otlp-grpc`: `otlp_grpc_provider` (tonic; needs a Tokio runtime).
+//! * `otlp-http` (default): [`OtlpExporter`] over OTLP/HTTP (reqwest,
+//!   rustls) and [`otlp_http_provider`].
+//! * `otlp-grpc`: [`OtlpExporter`] over OTLP/gRPC (tonic) and
+//!   `otlp_grpc_provider` (needs a Tokio runtime).
 
 mod bridge;
 mod console;

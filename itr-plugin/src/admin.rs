@@ -46,10 +46,15 @@ use crate::{
 ///
 /// | mode | node path (component logs) | layer (third-party logs) |
 /// |---|---|---|
-/// | SDK only | SDK bridge | SDK bridge |
-/// | hybrid | receivers | SDK bridge |
+/// | SDK only | the processors | the processors |
+/// | hybrid | receivers | the processors |
 /// | ITR only | receivers | receivers, transport crates outside nodes filtered out |
 /// | console | console | console |
+///
+/// "The processors" are selftrace's own [`OtlpExporter`](selftrace_bridge::OtlpExporter)
+/// for each `batch` processor with an `otlp` exporter (the bytes as they
+/// are, no SDK), and the SDK bridge for the others (`simple`, `console`) or
+/// for a provider given with `with_sdk_provider`; each gets every record.
 ///
 /// In ITR-only mode the layer starts on the console and is swapped to the
 /// router once the receivers exist, through its destination handle; every

@@ -100,8 +100,11 @@
 //! hybrid (`internal_collection.enabled: true`), ITR only (`enabled: true`
 //! and `processors: []`). [`SelfTelemetry`] is the admin side: given the
 //! engine's pipeline graph it checks the configuration (a configuration that
-//! would loop is a [`SetupError`]), builds the SDK bridge (feature `sdk`),
-//! the node path, the receivers and the layer, swaps the layer to the
+//! would loop is a [`SetupError`]), builds the exporters of `processors`
+//! (a `batch` processor with an `otlp` exporter is selftrace-bridge's
+//! `OtlpExporter`, the bytes sent as they are, configured from its keys and
+//! the `OTEL_EXPORTER_OTLP_*` variables; the others go through the SDK
+//! bridge, feature `sdk`), the node path, the receivers and the layer, swaps the layer to the
 //! receivers in ITR-only mode and back to the console at shutdown.
 //! [`from_yaml`] gives an engine the same errors for its own sections.
 //!
