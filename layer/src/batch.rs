@@ -80,7 +80,15 @@ struct Field<'a> {
     whole: &'a [u8],
 }
 
+#[inline]
 fn varint(buf: &mut &[u8]) -> Result<u64, Malformed> {
+    // Keys and short lengths: one byte.
+    if let Some((&byte, rest)) = buf.split_first()
+        && byte < 0x80
+    {
+        *buf = rest;
+        return Ok(u64::from(byte));
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = buf.split_first().ok_or(Malformed)?;
@@ -191,33 +199,118 @@ fn container(buf: &[u8]) -> Result<Container<'_>, Malformed> {
 /// [`Malformed`] where prost would reject the envelope: truncation, a wrong
 /// wire type on a known field, a group.
 pub fn shape(request: &[u8]) -> Result<Shape, Malformed> {
+    analyze(request).map(|(shape, _)| shape)
+}
+
+/// Where the parts of a plain request are, as ranges of it: one
+/// `ResourceLogs` holding one `ScopeLogs` whose records are contiguous, no
+/// field the merger does not know (what the encoder writes for one event or
+/// one node's run). The writer merges such a request without reading it
+/// again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Plan {
+    resource: Option<std::ops::Range<usize>>,
+    resource_schema: Option<std::ops::Range<usize>>,
+    scope: Option<std::ops::Range<usize>>,
+    scope_schema: Option<std::ops::Range<usize>>,
+    records: std::ops::Range<usize>,
+}
+
+/// The range of `part` (a subslice) in `whole`.
+fn range_in(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// One pass over the envelope: its shape (checked as [`shape`] says), and
+/// its [`Plan`] when it is plain.
+fn analyze(request: &[u8]) -> Result<(Shape, Option<Plan>), Malformed> {
     let mut shape = Shape::default();
+    let mut plan = None;
+    // Fields other than ResourceLogs at the top, and how many of those.
+    let (mut other, mut resource_logs) = (false, 0);
     for field in fields(request) {
         let field = field?;
         if field.number != 1 {
+            other = true;
             continue;
         }
         if field.wire != LEN {
             return Err(Malformed);
         }
         shape.containers += 1;
-        container(field.payload)?;
-        for scope_logs in fields(field.payload) {
-            let scope_logs = scope_logs?;
-            if scope_logs.number != 2 {
-                continue;
-            }
-            shape.containers += 1;
-            container(scope_logs.payload)?;
-            for record in fields(scope_logs.payload) {
-                let record = record?;
-                if record.number == 2 {
-                    shape.records += 1;
+        resource_logs += 1;
+        let (mut head, mut schema_url, mut unusual) = (None, None, false);
+        let (mut scopes, mut scope_plan) = (0, None);
+        for part in fields(field.payload) {
+            let part = part?;
+            match (part.number, part.wire) {
+                (2, LEN) => {
+                    shape.containers += 1;
+                    scopes += 1;
+                    scope_plan = scope_logs(request, part.payload, &mut shape)?;
                 }
+                (1 | 3, LEN) => {
+                    let slot = if part.number == 1 { &mut head } else { &mut schema_url };
+                    unusual |= slot.is_some();
+                    *slot = Some(part.payload);
+                }
+                (1..=3, _) => return Err(Malformed),
+                _ => unusual = true,
             }
         }
+        if !unusual
+            && scopes == 1
+            && let Some((scope, scope_schema, records)) = scope_plan
+        {
+            plan = Some(Plan {
+                resource: head.map(|h| range_in(request, h)),
+                resource_schema: schema_url.map(|u| range_in(request, u)),
+                scope,
+                scope_schema,
+                records,
+            });
+        }
     }
-    Ok(shape)
+    Ok((shape, plan.filter(|_| !other && resource_logs == 1)))
+}
+
+type ScopePlan = (Option<std::ops::Range<usize>>, Option<std::ops::Range<usize>>, std::ops::Range<usize>);
+
+/// One pass over a `ScopeLogs`: counts its records into `shape`; its head,
+/// schema URL and records range when it is plain.
+fn scope_logs(request: &[u8], payload: &[u8], shape: &mut Shape) -> Result<Option<ScopePlan>, Malformed> {
+    let (mut head, mut schema_url, mut unusual) = (None, None, false);
+    // The records' range; whether another field came after a record, and
+    // then a record again (the records are not contiguous).
+    let mut records: Option<std::ops::Range<usize>> = None;
+    let (mut interrupted, mut gap) = (false, false);
+    for part in fields(payload) {
+        let part = part?;
+        match (part.number, part.wire) {
+            (2, LEN) => {
+                shape.records += 1;
+                gap |= interrupted;
+                let at = range_in(request, part.whole);
+                records = Some(records.map_or(at.clone(), |r| r.start..at.end));
+                continue;
+            }
+            (1 | 3, LEN) => {
+                let slot = if part.number == 1 { &mut head } else { &mut schema_url };
+                unusual |= slot.is_some();
+                *slot = Some(part.payload);
+            }
+            (1..=3, _) => return Err(Malformed),
+            _ => unusual = true,
+        }
+        interrupted |= records.is_some();
+    }
+    if unusual || gap {
+        return Ok(None);
+    }
+    let end = range_in(request, payload).end;
+    let records = records.unwrap_or(end..end);
+    Ok(Some((head.map(|h| range_in(request, h)), schema_url.map(|u| range_in(request, u)), records)))
 }
 
 /// An open container: where its length goes, and its key.
@@ -315,6 +408,24 @@ impl BatchWriter {
             self.out.put_slice(field.whole);
             return Ok(false);
         }
+        self.enter(level, &parts);
+        Ok(true)
+    }
+
+    /// Appends a plain request by its plan: no field is read again.
+    fn push_plan(&mut self, request: &[u8], plan: &Plan) {
+        let part = |range: &Option<std::ops::Range<usize>>| range.clone().map(|r| &request[r]);
+        let resource =
+            Container { head: part(&plan.resource), schema_url: part(&plan.resource_schema), unusual: false };
+        self.enter(Level::Resource, &resource);
+        let scope = Container { head: part(&plan.scope), schema_url: part(&plan.scope_schema), unusual: false };
+        self.enter(Level::Scope, &scope);
+        self.out.put_slice(&request[plan.records.clone()]);
+    }
+
+    /// Makes the open container at `level` one with the head and schema URL
+    /// of `parts`, opening a new one unless the open one has them.
+    fn enter(&mut self, level: Level, parts: &Container<'_>) {
         let open = match level {
             Level::Resource => self.resource.as_ref(),
             Level::Scope => self.scope.as_ref(),
@@ -331,7 +442,6 @@ impl BatchWriter {
                 Level::Scope => self.scope = opened,
             }
         }
-        Ok(true)
     }
 
     fn close(&mut self, level: Level) {
@@ -406,7 +516,7 @@ impl BatchWriter {
 /// request over either bound goes out alone, as it is). Memory: the queued
 /// requests (shared `Bytes`, not copies) plus the batch being written.
 pub struct Batcher {
-    requests: VecDeque<(OtlpBytes, Shape)>,
+    requests: VecDeque<(OtlpBytes, Shape, Option<Plan>)>,
     /// Their worst merged size.
     bytes: usize,
     records: u64,
@@ -459,10 +569,10 @@ impl Batcher {
     ///
     /// [`Malformed`] (see [`shape`]): the request is not queued.
     pub fn push(&mut self, request: OtlpBytes) -> Result<Shape, Malformed> {
-        let shape = shape(request.as_bytes())?;
+        let (shape, plan) = analyze(request.as_bytes())?;
         self.bytes = self.bytes.saturating_add(self.writer.worst_size(request.len(), shape));
         self.records += shape.records;
-        self.requests.push_back((request, shape));
+        self.requests.push_back((request, shape, plan));
         Ok(shape)
     }
 
@@ -493,7 +603,7 @@ impl Batcher {
             return None;
         }
         let (mut bytes, mut records, mut count) = (0usize, 0u64, 0usize);
-        for (request, shape) in &self.requests {
+        for (request, shape, _) in &self.requests {
             let size = self.writer.worst_size(request.len(), *shape);
             if count > 0 && (bytes.saturating_add(size) > self.max_bytes || records + shape.records > self.max_records)
             {
@@ -505,13 +615,18 @@ impl Batcher {
         }
         let merged = if count == 1 {
             // Alone: sent as it is, without a copy.
-            self.requests.pop_front().map(|(request, _)| request)?
+            self.requests.pop_front().map(|(request, ..)| request)?
         } else {
             self.writer.start(bytes);
-            for (request, _) in self.requests.drain(..count) {
-                // Checked when pushed; a failure here cannot happen, and
-                // would only cut this request short.
-                let _ = self.writer.push(request.as_bytes());
+            for (request, _, plan) in self.requests.drain(..count) {
+                match plan {
+                    Some(plan) => self.writer.push_plan(request.as_bytes(), &plan),
+                    // Checked when pushed; a failure here cannot happen, and
+                    // would only cut this request short.
+                    None => {
+                        let _ = self.writer.push(request.as_bytes());
+                    }
+                }
             }
             OtlpBytes::from_bytes(self.writer.finish())
         };
@@ -552,6 +667,101 @@ mod tests {
         assert_eq!(shape(&[0x0b]), Err(Malformed)); // a group
         assert_eq!(shape(&[0x00]), Err(Malformed)); // field 0
         assert_eq!(shape(&[]), Ok(Shape::default()));
+        // A ScopeLogs whose record is a varint, and whose scope is.
+        assert_eq!(shape(&[0x0a, 0x04, 0x12, 0x02, 0x10, 0x01]), Err(Malformed));
+        assert_eq!(shape(&[0x0a, 0x04, 0x12, 0x02, 0x08, 0x01]), Err(Malformed));
+    }
+
+    /// A `LEN` field.
+    fn len_field(number: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![(number << 3) | 2];
+        let mut len = payload.len();
+        while len >= 0x80 {
+            out.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A `ScopeLogs`: scope `scope`, `records` (each one byte of payload),
+    /// an unknown field (15) before the record at `interrupt`, a schema URL
+    /// before the record at `schema` (after them all past the last).
+    fn scope_logs(scope: u8, records: &[u8], interrupt: Option<usize>, schema: Option<usize>) -> Vec<u8> {
+        let mut out = len_field(1, &len_field(1, &[b's', scope]));
+        for (i, record) in records.iter().enumerate() {
+            if interrupt == Some(i) {
+                out.extend([0x78, 0x01]);
+            }
+            if schema == Some(i) {
+                out.extend(len_field(3, b"https://schema"));
+            }
+            out.extend(len_field(2, &[0x08, *record]));
+        }
+        if schema.is_some_and(|i| i >= records.len()) {
+            out.extend(len_field(3, b"https://schema"));
+        }
+        out
+    }
+
+    type Scope = (u8, Vec<u8>, Option<usize>, Option<usize>);
+
+    fn requests() -> impl proptest::strategy::Strategy<Value = Vec<(u8, Vec<Scope>, bool)>> {
+        use proptest::prelude::*;
+        let scope = (
+            0..2u8,
+            prop::collection::vec(any::<u8>(), 0..4),
+            prop::option::of(0..4usize),
+            prop::option::of(0..4usize),
+        );
+        prop::collection::vec((0..2u8, prop::collection::vec(scope, 0..3), any::<bool>()), 1..10)
+    }
+
+    proptest::proptest! {
+        /// The plan (no second read) and the generic writer merge every
+        /// request, plain or not, into the same bytes; the plan is only
+        /// taken for plain requests.
+        #[test]
+        fn plans_merge_as_the_generic_writer_does(requests in requests()) {
+            let encoded: Vec<Vec<u8>> = requests
+                .iter()
+                .map(|(resource, scopes, extra)| {
+                    let mut rl = len_field(1, &[0x0a, 0x02, b'r', *resource]);
+                    for (scope, records, interrupt, schema) in scopes {
+                        rl.extend(len_field(2, &scope_logs(*scope, records, *interrupt, *schema)));
+                    }
+                    let mut request = len_field(1, &rl);
+                    if *extra {
+                        request.extend([0x10, 0x01]); // an unknown top-level field
+                    }
+                    request
+                })
+                .collect();
+            let mut generic = BatchWriter::new(1 << 20);
+            let mut batcher = Batcher::new(1 << 20, u64::MAX);
+            for ((_, scopes, extra), request) in requests.iter().zip(&encoded) {
+                let (shape, plan) = analyze(request).unwrap();
+                let plain = !extra
+                    && scopes.len() == 1
+                    // An unknown field (written only before an existing
+                    // record) makes its ScopeLogs unusual: copied whole.
+                    && scopes[0].2.is_none_or(|i| i >= scopes[0].1.len())
+                    // A schema URL between two records: not contiguous.
+                    && scopes[0].3.is_none_or(|i| i == 0 || i >= scopes[0].1.len());
+                proptest::prop_assert_eq!(plan.is_some(), plain, "{:?}", request);
+                proptest::prop_assert_eq!(shape.records, scopes.iter().map(|s| s.1.len() as u64).sum::<u64>());
+                generic.push(request).unwrap();
+                batcher.push(OtlpBytes::from_bytes(bytes::Bytes::from(request.clone()))).unwrap();
+            }
+            let expected = generic.finish();
+            let batch = batcher.next_batch(true).unwrap();
+            proptest::prop_assert_eq!(batch.requests, encoded.len());
+            if batch.requests > 1 {
+                // (A single request goes out as it is.)
+                proptest::prop_assert_eq!(batch.bytes.into_bytes(), expected);
+            }
+        }
     }
 }
 
