@@ -430,13 +430,13 @@ impl BatchWriter {
             Level::Resource => self.resource.as_ref(),
             Level::Scope => self.scope.as_ref(),
         };
-        if !self.same(open, &parts) {
+        if !self.same(open, parts) {
             self.close(level);
             let tag = match level {
                 Level::Resource => 0x0a,
                 Level::Scope => 0x12,
             };
-            let opened = Some(self.open(tag, &parts));
+            let opened = Some(self.open(tag, parts));
             match level {
                 Level::Resource => self.resource = opened,
                 Level::Scope => self.scope = opened,
