@@ -123,6 +123,11 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 const LABEL: &str = "otlp_export";
 
+/// How long the worker lets requests gather in the channel after a wake
+/// that found few waiting (a millisecond, tokio's timer resolution; far below
+/// the batch delay).
+const LINGER: Duration = Duration::from_millis(1);
+
 // === impl RetryPolicy ===
 
 /// How retryable failures are retried: exponential backoff from `initial`
@@ -412,6 +417,7 @@ impl OtlpExporterBuilder {
         };
         let counters = Arc::new(Counters::default());
         let (tx, rx) = OtlpBytesChannel::new(self.capacity).into_parts();
+        let rx_capacity = tx.capacity();
         let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters) });
         let (stop_tx, stop_rx) = watch::channel(None);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ExportError>>(1);
@@ -419,6 +425,7 @@ impl OtlpExporterBuilder {
         let endpoint = resolved.endpoint.to_string();
         let protocol = resolved.protocol;
         let worker = Worker {
+            capacity: rx_capacity,
             rx,
             counters: Arc::clone(&counters),
             batcher: Batcher::new(self.max_batch_bytes, self.max_batch_records),
@@ -687,6 +694,8 @@ enum Wake {
 /// The loop on the exporter's thread.
 struct Worker {
     rx: OtlpBytesReceiver,
+    /// The channel's capacity.
+    capacity: usize,
     counters: Arc<Counters>,
     batcher: Batcher,
     max_delay: Duration,
@@ -723,6 +732,13 @@ impl Worker {
                 Wake::Due => true,
                 Wake::Request(request) => {
                     self.take(request);
+                    // Few requests waiting: let more gather before waiting
+                    // on the channel again (a parked worker is woken by
+                    // every send, a context switch per few events). Many
+                    // waiting: a burst, take them at once.
+                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() {
+                        tokio::time::sleep(LINGER).await;
+                    }
                     self.take_queued();
                     false
                 }
