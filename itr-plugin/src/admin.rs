@@ -506,8 +506,12 @@ impl SelfTelemetryBuilder {
         let (native, through_sdk): (Processors<'_>, Processors<'_>) =
             logs.processors().iter().enumerate().partition(|(_, p)| !user_provider && p.is_native_export());
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        let exporters =
-            native.iter().map(|(i, p)| export::exporter(&logs, *i, p.exporter())).collect::<Result<Vec<_>, _>>()?;
+        let exporters = native
+            .iter()
+            .map(|(i, p)| {
+                export::exporter(&logs, *i, p.exporter(), described!(selftrace_bridge::OtlpExporter::builder()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
         if let Some((i, _)) = native.first() {
             return Err(SetupError::new(
@@ -548,6 +552,15 @@ impl SelfTelemetryBuilder {
         #[cfg(feature = "sdk")]
         exporting.extend(bridge.as_ref().map(|b| b.destination()));
         let sdk_destination = fanout::destination(exporting);
+        // One native exporter and nothing else: the layer's events and the
+        // nodes' records batch in its per-thread buffers, which it flushes.
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        let exporter_path = match &exporters[..] {
+            [exporter] if bridge.is_none() => Some(exporter.node_path()),
+            _ => None,
+        };
+        #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+        let exporter_path: Option<NodePath> = None;
 
         // The node path, the receivers and the layer.
         let internal = mode
@@ -560,13 +573,19 @@ impl SelfTelemetryBuilder {
                 receivers.insert(id, receiver);
             }
         }
-        let path = match (&internal, &sdk_destination) {
-            (Some(internal), _) => internal.node_path().clone(),
-            (None, Some(sdk)) => described!(NodePath::builder(sdk.clone())).with_max_level(logs.level()).build(),
-            (None, None) => described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build(),
+        let path = match (&internal, &exporter_path, &sdk_destination) {
+            (Some(internal), ..) => internal.node_path().clone(),
+            (None, Some(path), _) => path.clone(),
+            (None, None, Some(sdk)) => described!(NodePath::builder(sdk.clone())).with_max_level(logs.level()).build(),
+            (None, None, None) => {
+                described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build()
+            }
         };
         // ITR only: on the console until the receivers exist, then swapped.
-        let initial = sdk_destination.unwrap_or(Destination::Console);
+        let initial = match &exporter_path {
+            Some(path) => path.buffered(),
+            None => sdk_destination.unwrap_or(Destination::Console),
+        };
         let layer = described!(OtlpTracingLayer::builder(initial)).build();
         let handle = layer.handle();
         if mode == Mode::ItrOnly
@@ -653,21 +672,25 @@ mod fanout {
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 mod export {
     use selftrace_bridge::{
-        OtlpExporter,
+        OtlpExporter, OtlpExporterBuilder,
         export::{Compression, ExportError, Protocol},
     };
 
     use super::{LOGS, SetupError};
     use crate::settings::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
 
-    /// The exporter of `processors[i]`; errors name the key, or the
-    /// environment variable, at fault.
-    pub(super) fn exporter(logs: &LogsConfig, i: usize, exporter: &SdkExporter) -> Result<OtlpExporter, SetupError> {
+    /// The exporter of `processors[i]`, from `builder` (the resource and
+    /// limits set).
+    pub(super) fn exporter(
+        logs: &LogsConfig,
+        i: usize,
+        exporter: &SdkExporter,
+        mut builder: OtlpExporterBuilder,
+    ) -> Result<OtlpExporter, SetupError> {
         let path = format!("{LOGS}.processors[{i}].exporter.otlp");
         let SdkExporter::Otlp(otlp) = exporter else {
             return Err(SetupError::new(path, logs.processors_location(), "not an otlp exporter"));
         };
-        let mut builder = OtlpExporter::builder();
         if let Some(protocol) = otlp.protocol {
             let (protocol, feature, built) = match protocol {
                 OtlpProtocol::HttpProtobuf => (Protocol::HttpProtobuf, "otlp-http", cfg!(feature = "otlp-http")),

@@ -23,7 +23,7 @@ use std::{
 };
 
 use crate::{
-    OtlpBytes,
+    NodePath, OtlpBytes,
     layer::Shared,
     metrics::{LayerCounters, LayerMetrics},
 };
@@ -43,6 +43,18 @@ pub enum Destination {
     Console,
     /// Discard every event (counted as [`DropReason::Discarded`](crate::DropReason::Discarded)).
     Noop,
+    /// Encode each event into this thread's buffer of a [`NodePath`] (made
+    /// with [`NodePath::buffered`]), under the event's target as its scope,
+    /// with the path's resource and limits: one request per full buffer or
+    /// per flush, not per event. Whoever owns the path flushes it
+    /// ([`NodePath::flush`] on a timer, as `selftrace-bridge`'s
+    /// `OtlpExporter` and `selftrace-itr`'s receivers do); a thread's
+    /// buffer is also flushed when it is full and when the thread ends.
+    ///
+    /// The layer counts such an event delivered when the buffer has it; the
+    /// path's [`NodeMetrics`](crate::NodeMetrics) count what the flushes
+    /// delivered or dropped.
+    Buffered(NodePath),
 }
 
 // === impl OtlpBytesChannel ===

@@ -302,6 +302,11 @@ impl Shared {
                 console::print_console_line(record.target(), &record);
                 self.counters.delivered();
             }
+            Destination::Buffered(path) => {
+                let record = self.record(event);
+                path.inner.log_unattributed(record.target(), &record);
+                self.counters.delivered();
+            }
             Destination::Channel(sender) => {
                 let record = self.record(event);
                 let encoded = self.with_encoder(|encoder| {

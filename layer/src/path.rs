@@ -138,7 +138,8 @@ impl NodePath {
 
     /// A builder for a node path sending to `destination`.
     ///
-    /// `Channel` batches records in per-thread buffers; `Console` prints
+    /// `Channel` batches records in per-thread buffers (`Buffered(path)`:
+    /// as `path`'s channel); `Console` prints
     /// each record when it is logged; `Noop` discards (and counts) them.
     pub fn builder(destination: Destination) -> NodePathBuilder {
         NodePathBuilder {
@@ -159,6 +160,14 @@ impl NodePath {
     /// whichever thread it runs on.
     pub fn shared(&self, node: Node) -> crate::SharedTelemetry {
         crate::SharedTelemetry::new(node, self.inner.clone())
+    }
+
+    /// A destination for an [`OtlpTracingLayer`](crate::OtlpTracingLayer)
+    /// whose events are batched in this path's per-thread buffers (one
+    /// request per buffer flushed, not per event): see
+    /// [`Destination::Buffered`].
+    pub fn buffered(&self) -> Destination {
+        Destination::Buffered(self.clone())
     }
 
     /// Flushes the shared buffers of every thread and this thread's local
@@ -257,9 +266,15 @@ impl NodePathBuilder {
 
     /// Builds the node path.
     pub fn build(self) -> NodePath {
+        // Buffers flush into a channel: a path "into" a buffered path sends
+        // where that one does.
+        let destination = match self.destination {
+            Destination::Buffered(path) => path.inner.destination.clone(),
+            other => other,
+        };
         NodePath {
             inner: Arc::new(PathInner {
-                destination: self.destination,
+                destination,
                 limits: self.limits,
                 resource: self.resource.build_for_service(),
                 max_level: self.max_level,
@@ -336,6 +351,26 @@ impl PathInner {
             }
         };
         self.refuse(refused, node, record);
+    }
+
+    /// Buffers a record that belongs to no node (a third-party event the
+    /// layer hands over, [`Destination::Buffered`]) in this thread's shared
+    /// buffer, under `scope`.
+    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(self: &Arc<Self>, scope: &str, record: &R) {
+        let refused = if self.shut_down.load(Ordering::Relaxed) {
+            DropReason::ShutDown
+        } else if matches!(self.destination, Destination::Channel(_)) {
+            // No handle whose records must stay in order across threads.
+            let last = AtomicUsize::new(0);
+            return self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
+        } else {
+            DropReason::Discarded
+        };
+        add(&self.counters.received, 1);
+        add(self.counters.dropped(refused), 1);
+        if refused != DropReason::Discarded {
+            raw_log(refused, scope, record);
+        }
     }
 
     /// Counts a record that went out synchronously (console, raw logger).

@@ -393,7 +393,8 @@ fn a_burst_into_a_busy_exporter_is_dropped_at_the_channel_and_counted_on_both_si
         .with_shutdown_timeout(Duration::from_secs(20))
         .build()
         .expect("exporter starts");
-    let layer = exporter.layer();
+    // One request per event, straight into the exporter's channel.
+    let layer = OtlpTracingLayer::new(exporter.destination());
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..1000_i64 {
@@ -413,6 +414,57 @@ fn a_burst_into_a_busy_exporter_is_dropped_at_the_channel_and_counted_on_both_si
         records(&peer.requests(m.records_acknowledged as usize, Duration::from_secs(10))).len() as u64,
         m.records_acknowledged
     );
+}
+
+#[test]
+fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
+    let peer = Peer::start("http", 0, "[]");
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_service_name("batched")
+        .with_max_delay(Duration::from_millis(100))
+        .build()
+        .expect("exporter starts");
+    let layer = exporter.layer();
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (release, parked) = std::sync::mpsc::channel::<()>();
+    let parked = std::sync::Arc::new(std::sync::Mutex::new(parked));
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let (dispatch, parked) = (dispatch.clone(), parked.clone());
+            thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for i in 0..500_i64 {
+                        tracing::info!(target: "batched", t, i, "from a thread");
+                    }
+                });
+                // Parked, not ended (an ending thread flushes its buffer):
+                // only the exporter's timer can flush it.
+                let _ = parked.lock().map(|p| p.recv());
+            })
+        })
+        .collect();
+
+    let m = wait_for(&exporter, |m| m.records_acknowledged == 1000);
+    assert_eq!(m.records_acknowledged, 1000, "the timer flushed both threads' buffers: {m:?}");
+    assert!(m.requests_received <= 20, "a request per buffer, not per event: {m:?}");
+    let buffers = exporter.buffer_metrics();
+    assert_eq!((buffers.events_received(), buffers.events_delivered()), (1000, 1000), "{buffers:?}");
+    assert_eq!(handle.metrics().delivered(), 1000);
+    let got = peer.requests(1000, Duration::from_secs(10));
+    assert!(got.iter().flat_map(|r| &r.resources).all(|r| r.contains(&selftrace_tests::hex(b"batched"))));
+    assert!(threads.iter().all(|t| !t.is_finished()), "the threads were still alive");
+    for thread in threads {
+        let _ = release.send(());
+        thread.join().expect("joined");
+    }
+
+    // After shutdown, events are refused and counted, never buffered away.
+    let m = exporter.shutdown().expect("clean shutdown");
+    tracing::dispatcher::with_default(&dispatch, || tracing::info!(target: "batched", "too late"));
+    let buffers = exporter.buffer_metrics();
+    assert_eq!(buffers.events_dropped(DropReason::ShutDown), 1, "{buffers:?}");
+    assert_accounted(1000, &m);
 }
 
 #[test]

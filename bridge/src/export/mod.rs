@@ -98,8 +98,8 @@ pub use config::{
     OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
 };
 use selftrace::{
-    Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, OtlpTracingLayer,
-    TrySendError,
+    Destination, EncoderLimits, FlushReason, NodeMetrics, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver,
+    OtlpBytesSender, OtlpSink, OtlpTracingLayer, ResourceValue, TrySendError,
     batch::{Batch, Batcher},
     enter_pipeline_scope, write_raw_note,
 };
@@ -309,6 +309,9 @@ impl Counters {
 #[derive(Debug)]
 pub struct OtlpExporterBuilder {
     settings: Settings,
+    service_name: Option<String>,
+    resource: Vec<(String, ResourceValue)>,
+    limits: EncoderLimits,
     read_env: bool,
     max_batch_records: u64,
     max_batch_bytes: usize,
@@ -319,6 +322,27 @@ pub struct OtlpExporterBuilder {
 }
 
 impl OtlpExporterBuilder {
+    /// The `service.name` of the records the exporter's [`layer`](OtlpExporter::layer)
+    /// and [`node_path`](OtlpExporter::node_path) encode (default
+    /// `unknown_service`).
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// A resource attribute of those records.
+    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// The encoder limits of the per-thread buffers (default
+    /// [`EncoderLimits::default`]).
+    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The URL to send to, used as it is (for OTLP/HTTP, the whole
     /// `…/v1/logs` URL; for gRPC, the server's).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
@@ -419,6 +443,17 @@ impl OtlpExporterBuilder {
         let (tx, rx) = OtlpBytesChannel::new(self.capacity).into_parts();
         let rx_capacity = tx.capacity();
         let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters) });
+        let sender = OtlpBytesSender::from_sink(sink);
+        // The per-thread buffers of the layer's events and the nodes'
+        // records, flushed by the worker.
+        let mut path = NodePath::builder(Destination::Channel(sender.clone())).with_limits(self.limits);
+        if let Some(name) = &self.service_name {
+            path = path.with_service_name(name.clone());
+        }
+        for (key, value) in &self.resource {
+            path = path.with_resource_attribute(key.clone(), value.clone());
+        }
+        let path = path.build();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ExportError>>(1);
         let (done_tx, done_rx) = flume::bounded::<()>(1);
@@ -426,6 +461,7 @@ impl OtlpExporterBuilder {
         let protocol = resolved.protocol;
         let worker = Worker {
             capacity: rx_capacity,
+            path: path.clone(),
             rx,
             counters: Arc::clone(&counters),
             batcher: Batcher::new(self.max_batch_bytes, self.max_batch_records),
@@ -471,7 +507,10 @@ impl OtlpExporterBuilder {
             }
         }
         Ok(OtlpExporter {
-            sender: OtlpBytesSender::from_sink(sink),
+            sender,
+            path,
+            service_name: self.service_name,
+            resource: self.resource,
             counters,
             stop: stop_tx,
             shutdown_timeout: self.shutdown_timeout,
@@ -511,6 +550,10 @@ impl OtlpExporterBuilder {
 /// ```
 pub struct OtlpExporter {
     sender: OtlpBytesSender,
+    /// The per-thread buffers its layer and nodes log into.
+    path: NodePath,
+    service_name: Option<String>,
+    resource: Vec<(String, ResourceValue)>,
     counters: Arc<Counters>,
     stop: watch::Sender<Option<Instant>>,
     shutdown_timeout: Duration,
@@ -536,6 +579,9 @@ impl OtlpExporter {
     pub fn builder() -> OtlpExporterBuilder {
         OtlpExporterBuilder {
             settings: Settings::default(),
+            service_name: None,
+            resource: Vec::new(),
+            limits: EncoderLimits::default(),
             read_env: true,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
@@ -546,8 +592,11 @@ impl OtlpExporter {
         }
     }
 
-    /// The destination that feeds this exporter, for an
-    /// [`OtlpTracingLayer`] or a [`NodePath`].
+    /// The exporter's channel as a destination: for producers that bring
+    /// their own requests (a node path or a layer built elsewhere, an
+    /// Internal Telemetry Receiver's batches), one request per `try_send`.
+    /// Prefer [`layer`](Self::layer) and [`node_path`](Self::node_path),
+    /// which batch per thread.
     pub fn destination(&self) -> Destination {
         Destination::Channel(self.sender.clone())
     }
@@ -559,14 +608,34 @@ impl OtlpExporter {
         self.sender.clone()
     }
 
-    /// A layer whose events feed this exporter.
+    /// A layer whose events are batched in per-thread buffers
+    /// ([`Destination::Buffered`]) that the exporter flushes every
+    /// [max delay](OtlpExporterBuilder::with_max_delay) and at shutdown (a
+    /// full buffer is flushed by its thread): one request per buffer, not
+    /// per event. Its records carry the exporter's resource.
     pub fn layer(&self) -> OtlpTracingLayer {
-        OtlpTracingLayer::new(self.destination())
+        let mut layer = OtlpTracingLayer::builder(self.path.buffered()).with_limits(self.path.limits());
+        if let Some(name) = &self.service_name {
+            layer = layer.with_service_name(name.clone());
+        }
+        for (key, value) in &self.resource {
+            layer = layer.with_resource_attribute(key.clone(), value.clone());
+        }
+        layer.build()
     }
 
-    /// A node path whose records feed this exporter.
+    /// The node path whose per-thread buffers the exporter flushes (the
+    /// one [`layer`](Self::layer) logs into too): give its telemetry to the
+    /// engine's nodes.
     pub fn node_path(&self) -> NodePath {
-        NodePath::new(self.destination())
+        self.path.clone()
+    }
+
+    /// The counters of those per-thread buffers: records taken, delivered
+    /// to the exporter's channel, dropped by reason (`ChannelFull` when the
+    /// exporter was busy, `ShutDown` after shutdown).
+    pub fn buffer_metrics(&self) -> NodeMetrics {
+        self.path.metrics()
     }
 
     /// The endpoint in force (after the environment and the defaults).
@@ -688,11 +757,15 @@ enum Wake {
     Stop,
     /// The oldest pending request has waited long enough.
     Due,
+    /// Time to flush the per-thread buffers.
+    Flush,
     Request(OtlpBytes),
 }
 
 /// The loop on the exporter's thread.
 struct Worker {
+    /// The per-thread buffers it flushes.
+    path: NodePath,
     rx: OtlpBytesReceiver,
     /// The channel's capacity.
     capacity: usize,
@@ -711,6 +784,8 @@ impl Worker {
     async fn run(mut self, mut transport: Transport) {
         // When the oldest pending request must go.
         let mut due: Option<tokio::time::Instant> = None;
+        // When the per-thread buffers are flushed.
+        let mut flush_at = tokio::time::Instant::now() + self.max_delay;
         loop {
             if self.stop.borrow().is_some() {
                 break;
@@ -724,12 +799,18 @@ impl Worker {
             let wake = tokio::select! {
                 biased;
                 _ = self.stop.changed() => Wake::Stop,
+                () = tokio::time::sleep_until(flush_at) => Wake::Flush,
                 () = timer => Wake::Due,
                 request = self.rx.recv_async() => request.map_or(Wake::Stop, Wake::Request),
             };
             let flush = match wake {
                 Wake::Stop => break,
                 Wake::Due => true,
+                Wake::Flush => {
+                    flush_at = tokio::time::Instant::now() + self.max_delay;
+                    self.collect(FlushReason::Timer);
+                    true
+                }
                 Wake::Request(request) => {
                     self.take(request);
                     // Few requests waiting: let more gather before waiting
@@ -759,6 +840,10 @@ impl Worker {
     /// Sends what is in the channel now and what is pending, until the
     /// shutdown deadline.
     async fn finish(&mut self, transport: &mut Transport) {
+        // Drains the buffers; what is logged after goes to the raw logger,
+        // counted as `ShutDown`.
+        self.take_queued();
+        self.path.shutdown();
         for _ in 0..self.rx.len() {
             match self.rx.try_recv() {
                 Some(request) => self.take(request),
@@ -767,6 +852,26 @@ impl Worker {
         }
         while let Some(batch) = self.batcher.next_batch(true) {
             self.export(transport, batch).await;
+        }
+    }
+
+    /// Takes what is queued, flushes the per-thread buffers, takes what
+    /// that gave.
+    fn collect(&mut self, reason: FlushReason) {
+        // Room first: a flush into a full channel would be dropped.
+        self.take_all();
+        if self.path.flush(reason) > 0 {
+            self.take_all();
+        }
+    }
+
+    /// Takes everything the channel holds now.
+    fn take_all(&mut self) {
+        for _ in 0..self.rx.len() {
+            match self.rx.try_recv() {
+                Some(request) => self.take(request),
+                None => return,
+            }
         }
     }
 
