@@ -10,7 +10,29 @@
 //!
 //! Latest results (one run; this machine: 2 cores, rustc 1.95.0):
 //!
-//! RESULTS
+//! | mode | scenario | producer ns/event | CPU ns per acknowledged event | vs anchor (producer, CPU) | lost (counted) |
+//! |---|---|---|---|---|---|
+//! | burst | appender_batch_otlp | 594 | 1852 | 1.00×, 1.00× | 0 (not counted) |
+//! | burst | appender_batch_otlp_default_queue | 299 | 2333 | 0.50×, 1.26× | 230126 (not counted) |
+//! | burst | selftrace_otlp_exporter | 207 | 267 | 0.35×, 0.14× | 0 (0) |
+//! | burst | selftrace_sdk_bridge_otlp | 310 | 5978 | 0.52×, 3.23× | 264873 (265143) |
+//! | steady | appender_batch_otlp | 313 | 1663 | 1.00×, 1.00× | 0 (not counted) |
+//! | steady | selftrace_otlp_exporter | 264 | 390 | 0.84×, 0.23× | 0 (0) |
+//! | steady | selftrace_sdk_bridge_otlp | 296 | 3419 | 0.95×, 2.06× | 493979 (497929) |
+//!
+//! Medians of 3 runs of each scenario. Targets: CPU per acknowledged event
+//! met in both modes (0.14×, 0.23×); producer met in the burst (0.35×), not
+//! at the steady rate (0.84×: the producer's own cost, about 200 ns of
+//! encoding, clock and dispatch per event, against an anchor whose producer
+//! only clones the record into a queue; see the third_party criterion
+//! bench); nothing lost at the steady rate; the burst lost nothing (the
+//! per-thread buffers hold it) and every loss elsewhere is counted. The SDK
+//! bridge with the anchor's SDK setup keeps up with neither: it waits for
+//! the SDK to export every 512 records so that the SDK drops nothing
+//! silently, and the rest is refused at its channel, counted; its "counted"
+//! exceeds "lost" by the transport crates' own events that the SDK's
+//! reqwest thread feeds back (issue "No export path can feed on its own
+//! logs").
 //!
 //! Scenarios:
 //! * `appender_batch_otlp`: `opentelemetry-appender-tracing` + `BatchLogProcessor`

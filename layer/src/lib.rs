@@ -22,6 +22,7 @@
 //!          │ load the destination once (hot-swappable)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
+//!          ├─ Buffered(node path) ─► this thread's buffer of the path (flushed by its owner)
 //!          ├─ Console ─► one human-readable line on stderr
 //!          └─ Noop ────► counted as discarded
 //! ```

@@ -3,14 +3,21 @@
 //! success semantics and every record accounted for up to the endpoint.
 //!
 //! ```text
-//!  OtlpTracingLayer ─┐                        OtlpExporter (its own thread)
-//!  NodePath ─────────┴─► bounded channel ─► Batcher (merge, never decode)
-//!        full: counted, never waits           ─► one batch in flight:
-//!                                                POST /v1/logs | LogsService/Export
-//!                                                retry (backoff, Retry-After) | drop, counted
+//!  exporter.layer() ─┐ per-thread buffers   OtlpExporter (its own thread)
+//!  node_path() ──────┘ (flushed when full, ─► bounded channel ─► Batcher (merge, never decode)
+//!                      on the exporter's       full: counted,   ─► one batch in flight:
+//!                      timer, at shutdown)     never waits         POST /v1/logs | LogsService/Export
+//!  destination() ─────── one request each ─►                       retry (backoff, Retry-After) | drop, counted
 //! ```
 //!
 //! # Batching
+//!
+//! The exporter's [`layer`](OtlpExporter::layer) and
+//! [`node_path`](OtlpExporter::node_path) encode into per-thread buffers
+//! ([`selftrace::Destination::Buffered`]): one request per full buffer (64
+//! KiB by default) instead of one per event. The exporter flushes every
+//! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown; a thread
+//! flushes its own when it is full and when it ends.
 //!
 //! A batch is sent when it holds [`DEFAULT_MAX_BATCH_RECORDS`] records or
 //! [`DEFAULT_MAX_BATCH_BYTES`] bytes, or when its oldest request has waited
@@ -21,8 +28,9 @@
 //!
 //! # Bounded, never blocking
 //!
-//! Memory is at most the channel ([`DEFAULT_EXPORT_CHANNEL_CAPACITY`]
-//! requests), one batch being built and one in flight with its retries.
+//! Memory is at most the per-thread buffers (threads × buffer capacity), the
+//! channel ([`DEFAULT_EXPORT_CHANNEL_CAPACITY`] requests), one batch being
+//! built and one in flight with its retries.
 //! While a batch is in flight the channel fills; producers never wait: a
 //! request refused for lack of room is counted
 //! ([`ExporterMetrics::dropped_queue_full`]) by the exporter and by the
@@ -45,10 +53,14 @@
 //! * Other failures (HTTP 400, 413, ...; gRPC `INVALID_ARGUMENT`, ...):
 //!   dropped and counted ([`ExporterMetrics::dropped_rejected`]).
 //!
-//! Every record is accounted for: `records_received + dropped_queue_full ==
-//! records_acknowledged + records_rejected + dropped (by reason) +
-//! records in the exporter`, and after [`OtlpExporter::shutdown`] nothing
-//! is left in the exporter ([`ExporterMetrics::records_in_flight`]).
+//! Every record is accounted for: the layer counts an event delivered when a
+//! buffer has it; the buffers ([`OtlpExporter::buffer_metrics`]) count each
+//! record delivered to the channel or dropped by reason; and
+//! `records_received + dropped_queue_full == records_acknowledged +
+//! records_rejected + dropped (by reason) + records in the exporter`. After
+//! [`OtlpExporter::shutdown`] nothing is left in the exporter
+//! ([`ExporterMetrics::records_in_flight`]), and events logged later are
+//! counted as `ShutDown` by the buffers.
 //!
 //! # Configuration
 //!
