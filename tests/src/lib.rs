@@ -40,3 +40,32 @@ pub fn demo_binary() -> PathBuf {
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// The canonical lines (`decode_logs.py`: one per resource and per record)
+/// of `requests`, decoded by Python's `opentelemetry-proto`.
+pub fn python_decode(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("selftrace-python-{}-{}", std::process::id(), peer::free_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<PathBuf> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let path = dir.join(format!("request-{i}.bin"));
+            std::fs::write(&path, b.as_bytes()).expect("write request");
+            path
+        })
+        .collect();
+    let python = python();
+    let script = python_script("decode_logs.py");
+    let output = std::process::Command::new(&python).arg(&script).args(&paths).output().unwrap_or_else(|e| {
+        panic!("cannot run {python}: {e}; install Python 3 with `pip install opentelemetry-proto`")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{python} {} failed (is `opentelemetry-proto` installed? `pip install opentelemetry-proto`):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+}

@@ -19,7 +19,7 @@ use selftrace_bridge::{
 };
 use selftrace_tests::{
     peer::{Peer, free_port},
-    python, python_script,
+    python, python_decode,
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -44,24 +44,9 @@ fn produce(n: usize) -> Vec<OtlpBytes> {
 }
 
 /// The canonical record lines of `requests`, decoded by Python's
-/// opentelemetry-proto (`decode_logs.py`).
+/// opentelemetry-proto.
 fn expected_lines(requests: &[OtlpBytes]) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("selftrace-export-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let paths: Vec<_> = requests
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let path = dir.join(format!("{i:05}.bin"));
-            std::fs::write(&path, r.as_bytes()).expect("written");
-            path
-        })
-        .collect();
-    let output =
-        Command::new(python()).arg(python_script("decode_logs.py")).args(&paths).output().expect("python runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(output.status.success(), "decode_logs.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().filter(|l| !l.starts_with("resource|")).map(str::to_owned).collect()
+    python_decode(requests).into_iter().filter(|l| !l.starts_with("resource|")).collect()
 }
 
 /// Hands `requests` to the exporter as a producer would.

@@ -6,8 +6,6 @@
 //! installed (`pip install opentelemetry-proto`; `scripts/test` and CI do
 //! this). A missing package fails the test: it is never skipped.
 
-use std::{path::PathBuf, process::Command};
-
 use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceRequest,
     common::v1::{AnyValue, KeyValue, any_value::Value},
@@ -17,7 +15,7 @@ use selftrace::{
     Destination, EncoderLimits, LogRecordView, OtlpBytes, OtlpBytesChannel, OtlpResource, OtlpTracingLayer,
     RecordVisitor, Severity, StatefulOtlpEncoder, TraceContext,
 };
-use selftrace_tests::{hex, python, python_script};
+use selftrace_tests::{hex, python_decode};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn value(v: Option<&AnyValue>) -> String {
@@ -73,33 +71,6 @@ fn prost_lines(requests: &[OtlpBytes]) -> Vec<String> {
         }
     }
     lines
-}
-
-fn python_lines(requests: &[OtlpBytes]) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("selftrace-python-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let paths: Vec<PathBuf> = requests
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let path = dir.join(format!("request-{i}.bin"));
-            std::fs::write(&path, b.as_bytes()).expect("write request");
-            path
-        })
-        .collect();
-    let python = python();
-    let script = python_script("decode_logs.py");
-    let output = Command::new(&python).arg(&script).args(&paths).output().unwrap_or_else(|e| {
-        panic!("cannot run {python}: {e}; install Python 3 with `pip install opentelemetry-proto`")
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "{python} {} failed (is `opentelemetry-proto` installed? `pip install opentelemetry-proto`):\n{}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
 }
 
 /// A record with nested values and a trace context, through the encoder.
@@ -179,7 +150,7 @@ fn python_opentelemetry_proto_decodes_our_bytes_like_prost() {
     requests.push(encoder.flush());
 
     let expected = prost_lines(&requests);
-    let got = python_lines(&requests);
+    let got = python_decode(&requests);
     assert_eq!(got, expected);
 
     // And the values are what was logged, not merely the same garbage twice.
