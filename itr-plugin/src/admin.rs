@@ -55,6 +55,9 @@ use crate::{
 /// for each `batch` processor with an `otlp` exporter (the bytes as they
 /// are, no SDK), and the SDK bridge for the others (`simple`, `console`) or
 /// for a provider given with `with_sdk_provider`; each gets every record.
+/// With one `otlp` exporter and nothing else, the layer and the node path
+/// batch in that exporter's per-thread buffers, which it flushes on its
+/// timer.
 ///
 /// In ITR-only mode the layer starts on the console and is swapped to the
 /// router once the receivers exist, through its destination handle; every
@@ -352,7 +355,9 @@ pub struct SelfTelemetryMetrics {
     pub mode: Mode,
     /// The layer: third-party events.
     pub layer: LayerMetrics,
-    /// The node path: component logs.
+    /// The node path: component logs. With one `otlp` exporter and no
+    /// other processor, the exporter's per-thread buffers, which the layer's
+    /// events go through too.
     pub node_path: NodeMetrics,
     /// Every `internal_telemetry` receiver, also those that have stopped.
     pub receivers: Vec<ReceiverMetrics>,

@@ -852,16 +852,12 @@ impl Worker {
     /// Sends what is in the channel now and what is pending, until the
     /// shutdown deadline.
     async fn finish(&mut self, transport: &mut Transport) {
-        // Drains the buffers; what is logged after goes to the raw logger,
-        // counted as `ShutDown`.
-        self.take_queued();
+        // Room first, then the buffers drained into the channel; what is
+        // logged after goes to the raw logger, counted as `ShutDown`. Taken
+        // up to what is queued now: producers cannot hold shutdown up.
+        self.take_all();
         self.path.shutdown();
-        for _ in 0..self.rx.len() {
-            match self.rx.try_recv() {
-                Some(request) => self.take(request),
-                None => break,
-            }
-        }
+        self.take_all();
         while let Some(batch) = self.batcher.next_batch(true) {
             self.export(transport, batch).await;
         }
