@@ -26,7 +26,7 @@
 //!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`] that
 //!   implements [`selftrace::LogRecordView`]. Malformed bytes give a
 //!   [`DecodeError`] with the offset, never a panic.
-//! * [`SdkEmitter`]: records into an [`SdkLoggerProvider`] through the SDK's
+//! * [`SdkEmitter`]: records into an [`SdkLoggerProvider`](opentelemetry_sdk::logs::SdkLoggerProvider) through the SDK's
 //!   public API (mapping table there).
 //! * [`SdkBridge`]: the channel and the consumer that drains it (a thread of
 //!   its own, or a [`BridgeTask`] for an async runtime), with an idempotent

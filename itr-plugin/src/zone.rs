@@ -21,7 +21,7 @@ use crate::config::PipelineLogger;
 /// default: an exporter's HTTP or gRPC client logs on every batch.
 pub const TRANSPORT_TARGETS: &[&str] = &["hyper", "hyper_util", "h2", "tonic", "reqwest"];
 
-/// The zone of a pipeline graph; see the [module docs](self).
+/// The zone of a pipeline graph: the receivers and every node downstream of them.
 ///
 /// # Examples
 ///

@@ -841,7 +841,9 @@ impl Drop for Attempt<'_> {
 
 /// Encodes log records into one bounded `ExportLogsServiceRequest`.
 ///
-/// See the [module docs](self) for the layout and the bounds.
+/// Records are written straight into a buffer whose capacity is fixed by
+/// [`EncoderLimits`]; a record that does not fit is rolled back whole
+/// ([`EncodeError`]), one oversize value is cut and counted instead.
 ///
 /// # Examples
 ///

@@ -1,6 +1,6 @@
 //! The `otel_*!` macros: node events that go straight to a node's telemetry.
 
-/// Logs a TRACE record through a node's telemetry; see [`otel_info!`].
+/// Logs a TRACE record through a node's telemetry; see [`otel_info!`](crate::otel_info).
 #[macro_export]
 macro_rules! otel_trace {
     ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
@@ -8,7 +8,7 @@ macro_rules! otel_trace {
     };
 }
 
-/// Logs a DEBUG record through a node's telemetry; see [`otel_info!`].
+/// Logs a DEBUG record through a node's telemetry; see [`otel_info!`](crate::otel_info).
 #[macro_export]
 macro_rules! otel_debug {
     ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
@@ -78,7 +78,7 @@ macro_rules! otel_info {
     };
 }
 
-/// Logs a WARN record through a node's telemetry; see [`otel_info!`].
+/// Logs a WARN record through a node's telemetry; see [`otel_info!`](crate::otel_info).
 #[macro_export]
 macro_rules! otel_warn {
     ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
@@ -86,7 +86,7 @@ macro_rules! otel_warn {
     };
 }
 
-/// Logs an ERROR record through a node's telemetry; see [`otel_info!`].
+/// Logs an ERROR record through a node's telemetry; see [`otel_info!`](crate::otel_info).
 #[macro_export]
 macro_rules! otel_error {
     ($effect:expr, $name:literal $(, $($fields:tt)*)?) => {
