@@ -93,10 +93,11 @@ fn main() -> ExitCode {
     println!("== telemetry counters (mode {})", m.mode);
     let layer = &m.layer;
     println!(
-        "third-party (layer): received {} = delivered {} + dropped {}",
+        "third-party (layer): received {} = delivered {} + dropped {} (discarded {}: transport crates, ...)",
         layer.received(),
         layer.delivered(),
-        layer.dropped_total()
+        layer.dropped_total(),
+        layer.dropped(selftrace::DropReason::Discarded)
     );
     let path = &m.node_path;
     println!(
@@ -126,7 +127,25 @@ fn main() -> ExitCode {
     if let Some(sdk) = &m.sdk {
         println!("sdk bridge: {sdk:?}");
     }
-    let balanced = layer.received() == layer.delivered() + layer.dropped_total()
+    for e in &m.exporters {
+        println!(
+            "otlp exporter: {} records in, {} acknowledged, {} rejected, dropped: queue {}, refused {}, retries exhausted {}, shutdown {}; {} in flight",
+            e.records_received,
+            e.records_acknowledged,
+            e.records_rejected,
+            e.dropped_queue_full,
+            e.dropped_rejected,
+            e.dropped_retries_exhausted,
+            e.dropped_shutdown,
+            e.records_in_flight
+        );
+    }
+    let exported = m.exporters.iter().all(|e| {
+        e.records_in_flight == 0
+            && e.records_received == e.records_acknowledged + e.records_rejected + e.dropped() - e.dropped_queue_full
+    });
+    let balanced = exported
+        && layer.received() == layer.delivered() + layer.dropped_total()
         && path.events_received() == path.events_delivered() + path.events_dropped_total() + path.events_buffered();
     if balanced {
         println!("== every event accounted for");

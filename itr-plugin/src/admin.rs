@@ -13,18 +13,14 @@ use selftrace::{
     NodePath, OtlpTracingLayer, SharedTelemetry,
 };
 use tracing_core::{Metadata, Subscriber};
-use tracing_subscriber::{
-    Layer,
-    filter::{FilterExt as _, filter_fn},
-    registry::LookupSpan,
-};
+use tracing_subscriber::{Layer, filter::filter_fn, registry::LookupSpan};
 
 use crate::{
     config::{ConfigError, ReceiverConfig, ReceiverSettings},
     receiver::{InternalTelemetryReceiver, ReceiverMetrics},
-    settings::{LogsConfig, Mode, SdkProcessor, TelemetryConfig},
+    settings::{LoggerChoice, LogsConfig, Mode, SdkExporter, SdkProcessor, TelemetryConfig},
     telemetry::{InternalTelemetry, RECEIVER_NAME},
-    zone::{TRANSPORT_TARGETS, Zone},
+    zone::Zone,
 };
 
 /// An engine's self telemetry, wired for the [`Mode`] its configuration
@@ -197,28 +193,19 @@ impl SelfTelemetry {
         self.mode
     }
 
-    /// The layer for the engine's `tracing` subscriber: the configured
-    /// level, and in ITR-only mode the transport crates
-    /// ([`TRANSPORT_TARGETS`]) outside node scopes filtered out (their
-    /// background tasks would otherwise feed the receivers on every
-    /// export). Every call gives the same layer.
+    /// The layer for the engine's `tracing` subscriber, at the configured
+    /// level. Where logs are exported over the network (the ITR, an `otlp`
+    /// exporter, a provider of the engine's own), the transport crates'
+    /// events (`service.telemetry.logs.transport`) are kept out of it,
+    /// counted as discarded, or printed when the configuration asks. Every
+    /// call gives the same layer.
     pub fn layer<S>(&self) -> impl Layer<S> + use<S>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let level = self.logs.level();
         let level_filter = filter_fn(move |meta: &Metadata<'_>| *meta.level() <= level).with_max_level_hint(level);
-        let itr_only = self.mode == Mode::ItrOnly;
-        // The zone's rule for transport targets (prefixes on `::`
-        // boundaries), applied outside node scopes.
-        let transport = Node::new("transport").with_denied_targets(TRANSPORT_TARGETS.iter().copied());
-        let transport_filter = filter_fn(move |meta: &Metadata<'_>| {
-            !itr_only
-                || !transport.denies_target(meta.target())
-                || SharedTelemetry::current().is_some()
-                || LocalTelemetry::current().is_some()
-        });
-        self.layer.clone().with_filter(level_filter.and(transport_filter))
+        self.layer.clone().with_filter(level_filter)
     }
 
     /// The node `id`, with its `nodes:` override and the zone's rules: a
@@ -443,6 +430,23 @@ impl SelfTelemetryBuilder {
             ));
         }
 
+        // Where logs leave over the network, the transport crates' events
+        // must not follow them.
+        #[cfg(feature = "sdk")]
+        let own_provider = self.provider.is_some();
+        #[cfg(not(feature = "sdk"))]
+        let own_provider = false;
+        let exports = mode.collects_internally()
+            || own_provider
+            || logs.processors().iter().any(|p| matches!(p.exporter(), SdkExporter::Otlp(_)));
+        if exports && logs.transport().logger == LoggerChoice::Default {
+            return Err(SetupError::new(
+                format!("{LOGS}.transport.logger"),
+                logs.transport_location(),
+                "the transport crates' events cannot go where logs are exported: every export would log more of them for the next one (a feedback loop); use `console` or `raw` to see them",
+            ));
+        }
+
         let limits =
             EncoderLimits::new(collection.buffer_size_bytes, collection.max_record_bytes, collection.max_value_bytes)
                 .map_err(|e| SetupError::new(ic_path.clone(), logs.internal_collection_location(), e.to_string()))?;
@@ -504,10 +508,7 @@ impl SelfTelemetryBuilder {
         // native exporters (the bytes as they are); the others go through
         // the SDK bridge, and so does everything when the engine gives its
         // own provider.
-        #[cfg(feature = "sdk")]
-        let user_provider = self.provider.is_some();
-        #[cfg(not(feature = "sdk"))]
-        let user_provider = false;
+        let user_provider = own_provider;
         let (native, through_sdk): (Processors<'_>, Processors<'_>) =
             logs.processors().iter().enumerate().partition(|(_, p)| !user_provider && p.is_native_export());
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
@@ -591,7 +592,16 @@ impl SelfTelemetryBuilder {
             Some(path) => path.buffered(),
             None => sdk_destination.unwrap_or(Destination::Console),
         };
-        let layer = described!(OtlpTracingLayer::builder(initial)).build();
+        let mut layer = described!(OtlpTracingLayer::builder(initial));
+        if exports {
+            let transport = logs.transport();
+            layer = layer.with_denied_targets_to(
+                transport.targets,
+                NodeLogger::from(transport.logger),
+                transport.level.unwrap_or(tracing_core::LevelFilter::WARN),
+            );
+        }
+        let layer = layer.build();
         let handle = layer.handle();
         if mode == Mode::ItrOnly
             && let Some(internal) = &internal
@@ -858,33 +868,58 @@ mod tests {
             .unwrap()
     }
 
-    /// Events of `hyper`, of `hyper::client` and of `app`, outside any node
-    /// and then inside `main`: how many the layer received.
-    fn received(telemetry: &SelfTelemetry) -> (u64, u64) {
+    /// Events of `hyper`, `hyper::client::pool` and `hyperloop` outside any
+    /// node, then `hyper::client::pool` inside `main`: (discarded, delivered)
+    /// by the layer.
+    fn transport_events(telemetry: &SelfTelemetry) -> (u64, u64) {
         let subscriber = tracing_subscriber::registry().with(telemetry.layer());
         tracing::subscriber::with_default(subscriber, || {
             tracing::error!(target: "hyper", "outside");
             tracing::error!(target: "hyper::client::pool", "outside");
             tracing::error!(target: "hyperloop", "outside");
-            let outside = telemetry.metrics().layer.received();
             let node = telemetry.shared("main").unwrap();
             node.in_scope(|| tracing::error!(target: "hyper::client::pool", "inside"));
-            (outside, telemetry.metrics().layer.received() - outside)
-        })
+        });
+        let layer = telemetry.metrics().layer;
+        (layer.dropped(selftrace::DropReason::Discarded), layer.delivered())
     }
 
     #[test]
-    fn itr_only_keeps_transport_crates_out_of_the_layer_outside_nodes() {
+    fn transport_crates_never_reach_an_exporting_destination() {
         let itr_only = telemetry(
             "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n",
         );
         assert_eq!(itr_only.mode(), Mode::ItrOnly);
-        assert_eq!(received(&itr_only), (1, 1), "only `hyperloop` outside; the node's own event inside");
+        assert_eq!(transport_events(&itr_only), (3, 1), "only `hyperloop` gets through, inside a node or not");
         let hybrid = telemetry(
             "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: [{simple: {exporter: {console: }}}]\n",
         );
-        assert_eq!(received(&hybrid), (3, 1), "the SDK path keeps them");
+        assert_eq!(transport_events(&hybrid), (3, 1), "the ITR exports: the same in hybrid mode");
         hybrid.shutdown();
         itr_only.shutdown();
+
+        // Nothing is exported in console mode: they are printed like the rest.
+        let config =
+            ServiceConfig::from_yaml("t.yaml", "service:\n  telemetry:\n    logs:\n      processors: []\n").unwrap();
+        let console = SelfTelemetry::builder(&config.telemetry).node("main").build().unwrap();
+        assert_eq!(console.mode(), Mode::Console);
+        assert_eq!(transport_events(&console), (0, 4));
+    }
+
+    #[test]
+    fn transport_events_into_an_exporting_destination_are_rejected() {
+        let config = ServiceConfig::from_yaml(
+            "t.yaml",
+            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n      transport:\n        logger: default\n        level: trace\n",
+        )
+        .unwrap();
+        let error = SelfTelemetry::builder(&config.telemetry)
+            .receiver("itr", ReceiverSettings::default())
+            .build()
+            .expect_err("a feedback loop");
+        assert_eq!(
+            error.to_string(),
+            "`service.telemetry.logs.transport.logger` (line 7, column 9): the transport crates' events cannot go where logs are exported: every export would log more of them for the next one (a feedback loop); use `console` or `raw` to see them"
+        );
     }
 }

@@ -160,7 +160,7 @@ pub use receiver::{InternalTelemetryReceiver, ReceiverMetrics};
 pub use selftrace::OtlpBytes;
 pub use settings::{
     InternalCollection, LoggerChoice, LogsConfig, Mode, NoSettings, NodeOverride, OtlpCompression, OtlpExporterConfig,
-    OtlpProtocol, ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig,
+    OtlpProtocol, ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig, TransportConfig,
 };
 pub use telemetry::{InternalTelemetry, InternalTelemetryBuilder, RECEIVER_NAME, ReceiverFactory, TelemetryMetrics};
 pub use yaml::{YamlError, from_yaml};

@@ -109,6 +109,51 @@ pub struct LogsConfig {
     processors: Option<Spanned<Vec<SdkProcessor>>>,
     #[serde(default)]
     nodes: BTreeMap<String, Spanned<NodeOverride>>,
+    #[serde(default)]
+    transport: Option<Spanned<TransportConfig>>,
+}
+
+/// `service.telemetry.logs.transport`: the transport crates' own events.
+/// They never reach a destination that exports over the network (the
+/// exporters of `processors`, the `internal_telemetry` receivers): each
+/// export would log events for the next one. To debug a transport, print
+/// them:
+///
+/// ```yaml
+/// transport:
+///   targets: [h2, hyper, hyper_util, tonic, tower, reqwest, rustls]   # the default; add your own
+///   logger: console      # noop (default) | console | raw
+///   level: debug         # for console and raw (default warn)
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// Targets (and those below them on `::`), default
+    /// [`TRANSPORT_TARGETS`](crate::TRANSPORT_TARGETS).
+    #[serde(default = "transport_targets")]
+    pub targets: Vec<String>,
+    /// Where their events go: `noop`, `console` or `raw` (`default`, the
+    /// exporting destination, is rejected at build).
+    #[serde(default = "noop")]
+    pub logger: LoggerChoice,
+    /// The most verbose level printed by `console` or `raw` (default `warn`).
+    #[serde(default, deserialize_with = "level_option")]
+    pub level: Option<LevelFilter>,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self { targets: transport_targets(), logger: LoggerChoice::Noop, level: None }
+    }
+}
+
+fn transport_targets() -> Vec<String> {
+    crate::TRANSPORT_TARGETS.iter().map(|t| (*t).to_owned()).collect()
+}
+
+fn noop() -> LoggerChoice {
+    LoggerChoice::Noop
 }
 
 /// Where logs go, from `internal_collection.enabled` and `processors`
@@ -194,6 +239,15 @@ impl LogsConfig {
     /// `nodes`: the per-node overrides, by node id.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &NodeOverride)> {
         self.nodes.iter().map(|(id, o)| (id.as_str(), &o.value))
+    }
+
+    /// `transport` (defaults when left out).
+    pub fn transport(&self) -> TransportConfig {
+        self.transport.as_ref().map(|t| t.value.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn transport_location(&self) -> Option<(usize, usize)> {
+        self.transport.as_ref().map(|o| location(&o.referenced))
     }
 
     /// The `nodes:` override of node `id`.

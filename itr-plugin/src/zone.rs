@@ -18,8 +18,9 @@ use tracing_core::LevelFilter;
 use crate::config::PipelineLogger;
 
 /// The transport crates whose events are discarded inside the zone by
-/// default: an exporter's HTTP or gRPC client logs on every batch.
-pub const TRANSPORT_TARGETS: &[&str] = &["hyper", "hyper_util", "h2", "tonic", "reqwest"];
+/// default (an exporter's HTTP or gRPC client logs on every batch), and out
+/// of every exporting destination.
+pub use selftrace::TRANSPORT_TARGETS;
 
 /// The zone of a pipeline graph: the receivers and every node downstream of them.
 ///

@@ -9,7 +9,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tracing_core::{Event, Subscriber};
+use tracing_core::{Event, LevelFilter, Subscriber};
 use tracing_subscriber::{Layer, layer::Context};
 
 use crate::{
@@ -17,7 +17,7 @@ use crate::{
     destination::{Destination, DestinationHandle, TrySendError},
     encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
     metrics::{DropReason, LayerCounters, LayerMetrics},
-    node,
+    node::{self, NodeLogger, is_under},
     raw::raw_log,
     record::TracingLogRecord,
     view::TraceContext,
@@ -70,6 +70,28 @@ pub(crate) struct Shared {
     limits: EncoderLimits,
     resource: OtlpResource,
     trace_context: bool,
+    denied: Option<Denied>,
+}
+
+/// Targets whose events never reach the destination (nor a node): the
+/// transport crates, whose events an export would otherwise feed back.
+struct Denied {
+    targets: Box<[Box<str>]>,
+    /// The first bytes of `targets`: most events are let through on one
+    /// lookup.
+    first_bytes: [bool; 256],
+    /// Where their events go instead: `Noop` (counted as discarded),
+    /// `Console` or `Raw` at `level` and above.
+    logger: NodeLogger,
+    level: LevelFilter,
+}
+
+impl Denied {
+    #[inline]
+    fn denies(&self, target: &str) -> bool {
+        target.as_bytes().first().is_some_and(|b| self.first_bytes[usize::from(*b)])
+            && self.targets.iter().any(|denied| is_under(target, denied))
+    }
 }
 
 impl fmt::Debug for OtlpTracingLayer {
@@ -96,6 +118,7 @@ impl OtlpTracingLayer {
             limits: EncoderLimits::default(),
             resource: OtlpResource::builder(),
             trace_context: false,
+            denied: None,
         }
     }
 
@@ -119,6 +142,7 @@ pub struct OtlpTracingLayerBuilder {
     limits: EncoderLimits,
     resource: OtlpResourceBuilder,
     trace_context: bool,
+    denied: Option<(Vec<String>, NodeLogger, LevelFilter)>,
 }
 
 impl OtlpTracingLayerBuilder {
@@ -153,8 +177,60 @@ impl OtlpTracingLayerBuilder {
         self
     }
 
+    /// Keeps the events of `targets` (each target and those below it on a
+    /// `::` boundary: `"hyper"` covers `hyper::proto::h1`, not `hyperlocal`)
+    /// out of the destination and out of node scopes, whatever their level:
+    /// they are counted as [`DropReason::Discarded`]. Meant for
+    /// [`TRANSPORT_TARGETS`] in front of a destination that exports over
+    /// the network, where every export would log events for the next one.
+    /// One lookup per event for the others.
+    ///
+    /// ```
+    /// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, TRANSPORT_TARGETS};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let channel = OtlpBytesChannel::new(8);
+    /// let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+    ///     .with_denied_targets(TRANSPORT_TARGETS.iter().copied())
+    ///     .build();
+    /// let metrics = layer.handle();
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::debug!(target: "hyper::client::pool", "idle connection");
+    ///     tracing::info!(target: "my_app", "served");
+    /// });
+    /// assert_eq!(channel.receiver().len(), 1);
+    /// assert_eq!(metrics.metrics().dropped(selftrace::DropReason::Discarded), 1);
+    /// ```
+    pub fn with_denied_targets<I: IntoIterator<Item = S>, S: Into<String>>(self, targets: I) -> Self {
+        self.with_denied_targets_to(targets, NodeLogger::Noop, LevelFilter::OFF)
+    }
+
+    /// As [`with_denied_targets`](Self::with_denied_targets), but their
+    /// events at `level` and above go to `logger` (`Console` or `Raw`, for
+    /// debugging a transport; `Noop`: discarded; `Default` counts as `Noop`:
+    /// the destination is what they must not reach).
+    pub fn with_denied_targets_to<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        targets: I,
+        logger: NodeLogger,
+        level: LevelFilter,
+    ) -> Self {
+        self.denied = Some((targets.into_iter().map(Into::into).collect(), logger, level));
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> OtlpTracingLayer {
+        let denied = self.denied.filter(|(targets, ..)| !targets.is_empty()).map(|(targets, logger, level)| {
+            let mut first_bytes = [false; 256];
+            for target in &targets {
+                if let Some(b) = target.as_bytes().first() {
+                    first_bytes[usize::from(*b)] = true;
+                }
+            }
+            let logger = if logger == NodeLogger::Default { NodeLogger::Noop } else { logger };
+            Denied { targets: targets.into_iter().map(String::into_boxed_str).collect(), first_bytes, logger, level }
+        });
         OtlpTracingLayer {
             shared: Arc::new(Shared {
                 destination: ArcSwap::from_pointee(self.destination),
@@ -162,10 +238,17 @@ impl OtlpTracingLayerBuilder {
                 limits: self.limits,
                 resource: self.resource.build_for_service(),
                 trace_context: self.trace_context,
+                denied,
             }),
         }
     }
 }
+
+/// The transport crates: HTTP/2, HTTP, gRPC, tower, reqwest and TLS. An
+/// export goes through them, so their events must never reach a destination
+/// that exports over the network: each export would log events for the
+/// next one. [`OtlpTracingLayerBuilder::with_denied_targets`] keeps them out.
+pub const TRANSPORT_TARGETS: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest", "rustls"];
 
 // === impl Layer ===
 
@@ -288,8 +371,22 @@ impl Shared {
         if guard.is_none() || otel_suppressed() {
             return self.drop_event(DropReason::Reentrant, &self.record(event));
         }
+        // `log` records (reqwest, rustls and others log through `log`) carry
+        // their real target in their fields.
+        let normalized = if event.metadata().target() == "log" {
+            tracing_log::NormalizeEvent::normalized_metadata(event)
+        } else {
+            None
+        };
+        let target = normalized.as_ref().map_or(event.metadata().target(), |m| m.target());
+        // The transport crates: never exported, in a node scope or not.
+        if let Some(denied) = &self.denied
+            && denied.denies(target)
+        {
+            return self.deny(denied, event);
+        }
         // Inside a node scope the node decides: its logger, its attribution.
-        let in_node = node::with_current(|node| node.log_from_layer(event.metadata().target(), &self.record(event)));
+        let in_node = node::with_current(|node| node.log_from_layer(target, &self.record(event)));
         if in_node.is_some() {
             return self.counters.delivered();
         }
@@ -326,6 +423,26 @@ impl Shared {
                     Err(TrySendError::Closed(_)) => self.drop_event(DropReason::ChannelClosed, &record),
                 }
             }
+        }
+    }
+
+    /// An event of a denied target: to the denied targets' logger when it
+    /// prints at that level, else discarded (and not stamped).
+    #[cold]
+    fn deny(&self, denied: &Denied, event: &Event<'_>) {
+        let shown = *event.metadata().level() <= denied.level;
+        match denied.logger {
+            NodeLogger::Console if shown => {
+                let record = self.record(event);
+                console::print_console_line(record.target(), &record);
+                self.counters.delivered();
+            }
+            NodeLogger::Raw if shown => {
+                let record = self.record(event);
+                crate::raw::raw_record(record.target(), &record);
+                self.counters.delivered();
+            }
+            _ => self.counters.dropped(DropReason::Discarded),
         }
     }
 

@@ -158,7 +158,10 @@ pub use encoder::{
     LimitsError, MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, OtlpBytes, OtlpResource, OtlpResourceBuilder,
     ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
 };
-pub use layer::{OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, enter_pipeline_scope, in_pipeline_scope};
+pub use layer::{
+    OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, TRANSPORT_TARGETS, enter_pipeline_scope,
+    in_pipeline_scope,
+};
 #[doc(hidden)]
 pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};

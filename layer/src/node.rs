@@ -164,11 +164,14 @@ impl Node {
     /// Whether third-party events of `target` raised in this node's scope are
     /// discarded (see [`with_denied_targets`](Self::with_denied_targets)).
     pub fn denies_target(&self, target: &str) -> bool {
-        self.inner
-            .denied_targets
-            .iter()
-            .any(|denied| target.strip_prefix(&**denied).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+        self.inner.denied_targets.iter().any(|denied| is_under(target, denied))
     }
+}
+
+/// Whether `target` is `prefix` or below it on a `::` boundary.
+#[inline]
+pub(crate) fn is_under(target: &str, prefix: &str) -> bool {
+    target.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 /// What the `otel_*!` macros need from an effect handler: the node's

@@ -624,9 +624,13 @@ impl OtlpExporter {
     /// ([`Destination::Buffered`]) that the exporter flushes every
     /// [max delay](OtlpExporterBuilder::with_max_delay) and at shutdown (a
     /// full buffer is flushed by its thread): one request per buffer, not
-    /// per event. Its records carry the exporter's resource.
+    /// per event. Its records carry the exporter's resource. The transport
+    /// crates' events ([`selftrace::TRANSPORT_TARGETS`]) are kept out
+    /// (counted as discarded): exporting them would log more of them.
     pub fn layer(&self) -> OtlpTracingLayer {
-        let mut layer = OtlpTracingLayer::builder(self.path.buffered()).with_limits(self.path.limits());
+        let mut layer = OtlpTracingLayer::builder(self.path.buffered())
+            .with_limits(self.path.limits())
+            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
         if let Some(name) = &self.service_name {
             layer = layer.with_service_name(name.clone());
         }
