@@ -123,9 +123,31 @@
 //! `Console` or `Raw` at ERROR only for debugging; asking for the `Default`
 //! logger there is a [`ZoneError`] naming the node. Library events in their
 //! scopes follow the same logger, and the transport crates
-//! ([`TRANSPORT_TARGETS`]) are discarded there. The receiver runs its own
-//! loop in its node's scope. Spawned tasks of zone nodes must carry the
-//! scope ([`selftrace::InNode`]).
+//! ([`TRANSPORT_TARGETS`]) are discarded there, and on the layer in every
+//! mode that exports over the network (`logs.transport`,
+//! [`TransportConfig`]). The receiver runs its own
+//! loop in its node's scope.
+//!
+//! Tasks that a zone node's libraries spawn without its scope (a retry
+//! timer, a connection pool) are covered by zone threads: run the internal
+//! pipeline (the receivers and everything downstream) on a Tokio runtime of
+//! its own whose threads are marked with [`selftrace::zone_thread_start`]
+//! (plain threads: [`selftrace::enter_zone_thread`]). Every event on those
+//! threads, in a node scope or not, follows the zone's logger and is
+//! counted; nothing there can reach the pipeline. Upstream engines run their
+//! admin and internal telemetry on threads of their own for the same reason.
+//!
+//! ```no_run
+//! # use selftrace::NodeLogger;
+//! let internal = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(1)
+//!     .thread_name("internal-telemetry")
+//!     .on_thread_start(selftrace::zone_thread_start(NodeLogger::Noop))
+//!     .enable_all()
+//!     .build()?;
+//! // internal.spawn(receiver.run(host)); internal.spawn(exporter_node); ...
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! # Metrics
 //!

@@ -347,6 +347,89 @@ impl Drop for PipelineScope {
     }
 }
 
+// === zone threads ===
+
+thread_local! {
+    /// This thread's zone logger, when it is a zone thread.
+    static ZONE: Cell<Option<NodeLogger>> = const { Cell::new(None) };
+}
+
+/// Marks the current thread as a zone thread until the guard is dropped;
+/// see [`zone_thread_start`] for whole runtimes.
+///
+/// The anti-recursion zone is the part of an engine that carries its own
+/// logs (the Internal Telemetry Receiver, what runs downstream of it, the
+/// exporters). On a zone thread every event, a third-party `tracing` event
+/// or an `otel_*!` record, in a node scope or not, goes to `logger` instead
+/// of any destination or node: `Noop` (and `Default`) discard it, counted as
+/// [`DropReason::Discarded`]; `Console` and `Raw` print ERROR events and
+/// discard the rest. So a task a library spawns there without the node's
+/// scope (a retry timer, a connection pool) cannot feed the pipeline either.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, DropReason, NodeLogger, OtlpBytesChannel, OtlpTracingLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let channel = OtlpBytesChannel::new(8);
+/// let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+/// let handle = layer.handle();
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let _zone = selftrace::enter_zone_thread(NodeLogger::Noop);
+///     tracing::info!("a library in the zone");
+/// });
+/// assert!(channel.receiver().is_empty());
+/// assert_eq!(handle.metrics().dropped(DropReason::Discarded), 1);
+/// ```
+pub fn enter_zone_thread(logger: NodeLogger) -> ZoneThread {
+    let previous = ZONE.try_with(|zone| zone.replace(Some(logger))).unwrap_or(None);
+    ZoneThread { previous, _not_send: PhantomData }
+}
+
+/// A hook for `tokio::runtime::Builder::on_thread_start` (or any thread
+/// start): every thread it runs on becomes a zone thread for its whole life
+/// (see [`enter_zone_thread`]). Run the engine's internal pipeline on a
+/// runtime of its own built with it.
+///
+/// ```
+/// # use selftrace::NodeLogger;
+/// let zone = tokio::runtime::Builder::new_multi_thread()
+///     .worker_threads(1)
+///     .on_thread_start(selftrace::zone_thread_start(NodeLogger::Noop))
+///     .build()?;
+/// zone.block_on(async {
+///     tokio::spawn(async { assert_eq!(selftrace::zone_thread_logger(), Some(NodeLogger::Noop)) }).await
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn zone_thread_start(logger: NodeLogger) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let _ = ZONE.try_with(|zone| zone.set(Some(logger)));
+    }
+}
+
+/// The current thread's zone logger, if it is a zone thread.
+#[inline]
+pub fn zone_thread_logger() -> Option<NodeLogger> {
+    ZONE.try_with(Cell::get).ok().flatten()
+}
+
+/// Keeps the current thread in the zone; see [`enter_zone_thread`].
+#[derive(Debug)]
+#[must_use = "the thread leaves the zone when the guard is dropped"]
+pub struct ZoneThread {
+    previous: Option<NodeLogger>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ZoneThread {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        let _ = ZONE.try_with(|zone| zone.set(previous));
+    }
+}
+
 /// Whether this thread runs inside an OpenTelemetry telemetry-suppressed
 /// context. The context is a thread-local with a destructor: an event raised
 /// while this thread's locals are being torn down must not panic here, so an
@@ -371,6 +454,10 @@ impl Shared {
         if guard.is_none() || otel_suppressed() {
             return self.drop_event(DropReason::Reentrant, &self.record(event));
         }
+        // A zone thread: its own logger, never a destination or a node.
+        if let Some(logger) = zone_thread_logger() {
+            return self.divert(logger, LevelFilter::ERROR, event);
+        }
         // `log` records (reqwest, rustls and others log through `log`) carry
         // their real target in their fields.
         let normalized = if event.metadata().target() == "log" {
@@ -383,7 +470,7 @@ impl Shared {
         if let Some(denied) = &self.denied
             && denied.denies(target)
         {
-            return self.deny(denied, event);
+            return self.divert(denied.logger, denied.level, event);
         }
         // Inside a node scope the node decides: its logger, its attribution.
         let in_node = node::with_current(|node| node.log_from_layer(target, &self.record(event)));
@@ -426,12 +513,13 @@ impl Shared {
         }
     }
 
-    /// An event of a denied target: to the denied targets' logger when it
-    /// prints at that level, else discarded (and not stamped).
+    /// An event kept away from the destination (a denied target, a zone
+    /// thread): to `logger` when it prints at `level`, else discarded (and
+    /// not stamped).
     #[cold]
-    fn deny(&self, denied: &Denied, event: &Event<'_>) {
-        let shown = *event.metadata().level() <= denied.level;
-        match denied.logger {
+    fn divert(&self, logger: NodeLogger, level: LevelFilter, event: &Event<'_>) {
+        let shown = *event.metadata().level() <= level;
+        match logger {
             NodeLogger::Console if shown => {
                 let record = self.record(event);
                 console::print_console_line(record.target(), &record);

@@ -159,8 +159,8 @@ pub use encoder::{
     ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
 };
 pub use layer::{
-    OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, TRANSPORT_TARGETS, enter_pipeline_scope,
-    in_pipeline_scope,
+    OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, TRANSPORT_TARGETS, ZoneThread, enter_pipeline_scope,
+    enter_zone_thread, in_pipeline_scope, zone_thread_logger, zone_thread_start,
 };
 #[doc(hidden)]
 pub use macros::__private;

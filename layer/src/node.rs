@@ -281,7 +281,11 @@ macro_rules! scope_methods {
 /// OpenTelemetry suppressed context) goes to the raw logger instead.
 fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
     match LayerGuard::enter() {
-        Some(_guard) if !otel_suppressed() => f(),
+        Some(_guard) if !otel_suppressed() => match crate::layer::zone_thread_logger() {
+            None => f(),
+            // A zone thread: the zone's logger, never the path.
+            Some(logger) => path.divert(logger, node, record),
+        },
         _ => path.refuse(DropReason::Reentrant, node, record),
     }
 }

@@ -379,6 +379,24 @@ impl PathInner {
         add(&self.counters.delivered, 1);
     }
 
+    /// A record of `node` raised on a zone thread: printed by `logger` when
+    /// it is an ERROR (`Console`, `Raw`), else discarded; never buffered.
+    #[cold]
+    pub(crate) fn divert<R: LogRecordView + ?Sized>(&self, logger: NodeLogger, node: &Node, record: &R) {
+        let error = record.severity().is_some_and(|s| s.number() >= 17);
+        match logger {
+            NodeLogger::Console if error => {
+                console::print_console_line(node.id(), record);
+                self.delivered();
+            }
+            NodeLogger::Raw if error => {
+                raw_record(node.id(), record);
+                self.delivered();
+            }
+            _ => self.refuse(DropReason::Discarded, node, record),
+        }
+    }
+
     /// Counts a record dropped for `reason`; one that was not discarded on
     /// purpose goes to the raw logger.
     pub(crate) fn refuse<R: LogRecordView + ?Sized>(&self, reason: DropReason, node: &Node, record: &R) {

@@ -83,9 +83,11 @@
 //!
 //! The exporter runs on a thread of its own with its own single-threaded
 //! Tokio runtime, so the client's connection tasks and timers run there too;
-//! the thread is a [`selftrace::PipelineScope`]: whatever the HTTP or gRPC
-//! stack logs on it goes to the raw logger, counted, never back into the
-//! exporter.
+//! the thread and its runtime's blocking threads are zone threads
+//! ([`selftrace::enter_zone_thread`], `Noop`): whatever the HTTP or gRPC
+//! stack logs there is discarded, counted, never exported. Its
+//! [`layer`](OtlpExporter::layer) also keeps the transport crates' events of
+//! other threads out ([`selftrace::TRANSPORT_TARGETS`]).
 
 mod config;
 mod transport;
@@ -110,10 +112,10 @@ pub use config::{
     OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
 };
 use selftrace::{
-    Destination, EncoderLimits, FlushReason, NodeMetrics, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver,
-    OtlpBytesSender, OtlpSink, OtlpTracingLayer, ResourceValue, TrySendError,
+    Destination, EncoderLimits, FlushReason, NodeLogger, NodeMetrics, NodePath, OtlpBytes, OtlpBytesChannel,
+    OtlpBytesReceiver, OtlpBytesSender, OtlpSink, OtlpTracingLayer, ResourceValue, TrySendError,
     batch::{Batch, Batcher},
-    enter_pipeline_scope, write_raw_note,
+    enter_zone_thread, write_raw_note, zone_thread_start,
 };
 use tokio::sync::watch;
 
@@ -486,8 +488,15 @@ impl OtlpExporterBuilder {
         let thread = std::thread::Builder::new()
             .name("selftrace-otlp-export".into())
             .spawn(move || {
-                let _pipeline = enter_pipeline_scope();
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                // A zone thread, and so is every thread of its runtime (hyper
+                // resolves names on the blocking pool): whatever the HTTP or
+                // gRPC stack logs there is discarded, counted, never exported.
+                let _zone = enter_zone_thread(NodeLogger::Noop);
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .on_thread_start(zone_thread_start(NodeLogger::Noop))
+                    .build()
+                {
                     Ok(runtime) => runtime,
                     Err(e) => {
                         let _ = ready_tx.send(Err(ExportError::Start(e)));
