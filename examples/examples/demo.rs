@@ -69,17 +69,34 @@ fn main() -> ExitCode {
     tracing_subscriber::registry().with(telemetry.layer()).init();
     println!("== selftrace demo: mode {} from {source}, {seconds} s", telemetry.mode());
 
-    let options = RunOptions {
-        duration: Duration::from_secs_f64(seconds.max(0.0)),
-        capture: false,
-        otlp_endpoint: flag(&args, "--otlp-endpoint"),
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("demo: tokio: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // The internal pipelines run on a runtime of their own whose threads are
+    // zone threads: nothing there, a library's unscoped task included, can
+    // feed them.
+    let internal = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("internal-telemetry")
+        .on_thread_start(selftrace::zone_thread_start(telemetry.zone_logger()))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("demo: tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions {
+        duration: Duration::from_secs_f64(seconds.max(0.0)),
+        capture: false,
+        otlp_endpoint: flag(&args, "--otlp-endpoint"),
+        internal: Some(internal.handle().clone()),
     };
     let report = match runtime.block_on(engine::run(&config, &telemetry, &options)) {
         Ok(report) => report,

@@ -101,6 +101,7 @@ use crate::{
 /// ```
 pub struct SelfTelemetry {
     mode: Mode,
+    zone_logger: NodeLogger,
     logs: LogsConfig,
     zone: Zone,
     nodes: BTreeSet<String>,
@@ -253,6 +254,14 @@ impl SelfTelemetry {
     /// As for [`node`](Self::node).
     pub fn local(&self, id: &str) -> Result<LocalTelemetry, SetupError> {
         Ok(self.path.local(self.node(id)?))
+    }
+
+    /// The logger for the zone's threads: give
+    /// `selftrace::zone_thread_start(telemetry.zone_logger())` to the
+    /// runtime the internal pipelines run on (the receivers' pipeline
+    /// logger: `Noop` unless one asks for `console` or `raw`).
+    pub fn zone_logger(&self) -> NodeLogger {
+        self.zone_logger
     }
 
     /// The node path component logs go through.
@@ -460,6 +469,16 @@ impl SelfTelemetryBuilder {
         for (id, config) in &receiver_configs {
             config.validate().map_err(|e| invalid_receiver(id, &e))?;
         }
+        // The most verbose of the receivers' pipeline loggers.
+        let zone_logger = receiver_configs
+            .iter()
+            .map(|(_, c)| c.logger.node_logger())
+            .max_by_key(|l| match l {
+                NodeLogger::Console => 2,
+                NodeLogger::Raw => 1,
+                _ => 0,
+            })
+            .unwrap_or(NodeLogger::Noop);
 
         // The zone, and every override checked against it.
         let mut zone = Zone::builder();
@@ -611,6 +630,7 @@ impl SelfTelemetryBuilder {
 
         Ok(SelfTelemetry {
             mode,
+            zone_logger,
             logs,
             zone,
             nodes: self.nodes,

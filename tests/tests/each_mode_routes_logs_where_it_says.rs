@@ -22,7 +22,10 @@ fn run(mode: &str) -> (Report, Vec<Seen>, Vec<Seen>) {
     let _default = tracing::subscriber::set_default(subscriber);
     // One thread: the scoped subscriber covers every task.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let options = RunOptions { duration: Duration::from_millis(1500), capture: true, otlp_endpoint: None };
+    // One runtime (the scoped subscriber is this thread's): the zone's
+    // nodes keep their pipeline logger.
+    let options =
+        RunOptions { duration: Duration::from_millis(1500), capture: true, otlp_endpoint: None, internal: None };
     let report = runtime.block_on(engine::run(&config, &telemetry, &options)).expect("runs");
     let itr: Vec<Seen> = decode(&report.captured_logs.iter().map(|(_, r)| r.as_bytes().to_vec()).collect::<Vec<_>>());
     (report, itr, sdk.seen())

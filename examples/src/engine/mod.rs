@@ -66,6 +66,11 @@ pub struct RunOptions {
     pub capture: bool,
     /// An extra `otlp` exporter for the `internal_telemetry` pipeline.
     pub otlp_endpoint: Option<String>,
+    /// The runtime the `internal_telemetry` pipelines run on: one whose
+    /// threads are zone threads (`selftrace::zone_thread_start`), so that
+    /// nothing running there, scoped or not, feeds them. `None`: the
+    /// caller's runtime.
+    pub internal: Option<tokio::runtime::Handle>,
 }
 
 /// What a run did.
@@ -184,6 +189,11 @@ pub async fn run(
         let (receiver_ids, processor_ids, exporter_ids) = node_ids(pipeline);
         let is_itr = pipeline.receivers.iter().any(|r| matches!(r, ReceiverKind::InternalTelemetry(_)));
         let tasks = if is_itr { &mut itr_tasks } else { &mut data_tasks };
+        // The internal pipelines on the zone runtime when there is one.
+        let runtime = match (&options.internal, is_itr) {
+            (Some(internal), true) => internal.clone(),
+            _ => tokio::runtime::Handle::current(),
+        };
 
         // Exporters, each with its own input.
         let mut exporter_inputs = Vec::new();
@@ -200,7 +210,7 @@ pub async fn run(
             exporter_inputs.push(tx);
             let node = telemetry.shared(id)?;
             let task = exporter_task(exporter, id.clone(), node.clone(), rx, options.capture, captured.clone())?;
-            tasks.spawn(node.scope(task));
+            tasks.spawn_on(node.scope(task), &runtime);
         }
 
         // Processors, last to first.
@@ -213,7 +223,7 @@ pub async fn run(
             };
             let (tx, rx) = mpsc::channel::<Batch>(64);
             let node = telemetry.shared(id)?;
-            tasks.spawn(node.clone().scope(batch_task(batch.clone(), node, rx, output)));
+            tasks.spawn_on(node.clone().scope(batch_task(batch.clone(), node, rx, output)), &runtime);
             output = vec![tx];
         }
 
@@ -223,7 +233,7 @@ pub async fn run(
                 ReceiverKind::Generator(generator) => {
                     let node = telemetry.shared(id)?;
                     let task = generator_task(generator.clone(), node.clone(), stop_rx.clone(), output.clone());
-                    tasks.spawn(node.scope(task));
+                    tasks.spawn_on(node.scope(task), &runtime);
                 }
                 ReceiverKind::InternalTelemetry(_) => {
                     let receiver = telemetry.take_receiver(id).ok_or_else(|| {
@@ -231,7 +241,10 @@ pub async fn run(
                     })?;
                     let (control, control_rx) = mpsc::channel(1);
                     controls.push(control);
-                    tasks.spawn(itr_task(receiver, TokioHost { output: output.clone(), control: control_rx }));
+                    tasks.spawn_on(
+                        itr_task(receiver, TokioHost { output: output.clone(), control: control_rx }),
+                        &runtime,
+                    );
                 }
                 ReceiverKind::Otlp(_) => {
                     return Err(EngineError::Pipelines(format!(
