@@ -413,6 +413,7 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let (release, parked) = std::sync::mpsc::channel::<()>();
+    // Parked on a shared receiver until `release` is dropped.
     let parked = std::sync::Arc::new(std::sync::Mutex::new(parked));
     let threads: Vec<_> = (0..2)
         .map(|t| {
@@ -439,8 +440,9 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
     let got = peer.requests(1000, Duration::from_secs(10));
     assert!(got.iter().flat_map(|r| &r.resources).all(|r| r.contains(&selftrace_tests::hex(b"batched"))));
     assert!(threads.iter().all(|t| !t.is_finished()), "the threads were still alive");
+    // Every parked thread wakes when the channel closes.
+    drop(release);
     for thread in threads {
-        let _ = release.send(());
         thread.join().expect("joined");
     }
 
