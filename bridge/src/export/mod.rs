@@ -651,7 +651,8 @@ impl OtlpExporter {
 
     /// The node path whose per-thread buffers the exporter flushes (the
     /// one [`layer`](Self::layer) logs into too): give its telemetry to the
-    /// engine's nodes.
+    /// engine's nodes. [`shutdown`](Self::shutdown) drains and shuts it
+    /// down; shutting it down earlier refuses the layer's events too.
     pub fn node_path(&self) -> NodePath {
         self.path.clone()
     }
