@@ -137,6 +137,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 const LABEL: &str = "otlp_export";
 
+/// The shortest batch delay and first retry delay (shorter ones are raised
+/// to it).
+const MIN_DELAY: Duration = Duration::from_millis(1);
+
 /// How long the worker lets requests gather in the channel after a wake
 /// that found few waiting (a millisecond, tokio's timer resolution; far below
 /// the batch delay).
@@ -410,8 +414,9 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// Longest a request waits for its batch to fill (default
-    /// [`DEFAULT_MAX_DELAY`]).
+    /// Longest a request waits for its batch to fill, and how often the
+    /// per-thread buffers are flushed (default [`DEFAULT_MAX_DELAY`]; at
+    /// least 1 ms).
     pub fn with_max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -425,7 +430,7 @@ impl OtlpExporterBuilder {
     }
 
     /// How retryable failures are retried (default
-    /// [`RetryPolicy::default`]).
+    /// [`RetryPolicy::default`]; a first delay under 1 ms counts as 1 ms).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -479,8 +484,9 @@ impl OtlpExporterBuilder {
             rx,
             counters: Arc::clone(&counters),
             batcher: Batcher::new(self.max_batch_bytes, self.max_batch_records),
-            max_delay: self.max_delay,
-            retry: self.retry,
+            // A zero delay would spin the worker: a millisecond at least.
+            max_delay: self.max_delay.max(MIN_DELAY),
+            retry: RetryPolicy { initial: self.retry.initial.max(MIN_DELAY), ..self.retry },
             stop: stop_rx,
             rng: seed(),
             _done: done_tx,
