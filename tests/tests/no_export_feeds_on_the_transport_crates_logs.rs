@@ -16,19 +16,25 @@ const TRANSPORT: [&str; 7] = ["h2", "hyper", "hyper_util", "tonic", "tower", "re
 /// Runs the demo (SDK-only mode, `level: trace`) with `processors`; its
 /// stdout and every record line the peer received.
 fn run(peer: &Peer, processors: &str) -> (String, Vec<String>) {
+    run_with(peer, include_str!("../../examples/configs/sdk-only.yaml"), "", processors, &[])
+}
+
+/// Runs the demo at `level: trace` with the pipelines of `base`, the
+/// `logs` keys `logs_extra`, `processors` and `args`.
+fn run_with(peer: &Peer, base: &str, logs_extra: &str, processors: &str, args: &[&str]) -> (String, Vec<String>) {
     let dir = std::env::temp_dir().join(format!("selftrace-transport-{}-{}", std::process::id(), peer.port));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("config.yaml");
-    let pipelines = include_str!("../../examples/configs/sdk-only.yaml");
-    let pipelines = &pipelines[pipelines.find("pipelines:").expect("a pipelines section")..];
+    let pipelines = &base[base.find("pipelines:").expect("a pipelines section")..];
     let config = format!(
-        "service:\n  telemetry:\n    resource:\n      service.name: transport-test\n    logs:\n      level: trace\n      processors:\n{processors}\n{pipelines}"
+        "service:\n  telemetry:\n    resource:\n      service.name: transport-test\n    logs:\n      level: trace\n{logs_extra}      processors:\n{processors}\n{pipelines}"
     );
     std::fs::write(&path, config).expect("written");
     let output = std::process::Command::new(demo_binary())
         .arg("--config")
         .arg(&path)
         .args(["--seconds", "3"])
+        .args(args)
         .env("NO_PROXY", "127.0.0.1")
         .output()
         .expect("the demo runs");
@@ -104,4 +110,29 @@ fn the_sdk_path_at_trace_over_otlp_http_does_not_feed_on_reqwests_logs() {
     assert_no_transport_records(&records);
     let emitted = number(&stdout, "sdk bridge:", "records_emitted", false);
     assert_eq!(records.len() as u64, emitted, "{stdout}");
+}
+
+#[test]
+fn hybrid_mode_at_trace_with_both_pipelines_exporting_feeds_on_nothing() {
+    // Third-party logs through selftrace's exporter; component logs through
+    // the internal pipeline, whose own otlp exporter (on the demo's zone
+    // runtime) sends to the same endpoint.
+    let peer = Peer::start("http", 0, "[]");
+    let endpoint = peer.url("/v1/logs");
+    let processors =
+        format!("        - batch:\n            exporter:\n              otlp: {{ endpoint: \"{endpoint}\" }}\n");
+    let (stdout, records) = run_with(
+        &peer,
+        include_str!("../../examples/configs/hybrid.yaml"),
+        "      internal_collection: { enabled: true, flush_interval: 200ms }\n",
+        &processors,
+        &["--otlp-endpoint", &endpoint],
+    );
+    assert!(stdout.contains("(mode hybrid)"), "{stdout}");
+    let acknowledged = number(&stdout, "otlp exporter:", "acknowledged", true);
+    let sent = number(&stdout, "receiver ", "in,", false);
+    assert!(acknowledged > 0 && sent > 0, "{stdout}");
+    // Every record the endpoint got came from one of the two, once.
+    assert_eq!(records.len() as u64, acknowledged + sent, "{stdout}");
+    assert_no_transport_records(&records);
 }
