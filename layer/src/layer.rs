@@ -9,7 +9,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tracing_core::{Event, LevelFilter, Subscriber};
+use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::{Layer, layer::Context};
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
     metrics::{DropReason, LayerCounters, LayerMetrics},
     node::{self, NodeLogger, is_under},
     raw::raw_log,
-    record::TracingLogRecord,
+    record::{self, TracingLogRecord},
     view::TraceContext,
 };
 
@@ -454,45 +454,42 @@ impl Shared {
         if guard.is_none() || otel_suppressed() {
             return self.drop_event(DropReason::Reentrant, &self.record(event));
         }
+        // `log` records (reqwest, rustls and others log through `log`) carry
+        // their real target in their fields: recovered once, here.
+        let mut log_meta = record::log_metadata(event);
+        let target = log_meta.as_ref().map_or(event.metadata().target(), |m| m.target());
         // A zone thread: its own logger, never a destination or a node.
         if let Some(logger) = zone_thread_logger() {
-            return self.divert(logger, LevelFilter::ERROR, event);
+            return self.divert(logger, LevelFilter::ERROR, event, log_meta);
         }
-        // `log` records (reqwest, rustls and others log through `log`) carry
-        // their real target in their fields.
-        let normalized = if event.metadata().target() == "log" {
-            tracing_log::NormalizeEvent::normalized_metadata(event)
-        } else {
-            None
-        };
-        let target = normalized.as_ref().map_or(event.metadata().target(), |m| m.target());
         // The transport crates: never exported, in a node scope or not.
         if let Some(denied) = &self.denied
             && denied.denies(target)
         {
-            return self.divert(denied.logger, denied.level, event);
+            return self.divert(denied.logger, denied.level, event, log_meta);
         }
         // Inside a node scope the node decides: its logger, its attribution.
-        let in_node = node::with_current(|node| node.log_from_layer(target, &self.record(event)));
+        let in_node = node::with_current(|node| node.log_from_layer(target, &self.record_with(event, log_meta.take())));
         if in_node.is_some() {
             return self.counters.delivered();
         }
         let destination = self.destination.load();
+        let record = || self.record_with(event, log_meta);
         match &**destination {
             // Discarded on purpose: not even the clock is read.
             Destination::Noop => self.counters.dropped(DropReason::Discarded),
             Destination::Console => {
-                let record = self.record(event);
+                let record = record();
                 console::print_console_line(record.target(), &record);
                 self.counters.delivered();
             }
             Destination::Buffered(path) => {
-                let record = self.record(event);
+                let record = record();
                 path.inner.log_unattributed(record.target(), &record);
                 self.counters.delivered();
             }
             Destination::Channel(sender) => {
-                let record = self.record(event);
+                let record = record();
                 let encoded = self.with_encoder(|encoder| {
                     let truncated = encoder.encode_log_record(record.target(), &record)?;
                     Ok::<_, EncodeError>((truncated, encoder.flush()))
@@ -517,16 +514,16 @@ impl Shared {
     /// thread): to `logger` when it prints at `level`, else discarded (and
     /// not stamped).
     #[cold]
-    fn divert(&self, logger: NodeLogger, level: LevelFilter, event: &Event<'_>) {
-        let shown = *event.metadata().level() <= level;
+    fn divert<'a>(&self, logger: NodeLogger, level: LevelFilter, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>) {
+        let shown = *log_meta.as_ref().unwrap_or(event.metadata()).level() <= level;
         match logger {
             NodeLogger::Console if shown => {
-                let record = self.record(event);
+                let record = self.record_with(event, log_meta);
                 console::print_console_line(record.target(), &record);
                 self.counters.delivered();
             }
             NodeLogger::Raw if shown => {
-                let record = self.record(event);
+                let record = self.record_with(event, log_meta);
                 crate::raw::raw_record(record.target(), &record);
                 self.counters.delivered();
             }
@@ -536,7 +533,14 @@ impl Shared {
 
     /// The view of `event`, stamped now.
     fn record<'a>(&self, event: &'a Event<'a>) -> TracingLogRecord<'a> {
-        TracingLogRecord::new(event, now_unix_nanos()).with_trace_context(self.current_trace_context())
+        self.record_with(event, record::log_metadata(event))
+    }
+
+    /// The view of `event` with its `log` metadata already recovered,
+    /// stamped now.
+    fn record_with<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>) -> TracingLogRecord<'a> {
+        TracingLogRecord::with_log_metadata(event, log_meta, now_unix_nanos())
+            .with_trace_context(self.current_trace_context())
     }
 
     fn drop_event(&self, reason: DropReason, record: &TracingLogRecord<'_>) {

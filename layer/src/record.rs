@@ -54,9 +54,16 @@ impl<'a> TracingLogRecord<'a> {
     /// for `log` records a comparison of callsites to recover the original
     /// target and level.
     pub fn new(event: &'a Event<'a>, time_unix_nano: u64) -> Self {
-        // Only tracing-log's callsites have the target "log": the string check
-        // spares every other event the callsite comparison.
-        let log_metadata = if event.metadata().target() == "log" { event.normalized_metadata() } else { None };
+        Self::with_log_metadata(event, log_metadata(event), time_unix_nano)
+    }
+
+    /// As [`new`](Self::new), with the `log` metadata already recovered
+    /// ([`log_metadata`]).
+    pub(crate) fn with_log_metadata(
+        event: &'a Event<'a>,
+        log_metadata: Option<Metadata<'a>>,
+        time_unix_nano: u64,
+    ) -> Self {
         Self { event, log_metadata, time_unix_nano, trace_context: None }
     }
 
@@ -84,6 +91,14 @@ impl<'a> TracingLogRecord<'a> {
     pub fn is_log(&self) -> bool {
         self.log_metadata.is_some()
     }
+}
+
+/// The metadata of a `log` record re-emitted by `tracing-log`, `None` for
+/// any other event.
+pub(crate) fn log_metadata<'a>(event: &'a Event<'a>) -> Option<Metadata<'a>> {
+    // Only tracing-log's callsites have the target "log": the string check
+    // spares every other event the callsite comparison.
+    if event.metadata().target() == "log" { event.normalized_metadata() } else { None }
 }
 
 /// The explicit `name:` of an event, or `None` when the name is the
