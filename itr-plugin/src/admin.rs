@@ -527,9 +527,8 @@ impl SelfTelemetryBuilder {
         // native exporters (the bytes as they are); the others go through
         // the SDK bridge, and so does everything when the engine gives its
         // own provider.
-        let user_provider = own_provider;
         let (native, through_sdk): (Processors<'_>, Processors<'_>) =
-            logs.processors().iter().enumerate().partition(|(_, p)| !user_provider && p.is_native_export());
+            logs.processors().iter().enumerate().partition(|(_, p)| !own_provider && p.is_native_export());
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         let exporters = native
             .iter()
@@ -546,7 +545,7 @@ impl SelfTelemetryBuilder {
             ));
         }
         #[cfg(feature = "sdk")]
-        let bridge = if through_sdk.is_empty() && !user_provider {
+        let bridge = if through_sdk.is_empty() && !own_provider {
             None
         } else {
             let mut resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.clone());

@@ -19,10 +19,10 @@
 //! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown; a thread
 //! flushes its own when it is full and when it ends.
 //!
-//! A batch is sent when it holds [`DEFAULT_MAX_BATCH_RECORDS`] records or
-//! [`DEFAULT_MAX_BATCH_BYTES`] bytes, or when its oldest request has waited
-//! [`DEFAULT_MAX_DELAY`], whichever comes first (each settable on the
-//! builder). Requests are merged by [`selftrace::batch::Batcher`]: one
+//! A batch is sent as soon as it holds [`DEFAULT_MAX_BATCH_RECORDS`] records
+//! or [`DEFAULT_MAX_BATCH_BYTES`] bytes; every [`DEFAULT_MAX_DELAY`] the
+//! buffers are flushed and everything pending is sent (each settable on the
+//! builder), so no request waits longer. Requests are merged by [`selftrace::batch::Batcher`]: one
 //! `ResourceLogs` per resource, one `ScopeLogs` per run of a scope, the
 //! records copied as bytes.
 //!
@@ -787,9 +787,7 @@ impl OtlpSink for ExportSink {
 enum Wake {
     /// Shutdown was asked, or every sender is gone.
     Stop,
-    /// The oldest pending request has waited long enough.
-    Due,
-    /// Time to flush the per-thread buffers.
+    /// Time to flush the per-thread buffers and send what is pending.
     Flush,
     Request(OtlpBytes),
 }
@@ -814,30 +812,21 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut transport: Transport) {
-        // When the oldest pending request must go.
-        let mut due: Option<tokio::time::Instant> = None;
-        // When the per-thread buffers are flushed.
+        // Every `max_delay`: the per-thread buffers flushed and everything
+        // pending sent, so nothing waits longer; full batches go at once.
         let mut flush_at = tokio::time::Instant::now() + self.max_delay;
         loop {
             if self.stop.borrow().is_some() {
                 break;
             }
-            let timer = async {
-                match due {
-                    Some(due) => tokio::time::sleep_until(due).await,
-                    None => std::future::pending().await,
-                }
-            };
             let wake = tokio::select! {
                 biased;
                 _ = self.stop.changed() => Wake::Stop,
                 () = tokio::time::sleep_until(flush_at) => Wake::Flush,
-                () = timer => Wake::Due,
                 request = self.rx.recv_async() => request.map_or(Wake::Stop, Wake::Request),
             };
-            let flush = match wake {
+            let all = match wake {
                 Wake::Stop => break,
-                Wake::Due => true,
                 Wake::Flush => {
                     flush_at = tokio::time::Instant::now() + self.max_delay;
                     self.collect(FlushReason::Timer);
@@ -856,14 +845,8 @@ impl Worker {
                     false
                 }
             };
-            if due.is_none() && !self.batcher.is_empty() {
-                due = Some(tokio::time::Instant::now() + self.max_delay);
-            }
-            while let Some(batch) = self.batcher.next_batch(flush) {
+            while let Some(batch) = self.batcher.next_batch(all) {
                 self.export(&mut transport, batch).await;
-            }
-            if self.batcher.is_empty() {
-                due = None;
             }
         }
         self.finish(&mut transport).await;
