@@ -607,7 +607,7 @@ impl SelfTelemetryBuilder {
         };
         // ITR only: on the console until the receivers exist, then swapped.
         let initial = match &exporter_path {
-            Some(path) => path.buffered(),
+            Some(path) => Destination::Buffered(path.clone()),
             None => sdk_destination.unwrap_or(Destination::Console),
         };
         let mut layer = described!(OtlpTracingLayer::builder(initial));

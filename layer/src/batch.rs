@@ -46,7 +46,14 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, BytesMut};
 
-use crate::OtlpBytes;
+use crate::{
+    encoder::OtlpBytes,
+    wire::{
+        self, LEN,
+        otlp::{request, resource_logs, scope_logs},
+        put_varint, tag, varint_len, write_padded_varint,
+    },
+};
 
 /// The envelope of a request is not valid protobuf of the shape an
 /// `ExportLogsServiceRequest` has; its records cannot be counted or merged.
@@ -70,88 +77,25 @@ pub struct Shape {
     pub containers: u64,
 }
 
-const LEN: u8 = 2;
-
 /// One field: its number, wire type, payload (for `LEN`) and whole bytes.
 struct Field<'a> {
-    number: u64,
+    number: u32,
     wire: u8,
     payload: &'a [u8],
     whole: &'a [u8],
 }
 
-#[inline]
-fn varint(buf: &mut &[u8]) -> Result<u64, Malformed> {
-    // Keys and short lengths: one byte.
-    if let Some((&byte, rest)) = buf.split_first()
-        && byte < 0x80
-    {
-        *buf = rest;
-        return Ok(u64::from(byte));
-    }
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = buf.split_first().ok_or(Malformed)?;
-        *buf = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Ok(value);
-        }
-    }
-    Err(Malformed)
-}
-
-/// The fields of one message, in order.
-struct Fields<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<Field<'a>, Malformed>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let start = self.rest;
-        let field = (|| {
-            let key = varint(&mut self.rest)?;
-            let (number, wire) = (key >> 3, (key & 7) as u8);
-            if number == 0 {
-                return Err(Malformed);
-            }
-            let payload = match wire {
-                0 => {
-                    varint(&mut self.rest)?;
-                    &[][..]
-                }
-                1 | 5 => {
-                    let width = if wire == 1 { 8 } else { 4 };
-                    let (_, rest) = self.rest.split_at_checked(width).ok_or(Malformed)?;
-                    self.rest = rest;
-                    &[][..]
-                }
-                LEN => {
-                    let len = usize::try_from(varint(&mut self.rest)?).map_err(|_| Malformed)?;
-                    let (payload, rest) = self.rest.split_at_checked(len).ok_or(Malformed)?;
-                    self.rest = rest;
-                    payload
-                }
-                // Groups (3, 4) are not used by OTLP; 6 and 7 do not exist.
-                _ => return Err(Malformed),
-            };
-            let whole = &start[..start.len() - self.rest.len()];
-            Ok(Field { number, wire, payload, whole })
-        })();
-        if field.is_err() {
-            self.rest = &[];
-        }
-        Some(field)
-    }
-}
-
-fn fields(buf: &[u8]) -> Fields<'_> {
-    Fields { rest: buf }
+/// The fields of one message, in order (prost's rejections are
+/// [`Malformed`]).
+fn fields(buf: &[u8]) -> impl Iterator<Item = Result<Field<'_>, Malformed>> {
+    wire::Fields::new(buf).map(|field| {
+        let field = field.map_err(|_| Malformed)?;
+        let payload = match field.value {
+            wire::Value::Len(message) => message.bytes,
+            _ => &[],
+        };
+        Ok(Field { number: field.number, wire: field.wire_type(), payload, whole: field.raw })
+    })
 }
 
 /// The parts of a container (`ResourceLogs` or `ScopeLogs`): field 1 is the
@@ -231,7 +175,7 @@ fn analyze(request: &[u8]) -> Result<(Shape, Option<Plan>), Malformed> {
     let (mut other, mut resource_logs) = (false, 0);
     for field in fields(request) {
         let field = field?;
-        if field.number != 1 {
+        if field.number != request::RESOURCE_LOGS {
             other = true;
             continue;
         }
@@ -245,7 +189,7 @@ fn analyze(request: &[u8]) -> Result<(Shape, Option<Plan>), Malformed> {
         for part in fields(field.payload) {
             let part = part?;
             match (part.number, part.wire) {
-                (2, LEN) => {
+                (resource_logs::SCOPE_LOGS, LEN) => {
                     shape.containers += 1;
                     scopes += 1;
                     scope_plan = scope_logs(request, part.payload, &mut shape)?;
@@ -288,7 +232,7 @@ fn scope_logs(request: &[u8], payload: &[u8], shape: &mut Shape) -> Result<Optio
     for part in fields(payload) {
         let part = part?;
         match (part.number, part.wire) {
-            (2, LEN) => {
+            (scope_logs::LOG_RECORDS, LEN) => {
                 shape.records += 1;
                 gap |= interrupted;
                 let at = range_in(request, part.whole);
@@ -340,11 +284,6 @@ struct BatchWriter {
     scope: Option<Open>,
 }
 
-/// Bytes a varint of `value` takes.
-fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
-}
-
 impl BatchWriter {
     /// A writer of batches of at most `max_bytes`.
     fn new(max_bytes: usize) -> Self {
@@ -367,7 +306,7 @@ impl BatchWriter {
     fn push(&mut self, request: &[u8]) -> Result<(), Malformed> {
         for field in fields(request) {
             let field = field?;
-            if field.number != 1 {
+            if field.number != request::RESOURCE_LOGS {
                 // Not a ResourceLogs: kept, at the top level.
                 self.close_resource();
                 self.out.put_slice(field.whole);
@@ -378,12 +317,12 @@ impl BatchWriter {
             }
             for scope_logs in fields(field.payload) {
                 let scope_logs = scope_logs?;
-                if scope_logs.number != 2 || !self.join(Level::Scope, &scope_logs)? {
+                if scope_logs.number != resource_logs::SCOPE_LOGS || !self.join(Level::Scope, &scope_logs)? {
                     continue;
                 }
                 for record in fields(scope_logs.payload) {
                     let record = record?;
-                    if record.number == 2 {
+                    if record.number == scope_logs::LOG_RECORDS {
                         self.out.put_slice(record.whole);
                     }
                 }
@@ -433,8 +372,8 @@ impl BatchWriter {
         if !self.same(open, parts) {
             self.close(level);
             let tag = match level {
-                Level::Resource => 0x0a,
-                Level::Scope => 0x12,
+                Level::Resource => tag(request::RESOURCE_LOGS, LEN),
+                Level::Scope => tag(resource_logs::SCOPE_LOGS, LEN),
             };
             let opened = Some(self.open(tag, parts));
             match level {
@@ -459,24 +398,20 @@ impl BatchWriter {
 
     /// Opens a container with field `tag`: its placeholder, head and schema
     /// URL (written first; protobuf fields may come in any order).
-    fn open(&mut self, tag: u8, parts: &Container<'_>) -> Open {
-        self.out.put_u8(tag);
+    fn open(&mut self, key: u8, parts: &Container<'_>) -> Open {
+        self.out.put_u8(key);
         let at = self.out.len();
         self.out.put_bytes(0, self.width);
-        let head = parts.head.map(|head| self.put_len_field(0x0a, head));
-        let schema_url = parts.schema_url.map(|url| self.put_len_field(0x1a, url));
+        // Field numbers 1 and 3 in both `ResourceLogs` and `ScopeLogs`.
+        let head = parts.head.map(|head| self.put_len_field(tag(scope_logs::SCOPE, LEN), head));
+        let schema_url = parts.schema_url.map(|url| self.put_len_field(tag(scope_logs::SCHEMA_URL, LEN), url));
         Open { at, head, schema_url }
     }
 
     /// Writes a `LEN` field; returns the range of its payload.
     fn put_len_field(&mut self, tag: u8, payload: &[u8]) -> (usize, usize) {
         self.out.put_u8(tag);
-        let mut len = payload.len() as u64;
-        while len >= 0x80 {
-            self.out.put_u8(len as u8 | 0x80);
-            len >>= 7;
-        }
-        self.out.put_u8(len as u8);
+        put_varint(&mut self.out, payload.len() as u64);
         let start = self.out.len();
         self.out.put_slice(payload);
         (start, self.out.len())
@@ -497,12 +432,8 @@ impl BatchWriter {
 
     /// Writes the length of the container whose placeholder is at `at`.
     fn patch(&mut self, at: usize) {
-        let mut len = (self.out.len() - at - self.width) as u64;
-        let last = self.width - 1;
-        for (i, byte) in self.out[at..at + self.width].iter_mut().enumerate() {
-            *byte = (len & 0x7f) as u8 | if i < last { 0x80 } else { 0 };
-            len >>= 7;
-        }
+        let len = (self.out.len() - at - self.width) as u64;
+        write_padded_varint(&mut self.out[at..at + self.width], len);
     }
 }
 
@@ -649,16 +580,6 @@ impl Batcher {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varint_lengths() {
-        assert_eq!(varint_len(0), 1);
-        assert_eq!(varint_len(127), 1);
-        assert_eq!(varint_len(128), 2);
-        assert_eq!(varint_len(16383), 2);
-        assert_eq!(varint_len(16384), 3);
-        assert_eq!(varint_len(u64::MAX), 10);
-    }
 
     #[test]
     fn malformed_envelopes_are_errors() {

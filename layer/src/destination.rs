@@ -1,37 +1,15 @@
-//! Where the layer sends events, and the handle that changes it at runtime.
-//!
-//! # The channel
-//!
-//! [`OtlpBytesChannel`] is bounded ([`DEFAULT_CHANNEL_CAPACITY`] requests)
-//! and the layer only ever calls [`OtlpBytesSender::try_send`]: a full or
-//! closed channel never blocks the thread that logs. The event goes to the
-//! [raw logger](crate::raw_logger_stats) and is counted instead. Memory is
-//! bounded by capacity × request size. Requests from one thread arrive in the
-//! order they were logged; requests from different threads interleave.
+//! [`Destination`]: where the layer sends events.
 //!
 //! # Hot swap
 //!
-//! The destination sits in an atomically swappable slot. Each event loads it
+//! The destination sits in an atomically swappable slot (see
+//! [`DestinationHandle`](crate::DestinationHandle)). Each event loads it
 //! exactly once, so an event lands in exactly one destination even while
 //! another thread swaps: the old one or the new one, never both, never
 //! neither.
 
-use std::{
-    fmt,
-    sync::{Arc, Weak},
-    time::Duration,
-};
+use crate::{channel::OtlpBytesSender, node::{NodePath, Output}};
 
-use crate::{
-    NodePath, OtlpBytes,
-    layer::Shared,
-    metrics::{LayerCounters, LayerMetrics},
-};
-
-/// Default capacity of an [`OtlpBytesChannel`], in requests.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 1000;
-
-// === impl Destination ===
 
 /// Where the layer delivers events.
 #[derive(Clone, Debug)]
@@ -71,314 +49,21 @@ pub enum Destination {
 /// drop(sender);
 /// assert!(receiver.recv().is_none()); // every sender is gone
 /// ```
-#[derive(Debug)]
-pub struct OtlpBytesChannel {
-    sender: OtlpBytesSender,
-    receiver: OtlpBytesReceiver,
-}
-
-impl OtlpBytesChannel {
-    /// A channel holding at most `capacity` requests (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let (tx, rx) = flume::bounded(capacity);
-        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity } };
-        Self { sender, receiver: OtlpBytesReceiver { inner: rx } }
-    }
-
-    /// A new sender for this channel.
-    pub fn sender(&self) -> OtlpBytesSender {
-        self.sender.clone()
-    }
-
-    /// A new receiver for this channel (receivers share the requests).
-    pub fn receiver(&self) -> OtlpBytesReceiver {
-        self.receiver.clone()
-    }
-
-    /// Both ends, so that dropping every sender closes the channel.
-    pub fn into_parts(self) -> (OtlpBytesSender, OtlpBytesReceiver) {
-        (self.sender, self.receiver)
-    }
-}
-
-impl Default for OtlpBytesChannel {
-    fn default() -> Self {
-        Self::new(DEFAULT_CHANNEL_CAPACITY)
-    }
-}
-
-/// The sending end of an [`OtlpBytesChannel`], or of an [`OtlpSink`].
-#[derive(Clone)]
-pub struct OtlpBytesSender {
-    inner: SenderKind,
-}
-
-#[derive(Clone)]
-enum SenderKind {
-    Channel { tx: flume::Sender<OtlpBytes>, capacity: usize },
-    Sink(Arc<dyn OtlpSink>),
-}
-
-impl fmt::Debug for OtlpBytesSender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
-            SenderKind::Channel { tx, capacity } => {
-                f.debug_struct("OtlpBytesSender").field("len", &tx.len()).field("capacity", capacity).finish()
-            }
-            SenderKind::Sink(sink) => f.debug_tuple("OtlpBytesSender").field(sink).finish(),
+impl From<Destination> for Output {
+    /// A node path's output: `Buffered(path)` sends where `path` sends.
+    fn from(destination: Destination) -> Self {
+        match destination {
+            Destination::Channel(sender) => Output::Channel(sender),
+            Destination::Console => Output::Console,
+            Destination::Noop => Output::Noop,
+            Destination::Buffered(path) => path.output().clone(),
         }
     }
 }
 
-/// A receiving end that is not a plain channel, such as a fan-out to
-/// several channels (`selftrace-itr`'s router).
-///
-/// [`OtlpBytesSender::from_sink`] makes a sender of it, usable wherever a
-/// channel's sender is. Like a channel's, its `try_send` must never block,
-/// panic or log through `tracing`: it runs on the thread that logs.
-pub trait OtlpSink: fmt::Debug + Send + Sync + 'static {
-    /// Hands `bytes` on without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`TrySendError::Full`] when nothing took the request for lack of room,
-    /// [`TrySendError::Closed`] when nothing will ever take one; both give
-    /// the request back.
-    fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError>;
-
-    /// How many requests it holds at most.
-    fn capacity(&self) -> usize;
-
-    /// How many requests it holds now.
-    fn queued(&self) -> usize;
-
-    /// Whether nothing will ever take a request again.
-    fn is_closed(&self) -> bool;
-}
-
-/// Why [`OtlpBytesSender::try_send`] did not send; carries the request back.
-#[derive(Debug, PartialEq, Eq)]
-pub enum TrySendError {
-    /// The channel is at capacity.
-    Full(OtlpBytes),
-    /// Every receiver is gone.
-    Closed(OtlpBytes),
-}
-
-impl TrySendError {
-    /// Whether the channel was full (rather than closed).
-    pub fn is_full(&self) -> bool {
-        matches!(self, TrySendError::Full(_))
-    }
-
-    /// The request that was not sent.
-    pub fn into_inner(self) -> OtlpBytes {
-        match self {
-            TrySendError::Full(b) | TrySendError::Closed(b) => b,
-        }
-    }
-}
-
-impl fmt::Display for TrySendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("otlp bytes channel is full"),
-            TrySendError::Closed(_) => f.write_str("otlp bytes channel is closed"),
-        }
-    }
-}
-
-impl std::error::Error for TrySendError {}
-
-impl OtlpBytesSender {
-    /// Sends `bytes` if there is room, without ever waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`TrySendError::Full`] at capacity, [`TrySendError::Closed`] when every
-    /// receiver is gone; both give the request back.
-    #[inline]
-    pub fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
-        match &self.inner {
-            SenderKind::Channel { tx, .. } => tx.try_send(bytes).map_err(|e| match e {
-                flume::TrySendError::Full(b) => TrySendError::Full(b),
-                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
-            }),
-            SenderKind::Sink(sink) => sink.try_send(bytes),
-        }
-    }
-
-    /// A sender that hands requests to `sink`.
-    pub fn from_sink(sink: Arc<dyn OtlpSink>) -> Self {
-        Self { inner: SenderKind::Sink(sink) }
-    }
-
-    /// The channel's capacity.
-    pub fn capacity(&self) -> usize {
-        match &self.inner {
-            SenderKind::Channel { capacity, .. } => *capacity,
-            SenderKind::Sink(sink) => sink.capacity(),
-        }
-    }
-
-    /// Requests waiting in the channel.
-    pub fn len(&self) -> usize {
-        match &self.inner {
-            SenderKind::Channel { tx, .. } => tx.len(),
-            SenderKind::Sink(sink) => sink.queued(),
-        }
-    }
-
-    /// Whether no request is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether every receiver is gone.
-    pub fn is_closed(&self) -> bool {
-        match &self.inner {
-            SenderKind::Channel { tx, .. } => tx.is_disconnected(),
-            SenderKind::Sink(sink) => sink.is_closed(),
-        }
-    }
-}
-
-/// The receiving end of an [`OtlpBytesChannel`].
-#[derive(Clone)]
-pub struct OtlpBytesReceiver {
-    inner: flume::Receiver<OtlpBytes>,
-}
-
-impl fmt::Debug for OtlpBytesReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OtlpBytesReceiver").field("len", &self.inner.len()).finish()
-    }
-}
-
-impl OtlpBytesReceiver {
-    /// Waits for the next request, blocking this thread; `None` once the
-    /// channel is empty and every sender is gone.
-    pub fn recv(&self) -> Option<OtlpBytes> {
-        self.inner.recv().ok()
-    }
-
-    /// Waits up to `timeout` for the next request; `None` on timeout or once
-    /// the channel is empty and every sender is gone (see
-    /// [`is_closed`](Self::is_closed)).
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<OtlpBytes> {
-        self.inner.recv_timeout(timeout).ok()
-    }
-
-    /// The next request if one is waiting.
-    pub fn try_recv(&self) -> Option<OtlpBytes> {
-        self.inner.try_recv().ok()
-    }
-
-    /// Waits for the next request without blocking the async runtime; `None`
-    /// once the channel is empty and every sender is gone.
-    pub async fn recv_async(&self) -> Option<OtlpBytes> {
-        self.inner.recv_async().await.ok()
-    }
-
-    /// Every request waiting now, without blocking.
-    pub fn drain(&self) -> impl Iterator<Item = OtlpBytes> + '_ {
-        self.inner.try_iter()
-    }
-
-    /// Requests waiting in the channel.
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// Whether no request is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    /// Whether every sender is gone.
-    pub fn is_closed(&self) -> bool {
-        self.inner.is_disconnected()
-    }
-}
-
-// === impl DestinationHandle ===
-
-/// Changes a layer's destination at runtime.
-///
-/// Holds the layer weakly, like `tracing_subscriber::reload::Handle`: once
-/// the layer is dropped, [`set`](Self::set) and [`get`](Self::get) return
-/// [`HandleError`]. The layer's counters stay readable through
-/// [`metrics`](Self::metrics) after the layer is gone, for a final report.
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
-/// use tracing_subscriber::layer::SubscriberExt;
-///
-/// let layer = OtlpTracingLayer::new(Destination::Console);
-/// let handle = layer.handle();
-/// let channel = OtlpBytesChannel::new(16);
-/// let subscriber = tracing_subscriber::registry().with(layer);
-/// tracing::subscriber::with_default(subscriber, || {
-///     handle.set(Destination::Channel(channel.sender())).unwrap();
-///     tracing::info!("to the channel");
-/// });
-/// assert_eq!(channel.receiver().len(), 1);
-/// ```
-#[derive(Clone)]
-pub struct DestinationHandle {
-    pub(crate) shared: Weak<Shared>,
-    pub(crate) counters: Arc<LayerCounters>,
-}
-
-impl fmt::Debug for DestinationHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DestinationHandle").field("layer_alive", &(self.shared.strong_count() > 0)).finish()
-    }
-}
-
-/// The layer behind a [`DestinationHandle`] is gone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HandleError(());
-
-impl fmt::Display for HandleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the layer behind this handle was dropped")
-    }
-}
-
-impl std::error::Error for HandleError {}
-
-impl DestinationHandle {
-    fn shared(&self) -> Result<Arc<Shared>, HandleError> {
-        self.shared.upgrade().ok_or(HandleError(()))
-    }
-
-    /// Makes `destination` the layer's destination and returns the previous
-    /// one. Events already past their destination load finish where they
-    /// were going.
-    ///
-    /// # Errors
-    ///
-    /// [`HandleError`] when the layer was dropped.
-    pub fn set(&self, destination: Destination) -> Result<Destination, HandleError> {
-        let previous = self.shared()?.destination.swap(Arc::new(destination));
-        Ok(Arc::unwrap_or_clone(previous))
-    }
-
-    /// A copy of the current destination.
-    ///
-    /// # Errors
-    ///
-    /// [`HandleError`] when the layer was dropped.
-    pub fn get(&self) -> Result<Destination, HandleError> {
-        Ok(Destination::clone(&self.shared()?.destination.load()))
-    }
-
-    /// A snapshot of the layer's counters (also after the layer is gone).
-    pub fn metrics(&self) -> LayerMetrics {
-        self.counters.snapshot()
+impl From<NodePath> for Destination {
+    /// [`Destination::Buffered`].
+    fn from(path: NodePath) -> Self {
+        Destination::Buffered(path)
     }
 }

@@ -1,11 +1,9 @@
 //! [`OtlpTracingLayer`]: every `tracing` event, encoded once into OTLP bytes.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::RefCell,
     fmt,
-    marker::PhantomData,
     sync::{Arc, Weak},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use arc_swap::ArcSwap;
@@ -13,11 +11,15 @@ use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::{Layer, layer::Context};
 
 use crate::{
+    channel::TrySendError,
+    clock::now_unix_nanos,
     console,
-    destination::{Destination, DestinationHandle, TrySendError},
+    destination::Destination,
     encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    logger::NodeLogger,
     metrics::{DropReason, LayerCounters, LayerMetrics},
-    node::{self, NodeLogger, is_under},
+    node::{self, is_under},
+    pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::raw_log,
     record::{self, TracingLogRecord},
     view::TraceContext,
@@ -65,8 +67,8 @@ pub struct OtlpTracingLayer {
 
 /// State shared by a layer, its clones and its handles.
 pub(crate) struct Shared {
-    pub(crate) destination: ArcSwap<Destination>,
-    pub(crate) counters: Arc<LayerCounters>,
+    destination: ArcSwap<Destination>,
+    counters: Arc<LayerCounters>,
     limits: EncoderLimits,
     resource: OtlpResource,
     trace_context: bool,
@@ -250,6 +252,88 @@ impl OtlpTracingLayerBuilder {
 /// next one. [`OtlpTracingLayerBuilder::with_denied_targets`] keeps them out.
 pub const TRANSPORT_TARGETS: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest", "rustls"];
 
+// === impl DestinationHandle ===
+
+/// Changes a layer's destination at runtime.
+///
+/// Holds the layer weakly, like `tracing_subscriber::reload::Handle`: once
+/// the layer is dropped, [`set`](Self::set) and [`get`](Self::get) return
+/// [`HandleError`]. The layer's counters stay readable through
+/// [`metrics`](Self::metrics) after the layer is gone, for a final report.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let layer = OtlpTracingLayer::new(Destination::Console);
+/// let handle = layer.handle();
+/// let channel = OtlpBytesChannel::new(16);
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     handle.set(Destination::Channel(channel.sender())).unwrap();
+///     tracing::info!("to the channel");
+/// });
+/// assert_eq!(channel.receiver().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct DestinationHandle {
+    shared: Weak<Shared>,
+    counters: Arc<LayerCounters>,
+}
+
+impl fmt::Debug for DestinationHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DestinationHandle").field("layer_alive", &(self.shared.strong_count() > 0)).finish()
+    }
+}
+
+/// The layer behind a [`DestinationHandle`] is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandleError(());
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the layer behind this handle was dropped")
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+impl DestinationHandle {
+    fn shared(&self) -> Result<Arc<Shared>, HandleError> {
+        self.shared.upgrade().ok_or(HandleError(()))
+    }
+
+    /// Makes `destination` the layer's destination and returns the previous
+    /// one. Events already past their destination load finish where they
+    /// were going.
+    ///
+    /// # Errors
+    ///
+    /// [`HandleError`] when the layer was dropped.
+    pub fn set(&self, destination: Destination) -> Result<Destination, HandleError> {
+        let previous = self.shared()?.destination.swap(Arc::new(destination));
+        Ok(Arc::unwrap_or_clone(previous))
+    }
+
+    /// A copy of the current destination.
+    ///
+    /// # Errors
+    ///
+    /// [`HandleError`] when the layer was dropped.
+    pub fn get(&self) -> Result<Destination, HandleError> {
+        Ok(Destination::clone(&self.shared()?.destination.load()))
+    }
+
+    /// A snapshot of the layer's counters (also after the layer is gone).
+    pub fn metrics(&self) -> LayerMetrics {
+        self.counters.snapshot()
+    }
+}
+
+
 // === impl Layer ===
 
 impl<S: Subscriber> Layer<S> for OtlpTracingLayer {
@@ -257,10 +341,7 @@ impl<S: Subscriber> Layer<S> for OtlpTracingLayer {
         self.shared.on_event(event);
     }
 }
-
 thread_local! {
-    /// Set while this thread is inside the layer.
-    static IN_LAYER: Cell<bool> = const { Cell::new(false) };
     /// This thread's encoder for each live layer (usually one).
     static ENCODERS: RefCell<Vec<LocalEncoder>> = const { RefCell::new(Vec::new()) };
 }
@@ -269,182 +350,6 @@ struct LocalEncoder {
     owner: Weak<Shared>,
     encoder: StatefulOtlpEncoder,
 }
-
-/// Marks this thread as inside the layer until dropped.
-pub(crate) struct LayerGuard;
-
-impl LayerGuard {
-    pub(crate) fn enter() -> Option<Self> {
-        // Build the guard only when this call set the flag: a guard dropped
-        // on the other path would clear a flag it does not own.
-        let entered = IN_LAYER.try_with(|flag| !flag.replace(true)).unwrap_or(false);
-        if entered { Some(LayerGuard) } else { None }
-    }
-}
-
-impl Drop for LayerGuard {
-    fn drop(&mut self) {
-        let _ = IN_LAYER.try_with(|flag| flag.set(false));
-    }
-}
-
-// === impl PipelineScope ===
-
-/// Marks the current thread as part of the telemetry pipeline until dropped.
-///
-/// While a `PipelineScope` lives, events raised on this thread, third-party
-/// `tracing` events and `otel_*!` records alike, do not enter selftrace's
-/// paths: they go to the raw logger and are counted as
-/// [`DropReason::Reentrant`]. The threads that carry selftrace's bytes onward
-/// (the SDK bridge's consumer, an exporter's thread) enter one, so an exporter
-/// that logs (hyper, tonic and reqwest do) cannot feed its own logs back in.
-///
-/// Scopes nest; dropping one restores the state it found. The guard is
-/// `!Send`: it belongs to the thread that entered it, so in async code enter
-/// it around synchronous sections, not across `.await`.
-///
-/// The layer also treats events raised inside an OpenTelemetry
-/// telemetry-suppressed context
-/// (`opentelemetry::Context::enter_telemetry_suppressed_scope`, which the
-/// SDK's processors enter around exports) the same way.
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::enter_pipeline_scope;
-///
-/// assert!(!selftrace::in_pipeline_scope());
-/// {
-///     let _scope = enter_pipeline_scope();
-///     assert!(selftrace::in_pipeline_scope());
-///     // export, flush, ...: any event raised here goes to the raw logger
-/// }
-/// assert!(!selftrace::in_pipeline_scope());
-/// ```
-#[derive(Debug)]
-#[must_use = "the scope ends when the guard is dropped"]
-pub struct PipelineScope {
-    previous: bool,
-    _not_send: PhantomData<*const ()>,
-}
-
-/// Marks the current thread as part of the telemetry pipeline until the
-/// returned guard is dropped; see [`PipelineScope`].
-pub fn enter_pipeline_scope() -> PipelineScope {
-    let previous = IN_LAYER.try_with(|flag| flag.replace(true)).unwrap_or(true);
-    PipelineScope { previous, _not_send: PhantomData }
-}
-
-/// Whether the current thread is inside selftrace or a [`PipelineScope`].
-pub fn in_pipeline_scope() -> bool {
-    IN_LAYER.try_with(Cell::get).unwrap_or(true)
-}
-
-impl Drop for PipelineScope {
-    fn drop(&mut self) {
-        let previous = self.previous;
-        let _ = IN_LAYER.try_with(|flag| flag.set(previous));
-    }
-}
-
-// === zone threads ===
-
-thread_local! {
-    /// This thread's zone logger, when it is a zone thread.
-    static ZONE: Cell<Option<NodeLogger>> = const { Cell::new(None) };
-}
-
-/// Marks the current thread as a zone thread until the guard is dropped;
-/// see [`zone_thread_start`] for whole runtimes.
-///
-/// The anti-recursion zone is the part of an engine that carries its own
-/// logs (the Internal Telemetry Receiver, what runs downstream of it, the
-/// exporters). On a zone thread every event, a third-party `tracing` event
-/// or an `otel_*!` record, in a node scope or not, goes to `logger` instead
-/// of any destination or node: `Noop` (and `Default`) discard it, counted as
-/// [`DropReason::Discarded`]; `Console` and `Raw` print ERROR events and
-/// discard the rest. So a task a library spawns there without the node's
-/// scope (a retry timer, a connection pool) cannot feed the pipeline either.
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::{Destination, DropReason, NodeLogger, OtlpBytesChannel, OtlpTracingLayer};
-/// use tracing_subscriber::layer::SubscriberExt;
-///
-/// let channel = OtlpBytesChannel::new(8);
-/// let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
-/// let handle = layer.handle();
-/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-///     let _zone = selftrace::enter_zone_thread(NodeLogger::Noop);
-///     tracing::info!("a library in the zone");
-/// });
-/// assert!(channel.receiver().is_empty());
-/// assert_eq!(handle.metrics().dropped(DropReason::Discarded), 1);
-/// ```
-pub fn enter_zone_thread(logger: NodeLogger) -> ZoneThread {
-    let previous = ZONE.try_with(|zone| zone.replace(Some(logger))).unwrap_or(None);
-    ZoneThread { previous, _not_send: PhantomData }
-}
-
-/// A hook for `tokio::runtime::Builder::on_thread_start` (or any thread
-/// start): every thread it runs on becomes a zone thread for its whole life
-/// (see [`enter_zone_thread`]). Run the engine's internal pipeline on a
-/// runtime of its own built with it.
-///
-/// ```
-/// # use selftrace::NodeLogger;
-/// let zone = tokio::runtime::Builder::new_multi_thread()
-///     .worker_threads(1)
-///     .on_thread_start(selftrace::zone_thread_start(NodeLogger::Noop))
-///     .build()?;
-/// zone.block_on(async {
-///     tokio::spawn(async { assert_eq!(selftrace::zone_thread_logger(), Some(NodeLogger::Noop)) }).await
-/// })?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn zone_thread_start(logger: NodeLogger) -> impl Fn() + Send + Sync + 'static {
-    move || {
-        let _ = ZONE.try_with(|zone| zone.set(Some(logger)));
-    }
-}
-
-/// The current thread's zone logger, if it is a zone thread.
-#[inline]
-pub fn zone_thread_logger() -> Option<NodeLogger> {
-    ZONE.try_with(Cell::get).ok().flatten()
-}
-
-/// Keeps the current thread in the zone; see [`enter_zone_thread`].
-#[derive(Debug)]
-#[must_use = "the thread leaves the zone when the guard is dropped"]
-pub struct ZoneThread {
-    previous: Option<NodeLogger>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl Drop for ZoneThread {
-    fn drop(&mut self) {
-        let previous = self.previous;
-        let _ = ZONE.try_with(|zone| zone.set(previous));
-    }
-}
-
-/// Whether this thread runs inside an OpenTelemetry telemetry-suppressed
-/// context. The context is a thread-local with a destructor: an event raised
-/// while this thread's locals are being torn down must not panic here, so an
-/// access that fails counts as suppressed.
-#[inline]
-pub(crate) fn otel_suppressed() -> bool {
-    std::panic::catch_unwind(opentelemetry::Context::is_current_telemetry_suppressed).unwrap_or(true)
-}
-
-/// Nanoseconds since the Unix epoch (0 if the clock is before it).
-#[inline]
-pub(crate) fn now_unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
-}
-
 impl Shared {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
         // Already inside selftrace or a pipeline scope, or raised by the
@@ -485,7 +390,7 @@ impl Shared {
             }
             Destination::Buffered(path) => {
                 let record = record();
-                path.inner.log_unattributed(record.target(), &record);
+                path.log_unattributed(record.target(), &record);
                 self.counters.delivered();
             }
             Destination::Channel(sender) => {

@@ -136,37 +136,46 @@
 //! The minimum supported Rust version is 1.88 (edition 2024).
 
 pub mod batch;
+mod channel;
+mod clock;
 mod console;
 mod destination;
-mod encoder;
+pub mod encoder;
 mod layer;
+mod logger;
 mod macros;
 mod metrics;
-mod node;
-mod path;
+pub mod node;
+mod pipeline;
 mod raw;
 mod record;
 mod view;
+pub mod wire;
 
+pub use channel::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, TrySendError};
 pub use console::{print_console_line, write_console_line};
-pub use destination::{
-    DEFAULT_CHANNEL_CAPACITY, Destination, DestinationHandle, HandleError, OtlpBytesChannel, OtlpBytesReceiver,
-    OtlpBytesSender, OtlpSink, TrySendError,
-};
+pub use destination::Destination;
 pub use encoder::{
-    DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncodeError, EncoderLimits,
-    LimitsError, MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, OtlpBytes, OtlpResource, OtlpResourceBuilder,
-    ResourceValue, StatefulOtlpEncoder, TRUNCATION_MARKER,
+    EncodeError, EncoderLimits, LimitsError, OtlpBytes, OtlpResource, OtlpResourceBuilder, ResourceValue,
+    StatefulOtlpEncoder,
+    limits::{
+        DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, MIN_BUFFER_CAPACITY,
+        MIN_MAX_RECORD_BYTES, TRUNCATION_MARKER,
+    },
 };
-pub use layer::{
-    OtlpTracingLayer, OtlpTracingLayerBuilder, PipelineScope, TRANSPORT_TARGETS, ZoneThread, enter_pipeline_scope,
-    enter_zone_thread, in_pipeline_scope, zone_thread_logger, zone_thread_start,
-};
+pub use layer::{DestinationHandle, HandleError, OtlpTracingLayer, OtlpTracingLayerBuilder, TRANSPORT_TARGETS};
+pub use logger::NodeLogger;
 #[doc(hidden)]
 pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
-pub use node::{EffectTelemetry, InNode, LocalTelemetry, Node, NodeGuard, NodeLogger, NodeScope, SharedTelemetry};
-pub use path::{FlushReason, NodePath, NodePathBuilder};
+pub use node::{
+    EffectTelemetry, FlushReason, InNode, LocalTelemetry, Node, NodeGuard, NodePath, NodePathBuilder, NodeScope,
+    SharedTelemetry,
+};
+pub use pipeline::{
+    PipelineScope, ZoneThread, enter_pipeline_scope, enter_zone_thread, in_pipeline_scope, zone_thread_logger,
+    zone_thread_start,
+};
 pub use raw::{
     DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second, write_raw_note,
 };

@@ -185,7 +185,7 @@ pub mod __private {
     };
 
     pub use crate::node::EffectTelemetry;
-    use crate::{layer::now_unix_nanos, record::TracingLogRecord};
+    use crate::{clock::now_unix_nanos, record::TracingLogRecord};
     use tracing_core::{Event, field::Field};
 
     /// Fails compilation (in a `const`) for an empty event name or one with

@@ -643,7 +643,7 @@ impl OtlpExporter {
     /// crates' events ([`selftrace::TRANSPORT_TARGETS`]) are kept out
     /// (counted as discarded): exporting them would log more of them.
     pub fn layer(&self) -> OtlpTracingLayer {
-        let mut layer = OtlpTracingLayer::builder(self.path.buffered())
+        let mut layer = OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
             .with_limits(self.path.limits())
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
         if let Some(name) = &self.service_name {

@@ -1,5 +1,5 @@
-//! [`NodePath`]: where the records of an engine's nodes are buffered and
-//! flushed.
+//! The buffers behind a [`NodePath`](super::NodePath): where the records of
+//! an engine's nodes are encoded and from where they are flushed.
 //!
 //! Records are encoded into per-thread buffers (a [`StatefulOtlpEncoder`]
 //! each), never into a buffer shared between threads on the way of a record:
@@ -21,7 +21,6 @@
 
 use std::{
     cell::RefCell,
-    fmt,
     rc::{Rc, Weak as RcWeak},
     sync::{
         Arc, Mutex, MutexGuard, Weak,
@@ -31,12 +30,13 @@ use std::{
 
 use tracing_core::{Level, LevelFilter};
 
+use super::Node;
 use crate::{
+    channel::{OtlpBytesSender, TrySendError},
     console,
-    destination::{Destination, TrySendError},
-    encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
+    logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
-    node::{Node, NodeLogger},
     raw::{raw_log, raw_note, raw_record},
     view::LogRecordView,
 };
@@ -62,47 +62,27 @@ enum Flush {
     Drain,
 }
 
-/// The node path: the buffers, the destination and the counters that an
-/// engine's nodes log through.
-///
-/// Make one per engine, then hand each node a
-/// [`LocalTelemetry`](crate::LocalTelemetry) ([`local`](Self::local)) or a
-/// [`SharedTelemetry`](crate::SharedTelemetry) ([`shared`](Self::shared)).
-/// Cloning is cheap and every clone is the same path.
-///
-/// Memory is bounded by `threads × 2 × buffer capacity` (each buffer and the
-/// hand-off block its requests are split off) plus what the destination's
-/// channel holds.
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_info};
-///
-/// let channel = OtlpBytesChannel::new(100);
-/// let path = NodePath::builder(Destination::Channel(channel.sender()))
-///     .with_service_name("my-engine")
-///     .build();
-/// let telemetry = path.shared(Node::new("receiver.otlp.0"));
-///
-/// otel_info!(telemetry, "receiver.started", port = 4317_i64, "listening");
-/// assert_eq!(path.metrics().events_buffered(), 1);
-///
-/// path.flush(FlushReason::Timer); // what the ITR's timer does
-/// assert_eq!(channel.receiver().len(), 1);
-/// assert_eq!(path.metrics().events_delivered(), 1);
-/// ```
-#[derive(Clone)]
-pub struct NodePath {
-    pub(crate) inner: Arc<PathInner>,
+/// Where a node path's flushed requests go: a destination without the
+/// layer's `Buffered` (a [`Destination`](crate::Destination) converts into
+/// one; `Buffered(path)` sends where `path` sends).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Records are batched in per-thread buffers, flushed into the channel.
+    Channel(OtlpBytesSender),
+    /// Each record is printed when it is logged.
+    Console,
+    /// Records are discarded (and counted).
+    Noop,
 }
 
+/// The state every handle of a node path shares.
 pub(crate) struct PathInner {
-    destination: Destination,
-    limits: EncoderLimits,
+    pub(super) output: Output,
+    pub(super) limits: EncoderLimits,
     resource: OtlpResource,
-    max_level: LevelFilter,
-    shut_down: AtomicBool,
+    pub(super) max_level: LevelFilter,
+    pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
     registry: Mutex<Registry>,
@@ -117,174 +97,6 @@ struct Registry {
     shared: Vec<Weak<Mutex<Buffer>>>,
     /// The counters of every live buffer, local or shared.
     counters: Vec<Arc<NodeCounters>>,
-}
-
-impl fmt::Debug for NodePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodePath")
-            .field("destination", &self.inner.destination)
-            .field("limits", &self.inner.limits)
-            .field("max_level", &self.inner.max_level)
-            .field("shut_down", &self.inner.shut_down.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
-}
-
-impl NodePath {
-    /// A node path sending to `destination` with the default limits.
-    pub fn new(destination: Destination) -> Self {
-        Self::builder(destination).build()
-    }
-
-    /// A builder for a node path sending to `destination`.
-    ///
-    /// `Channel` batches records in per-thread buffers (`Buffered(path)`:
-    /// as `path`'s channel); `Console` prints
-    /// each record when it is logged; `Noop` discards (and counts) them.
-    pub fn builder(destination: Destination) -> NodePathBuilder {
-        NodePathBuilder {
-            destination,
-            limits: EncoderLimits::default(),
-            resource: OtlpResource::builder(),
-            max_level: LevelFilter::TRACE,
-        }
-    }
-
-    /// Telemetry for a `!Send` node running on this thread; it logs into
-    /// this thread's local buffer.
-    pub fn local(&self, node: Node) -> crate::LocalTelemetry {
-        crate::LocalTelemetry::new(node, self.inner.clone(), self.local_buffer())
-    }
-
-    /// Telemetry for a `Send` node; it logs into the shared buffer of
-    /// whichever thread it runs on.
-    pub fn shared(&self, node: Node) -> crate::SharedTelemetry {
-        crate::SharedTelemetry::new(node, self.inner.clone())
-    }
-
-    /// A destination for an [`OtlpTracingLayer`](crate::OtlpTracingLayer)
-    /// whose events are batched in this path's per-thread buffers (one
-    /// request per buffer flushed, not per event): see
-    /// [`Destination::Buffered`].
-    pub fn buffered(&self) -> Destination {
-        Destination::Buffered(self.clone())
-    }
-
-    /// Flushes the shared buffers of every thread and this thread's local
-    /// buffer; returns how many requests were flushed.
-    ///
-    /// Local buffers of other threads are flushed by their own thread (a
-    /// thread-per-core engine runs a flush on each core).
-    pub fn flush(&self, reason: FlushReason) -> usize {
-        self.inner.flush_all(Flush::Asked(reason))
-    }
-
-    /// Drains the shared buffers of every thread and this thread's local
-    /// buffer, then refuses new records: they go to the raw logger, counted
-    /// as [`DropReason::ShutDown`]. Idempotent.
-    pub fn shutdown(&self) {
-        self.inner.shut_down.store(true, Ordering::Release);
-        self.inner.flush_all(Flush::Drain);
-    }
-
-    /// Whether [`shutdown`](Self::shutdown) ran.
-    pub fn is_shut_down(&self) -> bool {
-        self.inner.shut_down.load(Ordering::Acquire)
-    }
-
-    /// A snapshot of the node path's counters.
-    pub fn metrics(&self) -> NodeMetrics {
-        let mut sum = NodeMetrics::default();
-        let registry = lock(&self.inner.registry);
-        self.inner.counters.add_to(&mut sum);
-        for counters in &registry.counters {
-            counters.add_to(&mut sum);
-        }
-        sum
-    }
-
-    /// The encoder limits of every buffer.
-    pub fn limits(&self) -> EncoderLimits {
-        self.inner.limits
-    }
-
-    /// This thread's local buffer, made on first use.
-    fn local_buffer(&self) -> Rc<RefCell<Buffer>> {
-        let me = Arc::as_ptr(&self.inner);
-        let found = LOCAL_BUFFERS
-            .try_with(|cell| {
-                let mut list = cell.try_borrow_mut().ok()?;
-                list.retain(|(_, buffer)| buffer.strong_count() > 0);
-                if let Some(buffer) = list.iter().find(|(path, _)| *path == me).and_then(|(_, b)| b.upgrade()) {
-                    return Some(buffer);
-                }
-                let buffer = Rc::new(RefCell::new(Buffer::new(self.inner.clone())));
-                list.push((me, Rc::downgrade(&buffer)));
-                Some(buffer)
-            })
-            .ok()
-            .flatten();
-        // During thread teardown: a buffer of its own, drained when dropped.
-        found.unwrap_or_else(|| Rc::new(RefCell::new(Buffer::new(self.inner.clone()))))
-    }
-}
-
-/// Builds a [`NodePath`].
-#[derive(Debug)]
-pub struct NodePathBuilder {
-    destination: Destination,
-    limits: EncoderLimits,
-    resource: OtlpResourceBuilder,
-    max_level: LevelFilter,
-}
-
-impl NodePathBuilder {
-    /// Sets `service.name` on the resource (default `unknown_service`).
-    pub fn with_service_name(self, name: impl Into<String>) -> Self {
-        self.with_resource_attribute("service.name", name.into())
-    }
-
-    /// Adds a resource attribute.
-    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.resource = self.resource.with_attribute(key, value);
-        self
-    }
-
-    /// Sets the limits of every buffer (capacity, record and value limits).
-    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Records above `level` are not produced by the `otel_*!` macros and
-    /// third-party events above it inside a node scope are discarded
-    /// (default: everything).
-    pub fn with_max_level(mut self, level: LevelFilter) -> Self {
-        self.max_level = level;
-        self
-    }
-
-    /// Builds the node path.
-    pub fn build(self) -> NodePath {
-        // Buffers flush into a channel: a path "into" a buffered path sends
-        // where that one does.
-        let destination = match self.destination {
-            Destination::Buffered(path) => path.inner.destination.clone(),
-            other => other,
-        };
-        NodePath {
-            inner: Arc::new(PathInner {
-                destination,
-                limits: self.limits,
-                resource: self.resource.build_for_service(),
-                max_level: self.max_level,
-                shut_down: AtomicBool::new(false),
-                counters: NodeCounters::default(),
-                registry: Mutex::default(),
-                flush_list: Mutex::default(),
-            }),
-        }
-    }
 }
 
 /// Which path a thread's buffer belongs to (the path's address; a buffer
@@ -309,6 +121,61 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PathInner {
+    pub(super) fn new(output: Output, limits: EncoderLimits, resource: OtlpResource, max_level: LevelFilter) -> Self {
+        PathInner {
+            output,
+            limits,
+            resource,
+            max_level,
+            shut_down: AtomicBool::new(false),
+            counters: NodeCounters::default(),
+            registry: Mutex::default(),
+            flush_list: Mutex::default(),
+        }
+    }
+
+    /// A snapshot of the counters of the path and of every live buffer.
+    pub(super) fn metrics(&self) -> NodeMetrics {
+        let mut sum = NodeMetrics::default();
+        let registry = lock(&self.registry);
+        self.counters.add_to(&mut sum);
+        for counters in &registry.counters {
+            counters.add_to(&mut sum);
+        }
+        sum
+    }
+
+    /// Drains every buffer it can reach (see `NodePath::shutdown`), then
+    /// refuses new records.
+    pub(super) fn shutdown(self: &Arc<Self>) {
+        self.shut_down.store(true, Ordering::Release);
+        self.flush_all(Flush::Drain);
+    }
+
+    /// Flushes what a host asked for.
+    pub(super) fn flush(self: &Arc<Self>, reason: FlushReason) -> usize {
+        self.flush_all(Flush::Asked(reason))
+    }
+
+    /// This thread's local buffer, made on first use.
+    pub(super) fn local_buffer(self: &Arc<Self>) -> Rc<RefCell<Buffer>> {
+        let me = Arc::as_ptr(self);
+        let found = LOCAL_BUFFERS
+            .try_with(|cell| {
+                let mut list = cell.try_borrow_mut().ok()?;
+                list.retain(|(_, buffer)| buffer.strong_count() > 0);
+                if let Some(buffer) = list.iter().find(|(path, _)| *path == me).and_then(|(_, b)| b.upgrade()) {
+                    return Some(buffer);
+                }
+                let buffer = Rc::new(RefCell::new(Buffer::new(self.clone())));
+                list.push((me, Rc::downgrade(&buffer)));
+                Some(buffer)
+            })
+            .ok()
+            .flatten();
+        // During thread teardown: a buffer of its own, drained when dropped.
+        found.unwrap_or_else(|| Rc::new(RefCell::new(Buffer::new(self.clone()))))
+    }
     /// Whether a record at `level` from `node` is produced at all.
     #[inline]
     pub(crate) fn enabled(&self, node: &Node, level: Level) -> bool {
@@ -329,8 +196,8 @@ impl PathInner {
         } else if !self.enabled(node, level) {
             DropReason::Discarded
         } else {
-            match (node.logger(), &self.destination) {
-                (NodeLogger::Console, _) | (NodeLogger::Default, Destination::Console) => {
+            match (node.logger(), &self.output) {
+                (NodeLogger::Console, _) | (NodeLogger::Default, Output::Console) => {
                     console::print_console_line(node.id(), record);
                     return self.delivered();
                 }
@@ -339,7 +206,7 @@ impl PathInner {
                     return self.delivered();
                 }
                 // The buffer counts what it takes.
-                (NodeLogger::Default, Destination::Channel(_)) => {
+                (NodeLogger::Default, Output::Channel(_)) => {
                     if buffer(&mut |buffer| buffer.log(node.id(), record)) {
                         return;
                     }
@@ -354,12 +221,12 @@ impl PathInner {
     }
 
     /// Buffers a record that belongs to no node (a third-party event the
-    /// layer hands over, [`Destination::Buffered`]) in this thread's shared
+    /// layer hands over, `Destination::Buffered`) in this thread's shared
     /// buffer, under `scope`.
     pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(self: &Arc<Self>, scope: &str, record: &R) {
         let refused = if self.shut_down.load(Ordering::Relaxed) {
             DropReason::ShutDown
-        } else if matches!(self.destination, Destination::Channel(_)) {
+        } else if matches!(self.output, Output::Channel(_)) {
             // No handle whose records must stay in order across threads.
             let last = AtomicUsize::new(0);
             return self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
@@ -552,8 +419,8 @@ impl Buffer {
             Flush::Asked(FlushReason::Explicit) | Flush::Handover | Flush::Drain => {}
         }
         let len = bytes.len();
-        let refused = match &self.path.destination {
-            Destination::Channel(sender) => match sender.try_send(bytes) {
+        let refused = match &self.path.output {
+            Output::Channel(sender) => match sender.try_send(bytes) {
                 Ok(()) => None,
                 Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
                 Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),

@@ -1,30 +1,6 @@
-//! Nodes: their identity, their logger, their telemetry handles, and node
-//! scopes.
-//!
-//! A node's records carry its id as the OTLP scope name. A node logs in two
-//! ways:
-//!
-//! * through its effect telemetry ([`LocalTelemetry`] or [`SharedTelemetry`],
-//!   or an engine type implementing [`EffectTelemetry`]) with the `otel_*!`
-//!   macros, which never touch the global `tracing` dispatch;
-//! * through plain `tracing` (its own code or the libraries it calls) while
-//!   it is **in scope**: [`OtlpTracingLayer`](crate::OtlpTracingLayer) sees
-//!   the current node and sends the event to that node's logger, attributed
-//!   to it.
-//!
-//! A node scope is per thread: entered with [`enter`](SharedTelemetry::enter)
-//! for synchronous code, or with [`scope`](SharedTelemetry::scope) for a
-//! future, which re-enters it on every poll, on whatever thread polls it.
-//! Spawned tasks do not inherit it: wrap them with
-//! `SharedTelemetry::current()` (see [`InNode`]). Scopes nest; leaving one
-//! restores the one outside it.
-//!
-//! Why not a `tracing::Dispatch` per node: a `Dispatch` must be
-//! `Send + Sync` (local nodes keep `Rc` state), every extra live dispatcher
-//! makes callsite interest "sometimes" process-wide, spans are not shared
-//! across dispatchers, and each poll of a `WithDispatch` future costs an
-//! `Arc` clone and two global atomic updates. A scope costs two
-//! thread-local swaps per poll and moves no reference count.
+//! A node's telemetry handles ([`LocalTelemetry`], [`SharedTelemetry`],
+//! the [`EffectTelemetry`] trait the `otel_*!` macros log through) and node
+//! scopes ([`NodeGuard`], [`InNode`]).
 
 use std::{
     cell::RefCell,
@@ -40,139 +16,18 @@ use std::{
     task::{Context, Poll},
 };
 
-use tracing_core::{Level, LevelFilter};
+use tracing_core::Level;
 
 use self::sealed::Sealed as _;
+use super::{
+    Node,
+    buffer::{Buffer, PathInner},
+};
 use crate::{
-    layer::{LayerGuard, otel_suppressed},
     metrics::DropReason,
-    path::{Buffer, PathInner},
+    pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     view::LogRecordView,
 };
-
-/// Where a node's records go.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NodeLogger {
-    /// Buffered, then flushed to the node path's destination.
-    #[default]
-    Default,
-    /// Not produced (`otel_*!`), or discarded and counted (third-party
-    /// events in scope).
-    Noop,
-    /// One line per record on stderr, synchronously; for debugging.
-    Console,
-    /// The raw logger: synchronous stderr, rate-limited; for nodes that
-    /// must not log through the pipeline (the anti-recursion zone).
-    Raw,
-}
-
-/// A node's identity and logger.
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::{Node, NodeLogger};
-/// use tracing::level_filters::LevelFilter;
-///
-/// let node = Node::new("exporter.otlp.0").with_logger(NodeLogger::Raw).with_max_level(LevelFilter::ERROR);
-/// assert_eq!(node.id(), "exporter.otlp.0");
-/// ```
-#[derive(Clone)]
-pub struct Node {
-    inner: Arc<NodeInner>,
-}
-
-#[derive(Clone)]
-struct NodeInner {
-    id: Box<str>,
-    logger: NodeLogger,
-    max_level: LevelFilter,
-    /// Targets (and their children) whose third-party events in scope are
-    /// discarded.
-    denied_targets: Box<[Box<str>]>,
-}
-
-impl fmt::Debug for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Node")
-            .field("id", &self.id())
-            .field("logger", &self.logger())
-            .field("max_level", &self.max_level())
-            .field("denied_targets", &self.inner.denied_targets)
-            .finish()
-    }
-}
-
-impl Node {
-    /// A node with the `Default` logger and no level limit of its own. `id`
-    /// (for example `receiver.otlp.0`) becomes the scope name of its records.
-    pub fn new(id: impl Into<String>) -> Self {
-        let id = id.into().into_boxed_str();
-        let inner =
-            NodeInner { id, logger: NodeLogger::Default, max_level: LevelFilter::TRACE, denied_targets: [].into() };
-        Self { inner: Arc::new(inner) }
-    }
-
-    /// The same node with `logger`.
-    pub fn with_logger(self, logger: NodeLogger) -> Self {
-        self.with(|inner| inner.logger = logger)
-    }
-
-    /// The same node, producing nothing above `level`.
-    pub fn with_max_level(self, level: LevelFilter) -> Self {
-        self.with(|inner| inner.max_level = level)
-    }
-
-    /// The same node, discarding (and counting) the third-party events raised
-    /// in its scope whose target is one of `targets` or below one
-    /// (`"hyper"` denies `hyper` and `hyper::proto::h1`, not `hyperlocal`).
-    ///
-    /// ```
-    /// use selftrace::Node;
-    ///
-    /// let node = Node::new("exporter.otlp.0").with_denied_targets(["hyper", "h2"]);
-    /// assert!(node.denies_target("hyper::client::pool"));
-    /// assert!(!node.denies_target("hyperlocal"));
-    /// ```
-    pub fn with_denied_targets<I: IntoIterator<Item = S>, S: Into<String>>(self, targets: I) -> Self {
-        let targets = targets.into_iter().map(|t| t.into().into_boxed_str()).collect();
-        self.with(|inner| inner.denied_targets = targets)
-    }
-
-    fn with(self, change: impl FnOnce(&mut NodeInner)) -> Self {
-        let mut inner = Arc::unwrap_or_clone(self.inner);
-        change(&mut inner);
-        Self { inner: Arc::new(inner) }
-    }
-
-    /// The node's id: the scope name of its records.
-    pub fn id(&self) -> &str {
-        &self.inner.id
-    }
-
-    /// The node's logger.
-    pub fn logger(&self) -> NodeLogger {
-        self.inner.logger
-    }
-
-    /// The most verbose level the node produces.
-    pub fn max_level(&self) -> LevelFilter {
-        self.inner.max_level
-    }
-
-    /// Whether third-party events of `target` raised in this node's scope are
-    /// discarded (see [`with_denied_targets`](Self::with_denied_targets)).
-    pub fn denies_target(&self, target: &str) -> bool {
-        self.inner.denied_targets.iter().any(|denied| is_under(target, denied))
-    }
-}
-
-/// Whether `target` is `prefix` or below it on a `::` boundary.
-#[inline]
-pub(crate) fn is_under(target: &str, prefix: &str) -> bool {
-    target.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-}
 
 /// What the `otel_*!` macros need from an effect handler: the node's
 /// telemetry.
@@ -281,7 +136,7 @@ macro_rules! scope_methods {
 /// OpenTelemetry suppressed context) goes to the raw logger instead.
 fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
     match LayerGuard::enter() {
-        Some(_guard) if !otel_suppressed() => match crate::layer::zone_thread_logger() {
+        Some(_guard) if !otel_suppressed() => match zone_thread_logger() {
             None => f(),
             // A zone thread: the zone's logger, never the path.
             Some(logger) => path.divert(logger, node, record),

@@ -1,0 +1,259 @@
+//! The bounded channel the encoded requests are handed off on.
+//!
+//! [`OtlpBytesChannel`] is bounded ([`DEFAULT_CHANNEL_CAPACITY`] requests)
+//! and the layer only ever calls [`OtlpBytesSender::try_send`]: a full or
+//! closed channel never blocks the thread that logs. The event goes to the
+//! [raw logger](crate::raw_logger_stats) and is counted instead. Memory is
+//! bounded by capacity × request size. Requests from one thread arrive in the
+//! order they were logged; requests from different threads interleave.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use crate::encoder::OtlpBytes;
+
+/// Default capacity of an [`OtlpBytesChannel`], in requests.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 1000;
+// === impl OtlpBytesChannel ===
+
+/// A bounded channel of [`OtlpBytes`].
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel};
+///
+/// let (sender, receiver) = OtlpBytesChannel::new(DEFAULT_CHANNEL_CAPACITY).into_parts();
+/// assert_eq!(sender.capacity(), DEFAULT_CHANNEL_CAPACITY);
+/// drop(sender);
+/// assert!(receiver.recv().is_none()); // every sender is gone
+/// ```
+#[derive(Debug)]
+pub struct OtlpBytesChannel {
+    sender: OtlpBytesSender,
+    receiver: OtlpBytesReceiver,
+}
+
+impl OtlpBytesChannel {
+    /// A channel holding at most `capacity` requests (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let (tx, rx) = flume::bounded(capacity);
+        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity } };
+        Self { sender, receiver: OtlpBytesReceiver { inner: rx } }
+    }
+
+    /// A new sender for this channel.
+    pub fn sender(&self) -> OtlpBytesSender {
+        self.sender.clone()
+    }
+
+    /// A new receiver for this channel (receivers share the requests).
+    pub fn receiver(&self) -> OtlpBytesReceiver {
+        self.receiver.clone()
+    }
+
+    /// Both ends, so that dropping every sender closes the channel.
+    pub fn into_parts(self) -> (OtlpBytesSender, OtlpBytesReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl Default for OtlpBytesChannel {
+    fn default() -> Self {
+        Self::new(DEFAULT_CHANNEL_CAPACITY)
+    }
+}
+
+/// The sending end of an [`OtlpBytesChannel`], or of an [`OtlpSink`].
+#[derive(Clone)]
+pub struct OtlpBytesSender {
+    inner: SenderKind,
+}
+
+#[derive(Clone)]
+enum SenderKind {
+    Channel { tx: flume::Sender<OtlpBytes>, capacity: usize },
+    Sink(Arc<dyn OtlpSink>),
+}
+
+impl fmt::Debug for OtlpBytesSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            SenderKind::Channel { tx, capacity } => {
+                f.debug_struct("OtlpBytesSender").field("len", &tx.len()).field("capacity", capacity).finish()
+            }
+            SenderKind::Sink(sink) => f.debug_tuple("OtlpBytesSender").field(sink).finish(),
+        }
+    }
+}
+
+/// A receiving end that is not a plain channel, such as a fan-out to
+/// several channels (`selftrace-itr`'s router).
+///
+/// [`OtlpBytesSender::from_sink`] makes a sender of it, usable wherever a
+/// channel's sender is. Like a channel's, its `try_send` must never block,
+/// panic or log through `tracing`: it runs on the thread that logs.
+pub trait OtlpSink: fmt::Debug + Send + Sync + 'static {
+    /// Hands `bytes` on without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] when nothing took the request for lack of room,
+    /// [`TrySendError::Closed`] when nothing will ever take one; both give
+    /// the request back.
+    fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError>;
+
+    /// How many requests it holds at most.
+    fn capacity(&self) -> usize;
+
+    /// How many requests it holds now.
+    fn queued(&self) -> usize;
+
+    /// Whether nothing will ever take a request again.
+    fn is_closed(&self) -> bool;
+}
+
+/// Why [`OtlpBytesSender::try_send`] did not send; carries the request back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError {
+    /// The channel is at capacity.
+    Full(OtlpBytes),
+    /// Every receiver is gone.
+    Closed(OtlpBytes),
+}
+
+impl TrySendError {
+    /// Whether the channel was full (rather than closed).
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+
+    /// The request that was not sent.
+    pub fn into_inner(self) -> OtlpBytes {
+        match self {
+            TrySendError::Full(b) | TrySendError::Closed(b) => b,
+        }
+    }
+}
+
+impl fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("otlp bytes channel is full"),
+            TrySendError::Closed(_) => f.write_str("otlp bytes channel is closed"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {}
+
+impl OtlpBytesSender {
+    /// Sends `bytes` if there is room, without ever waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] at capacity, [`TrySendError::Closed`] when every
+    /// receiver is gone; both give the request back.
+    #[inline]
+    pub fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.try_send(bytes).map_err(|e| match e {
+                flume::TrySendError::Full(b) => TrySendError::Full(b),
+                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
+            }),
+            SenderKind::Sink(sink) => sink.try_send(bytes),
+        }
+    }
+
+    /// A sender that hands requests to `sink`.
+    pub fn from_sink(sink: Arc<dyn OtlpSink>) -> Self {
+        Self { inner: SenderKind::Sink(sink) }
+    }
+
+    /// The channel's capacity.
+    pub fn capacity(&self) -> usize {
+        match &self.inner {
+            SenderKind::Channel { capacity, .. } => *capacity,
+            SenderKind::Sink(sink) => sink.capacity(),
+        }
+    }
+
+    /// Requests waiting in the channel.
+    pub fn len(&self) -> usize {
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.len(),
+            SenderKind::Sink(sink) => sink.queued(),
+        }
+    }
+
+    /// Whether no request is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        match &self.inner {
+            SenderKind::Channel { tx, .. } => tx.is_disconnected(),
+            SenderKind::Sink(sink) => sink.is_closed(),
+        }
+    }
+}
+
+/// The receiving end of an [`OtlpBytesChannel`].
+#[derive(Clone)]
+pub struct OtlpBytesReceiver {
+    inner: flume::Receiver<OtlpBytes>,
+}
+
+impl fmt::Debug for OtlpBytesReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpBytesReceiver").field("len", &self.inner.len()).finish()
+    }
+}
+
+impl OtlpBytesReceiver {
+    /// Waits for the next request, blocking this thread; `None` once the
+    /// channel is empty and every sender is gone.
+    pub fn recv(&self) -> Option<OtlpBytes> {
+        self.inner.recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next request; `None` on timeout or once
+    /// the channel is empty and every sender is gone (see
+    /// [`is_closed`](Self::is_closed)).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<OtlpBytes> {
+        self.inner.recv_timeout(timeout).ok()
+    }
+
+    /// The next request if one is waiting.
+    pub fn try_recv(&self) -> Option<OtlpBytes> {
+        self.inner.try_recv().ok()
+    }
+
+    /// Waits for the next request without blocking the async runtime; `None`
+    /// once the channel is empty and every sender is gone.
+    pub async fn recv_async(&self) -> Option<OtlpBytes> {
+        self.inner.recv_async().await.ok()
+    }
+
+    /// Every request waiting now, without blocking.
+    pub fn drain(&self) -> impl Iterator<Item = OtlpBytes> + '_ {
+        self.inner.try_iter()
+    }
+
+    /// Requests waiting in the channel.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether no request is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Whether every sender is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_disconnected()
+    }
+}

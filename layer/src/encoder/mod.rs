@@ -1,0 +1,556 @@
+//! A bounded, stateful OTLP logs encoder.
+//!
+//! [`StatefulOtlpEncoder`] writes an `ExportLogsServiceRequest` in protobuf
+//! wire format straight into one buffer, one record at a time:
+//!
+//! ```text
+//! ExportLogsServiceRequest
+//! └─ resource_logs [tag][len: container placeholder]
+//!    ├─ resource          (pre-encoded once, copied per request)
+//!    ├─ scope_logs [tag][len: container placeholder]   scope "a"
+//!    │  ├─ scope { name }
+//!    │  ├─ log_records [tag][len: record placeholder] ...
+//!    │  └─ log_records ...
+//!    └─ scope_logs ...                                  scope "b"
+//! ```
+//!
+//! Lengths that are not known in advance are written as padded varints (a
+//! varint with continuation bits set on its leading bytes, which every
+//! protobuf decoder accepts) and patched when the message closes. A record's
+//! placeholder is as wide as its limit needs: 2 bytes hold 16383, which is why
+//! [`DEFAULT_MAX_RECORD_BYTES`] is 16383 and not 16384.
+//!
+//! # Bounds
+//!
+//! * A request never exceeds the buffer capacity
+//!   ([`DEFAULT_BUFFER_CAPACITY`]); a record that does not fit returns
+//!   [`EncodeError::BufferFull`] and leaves the buffer exactly as it was.
+//! * A record never exceeds the record limit. A string or `Debug` value longer
+//!   than the value limit, or than what is left of the record, is cut at a
+//!   UTF-8 boundary and ends with [`TRUNCATION_MARKER`]; a value that cannot
+//!   fit even cut is left out. Both count in the record's
+//!   `dropped_attributes_count`.
+//! * Errors are values; nothing here panics.
+//!
+//! # Memory
+//!
+//! Records are written into a buffer of exactly the buffer capacity,
+//! allocated once and never grown. [`flush`] copies the finished request
+//! into a hand-off block (a `BytesMut`) and splits it off as `Bytes` that
+//! share the block; the next request goes after it. When the block is full
+//! the encoder reclaims it whole if every request split off it has been
+//! dropped, and otherwise takes a fresh block of the buffer capacity. A
+//! consumer that keeps up therefore costs no allocation at all, and a slow one
+//! one allocation per block, not per request. Per encoder: the buffer plus at
+//! most one block; each request in flight keeps its block alive.
+//!
+//! [`flush`]: StatefulOtlpEncoder::flush
+
+
+mod bytes;
+pub mod limits;
+mod resource;
+mod writer;
+
+use std::{error::Error, fmt, ops::Range};
+
+use ::bytes::BytesMut;
+
+pub use self::{
+    bytes::OtlpBytes,
+    limits::{EncoderLimits, LimitsError},
+    resource::{OtlpResource, OtlpResourceBuilder, ResourceValue},
+};
+use self::{
+    limits::{DROPPED_COUNT_ROOM, MAX_SCOPE_NAME_BYTES},
+    writer::{Out, Overflow, truncate_at_char_boundary},
+};
+use crate::{
+    view::{AnyValue, LogRecordView, RecordVisitor},
+    wire::{read_varint, varint_len},
+};
+
+// Wire tags, from the OTLP field table: `(field << 3) | wire type`.
+pub(super) mod tag {
+    use crate::wire::{I32, I64, LEN, VARINT, otlp::*, tag};
+
+    pub(crate) const REQUEST_RESOURCE_LOGS: u8 = tag(request::RESOURCE_LOGS, LEN);
+    pub(crate) const RESOURCE_LOGS_RESOURCE: u8 = tag(resource_logs::RESOURCE, LEN);
+    pub(crate) const RESOURCE_LOGS_SCOPE_LOGS: u8 = tag(resource_logs::SCOPE_LOGS, LEN);
+    pub(crate) const RESOURCE_ATTRIBUTES: u8 = tag(resource::ATTRIBUTES, LEN);
+    pub(crate) const SCOPE_LOGS_SCOPE: u8 = tag(scope_logs::SCOPE, LEN);
+    pub(crate) const SCOPE_LOGS_LOG_RECORDS: u8 = tag(scope_logs::LOG_RECORDS, LEN);
+    pub(crate) const SCOPE_NAME: u8 = tag(scope::NAME, LEN);
+    pub(crate) const LOG_TIME: u8 = tag(log_record::TIME_UNIX_NANO, I64);
+    pub(crate) const LOG_SEVERITY_NUMBER: u8 = tag(log_record::SEVERITY_NUMBER, VARINT);
+    pub(crate) const LOG_SEVERITY_TEXT: u8 = tag(log_record::SEVERITY_TEXT, LEN);
+    pub(crate) const LOG_BODY: u8 = tag(log_record::BODY, LEN);
+    pub(crate) const LOG_ATTRIBUTES: u8 = tag(log_record::ATTRIBUTES, LEN);
+    pub(crate) const LOG_DROPPED_ATTRIBUTES: u8 = tag(log_record::DROPPED_ATTRIBUTES_COUNT, VARINT);
+    pub(crate) const LOG_FLAGS: u8 = tag(log_record::FLAGS, I32);
+    pub(crate) const LOG_TRACE_ID: u8 = tag(log_record::TRACE_ID, LEN);
+    pub(crate) const LOG_SPAN_ID: u8 = tag(log_record::SPAN_ID, LEN);
+    pub(crate) const LOG_OBSERVED_TIME: u8 = tag(log_record::OBSERVED_TIME_UNIX_NANO, I64);
+    pub(crate) const LOG_EVENT_NAME: u8 = tag(log_record::EVENT_NAME, LEN);
+    pub(crate) const KV_KEY: u8 = tag(key_value::KEY, LEN);
+    pub(crate) const KV_VALUE: u8 = tag(key_value::VALUE, LEN);
+    pub(crate) const ANY_STRING: u8 = tag(any_value::STRING, LEN);
+    pub(crate) const ANY_BOOL: u8 = tag(any_value::BOOL, VARINT);
+    pub(crate) const ANY_INT: u8 = tag(any_value::INT, VARINT);
+    pub(crate) const ANY_DOUBLE: u8 = tag(any_value::DOUBLE, I64);
+    pub(crate) const ANY_ARRAY: u8 = tag(any_value::ARRAY, LEN);
+    pub(crate) const ANY_KVLIST: u8 = tag(any_value::KVLIST, LEN);
+    pub(crate) const ANY_BYTES: u8 = tag(any_value::BYTES, LEN);
+    pub(crate) const ARRAY_VALUES: u8 = tag(list::VALUES, LEN);
+    pub(crate) const KVLIST_VALUES: u8 = tag(list::VALUES, LEN);
+}
+
+// === impl EncodeError ===
+
+/// Why a record was not encoded. The buffer is unchanged in both cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The record does not fit in what is left of the buffer: flush and
+    /// retry. Only returned while the buffer holds at least one record.
+    BufferFull,
+    /// The record cannot be encoded even into an empty buffer.
+    RecordTooLarge,
+}
+
+impl EncodeError {
+    /// Whether flushing and retrying can succeed.
+    pub fn is_buffer_full(&self) -> bool {
+        matches!(self, EncodeError::BufferFull)
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::BufferFull => f.write_str("encoder buffer is full"),
+            EncodeError::RecordTooLarge => f.write_str("log record is larger than the encoder allows"),
+        }
+    }
+}
+
+impl Error for EncodeError {}
+
+// === impl StatefulOtlpEncoder ===
+
+/// The open `ScopeLogs` of the current request.
+#[derive(Debug, Clone)]
+struct OpenScope {
+    /// Where its length placeholder starts.
+    at: usize,
+    /// Where its name sits in the buffer, to match the next record's scope.
+    /// Its records start right after it.
+    name: Range<usize>,
+    /// Records written into it.
+    records: usize,
+}
+
+/// One record being appended: rolled back when dropped before `commit`
+/// (an overflow, or a panic in a value's `Debug` while unwinding).
+struct Attempt<'e> {
+    encoder: &'e mut StatefulOtlpEncoder,
+    mark: usize,
+    saved: (Option<usize>, Option<OpenScope>),
+    committed: bool,
+}
+
+impl<'e> Attempt<'e> {
+    fn new(encoder: &'e mut StatefulOtlpEncoder) -> Self {
+        let mark = encoder.out.buf.len();
+        let saved = (encoder.resource_logs, encoder.scope.clone());
+        Self { encoder, mark, saved, committed: false }
+    }
+
+    fn commit(mut self) {
+        self.committed = true;
+        self.encoder.records += 1;
+        if let Some(scope) = &mut self.encoder.scope {
+            scope.records += 1;
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let encoder = &mut *self.encoder;
+        encoder.out.set_record_end(usize::MAX);
+        if encoder.records == 0 {
+            // Nothing to keep: drop the warm envelope too.
+            encoder.clear();
+        } else {
+            encoder.out.buf.truncate(self.mark);
+            (encoder.resource_logs, encoder.scope) = std::mem::take(&mut self.saved);
+        }
+    }
+}
+
+/// Encodes log records into one bounded `ExportLogsServiceRequest`.
+///
+/// Records are written straight into a buffer whose capacity is fixed by
+/// [`EncoderLimits`]; a record that does not fit is rolled back whole
+/// ([`EncodeError`]), one oversize value is cut and counted instead.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, StatefulOtlpEncoder};
+///
+/// struct Hello;
+/// impl LogRecordView for Hello {
+///     fn time_unix_nano(&self) -> Option<u64> { Some(1) }
+///     fn observed_time_unix_nano(&self) -> Option<u64> { Some(1) }
+///     fn severity(&self) -> Option<Severity> { Some(Severity::INFO) }
+///     fn event_name(&self) -> Option<&str> { None }
+///     fn visit(&self, v: &mut dyn RecordVisitor) { v.visit_body(AnyValue::Str("hello")) }
+/// }
+///
+/// let mut encoder = StatefulOtlpEncoder::new();
+/// encoder.encode_log_record("my.scope", &Hello)?;
+/// encoder.encode_log_record("my.scope", &Hello)?; // same ScopeLogs
+/// assert_eq!(encoder.record_count(), 2);
+/// let request = encoder.flush();
+/// assert!(!request.is_empty());
+/// assert!(encoder.is_empty());
+/// # Ok::<(), selftrace::EncodeError>(())
+/// ```
+#[derive(Debug)]
+pub struct StatefulOtlpEncoder {
+    out: Out,
+    limits: EncoderLimits,
+    resource: OtlpResource,
+    /// Where flushed requests live: each is copied here once and split off
+    /// as `Bytes` sharing the block.
+    arena: BytesMut,
+    /// Placeholder width for ResourceLogs and ScopeLogs lengths.
+    container_width: usize,
+    /// Where the ResourceLogs length placeholder starts, once opened.
+    resource_logs: Option<usize>,
+    /// Where the first ScopeLogs starts (right after the resource).
+    resource_end: usize,
+    scope: Option<OpenScope>,
+    records: usize,
+}
+
+impl Default for StatefulOtlpEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StatefulOtlpEncoder {
+    /// An encoder with the default limits and an empty resource.
+    pub fn new() -> Self {
+        Self::with_limits(EncoderLimits::default(), OtlpResource::default())
+    }
+
+    /// An encoder with `limits`, writing `resource` into every request.
+    ///
+    /// Allocates the buffer (the buffer capacity) once.
+    pub fn with_limits(limits: EncoderLimits, resource: OtlpResource) -> Self {
+        Self {
+            out: Out {
+                buf: Vec::with_capacity(limits.buffer_capacity),
+                request_end: limits.buffer_capacity,
+                record_end: usize::MAX,
+                end: limits.buffer_capacity,
+                record_width: varint_len(limits.max_record_bytes as u64),
+            },
+            container_width: varint_len(limits.buffer_capacity as u64),
+            limits,
+            resource,
+            arena: BytesMut::new(),
+            resource_logs: None,
+            resource_end: 0,
+            scope: None,
+            records: 0,
+        }
+    }
+
+    /// The limits this encoder enforces.
+    pub fn limits(&self) -> EncoderLimits {
+        self.limits
+    }
+
+    /// Records in the current request.
+    pub fn record_count(&self) -> usize {
+        self.records
+    }
+
+    /// Bytes in the current request (0 without records).
+    pub fn len(&self) -> usize {
+        if self.records == 0 { 0 } else { self.out.buf.len() }
+    }
+
+    /// Whether the current request holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Appends one record under the instrumentation scope `scope_name`.
+    ///
+    /// Consecutive records with the same scope share one `ScopeLogs`. On
+    /// success returns how many values were cut or left out to respect the
+    /// limits (also written as the record's `dropped_attributes_count`).
+    ///
+    /// Cost: no allocation while the buffer block has room (see the module
+    /// docs); values are formatted straight into the buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::BufferFull`] when the record does not fit what is left
+    /// of the request (flush, then retry); [`EncodeError::RecordTooLarge`]
+    /// when it cannot fit even an empty request. In both cases the buffer is
+    /// unchanged.
+    pub fn encode_log_record(
+        &mut self,
+        scope_name: &str,
+        record: &(impl LogRecordView + ?Sized),
+    ) -> Result<u32, EncodeError> {
+        // Rolls the buffer back if a value's `Debug` panics mid-record, so
+        // the records already buffered stay a valid request.
+        let attempt = Attempt::new(self);
+        match attempt.encoder.try_encode(scope_name, record) {
+            Ok(dropped) => {
+                attempt.commit();
+                Ok(dropped)
+            }
+            Err(overflow) => {
+                let buffered = attempt.encoder.records > 0;
+                drop(attempt);
+                if overflow == Overflow::Request && buffered {
+                    Err(EncodeError::BufferFull)
+                } else {
+                    Err(EncodeError::RecordTooLarge)
+                }
+            }
+        }
+    }
+
+    /// Closes the current request and returns it; the encoder is then empty
+    /// and ready for the next request. Returns empty bytes when there was no
+    /// record.
+    ///
+    /// Cost: patches two lengths and copies the request once into the
+    /// hand-off block; no allocation while the block has room or can be
+    /// reclaimed.
+    pub fn flush(&mut self) -> OtlpBytes {
+        if self.records == 0 {
+            return OtlpBytes::default();
+        }
+        if let Some(scope) = &self.scope {
+            self.out.close(scope.at, self.container_width);
+        }
+        if let Some(at) = self.resource_logs {
+            self.out.close(at, self.container_width);
+        }
+        self.records = 0;
+        let len = self.out.buf.len();
+        if self.arena.capacity() < len {
+            // Reclaims the block when every request split off it is gone,
+            // else takes a fresh one.
+            self.arena.reserve(len.max(self.limits.buffer_capacity));
+        }
+        self.arena.extend_from_slice(&self.out.buf);
+        // Keep the envelope (the resource and the last scope's header, moved
+        // down next to it) for the next request: a next record of the same
+        // scope starts right after it.
+        match &mut self.scope {
+            Some(scope) => {
+                let header = scope.at - 1..scope.name.end;
+                let shift = header.start - self.resource_end;
+                if shift > 0 {
+                    self.out.buf.copy_within(header, self.resource_end);
+                    scope.at -= shift;
+                    scope.name = scope.name.start - shift..scope.name.end - shift;
+                }
+                scope.records = 0;
+                self.out.buf.truncate(scope.name.end);
+            }
+            None => self.clear(),
+        }
+        OtlpBytes(self.arena.split().freeze())
+    }
+
+    /// Drops the current request.
+    pub fn clear(&mut self) {
+        self.out.buf.clear();
+        self.resource_logs = None;
+        self.scope = None;
+        self.records = 0;
+    }
+
+    /// Closes the open scope; one left without records (kept from the last
+    /// request) is removed instead.
+    fn close_scope(&mut self) {
+        if let Some(scope) = self.scope.take() {
+            if scope.records == 0 {
+                self.out.buf.truncate(scope.at - 1);
+            } else {
+                self.out.close(scope.at, self.container_width);
+            }
+        }
+    }
+
+    fn try_encode(&mut self, scope_name: &str, record: &(impl LogRecordView + ?Sized)) -> Result<u32, Overflow> {
+        // Envelope writes are bounded by the request only.
+        self.out.set_record_end(usize::MAX);
+        if self.resource_logs.is_none() {
+            let at = self.out.open(tag::REQUEST_RESOURCE_LOGS, self.container_width)?;
+            self.out.put_bytes_field(tag::RESOURCE_LOGS_RESOURCE, self.resource.encoded())?;
+            self.resource_logs = Some(at);
+            self.resource_end = self.out.buf.len();
+        }
+        let same_scope =
+            self.scope.as_ref().is_some_and(|s| self.out.buf.get(s.name.clone()) == Some(scope_name.as_bytes()));
+        if !same_scope {
+            self.close_scope();
+            let at = self.out.open(tag::RESOURCE_LOGS_SCOPE_LOGS, self.container_width)?;
+            let name = truncate_at_char_boundary(scope_name, MAX_SCOPE_NAME_BYTES);
+            let scope_len = 1 + varint_len(name.len() as u64) + name.len();
+            self.out.put_tag_varint(tag::SCOPE_LOGS_SCOPE, scope_len as u64)?;
+            self.out.put_tag_varint(tag::SCOPE_NAME, name.len() as u64)?;
+            let start = self.out.buf.len();
+            self.out.put_slice(name.as_bytes())?;
+            self.scope = Some(OpenScope { at, name: start..start + name.len(), records: 0 });
+        }
+
+        let width = self.out.record_width;
+        let at = self.out.open(tag::SCOPE_LOGS_LOG_RECORDS, width)?;
+        let record_start = self.out.buf.len();
+        let record_limit = record_start + self.limits.max_record_bytes;
+        // First pass against the whole limit. Only if something had to be cut
+        // and its count no longer fits is the record written again with room
+        // kept for the count, so a record of exactly the limit stays whole.
+        let mut dropped = self.write_record(record, record_limit)?;
+        if dropped > 0 && self.out.check(1 + varint_len(u64::from(dropped))).is_err() {
+            self.out.buf.truncate(record_start);
+            dropped = self.write_record(record, record_limit - DROPPED_COUNT_ROOM)?;
+        }
+        self.out.set_record_end(record_limit);
+        if dropped > 0 {
+            self.out.put_tag_varint(tag::LOG_DROPPED_ATTRIBUTES, u64::from(dropped))?;
+        }
+        self.out.close(at, width);
+        self.out.set_record_end(usize::MAX);
+        Ok(dropped)
+    }
+
+    /// Writes the fields of `record` up to `end`; returns the values cut or
+    /// left out.
+    fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Overflow> {
+        self.out.set_record_end(end);
+        let max_value = self.limits.max_value_bytes;
+        if let Some(t) = record.time_unix_nano() {
+            self.out.put_tag_fixed64(tag::LOG_TIME, t)?;
+        }
+        if let Some(t) = record.observed_time_unix_nano() {
+            self.out.put_tag_fixed64(tag::LOG_OBSERVED_TIME, t)?;
+        }
+        if let Some(severity) = record.severity() {
+            self.out.put_tag_varint(tag::LOG_SEVERITY_NUMBER, severity.number() as u64)?;
+        }
+        let mut dropped = record.dropped_attributes_count();
+        if let Some(text) = record.severity_text() {
+            dropped += u32::from(self.out.put_string_field(tag::LOG_SEVERITY_TEXT, text, max_value)?);
+        }
+        if let Some(name) = record.event_name() {
+            dropped += u32::from(self.out.put_string_field(tag::LOG_EVENT_NAME, name, max_value)?);
+        }
+        if let Some(cx) = record.trace_context() {
+            self.out.put_bytes_field(tag::LOG_TRACE_ID, &cx.trace_id)?;
+            self.out.put_bytes_field(tag::LOG_SPAN_ID, &cx.span_id)?;
+            self.out.put_tag_fixed32(tag::LOG_FLAGS, u32::from(cx.flags))?;
+        }
+        let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
+        record.visit(&mut fields);
+        if fields.abort {
+            return Err(Overflow::Request);
+        }
+        Ok(dropped.saturating_add(fields.dropped))
+    }
+}
+
+/// Writes the body and attributes a view visits, degrading values that do not
+/// fit and remembering a request overflow.
+struct FieldWriter<'o> {
+    out: &'o mut Out,
+    max_value: usize,
+    dropped: u32,
+    abort: bool,
+}
+
+impl FieldWriter<'_> {
+    fn field(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Overflow>) {
+        if self.abort {
+            return;
+        }
+        match self.out.degrade(write) {
+            Ok(cut) => self.dropped = self.dropped.saturating_add(u32::from(cut)),
+            Err(_) => self.abort = true,
+        }
+    }
+}
+
+impl RecordVisitor for FieldWriter<'_> {
+    fn visit_body(&mut self, body: AnyValue<'_>) {
+        let max_value = self.max_value;
+        let mark = self.out.buf.len();
+        self.field(|out| out.put_any_value_field(tag::LOG_BODY, body, max_value, 0));
+        // An empty string body is no body.
+        if !self.abort && is_empty_string_any_value(self.out.buf.get(mark..).unwrap_or_default()) {
+            self.out.buf.truncate(mark);
+        }
+    }
+
+    fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+        let max_value = self.max_value;
+        self.field(|out| out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0));
+    }
+}
+
+/// Whether `field` is `body { string_value: "" }` (with any length widths).
+fn is_empty_string_any_value(field: &[u8]) -> bool {
+    // [tag][len varint...][0x0A][0 as varint, maybe padded]
+    let Some((&tag, rest)) = field.split_first() else {
+        return false;
+    };
+    if tag != tag::LOG_BODY {
+        return false;
+    }
+    let Some((_len, rest)) = read_varint(rest) else {
+        return false;
+    };
+    let Some((&inner, rest)) = rest.split_first() else {
+        return false;
+    };
+    inner == tag::ANY_STRING && read_varint(rest).is_some_and(|(n, tail)| n == 0 && tail.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate_at_char_boundary("héllo", 2), "h");
+        assert_eq!(truncate_at_char_boundary("héllo", 3), "hé");
+        assert_eq!(truncate_at_char_boundary("abc", 10), "abc");
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        assert!(EncoderLimits::new(64 * 1024, 16_383, 8192).is_ok());
+        assert!(EncoderLimits::new(100, 64, 10).is_err());
+        assert!(EncoderLimits::new(4096, 4000, 10).is_err());
+        assert!(EncoderLimits::new(4096, 1024, 0).is_err());
+    }
+}
+

@@ -1,0 +1,397 @@
+//! The bounded writer under the encoder: every write checked against the
+//! request's capacity and the record's limit, strings cut at a UTF-8
+//! boundary with the truncation marker.
+
+use std::fmt;
+
+use super::{
+    limits::{MAX_NESTING, TRUNCATION_MARKER},
+    tag,
+};
+use crate::{
+    view::AnyValue,
+    wire::{put_varint, varint_len, write_padded_varint},
+};
+
+// === impl Out ===
+
+/// Which bound a write crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Overflow {
+    /// The record's own limit: degrade the value (truncate or drop it).
+    Record,
+    /// The request's capacity: abort the record, the caller may flush.
+    Request,
+}
+
+/// The buffer plus the two bounds every write is checked against.
+#[derive(Debug)]
+pub(super) struct Out {
+    /// Never reallocates while a request is encoded: every write is checked
+    /// against `request_end`, which is at most its capacity.
+    pub(super) buf: Vec<u8>,
+    /// Writes may not end past this index (the request capacity).
+    pub(super) request_end: usize,
+    /// Writes may not end past this index (the current record's limit).
+    pub(super) record_end: usize,
+    /// `min(request_end, record_end)`: the one bound the fast path checks.
+    pub(super) end: usize,
+    /// Placeholder width for lengths inside a record.
+    pub(super) record_width: usize,
+}
+
+impl Out {
+    pub(super) fn unbounded() -> Self {
+        Self { buf: Vec::new(), request_end: usize::MAX, record_end: usize::MAX, end: usize::MAX, record_width: 5 }
+    }
+
+    #[inline(always)]
+    pub(super) fn check(&self, n: usize) -> Result<(), Overflow> {
+        if self.buf.len() + n <= self.end { Ok(()) } else { Err(self.overflow(n)) }
+    }
+
+    /// Which bound a write of `n` bytes crosses: the record's own limit wins,
+    /// since flushing cannot help it.
+    #[cold]
+    pub(super) fn overflow(&self, n: usize) -> Overflow {
+        if self.buf.len().saturating_add(n) > self.record_end { Overflow::Record } else { Overflow::Request }
+    }
+
+    #[inline(always)]
+    pub(super) fn set_record_end(&mut self, record_end: usize) {
+        self.record_end = record_end;
+        self.end = self.request_end.min(record_end);
+    }
+
+    #[inline]
+    pub(super) fn put_slice(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        self.check(bytes.len())?;
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn put_tag_varint(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
+        self.check(1 + varint_len(value))?;
+        self.buf.push(tag);
+        put_varint(&mut self.buf, value);
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn put_tag_fixed64(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
+        self.check(9)?;
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&value.to_le_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn put_tag_fixed32(&mut self, tag: u8, value: u32) -> Result<(), Overflow> {
+        self.check(5)?;
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&value.to_le_bytes());
+        Ok(())
+    }
+
+    /// A length-delimited field whose content is known.
+    #[inline]
+    pub(super) fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) -> Result<(), Overflow> {
+        self.check(1 + varint_len(bytes.len() as u64) + bytes.len())?;
+        self.buf.push(tag);
+        put_varint(&mut self.buf, bytes.len() as u64);
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Opens a length-delimited field whose length is patched by [`Out::close`].
+    #[inline]
+    pub(super) fn open(&mut self, tag: u8, width: usize) -> Result<usize, Overflow> {
+        self.check(1 + width)?;
+        self.buf.push(tag);
+        let at = self.buf.len();
+        for _ in 0..width {
+            self.buf.push(0);
+        }
+        Ok(at)
+    }
+
+    /// Patches the length of the field opened at `at` with `width` bytes.
+    #[inline]
+    pub(super) fn close(&mut self, at: usize, width: usize) {
+        let len = self.buf.len().saturating_sub(at + width);
+        if let Some(slot) = self.buf.get_mut(at..at + width) {
+            write_padded_varint(slot, len as u64);
+        }
+    }
+
+    /// Runs `write`; a value that crossed the record's limit is rolled back
+    /// and reported as cut (`Ok(true)`), so the caller goes on with the next
+    /// one. A request overflow is passed up: the whole record must go.
+    #[inline]
+    pub(super) fn degrade(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Overflow>) -> Result<bool, Overflow> {
+        let mark = self.buf.len();
+        match write(self) {
+            Err(Overflow::Record) => {
+                self.buf.truncate(mark);
+                Ok(true)
+            }
+            other => other,
+        }
+    }
+
+    /// A string field cut to `max` bytes and to the record's room, with the
+    /// truncation marker. Returns whether it was cut.
+    pub(super) fn put_string_field(&mut self, tag: u8, s: &str, max: usize) -> Result<bool, Overflow> {
+        if s.len() <= max {
+            match self.put_bytes_field(tag, s.as_bytes()) {
+                Err(Overflow::Record) => {}
+                other => return other.map(|()| false),
+            }
+        }
+        let mut sink = self.open_str(tag, max)?;
+        // An error only means the sink stopped at its bound; `finish` says which.
+        let _ = fmt::Write::write_str(&mut sink, s);
+        sink.finish()
+    }
+
+    /// A string field written through `Debug`, cut like [`put_string_field`].
+    ///
+    /// [`put_string_field`]: Out::put_string_field
+    pub(super) fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Overflow> {
+        let mut sink = self.open_str(tag, max)?;
+        // An error only means the sink stopped at its bound; `finish` says which.
+        let _ = fmt::write(&mut sink, format_args!("{value:?}"));
+        sink.finish()
+    }
+
+    pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Overflow> {
+        let width = self.record_width;
+        let at = self.open(tag, width)?;
+        let start = self.buf.len();
+        let hard_end = start.saturating_add(max).min(self.record_end);
+        Ok(StrSink { out: self, at, width, start, hard_end, cut: false, request_overflow: false })
+    }
+
+    /// `KeyValue { key, value }` as field `tag`. Returns whether anything was
+    /// cut or dropped inside the value.
+    pub(super) fn put_key_value(
+        &mut self,
+        tag: u8,
+        key: &str,
+        value: AnyValue<'_>,
+        max_value: usize,
+        depth: usize,
+    ) -> Result<bool, Overflow> {
+        // Fast path: scalar and short-string values have lengths known up front.
+        if let Some(any_len) = scalar_any_value_len(value, max_value) {
+            let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
+            match self.check(1 + varint_len(kv_len as u64) + kv_len) {
+                Ok(()) => {
+                    self.buf.push(tag);
+                    put_varint(&mut self.buf, kv_len as u64);
+                    self.buf.push(tag::KV_KEY);
+                    put_varint(&mut self.buf, key.len() as u64);
+                    self.buf.extend_from_slice(key.as_bytes());
+                    self.buf.push(tag::KV_VALUE);
+                    put_varint(&mut self.buf, any_len as u64);
+                    put_scalar_any_value(&mut self.buf, value);
+                    return Ok(false);
+                }
+                Err(Overflow::Request) => return Err(Overflow::Request),
+                Err(Overflow::Record) => {} // fall through: the value may be cut
+            }
+        }
+        let width = self.record_width;
+        let at = self.open(tag, width)?;
+        self.put_bytes_field(tag::KV_KEY, key.as_bytes())?;
+        let cut = self.put_any_value_field(tag::KV_VALUE, value, max_value, depth)?;
+        self.close(at, width);
+        Ok(cut)
+    }
+
+    /// `AnyValue` as field `tag`. Returns whether anything was cut or dropped.
+    pub(super) fn put_any_value_field(
+        &mut self,
+        tag: u8,
+        value: AnyValue<'_>,
+        max_value: usize,
+        depth: usize,
+    ) -> Result<bool, Overflow> {
+        if let Some(len) = scalar_any_value_len(value, max_value) {
+            match self.check(1 + varint_len(len as u64) + len) {
+                Ok(()) => {
+                    self.buf.push(tag);
+                    put_varint(&mut self.buf, len as u64);
+                    put_scalar_any_value(&mut self.buf, value);
+                    return Ok(false);
+                }
+                Err(Overflow::Request) => return Err(Overflow::Request),
+                Err(Overflow::Record) => {}
+            }
+        }
+        if depth >= MAX_NESTING {
+            return Err(Overflow::Record);
+        }
+        let width = self.record_width;
+        let at = self.open(tag, width)?;
+        let cut = match value {
+            AnyValue::Str(s) => self.put_string_field(tag::ANY_STRING, s, max_value)?,
+            AnyValue::Fmt(v) => self.put_fmt_field(tag::ANY_STRING, v, max_value)?,
+            AnyValue::Bytes(b) if b.len() <= max_value => {
+                self.put_bytes_field(tag::ANY_BYTES, b)?;
+                false
+            }
+            AnyValue::Bytes(_) => return Err(Overflow::Record),
+            AnyValue::Array(array) => {
+                let inner = self.open(tag::ANY_ARRAY, width)?;
+                let mut cut = Ok(false);
+                array.visit_values(&mut |item| {
+                    if let Ok(any_cut) = cut {
+                        cut = self
+                            .degrade(|out| out.put_any_value_field(tag::ARRAY_VALUES, item, max_value, depth + 1))
+                            .map(|c| any_cut | c);
+                    }
+                });
+                let cut = cut?;
+                self.close(inner, width);
+                cut
+            }
+            AnyValue::Map(map) => {
+                let inner = self.open(tag::ANY_KVLIST, width)?;
+                let mut cut = Ok(false);
+                map.visit_entries(&mut |key, item| {
+                    if let Ok(any_cut) = cut {
+                        cut = self
+                            .degrade(|out| out.put_key_value(tag::KVLIST_VALUES, key, item, max_value, depth + 1))
+                            .map(|c| any_cut | c);
+                    }
+                });
+                let cut = cut?;
+                self.close(inner, width);
+                cut
+            }
+            // Scalars only reach here when they did not fit the record.
+            AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => return Err(Overflow::Record),
+        };
+        self.close(at, width);
+        Ok(cut)
+    }
+}
+
+/// The encoded length of an `AnyValue` message whose size is known without
+/// writing it, or `None` for values that need placeholders.
+#[inline(always)]
+fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> {
+    match value {
+        AnyValue::Str(s) if s.len() <= max_value => Some(1 + varint_len(s.len() as u64) + s.len()),
+        AnyValue::Bool(_) => Some(2),
+        AnyValue::Int(i) => Some(1 + varint_len(i as u64)),
+        AnyValue::Double(_) => Some(9),
+        AnyValue::Bytes(b) if b.len() <= max_value => Some(1 + varint_len(b.len() as u64) + b.len()),
+        _ => None,
+    }
+}
+
+/// Writes a value accepted by [`scalar_any_value_len`]; capacity was checked.
+#[inline(always)]
+fn put_scalar_any_value(buf: &mut Vec<u8>, value: AnyValue<'_>) {
+    match value {
+        AnyValue::Str(s) => {
+            buf.push(tag::ANY_STRING);
+            put_varint(buf, s.len() as u64);
+            buf.extend_from_slice(s.as_bytes());
+        }
+        AnyValue::Bool(b) => {
+            buf.push(tag::ANY_BOOL);
+            buf.push(u8::from(b));
+        }
+        AnyValue::Int(i) => {
+            buf.push(tag::ANY_INT);
+            put_varint(buf, i as u64);
+        }
+        AnyValue::Double(d) => {
+            buf.push(tag::ANY_DOUBLE);
+            buf.extend_from_slice(&d.to_le_bytes());
+        }
+        AnyValue::Bytes(b) => {
+            buf.push(tag::ANY_BYTES);
+            put_varint(buf, b.len() as u64);
+            buf.extend_from_slice(b);
+        }
+        AnyValue::Fmt(_) | AnyValue::Array(_) | AnyValue::Map(_) => {}
+    }
+}
+
+// === impl StrSink ===
+
+/// A `fmt::Write` into an open string field that stops at its bound.
+pub(super) struct StrSink<'o> {
+    out: &'o mut Out,
+    at: usize,
+    width: usize,
+    start: usize,
+    hard_end: usize,
+    cut: bool,
+    request_overflow: bool,
+}
+
+impl fmt::Write for StrSink<'_> {
+    fn write_str(&mut self, piece: &str) -> fmt::Result {
+        if self.cut || self.request_overflow {
+            return Err(fmt::Error);
+        }
+        let len = self.out.buf.len();
+        let room = self.hard_end.saturating_sub(len);
+        let take = piece.len().min(room);
+        if len + take > self.out.request_end {
+            self.request_overflow = true;
+            return Err(fmt::Error);
+        }
+        // Bytes, not `&piece[..take]`: the cut may split a character; `finish`
+        // moves it back to a boundary.
+        self.out.buf.extend_from_slice(piece.as_bytes().get(..take).unwrap_or_default());
+        if take < piece.len() {
+            self.cut = true;
+            return Err(fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+impl StrSink<'_> {
+    fn finish(self) -> Result<bool, Overflow> {
+        if self.request_overflow {
+            return Err(Overflow::Request);
+        }
+        if self.cut {
+            let Some(mut cut) = self.hard_end.checked_sub(TRUNCATION_MARKER.len()) else {
+                return Err(Overflow::Record);
+            };
+            if cut < self.start {
+                return Err(Overflow::Record);
+            }
+            // Step back over UTF-8 continuation bytes to a character boundary.
+            while cut > self.start && self.out.buf.get(cut).is_some_and(|b| b & 0xC0 == 0x80) {
+                cut -= 1;
+            }
+            self.out.buf.truncate(cut);
+            self.out.buf.extend_from_slice(TRUNCATION_MARKER.as_bytes());
+        }
+        self.out.close(self.at, self.width);
+        Ok(self.cut)
+    }
+}
+
+
+/// boundary.
+pub(super) fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}

@@ -1,0 +1,180 @@
+//! [`NodePath`]: the handle an engine gives its nodes to log through.
+
+use std::{fmt, sync::Arc, sync::atomic::Ordering};
+
+use tracing_core::LevelFilter;
+
+use super::{
+    FlushReason, LocalTelemetry, Node, SharedTelemetry,
+    buffer::{Output, PathInner},
+};
+use crate::{
+    encoder::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue},
+    metrics::NodeMetrics,
+    view::LogRecordView,
+};
+
+/// The node path: the buffers, the destination and the counters that an
+/// engine's nodes log through.
+///
+/// Make one per engine, then hand each node a
+/// [`LocalTelemetry`](crate::LocalTelemetry) ([`local`](Self::local)) or a
+/// [`SharedTelemetry`](crate::SharedTelemetry) ([`shared`](Self::shared)).
+/// Cloning is cheap and every clone is the same path.
+///
+/// Memory is bounded by `threads × 2 × buffer capacity` (each buffer and the
+/// hand-off block its requests are split off) plus what the destination's
+/// channel holds.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_info};
+///
+/// let channel = OtlpBytesChannel::new(100);
+/// let path = NodePath::builder(Destination::Channel(channel.sender()))
+///     .with_service_name("my-engine")
+///     .build();
+/// let telemetry = path.shared(Node::new("receiver.otlp.0"));
+///
+/// otel_info!(telemetry, "receiver.started", port = 4317_i64, "listening");
+/// assert_eq!(path.metrics().events_buffered(), 1);
+///
+/// path.flush(FlushReason::Timer); // what the ITR's timer does
+/// assert_eq!(channel.receiver().len(), 1);
+/// assert_eq!(path.metrics().events_delivered(), 1);
+/// ```
+#[derive(Clone)]
+pub struct NodePath {
+    pub(crate) inner: Arc<PathInner>,
+}
+
+impl fmt::Debug for NodePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodePath")
+            .field("output", &self.inner.output)
+            .field("limits", &self.inner.limits)
+            .field("max_level", &self.inner.max_level)
+            .field("shut_down", &self.inner.shut_down.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodePath {
+    /// A node path sending to `output` (a [`Destination`](crate::Destination))
+    /// with the default limits.
+    pub fn new(output: impl Into<Output>) -> Self {
+        Self::builder(output).build()
+    }
+
+    /// A builder for a node path sending to `output`, usually a
+    /// [`Destination`](crate::Destination).
+    ///
+    /// `Channel` batches records in per-thread buffers (`Buffered(path)`:
+    /// as `path`'s channel); `Console` prints each record when it is logged;
+    /// `Noop` discards (and counts) them.
+    pub fn builder(output: impl Into<Output>) -> NodePathBuilder {
+        NodePathBuilder {
+            output: output.into(),
+            limits: EncoderLimits::default(),
+            resource: OtlpResource::builder(),
+            max_level: LevelFilter::TRACE,
+        }
+    }
+
+    /// Telemetry for a `!Send` node running on this thread; it logs into
+    /// this thread's local buffer.
+    pub fn local(&self, node: Node) -> LocalTelemetry {
+        LocalTelemetry::new(node, self.inner.clone(), self.inner.local_buffer())
+    }
+
+    /// Telemetry for a `Send` node; it logs into the shared buffer of
+    /// whichever thread it runs on.
+    pub fn shared(&self, node: Node) -> SharedTelemetry {
+        SharedTelemetry::new(node, self.inner.clone())
+    }
+
+    /// Flushes the shared buffers of every thread and this thread's local
+    /// buffer; returns how many requests were flushed.
+    ///
+    /// Local buffers of other threads are flushed by their own thread (a
+    /// thread-per-core engine runs a flush on each core).
+    pub fn flush(&self, reason: FlushReason) -> usize {
+        self.inner.flush(reason)
+    }
+
+    /// Drains the shared buffers of every thread and this thread's local
+    /// buffer, then refuses new records: they go to the raw logger, counted
+    /// as [`DropReason::ShutDown`](crate::DropReason::ShutDown). Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) ran.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// A snapshot of the node path's counters.
+    pub fn metrics(&self) -> NodeMetrics {
+        self.inner.metrics()
+    }
+
+    /// The encoder limits of every buffer.
+    pub fn limits(&self) -> EncoderLimits {
+        self.inner.limits
+    }
+
+    /// Buffers a third-party event that belongs to no node
+    /// (`Destination::Buffered`) in this thread's shared buffer, under
+    /// `scope`.
+    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(&self, scope: &str, record: &R) {
+        self.inner.log_unattributed(scope, record);
+    }
+
+    /// Where the path's flushed requests go.
+    pub(crate) fn output(&self) -> &Output {
+        &self.inner.output
+    }
+}
+
+/// Builds a [`NodePath`].
+#[derive(Debug)]
+pub struct NodePathBuilder {
+    output: Output,
+    limits: EncoderLimits,
+    resource: OtlpResourceBuilder,
+    max_level: LevelFilter,
+}
+impl NodePathBuilder {
+    /// Sets `service.name` on the resource (default `unknown_service`).
+    pub fn with_service_name(self, name: impl Into<String>) -> Self {
+        self.with_resource_attribute("service.name", name.into())
+    }
+
+    /// Adds a resource attribute.
+    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
+        self.resource = self.resource.with_attribute(key, value);
+        self
+    }
+
+    /// Sets the limits of every buffer (capacity, record and value limits).
+    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Records above `level` are not produced by the `otel_*!` macros and
+    /// third-party events above it inside a node scope are discarded
+    /// (default: everything).
+    pub fn with_max_level(mut self, level: LevelFilter) -> Self {
+        self.max_level = level;
+        self
+    }
+
+    /// Builds the node path.
+    pub fn build(self) -> NodePath {
+        let resource = self.resource.build_for_service();
+        NodePath { inner: Arc::new(PathInner::new(self.output, self.limits, resource, self.max_level)) }
+    }
+}

@@ -1,0 +1,465 @@
+//! The protobuf wire format, as selftrace reads and writes it: varints, tags,
+//! padded length placeholders, a bounds-checked field reader, and the OTLP
+//! field numbers.
+//!
+//! This is the one place protobuf is spoken in selftrace's crates: the
+//! encoder ([`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder))
+//! writes with it, the request merger ([`batch`](crate::batch)) and
+//! `selftrace-bridge`'s zero-copy decoder and response reader read with it.
+//! It is public for those crates; its items follow the
+//! [protobuf encoding](https://protobuf.dev/programming-guides/encoding/)
+//! and change only with it.
+//!
+//! # Examples
+//!
+//! ```
+//! use selftrace::wire::{self, Fields, Value, otlp};
+//!
+//! // A ScopeLogs message: scope { name: "db" }.
+//! let mut scope = Vec::new();
+//! scope.push(wire::tag(otlp::scope::NAME, wire::LEN));
+//! wire::put_varint(&mut scope, 2);
+//! scope.extend_from_slice(b"db");
+//! let mut scope_logs = vec![wire::tag(otlp::scope_logs::SCOPE, wire::LEN)];
+//! wire::put_varint(&mut scope_logs, scope.len() as u64);
+//! scope_logs.extend_from_slice(&scope);
+//!
+//! let field = Fields::new(&scope_logs).next().unwrap().unwrap();
+//! assert_eq!(field.number, otlp::scope_logs::SCOPE);
+//! let Value::Len(inner) = field.value else { panic!("a message") };
+//! assert_eq!(inner.offset, 2); // where the scope's bytes start in `scope_logs`
+//! ```
+
+use std::fmt;
+
+use bytes::BufMut;
+
+/// Wire type of varint fields (`int32`, `int64`, `uint*`, `bool`, enums).
+pub const VARINT: u8 = 0;
+/// Wire type of 8-byte little-endian fields (`fixed64`, `double`).
+pub const I64: u8 = 1;
+/// Wire type of length-delimited fields (strings, bytes, messages).
+pub const LEN: u8 = 2;
+/// Wire type of 4-byte little-endian fields (`fixed32`, `float`).
+pub const I32: u8 = 5;
+
+/// The key of field `number` with wire type `wire`, for field numbers below
+/// 16 (every OTLP logs field): one byte.
+pub const fn tag(number: u32, wire: u8) -> u8 {
+    assert!(number > 0 && number < 16, "a one-byte tag");
+    ((number << 3) as u8) | wire
+}
+
+/// The OTLP field numbers selftrace uses, one module per message, from
+/// `opentelemetry/proto/{collector/logs/v1/logs_service,logs/v1/logs,
+/// common/v1/common,resource/v1/resource}.proto`.
+pub mod otlp {
+    /// `ExportLogsServiceRequest`.
+    pub mod request {
+        /// `repeated ResourceLogs resource_logs = 1`
+        pub const RESOURCE_LOGS: u32 = 1;
+    }
+    /// `ExportLogsServiceResponse`.
+    pub mod response {
+        /// `ExportLogsPartialSuccess partial_success = 1`
+        pub const PARTIAL_SUCCESS: u32 = 1;
+    }
+    /// `ExportLogsPartialSuccess`.
+    pub mod partial_success {
+        /// `int64 rejected_log_records = 1`
+        pub const REJECTED_LOG_RECORDS: u32 = 1;
+        /// `string error_message = 2`
+        pub const ERROR_MESSAGE: u32 = 2;
+    }
+    /// `ResourceLogs`.
+    pub mod resource_logs {
+        /// `Resource resource = 1`
+        pub const RESOURCE: u32 = 1;
+        /// `repeated ScopeLogs scope_logs = 2`
+        pub const SCOPE_LOGS: u32 = 2;
+        /// `string schema_url = 3`
+        pub const SCHEMA_URL: u32 = 3;
+    }
+    /// `Resource`.
+    pub mod resource {
+        /// `repeated KeyValue attributes = 1`
+        pub const ATTRIBUTES: u32 = 1;
+        /// `uint32 dropped_attributes_count = 2`
+        pub const DROPPED_ATTRIBUTES_COUNT: u32 = 2;
+    }
+    /// `ScopeLogs`.
+    pub mod scope_logs {
+        /// `InstrumentationScope scope = 1`
+        pub const SCOPE: u32 = 1;
+        /// `repeated LogRecord log_records = 2`
+        pub const LOG_RECORDS: u32 = 2;
+        /// `string schema_url = 3`
+        pub const SCHEMA_URL: u32 = 3;
+    }
+    /// `InstrumentationScope`.
+    pub mod scope {
+        /// `string name = 1`
+        pub const NAME: u32 = 1;
+        /// `string version = 2`
+        pub const VERSION: u32 = 2;
+        /// `repeated KeyValue attributes = 3`
+        pub const ATTRIBUTES: u32 = 3;
+        /// `uint32 dropped_attributes_count = 4`
+        pub const DROPPED_ATTRIBUTES_COUNT: u32 = 4;
+    }
+    /// `LogRecord`.
+    pub mod log_record {
+        /// `fixed64 time_unix_nano = 1`
+        pub const TIME_UNIX_NANO: u32 = 1;
+        /// `SeverityNumber severity_number = 2`
+        pub const SEVERITY_NUMBER: u32 = 2;
+        /// `string severity_text = 3`
+        pub const SEVERITY_TEXT: u32 = 3;
+        /// `AnyValue body = 5`
+        pub const BODY: u32 = 5;
+        /// `repeated KeyValue attributes = 6`
+        pub const ATTRIBUTES: u32 = 6;
+        /// `uint32 dropped_attributes_count = 7`
+        pub const DROPPED_ATTRIBUTES_COUNT: u32 = 7;
+        /// `fixed32 flags = 8`
+        pub const FLAGS: u32 = 8;
+        /// `bytes trace_id = 9`
+        pub const TRACE_ID: u32 = 9;
+        /// `bytes span_id = 10`
+        pub const SPAN_ID: u32 = 10;
+        /// `fixed64 observed_time_unix_nano = 11`
+        pub const OBSERVED_TIME_UNIX_NANO: u32 = 11;
+        /// `string event_name = 12`
+        pub const EVENT_NAME: u32 = 12;
+    }
+    /// `KeyValue`.
+    pub mod key_value {
+        /// `string key = 1`
+        pub const KEY: u32 = 1;
+        /// `AnyValue value = 2`
+        pub const VALUE: u32 = 2;
+    }
+    /// `AnyValue` (a `oneof value`).
+    pub mod any_value {
+        /// `string string_value = 1`
+        pub const STRING: u32 = 1;
+        /// `bool bool_value = 2`
+        pub const BOOL: u32 = 2;
+        /// `int64 int_value = 3`
+        pub const INT: u32 = 3;
+        /// `double double_value = 4`
+        pub const DOUBLE: u32 = 4;
+        /// `ArrayValue array_value = 5`
+        pub const ARRAY: u32 = 5;
+        /// `KeyValueList kvlist_value = 6`
+        pub const KVLIST: u32 = 6;
+        /// `bytes bytes_value = 7`
+        pub const BYTES: u32 = 7;
+        /// `int32 string_value_strindex = 8` (profiles only; not a log value)
+        pub const STRING_STRINDEX: u32 = 8;
+    }
+    /// `ArrayValue` and `KeyValueList`.
+    pub mod list {
+        /// `repeated AnyValue values = 1` / `repeated KeyValue values = 1`
+        pub const VALUES: u32 = 1;
+    }
+}
+
+// === writing ===
+
+/// Bytes needed for `value` as a minimal varint.
+#[inline]
+pub const fn varint_len(value: u64) -> usize {
+    // ceil(bits / 7) without a division: (bits * 9 + 64) / 64 for 1..=64 bits.
+    let bits = (64 - (value | 1).leading_zeros()) as usize;
+    (bits * 9 + 64) >> 6
+}
+
+/// Appends `value` as a minimal varint.
+#[inline(always)]
+pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, mut value: u64) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
+}
+
+/// Writes `value` as a varint padded to exactly `slot.len()` bytes (its
+/// leading bytes carry a continuation bit, which every protobuf decoder
+/// accepts): the length placeholder of a message whose size is known only
+/// when it closes. `value` must fit in `7 × slot.len()` bits.
+#[inline]
+pub fn write_padded_varint(slot: &mut [u8], mut value: u64) {
+    let last = slot.len().saturating_sub(1);
+    for (i, byte) in slot.iter_mut().enumerate() {
+        let mut b = (value & 0x7F) as u8;
+        value >>= 7;
+        if i < last {
+            b |= 0x80;
+        }
+        *byte = b;
+    }
+}
+
+// === reading ===
+
+/// A message's bytes and where they start in the buffer the reader began
+/// with (for error offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// The message's bytes.
+    pub bytes: &'a [u8],
+    /// Offset of `bytes[0]` in the outermost buffer.
+    pub offset: usize,
+}
+
+impl<'a> Message<'a> {
+    /// A whole buffer, at offset 0.
+    pub const fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, offset: 0 }
+    }
+
+    /// Its fields, in order.
+    pub fn fields(self) -> Fields<'a> {
+        Fields { msg: self, pos: 0, done: false }
+    }
+}
+
+/// One field's value, by wire type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// Wire type 0.
+    Varint(u64),
+    /// Wire type 1, little-endian.
+    I64(u64),
+    /// Wire type 2: the payload.
+    Len(Message<'a>),
+    /// Wire type 5, little-endian.
+    I32(u32),
+}
+
+/// One field of a message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Field<'a> {
+    /// Its field number (1 to 2²⁹ − 1).
+    pub number: u32,
+    /// Its value.
+    pub value: Value<'a>,
+    /// Offset of its key in the outermost buffer.
+    pub at: usize,
+    /// The whole field as written: key, length and payload.
+    pub raw: &'a [u8],
+}
+
+impl Field<'_> {
+    /// Its wire type.
+    pub fn wire_type(&self) -> u8 {
+        match self.value {
+            Value::Varint(_) => VARINT,
+            Value::I64(_) => I64,
+            Value::Len(_) => LEN,
+            Value::I32(_) => I32,
+        }
+    }
+}
+
+/// What is wrong with the bytes, where prost's decoder rejects them too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input ends inside a varint, a fixed-width value or a payload.
+    Truncated,
+    /// A varint longer than ten bytes, or one that overflows 64 bits.
+    VarintTooLong,
+    /// Field number 0, or one above 2²⁹ − 1.
+    InvalidFieldNumber,
+    /// Wire type 3, 4 (groups, unused by OTLP), 6 or 7.
+    UnsupportedWireType(u8),
+}
+
+/// A field that cannot be read, and the offset in the outermost buffer where
+/// the problem starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// Offset of the problem.
+    pub at: usize,
+    /// The problem.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ErrorKind::Truncated => write!(f, "truncated at byte {}", self.at),
+            ErrorKind::VarintTooLong => write!(f, "varint too long at byte {}", self.at),
+            ErrorKind::InvalidFieldNumber => write!(f, "invalid field number at byte {}", self.at),
+            ErrorKind::UnsupportedWireType(w) => write!(f, "unsupported wire type {w} at byte {}", self.at),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The fields of one message, in order, each checked against the bounds of
+/// the message; stops after the first error. Nothing is copied.
+#[derive(Clone, Debug)]
+pub struct Fields<'a> {
+    msg: Message<'a>,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of a whole buffer.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Message::new(bytes).fields()
+    }
+
+    /// Reads the next field, or fails at the offset (relative to the message)
+    /// where it stops making sense.
+    #[inline]
+    fn field(&mut self) -> Result<Field<'a>, (usize, ErrorKind)> {
+        let at = self.pos;
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3).map_err(|_| (at, ErrorKind::InvalidFieldNumber))?;
+        if number == 0 || number > (1 << 29) - 1 {
+            return Err((at, ErrorKind::InvalidFieldNumber));
+        }
+        let value = match (key & 7) as u8 {
+            VARINT => Value::Varint(self.varint()?),
+            I64 => Value::I64(u64::from_le_bytes(self.fixed::<8>()?)),
+            LEN => {
+                let len_at = self.pos;
+                let len = self.varint()?;
+                let start = self.pos;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| start.checked_add(len))
+                    .filter(|&end| end <= self.msg.bytes.len())
+                    .ok_or((len_at, ErrorKind::Truncated))?;
+                self.pos = end;
+                let bytes = self.msg.bytes.get(start..end).ok_or((len_at, ErrorKind::Truncated))?;
+                Value::Len(Message { bytes, offset: self.msg.offset + start })
+            }
+            I32 => Value::I32(u32::from_le_bytes(self.fixed::<4>()?)),
+            wire => return Err((at, ErrorKind::UnsupportedWireType(wire))),
+        };
+        let raw = self.msg.bytes.get(at..self.pos).unwrap_or_default();
+        Ok(Field { number, value, at: self.msg.offset + at, raw })
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
+        // One byte: keys, small lengths and most values.
+        match self.msg.bytes.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
+        let start = self.pos;
+        let mut value = 0_u64;
+        let mut shift = 0;
+        while shift < 70 {
+            let Some(&byte) = self.msg.bytes.get(self.pos) else {
+                return Err((start, ErrorKind::Truncated));
+            };
+            self.pos += 1;
+            // The tenth byte may only carry the top bit of a u64.
+            if shift == 63 && byte > 1 {
+                return Err((start, ErrorKind::VarintTooLong));
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+        Err((start, ErrorKind::VarintTooLong))
+    }
+
+    #[inline]
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, ErrorKind)> {
+        let start = self.pos;
+        let bytes = self.msg.bytes.get(start..start + N).ok_or((start, ErrorKind::Truncated))?;
+        self.pos += N;
+        let mut out = [0; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    /// Stops the iteration (after an error found by the caller).
+    pub fn stop(&mut self) {
+        self.done = true;
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, Error>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.msg.bytes.len() {
+            return None;
+        }
+        match self.field() {
+            Ok(field) => Some(Ok(field)),
+            Err((at, kind)) => {
+                self.done = true;
+                Some(Err(Error { at: self.msg.offset + at, kind }))
+            }
+        }
+    }
+}
+
+/// Reads one varint from the front of `bytes`: the value and the rest, or
+/// `None` when it is cut short or longer than ten bytes.
+pub fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut fields = Fields { msg: Message::new(bytes), pos: 0, done: false };
+    let value = fields.varint().ok()?;
+    Some((value, bytes.get(fields.pos..).unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_encoding() {
+        let boundaries = (0..64).flat_map(|bit| [(1u64 << bit) - 1, 1u64 << bit]);
+        for v in boundaries.chain([u64::MAX]) {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(buf.len(), varint_len(v), "{v}");
+            assert_eq!(read_varint(&buf), Some((v, &[][..])));
+        }
+    }
+
+    #[test]
+    fn padded_varints_decode_to_their_value() {
+        for (v, width) in [(0u64, 2), (127, 2), (128, 2), (16_383, 2), (65_535, 3)] {
+            let mut slot = vec![0; width];
+            write_padded_varint(&mut slot, v);
+            assert_eq!(read_varint(&slot), Some((v, &[][..])), "{v} in {width}");
+        }
+    }
+
+    #[test]
+    fn malformed_fields_are_errors_at_their_offset() {
+        let kind = |bytes: &[u8]| Fields::new(bytes).find_map(Result::err).map(|e| (e.at, e.kind));
+        assert_eq!(kind(&[0x0A, 0x05, 1]), Some((1, ErrorKind::Truncated)));
+        assert_eq!(kind(&[0x08, 0x96, 0x01, 0x00]), Some((3, ErrorKind::InvalidFieldNumber)));
+        assert_eq!(kind(&[0x0B]), Some((0, ErrorKind::UnsupportedWireType(3))));
+        assert_eq!(kind(&[0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02]), Some((1, ErrorKind::VarintTooLong)));
+        assert_eq!(kind(&[0x09, 1, 2, 3]), Some((1, ErrorKind::Truncated)));
+        // A field's raw bytes and its payload's offset.
+        let field = Fields::new(&[0x08, 0x01, 0x12, 0x01, 0x07]).nth(1).expect("two fields").expect("well formed");
+        assert_eq!((field.at, field.raw), (2, &[0x12, 0x01, 0x07][..]));
+        assert_eq!(field.value, Value::Len(Message { bytes: &[7], offset: 4 }));
+    }
+}
