@@ -30,7 +30,10 @@
 
 use std::fmt;
 
-use selftrace::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
+use selftrace::{
+    AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext,
+    wire::{self, Value as Wire},
+};
 
 /// How deeply `AnyValue`s may nest (arrays and maps inside values) before a
 /// request is rejected. The selftrace encoder nests at most 16 deep.
@@ -120,199 +123,99 @@ impl std::error::Error for DecodeError {}
 
 // === wire format ===
 
-/// A message's bytes and their offset in the request.
-#[derive(Clone, Copy, Debug)]
-struct Msg<'a> {
-    bytes: &'a [u8],
-    base: usize,
-}
+// The reader is `selftrace::wire`'s; what is added here names the field a
+// problem is in.
 
-/// One field's value, by wire type.
-#[derive(Clone, Copy, Debug)]
-enum Wire<'a> {
-    Varint(u64),
-    I64(u64),
-    I32(u32),
-    Len(Msg<'a>),
-}
+type Msg<'a> = wire::Message<'a>;
+type Field<'a> = wire::Field<'a>;
+type Fields<'a> = wire::Fields<'a>;
 
-/// One field: its number, value and the offset of its tag.
-#[derive(Clone, Copy, Debug)]
-struct Field<'a> {
-    number: u32,
-    wire: Wire<'a>,
-    at: usize,
-}
-
-impl<'a> Msg<'a> {
-    fn fields(self) -> Fields<'a> {
-        Fields { msg: self, pos: 0, done: false }
-    }
-
-    /// The message as a string field.
-    fn str(self, field: &'static str) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes)
-            .map_err(|e| DecodeError::new(self.base + e.valid_up_to(), DecodeErrorKind::InvalidUtf8 { field }))
-    }
-}
-
-/// The fields of a message, in order; stops after the first error.
-#[derive(Clone, Debug)]
-struct Fields<'a> {
-    msg: Msg<'a>,
-    pos: usize,
-    done: bool,
-}
-
-impl<'a> Fields<'a> {
-    fn error(&mut self, at: usize, kind: DecodeErrorKind) -> Option<Result<Field<'a>, DecodeError>> {
-        self.done = true;
-        Some(Err(DecodeError::new(self.msg.base + at, kind)))
-    }
-
-    #[inline]
-    fn varint(&mut self) -> Result<u64, (usize, DecodeErrorKind)> {
-        // One byte: tags, small lengths and most values.
-        match self.msg.bytes.get(self.pos) {
-            Some(&byte) if byte < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(byte))
-            }
-            _ => self.long_varint(),
-        }
-    }
-
-    fn long_varint(&mut self) -> Result<u64, (usize, DecodeErrorKind)> {
-        let start = self.pos;
-        let mut value = 0_u64;
-        let mut shift = 0;
-        while shift < 70 {
-            let Some(&byte) = self.msg.bytes.get(self.pos) else {
-                return Err((start, DecodeErrorKind::Truncated));
-            };
-            self.pos += 1;
-            // The tenth byte may only carry the top bit of a u64.
-            if shift == 63 && byte > 1 {
-                return Err((start, DecodeErrorKind::VarintTooLong));
-            }
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Ok(value);
-            }
-            shift += 7;
-        }
-        Err((start, DecodeErrorKind::VarintTooLong))
-    }
-
-    #[inline]
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, DecodeErrorKind)> {
-        let start = self.pos;
-        let bytes = self.msg.bytes.get(start..start + N).ok_or((start, DecodeErrorKind::Truncated))?;
-        self.pos += N;
-        let mut out = [0; N];
-        out.copy_from_slice(bytes);
-        Ok(out)
-    }
-
-    fn field(&mut self) -> Result<Field<'a>, (usize, DecodeErrorKind)> {
-        let at = self.pos;
-        let key = self.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| (at, DecodeErrorKind::InvalidFieldNumber))?;
-        if number == 0 || number > (1 << 29) - 1 {
-            return Err((at, DecodeErrorKind::InvalidFieldNumber));
-        }
-        let wire = match key & 7 {
-            0 => Wire::Varint(self.varint()?),
-            1 => Wire::I64(u64::from_le_bytes(self.fixed::<8>()?)),
-            2 => {
-                let len_at = self.pos;
-                let len = self.varint()?;
-                let start = self.pos;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| start.checked_add(len))
-                    .filter(|&end| end <= self.msg.bytes.len())
-                    .ok_or((len_at, DecodeErrorKind::Truncated))?;
-                self.pos = end;
-                let bytes = self.msg.bytes.get(start..end).ok_or((len_at, DecodeErrorKind::Truncated))?;
-                Wire::Len(Msg { bytes, base: self.msg.base + start })
-            }
-            5 => Wire::I32(u32::from_le_bytes(self.fixed::<4>()?)),
-            wire => return Err((at, DecodeErrorKind::UnsupportedWireType(wire as u8))),
+impl From<wire::Error> for DecodeError {
+    fn from(error: wire::Error) -> Self {
+        let kind = match error.kind {
+            wire::ErrorKind::Truncated => DecodeErrorKind::Truncated,
+            wire::ErrorKind::VarintTooLong => DecodeErrorKind::VarintTooLong,
+            wire::ErrorKind::InvalidFieldNumber => DecodeErrorKind::InvalidFieldNumber,
+            wire::ErrorKind::UnsupportedWireType(wire) => DecodeErrorKind::UnsupportedWireType(wire),
+            // A new kind of wire error: the closest.
+            _ => DecodeErrorKind::Truncated,
         };
-        Ok(Field { number, wire, at: self.msg.base + at })
+        DecodeError::new(error.at, kind)
     }
 }
 
-impl<'a> Fields<'a> {
-    /// The next occurrence of the repeated message field `number`, parsed;
-    /// other fields are skipped. Stops after the first error.
-    fn next_message<T>(
-        &mut self,
-        number: u32,
-        name: &'static str,
-        parse: fn(Msg<'a>) -> Result<T, DecodeError>,
-    ) -> Option<Result<T, DecodeError>> {
-        loop {
-            let field = match self.next()? {
-                Ok(field) => field,
-                Err(e) => return Some(Err(e)),
-            };
-            if field.number == number {
-                let parsed = field.len(name).and_then(parse);
-                self.done |= parsed.is_err();
-                return Some(parsed);
+/// A message read as a string field.
+fn str_of<'a>(msg: Msg<'a>, field: &'static str) -> Result<&'a str, DecodeError> {
+    std::str::from_utf8(msg.bytes)
+        .map_err(|e| DecodeError::new(msg.offset + e.valid_up_to(), DecodeErrorKind::InvalidUtf8 { field }))
+}
+
+/// The next occurrence of the repeated message field `number` in `fields`,
+/// parsed; other fields are skipped. Stops after the first error.
+fn next_message<'a, T>(
+    fields: &mut Fields<'a>,
+    number: u32,
+    name: &'static str,
+    parse: fn(Msg<'a>) -> Result<T, DecodeError>,
+) -> Option<Result<T, DecodeError>> {
+    loop {
+        let field = match fields.next()? {
+            Ok(field) => field,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if field.number == number {
+            let parsed = field.len(name).and_then(parse);
+            if parsed.is_err() {
+                fields.stop();
             }
+            return Some(parsed);
         }
     }
 }
 
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<Field<'a>, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos >= self.msg.bytes.len() {
-            return None;
-        }
-        match self.field() {
-            Ok(field) => Some(Ok(field)),
-            Err((at, kind)) => self.error(at, kind),
-        }
-    }
+/// A field's value as the type its name says, or
+/// [`DecodeErrorKind::WrongWireType`].
+trait Typed<'a> {
+    fn wrong(&self, field: &'static str) -> DecodeError;
+    fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError>;
+    fn str(&self, field: &'static str) -> Result<&'a str, DecodeError>;
+    fn varint(&self, field: &'static str) -> Result<u64, DecodeError>;
+    fn fixed64(&self, field: &'static str) -> Result<u64, DecodeError>;
+    fn fixed32(&self, field: &'static str) -> Result<u32, DecodeError>;
 }
 
-impl<'a> Field<'a> {
+impl<'a> Typed<'a> for Field<'a> {
     fn wrong(&self, field: &'static str) -> DecodeError {
         DecodeError::new(self.at, DecodeErrorKind::WrongWireType { field })
     }
 
     fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError> {
-        match self.wire {
+        match self.value {
             Wire::Len(msg) => Ok(msg),
             _ => Err(self.wrong(field)),
         }
     }
 
     fn str(&self, field: &'static str) -> Result<&'a str, DecodeError> {
-        self.len(field)?.str(field)
+        str_of(self.len(field)?, field)
     }
 
     fn varint(&self, field: &'static str) -> Result<u64, DecodeError> {
-        match self.wire {
+        match self.value {
             Wire::Varint(v) => Ok(v),
             _ => Err(self.wrong(field)),
         }
     }
 
     fn fixed64(&self, field: &'static str) -> Result<u64, DecodeError> {
-        match self.wire {
+        match self.value {
             Wire::I64(v) => Ok(v),
             _ => Err(self.wrong(field)),
         }
     }
 
     fn fixed32(&self, field: &'static str) -> Result<u32, DecodeError> {
-        match self.wire {
+        match self.value {
             Wire::I32(v) => Ok(v),
             _ => Err(self.wrong(field)),
         }
@@ -399,7 +302,7 @@ fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
 /// (prost merges repeated occurrences).
 fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
     if depth > MAX_NESTING_DEPTH {
-        return Err(DecodeError::new(msg.base, DecodeErrorKind::TooDeep));
+        return Err(DecodeError::new(msg.offset, DecodeErrorKind::TooDeep));
     }
     for field in msg.fields() {
         match value_field(&field?)? {
@@ -460,7 +363,7 @@ struct ArrayRef<'a>(Msg<'a>);
 impl ArrayView for ArrayRef<'_> {
     fn visit_values(&self, visitor: &mut dyn FnMut(AnyValue<'_>)) {
         for field in self.0.fields().flatten() {
-            if let (1, Wire::Len(value)) = (field.number, field.wire) {
+            if let (1, Wire::Len(value)) = (field.number, field.value) {
                 with_value(value, &mut *visitor);
             }
         }
@@ -478,7 +381,7 @@ struct KeyValues<'a> {
 impl MapView for KeyValues<'_> {
     fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
         for field in self.msg.fields().flatten() {
-            if let (true, Wire::Len(kv)) = (field.number == self.number, field.wire)
+            if let (true, Wire::Len(kv)) = (field.number == self.number, field.value)
                 && let Ok((key, Some(value))) = key_value(kv)
             {
                 with_value(value, |value| visitor(key, value));
@@ -528,7 +431,7 @@ pub struct LogsRequest<'a> {
 impl<'a> LogsRequest<'a> {
     /// A view over `bytes`. Nothing is read until it is iterated.
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { msg: Msg { bytes, base: 0 } }
+        Self { msg: Msg::new(bytes) }
     }
 
     /// The request's `ResourceLogs`, in order.
@@ -567,7 +470,7 @@ impl<'a> Iterator for ResourceLogsIter<'a> {
     type Item = Result<ResourceLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.fields.next_message(1, "ExportLogsServiceRequest.resource_logs", ResourceLogs::parse)
+        next_message(&mut self.fields, 1, "ExportLogsServiceRequest.resource_logs", ResourceLogs::parse)
     }
 }
 
@@ -653,7 +556,7 @@ impl<'a> Iterator for ScopeLogsIter<'a> {
     type Item = Result<ScopeLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.fields.next_message(2, "ResourceLogs.scope_logs", ScopeLogs::parse)
+        next_message(&mut self.fields, 2, "ResourceLogs.scope_logs", ScopeLogs::parse)
     }
 }
 
@@ -737,7 +640,7 @@ impl<'a> Iterator for RecordsIter<'a> {
     type Item = Result<DecodedRecord<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.fields.next_message(2, "ScopeLogs.log_records", DecodedRecord::parse)
+        next_message(&mut self.fields, 2, "ScopeLogs.log_records", DecodedRecord::parse)
     }
 }
 
@@ -813,7 +716,7 @@ impl<'a> DecodedRecord<'a> {
 
     /// The record's bytes in the request: `(offset, length)`.
     pub fn span_in_request(&self) -> (usize, usize) {
-        (self.msg.base, self.msg.bytes.len())
+        (self.msg.offset, self.msg.bytes.len())
     }
 }
 

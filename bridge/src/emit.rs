@@ -342,7 +342,7 @@ impl SdkEmitter {
                         emit(logger, target, strings, counters, &record?);
                         *emitted += 1;
                     }
-                    Ok(())
+                    Ok::<(), DecodeError>(())
                 })?;
             }
         }

@@ -331,60 +331,27 @@ fn accepted(body: &[u8]) -> Outcome {
 }
 
 fn partial_success(body: &[u8]) -> Option<(u64, Option<String>)> {
+    use selftrace::wire::{Fields, Value, otlp::partial_success as ps, otlp::response};
     let (mut rejected, mut message) = (0u64, None);
-    let mut outer = body;
-    while !outer.is_empty() {
-        let (number, wire, payload) = field(&mut outer)?;
-        if number != 1 || wire != 2 {
+    for field in Fields::new(body) {
+        let field = field.ok()?;
+        let (response::PARTIAL_SUCCESS, Value::Len(partial)) = (field.number, field.value) else {
             continue;
-        }
-        let mut inner = payload;
-        while !inner.is_empty() {
-            let (number, wire, payload) = field(&mut inner)?;
-            match (number, wire) {
+        };
+        for field in partial.fields() {
+            let field = field.ok()?;
+            match (field.number, field.value) {
                 // int64: a negative count makes no sense; it counts as 0.
-                (1, 0) => rejected = u64::try_from(decode_varint(&mut { payload })? as i64).unwrap_or(0),
-                (2, 2) => message = Some(String::from_utf8_lossy(payload).into_owned()),
-                (1 | 2, _) => return None,
+                (ps::REJECTED_LOG_RECORDS, Value::Varint(n)) => rejected = u64::try_from(n as i64).unwrap_or(0),
+                (ps::ERROR_MESSAGE, Value::Len(text)) => {
+                    message = Some(String::from_utf8_lossy(text.bytes).into_owned());
+                }
+                (ps::REJECTED_LOG_RECORDS | ps::ERROR_MESSAGE, _) => return None,
                 _ => {}
             }
         }
     }
     Some((rejected, message))
-}
-
-fn decode_varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = buf.split_first()?;
-        *buf = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// One field: number, wire type, and its payload (for a varint, the varint's
-/// own bytes).
-fn field<'a>(buf: &mut &'a [u8]) -> Option<(u64, u8, &'a [u8])> {
-    let key = decode_varint(buf)?;
-    let (number, wire) = (key >> 3, (key & 7) as u8);
-    let start = *buf;
-    let len = match wire {
-        0 => {
-            decode_varint(buf)?;
-            return Some((number, wire, &start[..start.len() - buf.len()]));
-        }
-        1 => 8,
-        5 => 4,
-        2 => usize::try_from(decode_varint(buf)?).ok()?,
-        _ => return None,
-    };
-    let (payload, rest) = buf.split_at_checked(len)?;
-    *buf = rest;
-    Some((number, wire, payload))
 }
 
 #[cfg(test)]
