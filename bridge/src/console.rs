@@ -9,7 +9,8 @@ use crate::decode::{DecodeError, LogsRequest};
 /// Writes one console line per record of `bytes`, each followed by a
 /// newline: the same lines selftrace's `Console` destination prints.
 ///
-/// Returns how many records were written.
+/// Returns how many records the bytes hold: all of them were written
+/// unless `out` failed (see below).
 ///
 /// # Errors
 ///

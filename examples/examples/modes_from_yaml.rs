@@ -1,5 +1,5 @@
 //! Each routing mode from YAML: the same two-pipeline graph under the three
-//! configurations of seed 001, and where component and third-party logs go.
+//! configurations of `tests/configs/seed/`, and where component and third-party logs go.
 //!
 //! Run: `cargo run -p selftrace-examples --example modes_from_yaml`
 

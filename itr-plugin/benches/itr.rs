@@ -24,10 +24,10 @@
 //! 1 ms timer or by overflow, routed, merged, sent); the appender anchor only
 //! hands its records to a no-op processor. `flush_100_node_records`: one host
 //! tick from the control message to the batch at the output, 100 records
-//! buffered by one node (seed target for a flush of 100: < 10 µs, met).
+//! buffered by one node (target for a flush of 100: < 10 µs, met).
 //! `merge_100_third_party_requests`: 100 one-record requests (the
 //! third-party path) taken, checked and merged into one batch on a tick.
-//! No target is set for the receiver in DESIGN.md.
+//! No target is set for the receiver.
 
 use std::{
     thread,

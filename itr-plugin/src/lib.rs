@@ -94,7 +94,8 @@
 //!
 //! # Configuration and the three modes
 //!
-//! [`ServiceConfig`] reads `service.telemetry` from YAML (seed 001's shapes;
+//! [`ServiceConfig`] reads `service.telemetry` from YAML (the shapes of the original configuration design, whose examples are in the
+//! repository's `tests/configs/seed/`;
 //! unknown keys rejected; [`YamlError`]s name the key path, line and
 //! column). [`LogsConfig::mode`] selects the [`Mode`]: SDK only (default),
 //! hybrid (`internal_collection.enabled: true`), ITR only (`enabled: true`

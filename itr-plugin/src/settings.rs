@@ -157,7 +157,7 @@ fn noop() -> LoggerChoice {
 }
 
 /// Where logs go, from `internal_collection.enabled` and `processors`
-/// (seed 001, "ITR Pipeline Must Not Use ITR").
+/// (the design rule "an ITR pipeline must not use the ITR").
 ///
 /// | mode | `enabled` | `processors` | component logs | third-party logs |
 /// |---|---|---|---|---|
@@ -178,7 +178,7 @@ pub enum Mode {
     Hybrid,
     /// Everything into the engine's pipeline; no SDK.
     ItrOnly,
-    /// Neither SDK nor pipeline: every event printed on stdout as it
+    /// Neither SDK nor pipeline: every event printed on stderr as it
     /// happens (the fallback of a configuration that names no destination).
     Console,
 }

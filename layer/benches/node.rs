@@ -19,7 +19,7 @@
 //! one thread 205.8 ns per record, two threads 207.0 ns per pair of records,
 //! so two threads log 1.99× the records of one.
 //!
-//! Targets (DESIGN.md): node path ≤ 0.4× appender + no-op: NOT MET (1.15×);
+//! Targets: node path ≤ 0.4× appender + no-op: NOT MET (1.15×);
 //! flush of 100 records ≤ 2 µs: met; two threads ≥ 1.7× one: met. Where the
 //! 171 ns go (`perf record` on `node/otel_info_shared`): encoding about half,
 //! the wall-clock read about 30 ns (`clock_gettime` is a vDSO call of

@@ -25,7 +25,7 @@
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
 //! `selftrace_channel_and_recv` also times the consumer's `try_recv`.
-//! Targets (DESIGN.md): ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
+//! Targets: ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
 //! not met. Where the 195 ns go (`perf record` on this bench): the wall-clock
 //! read about 25 ns (the SDK pays one too), dispatch, guard and destination
 //! load about 25 ns (`selftrace_noop_destination`), encoding the record about

@@ -8,8 +8,10 @@
 //! another thread swaps: the old one or the new one, never both, never
 //! neither.
 
-use crate::{channel::OtlpBytesSender, node::{NodePath, Output}};
-
+use crate::{
+    channel::OtlpBytesSender,
+    node::{NodePath, Output},
+};
 
 /// Where the layer delivers events.
 #[derive(Clone, Debug)]

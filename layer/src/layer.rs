@@ -333,7 +333,6 @@ impl DestinationHandle {
     }
 }
 
-
 // === impl Layer ===
 
 impl<S: Subscriber> Layer<S> for OtlpTracingLayer {

@@ -152,7 +152,9 @@ mod record;
 mod view;
 pub mod wire;
 
-pub use channel::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, TrySendError};
+pub use channel::{
+    DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, TrySendError,
+};
 pub use console::{print_console_line, write_console_line};
 pub use destination::Destination;
 pub use encoder::{

@@ -455,7 +455,10 @@ mod tests {
         assert_eq!(kind(&[0x0A, 0x05, 1]), Some((1, ErrorKind::Truncated)));
         assert_eq!(kind(&[0x08, 0x96, 0x01, 0x00]), Some((3, ErrorKind::InvalidFieldNumber)));
         assert_eq!(kind(&[0x0B]), Some((0, ErrorKind::UnsupportedWireType(3))));
-        assert_eq!(kind(&[0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02]), Some((1, ErrorKind::VarintTooLong)));
+        assert_eq!(
+            kind(&[0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02]),
+            Some((1, ErrorKind::VarintTooLong))
+        );
         assert_eq!(kind(&[0x09, 1, 2, 3]), Some((1, ErrorKind::Truncated)));
         // A field's raw bytes and its payload's offset.
         let field = Fields::new(&[0x08, 0x01, 0x12, 0x01, 0x07]).nth(1).expect("two fields").expect("well formed");

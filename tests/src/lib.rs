@@ -69,3 +69,9 @@ pub fn python_decode(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
     );
     String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
 }
+
+/// The README's code blocks, compiled and run as doctests (`cargo test -p
+/// selftrace-tests --doc`), so the README stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

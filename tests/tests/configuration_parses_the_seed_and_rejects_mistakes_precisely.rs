@@ -1,4 +1,4 @@
-//! Configuration: every example of seed 001 parses (copied verbatim into
+//! Configuration: every example of the original configuration design parses (copied verbatim into
 //! `tests/configs/seed/`), and mistakes give an error naming the key path,
 //! the line and the column.
 

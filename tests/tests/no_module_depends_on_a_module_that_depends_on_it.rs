@@ -222,8 +222,10 @@ fn cycles(src: &Path) -> Vec<Vec<String>> {
             parent: &Module,
         ) {
             if let Some(at) = stack.iter().position(|n| n == node) {
-                let mut cycle: Vec<String> =
-                    stack[at..].iter().map(|n| parent.iter().chain([n]).cloned().collect::<Vec<_>>().join("::")).collect();
+                let mut cycle: Vec<String> = stack[at..]
+                    .iter()
+                    .map(|n| parent.iter().chain([n]).cloned().collect::<Vec<_>>().join("::"))
+                    .collect();
                 cycle.push(cycle[0].clone());
                 found.push(cycle);
                 return;

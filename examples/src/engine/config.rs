@@ -1,5 +1,6 @@
 //! The demo engine's configuration: `service` (read by selftrace-itr) and
-//! `pipelines` (the engine's own), in the shapes of seed 001.
+//! `pipelines` (the engine's own), in the shapes of the original configuration design (examples in
+//! `tests/configs/seed/`).
 
 use std::{fmt, marker::PhantomData, time::Duration};
 

@@ -61,4 +61,3 @@ impl fmt::Debug for OtlpBytes {
         f.debug_struct("OtlpBytes").field("len", &self.0.len()).finish()
     }
 }
-

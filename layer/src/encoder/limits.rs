@@ -22,7 +22,6 @@ pub const MIN_BUFFER_CAPACITY: usize = 1024;
 /// The smallest record limit [`EncoderLimits`] accepts.
 pub const MIN_MAX_RECORD_BYTES: usize = 128;
 
-
 /// Room a record's limit leaves in the buffer for the request's envelope
 /// (resource, scope, lengths).
 pub(super) const ENVELOPE_ROOM: usize = 512;
@@ -112,4 +111,3 @@ impl EncoderLimits {
         self.max_value_bytes
     }
 }
-

@@ -46,7 +46,6 @@
 //!
 //! [`flush`]: StatefulOtlpEncoder::flush
 
-
 mod bytes;
 pub mod limits;
 mod resource;
@@ -553,4 +552,3 @@ mod tests {
         assert!(EncoderLimits::new(4096, 1024, 0).is_err());
     }
 }
-

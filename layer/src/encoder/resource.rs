@@ -137,4 +137,3 @@ impl OtlpResourceBuilder {
         OtlpResource { encoded: Bytes::from(out.buf) }
     }
 }
-

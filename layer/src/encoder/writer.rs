@@ -383,7 +383,6 @@ impl StrSink<'_> {
     }
 }
 
-
 /// boundary.
 pub(super) fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
     if s.len() <= max {

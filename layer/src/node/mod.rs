@@ -34,13 +34,13 @@ use std::{fmt, sync::Arc};
 
 use tracing_core::LevelFilter;
 
+pub(crate) use self::telemetry::with_current;
 pub use self::{
     buffer::FlushReason,
     buffer::Output,
     path::{NodePath, NodePathBuilder},
     telemetry::{EffectTelemetry, InNode, LocalTelemetry, NodeGuard, NodeScope, SharedTelemetry},
 };
-pub(crate) use self::telemetry::with_current;
 use crate::logger::NodeLogger;
 
 /// A node's identity and logger.
