@@ -135,11 +135,37 @@ pub struct SetupError {
     path: String,
     at: Option<(usize, usize)>,
     message: String,
+    cause: Option<Cause>,
 }
+
+/// The error another one wraps, for [`source`](std::error::Error::source).
+/// Not compared: two errors are equal when what they say is.
+#[derive(Clone)]
+struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Cause {}
 
 impl SetupError {
     fn new(path: impl Into<String>, at: Option<(usize, usize)>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), at, message: message.into() }
+        Self { path: path.into(), at, message: message.into(), cause: None }
+    }
+
+    /// This error, caused by `cause`.
+    fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Cause(std::sync::Arc::new(cause)));
+        self
     }
 
     /// The key path at fault, e.g. `service.telemetry.logs.nodes.x.logger`,
@@ -168,7 +194,11 @@ impl fmt::Display for SetupError {
     }
 }
 
-impl std::error::Error for SetupError {}
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| &*c.0 as &(dyn std::error::Error + 'static))
+    }
+}
 
 const LOGS: &str = "service.telemetry.logs";
 
@@ -324,13 +354,14 @@ impl SelfTelemetry {
 /// their own pipeline's logs).
 fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node, SetupError> {
     let logger = logs.node(id).and_then(|o| o.logger).map(NodeLogger::from);
-    zone.node(id, logger)
-        .map_err(|e| SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()))
+    zone.node(id, logger).map_err(|e| {
+        SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()).caused_by(e)
+    })
 }
 
 /// A receiver's settings out of range, named by the receiver.
 fn invalid_receiver(id: &str, error: &ConfigError) -> SetupError {
-    SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string())
+    SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string()).caused_by(error.clone())
 }
 
 impl fmt::Debug for SelfTelemetry {
@@ -458,7 +489,9 @@ impl SelfTelemetryBuilder {
 
         let limits =
             EncoderLimits::new(collection.buffer_size_bytes, collection.max_record_bytes, collection.max_value_bytes)
-                .map_err(|e| SetupError::new(ic_path.clone(), logs.internal_collection_location(), e.to_string()))?;
+                .map_err(|e| {
+                SetupError::new(ic_path.clone(), logs.internal_collection_location(), e.to_string()).caused_by(e)
+            })?;
         let defaults = ReceiverConfig {
             flush_interval: collection.flush_interval,
             channel_capacity: collection.max_record_count,
@@ -488,7 +521,7 @@ impl SelfTelemetryBuilder {
         for (from, to) in &self.edges {
             zone = zone.edge(from.clone(), to.clone());
         }
-        let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()))?;
+        let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()).caused_by(e))?;
         for (id, _) in logs.nodes() {
             if !self.nodes.contains(id) {
                 let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
