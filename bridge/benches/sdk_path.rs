@@ -45,8 +45,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    AnyValue, Destination, FlushReason, LogRecordView as _, Node, NodePath, OtlpBytes, OtlpBytesChannel,
-    OtlpTracingLayer, RecordVisitor,
+    Destination, FlushReason, Node, NodePath, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer, view::AnyValue,
+    view::LogRecordView as _, view::RecordVisitor,
 };
 use selftrace_bridge::{LogsRequest, SdkEmitter};
 use support::{NoopProcessor, third_party_event};

@@ -19,7 +19,7 @@ use opentelemetry::Context;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
     DEFAULT_CHANNEL_CAPACITY, Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender,
-    OtlpTracingLayer, enter_pipeline_scope, write_raw_note,
+    OtlpTracingLayer, pipeline::enter_pipeline_scope, raw::write_raw_note,
 };
 
 use crate::emit::{BridgeCounters, BridgeMetrics, DEFAULT_MAX_LOGGERS, SdkEmitter};
@@ -197,7 +197,7 @@ impl SdkBridgeBuilder {
 ///
 /// # No feedback loop
 ///
-/// The consumer runs inside a [`selftrace::PipelineScope`]: an event an
+/// The consumer runs inside a [`selftrace::pipeline::PipelineScope`]: an event an
 /// exporter raises on its thread (`SimpleLogProcessor` exports there) goes to
 /// the raw logger, counted, never back into the channel. The SDK's own
 /// processors export inside an OpenTelemetry telemetry-suppressed context,

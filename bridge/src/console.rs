@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use selftrace::{print_console_line, write_console_line};
+use selftrace::{console::print_console_line, console::write_console_line};
 
 use crate::decode::{DecodeError, LogsRequest};
 
@@ -21,7 +21,7 @@ use crate::decode::{DecodeError, LogsRequest};
 /// # Examples
 ///
 /// ```
-/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, StatefulOtlpEncoder};
+/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity, encoder::StatefulOtlpEncoder};
 ///
 /// # struct Ready;
 /// # impl LogRecordView for Ready {

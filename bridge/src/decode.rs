@@ -3,7 +3,7 @@
 //! [`LogsRequest`] walks the protobuf wire format in place: resource logs,
 //! scope logs and records are views over the input, strings are borrowed
 //! `&str`, and each record implements the same
-//! [`LogRecordView`](selftrace::LogRecordView) the encoder reads, so a record
+//! [`LogRecordView`](selftrace::view::LogRecordView) the encoder reads, so a record
 //! can be re-encoded, printed or emitted into the SDK without building an
 //! intermediate message. Nothing is allocated.
 //!
@@ -31,7 +31,13 @@
 use std::fmt;
 
 use selftrace::{
-    AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext,
+    view::AnyValue,
+    view::ArrayView,
+    view::LogRecordView,
+    view::MapView,
+    view::RecordVisitor,
+    view::Severity,
+    view::TraceContext,
     wire::{self, Value as Wire},
 };
 
@@ -224,7 +230,7 @@ impl<'a> Typed<'a> for Field<'a> {
 
 // === values ===
 
-/// One decoded `AnyValue`, before it is lent out as a [`selftrace::AnyValue`].
+/// One decoded `AnyValue`, before it is lent out as a [`selftrace::view::AnyValue`].
 #[derive(Clone, Copy, Debug)]
 enum Value<'a> {
     Str(&'a str),
@@ -397,11 +403,11 @@ impl MapView for KeyValues<'_> {
 /// # Examples
 ///
 /// ```
-/// use selftrace::{LogRecordView, Severity, StatefulOtlpEncoder};
+/// use selftrace::{view::LogRecordView, view::Severity, encoder::StatefulOtlpEncoder};
 /// use selftrace_bridge::LogsRequest;
 ///
 /// // Bytes as the selftrace layer produces them (here from a hand-made view).
-/// # use selftrace::{AnyValue, RecordVisitor};
+/// # use selftrace::{view::AnyValue, view::RecordVisitor};
 /// # struct Started;
 /// # impl LogRecordView for Started {
 /// #     fn time_unix_nano(&self) -> Option<u64> { Some(1) }

@@ -17,7 +17,7 @@ use opentelemetry::{
     logs::{AnyValue as SdkValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as SdkSeverity},
 };
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
-use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity};
+use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
 
 use crate::decode::{DecodeError, LogsRequest};
 
@@ -240,7 +240,7 @@ impl Interner {
 ///
 /// ```
 /// use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
-/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity};
+/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
 /// use selftrace_bridge::SdkEmitter;
 ///
 /// struct Ready;

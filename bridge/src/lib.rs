@@ -24,7 +24,7 @@
 //!
 //! * [`LogsRequest`]: a zero-copy, allocation-free reader of an
 //!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`] that
-//!   implements [`selftrace::LogRecordView`]. Malformed bytes give a
+//!   implements [`selftrace::view::LogRecordView`]. Malformed bytes give a
 //!   [`DecodeError`] with the offset, never a panic.
 //! * [`SdkEmitter`]: records into an [`SdkLoggerProvider`](opentelemetry_sdk::logs::SdkLoggerProvider) through the SDK's
 //!   public API (mapping table there).

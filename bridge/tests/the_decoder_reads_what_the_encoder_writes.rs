@@ -7,7 +7,7 @@ mod support;
 
 use proptest::prelude::*;
 use prost::Message as _;
-use selftrace::{EncoderLimits, MapView, OtlpResource, StatefulOtlpEncoder};
+use selftrace::{EncoderLimits, encoder::OtlpResource, encoder::StatefulOtlpEncoder, view::MapView};
 use selftrace_bridge::{DecodeError, DecodeErrorKind, LogsRequest};
 use support::{Record, Value, decode, record_strategy};
 

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     let internal = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("internal-telemetry")
-        .on_thread_start(selftrace::zone_thread_start(telemetry.zone_logger()))
+        .on_thread_start(selftrace::pipeline::zone_thread_start(telemetry.zone_logger()))
         .enable_all()
         .build()
     {

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw_logger_stats};
+use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw::raw_logger_stats};
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
 
 static PRODUCED: AtomicU64 = AtomicU64::new(0);

@@ -28,6 +28,6 @@ pub fn run_printing(receiver: InternalTelemetryReceiver) {
     }
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => drop(runtime.block_on(receiver.run(Printing))),
-        Err(e) => selftrace::write_raw_note("examples", format_args!("no runtime: {e}")),
+        Err(e) => selftrace::raw::write_raw_note("examples", format_args!("no runtime: {e}")),
     }
 }

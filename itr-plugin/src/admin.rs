@@ -287,7 +287,7 @@ impl SelfTelemetry {
     }
 
     /// The logger for the zone's threads: give
-    /// `selftrace::zone_thread_start(telemetry.zone_logger())` to the
+    /// `selftrace::pipeline::zone_thread_start(telemetry.zone_logger())` to the
     /// runtime the internal pipelines run on (the receivers' pipeline
     /// logger: `Noop` unless one asks for `console` or `raw`).
     pub fn zone_logger(&self) -> NodeLogger {
@@ -336,14 +336,14 @@ impl SelfTelemetry {
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         for exporter in &self.exporters {
             if let Err(error) = exporter.shutdown() {
-                selftrace::write_raw_note("selftrace-itr", format_args!("OTLP exporter shutdown: {error}"));
+                selftrace::raw::write_raw_note("selftrace-itr", format_args!("OTLP exporter shutdown: {error}"));
             }
         }
         #[cfg(feature = "sdk")]
         if let Some(bridge) = &self.bridge
             && let Err(error) = bridge.shutdown()
         {
-            selftrace::write_raw_note("selftrace-itr", format_args!("SDK bridge shutdown: {error}"));
+            selftrace::raw::write_raw_note("selftrace-itr", format_args!("SDK bridge shutdown: {error}"));
         }
         self.metrics()
     }
@@ -684,7 +684,7 @@ impl SelfTelemetryBuilder {
 mod fanout {
     use std::sync::Arc;
 
-    use selftrace::{Destination, OtlpBytes, OtlpBytesSender, OtlpSink, TrySendError};
+    use selftrace::{Destination, OtlpBytes, OtlpBytesSender, TrySendError, channel::OtlpSink};
 
     pub(super) fn destination(mut destinations: Vec<Destination>) -> Option<Destination> {
         if destinations.len() <= 1 {

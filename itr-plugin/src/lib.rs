@@ -132,8 +132,8 @@
 //! Tasks that a zone node's libraries spawn without its scope (a retry
 //! timer, a connection pool) are covered by zone threads: run the internal
 //! pipeline (the receivers and everything downstream) on a Tokio runtime of
-//! its own whose threads are marked with [`selftrace::zone_thread_start`]
-//! (plain threads: [`selftrace::enter_zone_thread`]). Every event on those
+//! its own whose threads are marked with [`selftrace::pipeline::zone_thread_start`]
+//! (plain threads: [`selftrace::pipeline::enter_zone_thread`]). Every event on those
 //! threads, in a node scope or not, follows the zone's logger and is
 //! counted; nothing there can reach the pipeline. Upstream engines run their
 //! admin and internal telemetry on threads of their own for the same reason.
@@ -143,7 +143,7 @@
 //! let internal = tokio::runtime::Builder::new_multi_thread()
 //!     .worker_threads(1)
 //!     .thread_name("internal-telemetry")
-//!     .on_thread_start(selftrace::zone_thread_start(NodeLogger::Noop))
+//!     .on_thread_start(selftrace::pipeline::zone_thread_start(NodeLogger::Noop))
 //!     .enable_all()
 //!     .build()?;
 //! // internal.spawn(receiver.run(host)); internal.spawn(exporter_node); ...

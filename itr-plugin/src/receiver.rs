@@ -16,7 +16,7 @@ use std::{
 use selftrace::{
     FlushReason, Node, NodeMetrics, NodePath, OtlpBytes, SharedTelemetry,
     batch::{Batch, Batcher},
-    write_raw_note,
+    raw::write_raw_note,
 };
 
 use crate::{

@@ -28,7 +28,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use selftrace::{OtlpBytes, OtlpSink, TrySendError};
+use selftrace::{OtlpBytes, TrySendError, channel::OtlpSink};
 
 use crate::config::Overflow;
 

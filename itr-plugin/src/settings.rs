@@ -3,7 +3,10 @@
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-use selftrace::{DEFAULT_BUFFER_CAPACITY, DEFAULT_CHANNEL_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES};
+use selftrace::{
+    DEFAULT_CHANNEL_CAPACITY, encoder::DEFAULT_BUFFER_CAPACITY, encoder::DEFAULT_MAX_RECORD_BYTES,
+    encoder::DEFAULT_MAX_VALUE_BYTES,
+};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use tracing_core::LevelFilter;

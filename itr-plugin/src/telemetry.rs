@@ -6,7 +6,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use selftrace::{Destination, EncoderLimits, NodeMetrics, NodePath, NodePathBuilder, OtlpBytesSender, ResourceValue};
+use selftrace::{
+    Destination, EncoderLimits, NodeMetrics, NodePath, OtlpBytesSender, encoder::ResourceValue, node::NodePathBuilder,
+};
 use tracing_core::LevelFilter;
 
 use crate::{

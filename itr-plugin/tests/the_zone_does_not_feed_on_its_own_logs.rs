@@ -12,7 +12,9 @@ mod support;
 
 use std::time::Duration;
 
-use selftrace::{Destination, DropReason, Node, OtlpTracingLayer, otel_error, otel_info, otel_warn, raw_logger_stats};
+use selftrace::{
+    Destination, DropReason, Node, OtlpTracingLayer, otel_error, otel_info, otel_warn, raw::raw_logger_stats,
+};
 use selftrace_itr::{Control, InternalTelemetry, PipelineLogger, ReceiverConfig, Zone};
 use support::{TokioHost, decode};
 use tokio::sync::mpsc;

@@ -2,7 +2,7 @@
 //! node's scope (a retry timer, a pool) that logs one ordinary event per
 //! batch: without zone threads every batch produces one more record for the
 //! next batch, forever. The internal pipeline runs on a runtime of its own
-//! whose threads are zone threads (`selftrace::zone_thread_start`): after N
+//! whose threads are zone threads (`selftrace::pipeline::zone_thread_start`): after N
 //! ordinary events exactly N records arrive over more than 30 flush
 //! intervals, and the spawned task's events are counted as discarded.
 //!
@@ -44,7 +44,7 @@ fn run(zone_threads: bool) -> (u64, u64, u64, u64) {
     // The internal pipeline's runtime: zone threads (or not), each with this
     // test's dispatcher for its whole life.
     let thread_dispatch = dispatch.clone();
-    let zone_start = zone_threads.then(|| selftrace::zone_thread_start(NodeLogger::Noop));
+    let zone_start = zone_threads.then(|| selftrace::pipeline::zone_thread_start(NodeLogger::Noop));
     let internal = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

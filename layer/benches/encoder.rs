@@ -15,7 +15,9 @@
 use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, StatefulOtlpEncoder};
+use selftrace::{
+    encoder::StatefulOtlpEncoder, view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity,
+};
 
 struct Event;
 

@@ -39,8 +39,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, EffectTelemetry, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
-    otel_info, set_raw_lines_per_second,
+    Destination, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
+    node::EffectTelemetry, otel_info, raw::set_raw_lines_per_second,
 };
 use support::{NoopProcessor, third_party_event, timed_in_runs};
 use tracing_subscriber::layer::SubscriberExt;

@@ -689,7 +689,10 @@ mod tests {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod merging {
-    use crate::{AnyValue, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder};
+    use crate::{
+        EncoderLimits, encoder::OtlpResource, encoder::StatefulOtlpEncoder, view::AnyValue, view::LogRecordView,
+        view::RecordVisitor, view::Severity,
+    };
     use opentelemetry_proto::tonic::{collector::logs::v1::ExportLogsServiceRequest, common::v1::any_value};
     use proptest::prelude::*;
     use prost::Message;

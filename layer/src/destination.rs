@@ -23,8 +23,8 @@ pub enum Destination {
     Console,
     /// Discard every event (counted as [`DropReason::Discarded`](crate::DropReason::Discarded)).
     Noop,
-    /// Encode each event into this thread's buffer of a [`NodePath`] (made
-    /// with [`NodePath::buffered`]), under the event's target as its scope,
+    /// Encode each event into this thread's buffer of a [`NodePath`]
+    /// (`Destination::Buffered(path)`, or `path.into()`), under the event's target as its scope,
     /// with the path's resource and limits: one request per full buffer or
     /// per flush, not per event. Whoever owns the path flushes it
     /// ([`NodePath::flush`] on a timer, as `selftrace-bridge`'s
@@ -37,20 +37,6 @@ pub enum Destination {
     Buffered(NodePath),
 }
 
-// === impl OtlpBytesChannel ===
-
-/// A bounded channel of [`OtlpBytes`].
-///
-/// # Examples
-///
-/// ```
-/// use selftrace::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel};
-///
-/// let (sender, receiver) = OtlpBytesChannel::new(DEFAULT_CHANNEL_CAPACITY).into_parts();
-/// assert_eq!(sender.capacity(), DEFAULT_CHANNEL_CAPACITY);
-/// drop(sender);
-/// assert!(receiver.recv().is_none()); // every sender is gone
-/// ```
 impl From<Destination> for Output {
     /// A node path's output: `Buffered(path)` sends where `path` sends.
     fn from(destination: Destination) -> Self {

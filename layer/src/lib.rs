@@ -30,20 +30,20 @@
 //! Guarantees on the path of an event:
 //!
 //! * **Bounded**: a request never exceeds the encoder's buffer capacity
-//!   ([`DEFAULT_BUFFER_CAPACITY`]), a record never exceeds
-//!   [`DEFAULT_MAX_RECORD_BYTES`]; oversize values are cut at a UTF-8
-//!   boundary with [`TRUNCATION_MARKER`] and counted in the record's
+//!   ([`DEFAULT_BUFFER_CAPACITY`](crate::encoder::DEFAULT_BUFFER_CAPACITY)), a record never exceeds
+//!   [`DEFAULT_MAX_RECORD_BYTES`](crate::encoder::DEFAULT_MAX_RECORD_BYTES); oversize values are cut at a UTF-8
+//!   boundary with [`TRUNCATION_MARKER`](crate::encoder::TRUNCATION_MARKER) and counted in the record's
 //!   `dropped_attributes_count`. The channel holds at most its capacity.
 //! * **Never blocks**: the only hand-off is `try_send`.
 //! * **Never recurses**: an event raised while its thread is inside the layer
-//!   (a `Debug` implementation that logs), inside a [`PipelineScope`] (the
+//!   (a `Debug` implementation that logs), inside a [`PipelineScope`](crate::pipeline::PipelineScope) (the
 //!   threads that carry the bytes onward) or inside an OpenTelemetry
 //!   telemetry-suppressed context (the SDK's exports) goes to the raw logger.
 //! * **Never loses silently**: every event is delivered or counted under one
 //!   [`DropReason`]; [`LayerMetrics::received`] `== delivered + dropped`.
 //! * **No allocation per event** once warm: each thread encodes into its own
 //!   fixed buffer, and each request is copied once into a hand-off block and
-//!   split off it as `Bytes` (see [`StatefulOtlpEncoder`] for when a new block
+//!   split off it as `Bytes` (see [`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder) for when a new block
 //!   is taken).
 //!
 //! # Getting started
@@ -95,13 +95,13 @@
 //! * [`Node`]: an id (the scope name of its records), a [`NodeLogger`] and
 //!   a level.
 //! * [`SharedTelemetry`] (`Send + Sync`) and [`LocalTelemetry`] (`!Send`):
-//!   a node's handle; both implement [`EffectTelemetry`], the trait the
+//!   a node's handle; both implement [`EffectTelemetry`](crate::node::EffectTelemetry), the trait the
 //!   macros ([`otel_trace!`], [`otel_debug!`], [`otel_info!`], [`otel_warn!`],
 //!   [`otel_error!`]) log through, which an engine's effect handler can
 //!   implement by forwarding.
 //! * Node scopes: [`SharedTelemetry::enter`] (a guard),
 //!   [`SharedTelemetry::scope`] (a future, in scope on every poll, on any
-//!   thread), [`InNode`] with `SharedTelemetry::current()` for spawned
+//!   thread), [`InNode`](crate::node::InNode) with `SharedTelemetry::current()` for spawned
 //!   tasks. Inside a scope, third-party events go to the node's logger,
 //!   attributed to the node.
 //! * [`NodeMetrics`]: `events_received`, `events_dropped` by reason,
@@ -110,7 +110,7 @@
 //!
 //! # Mapping
 //!
-//! How a `tracing` event becomes an OTLP `LogRecord` ([`TracingLogRecord`]):
+//! How a `tracing` event becomes an OTLP `LogRecord` ([`TracingLogRecord`](crate::record::TracingLogRecord)):
 //!
 //! | OTLP `LogRecord`            | from the `tracing` event |
 //! |-----------------------------|--------------------------|
@@ -136,9 +136,9 @@
 //! The minimum supported Rust version is 1.88 (edition 2024).
 
 pub mod batch;
-mod channel;
+pub mod channel;
 mod clock;
-mod console;
+pub mod console;
 mod destination;
 pub mod encoder;
 mod layer;
@@ -146,40 +146,18 @@ mod logger;
 mod macros;
 mod metrics;
 pub mod node;
-mod pipeline;
-mod raw;
-mod record;
-mod view;
+pub mod pipeline;
+pub mod raw;
+pub mod record;
+pub mod view;
 pub mod wire;
 
-pub use channel::{
-    DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, OtlpSink, TrySendError,
-};
-pub use console::{print_console_line, write_console_line};
+pub use channel::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, TrySendError};
 pub use destination::Destination;
-pub use encoder::{
-    EncodeError, EncoderLimits, LimitsError, OtlpBytes, OtlpResource, OtlpResourceBuilder, ResourceValue,
-    StatefulOtlpEncoder,
-    limits::{
-        DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, MIN_BUFFER_CAPACITY,
-        MIN_MAX_RECORD_BYTES, TRUNCATION_MARKER,
-    },
-};
+pub use encoder::{EncoderLimits, OtlpBytes};
 pub use layer::{DestinationHandle, HandleError, OtlpTracingLayer, OtlpTracingLayerBuilder, TRANSPORT_TARGETS};
 pub use logger::NodeLogger;
 #[doc(hidden)]
 pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
-pub use node::{
-    EffectTelemetry, FlushReason, InNode, LocalTelemetry, Node, NodeGuard, NodePath, NodePathBuilder, NodeScope,
-    SharedTelemetry,
-};
-pub use pipeline::{
-    PipelineScope, ZoneThread, enter_pipeline_scope, enter_zone_thread, in_pipeline_scope, zone_thread_logger,
-    zone_thread_start,
-};
-pub use raw::{
-    DEFAULT_RAW_LINES_PER_SECOND, RawLoggerStats, raw_logger_stats, set_raw_lines_per_second, write_raw_note,
-};
-pub use record::TracingLogRecord;
-pub use view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
+pub use node::{FlushReason, LocalTelemetry, Node, NodePath, SharedTelemetry};

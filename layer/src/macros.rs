@@ -20,7 +20,7 @@ macro_rules! otel_debug {
 ///
 /// `otel_info!(effect, "event.name", key = value, ..., "message {}", arg)`:
 ///
-/// * `effect` is anything implementing [`EffectTelemetry`](crate::EffectTelemetry)
+/// * `effect` is anything implementing [`EffectTelemetry`](crate::node::EffectTelemetry)
 ///   (a [`SharedTelemetry`](crate::SharedTelemetry), a
 ///   [`LocalTelemetry`](crate::LocalTelemetry), an engine's effect handler);
 /// * `"event.name"` becomes the record's `event_name`; an empty name or one

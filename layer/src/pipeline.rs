@@ -53,15 +53,15 @@ impl Drop for LayerGuard {
 /// # Examples
 ///
 /// ```
-/// use selftrace::enter_pipeline_scope;
+/// use selftrace::pipeline::enter_pipeline_scope;
 ///
-/// assert!(!selftrace::in_pipeline_scope());
+/// assert!(!selftrace::pipeline::in_pipeline_scope());
 /// {
 ///     let _scope = enter_pipeline_scope();
-///     assert!(selftrace::in_pipeline_scope());
+///     assert!(selftrace::pipeline::in_pipeline_scope());
 ///     // export, flush, ...: any event raised here goes to the raw logger
 /// }
-/// assert!(!selftrace::in_pipeline_scope());
+/// assert!(!selftrace::pipeline::in_pipeline_scope());
 /// ```
 #[derive(Debug)]
 #[must_use = "the scope ends when the guard is dropped"]
@@ -118,7 +118,7 @@ thread_local! {
 /// let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
 /// let handle = layer.handle();
 /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-///     let _zone = selftrace::enter_zone_thread(NodeLogger::Noop);
+///     let _zone = selftrace::pipeline::enter_zone_thread(NodeLogger::Noop);
 ///     tracing::info!("a library in the zone");
 /// });
 /// assert!(channel.receiver().is_empty());
@@ -138,10 +138,10 @@ pub fn enter_zone_thread(logger: NodeLogger) -> ZoneThread {
 /// # use selftrace::NodeLogger;
 /// let zone = tokio::runtime::Builder::new_multi_thread()
 ///     .worker_threads(1)
-///     .on_thread_start(selftrace::zone_thread_start(NodeLogger::Noop))
+///     .on_thread_start(selftrace::pipeline::zone_thread_start(NodeLogger::Noop))
 ///     .build()?;
 /// zone.block_on(async {
-///     tokio::spawn(async { assert_eq!(selftrace::zone_thread_logger(), Some(NodeLogger::Noop)) }).await
+///     tokio::spawn(async { assert_eq!(selftrace::pipeline::zone_thread_logger(), Some(NodeLogger::Noop)) }).await
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -91,7 +91,7 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
 /// # Examples
 ///
 /// ```
-/// selftrace::write_raw_note("bridge", format_args!("request of {} bytes skipped", 42));
+/// selftrace::raw::write_raw_note("bridge", format_args!("request of {} bytes skipped", 42));
 /// ```
 pub fn write_raw_note(label: &str, note: fmt::Arguments<'_>) {
     raw_line(label, |line| line.write_fmt(note));

@@ -19,7 +19,7 @@ use crate::view::{AnyValue, LogRecordView, RecordVisitor, Severity, TraceContext
 /// # Examples
 ///
 /// ```
-/// use selftrace::{LogRecordView, TracingLogRecord};
+/// use selftrace::{view::LogRecordView, record::TracingLogRecord};
 /// use tracing_subscriber::{Layer, layer::{Context, SubscriberExt}};
 ///
 /// struct Peek;

@@ -208,14 +208,14 @@ pub trait RecordVisitor {
 
 /// A read-only view of one log record, shaped after the OTLP `LogRecord`.
 ///
-/// Implemented by [`TracingLogRecord`](crate::TracingLogRecord) over a live
+/// Implemented by [`TracingLogRecord`](crate::record::TracingLogRecord) over a live
 /// `tracing::Event`, and by decoders over encoded bytes. Every method borrows;
 /// none allocates.
 ///
 /// # Examples
 ///
 /// ```
-/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity};
+/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
 ///
 /// struct Started;
 ///

@@ -9,7 +9,7 @@ use std::{fmt, panic, thread};
 
 use selftrace::{
     Destination, DropReason, EncoderLimits, FlushReason, Node, NodePath, OtlpBytesChannel, SharedTelemetry, otel_error,
-    otel_info, otel_warn, set_raw_lines_per_second,
+    otel_info, otel_warn, raw::set_raw_lines_per_second,
 };
 use support::decode;
 

@@ -5,8 +5,8 @@ mod support;
 
 use proptest::prelude::*;
 use selftrace::{
-    AnyValue, EncodeError, EncoderLimits, LogRecordView, OtlpResource, RecordVisitor, Severity, StatefulOtlpEncoder,
-    TRUNCATION_MARKER,
+    EncoderLimits, encoder::EncodeError, encoder::OtlpResource, encoder::StatefulOtlpEncoder,
+    encoder::TRUNCATION_MARKER, view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity,
 };
 use support::{Record, Value, decode, record_strategy};
 
@@ -248,9 +248,9 @@ fn a_one_mebibyte_string_is_cut_with_a_marker_and_counted() {
     let decoded = decode(bytes.as_bytes());
     let got = &decoded.records[0];
     let Some(Value::Str(body)) = &got.body else { panic!("string body") };
-    assert!(body.ends_with(TRUNCATION_MARKER) && body.len() <= selftrace::DEFAULT_MAX_VALUE_BYTES);
+    assert!(body.ends_with(TRUNCATION_MARKER) && body.len() <= selftrace::encoder::DEFAULT_MAX_VALUE_BYTES);
     assert_eq!(got.dropped, 3);
-    assert!(bytes.len() < selftrace::DEFAULT_MAX_RECORD_BYTES + 512, "the record stays under its limit");
+    assert!(bytes.len() < selftrace::encoder::DEFAULT_MAX_RECORD_BYTES + 512, "the record stays under its limit");
     let Value::Str(big) = &got.attributes[0].1 else { panic!("string attribute") };
     assert!(got.attributes.len() == 1 && big.ends_with(TRUNCATION_MARKER));
 }
@@ -284,7 +284,7 @@ fn ten_thousand_attributes_keep_the_record_within_its_limit() {
     assert_eq!(got.dropped, dropped);
     assert_eq!(got.attributes.len() + dropped as usize, 10_000, "kept + dropped = all");
     assert_eq!(got.attributes[..], r.attributes[..got.attributes.len()], "kept ones are the first, intact");
-    assert!(bytes.len() <= selftrace::DEFAULT_MAX_RECORD_BYTES + 64);
+    assert!(bytes.len() <= selftrace::encoder::DEFAULT_MAX_RECORD_BYTES + 64);
 }
 
 /// `Debug` that nests `depth` levels deep, without a deep value to drop.

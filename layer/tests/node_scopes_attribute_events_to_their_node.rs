@@ -6,8 +6,9 @@ mod support;
 use std::{process::Command, rc::Rc, time::Duration};
 
 use selftrace::{
-    Destination, DropReason, FlushReason, InNode, LocalTelemetry, Node, NodeLogger, NodePath, OtlpBytesChannel,
-    OtlpBytesReceiver, OtlpTracingLayer, SharedTelemetry, otel_debug, otel_error, otel_info, otel_trace, otel_warn,
+    Destination, DropReason, FlushReason, LocalTelemetry, Node, NodeLogger, NodePath, OtlpBytesChannel,
+    OtlpBytesReceiver, OtlpTracingLayer, SharedTelemetry, node::InNode, otel_debug, otel_error, otel_info, otel_trace,
+    otel_warn,
 };
 use support::{Record, Value, decode};
 use tracing::level_filters::LevelFilter;

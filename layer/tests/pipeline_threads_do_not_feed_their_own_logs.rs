@@ -5,8 +5,8 @@
 
 use opentelemetry::Context;
 use selftrace::{
-    Destination, DropReason, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, enter_pipeline_scope,
-    in_pipeline_scope, otel_info,
+    Destination, DropReason, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, otel_info,
+    pipeline::enter_pipeline_scope, pipeline::in_pipeline_scope,
 };
 use tracing_subscriber::layer::SubscriberExt;
 

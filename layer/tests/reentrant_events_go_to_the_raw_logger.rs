@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw_logger_stats};
+use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw::raw_logger_stats};
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 /// A value whose `Debug` logs, as some libraries' do.

@@ -2,7 +2,7 @@
 
 mod support;
 
-use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, TRUNCATION_MARKER};
+use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, encoder::TRUNCATION_MARKER};
 use support::{Value, decode};
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt};
 

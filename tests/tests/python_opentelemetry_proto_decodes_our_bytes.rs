@@ -12,8 +12,8 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 use selftrace::{
-    Destination, EncoderLimits, LogRecordView, OtlpBytes, OtlpBytesChannel, OtlpResource, OtlpTracingLayer,
-    RecordVisitor, Severity, StatefulOtlpEncoder, TraceContext,
+    Destination, EncoderLimits, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer, encoder::OtlpResource,
+    encoder::StatefulOtlpEncoder, view::LogRecordView, view::RecordVisitor, view::Severity, view::TraceContext,
 };
 use selftrace_tests::{hex, python_decode};
 use tracing_subscriber::layer::SubscriberExt;
@@ -77,18 +77,18 @@ fn prost_lines(requests: &[OtlpBytes]) -> Vec<String> {
 struct Nested;
 
 struct Items;
-impl selftrace::ArrayView for Items {
-    fn visit_values(&self, v: &mut dyn FnMut(selftrace::AnyValue<'_>)) {
-        v(selftrace::AnyValue::Int(1));
-        v(selftrace::AnyValue::Str("two"));
-        v(selftrace::AnyValue::Map(&Entries));
+impl selftrace::view::ArrayView for Items {
+    fn visit_values(&self, v: &mut dyn FnMut(selftrace::view::AnyValue<'_>)) {
+        v(selftrace::view::AnyValue::Int(1));
+        v(selftrace::view::AnyValue::Str("two"));
+        v(selftrace::view::AnyValue::Map(&Entries));
     }
 }
 struct Entries;
-impl selftrace::MapView for Entries {
-    fn visit_entries(&self, v: &mut dyn FnMut(&str, selftrace::AnyValue<'_>)) {
-        v("bytes", selftrace::AnyValue::Bytes(&[0, 159, 255]));
-        v("nan-free double", selftrace::AnyValue::Double(-0.25));
+impl selftrace::view::MapView for Entries {
+    fn visit_entries(&self, v: &mut dyn FnMut(&str, selftrace::view::AnyValue<'_>)) {
+        v("bytes", selftrace::view::AnyValue::Bytes(&[0, 159, 255]));
+        v("nan-free double", selftrace::view::AnyValue::Double(-0.25));
     }
 }
 
@@ -109,8 +109,8 @@ impl LogRecordView for Nested {
         Some(TraceContext { trace_id: [0xAB; 16], span_id: [0xCD; 8], flags: 1 })
     }
     fn visit(&self, v: &mut dyn RecordVisitor) {
-        v.visit_body(selftrace::AnyValue::Map(&Entries));
-        v.visit_attribute("list", selftrace::AnyValue::Array(&Items));
+        v.visit_body(selftrace::view::AnyValue::Map(&Entries));
+        v.visit_attribute("list", selftrace::view::AnyValue::Array(&Items));
     }
 }
 

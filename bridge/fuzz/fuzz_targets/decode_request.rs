@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use selftrace::{AnyValue, ArrayView as _, LogRecordView as _, MapView as _, RecordVisitor};
+use selftrace::{view::AnyValue, view::ArrayView as _, view::LogRecordView as _, view::MapView as _, view::RecordVisitor};
 use selftrace_bridge::{LogsRequest, SdkEmitter};
 
 /// Walks every nested value, as exporters do.

@@ -84,7 +84,7 @@
 //! The exporter runs on a thread of its own with its own single-threaded
 //! Tokio runtime, so the client's connection tasks and timers run there too;
 //! the thread and its runtime's blocking threads are zone threads
-//! ([`selftrace::enter_zone_thread`], `Noop`): whatever the HTTP or gRPC
+//! ([`selftrace::pipeline::enter_zone_thread`], `Noop`): whatever the HTTP or gRPC
 //! stack logs there is discarded, counted, never exported. Its
 //! [`layer`](OtlpExporter::layer) also keeps the transport crates' events of
 //! other threads out ([`selftrace::TRANSPORT_TARGETS`]).
@@ -113,9 +113,13 @@ pub use config::{
 };
 use selftrace::{
     Destination, EncoderLimits, FlushReason, NodeLogger, NodeMetrics, NodePath, OtlpBytes, OtlpBytesChannel,
-    OtlpBytesReceiver, OtlpBytesSender, OtlpSink, OtlpTracingLayer, ResourceValue, TrySendError,
+    OtlpBytesReceiver, OtlpBytesSender, OtlpTracingLayer, TrySendError,
     batch::{Batch, Batcher},
-    enter_zone_thread, write_raw_note, zone_thread_start,
+    channel::OtlpSink,
+    encoder::ResourceValue,
+    pipeline::enter_zone_thread,
+    pipeline::zone_thread_start,
+    raw::write_raw_note,
 };
 use tokio::sync::watch;
 

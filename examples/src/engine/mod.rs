@@ -67,7 +67,7 @@ pub struct RunOptions {
     /// An extra `otlp` exporter for the `internal_telemetry` pipeline.
     pub otlp_endpoint: Option<String>,
     /// The runtime the `internal_telemetry` pipelines run on: one whose
-    /// threads are zone threads (`selftrace::zone_thread_start`), so that
+    /// threads are zone threads (`selftrace::pipeline::zone_thread_start`), so that
     /// nothing running there, scoped or not, feeds them. `None`: the
     /// caller's runtime.
     pub internal: Option<tokio::runtime::Handle>,

@@ -51,7 +51,7 @@ impl Error for LimitsError {}
 
 // === impl EncoderLimits ===
 
-/// The size limits of a [`StatefulOtlpEncoder`].
+/// The size limits of a [`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderLimits {
     pub(super) buffer_capacity: usize,

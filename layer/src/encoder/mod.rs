@@ -47,7 +47,7 @@
 //! [`flush`]: StatefulOtlpEncoder::flush
 
 mod bytes;
-pub mod limits;
+mod limits;
 mod resource;
 mod writer;
 
@@ -57,7 +57,10 @@ use ::bytes::BytesMut;
 
 pub use self::{
     bytes::OtlpBytes,
-    limits::{EncoderLimits, LimitsError},
+    limits::{
+        DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncoderLimits, LimitsError,
+        MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, TRUNCATION_MARKER,
+    },
     resource::{OtlpResource, OtlpResourceBuilder, ResourceValue},
 };
 use self::{
@@ -200,7 +203,7 @@ impl Drop for Attempt<'_> {
 /// # Examples
 ///
 /// ```
-/// use selftrace::{AnyValue, LogRecordView, RecordVisitor, Severity, StatefulOtlpEncoder};
+/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity, encoder::StatefulOtlpEncoder};
 ///
 /// struct Hello;
 /// impl LogRecordView for Hello {
@@ -218,7 +221,7 @@ impl Drop for Attempt<'_> {
 /// let request = encoder.flush();
 /// assert!(!request.is_empty());
 /// assert!(encoder.is_empty());
-/// # Ok::<(), selftrace::EncodeError>(())
+/// # Ok::<(), selftrace::encoder::EncodeError>(())
 /// ```
 #[derive(Debug)]
 pub struct StatefulOtlpEncoder {

@@ -15,7 +15,7 @@ use crate::view::AnyValue;
 /// # Examples
 ///
 /// ```
-/// use selftrace::OtlpResource;
+/// use selftrace::encoder::OtlpResource;
 ///
 /// let resource = OtlpResource::builder()
 ///     .with_attribute("service.name", "engine")

@@ -41,7 +41,7 @@ pub use self::{
     path::{NodePath, NodePathBuilder},
     telemetry::{EffectTelemetry, InNode, LocalTelemetry, NodeGuard, NodeScope, SharedTelemetry},
 };
-use crate::logger::NodeLogger;
+pub use crate::logger::NodeLogger;
 
 /// A node's identity and logger.
 ///

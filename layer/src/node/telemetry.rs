@@ -39,7 +39,7 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use selftrace::{EffectTelemetry, LogRecordView, SharedTelemetry};
+/// use selftrace::{node::EffectTelemetry, view::LogRecordView, SharedTelemetry};
 /// use tracing::Level;
 ///
 /// struct EffectHandler {
@@ -422,7 +422,7 @@ impl sealed::Sealed for SharedTelemetry {
 /// Spawned tasks do not inherit a scope; carry it explicitly:
 ///
 /// ```
-/// use selftrace::{Destination, InNode, Node, NodePath, SharedTelemetry};
+/// use selftrace::{Destination, node::InNode, Node, NodePath, SharedTelemetry};
 ///
 /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # rt.block_on(async {

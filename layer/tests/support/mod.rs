@@ -8,7 +8,10 @@ use opentelemetry_proto::tonic::{
 };
 use proptest::prelude::*;
 use prost::Message as _;
-use selftrace::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
+use selftrace::{
+    view::AnyValue, view::ArrayView, view::LogRecordView, view::MapView, view::RecordVisitor, view::Severity,
+    view::TraceContext,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
