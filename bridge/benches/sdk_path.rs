@@ -45,10 +45,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, FlushReason, Node, NodePath, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer, view::AnyValue,
-    view::LogRecordView as _, view::RecordVisitor,
+    Destination, FlushReason, Node, NodePath, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer,
+    view::{AnyValue, LogRecordView as _, RecordVisitor},
 };
-use selftrace_bridge::{LogsRequest, SdkEmitter};
+use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
 use support::{NoopProcessor, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use selftrace::{console::print_console_line, console::write_console_line};
+use selftrace::console::{print_console_line, write_console_line};
 
 use crate::decode::{DecodeError, LogsRequest};
 
@@ -21,7 +21,7 @@ use crate::decode::{DecodeError, LogsRequest};
 /// # Examples
 ///
 /// ```
-/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity, encoder::StatefulOtlpEncoder};
+/// use selftrace::{view::{AnyValue, LogRecordView, RecordVisitor, Severity}, encoder::StatefulOtlpEncoder};
 ///
 /// # struct Ready;
 /// # impl LogRecordView for Ready {
@@ -39,7 +39,7 @@ use crate::decode::{DecodeError, LogsRequest};
 /// let bytes = encoder.flush();
 ///
 /// let mut out = String::new();
-/// selftrace_bridge::write_request(&mut out, bytes.as_bytes())?;
+/// selftrace_bridge::console::write_request(&mut out, bytes.as_bytes())?;
 /// assert_eq!(out, "2023-11-14T22:13:20.000000Z  WARN receiver.otlp.0 node.ready: ready port=4318\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

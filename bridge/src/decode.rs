@@ -3,7 +3,7 @@
 //! [`LogsRequest`] walks the protobuf wire format in place: resource logs,
 //! scope logs and records are views over the input, strings are borrowed
 //! `&str`, and each record implements the same
-//! [`LogRecordView`](selftrace::view::LogRecordView) the encoder reads, so a record
+//! `LogRecordView` (`selftrace::view`) the encoder reads, so a record
 //! can be re-encoded, printed or emitted into the SDK without building an
 //! intermediate message. Nothing is allocated.
 //!
@@ -31,13 +31,7 @@
 use std::fmt;
 
 use selftrace::{
-    view::AnyValue,
-    view::ArrayView,
-    view::LogRecordView,
-    view::MapView,
-    view::RecordVisitor,
-    view::Severity,
-    view::TraceContext,
+    view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext},
     wire::{self, Value as Wire},
 };
 
@@ -403,11 +397,11 @@ impl MapView for KeyValues<'_> {
 /// # Examples
 ///
 /// ```
-/// use selftrace::{view::LogRecordView, view::Severity, encoder::StatefulOtlpEncoder};
-/// use selftrace_bridge::LogsRequest;
+/// use selftrace::{view::{LogRecordView, Severity}, encoder::StatefulOtlpEncoder};
+/// use selftrace_bridge::decode::LogsRequest;
 ///
 /// // Bytes as the selftrace layer produces them (here from a hand-made view).
-/// # use selftrace::{view::AnyValue, view::RecordVisitor};
+/// # use selftrace::view::{AnyValue, RecordVisitor};
 /// # struct Started;
 /// # impl LogRecordView for Started {
 /// #     fn time_unix_nano(&self) -> Option<u64> { Some(1) }

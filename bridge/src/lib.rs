@@ -22,18 +22,18 @@
 //!                                              ─► SdkLoggerProvider ─► processors ─► exporters
 //! ```
 //!
-//! * [`LogsRequest`]: a zero-copy, allocation-free reader of an
-//!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`] that
+//! * [`LogsRequest`](crate::decode::LogsRequest): a zero-copy, allocation-free reader of an
+//!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`](crate::decode::DecodedRecord) that
 //!   implements [`selftrace::view::LogRecordView`]. Malformed bytes give a
-//!   [`DecodeError`] with the offset, never a panic.
-//! * [`SdkEmitter`]: records into an [`SdkLoggerProvider`](opentelemetry_sdk::logs::SdkLoggerProvider) through the SDK's
+//!   [`DecodeError`](crate::decode::DecodeError) with the offset, never a panic.
+//! * [`SdkEmitter`](crate::sdk::SdkEmitter): records into an [`SdkLoggerProvider`](opentelemetry_sdk::logs::SdkLoggerProvider) through the SDK's
 //!   public API (mapping table there).
 //! * [`SdkBridge`]: the channel and the consumer that drains it (a thread of
-//!   its own, or a [`BridgeTask`] for an async runtime), with an idempotent
+//!   its own, or a [`BridgeTask`](crate::sdk::BridgeTask) for an async runtime), with an idempotent
 //!   graceful shutdown, no feedback loop from exporters that log, and
 //!   backpressure on the provider so that the SDK never drops what the
 //!   bridge counted as emitted.
-//! * [`write_request`], [`print_request`]: console lines for the records of
+//! * [`write_request`](crate::console::write_request), [`print_request`](crate::console::print_request): console lines for the records of
 //!   a request, as the `Console` destination prints them.
 //! * [`stdout_provider`], [`otlp_http_provider`], `otlp_grpc_provider`:
 //!   providers wired to the usual exporters.
@@ -97,23 +97,13 @@
 //! * `otlp-grpc`: [`OtlpExporter`] over OTLP/gRPC (tonic) and
 //!   `otlp_grpc_provider` (needs a Tokio runtime).
 
-mod bridge;
-mod console;
-mod decode;
-mod emit;
+pub mod console;
+pub mod decode;
 #[cfg(feature = "export")]
 pub mod export;
 mod providers;
+pub mod sdk;
 
-pub use bridge::{BridgeError, BridgeTask, DEFAULT_FLUSH_EVERY, SdkBridge, SdkBridgeBuilder};
-pub use console::{print_request, write_request};
-pub use decode::{
-    DecodeError, DecodeErrorKind, DecodedRecord, DecodedResource, LogsRequest, MAX_NESTING_DEPTH, RecordsIter,
-    ResourceLogs, ResourceLogsIter, ScopeLogs, ScopeLogsIter,
-};
-pub use emit::{
-    BridgeMetrics, DEFAULT_MAX_LOGGERS, MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS, SdkEmitter,
-};
 #[cfg(feature = "export")]
 pub use export::{ExporterMetrics, OtlpExporter, OtlpExporterBuilder};
 pub use providers::stdout_provider;
@@ -121,4 +111,4 @@ pub use providers::stdout_provider;
 pub use providers::{otlp_grpc_exporter, otlp_grpc_provider};
 #[cfg(feature = "otlp-http")]
 pub use providers::{otlp_http_exporter, otlp_http_provider};
-pub use selftrace::OtlpBytes;
+pub use sdk::{BridgeError, BridgeMetrics, SdkBridge, SdkBridgeBuilder};

@@ -65,7 +65,7 @@ fn burst(flush_every: usize) -> (u64, u64, u64, u64) {
 
 #[test]
 fn a_burst_is_exported_or_counted_never_lost_inside_the_sdk() {
-    let (produced, refused, emitted, exported) = burst(selftrace_bridge::DEFAULT_FLUSH_EVERY);
+    let (produced, refused, emitted, exported) = burst(selftrace_bridge::sdk::DEFAULT_FLUSH_EVERY);
     assert_eq!(produced, BURST);
     assert_eq!(exported, emitted, "the SDK exported everything the bridge emitted");
     assert_eq!(produced, emitted + refused, "every other record refused at the channel, counted");

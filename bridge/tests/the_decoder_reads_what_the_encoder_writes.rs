@@ -7,8 +7,12 @@ mod support;
 
 use proptest::prelude::*;
 use prost::Message as _;
-use selftrace::{EncoderLimits, encoder::OtlpResource, encoder::StatefulOtlpEncoder, view::MapView};
-use selftrace_bridge::{DecodeError, DecodeErrorKind, LogsRequest};
+use selftrace::{
+    EncoderLimits,
+    encoder::{OtlpResource, StatefulOtlpEncoder},
+    view::MapView,
+};
+use selftrace_bridge::decode::{DecodeError, DecodeErrorKind, LogsRequest};
 use support::{Record, Value, decode, record_strategy};
 
 fn resource() -> OtlpResource {

@@ -45,7 +45,7 @@ async fn main() {
     // The next node: prints what arrives.
     let printer = tokio::spawn(async move {
         while let Some(batch) = downstream.recv().await {
-            let _ = selftrace_bridge::print_request(batch.as_bytes());
+            let _ = selftrace_bridge::console::print_request(batch.as_bytes());
         }
     });
 

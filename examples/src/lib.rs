@@ -17,7 +17,7 @@ pub fn run_printing(receiver: InternalTelemetryReceiver) {
     impl ReceiverHost for Printing {
         type Sleep = tokio::time::Sleep;
         async fn send(&mut self, batch: OtlpBytes) -> Result<(), OutputClosed> {
-            selftrace_bridge::print_request(batch.as_bytes()).map(|_| ()).map_err(|_| OutputClosed)
+            selftrace_bridge::console::print_request(batch.as_bytes()).map(|_| ()).map_err(|_| OutputClosed)
         }
         async fn recv_control(&mut self) -> Control {
             Control::shutdown_within(Duration::from_secs(1))

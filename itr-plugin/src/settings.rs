@@ -4,8 +4,8 @@
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use selftrace::{
-    DEFAULT_CHANNEL_CAPACITY, encoder::DEFAULT_BUFFER_CAPACITY, encoder::DEFAULT_MAX_RECORD_BYTES,
-    encoder::DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_CHANNEL_CAPACITY,
+    encoder::{DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES},
 };
 use serde::Deserialize;
 use serde_saphyr::Spanned;

@@ -16,7 +16,8 @@ use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use selftrace::{
-    encoder::StatefulOtlpEncoder, view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity,
+    encoder::StatefulOtlpEncoder,
+    view::{AnyValue, LogRecordView, RecordVisitor, Severity},
 };
 
 struct Event;

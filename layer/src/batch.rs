@@ -690,8 +690,9 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod merging {
     use crate::{
-        EncoderLimits, encoder::OtlpResource, encoder::StatefulOtlpEncoder, view::AnyValue, view::LogRecordView,
-        view::RecordVisitor, view::Severity,
+        EncoderLimits,
+        encoder::{OtlpResource, StatefulOtlpEncoder},
+        view::{AnyValue, LogRecordView, RecordVisitor, Severity},
     };
     use opentelemetry_proto::tonic::{collector::logs::v1::ExportLogsServiceRequest, common::v1::any_value};
     use proptest::prelude::*;

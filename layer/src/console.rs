@@ -26,7 +26,7 @@ use crate::view::{AnyValue, LogRecordView, RecordVisitor};
 /// # Examples
 ///
 /// ```
-/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity, console::write_console_line};
+/// use selftrace::{view::{AnyValue, LogRecordView, RecordVisitor, Severity}, console::write_console_line};
 ///
 /// struct Ready;
 /// impl LogRecordView for Ready {

@@ -215,7 +215,7 @@ pub trait RecordVisitor {
 /// # Examples
 ///
 /// ```
-/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
+/// use selftrace::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
 ///
 /// struct Started;
 ///

@@ -5,8 +5,9 @@ mod support;
 
 use proptest::prelude::*;
 use selftrace::{
-    EncoderLimits, encoder::EncodeError, encoder::OtlpResource, encoder::StatefulOtlpEncoder,
-    encoder::TRUNCATION_MARKER, view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity,
+    EncoderLimits,
+    encoder::{EncodeError, OtlpResource, StatefulOtlpEncoder, TRUNCATION_MARKER},
+    view::{AnyValue, LogRecordView, RecordVisitor, Severity},
 };
 use support::{Record, Value, decode, record_strategy};
 

@@ -6,7 +6,7 @@
 use opentelemetry::Context;
 use selftrace::{
     Destination, DropReason, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, otel_info,
-    pipeline::enter_pipeline_scope, pipeline::in_pipeline_scope,
+    pipeline::{enter_pipeline_scope, in_pipeline_scope},
 };
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -3,7 +3,8 @@
 //! logger is process-wide).
 
 use selftrace::{
-    Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw::raw_logger_stats, raw::set_raw_lines_per_second,
+    Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer,
+    raw::{raw_logger_stats, set_raw_lines_per_second},
 };
 use tracing_subscriber::layer::SubscriberExt;
 

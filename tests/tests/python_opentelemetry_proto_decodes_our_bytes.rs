@@ -12,8 +12,9 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 use selftrace::{
-    Destination, EncoderLimits, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer, encoder::OtlpResource,
-    encoder::StatefulOtlpEncoder, view::LogRecordView, view::RecordVisitor, view::Severity, view::TraceContext,
+    Destination, EncoderLimits, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer,
+    encoder::{OtlpResource, StatefulOtlpEncoder},
+    view::{LogRecordView, RecordVisitor, Severity, TraceContext},
 };
 use selftrace_tests::{hex, python_decode};
 use tracing_subscriber::layer::SubscriberExt;

@@ -117,8 +117,7 @@ use selftrace::{
     batch::{Batch, Batcher},
     channel::OtlpSink,
     encoder::ResourceValue,
-    pipeline::enter_zone_thread,
-    pipeline::zone_thread_start,
+    pipeline::{enter_zone_thread, zone_thread_start},
     raw::write_raw_note,
 };
 use tokio::sync::watch;

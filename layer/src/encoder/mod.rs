@@ -203,7 +203,7 @@ impl Drop for Attempt<'_> {
 /// # Examples
 ///
 /// ```
-/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity, encoder::StatefulOtlpEncoder};
+/// use selftrace::{view::{AnyValue, LogRecordView, RecordVisitor, Severity}, encoder::StatefulOtlpEncoder};
 ///
 /// struct Hello;
 /// impl LogRecordView for Hello {

@@ -8,10 +8,7 @@ use opentelemetry_proto::tonic::{
 };
 use proptest::prelude::*;
 use prost::Message as _;
-use selftrace::{
-    view::AnyValue, view::ArrayView, view::LogRecordView, view::MapView, view::RecordVisitor, view::Severity,
-    view::TraceContext,
-};
+use selftrace::view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

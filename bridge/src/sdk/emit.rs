@@ -1,212 +1,29 @@
-//! Decoded records into the OpenTelemetry SDK, through its public API.
+//! [`SdkEmitter`]: decoded records into the OpenTelemetry SDK, through its
+//! public API.
 
 use std::{
     borrow::Cow,
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fmt,
-    hash::{BuildHasherDefault, Hasher},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use opentelemetry::{
-    InstrumentationScope, Key, SpanId, TraceFlags, TraceId,
+    InstrumentationScope, SpanId, TraceFlags, TraceId,
     logs::{AnyValue as SdkValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as SdkSeverity},
 };
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
-use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
+use selftrace::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
 
+use super::{
+    intern::{Fx, Interner},
+    metrics::{BridgeCounters, BridgeMetrics},
+};
 use crate::decode::{DecodeError, LogsRequest};
 
 /// Default bound of [`SdkEmitter`]'s logger cache, in scopes.
 pub const DEFAULT_MAX_LOGGERS: usize = 1024;
-
-/// How many distinct strings (event names, attribute keys, scope names,
-/// severity texts) the process may intern for the SDK's `&'static str`
-/// setters, all bridges together.
-pub const MAX_INTERNED_STRINGS: usize = 8192;
-
-/// How many bytes those interned strings may take, all bridges together.
-pub const MAX_INTERNED_BYTES: usize = 512 * 1024;
-
-/// The longest string that is interned; longer ones are never interned.
-pub const MAX_INTERNED_LEN: usize = 256;
-
-// === impl BridgeMetrics ===
-
-/// What a bridge did, as a snapshot.
-///
-/// After a clean shutdown, `records_emitted` equals the records delivered to
-/// the bridge's channel: the layer's `delivered` for events outside node
-/// scopes plus the node paths' `events_delivered` (an event inside a node
-/// scope is counted by the layer, as handed to the node, and by the node
-/// path). Unless `malformed_requests` is non-zero: the records after the
-/// first error in a request cannot be counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BridgeMetrics {
-    /// Requests read from the channel (or handed to [`SdkEmitter::emit_request`]).
-    pub requests: u64,
-    /// Records emitted into the SDK.
-    pub records_emitted: u64,
-    /// Requests with malformed bytes: the records before the problem were
-    /// emitted, the rest were not (reported on the raw logger).
-    pub malformed_requests: u64,
-    /// Event names left off records because the interner was full.
-    pub event_names_dropped: u64,
-    /// Non-canonical severity texts left off records because the interner
-    /// was full (canonical texts never need it).
-    pub severity_texts_dropped: u64,
-    /// Groups of records emitted through a logger made for them alone,
-    /// because the logger cache was full (or the interner, for their scope
-    /// name).
-    pub uncached_loggers: u64,
-    /// Times the bridge waited for the provider to export what it held
-    /// (`force_flush`) before emitting more, so that a `BatchLogProcessor`'s
-    /// queue never overflows (see [`SdkBridgeBuilder::with_flush_every`](crate::SdkBridgeBuilder::with_flush_every)).
-    pub backpressure_flushes: u64,
-    /// Of those, the flushes the provider reported as failed (an exporter
-    /// error or timeout): the records it held may not have been exported.
-    pub failed_flushes: u64,
-}
-
-/// The counters behind [`BridgeMetrics`]; one writer (the emitter), any
-/// number of readers.
-#[derive(Debug, Default)]
-pub(crate) struct BridgeCounters {
-    requests: AtomicU64,
-    records_emitted: AtomicU64,
-    malformed_requests: AtomicU64,
-    event_names_dropped: AtomicU64,
-    severity_texts_dropped: AtomicU64,
-    uncached_loggers: AtomicU64,
-    pub(crate) backpressure_flushes: AtomicU64,
-    pub(crate) failed_flushes: AtomicU64,
-}
-
-impl BridgeCounters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> BridgeMetrics {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        BridgeMetrics {
-            requests: get(&self.requests),
-            records_emitted: get(&self.records_emitted),
-            malformed_requests: get(&self.malformed_requests),
-            event_names_dropped: get(&self.event_names_dropped),
-            severity_texts_dropped: get(&self.severity_texts_dropped),
-            uncached_loggers: get(&self.uncached_loggers),
-            backpressure_flushes: get(&self.backpressure_flushes),
-            failed_flushes: get(&self.failed_flushes),
-        }
-    }
-}
-
-// === interning ===
-
-/// FxHash: the keys are short strings from this process's own callsites,
-/// hashed once per attribute, so a fast non-keyed hash fits.
-#[derive(Clone, Copy, Default)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Fx = BuildHasherDefault<FxHasher>;
-
-/// The strings leaked so far, process-wide, within the bounds above.
-struct GlobalStrings {
-    set: HashSet<&'static str, Fx>,
-    bytes: usize,
-}
-
-static GLOBAL_STRINGS: Mutex<Option<GlobalStrings>> = Mutex::new(None);
-
-/// `&'static` copies of strings, for the SDK's `&'static str` setters.
-///
-/// The SDK takes event names and severity texts as `&'static str`; attribute
-/// keys and targets are cheaper as `&'static str` too (no allocation per
-/// record). They come from static callsites, so the set is finite: each is
-/// leaked once, process-wide, up to [`MAX_INTERNED_STRINGS`] /
-/// [`MAX_INTERNED_BYTES`]. Each emitter keeps its own lock-free view of what
-/// it has used.
-#[derive(Default)]
-struct Interner {
-    local: HashSet<&'static str, Fx>,
-}
-
-impl Interner {
-    fn get(&mut self, s: &str) -> Option<&'static str> {
-        if let Some(&interned) = self.local.get(s) {
-            return Some(interned);
-        }
-        if s.len() > MAX_INTERNED_LEN {
-            return None;
-        }
-        let interned = {
-            let mut global = GLOBAL_STRINGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let global = global.get_or_insert_with(|| GlobalStrings { set: HashSet::default(), bytes: 0 });
-            match global.set.get(s) {
-                Some(&interned) => interned,
-                None if global.set.len() < MAX_INTERNED_STRINGS && global.bytes + s.len() <= MAX_INTERNED_BYTES => {
-                    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
-                    global.set.insert(leaked);
-                    global.bytes += s.len();
-                    leaked
-                }
-                None => return None,
-            }
-        };
-        self.local.insert(interned);
-        Some(interned)
-    }
-
-    fn key(&mut self, s: &str) -> Key {
-        match self.get(s) {
-            Some(s) => Key::from_static_str(s),
-            None => Key::new(s.to_owned()),
-        }
-    }
-}
 
 // === impl SdkEmitter ===
 
@@ -240,8 +57,8 @@ impl Interner {
 ///
 /// ```
 /// use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
-/// use selftrace::{view::AnyValue, view::LogRecordView, view::RecordVisitor, view::Severity};
-/// use selftrace_bridge::SdkEmitter;
+/// use selftrace::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
+/// use selftrace_bridge::sdk::SdkEmitter;
 ///
 /// struct Ready;
 /// impl LogRecordView for Ready {
@@ -493,7 +310,7 @@ impl<R: opentelemetry::logs::LogRecord> RecordVisitor for Fields<'_, R> {
 }
 
 /// The SDK's value for `value`; nested values are bounded by the view (the
-/// decoder allows [`MAX_NESTING_DEPTH`](crate::MAX_NESTING_DEPTH)).
+/// decoder allows [`MAX_NESTING_DEPTH`](crate::decode::MAX_NESTING_DEPTH)).
 fn sdk_value(value: AnyValue<'_>, strings: &mut Interner) -> SdkValue {
     match value {
         AnyValue::Str(s) => SdkValue::from(s.to_owned()),
@@ -531,27 +348,5 @@ mod tests {
             assert_eq!(sdk_severity(severity).map(|s| s as i32), Some(n));
             assert_eq!(sdk_severity(severity).map(|s| s.name()), Some(severity.text()));
         }
-    }
-
-    #[test]
-    fn the_interner_returns_the_same_string_and_refuses_long_ones() {
-        let mut a = Interner::default();
-        let mut b = Interner::default();
-        let x = a.get("node.started").expect("room");
-        let y = b.get("node.started").expect("room");
-        assert!(std::ptr::eq(x, y), "one copy process-wide");
-        assert_eq!(a.get(&"x".repeat(MAX_INTERNED_LEN + 1)), None);
-    }
-
-    #[test]
-    fn fx_hashes_differ_for_different_keys() {
-        let hash = |s: &str| {
-            let mut h = FxHasher::default();
-            std::hash::Hash::hash(s, &mut h);
-            h.finish()
-        };
-        assert_ne!(hash("a"), hash("b"));
-        assert_ne!(hash("abcdefgh1"), hash("abcdefgh2"));
-        assert_eq!(hash("same"), hash("same"));
     }
 }

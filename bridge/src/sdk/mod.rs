@@ -1,5 +1,13 @@
-//! The consumer that drains an [`OtlpBytesChannel`] into the SDK, on a thread
-//! of its own or as an async task.
+//! The SDK bridge: the consumer that drains an
+//! `OtlpBytesChannel` into an OpenTelemetry
+//! SDK `LoggerProvider`, on a thread of its own or as an async task, and the
+//! [`SdkEmitter`] it emits each decoded record with.
+
+mod consumer;
+mod emit;
+mod error;
+mod intern;
+mod metrics;
 
 use std::{
     fmt,
@@ -15,79 +23,18 @@ use std::{
 };
 
 use bytes::Bytes;
-use opentelemetry::Context;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    DEFAULT_CHANNEL_CAPACITY, Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender,
-    OtlpTracingLayer, pipeline::enter_pipeline_scope, raw::write_raw_note,
+    DEFAULT_CHANNEL_CAPACITY, Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
 };
 
-use crate::emit::{BridgeCounters, BridgeMetrics, DEFAULT_MAX_LOGGERS, SdkEmitter};
-
-// === impl BridgeError ===
-
-/// Why a bridge did not stop cleanly.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BridgeError {
-    /// The provider's `force_flush` or `shutdown` failed (an exporter that
-    /// timed out, say). Everything in the channel was still emitted.
-    Provider {
-        /// `"force_flush"` or `"shutdown"`.
-        during: &'static str,
-        /// The SDK's error, as text.
-        message: String,
-        /// The SDK's error, as [`source`](std::error::Error::source).
-        #[doc(hidden)]
-        cause: Cause,
-    },
-    /// The consumer panicked (an exporter that panicked on its thread); the
-    /// requests still in the channel were not emitted.
-    ConsumerPanicked,
-}
-
-/// The error another one wraps, for [`source`](std::error::Error::source).
-/// Not compared: two errors are equal when what they say is.
-#[derive(Clone)]
-pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
-
-impl fmt::Debug for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl PartialEq for Cause {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Cause {}
-
-impl BridgeError {
-    fn provider(during: &'static str, error: opentelemetry_sdk::error::OTelSdkError) -> Self {
-        Self::Provider { during, message: error.to_string(), cause: Cause(std::sync::Arc::new(error)) }
-    }
-}
-
-impl fmt::Display for BridgeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Provider { during, message, .. } => write!(f, "logger provider {during} failed: {message}"),
-            Self::ConsumerPanicked => f.write_str("the SDK bridge's consumer panicked"),
-        }
-    }
-}
-
-impl std::error::Error for BridgeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Provider { cause, .. } => Some(&*cause.0 as &(dyn std::error::Error + 'static)),
-            Self::ConsumerPanicked => None,
-        }
-    }
-}
+use self::{consumer::Consumer, metrics::BridgeCounters};
+pub use self::{
+    emit::{DEFAULT_MAX_LOGGERS, SdkEmitter},
+    error::BridgeError,
+    intern::{MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS},
+    metrics::BridgeMetrics,
+};
 
 // === impl SdkBridgeBuilder ===
 
@@ -273,10 +220,10 @@ impl fmt::Debug for SdkBridge {
     }
 }
 
-struct Shared {
-    stop: AtomicBool,
+pub(super) struct Shared {
+    pub(super) stop: AtomicBool,
     /// What the consumer's end gave; set before `done` disconnects.
-    result: Mutex<Option<Result<(), BridgeError>>>,
+    pub(super) result: Mutex<Option<Result<(), BridgeError>>>,
 }
 
 impl SdkBridge {
@@ -401,95 +348,5 @@ impl Future for BridgeTask {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         self.future.as_mut().poll(cx)
-    }
-}
-
-// === impl Consumer ===
-
-struct Consumer {
-    receiver: OtlpBytesReceiver,
-    emitter: SdkEmitter,
-    counters: Arc<BridgeCounters>,
-    /// Records between two waits for the provider; 0: never.
-    flush_every: u64,
-    /// Records emitted since the last wait.
-    since_flush: u64,
-    shared: Arc<Shared>,
-    /// Dropped when the consumer ends, which wakes every waiter.
-    _done: flume::Sender<()>,
-}
-
-impl Consumer {
-    fn run(mut self) {
-        let _pipeline = enter_pipeline_scope();
-        while let Some(bytes) = self.receiver.recv() {
-            self.handle(&bytes);
-            if self.stopping() {
-                break;
-            }
-        }
-        self.finish();
-    }
-
-    async fn run_async(mut self) {
-        while let Some(bytes) = self.receiver.recv_async().await {
-            {
-                let _pipeline = enter_pipeline_scope();
-                self.handle(&bytes);
-            }
-            if self.stopping() {
-                break;
-            }
-        }
-        let _pipeline = enter_pipeline_scope();
-        self.finish();
-    }
-
-    fn stopping(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
-    }
-
-    fn handle(&mut self, bytes: &OtlpBytes) {
-        if bytes.is_empty() {
-            return;
-        }
-        match self.emitter.emit_request(bytes.as_bytes()) {
-            Ok(records) => self.since_flush += records as u64,
-            Err(error) => {
-                write_raw_note("bridge", format_args!("{} bytes: {error}; the records after it are lost", bytes.len()));
-            }
-        }
-        if self.flush_every > 0 && self.since_flush >= self.flush_every {
-            self.since_flush = 0;
-            BridgeCounters::add(&self.counters.backpressure_flushes, 1);
-            let _suppressed = Context::enter_telemetry_suppressed_scope();
-            if let Err(error) = self.emitter.provider().force_flush() {
-                BridgeCounters::add(&self.counters.failed_flushes, 1);
-                write_raw_note("bridge", format_args!("waiting for the SDK to export failed: {error}"));
-            }
-        }
-    }
-
-    /// Emits what waits in the channel now, then flushes and shuts the
-    /// provider down, and records the outcome.
-    fn finish(mut self) {
-        // Bounded by what is waiting now: producers that keep sending cannot
-        // hold the shutdown up.
-        for _ in 0..self.receiver.len() {
-            match self.receiver.try_recv() {
-                Some(bytes) => self.handle(&bytes),
-                None => break,
-            }
-        }
-        let result = {
-            let _suppressed = Context::enter_telemetry_suppressed_scope();
-            let provider = self.emitter.provider();
-            let flushed = provider.force_flush().map_err(|e| BridgeError::provider("force_flush", e));
-            let shut = provider.shutdown().map_err(|e| BridgeError::provider("shutdown", e));
-            flushed.and(shut)
-        };
-        *self.shared.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-        // `self` drops here: the receiver closes the channel, then `_done`
-        // disconnects and wakes `shutdown`.
     }
 }
