@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use selftrace::{Node, otel_info, otel_warn};
-use selftrace_itr::{Control, InternalTelemetry, OtlpBytes, OutputClosed, ReceiverConfig, ReceiverHost};
+use selftrace_itr::{
+    InternalTelemetry, OtlpBytes, ReceiverConfig, ReceiverHost,
+    receiver::{Control, OutputClosed},
+};
 use tokio::sync::mpsc;
 
 /// What this engine gives a receiver node.

@@ -7,7 +7,10 @@ pub mod engine;
 
 use std::time::Duration;
 
-use selftrace_itr::{Control, InternalTelemetryReceiver, OtlpBytes, OutputClosed, ReceiverHost};
+use selftrace_itr::{
+    OtlpBytes, ReceiverHost,
+    receiver::{Control, InternalTelemetryReceiver, OutputClosed},
+};
 
 /// Runs `receiver` to the end on a current-thread runtime, printing every
 /// batch it sends; it is told to shut down at once, so it drains what it

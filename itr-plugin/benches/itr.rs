@@ -42,7 +42,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{Node, OtlpBytes, OtlpTracingLayer, SharedTelemetry, otel_info};
-use selftrace_itr::{Control, InternalTelemetry, OutputClosed, ReceiverConfig, ReceiverHost};
+use selftrace_itr::{
+    InternalTelemetry, ReceiverConfig, ReceiverHost,
+    receiver::{Control, OutputClosed},
+};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// A host whose output takes every batch at once.

@@ -10,14 +10,14 @@
 //! * [`InternalTelemetry`]: the node path the engine's nodes log through
 //!   (per-thread buffers, see [`selftrace::NodePath`]) and a router that fans
 //!   its requests out to every receiver, each with its own bounded queue
-//!   ([`Overflow`]: drop newest or drop oldest, every drop counted).
-//! * [`InternalTelemetryReceiver`]: no inputs, one output. It flushes the
+//!   ([`Overflow`](crate::receiver::Overflow): drop newest or drop oldest, every drop counted).
+//! * [`InternalTelemetryReceiver`](crate::receiver::InternalTelemetryReceiver): no inputs, one output. It flushes the
 //!   node path on its timer, merges what it gets into size-bounded batches,
 //!   sends them downstream and drains everything on shutdown.
 //! * [`ReceiverHost`]: the small node trait a host implements to mount it
 //!   (an output, control signals, a timer), for `Send` and `!Send` hosts
 //!   alike.
-//! * [`ReceiverFactory`]: registration under [`RECEIVER_NAME`]
+//! * [`ReceiverFactory`](crate::telemetry::ReceiverFactory): registration under [`RECEIVER_NAME`](crate::telemetry::RECEIVER_NAME)
 //!   (`internal_telemetry`), configured by a [`ReceiverConfig`].
 //! * [`Zone`]: the anti-recursion zone. The receiver and every node
 //!   downstream of it never log into the pipeline.
@@ -41,7 +41,7 @@
 //! ```
 //! use std::time::Duration;
 //! use selftrace::{Node, OtlpBytes, otel_info};
-//! use selftrace_itr::{Control, InternalTelemetry, OutputClosed, ReceiverConfig, ReceiverHost};
+//! use selftrace_itr::{receiver::{Control, OutputClosed}, InternalTelemetry, ReceiverConfig, ReceiverHost};
 //! use tokio::sync::mpsc;
 //!
 //! /// What the host gives each receiver node.
@@ -89,15 +89,15 @@
 //! `Send` exactly when the host's futures are. It mounts one receiver per
 //! core, each with its own [`InternalTelemetry`]: local buffers are flushed
 //! on their own thread. A host that owns its timers sends
-//! [`Control::TimerTick`] and returns [`std::future::pending`] from
+//! [`Control::TimerTick`](crate::receiver::Control::TimerTick) and returns [`std::future::pending`] from
 //! [`sleep`](ReceiverHost::sleep).
 //!
 //! # Configuration and the three modes
 //!
 //! [`ServiceConfig`] reads `service.telemetry` from YAML (the shapes of the original configuration design, whose examples are in the
 //! repository's `tests/configs/seed/`;
-//! unknown keys rejected; [`YamlError`]s name the key path, line and
-//! column). [`LogsConfig::mode`] selects the [`Mode`]: SDK only (default),
+//! unknown keys rejected; [`YamlError`](crate::config::YamlError)s name the key path, line and
+//! column). [`LogsConfig::mode`](crate::config::LogsConfig::mode) selects the [`Mode`]: SDK only (default),
 //! hybrid (`internal_collection.enabled: true`), ITR only (`enabled: true`
 //! and `processors: []`). [`SelfTelemetry`] is the admin side: given the
 //! engine's pipeline graph it checks the configuration (a configuration that
@@ -107,7 +107,7 @@
 //! the `OTEL_EXPORTER_OTLP_*` variables; the others go through the SDK
 //! bridge, feature `sdk`), the node path, the receivers and the layer, swaps the layer to the
 //! receivers in ITR-only mode and back to the console at shutdown.
-//! [`from_yaml`] gives an engine the same errors for its own sections.
+//! [`from_yaml`](crate::config::from_yaml) gives an engine the same errors for its own sections.
 //!
 //! # Routing
 //!
@@ -122,11 +122,11 @@
 //! The zone is the receivers and every node downstream of them ([`Zone`]).
 //! Its nodes get their receiver's [`PipelineLogger`]: `Noop` by default,
 //! `Console` or `Raw` at ERROR only for debugging; asking for the `Default`
-//! logger there is a [`ZoneError`] naming the node. Library events in their
+//! logger there is a [`ZoneError`](crate::zone::ZoneError) naming the node. Library events in their
 //! scopes follow the same logger, and the transport crates
-//! ([`TRANSPORT_TARGETS`]) are discarded there, and on the layer in every
+//! ([`TRANSPORT_TARGETS`](crate::zone::TRANSPORT_TARGETS)) are discarded there, and on the layer in every
 //! mode that exports over the network (`logs.transport`,
-//! [`TransportConfig`]). The receiver runs its own
+//! [`TransportConfig`](crate::config::TransportConfig)). The receiver runs its own
 //! loop in its node's scope.
 //!
 //! Tasks that a zone node's libraries spawn without its scope (a retry
@@ -157,34 +157,21 @@
 //! `flush_count`, `overflow_flush_count`, `timer_flush_count`, ...) and per
 //! receiver its queue (offered, accepted, dropped newest/oldest) and itself
 //! (records received, sent, dropped by reason, batches, bytes,
-//! `timer_flush_count`). See [`ReceiverMetrics`] for what adds up.
+//! `timer_flush_count`). See [`ReceiverMetrics`](crate::receiver::ReceiverMetrics) for what adds up.
 //!
 //! # Supported Rust versions
 //!
 //! The minimum supported Rust version is 1.88.
 
 mod admin;
-mod config;
-mod host;
-mod receiver;
-mod router;
-mod settings;
-mod telemetry;
-mod yaml;
-mod zone;
+pub mod config;
+pub mod receiver;
+pub mod telemetry;
+pub mod zone;
 
 pub use admin::{SelfTelemetry, SelfTelemetryBuilder, SelfTelemetryMetrics, SetupError};
-pub use config::{
-    ConfigError, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS, MAX_MAX_BATCH_BYTES,
-    MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, ReceiverSettings, parse_duration,
-};
-pub use host::{Control, OutputClosed, ReceiverHost};
-pub use receiver::{InternalTelemetryReceiver, ReceiverMetrics};
+pub use config::{Mode, ServiceConfig, TelemetryConfig};
+pub use receiver::{PipelineLogger, ReceiverConfig, ReceiverHost, ReceiverSettings};
 pub use selftrace::OtlpBytes;
-pub use settings::{
-    InternalCollection, LoggerChoice, LogsConfig, Mode, NoSettings, NodeOverride, OtlpCompression, OtlpExporterConfig,
-    OtlpProtocol, ProcessorConfig, SdkExporter, SdkProcessor, ServiceConfig, TelemetryConfig, TransportConfig,
-};
-pub use telemetry::{InternalTelemetry, InternalTelemetryBuilder, RECEIVER_NAME, ReceiverFactory, TelemetryMetrics};
-pub use yaml::{YamlError, from_yaml};
-pub use zone::{TRANSPORT_TARGETS, Zone, ZoneBuilder, ZoneError};
+pub use telemetry::InternalTelemetry;
+pub use zone::Zone;

@@ -11,10 +11,10 @@ use selftrace::{
 };
 use tracing_core::LevelFilter;
 
-use crate::{
-    config::{ConfigError, ReceiverConfig},
-    receiver::{InternalTelemetryReceiver, ReceiverCounters, ReceiverMetrics, snapshot},
+use crate::receiver::{
+    ConfigError, InternalTelemetryReceiver, ReceiverConfig, ReceiverCounters, ReceiverMetrics,
     router::{QueueCounters, Router, RouterSink},
+    snapshot,
 };
 
 /// The name the receiver is registered under in a pipeline configuration.
@@ -206,7 +206,7 @@ pub struct TelemetryMetrics {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use selftrace_itr::{InternalTelemetry, ReceiverConfig, ReceiverFactory};
+/// use selftrace_itr::{InternalTelemetry, ReceiverConfig, telemetry::ReceiverFactory};
 ///
 /// let telemetry = InternalTelemetry::default();
 /// let mut factories: HashMap<&'static str, ReceiverFactory> = HashMap::new();

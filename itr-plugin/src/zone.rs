@@ -15,7 +15,7 @@ use std::{
 use selftrace::{Node, NodeLogger};
 use tracing_core::LevelFilter;
 
-use crate::config::PipelineLogger;
+use crate::receiver::PipelineLogger;
 
 /// The transport crates whose events are discarded inside the zone by
 /// default (an exporter's HTTP or gRPC client logs on every batch), and out

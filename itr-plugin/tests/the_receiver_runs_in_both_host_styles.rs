@@ -9,7 +9,7 @@ mod support;
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use selftrace::{Node, otel_info};
-use selftrace_itr::{Control, InternalTelemetry, ReceiverConfig};
+use selftrace_itr::{InternalTelemetry, ReceiverConfig, receiver::Control};
 use support::{LocalHost, TokioHost, assert_in_order_per_scope, decode_all};
 use tokio::sync::mpsc;
 

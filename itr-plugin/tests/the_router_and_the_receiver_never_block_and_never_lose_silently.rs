@@ -13,7 +13,8 @@ use std::{
 
 use selftrace::{Node, OtlpBytes, otel_info};
 use selftrace_itr::{
-    Control, InternalTelemetry, OutputClosed, Overflow, ReceiverConfig, ReceiverHost, ReceiverMetrics,
+    InternalTelemetry, ReceiverConfig, ReceiverHost,
+    receiver::{Control, OutputClosed, Overflow, ReceiverMetrics},
 };
 use support::{TokioHost, assert_in_order_per_scope, decode, decode_all};
 use tokio::sync::mpsc;

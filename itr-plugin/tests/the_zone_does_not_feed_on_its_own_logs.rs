@@ -15,7 +15,7 @@ use std::time::Duration;
 use selftrace::{
     Destination, DropReason, Node, OtlpTracingLayer, otel_error, otel_info, otel_warn, raw::raw_logger_stats,
 };
-use selftrace_itr::{Control, InternalTelemetry, PipelineLogger, ReceiverConfig, Zone};
+use selftrace_itr::{InternalTelemetry, PipelineLogger, ReceiverConfig, Zone, receiver::Control};
 use support::{TokioHost, decode};
 use tokio::sync::mpsc;
 use tracing_subscriber::layer::SubscriberExt;

@@ -16,7 +16,7 @@ mod support;
 use std::time::Duration;
 
 use selftrace::{DropReason, Node, NodeLogger, OtlpTracingLayer, otel_info};
-use selftrace_itr::{Control, InternalTelemetry, PipelineLogger, ReceiverConfig, Zone};
+use selftrace_itr::{InternalTelemetry, PipelineLogger, ReceiverConfig, Zone, receiver::Control};
 use support::{TokioHost, decode};
 use tokio::sync::mpsc;
 use tracing_subscriber::layer::SubscriberExt;

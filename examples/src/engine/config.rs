@@ -4,7 +4,12 @@
 
 use std::{fmt, marker::PhantomData, time::Duration};
 
-use selftrace_itr::{RECEIVER_NAME, ReceiverSettings, ServiceConfig, YamlError, from_yaml, parse_duration};
+use selftrace_itr::{
+    ReceiverSettings, ServiceConfig,
+    config::{YamlError, from_yaml},
+    receiver::parse_duration,
+    telemetry::RECEIVER_NAME,
+};
 use serde::{
     Deserialize, Deserializer,
     de::{self, MapAccess, Visitor},

@@ -20,7 +20,8 @@ use std::{
 
 use selftrace::{OtlpBytes, SharedTelemetry, otel_debug, otel_info, otel_warn};
 use selftrace_itr::{
-    Control, InternalTelemetryReceiver, OutputClosed, ReceiverHost, SelfTelemetry, SelfTelemetryMetrics, SetupError,
+    ReceiverHost, SelfTelemetry, SelfTelemetryMetrics, SetupError,
+    receiver::{Control, InternalTelemetryReceiver, OutputClosed},
 };
 use tokio::{
     sync::{mpsc, watch},

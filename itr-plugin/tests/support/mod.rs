@@ -9,7 +9,10 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 use selftrace::OtlpBytes;
-use selftrace_itr::{Control, OutputClosed, ReceiverHost};
+use selftrace_itr::{
+    ReceiverHost,
+    receiver::{Control, OutputClosed},
+};
 use tokio::sync::mpsc;
 
 /// A multi-threaded tokio host: everything `Send`.

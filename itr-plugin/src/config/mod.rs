@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use tracing_core::LevelFilter;
 
-use crate::{
-    config::{DEFAULT_FLUSH_INTERVAL, duration},
-    yaml::{YamlError, from_yaml},
-};
+mod yaml;
+
+pub use self::yaml::{YamlError, from_yaml};
+use crate::receiver::{DEFAULT_FLUSH_INTERVAL, duration};
 
 /// The `service` section of an engine's configuration: the part selftrace
 /// reads. An engine embeds it in its own configuration type, or reads a
@@ -53,7 +53,7 @@ use crate::{
 ///     "service:\n  telemetry:\n    logs:\n      internal_collection:\n        enabled: true\n      processors: []\n",
 /// )?;
 /// assert_eq!(config.telemetry.logs.mode(), Mode::ItrOnly);
-/// # Ok::<(), selftrace_itr::YamlError>(())
+/// # Ok::<(), selftrace_itr::config::YamlError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,7 +133,7 @@ pub struct LogsConfig {
 #[non_exhaustive]
 pub struct TransportConfig {
     /// Targets (and those below them on `::`), default
-    /// [`TRANSPORT_TARGETS`](crate::TRANSPORT_TARGETS).
+    /// [`TRANSPORT_TARGETS`](selftrace::TRANSPORT_TARGETS).
     #[serde(default = "transport_targets")]
     pub targets: Vec<String>,
     /// Where their events go: `noop`, `console` or `raw` (`default`, the
@@ -152,7 +152,7 @@ impl Default for TransportConfig {
 }
 
 fn transport_targets() -> Vec<String> {
-    crate::TRANSPORT_TARGETS.iter().map(|t| (*t).to_owned()).collect()
+    selftrace::TRANSPORT_TARGETS.iter().map(|t| (*t).to_owned()).collect()
 }
 
 fn noop() -> LoggerChoice {
@@ -421,7 +421,7 @@ pub struct OtlpExporterConfig {
     pub compression: Option<OtlpCompression>,
     /// The longest one request may take (`10s`, `500ms`). Left out: from
     /// `OTEL_EXPORTER_OTLP_*TIMEOUT`, else 10 s.
-    #[serde(default, deserialize_with = "crate::config::duration_option")]
+    #[serde(default, deserialize_with = "crate::receiver::duration_option")]
     pub timeout: Option<Duration>,
 }
 

@@ -35,7 +35,7 @@ pub const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use selftrace_itr::{Overflow, ReceiverConfig};
+/// use selftrace_itr::{receiver::Overflow, ReceiverConfig};
 ///
 /// let config = ReceiverConfig { flush_interval: Duration::from_millis(250), ..ReceiverConfig::default() };
 /// assert_eq!(config.overflow, Overflow::DropNewest);
@@ -200,13 +200,13 @@ pub(crate) fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Res
 ///
 /// ```
 /// use std::time::Duration;
-/// use selftrace_itr::{Overflow, ReceiverConfig, ReceiverSettings, from_yaml};
+/// use selftrace_itr::{receiver::Overflow, ReceiverConfig, ReceiverSettings, config::from_yaml};
 ///
 /// let written: ReceiverSettings = from_yaml("pipelines.yaml", "overflow: drop_oldest")?;
 /// let defaults = ReceiverConfig { flush_interval: Duration::from_secs(5), ..ReceiverConfig::default() };
 /// let config = written.resolve(defaults);
 /// assert_eq!((config.overflow, config.flush_interval), (Overflow::DropOldest, Duration::from_secs(5)));
-/// # Ok::<(), selftrace_itr::YamlError>(())
+/// # Ok::<(), selftrace_itr::config::YamlError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

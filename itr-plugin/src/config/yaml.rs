@@ -21,7 +21,7 @@ use serde_saphyr::granit_parser::{Event, Parser};
 /// # Examples
 ///
 /// ```
-/// use selftrace_itr::{ReceiverConfig, from_yaml};
+/// use selftrace_itr::{ReceiverConfig, config::from_yaml};
 ///
 /// let err = from_yaml::<ReceiverConfig>("itr.yaml", "flush_interval: 1s\nchanel_capacity: 10\n").unwrap_err();
 /// assert_eq!((err.line(), err.column()), (2, 1));

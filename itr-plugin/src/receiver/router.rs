@@ -12,7 +12,7 @@
 //!   ([`Overflow::DropOldest`]); the producer never waits, and a stalled
 //!   receiver costs the others nothing.
 //! * **Counting**: each queue counts what it was offered, took and dropped,
-//!   in requests and in records; see [`ReceiverMetrics`](crate::ReceiverMetrics).
+//!   in requests and in records; see [`ReceiverMetrics`](crate::receiver::ReceiverMetrics).
 //!   The producer sees success when at least one receiver took the request,
 //!   `Full` when none did for lack of room, `Closed` when there is none.
 //! * **Order**: requests from one thread reach each receiver in order.
@@ -30,7 +30,7 @@ use std::{
 use arc_swap::ArcSwap;
 use selftrace::{OtlpBytes, TrySendError, channel::OtlpSink};
 
-use crate::config::Overflow;
+use super::config::Overflow;
 
 /// How many times a drop-oldest queue makes room before it drops the new
 /// request instead (other producers may fill the room first).

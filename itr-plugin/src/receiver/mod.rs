@@ -19,16 +19,24 @@ use selftrace::{
     raw::write_raw_note,
 };
 
-use crate::{
-    config::ReceiverConfig,
+mod config;
+mod host;
+pub(crate) mod router;
+
+pub(crate) use self::config::{duration, duration_option};
+use self::router::{QueueCounters, Router};
+pub use self::{
+    config::{
+        ConfigError, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS, MAX_MAX_BATCH_BYTES,
+        MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, ReceiverSettings, parse_duration,
+    },
     host::{Control, OutputClosed, ReceiverHost},
-    router::{QueueCounters, Router},
 };
 
 /// The Internal Telemetry Receiver (ITR).
 ///
 /// Made by [`InternalTelemetry::receiver`](crate::InternalTelemetry::receiver)
-/// (or the `internal_telemetry` [factory](crate::ReceiverFactory)) and
+/// (or the `internal_telemetry` [factory](crate::telemetry::ReceiverFactory)) and
 /// mounted in the host's pipeline with [`run`](Self::run). It has no inputs
 /// and one output:
 ///
@@ -169,7 +177,7 @@ impl InternalTelemetryReceiver {
         let node = Node::new(id)
             .with_logger(config.logger.node_logger())
             .with_max_level(tracing_core::LevelFilter::ERROR)
-            .with_denied_targets(crate::zone::TRANSPORT_TARGETS.iter().copied());
+            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
         let telemetry = path.shared(node);
         let pending = Batcher::new(config.max_batch_bytes, config.max_batch_records as u64);
         Self { id: id.into(), config, rx, path, router, queue, counters: Arc::default(), telemetry, pending }

@@ -16,9 +16,8 @@ use tracing_core::{Metadata, Subscriber};
 use tracing_subscriber::{Layer, filter::filter_fn, registry::LookupSpan};
 
 use crate::{
-    config::{ConfigError, ReceiverConfig, ReceiverSettings},
-    receiver::{InternalTelemetryReceiver, ReceiverMetrics},
-    settings::{LoggerChoice, LogsConfig, Mode, SdkExporter, SdkProcessor, TelemetryConfig},
+    config::{LoggerChoice, LogsConfig, Mode, SdkExporter, SdkProcessor, TelemetryConfig},
+    receiver::{ConfigError, InternalTelemetryReceiver, ReceiverConfig, ReceiverMetrics, ReceiverSettings},
     telemetry::{InternalTelemetry, RECEIVER_NAME},
     zone::Zone,
 };
@@ -744,7 +743,7 @@ mod export {
     };
 
     use super::{LOGS, SetupError};
-    use crate::settings::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
+    use crate::config::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
 
     /// The exporter of `processors[i]`, from `builder` (the resource and
     /// limits set).
@@ -812,7 +811,7 @@ mod sdk {
     };
 
     use super::{LOGS, SetupError};
-    use crate::settings::{LogsConfig, OtlpProtocol, SdkExporter, SdkProcessor};
+    use crate::config::{LogsConfig, OtlpProtocol, SdkExporter, SdkProcessor};
 
     /// A provider with one processor per entry of `processors` (those that
     /// go through the SDK).
@@ -909,7 +908,7 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
-    use crate::settings::ServiceConfig;
+    use crate::config::ServiceConfig;
 
     fn telemetry(yaml: &str) -> SelfTelemetry {
         let config = ServiceConfig::from_yaml("t.yaml", yaml).unwrap();
