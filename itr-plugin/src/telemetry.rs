@@ -105,6 +105,12 @@ impl InternalTelemetryBuilder {
         self
     }
 
+    /// Sets the resource and the limits at once.
+    pub fn with_encoder_settings(mut self, settings: selftrace::encoder::EncoderSettings) -> Self {
+        self.path = self.path.with_encoder_settings(settings);
+        self
+    }
+
     /// Records above `level` are not produced.
     pub fn with_max_level(mut self, level: LevelFilter) -> Self {
         self.path = self.path.with_max_level(level);

@@ -15,7 +15,7 @@ use crate::{
     clock::now_unix_nanos,
     console,
     destination::Destination,
-    encoder::{EncodeError, EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue, StatefulOtlpEncoder},
+    encoder::{EncodeError, EncoderLimits, EncoderSettings, OtlpResource, ResourceValue, StatefulOtlpEncoder},
     logger::NodeLogger,
     metrics::{DropReason, LayerCounters, LayerMetrics},
     node::{self, is_under},
@@ -117,8 +117,7 @@ impl OtlpTracingLayer {
     pub fn builder(destination: Destination) -> OtlpTracingLayerBuilder {
         OtlpTracingLayerBuilder {
             destination,
-            limits: EncoderLimits::default(),
-            resource: OtlpResource::builder(),
+            settings: EncoderSettings::default(),
             trace_context: false,
             denied: None,
         }
@@ -141,27 +140,33 @@ impl OtlpTracingLayer {
 #[derive(Debug)]
 pub struct OtlpTracingLayerBuilder {
     destination: Destination,
-    limits: EncoderLimits,
-    resource: OtlpResourceBuilder,
+    settings: EncoderSettings,
     trace_context: bool,
     denied: Option<(Vec<String>, NodeLogger, LevelFilter)>,
 }
 
 impl OtlpTracingLayerBuilder {
     /// Sets `service.name` on the resource (default `unknown_service`).
-    pub fn with_service_name(self, name: impl Into<String>) -> Self {
-        self.with_resource_attribute("service.name", name.into())
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.settings = self.settings.with_service_name(name);
+        self
     }
 
     /// Adds a resource attribute.
     pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.resource = self.resource.with_attribute(key, value);
+        self.settings = self.settings.with_resource_attribute(key, value);
         self
     }
 
     /// Sets the encoder limits (buffer capacity, record and value limits).
     pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.limits = limits;
+        self.settings = self.settings.with_limits(limits);
+        self
+    }
+
+    /// Sets the resource and the limits at once.
+    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -237,8 +242,8 @@ impl OtlpTracingLayerBuilder {
             shared: Arc::new(Shared {
                 destination: ArcSwap::from_pointee(self.destination),
                 counters: Arc::default(),
-                limits: self.limits,
-                resource: self.resource.build_for_service(),
+                limits: self.settings.limits(),
+                resource: self.settings.resource(),
                 trace_context: self.trace_context,
                 denied,
             }),

@@ -116,6 +116,7 @@ use selftrace::{
     OtlpBytesReceiver, OtlpBytesSender, OtlpTracingLayer, TrySendError,
     batch::{Batch, Batcher},
     channel::OtlpSink,
+    encoder::EncoderSettings,
     encoder::ResourceValue,
     pipeline::{enter_zone_thread, zone_thread_start},
     raw::write_raw_note,
@@ -330,9 +331,7 @@ impl Counters {
 #[derive(Debug)]
 pub struct OtlpExporterBuilder {
     settings: Settings,
-    service_name: Option<String>,
-    resource: Vec<(String, ResourceValue)>,
-    limits: EncoderLimits,
+    encoding: EncoderSettings,
     read_env: bool,
     max_batch_records: u64,
     max_batch_bytes: usize,
@@ -347,20 +346,26 @@ impl OtlpExporterBuilder {
     /// and [`node_path`](OtlpExporter::node_path) encode (default
     /// `unknown_service`).
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
+        self.encoding = self.encoding.with_service_name(name);
         self
     }
 
     /// A resource attribute of those records.
     pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.resource.push((key.into(), value.into()));
+        self.encoding = self.encoding.with_resource_attribute(key, value);
         self
     }
 
     /// The encoder limits of the per-thread buffers (default
     /// [`EncoderLimits::default`]).
     pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.limits = limits;
+        self.encoding = self.encoding.with_limits(limits);
+        self
+    }
+
+    /// The resource and the limits at once.
+    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
+        self.encoding = settings;
         self
     }
 
@@ -468,14 +473,9 @@ impl OtlpExporterBuilder {
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
         // records, flushed by the worker.
-        let mut path = NodePath::builder(Destination::Channel(sender.clone())).with_limits(self.limits);
-        if let Some(name) = &self.service_name {
-            path = path.with_service_name(name.clone());
-        }
-        for (key, value) in &self.resource {
-            path = path.with_resource_attribute(key.clone(), value.clone());
-        }
-        let path = path.build();
+        let path = NodePath::builder(Destination::Channel(sender.clone()))
+            .with_encoder_settings(self.encoding.clone())
+            .build();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ExportError>>(1);
         let (done_tx, done_rx) = flume::bounded::<()>(1);
@@ -539,8 +539,7 @@ impl OtlpExporterBuilder {
         Ok(OtlpExporter {
             sender,
             path,
-            service_name: self.service_name,
-            resource: self.resource,
+            encoding: self.encoding,
             counters,
             stop: stop_tx,
             shutdown_timeout: self.shutdown_timeout,
@@ -582,8 +581,8 @@ pub struct OtlpExporter {
     sender: OtlpBytesSender,
     /// The per-thread buffers its layer and nodes log into.
     path: NodePath,
-    service_name: Option<String>,
-    resource: Vec<(String, ResourceValue)>,
+    /// The resource and limits of its layer and node path.
+    encoding: EncoderSettings,
     counters: Arc<Counters>,
     stop: watch::Sender<Option<Instant>>,
     shutdown_timeout: Duration,
@@ -609,9 +608,7 @@ impl OtlpExporter {
     pub fn builder() -> OtlpExporterBuilder {
         OtlpExporterBuilder {
             settings: Settings::default(),
-            service_name: None,
-            resource: Vec::new(),
-            limits: EncoderLimits::default(),
+            encoding: EncoderSettings::default(),
             read_env: true,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
@@ -646,16 +643,10 @@ impl OtlpExporter {
     /// crates' events ([`selftrace::TRANSPORT_TARGETS`]) are kept out
     /// (counted as discarded): exporting them would log more of them.
     pub fn layer(&self) -> OtlpTracingLayer {
-        let mut layer = OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
-            .with_limits(self.path.limits())
-            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
-        if let Some(name) = &self.service_name {
-            layer = layer.with_service_name(name.clone());
-        }
-        for (key, value) in &self.resource {
-            layer = layer.with_resource_attribute(key.clone(), value.clone());
-        }
-        layer.build()
+        OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
+            .with_encoder_settings(self.encoding.clone())
+            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
+            .build()
     }
 
     /// The node path whose per-thread buffers the exporter flushes (the

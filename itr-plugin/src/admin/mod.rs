@@ -2,6 +2,16 @@
 //! [`TelemetryConfig`] and the engine's pipeline graph, builds what the mode
 //! needs (SDK bridge, node path, receivers, the layer) and wires it.
 
+mod check;
+mod error;
+mod exporting;
+#[cfg(feature = "sdk")]
+mod fanout;
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+mod native;
+#[cfg(feature = "sdk")]
+mod sdk;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
@@ -10,15 +20,17 @@ use std::{
 
 use selftrace::{
     Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeMetrics,
-    NodePath, OtlpTracingLayer, SharedTelemetry,
+    NodePath, OtlpTracingLayer, SharedTelemetry, encoder::EncoderSettings,
 };
 use tracing_core::{Metadata, Subscriber};
 use tracing_subscriber::{Layer, filter::filter_fn, registry::LookupSpan};
 
+pub use self::error::SetupError;
+use self::exporting::Exporting;
 use crate::{
-    config::{LoggerChoice, LogsConfig, Mode, SdkExporter, SdkProcessor, TelemetryConfig},
-    receiver::{ConfigError, InternalTelemetryReceiver, ReceiverConfig, ReceiverMetrics, ReceiverSettings},
-    telemetry::{InternalTelemetry, RECEIVER_NAME},
+    config::{LogsConfig, Mode, SdkExporter, TelemetryConfig},
+    receiver::{InternalTelemetryReceiver, ReceiverMetrics, ReceiverSettings},
+    telemetry::InternalTelemetry,
     zone::Zone,
 };
 
@@ -128,81 +140,7 @@ pub struct SelfTelemetryBuilder {
     provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
 }
 
-/// A configuration [`SelfTelemetry`] cannot run: where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SetupError {
-    path: String,
-    at: Option<(usize, usize)>,
-    message: String,
-    cause: Option<Cause>,
-}
-
-/// The error another one wraps, for [`source`](std::error::Error::source).
-/// Not compared: two errors are equal when what they say is.
-#[derive(Clone)]
-struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
-
-impl fmt::Debug for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl PartialEq for Cause {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Cause {}
-
-impl SetupError {
-    fn new(path: impl Into<String>, at: Option<(usize, usize)>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), at, message: message.into(), cause: None }
-    }
-
-    /// This error, caused by `cause`.
-    fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.cause = Some(Cause(std::sync::Arc::new(cause)));
-        self
-    }
-
-    /// The key path at fault, e.g. `service.telemetry.logs.nodes.x.logger`,
-    /// or `pipelines` for the graph.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// Line and column (from 1), when the key is written in the source.
-    pub fn location(&self) -> Option<(usize, usize)> {
-        self.at
-    }
-
-    /// What is wrong.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some((line, column)) => write!(f, "`{}` (line {line}, column {column}): {}", self.path, self.message),
-            None => write!(f, "`{}`: {}", self.path, self.message),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_ref().map(|c| &*c.0 as &(dyn std::error::Error + 'static))
-    }
-}
-
 const LOGS: &str = "service.telemetry.logs";
-
-/// `processors` entries with their index.
-type Processors<'a> = Vec<(usize, &'a SdkProcessor)>;
 
 impl SelfTelemetry {
     /// Starts describing an engine configured by `config`.
@@ -251,7 +189,7 @@ impl SelfTelemetry {
         let o = self.logs.node(id).copied().unwrap_or_default();
         let logger = o.logger.map(NodeLogger::from);
         let node = if self.zone.contains(id) {
-            let node = zone_node(&self.zone, &self.logs, id)?;
+            let node = check::zone_node(&self.zone, &self.logs, id)?;
             match o.level {
                 Some(level) => {
                     let capped = level.min(node.max_level());
@@ -348,21 +286,6 @@ impl SelfTelemetry {
     }
 }
 
-/// Node `id` of the zone with its `nodes:` logger, or the error naming
-/// where that logger is written (`default` would feed the receivers with
-/// their own pipeline's logs).
-fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node, SetupError> {
-    let logger = logs.node(id).and_then(|o| o.logger).map(NodeLogger::from);
-    zone.node(id, logger).map_err(|e| {
-        SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()).caused_by(e)
-    })
-}
-
-/// A receiver's settings out of range, named by the receiver.
-fn invalid_receiver(id: &str, error: &ConfigError) -> SetupError {
-    SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string()).caused_by(error.clone())
-}
-
 impl fmt::Debug for SelfTelemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SelfTelemetry")
@@ -444,33 +367,7 @@ impl SelfTelemetryBuilder {
     pub fn build(self) -> Result<SelfTelemetry, SetupError> {
         let logs = self.config.logs.clone();
         let mode = logs.mode();
-        let collection = logs.internal_collection();
-        let ic_path = format!("{LOGS}.internal_collection");
-
-        // The mode and the graph agree.
-        if mode.collects_internally() && self.receivers.is_empty() {
-            return Err(SetupError::new(
-                format!("{ic_path}.enabled"),
-                logs.internal_collection_location(),
-                format!(
-                    "internal collection is enabled but no pipeline has an `{RECEIVER_NAME}` receiver: component logs would go nowhere"
-                ),
-            ));
-        }
-        if !mode.collects_internally()
-            && let Some((id, _)) = self.receivers.first()
-        {
-            return Err(SetupError::new(
-                format!("{ic_path}.enabled"),
-                logs.internal_collection_location(),
-                format!(
-                    "receiver `{id}` is an `{RECEIVER_NAME}` receiver but internal collection is not enabled: set `enabled: true`, or remove the receiver"
-                ),
-            ));
-        }
-
-        // Where logs leave over the network, the transport crates' events
-        // must not follow them.
+        check::mode_matches_graph(&logs, mode, &self.receivers)?;
         #[cfg(feature = "sdk")]
         let own_provider = self.provider.is_some();
         #[cfg(not(feature = "sdk"))]
@@ -478,171 +375,46 @@ impl SelfTelemetryBuilder {
         let exports = mode.collects_internally()
             || own_provider
             || logs.processors().iter().any(|p| matches!(p.exporter(), SdkExporter::Otlp(_)));
-        if exports && logs.transport().logger == LoggerChoice::Default {
-            return Err(SetupError::new(
-                format!("{LOGS}.transport.logger"),
-                logs.transport_location(),
-                "the transport crates' events cannot go where logs are exported: every export would log more of them for the next one (a feedback loop); use `console` or `raw` to see them",
-            ));
-        }
+        check::transport_is_not_exported(&logs, exports)?;
+        let receiver_configs = check::receiver_configs(&logs, &self.receivers)?;
+        let zone_logger = check::zone_logger(&receiver_configs);
+        let zone = check::zone(&logs, &receiver_configs, &self.edges, &self.nodes)?;
 
-        let limits =
-            EncoderLimits::new(collection.buffer_size_bytes, collection.max_record_bytes, collection.max_value_bytes)
-                .map_err(|e| {
-                SetupError::new(ic_path.clone(), logs.internal_collection_location(), e.to_string()).caused_by(e)
-            })?;
-        let defaults = ReceiverConfig {
-            flush_interval: collection.flush_interval,
-            channel_capacity: collection.max_record_count,
-            ..ReceiverConfig::default()
-        };
-        let receiver_configs: Vec<(String, ReceiverConfig)> =
-            self.receivers.iter().map(|(id, s)| (id.clone(), s.resolve(defaults.clone()))).collect();
-        for (id, config) in &receiver_configs {
-            config.validate().map_err(|e| invalid_receiver(id, &e))?;
-        }
-        // The most verbose of the receivers' pipeline loggers.
-        let zone_logger = receiver_configs
-            .iter()
-            .map(|(_, c)| c.logger.node_logger())
-            .max_by_key(|l| match l {
-                NodeLogger::Console => 2,
-                NodeLogger::Raw => 1,
-                _ => 0,
-            })
-            .unwrap_or(NodeLogger::Noop);
+        // Every encoder's resource and limits.
+        let resource = Resource::of(&self.config, &self.service_name);
+        let encoding = resource.encoder_settings(check::limits(&logs)?);
 
-        // The zone, and every override checked against it.
-        let mut zone = Zone::builder();
-        for (id, config) in &receiver_configs {
-            zone = zone.receiver(id.clone(), config.logger);
-        }
-        for (from, to) in &self.edges {
-            zone = zone.edge(from.clone(), to.clone());
-        }
-        let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()).caused_by(e))?;
-        for (id, _) in logs.nodes() {
-            if !self.nodes.contains(id) {
-                let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
-                return Err(SetupError::new(
-                    format!("{LOGS}.nodes.{id}"),
-                    logs.node_location(id),
-                    format!("no node `{id}` in the pipelines (nodes: {})", known.join(", ")),
-                ));
-            }
-            if zone.contains(id) {
-                zone_node(&zone, &logs, id)?;
-            }
-        }
-
-        // The resource.
-        let service_name =
-            self.config.resource.get("service.name").cloned().unwrap_or_else(|| self.service_name.clone());
-        let attributes: Vec<(String, String)> = self
-            .config
-            .resource
-            .iter()
-            .filter(|(k, _)| k.as_str() != "service.name")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        macro_rules! described {
-            ($builder:expr) => {{
-                let mut b = $builder.with_service_name(service_name.clone()).with_limits(limits);
-                for (k, v) in &attributes {
-                    b = b.with_resource_attribute(k.clone(), v.clone());
-                }
-                b
-            }};
-        }
-
-        // The SDK modes: `batch` processors with an `otlp` exporter are
-        // native exporters (the bytes as they are); the others go through
-        // the SDK bridge, and so does everything when the engine gives its
-        // own provider.
-        let (native, through_sdk): (Processors<'_>, Processors<'_>) =
-            logs.processors().iter().enumerate().partition(|(_, p)| !own_provider && p.is_native_export());
-        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        let exporters = native
-            .iter()
-            .map(|(i, p)| {
-                export::exporter(&logs, *i, p.exporter(), described!(selftrace_bridge::OtlpExporter::builder()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
-        if let Some((i, _)) = native.first() {
-            return Err(SetupError::new(
-                format!("{LOGS}.processors[{i}].exporter.otlp"),
-                logs.processors_location(),
-                "the `otlp` exporter needs the `otlp-http` or `otlp-grpc` feature of selftrace-itr",
-            ));
-        }
+        // The SDK modes' processors, and where they take requests.
         #[cfg(feature = "sdk")]
-        let bridge = if through_sdk.is_empty() && !own_provider {
-            None
-        } else {
-            let mut resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.clone());
-            for (k, v) in &attributes {
-                resource = resource.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone()));
-            }
-            let provider = match self.provider {
-                Some(provider) => provider,
-                None => sdk::provider(&logs, &through_sdk, resource.build())?,
-            };
-            let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn().map_err(|e| {
-                SetupError::new(format!("{LOGS}.processors"), logs.processors_location(), e.to_string())
-            })?;
-            Some(bridge)
-        };
+        let exporting = Exporting::build(&logs, &resource, &encoding, self.provider)?;
         #[cfg(not(feature = "sdk"))]
-        if !through_sdk.is_empty() {
-            return Err(SetupError::new(
-                format!("{LOGS}.processors"),
-                logs.processors_location(),
-                "SDK processors need the `sdk` feature of selftrace-itr (or `processors: []`)",
-            ));
-        }
-        #[cfg_attr(not(feature = "sdk"), expect(unused_mut, reason = "filled by the SDK features"))]
-        let mut exporting: Vec<Destination> = Vec::new();
-        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        exporting.extend(exporters.iter().map(|e| e.destination()));
-        #[cfg(feature = "sdk")]
-        exporting.extend(bridge.as_ref().map(|b| b.destination()));
-        let sdk_destination = fanout::destination(exporting);
-        // One native exporter and nothing else: the layer's events and the
-        // nodes' records batch in its per-thread buffers, which it flushes.
-        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        let exporter_path = match &exporters[..] {
-            [exporter] if bridge.is_none() => Some(exporter.node_path()),
-            _ => None,
-        };
-        #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
-        let exporter_path: Option<NodePath> = None;
+        let exporting = Exporting::build(&logs)?;
 
         // The node path, the receivers and the layer.
-        let internal = mode
-            .collects_internally()
-            .then(|| described!(InternalTelemetry::builder()).with_max_level(logs.level()).build());
+        let internal = mode.collects_internally().then(|| {
+            InternalTelemetry::builder().with_encoder_settings(encoding.clone()).with_max_level(logs.level()).build()
+        });
         let mut receivers = BTreeMap::new();
         if let Some(internal) = &internal {
             for (id, config) in receiver_configs {
-                let receiver = internal.receiver(&id, config).map_err(|e| invalid_receiver(&id, &e))?;
+                let receiver = internal.receiver(&id, config).map_err(|e| check::invalid_receiver(&id, &e))?;
                 receivers.insert(id, receiver);
             }
         }
-        let path = match (&internal, &exporter_path, &sdk_destination) {
+        let path = match (&internal, &exporting.buffers, &exporting.destination) {
             (Some(internal), ..) => internal.node_path().clone(),
-            (None, Some(path), _) => path.clone(),
-            (None, None, Some(sdk)) => described!(NodePath::builder(sdk.clone())).with_max_level(logs.level()).build(),
-            (None, None, None) => {
-                described!(NodePath::builder(Destination::Console)).with_max_level(logs.level()).build()
-            }
+            (None, Some(buffers), _) => buffers.clone(),
+            (None, None, destination) => NodePath::builder(destination.clone().unwrap_or(Destination::Console))
+                .with_encoder_settings(encoding.clone())
+                .with_max_level(logs.level())
+                .build(),
         };
         // ITR only: on the console until the receivers exist, then swapped.
-        let initial = match &exporter_path {
-            Some(path) => Destination::Buffered(path.clone()),
-            None => sdk_destination.unwrap_or(Destination::Console),
+        let initial = match &exporting.buffers {
+            Some(buffers) => Destination::Buffered(buffers.clone()),
+            None => exporting.destination.clone().unwrap_or(Destination::Console),
         };
-        let mut layer = described!(OtlpTracingLayer::builder(initial));
+        let mut layer = OtlpTracingLayer::builder(initial).with_encoder_settings(encoding);
         if exports {
             let transport = logs.transport();
             layer = layer.with_denied_targets_to(
@@ -671,234 +443,47 @@ impl SelfTelemetryBuilder {
             internal,
             receivers: Mutex::new(receivers),
             #[cfg(feature = "sdk")]
-            bridge,
+            bridge: exporting.bridge,
             #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-            exporters,
+            exporters: exporting.exporters,
         })
     }
 }
 
-/// The destination of the exporting side: one exporter or bridge as it is,
-/// several through a fan-out, none: the console.
-mod fanout {
-    use std::sync::Arc;
+/// The resource every request carries: the configuration's `resource`,
+/// `service.name` from it or from the builder.
+pub(super) struct Resource {
+    service_name: String,
+    /// The other attributes.
+    attributes: Vec<(String, String)>,
+}
 
-    use selftrace::{Destination, OtlpBytes, OtlpBytesSender, TrySendError, channel::OtlpSink};
-
-    pub(super) fn destination(mut destinations: Vec<Destination>) -> Option<Destination> {
-        if destinations.len() <= 1 {
-            return destinations.pop();
-        }
-        let senders = destinations
-            .into_iter()
-            .filter_map(|d| match d {
-                Destination::Channel(sender) => Some(sender),
-                _ => None,
-            })
+impl Resource {
+    fn of(config: &TelemetryConfig, service_name: &str) -> Self {
+        let service_name = config.resource.get("service.name").cloned().unwrap_or_else(|| service_name.to_owned());
+        let attributes = config
+            .resource
+            .iter()
+            .filter(|(k, _)| k.as_str() != "service.name")
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Some(Destination::Channel(OtlpBytesSender::from_sink(Arc::new(Fanout(senders)))))
+        Self { service_name, attributes }
     }
 
-    /// Every request to every sender (a `Bytes` clone each); each counts
-    /// its own refusals.
-    #[derive(Debug)]
-    struct Fanout(Vec<OtlpBytesSender>);
-
-    impl OtlpSink for Fanout {
-        fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
-            let (mut taken, mut full) = (false, false);
-            for sender in &self.0 {
-                match sender.try_send(bytes.clone()) {
-                    Ok(()) => taken = true,
-                    Err(e) => full |= e.is_full(),
-                }
-            }
-            match (taken, full) {
-                (true, _) => Ok(()),
-                (false, true) => Err(TrySendError::Full(bytes)),
-                (false, false) => Err(TrySendError::Closed(bytes)),
-            }
-        }
-
-        fn capacity(&self) -> usize {
-            self.0.iter().map(OtlpBytesSender::capacity).min().unwrap_or(0)
-        }
-
-        fn queued(&self) -> usize {
-            self.0.iter().map(OtlpBytesSender::len).max().unwrap_or(0)
-        }
-
-        fn is_closed(&self) -> bool {
-            self.0.iter().all(OtlpBytesSender::is_closed)
-        }
-    }
-}
-
-/// `batch` processors with an `otlp` exporter: selftrace's own exporter.
-#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-mod export {
-    use selftrace_bridge::{
-        OtlpExporter, OtlpExporterBuilder,
-        export::{Compression, ExportError, Protocol},
-    };
-
-    use super::{LOGS, SetupError};
-    use crate::config::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
-
-    /// The exporter of `processors[i]`, from `builder` (the resource and
-    /// limits set).
-    pub(super) fn exporter(
-        logs: &LogsConfig,
-        i: usize,
-        exporter: &SdkExporter,
-        mut builder: OtlpExporterBuilder,
-    ) -> Result<OtlpExporter, SetupError> {
-        let path = format!("{LOGS}.processors[{i}].exporter.otlp");
-        let SdkExporter::Otlp(otlp) = exporter else {
-            return Err(SetupError::new(path, logs.processors_location(), "not an otlp exporter"));
-        };
-        if let Some(protocol) = otlp.protocol {
-            let (protocol, feature, built) = match protocol {
-                OtlpProtocol::HttpProtobuf => (Protocol::HttpProtobuf, "otlp-http", cfg!(feature = "otlp-http")),
-                OtlpProtocol::Grpc => (Protocol::Grpc, "otlp-grpc", cfg!(feature = "otlp-grpc")),
-            };
-            if !built {
-                return Err(SetupError::new(
-                    format!("{path}.protocol"),
-                    logs.processors_location(),
-                    format!("this protocol needs the `{feature}` feature of selftrace-itr"),
-                ));
-            }
-            builder = builder.with_protocol(protocol);
-        }
-        if let Some(endpoint) = &otlp.endpoint {
-            builder = builder.with_endpoint(match otlp.protocol {
-                Some(OtlpProtocol::Grpc) => endpoint.clone(),
-                _ => super::sdk::with_logs_path(endpoint),
-            });
-        }
-        for (name, value) in otlp.headers.iter().flatten() {
-            builder = builder.with_header(name.clone(), value.clone());
-        }
-        if let Some(compression) = otlp.compression {
-            builder = builder.with_compression(match compression {
-                OtlpCompression::Gzip => Compression::Gzip,
-                OtlpCompression::None => Compression::None,
-            });
-        }
-        if let Some(timeout) = otlp.timeout {
-            builder = builder.with_timeout(timeout);
-        }
-        builder.build().map_err(|e| match e {
-            // A builder setting is a key under this exporter; an
-            // environment variable is named as it is.
-            ExportError::Config(c) if c.key.starts_with("OTEL_") => {
-                SetupError::new(c.key.clone(), None, format!("{} (read for {path})", c.message))
-            }
-            ExportError::Config(c) => {
-                SetupError::new(format!("{path}.{}", c.key), logs.processors_location(), c.message)
-            }
-            other => SetupError::new(path, logs.processors_location(), other.to_string()),
-        })
-    }
-}
-
-#[cfg(feature = "sdk")]
-mod sdk {
-    use opentelemetry_sdk::{
-        Resource,
-        logs::{LogExporter, LoggerProviderBuilder, SdkLoggerProvider},
-    };
-
-    use super::{LOGS, SetupError};
-    use crate::config::{LogsConfig, OtlpProtocol, SdkExporter, SdkProcessor};
-
-    /// A provider with one processor per entry of `processors` (those that
-    /// go through the SDK).
-    pub(super) fn provider(
-        logs: &LogsConfig,
-        processors: &[(usize, &SdkProcessor)],
-        resource: Resource,
-    ) -> Result<SdkLoggerProvider, SetupError> {
-        let mut builder = SdkLoggerProvider::builder().with_resource(resource);
-        for &(i, processor) in processors {
-            let batch = matches!(processor, SdkProcessor::Batch(_));
-            let path = format!("{LOGS}.processors[{i}]");
-            builder = match processor.exporter() {
-                SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
-                SdkExporter::Otlp(otlp) => match otlp.protocol.unwrap_or_default() {
-                    OtlpProtocol::HttpProtobuf => {
-                        #[cfg(feature = "otlp-http")]
-                        {
-                            let endpoint = with_logs_path(otlp.endpoint.as_deref().unwrap_or("http://localhost:4318"));
-                            let exporter = selftrace_bridge::otlp_http_exporter(&endpoint)
-                                .map_err(|e| bad_endpoint(&path, logs, e))?;
-                            add(builder, batch, exporter)
-                        }
-                        #[cfg(not(feature = "otlp-http"))]
-                        return Err(missing(&path, logs, "http/protobuf", "otlp-http"));
-                    }
-                    OtlpProtocol::Grpc => {
-                        #[cfg(feature = "otlp-grpc")]
-                        {
-                            let endpoint = otlp.endpoint.as_deref().unwrap_or("http://localhost:4317");
-                            let exporter = selftrace_bridge::otlp_grpc_exporter(endpoint)
-                                .map_err(|e| bad_endpoint(&path, logs, e))?;
-                            add(builder, batch, exporter)
-                        }
-                        #[cfg(not(feature = "otlp-grpc"))]
-                        return Err(missing(&path, logs, "grpc", "otlp-grpc"));
-                    }
-                },
-            };
-        }
-        Ok(builder.build())
+    /// selftrace's encoders' settings: this resource and `limits`.
+    fn encoder_settings(&self, limits: EncoderLimits) -> EncoderSettings {
+        let settings = EncoderSettings::new().with_service_name(self.service_name.clone()).with_limits(limits);
+        self.attributes.iter().fold(settings, |s, (k, v)| s.with_resource_attribute(k.clone(), v.clone()))
     }
 
-    #[allow(dead_code, reason = "used when a transport feature is on")]
-    fn bad_endpoint(path: &str, logs: &LogsConfig, error: impl std::fmt::Display) -> SetupError {
-        SetupError::new(format!("{path}.exporter.otlp.endpoint"), logs.processors_location(), error.to_string())
-    }
-
-    #[allow(dead_code, reason = "used when a transport feature is off")]
-    fn missing(path: &str, logs: &LogsConfig, protocol: &str, feature: &str) -> SetupError {
-        SetupError::new(
-            format!("{path}.exporter.otlp.protocol"),
-            logs.processors_location(),
-            format!("protocol `{protocol}` needs the `{feature}` feature of selftrace-itr"),
-        )
-    }
-
-    fn add<E: LogExporter + 'static>(
-        builder: LoggerProviderBuilder,
-        batch: bool,
-        exporter: E,
-    ) -> LoggerProviderBuilder {
-        if batch { builder.with_batch_exporter(exporter) } else { builder.with_simple_exporter(exporter) }
-    }
-
-    /// `http://host:4318` → `http://host:4318/v1/logs`; a URL with a path
-    /// is kept.
-    #[allow(dead_code, reason = "used with the otlp-http feature")]
-    pub(super) fn with_logs_path(endpoint: &str) -> String {
-        // Without a scheme it is not a URL: kept, for the error to show it.
-        let Some((_, after_scheme)) = endpoint.split_once("://") else { return endpoint.to_owned() };
-        match after_scheme.find('/') {
-            None => format!("{endpoint}/v1/logs"),
-            Some(i) if after_scheme[i..] == *"/" => format!("{endpoint}v1/logs"),
-            Some(_) => endpoint.to_owned(),
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn endpoints_get_the_logs_path_when_they_have_none() {
-            assert_eq!(super::with_logs_path("http://h:4318"), "http://h:4318/v1/logs");
-            assert_eq!(super::with_logs_path("http://h:4318/"), "http://h:4318/v1/logs");
-            assert_eq!(super::with_logs_path("http://h:4318/custom/logs"), "http://h:4318/custom/logs");
-            assert_eq!(super::with_logs_path("h:4318"), "h:4318");
-        }
+    /// The SDK's resource.
+    #[cfg(feature = "sdk")]
+    pub(super) fn sdk_resource(&self) -> opentelemetry_sdk::Resource {
+        let builder = opentelemetry_sdk::Resource::builder().with_service_name(self.service_name.clone());
+        self.attributes
+            .iter()
+            .fold(builder, |b, (k, v)| b.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone())))
+            .build()
     }
 }
 

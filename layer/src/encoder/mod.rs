@@ -49,6 +49,7 @@
 mod bytes;
 mod limits;
 mod resource;
+mod settings;
 mod writer;
 
 use std::{error::Error, fmt, ops::Range};
@@ -62,6 +63,7 @@ pub use self::{
         MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, TRUNCATION_MARKER,
     },
     resource::{OtlpResource, OtlpResourceBuilder, ResourceValue},
+    settings::EncoderSettings,
 };
 use self::{
     limits::{DROPPED_COUNT_ROOM, MAX_SCOPE_NAME_BYTES},

@@ -9,7 +9,7 @@ use super::{
     buffer::{Output, PathInner},
 };
 use crate::{
-    encoder::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue},
+    encoder::{EncoderLimits, EncoderSettings, ResourceValue},
     metrics::NodeMetrics,
     view::LogRecordView,
 };
@@ -74,12 +74,7 @@ impl NodePath {
     /// as `path`'s channel); `Console` prints each record when it is logged;
     /// `Noop` discards (and counts) them.
     pub fn builder(output: impl Into<Output>) -> NodePathBuilder {
-        NodePathBuilder {
-            output: output.into(),
-            limits: EncoderLimits::default(),
-            resource: OtlpResource::builder(),
-            max_level: LevelFilter::TRACE,
-        }
+        NodePathBuilder { output: output.into(), settings: EncoderSettings::default(), max_level: LevelFilter::TRACE }
     }
 
     /// Telemetry for a `!Send` node running on this thread; it logs into
@@ -142,25 +137,31 @@ impl NodePath {
 #[derive(Debug)]
 pub struct NodePathBuilder {
     output: Output,
-    limits: EncoderLimits,
-    resource: OtlpResourceBuilder,
+    settings: EncoderSettings,
     max_level: LevelFilter,
 }
 impl NodePathBuilder {
     /// Sets `service.name` on the resource (default `unknown_service`).
-    pub fn with_service_name(self, name: impl Into<String>) -> Self {
-        self.with_resource_attribute("service.name", name.into())
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.settings = self.settings.with_service_name(name);
+        self
     }
 
     /// Adds a resource attribute.
     pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.resource = self.resource.with_attribute(key, value);
+        self.settings = self.settings.with_resource_attribute(key, value);
         self
     }
 
     /// Sets the limits of every buffer (capacity, record and value limits).
     pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.limits = limits;
+        self.settings = self.settings.with_limits(limits);
+        self
+    }
+
+    /// Sets the resource and the limits at once.
+    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -174,7 +175,7 @@ impl NodePathBuilder {
 
     /// Builds the node path.
     pub fn build(self) -> NodePath {
-        let resource = self.resource.build_for_service();
-        NodePath { inner: Arc::new(PathInner::new(self.output, self.limits, resource, self.max_level)) }
+        let (limits, resource) = (self.settings.limits(), self.settings.resource());
+        NodePath { inner: Arc::new(PathInner::new(self.output, limits, resource, self.max_level)) }
     }
 }

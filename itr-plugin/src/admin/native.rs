@@ -1,0 +1,64 @@
+//! `batch` processors with an `otlp` exporter: selftrace's own exporter.
+
+use selftrace_bridge::{
+    OtlpExporter, OtlpExporterBuilder,
+    export::{Compression, ExportError, Protocol},
+};
+
+use super::{LOGS, SetupError};
+use crate::config::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
+
+/// The exporter of `processors[i]`, from `builder` (the resource and
+/// limits set).
+pub(super) fn exporter(
+    logs: &LogsConfig,
+    i: usize,
+    exporter: &SdkExporter,
+    mut builder: OtlpExporterBuilder,
+) -> Result<OtlpExporter, SetupError> {
+    let path = format!("{LOGS}.processors[{i}].exporter.otlp");
+    let SdkExporter::Otlp(otlp) = exporter else {
+        return Err(SetupError::new(path, logs.processors_location(), "not an otlp exporter"));
+    };
+    if let Some(protocol) = otlp.protocol {
+        let (protocol, feature, built) = match protocol {
+            OtlpProtocol::HttpProtobuf => (Protocol::HttpProtobuf, "otlp-http", cfg!(feature = "otlp-http")),
+            OtlpProtocol::Grpc => (Protocol::Grpc, "otlp-grpc", cfg!(feature = "otlp-grpc")),
+        };
+        if !built {
+            return Err(SetupError::new(
+                format!("{path}.protocol"),
+                logs.processors_location(),
+                format!("this protocol needs the `{feature}` feature of selftrace-itr"),
+            ));
+        }
+        builder = builder.with_protocol(protocol);
+    }
+    if let Some(endpoint) = &otlp.endpoint {
+        builder = builder.with_endpoint(match otlp.protocol {
+            Some(OtlpProtocol::Grpc) => endpoint.clone(),
+            _ => super::sdk::with_logs_path(endpoint),
+        });
+    }
+    for (name, value) in otlp.headers.iter().flatten() {
+        builder = builder.with_header(name.clone(), value.clone());
+    }
+    if let Some(compression) = otlp.compression {
+        builder = builder.with_compression(match compression {
+            OtlpCompression::Gzip => Compression::Gzip,
+            OtlpCompression::None => Compression::None,
+        });
+    }
+    if let Some(timeout) = otlp.timeout {
+        builder = builder.with_timeout(timeout);
+    }
+    builder.build().map_err(|e| match e {
+        // A builder setting is a key under this exporter; an
+        // environment variable is named as it is.
+        ExportError::Config(c) if c.key.starts_with("OTEL_") => {
+            SetupError::new(c.key.clone(), None, format!("{} (read for {path})", c.message))
+        }
+        ExportError::Config(c) => SetupError::new(format!("{path}.{}", c.key), logs.processors_location(), c.message),
+        other => SetupError::new(path, logs.processors_location(), other.to_string()),
+    })
+}
