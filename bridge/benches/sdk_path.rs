@@ -22,7 +22,7 @@
 //! | sdk_path/appender_noop_processor        | the event through `OpenTelemetryTracingBridge` |
 //! | sdk_path/decode_one_record              | reading a one-record request and visiting every field (no SDK) |
 //! | sdk_path/bridge_one_record              | `SdkEmitter::emit_request` of a one-record request (decode + SDK record + emit) |
-//! | sdk_path/bridge_100_records             | the same for a request of 100 records (node path batches); per record = /100 |
+//! | sdk_path/bridge_100_records             | the same for a request of 100 records (node logs batches); per record = /100 |
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
 //! Target (the issue): the whole path no more than the appender alone. NOT
@@ -45,7 +45,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, FlushReason, Node, NodePath, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer,
+    Destination, FlushReason, Node, NodeLogs, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer,
     view::{AnyValue, LogRecordView as _, RecordVisitor},
 };
 use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
@@ -64,10 +64,10 @@ fn one_event_request() -> OtlpBytes {
     channel.receiver().try_recv().expect("one request")
 }
 
-/// A request of 100 bench events, batched by a node path.
+/// A request of 100 bench events, batched by a `NodeLogs`.
 fn hundred_record_request() -> OtlpBytes {
     let channel = OtlpBytesChannel::new(1);
-    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let node = path.shared(Node::new("bench"));
     let layer = OtlpTracingLayer::new(Destination::Noop);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {

@@ -15,7 +15,7 @@
 //!
 //! ```text
 //!  OtlpTracingLayer ─┐                  OtlpExporter (its own thread)
-//!  NodePath ─────────┼─► OtlpBytesChannel ─► Batcher ─► POST /v1/logs | LogsService/Export
+//!  NodeLogs ─────────┼─► OtlpBytesChannel ─► Batcher ─► POST /v1/logs | LogsService/Export
 //!                    │                  SdkBridge (thread or async task)
 //!                    └─► OtlpBytesChannel ─► LogsRequest (zero-copy decoder)
 //!                                              ─► SdkEmitter: Logger::create_log_record + setters

@@ -18,13 +18,13 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     logs::{LogBatch, LogExporter, SdkLoggerProvider},
 };
-use selftrace::{Destination, DropReason, Node, NodePath, OtlpTracingLayer, SharedTelemetry, otel_warn};
+use selftrace::{Destination, DropReason, Node, NodeLogs, OtlpTracingLayer, SharedTelemetry, otel_warn};
 use selftrace_bridge::SdkBridge;
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 /// The exporter's own node, as an engine's exporter node would have.
-static EXPORTER_NODE: LazyLock<(NodePath, SharedTelemetry)> = LazyLock::new(|| {
-    let path = NodePath::new(Destination::Console);
+static EXPORTER_NODE: LazyLock<(NodeLogs, SharedTelemetry)> = LazyLock::new(|| {
+    let path = NodeLogs::new(Destination::Console);
     let node = path.shared(Node::new("exporter.chatty"));
     (path, node)
 });

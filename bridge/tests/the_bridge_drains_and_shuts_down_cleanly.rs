@@ -6,7 +6,7 @@ mod support;
 
 use bytes::Bytes;
 use selftrace::{
-    Destination, DropReason, FlushReason, Node, NodePath, OtlpBytes, OtlpTracingLayer, TrySendError, otel_info,
+    Destination, DropReason, FlushReason, Node, NodeLogs, OtlpBytes, OtlpTracingLayer, TrySendError, otel_info,
 };
 use selftrace_bridge::SdkBridge;
 use support::Keep;
@@ -25,7 +25,7 @@ fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once()
     let bridge = SdkBridge::builder(keep.provider()).with_channel_capacity(10_000).spawn().expect("thread");
     let layer = OtlpTracingLayer::new(bridge.destination());
     let layer_metrics = layer.handle();
-    let path = NodePath::new(bridge.destination());
+    let path = NodeLogs::new(bridge.destination());
     let node = path.shared(Node::new("processor.batch"));
 
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -77,7 +77,7 @@ fn records_of_one_thread_arrive_in_order() {
 fn malformed_requests_are_counted_and_the_records_before_the_error_emitted() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).spawn().expect("thread");
-    let path = NodePath::new(bridge.destination());
+    let path = NodeLogs::new(bridge.destination());
     let node = path.shared(Node::new("receiver"));
     otel_info!(node, "one");
     otel_info!(node, "two");
@@ -135,7 +135,7 @@ fn a_task_bridge_on_a_current_thread_runtime_works_too() {
     let keep = Keep::default();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let (bridge, task) = SdkBridge::builder(keep.provider()).into_task();
-    let local = bridge.node_path();
+    let local = bridge.node_logs();
     runtime.block_on(async {
         let running = tokio::spawn(task);
         let node = local.local(Node::new("exporter"));

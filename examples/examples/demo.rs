@@ -116,9 +116,9 @@ fn main() -> ExitCode {
         layer.dropped_total(),
         layer.dropped(selftrace::DropReason::Discarded)
     );
-    let path = &m.node_path;
+    let path = &m.node_logs;
     println!(
-        "components (node path): received {} = delivered {} + dropped {} + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
+        "components (node logs): received {} = delivered {} + dropped {} + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
         path.events_received(),
         path.events_delivered(),
         path.events_dropped_total(),

@@ -53,7 +53,7 @@ async fn main() {
     });
 
     // The engine's nodes log; the receiver's timer flushes their buffers.
-    let node = telemetry.node_path().shared(Node::new("main/receiver/otlp"));
+    let node = telemetry.node_logs().shared(Node::new("main/receiver/otlp"));
     for i in 0..3_i64 {
         otel_info!(node, "receiver.batch", records = 10 * i);
         tokio::time::sleep(Duration::from_millis(150)).await;

@@ -1,11 +1,11 @@
 //! Per-node scopes: each node logs through its own telemetry (`otel_*!`),
 //! and the `tracing` events of the libraries it calls inside its scope are
 //! attributed to it too (scope name = node id), in sync code and in
-//! futures. Here the node path prints to the console.
+//! futures. Here the node logs print to the console.
 //!
 //! Run: `cargo run -p selftrace-examples --example node_scopes`
 
-use selftrace::{Destination, FlushReason, Node, NodeLogger, NodePath, OtlpTracingLayer, otel_info, otel_warn};
+use selftrace::{Destination, FlushReason, Node, NodeLogger, NodeLogs, OtlpTracingLayer, otel_info, otel_warn};
 use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
 /// A library that knows nothing of nodes.
@@ -16,7 +16,7 @@ fn parse(input: &str) -> usize {
 
 fn main() {
     tracing_subscriber::registry().with(OtlpTracingLayer::new(Destination::Console)).init();
-    let path = NodePath::builder(Destination::Console).with_service_name("node-scopes").build();
+    let path = NodeLogs::builder(Destination::Console).with_service_name("node-scopes").build();
 
     let receiver = path.shared(Node::new("main/receiver/otlp"));
     let exporter = path.shared(Node::new("main/exporter/otlp").with_logger(NodeLogger::Console));

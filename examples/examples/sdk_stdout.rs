@@ -19,8 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::registry().with(bridge.layer()).init();
     tracing::info!(target: "db", pool = 16_u64, "connected");
 
-    // 3. Node logs: a node path into the same bridge.
-    let nodes = bridge.node_path();
+    // 3. Node logs: a `NodeLogs` into the same bridge.
+    let nodes = bridge.node_logs();
     let receiver = nodes.shared(Node::new("receiver.otlp.0"));
     otel_info!(receiver, "receiver.started", port = 4318_i64, "listening");
     receiver.in_scope(|| tracing::warn!(target: "hyper", "a library's log, attributed to the node"));

@@ -92,7 +92,7 @@ fn end_to_end(c: &mut Criterion) {
                 drain.await.ok();
             });
         });
-        let nodes: Vec<_> = (0..2).map(|n| telemetry.node_path().shared(Node::new(format!("node.{n}")))).collect();
+        let nodes: Vec<_> = (0..2).map(|n| telemetry.node_logs().shared(Node::new(format!("node.{n}")))).collect();
         b.iter_custom(|iters| {
             let target = telemetry.metrics().receivers[0].records_sent + iters / 2 * 2;
             let start = Instant::now();
@@ -160,7 +160,7 @@ fn per_flush(c: &mut Criterion) {
         elapsed
     };
 
-    let node = telemetry.node_path().shared(Node::new("node.0"));
+    let node = telemetry.node_logs().shared(Node::new("node.0"));
     group.bench_function("flush_100_node_records", |b| {
         b.iter_custom(|iters| {
             (0..iters)

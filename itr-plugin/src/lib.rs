@@ -7,12 +7,12 @@
 //! data: batch them, retry them, export them. This crate gives it a receiver
 //! node for that, `internal_telemetry`, that any engine can mount:
 //!
-//! * [`InternalTelemetry`]: the node path the engine's nodes log through
-//!   (per-thread buffers, see [`selftrace::NodePath`]) and a router that fans
+//! * [`InternalTelemetry`]: the node logs the engine's nodes log through
+//!   (per-thread buffers, see [`selftrace::NodeLogs`]) and a router that fans
 //!   its requests out to every receiver, each with its own bounded queue
 //!   ([`Overflow`](crate::receiver::Overflow): drop newest or drop oldest, every drop counted).
 //! * [`InternalTelemetryReceiver`](crate::receiver::InternalTelemetryReceiver): no inputs, one output. It flushes the
-//!   node path on its timer, merges what it gets into size-bounded batches,
+//!   node logs on its timer, merges what it gets into size-bounded batches,
 //!   sends them downstream and drains everything on shutdown.
 //! * [`ReceiverHost`]: the small node trait a host implements to mount it
 //!   (an output, control signals, a timer), for `Send` and `!Send` hosts
@@ -74,7 +74,7 @@
 //! let running = tokio::spawn(receiver.run(TokioNode { output, control: control_rx }));
 //!
 //! // An ordinary node logs.
-//! let node = telemetry.node_path().shared(Node::new("receiver.otlp.0"));
+//! let node = telemetry.node_logs().shared(Node::new("receiver.otlp.0"));
 //! otel_info!(node, "receiver.started", port = 4317_i64);
 //!
 //! control.send(Control::shutdown_within(Duration::from_secs(1))).await.unwrap();
@@ -105,7 +105,7 @@
 //! (a `batch` processor with an `otlp` exporter is selftrace-bridge's
 //! `OtlpExporter`, the bytes sent as they are, configured from its keys and
 //! the `OTEL_EXPORTER_OTLP_*` variables; the others go through the SDK
-//! bridge, feature `sdk`), the node path, the receivers and the layer, swaps the layer to the
+//! bridge, feature `sdk`), the node logs, the receivers and the layer, swaps the layer to the
 //! receivers in ITR-only mode and back to the console at shutdown.
 //! [`from_yaml`](crate::config::from_yaml) gives an engine the same errors for its own sections.
 //!
@@ -113,7 +113,7 @@
 //!
 //! Component logs (the `otel_*!` macros, and library events inside a node
 //! scope) reach the receivers whenever the nodes' telemetry comes from
-//! [`InternalTelemetry::node_path`]. Third-party logs outside node scopes
+//! [`InternalTelemetry::node_logs`]. Third-party logs outside node scopes
 //! reach them only when the layer's destination is
 //! [`InternalTelemetry::destination`] (the ITR-only mode).
 //!

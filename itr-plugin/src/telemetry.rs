@@ -1,4 +1,4 @@
-//! [`InternalTelemetry`]: the node path, the router and the receivers of one
+//! [`InternalTelemetry`]: the node logs, the router and the receivers of one
 //! engine (or one core of a thread-per-core engine).
 
 use std::{
@@ -7,7 +7,7 @@ use std::{
 };
 
 use selftrace::{
-    Destination, EncoderLimits, NodeMetrics, NodePath, OtlpBytesSender, encoder::ResourceValue, node::NodePathBuilder,
+    Destination, EncoderLimits, NodeLogs, NodeMetrics, OtlpBytesSender, encoder::ResourceValue, node::NodeLogsBuilder,
 };
 use tracing_core::LevelFilter;
 
@@ -20,7 +20,7 @@ use crate::receiver::{
 /// The name the receiver is registered under in a pipeline configuration.
 pub const RECEIVER_NAME: &str = "internal_telemetry";
 
-/// The engine's internal telemetry: a [`NodePath`] whose records go to a
+/// The engine's internal telemetry: a [`NodeLogs`] whose records go to a
 /// router, and the `internal_telemetry` receivers the router feeds.
 ///
 /// ```text
@@ -47,9 +47,9 @@ pub const RECEIVER_NAME: &str = "internal_telemetry";
 /// let telemetry = InternalTelemetry::builder().with_service_name("my-engine").build();
 /// let receiver = telemetry.receiver("itr", ReceiverConfig::default()).unwrap();
 ///
-/// let node = telemetry.node_path().shared(Node::new("receiver.otlp.0"));
+/// let node = telemetry.node_logs().shared(Node::new("receiver.otlp.0"));
 /// otel_info!(node, "receiver.started", port = 4317_i64);
-/// assert_eq!(telemetry.node_path().metrics().events_buffered(), 1);
+/// assert_eq!(telemetry.node_logs().metrics().events_buffered(), 1);
 /// # drop(receiver);
 /// ```
 #[derive(Clone)]
@@ -58,7 +58,7 @@ pub struct InternalTelemetry {
 }
 
 struct Inner {
-    path: NodePath,
+    path: NodeLogs,
     router: Arc<Router>,
     sender: OtlpBytesSender,
     /// Every receiver made, for the metrics (also after it is gone).
@@ -71,17 +71,17 @@ type Made = (String, Arc<QueueCounters>, Arc<ReceiverCounters>);
 impl fmt::Debug for InternalTelemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InternalTelemetry")
-            .field("node_path", &self.inner.path)
+            .field("node_logs", &self.inner.path)
             .field("router", &self.inner.router)
             .finish()
     }
 }
 
 /// Builds an [`InternalTelemetry`]; the settings are those of its
-/// [`NodePath`].
+/// [`NodeLogs`].
 #[derive(Debug)]
 pub struct InternalTelemetryBuilder {
-    path: NodePathBuilder,
+    path: NodeLogsBuilder,
     router: Arc<Router>,
     sender: OtlpBytesSender,
 }
@@ -137,16 +137,16 @@ impl Default for InternalTelemetry {
 }
 
 impl InternalTelemetry {
-    /// A builder with the default node path settings.
+    /// A builder with the default node logs settings.
     pub fn builder() -> InternalTelemetryBuilder {
         let router = Arc::new(Router::default());
         let sender = OtlpBytesSender::from_sink(Arc::new(RouterSink(router.clone())));
-        InternalTelemetryBuilder { path: NodePath::builder(Destination::Channel(sender.clone())), router, sender }
+        InternalTelemetryBuilder { path: NodeLogs::builder(Destination::Channel(sender.clone())), router, sender }
     }
 
-    /// The node path: give each ordinary node its telemetry from here
-    /// ([`NodePath::shared`], [`NodePath::local`]).
-    pub fn node_path(&self) -> &NodePath {
+    /// The node logs: give each ordinary node its telemetry from here
+    /// ([`NodeLogs::shared`], [`NodeLogs::local`]).
+    pub fn node_logs(&self) -> &NodeLogs {
         &self.inner.path
     }
 
@@ -174,7 +174,7 @@ impl InternalTelemetry {
         ReceiverFactory { telemetry: self.clone() }
     }
 
-    /// A snapshot of every counter: the node path's and each receiver's
+    /// A snapshot of every counter: the node logs' and each receiver's
     /// (also of receivers that are gone).
     pub fn metrics(&self) -> TelemetryMetrics {
         let path = &self.inner.path;
@@ -183,7 +183,7 @@ impl InternalTelemetry {
             .iter()
             .map(|(id, queue, counters)| snapshot(id, &self.inner.router, queue, counters, path))
             .collect();
-        TelemetryMetrics { node_path: path.metrics(), receivers }
+        TelemetryMetrics { node_logs: path.metrics(), receivers }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Made>> {
@@ -195,8 +195,8 @@ impl InternalTelemetry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TelemetryMetrics {
-    /// The node path's counters.
-    pub node_path: NodeMetrics,
+    /// The node logs' counters.
+    pub node_logs: NodeMetrics,
     /// Each receiver's, in the order they were made.
     pub receivers: Vec<ReceiverMetrics>,
 }

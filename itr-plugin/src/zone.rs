@@ -2,7 +2,7 @@
 //!
 //! A node in the zone carries the engine's own logs; if it logged into the
 //! pipeline, its logs would come back to it, and it would log about them.
-//! So the zone's nodes never log through the node path: they get their
+//! So the zone's nodes never log through the node logs: they get their
 //! receiver's [`PipelineLogger`] (Noop by default; Console or Raw for
 //! debugging), at ERROR only, and the third-party events of the transport
 //! crates ([`TRANSPORT_TARGETS`]) raised in their scope are discarded.

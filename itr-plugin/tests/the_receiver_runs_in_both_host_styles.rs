@@ -41,7 +41,7 @@ fn a_multi_threaded_host_with_shared_nodes() {
         });
         let nodes: Vec<_> = (0..NODES)
             .map(|n| {
-                let node = telemetry.node_path().shared(Node::new(format!("processor.{n}")));
+                let node = telemetry.node_logs().shared(Node::new(format!("processor.{n}")));
                 tokio::spawn(async move {
                     for seq in 0..PER_NODE {
                         otel_info!(node, "item.processed", seq = seq, "processed an item");
@@ -72,7 +72,7 @@ fn a_multi_threaded_host_with_shared_nodes() {
     );
 
     let metrics = telemetry.metrics();
-    let path = &metrics.node_path;
+    let path = &metrics.node_logs;
     assert_eq!(path.events_received(), NODES as u64 * PER_NODE);
     assert_eq!(path.events_delivered(), path.events_received());
     assert_eq!(metrics.receivers[0].records_sent, NODES as u64 * PER_NODE);
@@ -98,7 +98,7 @@ fn a_thread_per_core_host_with_local_nodes() {
                     let running = tokio::task::spawn_local(receiver.run(host));
                     let nodes: Vec<_> = (0..NODES / 2)
                         .map(|n| {
-                            let node = telemetry.node_path().local(Node::new(format!("core{core}.node{n}")));
+                            let node = telemetry.node_logs().local(Node::new(format!("core{core}.node{n}")));
                             tokio::task::spawn_local(async move {
                                 for seq in 0..PER_NODE {
                                     otel_info!(node, "item.processed", seq = seq);
@@ -115,7 +115,7 @@ fn a_thread_per_core_host_with_local_nodes() {
                     control.send(Control::shutdown_within(Duration::from_secs(10))).unwrap();
                     let metrics = running.await.unwrap();
                     assert_eq!(metrics.records_sent, (NODES / 2) as u64 * PER_NODE, "{metrics:?}");
-                    let path = telemetry.node_path().metrics();
+                    let path = telemetry.node_logs().metrics();
                     assert_eq!(path.events_delivered(), path.events_received());
                     tx.send(output.take()).unwrap();
                 });

@@ -58,7 +58,7 @@ fn a_stalled_receiver_costs_the_others_nothing() {
             // is one request to the router. They never wait on anything.
             let producers: Vec<_> = (0..THREADS)
                 .map(|t| {
-                    let path = telemetry.node_path().clone();
+                    let path = telemetry.node_logs().clone();
                     std::thread::spawn(move || {
                         let node = path.shared(Node::new(format!("producer.{t}")));
                         for seq in 0..PER_THREAD {
@@ -105,7 +105,7 @@ fn a_stalled_receiver_costs_the_others_nothing() {
         // Each request is one record: the router counts them too.
         assert_eq!(stalled_m.router_dropped_records, stalled_m.offered - 4);
         // The producers' view: every flush was taken (by the live receiver).
-        let path = &metrics.node_path;
+        let path = &metrics.node_logs;
         assert_eq!(path.events_delivered(), THREADS * PER_THREAD);
         assert_eq!(path.events_dropped_total(), 0);
 
@@ -136,17 +136,17 @@ fn a_stalled_receiver_costs_the_others_nothing() {
 fn with_no_receiver_left_producers_see_a_closed_channel() {
     let telemetry = InternalTelemetry::default();
     let receiver = telemetry.receiver("itr", config(10)).unwrap();
-    let node = telemetry.node_path().shared(Node::new("n"));
+    let node = telemetry.node_logs().shared(Node::new("n"));
     otel_info!(node, "queued.never_sent");
-    telemetry.node_path().flush(selftrace::FlushReason::Explicit);
+    telemetry.node_logs().flush(selftrace::FlushReason::Explicit);
     drop(receiver);
     let metrics = telemetry.metrics();
     assert_eq!(metrics.receivers[0].dropped_unsent, 1);
     assert_accounted(&metrics.receivers[0]);
 
     otel_info!(node, "lost");
-    telemetry.node_path().flush(selftrace::FlushReason::Explicit);
-    let path = telemetry.node_path().metrics();
+    telemetry.node_logs().flush(selftrace::FlushReason::Explicit);
+    let path = telemetry.node_logs().metrics();
     assert_eq!(path.events_dropped(selftrace::DropReason::ChannelClosed), 1);
     assert_eq!(path.events_received(), 2);
 }
@@ -162,18 +162,18 @@ fn the_timer_flushes_buffers_on_its_interval() {
         let running = tokio::spawn(receiver.run(TokioHost { output, control: control_rx }));
         tokio::task::yield_now().await; // the receiver starts its timer now
 
-        let node = telemetry.node_path().shared(Node::new("n"));
+        let node = telemetry.node_logs().shared(Node::new("n"));
         otel_info!(node, "buffered", seq = 0_u64);
         tokio::time::sleep(Duration::from_millis(999)).await;
         assert!(downstream.try_recv().is_err(), "flushed before the interval");
-        assert_eq!(telemetry.node_path().metrics().events_buffered(), 1);
+        assert_eq!(telemetry.node_logs().metrics().events_buffered(), 1);
 
         tokio::time::sleep(Duration::from_millis(2)).await;
         let batch = downstream.try_recv().expect("flushed at the interval");
         assert_eq!(decode(batch.as_bytes()).len(), 1);
         let metrics = telemetry.metrics();
         assert_eq!(metrics.receivers[0].timer_flush_count, 1);
-        assert_eq!(metrics.node_path.timer_flush_count(), 1);
+        assert_eq!(metrics.node_logs.timer_flush_count(), 1);
 
         // Host ticks flush too.
         otel_info!(node, "ticked", seq = 1_u64);
@@ -203,7 +203,7 @@ fn shutdown_drains_every_thread_buffer() {
         let hold_rx = Arc::new(std::sync::Mutex::new(hold_rx));
         let threads: Vec<_> = (0..3)
             .map(|t| {
-                let (path, done_tx, hold_rx) = (telemetry.node_path().clone(), done_tx.clone(), hold_rx.clone());
+                let (path, done_tx, hold_rx) = (telemetry.node_logs().clone(), done_tx.clone(), hold_rx.clone());
                 std::thread::spawn(move || {
                     let node = path.shared(Node::new(format!("thread.{t}")));
                     for seq in 0..50_u64 {
@@ -217,7 +217,7 @@ fn shutdown_drains_every_thread_buffer() {
         for _ in 0..3 {
             done_rx.recv().unwrap();
         }
-        assert_eq!(telemetry.node_path().metrics().events_buffered(), 150);
+        assert_eq!(telemetry.node_logs().metrics().events_buffered(), 150);
         control.send(Control::shutdown_within(Duration::from_secs(5))).await.unwrap();
         let metrics = running.await.unwrap();
         drop(hold_tx);
@@ -272,7 +272,7 @@ fn what_cannot_be_sent_by_the_deadline_is_dropped_and_counted() {
         let receiver = telemetry.receiver("itr", config(3_600_000)).unwrap();
         let (control, control_rx) = mpsc::channel(1);
         let running = tokio::spawn(receiver.run(Stuck { control: control_rx }));
-        let node = telemetry.node_path().shared(Node::new("n"));
+        let node = telemetry.node_logs().shared(Node::new("n"));
         for seq in 0..10_u64 {
             otel_info!(node, "stuck", seq = seq);
         }
@@ -295,7 +295,7 @@ fn a_closed_output_stops_the_receiver_and_counts_what_it_held() {
         drop(downstream);
         let (_control, control_rx) = mpsc::channel(1);
         let running = tokio::spawn(receiver.run(TokioHost { output, control: control_rx }));
-        let node = telemetry.node_path().shared(Node::new("n"));
+        let node = telemetry.node_logs().shared(Node::new("n"));
         for seq in 0..5_u64 {
             otel_info!(node, "nowhere", seq = seq);
         }
@@ -333,7 +333,7 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     let receiver = telemetry.receiver("itr", ReceiverConfig { channel_capacity: 64, ..config(1) }).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {
-        let (path, stop) = (telemetry.node_path().clone(), stop.clone());
+        let (path, stop) = (telemetry.node_logs().clone(), stop.clone());
         std::thread::spawn(move || {
             let node = path.shared(Node::new("busy"));
             let mut seq = 0_u64;
@@ -363,8 +363,8 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     assert_accounted(receiver);
     // Every record the producer made is somewhere in the counts: with one
     // receiver (one record per request), what its queue took is what the
-    // node path delivered, and what it dropped the node path saw refused.
-    let path = &after.node_path;
+    // node logs delivered, and what it dropped the node logs saw refused.
+    let path = &after.node_logs;
     assert_eq!(path.events_received(), path.events_delivered() + path.events_dropped_total());
     assert_eq!(path.events_delivered(), receiver.accepted, "{receiver:?}");
     assert_eq!(path.events_dropped(selftrace::DropReason::ChannelFull), receiver.dropped_newest);

@@ -37,8 +37,8 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
         let config = ReceiverConfig { flush_interval: Duration::from_millis(100), logger, ..ReceiverConfig::default() };
         let receiver = telemetry.receiver("itr", config).unwrap();
         let zone = Zone::builder().receiver("itr", logger).edge("itr", "exporter").build().unwrap();
-        let exporter = telemetry.node_path().shared(zone.node("exporter", None).unwrap());
-        let processor = telemetry.node_path().shared(Node::new("processor"));
+        let exporter = telemetry.node_logs().shared(zone.node("exporter", None).unwrap());
+        let processor = telemetry.node_logs().shared(Node::new("processor"));
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
         let (arrived, batches, metrics) = runtime.block_on(async {
@@ -86,7 +86,7 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
         assert_eq!(metrics.batches_sent, batches);
         assert!(batches >= 1);
 
-        let path = telemetry.node_path().metrics();
+        let path = telemetry.node_logs().metrics();
         let after = handle.metrics();
         let received = after.received() - before.received();
         // Third-party: N/2 ordinary ones, 3 per batch from the exporter's scope.

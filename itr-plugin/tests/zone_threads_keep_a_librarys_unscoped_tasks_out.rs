@@ -38,8 +38,8 @@ fn run(zone_threads: bool) -> (u64, u64, u64, u64) {
     let config = ReceiverConfig { flush_interval: FLUSH, ..ReceiverConfig::default() };
     let receiver = telemetry.receiver("itr", config).unwrap();
     let zone = Zone::builder().receiver("itr", PipelineLogger::Noop).edge("itr", "exporter").build().unwrap();
-    let exporter = telemetry.node_path().shared(zone.node("exporter", None).unwrap());
-    let processor = telemetry.node_path().shared(Node::new("processor"));
+    let exporter = telemetry.node_logs().shared(zone.node("exporter", None).unwrap());
+    let processor = telemetry.node_logs().shared(Node::new("processor"));
 
     // The internal pipeline's runtime: zone threads (or not), each with this
     // test's dispatcher for its whole life.

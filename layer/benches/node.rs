@@ -1,4 +1,4 @@
-//! Node path: `otel_info!` and third-party events inside a node scope,
+//! Node logs: `otel_info!` and third-party events inside a node scope,
 //! buffered (no flush), side by side with the anchors in one run.
 //!
 //! Event: name `component.event`, four attributes (`i64`, `&str`, `f64`,
@@ -19,7 +19,7 @@
 //! one thread 205.8 ns per record, two threads 207.0 ns per pair of records,
 //! so two threads log 1.99× the records of one.
 //!
-//! Targets: node path ≤ 0.4× appender + no-op: NOT MET (1.15×);
+//! Targets: node logs ≤ 0.4× appender + no-op: NOT MET (1.15×);
 //! flush of 100 records ≤ 2 µs: met; two threads ≥ 1.7× one: met. Where the
 //! 171 ns go (`perf record` on `node/otel_info_shared`): encoding about half,
 //! the wall-clock read about 30 ns (`clock_gettime` is a vDSO call of
@@ -39,13 +39,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
-    node::EffectTelemetry, otel_info, raw::set_raw_lines_per_second,
+    Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
+    node::NodeTelemetry, otel_info, raw::set_raw_lines_per_second,
 };
 use support::{NoopProcessor, third_party_event, timed_in_runs};
 use tracing_subscriber::layer::SubscriberExt;
 
-fn node_event(effect: &impl EffectTelemetry) {
+fn node_event(effect: &impl NodeTelemetry) {
     otel_info!(effect, "component.event", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true, "message text");
 }
 
@@ -54,7 +54,7 @@ const RUN: u64 = 200;
 
 /// Times `log` in runs of `RUN` records; flushes and drains between runs,
 /// untimed.
-fn buffered(iters: u64, path: &NodePath, receiver: &OtlpBytesReceiver, log: impl FnMut()) -> Duration {
+fn buffered(iters: u64, path: &NodeLogs, receiver: &OtlpBytesReceiver, log: impl FnMut()) -> Duration {
     timed_in_runs(iters, RUN, log, || {
         path.flush(FlushReason::Explicit);
         black_box(receiver.drain().count());
@@ -64,7 +64,7 @@ fn buffered(iters: u64, path: &NodePath, receiver: &OtlpBytesReceiver, log: impl
 fn node(c: &mut Criterion) {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let shared = path.shared(Node::new("receiver.otlp.0"));
     let local = path.local(Node::new("receiver.otlp.1"));
 
@@ -112,7 +112,7 @@ fn node(c: &mut Criterion) {
 /// consumer, so no consumer competes for the two cores.
 fn scaling_run(threads: usize, iters: u64) -> Duration {
     let channel = OtlpBytesChannel::new(1);
-    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let nodes: Vec<_> = (0..threads).map(|t| path.shared(Node::new(format!("node.{t}")))).collect();
     let barrier = std::sync::Barrier::new(threads + 1);
     thread::scope(|scope| {

@@ -10,7 +10,7 @@
 
 use crate::{
     channel::OtlpBytesSender,
-    node::{NodePath, Output},
+    node::{NodeLogs, Output},
 };
 
 /// Where the layer delivers events.
@@ -23,22 +23,22 @@ pub enum Destination {
     Console,
     /// Discard every event (counted as [`DropReason::Discarded`](crate::DropReason::Discarded)).
     Noop,
-    /// Encode each event into this thread's buffer of a [`NodePath`]
+    /// Encode each event into this thread's buffer of a [`NodeLogs`]
     /// (`Destination::Buffered(path)`, or `path.into()`), under the event's target as its scope,
     /// with the path's resource and limits: one request per full buffer or
     /// per flush, not per event. Whoever owns the path flushes it
-    /// ([`NodePath::flush`] on a timer, as `selftrace-bridge`'s
+    /// ([`NodeLogs::flush`] on a timer, as `selftrace-bridge`'s
     /// `OtlpExporter` and `selftrace-itr`'s receivers do); a thread's
     /// buffer is also flushed when it is full and when the thread ends.
     ///
     /// The layer counts such an event delivered when the buffer has it; the
     /// path's [`NodeMetrics`](crate::NodeMetrics) count what the flushes
     /// delivered or dropped.
-    Buffered(NodePath),
+    Buffered(NodeLogs),
 }
 
 impl From<Destination> for Output {
-    /// A node path's output: `Buffered(path)` sends where `path` sends.
+    /// A `NodeLogs`'s output: `Buffered(path)` sends where `path` sends.
     fn from(destination: Destination) -> Self {
         match destination {
             Destination::Channel(sender) => Output::Channel(sender),
@@ -49,9 +49,9 @@ impl From<Destination> for Output {
     }
 }
 
-impl From<NodePath> for Destination {
+impl From<NodeLogs> for Destination {
     /// [`Destination::Buffered`].
-    fn from(path: NodePath) -> Self {
+    fn from(path: NodeLogs) -> Self {
         Destination::Buffered(path)
     }
 }

@@ -62,11 +62,11 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct OtlpTracingLayer {
-    shared: Arc<Shared>,
+    shared: Arc<LayerState>,
 }
 
 /// State shared by a layer, its clones and its handles.
-pub(crate) struct Shared {
+pub(crate) struct LayerState {
     destination: ArcSwap<Destination>,
     counters: Arc<LayerCounters>,
     limits: EncoderLimits,
@@ -239,7 +239,7 @@ impl OtlpTracingLayerBuilder {
             Denied { targets: targets.into_iter().map(String::into_boxed_str).collect(), first_bytes, logger, level }
         });
         OtlpTracingLayer {
-            shared: Arc::new(Shared {
+            shared: Arc::new(LayerState {
                 destination: ArcSwap::from_pointee(self.destination),
                 counters: Arc::default(),
                 limits: self.settings.limits(),
@@ -284,7 +284,7 @@ pub const TRANSPORT_TARGETS: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "
 /// ```
 #[derive(Clone)]
 pub struct DestinationHandle {
-    shared: Weak<Shared>,
+    shared: Weak<LayerState>,
     counters: Arc<LayerCounters>,
 }
 
@@ -307,7 +307,7 @@ impl fmt::Display for HandleError {
 impl std::error::Error for HandleError {}
 
 impl DestinationHandle {
-    fn shared(&self) -> Result<Arc<Shared>, HandleError> {
+    fn shared(&self) -> Result<Arc<LayerState>, HandleError> {
         self.shared.upgrade().ok_or(HandleError(()))
     }
 
@@ -351,10 +351,10 @@ thread_local! {
 }
 
 struct LocalEncoder {
-    owner: Weak<Shared>,
+    owner: Weak<LayerState>,
     encoder: StatefulOtlpEncoder,
 }
-impl Shared {
+impl LayerState {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
         // Already inside selftrace or a pipeline scope, or raised by the
         // OpenTelemetry pipeline itself (an exporter's transport, the SDK's

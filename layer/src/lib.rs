@@ -22,7 +22,7 @@
 //!          │ load the destination once (hot-swappable)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
-//!          ├─ Buffered(node path) ─► this thread's buffer of the path (flushed by its owner)
+//!          ├─ Buffered(node logs) ─► this thread's buffer of the path (flushed by its owner)
 //!          ├─ Console ─► one human-readable line on stderr
 //!          └─ Noop ────► counted as discarded
 //! ```
@@ -76,7 +76,7 @@
 //! # Nodes
 //!
 //! An engine's nodes (receivers, processors, exporters) log through a
-//! [`NodePath`]: records are batched in per-thread buffers and flushed by a
+//! [`NodeLogs`]: records are batched in per-thread buffers and flushed by a
 //! timer owner (the Internal Telemetry Receiver of `selftrace-itr`, or any
 //! task), by the producer when its buffer is full, and at shutdown.
 //!
@@ -95,7 +95,7 @@
 //! * [`Node`]: an id (the scope name of its records), a [`NodeLogger`] and
 //!   a level.
 //! * [`SharedTelemetry`] (`Send + Sync`) and [`LocalTelemetry`] (`!Send`):
-//!   a node's handle; both implement [`EffectTelemetry`](crate::node::EffectTelemetry), the trait the
+//!   a node's handle; both implement [`NodeTelemetry`](crate::node::NodeTelemetry), the trait the
 //!   macros ([`otel_trace!`], [`otel_debug!`], [`otel_info!`], [`otel_warn!`],
 //!   [`otel_error!`]) log through, which an engine's effect handler can
 //!   implement by forwarding.
@@ -160,4 +160,4 @@ pub use logger::NodeLogger;
 #[doc(hidden)]
 pub use macros::__private;
 pub use metrics::{DropReason, LayerMetrics, NodeMetrics};
-pub use node::{FlushReason, LocalTelemetry, Node, NodePath, SharedTelemetry};
+pub use node::{FlushReason, LocalTelemetry, Node, NodeLogs, SharedTelemetry};

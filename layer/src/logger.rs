@@ -6,7 +6,7 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NodeLogger {
-    /// Buffered, then flushed to the node path's destination.
+    /// Buffered, then flushed to the node logs' destination.
     #[default]
     Default,
     /// Not produced (`otel_*!`), or discarded and counted (third-party

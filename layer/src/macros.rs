@@ -20,7 +20,7 @@ macro_rules! otel_debug {
 ///
 /// `otel_info!(effect, "event.name", key = value, ..., "message {}", arg)`:
 ///
-/// * `effect` is anything implementing [`EffectTelemetry`](crate::node::EffectTelemetry)
+/// * `effect` is anything implementing [`NodeTelemetry`](crate::node::NodeTelemetry)
 ///   (a [`SharedTelemetry`](crate::SharedTelemetry), a
 ///   [`LocalTelemetry`](crate::LocalTelemetry), an engine's effect handler);
 /// * `"event.name"` becomes the record's `event_name`; an empty name or one
@@ -32,16 +32,27 @@ macro_rules! otel_debug {
 ///
 /// The record is built from a static callsite and handed to the effect's
 /// `log_event` directly: the global `tracing` dispatch is never involved, so
-/// subscriber filters do not apply; the node path's and the node's levels
+/// subscriber filters do not apply; the node logs' and the node's levels
 /// do (and `tracing`'s compile-time `max_level_*` features). Field values
 /// are evaluated only when the level is enabled.
+///
+/// # Not `opentelemetry::otel_info!`
+///
+/// The `opentelemetry` crate has macros of the same names for the
+/// OpenTelemetry SDK's own diagnostics: `otel_info!(name: "sdk_start", k =
+/// v)`, with no telemetry handle, emitted as a `tracing` event under the
+/// crate's target when its `internal-logs` feature is on (so selftrace's
+/// layer sees them like any third-party event). These take a node's
+/// telemetry first and the event name as a plain literal, and never go
+/// through `tracing`. Import one set or the other by path
+/// (`selftrace::otel_info!`), not both by name.
 ///
 /// # Examples
 ///
 /// ```
-/// use selftrace::{Destination, Node, NodePath, otel_info};
+/// use selftrace::{Destination, Node, NodeLogs, otel_info};
 ///
-/// let path = NodePath::new(Destination::Console);
+/// let path = NodeLogs::new(Destination::Console);
 /// let effect = path.shared(Node::new("receiver.otlp.0"));
 /// let peer = std::net::Ipv4Addr::LOCALHOST;
 /// let batch = vec![1, 2, 3];
@@ -55,7 +66,7 @@ macro_rules! otel_debug {
 /// compiles:
 ///
 /// ```
-/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// # let effect = selftrace::NodeLogs::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
 /// selftrace::otel_info!(effect, "receiver.started");
 /// ```
 ///
@@ -63,12 +74,12 @@ macro_rules! otel_debug {
 /// control characters`, `otel event name must not be empty`):
 ///
 /// ```compile_fail,E0080
-/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// # let effect = selftrace::NodeLogs::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
 /// selftrace::otel_info!(effect, "receiver started");
 /// ```
 ///
 /// ```compile_fail,E0080
-/// # let effect = selftrace::NodePath::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
+/// # let effect = selftrace::NodeLogs::new(selftrace::Destination::Noop).shared(selftrace::Node::new("n"));
 /// selftrace::otel_info!(effect, "");
 /// ```
 #[macro_export]
@@ -155,7 +166,7 @@ macro_rules! __otel_fields {
 #[macro_export]
 macro_rules! __otel_emit {
     (($effect:expr, $level:expr, $name:literal) [$($n:expr),*] [$($v:expr),*]) => {{
-        if $level <= $crate::__private::STATIC_MAX_LEVEL && $crate::__private::EffectTelemetry::enabled(&($effect), $level) {
+        if $level <= $crate::__private::STATIC_MAX_LEVEL && $crate::__private::NodeTelemetry::enabled(&($effect), $level) {
             static __CALLSITE: $crate::__private::DefaultCallsite = $crate::__private::DefaultCallsite::new(&__META);
             static __META: $crate::__private::Metadata<'static> = $crate::__private::Metadata::new(
                 $name,
@@ -184,7 +195,7 @@ pub mod __private {
         metadata::Kind,
     };
 
-    pub use crate::node::EffectTelemetry;
+    pub use crate::node::NodeTelemetry;
     use crate::{clock::now_unix_nanos, record::TracingLogRecord};
     use tracing_core::{Event, field::Field};
 
@@ -206,7 +217,7 @@ pub mod __private {
 
     /// Builds the event of `meta` with `values` (one per field, in order)
     /// and hands it to `effect`.
-    pub fn emit<E: EffectTelemetry + ?Sized, const N: usize>(
+    pub fn emit<E: NodeTelemetry + ?Sized, const N: usize>(
         effect: &E,
         meta: &'static Metadata<'static>,
         values: [Option<&dyn Value>; N],

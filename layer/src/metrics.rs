@@ -28,7 +28,7 @@ pub enum DropReason {
     /// Discarded on purpose: the destination or the node's logger is `Noop`,
     /// or the event is above the node's level.
     Discarded,
-    /// The node path was shut down; the event went to the raw logger.
+    /// The node logs was shut down; the event went to the raw logger.
     ShutDown,
 }
 
@@ -78,7 +78,7 @@ pub struct LayerMetrics {
 impl LayerMetrics {
     /// Events handed to the destination (accepted by the channel, or
     /// written to the console), or, inside a node scope, to the node's
-    /// logger (the node path's [`NodeMetrics`] count them from there).
+    /// logger (the node logs' [`NodeMetrics`] count them from there).
     pub fn delivered(&self) -> u64 {
         self.delivered
     }
@@ -143,8 +143,8 @@ impl LayerCounters {
     }
 }
 
-/// A point-in-time copy of a [`NodePath`](crate::NodePath)'s counters (the
-/// node path's metrics).
+/// A point-in-time copy of a [`NodeLogs`](crate::NodeLogs)'s counters (the
+/// node logs' metrics).
 ///
 /// Every record a node produces is received, then delivered (in a request
 /// the destination accepted), dropped for one [`DropReason`], or still
@@ -219,7 +219,7 @@ impl NodeMetrics {
     }
 }
 
-/// The node path's counters, in one of two update disciplines: `add` (any
+/// The node logs' counters, in one of two update disciplines: `add` (any
 /// thread, atomic read-modify-write) for the shared counters, `bump` (plain
 /// load and store) for the counters of one buffer, which only the holder of
 /// that buffer's lock or borrow updates, so no update is lost and no locked

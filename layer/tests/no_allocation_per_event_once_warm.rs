@@ -11,7 +11,7 @@ use std::{
     cell::Cell,
 };
 
-use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, otel_info};
+use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, OtlpTracingLayer, otel_info};
 use tracing_subscriber::layer::SubscriberExt;
 
 struct Counting;
@@ -116,7 +116,7 @@ fn an_event_to_a_channel_allocates_nothing_once_warm() {
 fn node_records_allocate_nothing_once_warm() {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let shared = path.shared(Node::new("receiver.otlp.0"));
     let local = path.local(Node::new("processor.batch.0"));
     let layer = OtlpTracingLayer::new(Destination::Noop);

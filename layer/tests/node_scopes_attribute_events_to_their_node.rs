@@ -6,7 +6,7 @@ mod support;
 use std::{process::Command, rc::Rc, time::Duration};
 
 use selftrace::{
-    Destination, DropReason, FlushReason, LocalTelemetry, Node, NodeLogger, NodePath, OtlpBytesChannel,
+    Destination, DropReason, FlushReason, LocalTelemetry, Node, NodeLogger, NodeLogs, OtlpBytesChannel,
     OtlpBytesReceiver, OtlpTracingLayer, SharedTelemetry, node::InNode, otel_debug, otel_error, otel_info, otel_trace,
     otel_warn,
 };
@@ -19,9 +19,9 @@ fn records(receiver: &OtlpBytesReceiver) -> Vec<Record> {
     receiver.drain().flat_map(|bytes| decode(bytes.as_bytes()).records).collect()
 }
 
-fn node_path() -> (NodePath, OtlpBytesReceiver) {
+fn node_logs() -> (NodeLogs, OtlpBytesReceiver) {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodePath::builder(Destination::Channel(channel.sender())).with_service_name("engine").build();
+    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_service_name("engine").build();
     (path, channel.receiver())
 }
 
@@ -32,7 +32,7 @@ fn third_party_layer() -> (OtlpTracingLayer, OtlpBytesReceiver) {
 
 #[test]
 fn a_third_party_event_inside_a_node_scope_is_attributed_to_the_node() {
-    let (path, node_records) = node_path();
+    let (path, node_records) = node_logs();
     let (layer, third_party) = third_party_layer();
     let metrics = layer.handle();
     let a = path.shared(Node::new("receiver.otlp.0"));
@@ -75,7 +75,7 @@ fn a_third_party_event_inside_a_node_scope_is_attributed_to_the_node() {
 
 #[test]
 fn outside_any_scope_nothing_changes_and_leaving_a_scope_restores_the_outer_one() {
-    let (path, _records) = node_path();
+    let (path, _records) = node_logs();
     let a = path.shared(Node::new("a"));
     let b = path.shared(Node::new("b"));
     assert!(SharedTelemetry::current().is_none());
@@ -90,7 +90,7 @@ fn outside_any_scope_nothing_changes_and_leaving_a_scope_restores_the_outer_one(
 
 #[test]
 fn otel_macros_build_the_record_from_their_callsite() {
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let node = path.shared(Node::new("exporter.otlp.0"));
     let peer = std::net::Ipv4Addr::LOCALHOST;
     let sizes = vec![1, 2];
@@ -142,7 +142,7 @@ fn otel_macros_build_the_record_from_their_callsite() {
 
 #[test]
 fn otel_macros_never_touch_the_global_dispatch() {
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let node = path.shared(Node::new("n"));
     let (layer, third_party) = third_party_layer();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -156,7 +156,7 @@ fn otel_macros_never_touch_the_global_dispatch() {
 #[test]
 fn levels_of_the_path_and_of_the_node_filter_records() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodePath::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
+    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
     let quiet = path.shared(Node::new("quiet").with_max_level(LevelFilter::WARN));
     let normal = path.shared(Node::new("normal"));
     let mut evaluated = 0;
@@ -186,7 +186,7 @@ fn levels_of_the_path_and_of_the_node_filter_records() {
 
 #[test]
 fn a_noop_node_produces_nothing() {
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let silent = path.shared(Node::new("silent").with_logger(NodeLogger::Noop));
     let (layer, third_party) = third_party_layer();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -229,7 +229,7 @@ fn console_and_raw_nodes_print_on_stderr() {
 /// which reads what it printed.
 #[test]
 fn print_through_console_and_raw_nodes() {
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let console = path.shared(Node::new("console.node").with_logger(NodeLogger::Console));
     let raw = path.shared(Node::new("raw.node").with_logger(NodeLogger::Raw));
     otel_info!(console, "node.ready", port = 4317_i64, "ready");
@@ -247,7 +247,7 @@ fn print_through_console_and_raw_nodes() {
 fn a_node_scope_follows_its_future_across_threads() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().expect("a runtime");
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let (layer, third_party) = third_party_layer();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
@@ -306,7 +306,7 @@ fn a_node_scope_follows_its_future_across_threads() {
 
 #[test]
 fn a_local_node_logs_from_a_current_thread_runtime() {
-    let (path, receiver) = node_path();
+    let (path, receiver) = node_logs();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
     let local_set = tokio::task::LocalSet::new();
     local_set.block_on(&runtime, async {

@@ -5,7 +5,7 @@
 
 use opentelemetry::Context;
 use selftrace::{
-    Destination, DropReason, FlushReason, Node, NodePath, OtlpBytesChannel, OtlpTracingLayer, otel_info,
+    Destination, DropReason, FlushReason, Node, NodeLogs, OtlpBytesChannel, OtlpTracingLayer, otel_info,
     pipeline::{enter_pipeline_scope, in_pipeline_scope},
 };
 use tracing_subscriber::layer::SubscriberExt;
@@ -60,7 +60,7 @@ fn events_inside_an_opentelemetry_suppressed_context_are_counted_reentrant() {
 #[test]
 fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reentrant() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodePath::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let node = path.shared(Node::new("exporter.otlp"));
 
     {

@@ -76,7 +76,7 @@ fn logs_reach_a_real_otlp_http_receiver_through_the_sdk() {
         SdkBridge::builder(otlp_http_provider(&endpoint, resource).expect("exporter")).spawn().expect("thread");
     let layer = bridge.layer();
     let layer_metrics = layer.handle();
-    let nodes = bridge.node_path();
+    let nodes = bridge.node_logs();
     let node = nodes.shared(Node::new("receiver.otlp.0"));
 
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -90,7 +90,7 @@ fn logs_reach_a_real_otlp_http_receiver_through_the_sdk() {
     let metrics = bridge.shutdown().expect("flushed and shut down");
     assert_eq!(metrics.records_emitted, 4);
     // The layer counts the in-scope `hyper` event as delivered to the node,
-    // and the node path counts it with the node's own records.
+    // and the node logs counts it with the node's own records.
     assert_eq!((layer_metrics.metrics().delivered(), nodes.metrics().events_delivered()), (2, 3));
 
     let lines = receiver.stop();

@@ -36,7 +36,7 @@ fn n_events_give_n_records_over_http_and_grpc() {
             .with_max_delay(FLUSH)
             .build()
             .expect("exporter starts");
-        handle.set(selftrace::Destination::Buffered(exporter.node_path())).expect("layer alive");
+        handle.set(selftrace::Destination::Buffered(exporter.node_logs())).expect("layer alive");
         let before = handle.metrics();
 
         for i in 0..N {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  exporter.layer() ─┐ per-thread buffers   OtlpExporter (its own thread)
-//!  node_path() ──────┘ (flushed when full, ─► bounded channel ─► Batcher (merge, never decode)
+//!  node_logs() ──────┘ (flushed when full, ─► bounded channel ─► Batcher (merge, never decode)
 //!                      on the exporter's       full: counted,   ─► one batch in flight:
 //!                      timer, at shutdown)     never waits         POST /v1/logs | LogsService/Export
 //!  destination() ─────── one request each ─►                       retry (backoff, Retry-After) | drop, counted
@@ -13,7 +13,7 @@
 //! # Batching
 //!
 //! The exporter's [`layer`](OtlpExporter::layer) and
-//! [`node_path`](OtlpExporter::node_path) encode into per-thread buffers
+//! [`node_logs`](OtlpExporter::node_logs) encode into per-thread buffers
 //! ([`selftrace::Destination::Buffered`]): one request per full buffer (64
 //! KiB by default) instead of one per event. The exporter flushes every
 //! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown; a thread
@@ -112,7 +112,7 @@ pub use config::{
     OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
 };
 use selftrace::{
-    Destination, EncoderLimits, FlushReason, NodeLogger, NodeMetrics, NodePath, OtlpBytes, OtlpBytesChannel,
+    Destination, EncoderLimits, FlushReason, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel,
     OtlpBytesReceiver, OtlpBytesSender, OtlpTracingLayer, TrySendError,
     batch::{Batch, Batcher},
     channel::OtlpSink,
@@ -343,7 +343,7 @@ pub struct OtlpExporterBuilder {
 
 impl OtlpExporterBuilder {
     /// The `service.name` of the records the exporter's [`layer`](OtlpExporter::layer)
-    /// and [`node_path`](OtlpExporter::node_path) encode (default
+    /// and [`node_logs`](OtlpExporter::node_logs) encode (default
     /// `unknown_service`).
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.encoding = self.encoding.with_service_name(name);
@@ -473,7 +473,7 @@ impl OtlpExporterBuilder {
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
         // records, flushed by the worker.
-        let path = NodePath::builder(Destination::Channel(sender.clone()))
+        let path = NodeLogs::builder(Destination::Channel(sender.clone()))
             .with_encoder_settings(self.encoding.clone())
             .build();
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -559,7 +559,7 @@ impl OtlpExporterBuilder {
 ///
 /// Offered like [`SdkBridge`](crate::SdkBridge): give
 /// [`destination`](Self::destination) (or [`layer`](Self::layer),
-/// [`node_path`](Self::node_path)) to what produces the bytes, read
+/// [`node_logs`](Self::node_logs)) to what produces the bytes, read
 /// [`metrics`](Self::metrics), call [`shutdown`](Self::shutdown) at the end.
 ///
 /// # Examples
@@ -580,8 +580,8 @@ impl OtlpExporterBuilder {
 pub struct OtlpExporter {
     sender: OtlpBytesSender,
     /// The per-thread buffers its layer and nodes log into.
-    path: NodePath,
-    /// The resource and limits of its layer and node path.
+    path: NodeLogs,
+    /// The resource and limits of its layer and node logs.
     encoding: EncoderSettings,
     counters: Arc<Counters>,
     stop: watch::Sender<Option<Instant>>,
@@ -620,9 +620,9 @@ impl OtlpExporter {
     }
 
     /// The exporter's channel as a destination: for producers that bring
-    /// their own requests (a node path or a layer built elsewhere, an
+    /// their own requests (a `NodeLogs` or a layer built elsewhere, an
     /// Internal Telemetry Receiver's batches), one request per `try_send`.
-    /// Prefer [`layer`](Self::layer) and [`node_path`](Self::node_path),
+    /// Prefer [`layer`](Self::layer) and [`node_logs`](Self::node_logs),
     /// which batch per thread.
     pub fn destination(&self) -> Destination {
         Destination::Channel(self.sender.clone())
@@ -649,11 +649,11 @@ impl OtlpExporter {
             .build()
     }
 
-    /// The node path whose per-thread buffers the exporter flushes (the
+    /// The node logs whose per-thread buffers the exporter flushes (the
     /// one [`layer`](Self::layer) logs into too): give its telemetry to the
     /// engine's nodes. [`shutdown`](Self::shutdown) drains and shuts it
     /// down; shutting it down earlier refuses the layer's events too.
-    pub fn node_path(&self) -> NodePath {
+    pub fn node_logs(&self) -> NodeLogs {
         self.path.clone()
     }
 
@@ -687,7 +687,7 @@ impl OtlpExporter {
     ///
     /// Blocks the calling thread; from async code, use
     /// [`shutdown_async`](Self::shutdown_async). Stop producing first (swap
-    /// the layer's destination, shut the node path down): what is sent after
+    /// the layer's destination, shut the node logs down): what is sent after
     /// it is refused and counted by the producer as `ChannelClosed`.
     ///
     /// # Errors
@@ -789,7 +789,7 @@ enum Wake {
 /// The loop on the exporter's thread.
 struct Worker {
     /// The per-thread buffers it flushes.
-    path: NodePath,
+    path: NodeLogs,
     rx: OtlpBytesReceiver,
     /// The channel's capacity.
     capacity: usize,

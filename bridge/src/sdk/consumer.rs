@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::Ordering};
 use opentelemetry::Context;
 use selftrace::{OtlpBytes, OtlpBytesReceiver, pipeline::enter_pipeline_scope, raw::write_raw_note};
 
-use super::{BridgeError, SdkEmitter, Shared, metrics::BridgeCounters};
+use super::{BridgeError, BridgeState, SdkEmitter, metrics::BridgeCounters};
 
 pub(super) struct Consumer {
     pub(super) receiver: OtlpBytesReceiver,
@@ -15,7 +15,7 @@ pub(super) struct Consumer {
     pub(super) flush_every: u64,
     /// Records emitted since the last wait.
     pub(super) since_flush: u64,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<BridgeState>,
     /// Dropped when the consumer ends, which wakes every waiter.
     pub(super) _done: flume::Sender<()>,
 }

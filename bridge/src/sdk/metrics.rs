@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// After a clean shutdown, `records_emitted` equals the records delivered to
 /// the bridge's channel: the layer's `delivered` for events outside node
-/// scopes plus the node paths' `events_delivered` (an event inside a node
+/// scopes plus the `NodeLogs`' `events_delivered` (an event inside a node
 /// scope is counted by the layer, as handed to the node, and by the node
 /// path). Unless `malformed_requests` is non-zero: the records after the
 /// first error in a request cannot be counted.

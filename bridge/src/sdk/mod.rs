@@ -25,7 +25,7 @@ use std::{
 use bytes::Bytes;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    DEFAULT_CHANNEL_CAPACITY, Destination, NodePath, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
+    DEFAULT_CHANNEL_CAPACITY, Destination, NodeLogs, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
 };
 
 use self::{consumer::Consumer, metrics::BridgeCounters};
@@ -113,7 +113,7 @@ impl SdkBridgeBuilder {
     fn parts(self) -> (SdkBridge, Consumer) {
         let (sender, receiver) = OtlpBytesChannel::new(self.capacity).into_parts();
         let (done_tx, done_rx) = flume::bounded::<()>(1);
-        let shared = Arc::new(Shared { stop: AtomicBool::new(false), result: Mutex::new(None) });
+        let shared = Arc::new(BridgeState { stop: AtomicBool::new(false), result: Mutex::new(None) });
         let counters = Arc::new(BridgeCounters::default());
         let emitter =
             SdkEmitter::with_counters(self.provider, Arc::clone(&counters)).with_max_loggers(self.max_loggers);
@@ -140,7 +140,7 @@ impl SdkBridgeBuilder {
 /// request from it with the zero-copy decoder and emits its records through
 /// an [`SdkEmitter`] into the [`SdkLoggerProvider`] it was built with.
 /// Give [`destination`](Self::destination) (or [`layer`](Self::layer),
-/// [`node_path`](Self::node_path)) to what produces the bytes.
+/// [`node_logs`](Self::node_logs)) to what produces the bytes.
 ///
 /// # No feedback loop
 ///
@@ -158,7 +158,7 @@ impl SdkBridgeBuilder {
 /// [`shutdown`](Self::shutdown) (or dropping the bridge) stops the consumer:
 /// it emits the requests waiting in the channel, then flushes and shuts the
 /// provider down. It is idempotent. Stop producing into the bridge first
-/// (swap the layer's destination, shut the node path down): requests sent
+/// (swap the layer's destination, shut the node logs down): requests sent
 /// after the consumer stopped are refused, and the producers count them as
 /// `ChannelClosed`.
 ///
@@ -190,8 +190,8 @@ impl SdkBridgeBuilder {
 /// // Third-party logs, through the layer...
 /// let subscriber = tracing_subscriber::registry().with(bridge.layer());
 /// tracing::subscriber::with_default(subscriber, || tracing::info!(target: "db", "connected"));
-/// // ...and node logs, through a node path.
-/// let nodes = bridge.node_path();
+/// // ...and node logs, through a `NodeLogs`.
+/// let nodes = bridge.node_logs();
 /// let receiver = nodes.shared(Node::new("receiver.otlp.0"));
 /// otel_info!(receiver, "receiver.started", port = 4318_i64);
 /// nodes.shutdown(); // flushes the node buffers into the bridge
@@ -202,7 +202,7 @@ impl SdkBridgeBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SdkBridge {
-    shared: Arc<Shared>,
+    shared: Arc<BridgeState>,
     counters: Arc<BridgeCounters>,
     sender: OtlpBytesSender,
     /// Disconnected when the consumer ends, normally or by a panic.
@@ -220,7 +220,7 @@ impl fmt::Debug for SdkBridge {
     }
 }
 
-pub(super) struct Shared {
+pub(super) struct BridgeState {
     pub(super) stop: AtomicBool,
     /// What the consumer's end gave; set before `done` disconnects.
     pub(super) result: Mutex<Option<Result<(), BridgeError>>>,
@@ -238,7 +238,7 @@ impl SdkBridge {
     }
 
     /// The destination that feeds this bridge, for an [`OtlpTracingLayer`]
-    /// or a [`NodePath`].
+    /// or a [`NodeLogs`].
     pub fn destination(&self) -> Destination {
         Destination::Channel(self.sender.clone())
     }
@@ -248,9 +248,9 @@ impl SdkBridge {
         OtlpTracingLayer::new(self.destination())
     }
 
-    /// A node path whose records feed this bridge.
-    pub fn node_path(&self) -> NodePath {
-        NodePath::new(self.destination())
+    /// A `NodeLogs` whose records feed this bridge.
+    pub fn node_logs(&self) -> NodeLogs {
+        NodeLogs::new(self.destination())
     }
 
     /// What the bridge did so far.

@@ -275,8 +275,8 @@ pub async fn run(
 
     // Shutdown, in order: the data pipelines stop (their receivers first, the
     // rest drains, logging as it goes); the layer goes back to the console;
-    // the internal receivers drain the node path and stop, and their
-    // pipelines drain; then the node path and the SDK.
+    // the internal receivers drain the node logs and stop, and their
+    // pipelines drain; then the node logs and the SDK.
     let _ = stop_tx.send(true);
     while data_tasks.join_next().await.is_some() {}
     telemetry.begin_shutdown();

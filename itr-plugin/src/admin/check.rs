@@ -9,7 +9,7 @@ use selftrace::{EncoderLimits, Node, NodeLogger};
 
 use super::{LOGS, SetupError};
 use crate::{
-    config::{LoggerChoice, LogsConfig, Mode},
+    config::{LogsConfig, Mode},
     receiver::{ConfigError, ReceiverConfig, ReceiverSettings},
     telemetry::RECEIVER_NAME,
     zone::Zone,
@@ -48,7 +48,7 @@ pub(super) fn mode_matches_graph(
 /// Where logs leave over the network (`exports`), the transport crates'
 /// events must not follow them.
 pub(super) fn transport_is_not_exported(logs: &LogsConfig, exports: bool) -> Result<(), SetupError> {
-    if exports && logs.transport().logger == LoggerChoice::Default {
+    if exports && logs.transport().logger == NodeLogger::Default {
         return Err(SetupError::new(
             format!("{LOGS}.transport.logger"),
             logs.transport_location(),
@@ -137,7 +137,7 @@ pub(super) fn zone(
 /// where that logger is written (`default` would feed the receivers with
 /// their own pipeline's logs).
 pub(super) fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node, SetupError> {
-    let logger = logs.node(id).and_then(|o| o.logger).map(NodeLogger::from);
+    let logger = logs.node(id).and_then(|o| o.logger);
     zone.node(id, logger).map_err(|e| {
         SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()).caused_by(e)
     })

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// A configuration [`SelfTelemetry`] cannot run: where and why.
+/// A configuration [`SelfTelemetry`](crate::SelfTelemetry) cannot run: where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetupError {
     path: String,

@@ -3,7 +3,7 @@
 //! SDK bridge for the others (or for the engine's own provider), and the one
 //! destination they make together.
 
-use selftrace::{Destination, NodePath};
+use selftrace::{Destination, NodeLogs};
 
 use super::{LOGS, SetupError};
 #[cfg(feature = "sdk")]
@@ -26,8 +26,8 @@ pub(super) struct Exporting {
     /// is, several through a fan-out; none without processors.
     pub(super) destination: Option<Destination>,
     /// One native exporter and nothing else: its per-thread buffers, which
-    /// the layer and the node path log into and it flushes.
-    pub(super) buffers: Option<NodePath>,
+    /// the layer and the node logs log into and it flushes.
+    pub(super) buffers: Option<NodeLogs>,
 }
 
 impl Exporting {
@@ -78,7 +78,7 @@ impl Exporting {
         exporting.extend(bridge.as_ref().map(|b| b.destination()));
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         let buffers = match &exporters[..] {
-            [exporter] if bridge.is_none() => Some(exporter.node_path()),
+            [exporter] if bridge.is_none() => Some(exporter.node_logs()),
             _ => None,
         };
         #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]

@@ -1,6 +1,6 @@
 //! [`SelfTelemetry`]: the admin side. It resolves the routing mode from a
 //! [`TelemetryConfig`] and the engine's pipeline graph, builds what the mode
-//! needs (SDK bridge, node path, receivers, the layer) and wires it.
+//! needs (SDK bridge, node logs, receivers, the layer) and wires it.
 
 mod check;
 mod error;
@@ -19,8 +19,8 @@ use std::{
 };
 
 use selftrace::{
-    Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeMetrics,
-    NodePath, OtlpTracingLayer, SharedTelemetry, encoder::EncoderSettings,
+    Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeLogs,
+    NodeMetrics, OtlpTracingLayer, SharedTelemetry, encoder::EncoderSettings,
 };
 use tracing_core::{Metadata, Subscriber};
 use tracing_subscriber::{Layer, filter::filter_fn, registry::LookupSpan};
@@ -49,9 +49,9 @@ use crate::{
 /// 4. at shutdown, calls [`begin_shutdown`](Self::begin_shutdown) (the layer
 ///    goes back to the console: third-party events no longer need the
 ///    receivers), stops its pipelines (each receiver drains), then
-///    [`shutdown`](Self::shutdown) (the node path and the SDK drain).
+///    [`shutdown`](Self::shutdown) (the node logs and the SDK drain).
 ///
-/// | mode | node path (component logs) | layer (third-party logs) |
+/// | mode | node logs (component logs) | layer (third-party logs) |
 /// |---|---|---|
 /// | SDK only | the processors | the processors |
 /// | hybrid | receivers | the processors |
@@ -62,7 +62,7 @@ use crate::{
 /// for each `batch` processor with an `otlp` exporter (the bytes as they
 /// are, no SDK), and the SDK bridge for the others (`simple`, `console`) or
 /// for a provider given with `with_sdk_provider`; each gets every record.
-/// With one `otlp` exporter and nothing else, the layer and the node path
+/// With one `otlp` exporter and nothing else, the layer and the node logs
 /// batch in that exporter's per-thread buffers, which it flushes on its
 /// timer.
 ///
@@ -107,7 +107,7 @@ use crate::{
 /// # drop((receiver, subscriber));
 /// telemetry.begin_shutdown();
 /// let metrics = telemetry.shutdown();
-/// assert_eq!(metrics.node_path.events_received(), 1);
+/// assert_eq!(metrics.node_logs.events_received(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SelfTelemetry {
@@ -116,7 +116,7 @@ pub struct SelfTelemetry {
     logs: LogsConfig,
     zone: Zone,
     nodes: BTreeSet<String>,
-    path: NodePath,
+    path: NodeLogs,
     layer: OtlpTracingLayer,
     handle: DestinationHandle,
     internal: Option<InternalTelemetry>,
@@ -179,7 +179,7 @@ impl SelfTelemetry {
     /// The node `id`, with its `nodes:` override and the zone's rules: a
     /// node of the anti-recursion zone logs through its receiver's
     /// pipeline logger (at ERROR at most), any other through the mode's
-    /// node path unless overridden.
+    /// node logs unless overridden.
     ///
     /// # Errors
     ///
@@ -187,7 +187,7 @@ impl SelfTelemetry {
     /// rejects; the overrides were checked at build.
     pub fn node(&self, id: &str) -> Result<Node, SetupError> {
         let o = self.logs.node(id).copied().unwrap_or_default();
-        let logger = o.logger.map(NodeLogger::from);
+        let logger = o.logger;
         let node = if self.zone.contains(id) {
             let node = check::zone_node(&self.zone, &self.logs, id)?;
             match o.level {
@@ -231,8 +231,8 @@ impl SelfTelemetry {
         self.zone_logger
     }
 
-    /// The node path component logs go through.
-    pub fn node_path(&self) -> &NodePath {
+    /// The node logs component logs go through.
+    pub fn node_logs(&self) -> &NodeLogs {
         &self.path
     }
 
@@ -247,7 +247,7 @@ impl SelfTelemetry {
         SelfTelemetryMetrics {
             mode: self.mode,
             layer: self.handle.metrics(),
-            node_path: self.path.metrics(),
+            node_logs: self.path.metrics(),
             receivers: self.internal.as_ref().map(|i| i.metrics().receivers).unwrap_or_default(),
             #[cfg(feature = "sdk")]
             sdk: self.bridge.as_ref().map(|b| b.metrics()),
@@ -263,7 +263,7 @@ impl SelfTelemetry {
         let _ = self.handle.set(Destination::Console);
     }
 
-    /// The last step: the node path drains into its destination and shuts
+    /// The last step: the node logs drain into its destination and shuts
     /// down (later component logs are counted as dropped), then the SDK
     /// bridge emits what it holds and shuts its provider down. Call it
     /// after the engine's pipelines (and so the receivers) have stopped.
@@ -304,10 +304,10 @@ pub struct SelfTelemetryMetrics {
     pub mode: Mode,
     /// The layer: third-party events.
     pub layer: LayerMetrics,
-    /// The node path: component logs. With one `otlp` exporter and no
+    /// The node logs (component logs). With one `otlp` exporter and no
     /// other processor, the exporter's per-thread buffers, which the layer's
     /// events go through too.
-    pub node_path: NodeMetrics,
+    pub node_logs: NodeMetrics,
     /// Every `internal_telemetry` receiver, also those that have stopped.
     pub receivers: Vec<ReceiverMetrics>,
     /// The SDK bridge, when a processor goes through the SDK (`console`,
@@ -390,7 +390,7 @@ impl SelfTelemetryBuilder {
         #[cfg(not(feature = "sdk"))]
         let exporting = Exporting::build(&logs)?;
 
-        // The node path, the receivers and the layer.
+        // The node logs, the receivers and the layer.
         let internal = mode.collects_internally().then(|| {
             InternalTelemetry::builder().with_encoder_settings(encoding.clone()).with_max_level(logs.level()).build()
         });
@@ -402,9 +402,9 @@ impl SelfTelemetryBuilder {
             }
         }
         let path = match (&internal, &exporting.buffers, &exporting.destination) {
-            (Some(internal), ..) => internal.node_path().clone(),
+            (Some(internal), ..) => internal.node_logs().clone(),
             (None, Some(buffers), _) => buffers.clone(),
-            (None, None, destination) => NodePath::builder(destination.clone().unwrap_or(Destination::Console))
+            (None, None, destination) => NodeLogs::builder(destination.clone().unwrap_or(Destination::Console))
                 .with_encoder_settings(encoding.clone())
                 .with_max_level(logs.level())
                 .build(),
@@ -419,7 +419,7 @@ impl SelfTelemetryBuilder {
             let transport = logs.transport();
             layer = layer.with_denied_targets_to(
                 transport.targets,
-                NodeLogger::from(transport.logger),
+                transport.logger,
                 transport.level.unwrap_or(tracing_core::LevelFilter::WARN),
             );
         }

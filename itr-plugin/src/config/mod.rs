@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use selftrace::{
-    DEFAULT_CHANNEL_CAPACITY,
+    DEFAULT_CHANNEL_CAPACITY, NodeLogger,
     encoder::{DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES},
 };
 use serde::Deserialize;
@@ -138,8 +138,8 @@ pub struct TransportConfig {
     pub targets: Vec<String>,
     /// Where their events go: `noop`, `console` or `raw` (`default`, the
     /// exporting destination, is rejected at build).
-    #[serde(default = "noop")]
-    pub logger: LoggerChoice,
+    #[serde(default = "noop", deserialize_with = "node_logger")]
+    pub logger: NodeLogger,
     /// The most verbose level printed by `console` or `raw` (default `warn`).
     #[serde(default, deserialize_with = "level_option")]
     pub level: Option<LevelFilter>,
@@ -147,7 +147,7 @@ pub struct TransportConfig {
 
 impl Default for TransportConfig {
     fn default() -> Self {
-        Self { targets: transport_targets(), logger: LoggerChoice::Noop, level: None }
+        Self { targets: transport_targets(), logger: NodeLogger::Noop, level: None }
     }
 }
 
@@ -155,8 +155,8 @@ fn transport_targets() -> Vec<String> {
     selftrace::TRANSPORT_TARGETS.iter().map(|t| (*t).to_owned()).collect()
 }
 
-fn noop() -> LoggerChoice {
-    LoggerChoice::Noop
+fn noop() -> NodeLogger {
+    NodeLogger::Noop
 }
 
 /// Where logs go, from `internal_collection.enabled` and `processors`
@@ -305,7 +305,7 @@ impl LogLevel {
     }
 }
 
-/// `internal_collection`: the node path's buffers, and the defaults of
+/// `internal_collection`: the node logs' buffers, and the defaults of
 /// every `internal_telemetry` receiver.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -454,39 +454,44 @@ pub enum OtlpProtocol {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NodeOverride {
-    /// `default` (the node path of the mode), `noop`, `console` or `raw`.
+    /// `default` (the node logs of the mode), `noop`, `console` or `raw`.
     /// Nodes of the anti-recursion zone take `noop`, `console` or `raw`
     /// only.
-    pub logger: Option<LoggerChoice>,
+    #[serde(default, deserialize_with = "node_logger_option")]
+    pub logger: Option<NodeLogger>,
     /// The node's most verbose level.
     #[serde(default, deserialize_with = "level_option")]
     pub level: Option<LevelFilter>,
 }
 
-/// A node's logger, as configuration names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// A [`NodeLogger`] as the configuration names it: `default`, `noop`,
+/// `console` or `raw`.
+#[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum LoggerChoice {
-    /// The mode's node path.
+enum LoggerName {
     Default,
-    /// Nothing.
     Noop,
-    /// Synchronous console lines.
     Console,
-    /// The raw stderr logger.
     Raw,
 }
 
-impl From<LoggerChoice> for selftrace::NodeLogger {
-    fn from(choice: LoggerChoice) -> Self {
-        match choice {
-            LoggerChoice::Default => selftrace::NodeLogger::Default,
-            LoggerChoice::Noop => selftrace::NodeLogger::Noop,
-            LoggerChoice::Console => selftrace::NodeLogger::Console,
-            LoggerChoice::Raw => selftrace::NodeLogger::Raw,
+impl From<LoggerName> for NodeLogger {
+    fn from(name: LoggerName) -> Self {
+        match name {
+            LoggerName::Default => NodeLogger::Default,
+            LoggerName::Noop => NodeLogger::Noop,
+            LoggerName::Console => NodeLogger::Console,
+            LoggerName::Raw => NodeLogger::Raw,
         }
     }
+}
+
+fn node_logger<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NodeLogger, D::Error> {
+    LoggerName::deserialize(d).map(NodeLogger::from)
+}
+
+fn node_logger_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NodeLogger>, D::Error> {
+    Option::<LoggerName>::deserialize(d).map(|l| l.map(NodeLogger::from))
 }
 
 fn level_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LevelFilter>, D::Error> {
@@ -537,7 +542,7 @@ mod tests {
         let SdkExporter::Otlp(otlp) = config.processors()[0].exporter() else { panic!("otlp") };
         assert_eq!(otlp.protocol, Some(OtlpProtocol::Grpc));
         let (id, o) = config.nodes().next().unwrap();
-        assert_eq!((id, o.logger, o.level), ("main/exporter", Some(LoggerChoice::Raw), Some(LevelFilter::ERROR)));
+        assert_eq!((id, o.logger, o.level), ("main/exporter", Some(NodeLogger::Raw), Some(LevelFilter::ERROR)));
         assert_eq!(config.node_location("main/exporter"), Some((12, 24)));
     }
 }

@@ -44,7 +44,7 @@ pub const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiverConfig {
-    /// How often the receiver flushes the node path's buffers and sends what
+    /// How often the receiver flushes the node logs' buffers and sends what
     /// it holds (default 1 s).
     #[serde(deserialize_with = "duration")]
     pub flush_interval: Duration,
@@ -114,6 +114,10 @@ pub enum Overflow {
 /// The logger of a receiver's pipeline: the receiver and every node
 /// downstream of it (the anti-recursion zone). None of them can log into
 /// the pipeline; they log nowhere, or synchronously at ERROR only.
+///
+/// It is a [`NodeLogger`](selftrace::NodeLogger) without `Default` (the one
+/// logger that would feed the pipeline), so a zone cannot be configured to
+/// loop; [`node_logger`](Self::node_logger) gives the `NodeLogger`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -125,6 +129,12 @@ pub enum PipelineLogger {
     Console,
     /// ERROR records on the raw logger (stderr, rate-limited).
     Raw,
+}
+
+impl From<PipelineLogger> for selftrace::NodeLogger {
+    fn from(logger: PipelineLogger) -> Self {
+        logger.node_logger()
+    }
 }
 
 impl PipelineLogger {

@@ -14,7 +14,7 @@ use std::{
 };
 
 use selftrace::{
-    FlushReason, Node, NodeMetrics, NodePath, OtlpBytes, SharedTelemetry,
+    FlushReason, Node, NodeLogs, NodeMetrics, OtlpBytes, SharedTelemetry,
     batch::{Batch, Batcher},
     raw::write_raw_note,
 };
@@ -41,7 +41,7 @@ pub use self::{
 /// and one output:
 ///
 /// * on its timer (every [`flush_interval`](ReceiverConfig::flush_interval),
-///   or on [`Control::TimerTick`]) it flushes the node path: every thread's
+///   or on [`Control::TimerTick`]) it flushes the node logs: every thread's
 ///   shared buffer, and the local buffers of the thread it runs on (a
 ///   thread-per-core host runs one receiver per core);
 /// * it takes what the router queued for it: those flushes, buffers that
@@ -64,7 +64,7 @@ pub struct InternalTelemetryReceiver {
     id: Box<str>,
     config: ReceiverConfig,
     rx: flume::Receiver<OtlpBytes>,
-    path: NodePath,
+    path: NodeLogs,
     router: Arc<Router>,
     queue: Arc<QueueCounters>,
     counters: Arc<ReceiverCounters>,
@@ -111,7 +111,7 @@ fn get(counter: &AtomicU64) -> u64 {
 }
 
 /// A snapshot of one receiver's counters: its queue in the router, itself,
-/// and the node path it flushes.
+/// and the node logs it flushes.
 ///
 /// Records: `records_received == records_sent + dropped_output_closed +
 /// dropped_deadline + dropped_unsent + pending_records`; and what producers
@@ -156,12 +156,12 @@ pub struct ReceiverMetrics {
     pub dropped_unsent: u64,
     /// Records taken but not sent yet.
     pub pending_records: u64,
-    /// Timer ticks (its own or the host's) that flushed the node path.
+    /// Timer ticks (its own or the host's) that flushed the node logs.
     pub timer_flush_count: u64,
-    /// The counters of the node path it flushes (`events_received`,
+    /// The counters of the node logs it flushes (`events_received`,
     /// `events_dropped`, `bytes_flushed`, `flush_count`,
     /// `overflow_flush_count`, `timer_flush_count`, ...).
-    pub node_path: NodeMetrics,
+    pub node_logs: NodeMetrics,
 }
 
 /// What woke the loop.
@@ -172,7 +172,7 @@ enum Wake {
 }
 
 impl InternalTelemetryReceiver {
-    pub(crate) fn new(id: &str, config: ReceiverConfig, path: NodePath, router: Arc<Router>) -> Self {
+    pub(crate) fn new(id: &str, config: ReceiverConfig, path: NodeLogs, router: Arc<Router>) -> Self {
         let (rx, queue) = router.add(id, config.channel_capacity, config.overflow);
         let node = Node::new(id)
             .with_logger(config.logger.node_logger())
@@ -271,14 +271,14 @@ impl InternalTelemetryReceiver {
         self.shutdown(&mut host, deadline).await;
     }
 
-    /// A timer tick: flush the node path, take everything, send everything.
+    /// A timer tick: flush the node logs, take everything, send everything.
     async fn tick<H: ReceiverHost>(&mut self, host: &mut H) -> Result<(), OutputClosed> {
         add(&self.counters.timer_flush_count, 1);
         self.collect(FlushReason::Timer);
         self.send_batches(host, true).await
     }
 
-    /// Takes what is queued, flushes the node path, takes what that gave.
+    /// Takes what is queued, flushes the node logs, takes what that gave.
     fn collect(&mut self, reason: FlushReason) {
         // Room first: a flush into a full queue would be dropped.
         self.take_queued();
@@ -406,7 +406,7 @@ pub(crate) fn snapshot(
     router: &Router,
     queue: &Arc<QueueCounters>,
     counters: &ReceiverCounters,
-    path: &NodePath,
+    path: &NodeLogs,
 ) -> ReceiverMetrics {
     ReceiverMetrics {
         id: id.to_owned(),
@@ -427,6 +427,6 @@ pub(crate) fn snapshot(
         dropped_unsent: get(&counters.dropped_unsent),
         pending_records: get(&counters.pending_records),
         timer_flush_count: get(&counters.timer_flush_count),
-        node_path: path.metrics(),
+        node_logs: path.metrics(),
     }
 }

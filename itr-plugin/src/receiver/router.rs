@@ -1,6 +1,6 @@
 //! The router: fans the telemetry sink out to every receiver.
 //!
-//! Producers (the node path's flushes and, in the ITR-only mode, the
+//! Producers (the node logs' flushes and, in the ITR-only mode, the
 //! third-party layer) hand each request to the router with a non-blocking
 //! `try_send`. The router offers it to every receiver's own bounded queue on
 //! the producer's thread, so there is no task in between and no extra copy:

@@ -67,7 +67,7 @@ pub use self::{
 };
 use self::{
     limits::{DROPPED_COUNT_ROOM, MAX_SCOPE_NAME_BYTES},
-    writer::{Out, Overflow, truncate_at_char_boundary},
+    writer::{Exceeded, Out, truncate_at_char_boundary},
 };
 use crate::{
     view::{AnyValue, LogRecordView, RecordVisitor},
@@ -329,7 +329,7 @@ impl StatefulOtlpEncoder {
             Err(overflow) => {
                 let buffered = attempt.encoder.records > 0;
                 drop(attempt);
-                if overflow == Overflow::Request && buffered {
+                if overflow == Exceeded::Request && buffered {
                     Err(EncodeError::BufferFull)
                 } else {
                     Err(EncodeError::RecordTooLarge)
@@ -403,7 +403,7 @@ impl StatefulOtlpEncoder {
         }
     }
 
-    fn try_encode(&mut self, scope_name: &str, record: &(impl LogRecordView + ?Sized)) -> Result<u32, Overflow> {
+    fn try_encode(&mut self, scope_name: &str, record: &(impl LogRecordView + ?Sized)) -> Result<u32, Exceeded> {
         // Envelope writes are bounded by the request only.
         self.out.set_record_end(usize::MAX);
         if self.resource_logs.is_none() {
@@ -449,7 +449,7 @@ impl StatefulOtlpEncoder {
 
     /// Writes the fields of `record` up to `end`; returns the values cut or
     /// left out.
-    fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Overflow> {
+    fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Exceeded> {
         self.out.set_record_end(end);
         let max_value = self.limits.max_value_bytes;
         if let Some(t) = record.time_unix_nano() {
@@ -476,7 +476,7 @@ impl StatefulOtlpEncoder {
         let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
         record.visit(&mut fields);
         if fields.abort {
-            return Err(Overflow::Request);
+            return Err(Exceeded::Request);
         }
         Ok(dropped.saturating_add(fields.dropped))
     }
@@ -492,7 +492,7 @@ struct FieldWriter<'o> {
 }
 
 impl FieldWriter<'_> {
-    fn field(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Overflow>) {
+    fn field(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Exceeded>) {
         if self.abort {
             return;
         }

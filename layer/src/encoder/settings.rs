@@ -1,9 +1,9 @@
-//! [`EncoderSettings`]: what every encoder behind a layer, a node path or an
+//! [`EncoderSettings`]: what every encoder behind a layer, a `NodeLogs` or an
 //! exporter shares.
 
 use super::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue};
 
-/// The settings of the encoders behind a layer, a node path, an exporter or
+/// The settings of the encoders behind a layer, a `NodeLogs`, an exporter or
 /// an engine's whole self telemetry: the resource every request carries
 /// (`service.name` defaults to `unknown_service`) and the limits.
 ///
@@ -13,11 +13,11 @@ use super::{EncoderLimits, OtlpResource, OtlpResourceBuilder, ResourceValue};
 /// itself once:
 ///
 /// ```
-/// use selftrace::{Destination, NodePath, OtlpTracingLayer, encoder::EncoderSettings};
+/// use selftrace::{Destination, NodeLogs, OtlpTracingLayer, encoder::EncoderSettings};
 ///
 /// let settings = EncoderSettings::new().with_service_name("my-engine").with_resource_attribute("host.name", "a");
 /// let layer = OtlpTracingLayer::builder(Destination::Console).with_encoder_settings(settings.clone()).build();
-/// let nodes = NodePath::builder(Destination::Console).with_encoder_settings(settings).build();
+/// let nodes = NodeLogs::builder(Destination::Console).with_encoder_settings(settings).build();
 /// # drop((layer, nodes));
 /// ```
 #[derive(Clone, Debug, Default)]

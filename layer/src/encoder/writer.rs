@@ -17,7 +17,7 @@ use crate::{
 
 /// Which bound a write crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Overflow {
+pub(super) enum Exceeded {
     /// The record's own limit: degrade the value (truncate or drop it).
     Record,
     /// The request's capacity: abort the record, the caller may flush.
@@ -46,15 +46,15 @@ impl Out {
     }
 
     #[inline(always)]
-    pub(super) fn check(&self, n: usize) -> Result<(), Overflow> {
+    pub(super) fn check(&self, n: usize) -> Result<(), Exceeded> {
         if self.buf.len() + n <= self.end { Ok(()) } else { Err(self.overflow(n)) }
     }
 
     /// Which bound a write of `n` bytes crosses: the record's own limit wins,
     /// since flushing cannot help it.
     #[cold]
-    pub(super) fn overflow(&self, n: usize) -> Overflow {
-        if self.buf.len().saturating_add(n) > self.record_end { Overflow::Record } else { Overflow::Request }
+    pub(super) fn overflow(&self, n: usize) -> Exceeded {
+        if self.buf.len().saturating_add(n) > self.record_end { Exceeded::Record } else { Exceeded::Request }
     }
 
     #[inline(always)]
@@ -64,14 +64,14 @@ impl Out {
     }
 
     #[inline]
-    pub(super) fn put_slice(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+    pub(super) fn put_slice(&mut self, bytes: &[u8]) -> Result<(), Exceeded> {
         self.check(bytes.len())?;
         self.buf.extend_from_slice(bytes);
         Ok(())
     }
 
     #[inline]
-    pub(super) fn put_tag_varint(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
+    pub(super) fn put_tag_varint(&mut self, tag: u8, value: u64) -> Result<(), Exceeded> {
         self.check(1 + varint_len(value))?;
         self.buf.push(tag);
         put_varint(&mut self.buf, value);
@@ -79,7 +79,7 @@ impl Out {
     }
 
     #[inline]
-    pub(super) fn put_tag_fixed64(&mut self, tag: u8, value: u64) -> Result<(), Overflow> {
+    pub(super) fn put_tag_fixed64(&mut self, tag: u8, value: u64) -> Result<(), Exceeded> {
         self.check(9)?;
         self.buf.push(tag);
         self.buf.extend_from_slice(&value.to_le_bytes());
@@ -87,7 +87,7 @@ impl Out {
     }
 
     #[inline]
-    pub(super) fn put_tag_fixed32(&mut self, tag: u8, value: u32) -> Result<(), Overflow> {
+    pub(super) fn put_tag_fixed32(&mut self, tag: u8, value: u32) -> Result<(), Exceeded> {
         self.check(5)?;
         self.buf.push(tag);
         self.buf.extend_from_slice(&value.to_le_bytes());
@@ -96,7 +96,7 @@ impl Out {
 
     /// A length-delimited field whose content is known.
     #[inline]
-    pub(super) fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) -> Result<(), Overflow> {
+    pub(super) fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) -> Result<(), Exceeded> {
         self.check(1 + varint_len(bytes.len() as u64) + bytes.len())?;
         self.buf.push(tag);
         put_varint(&mut self.buf, bytes.len() as u64);
@@ -106,7 +106,7 @@ impl Out {
 
     /// Opens a length-delimited field whose length is patched by [`Out::close`].
     #[inline]
-    pub(super) fn open(&mut self, tag: u8, width: usize) -> Result<usize, Overflow> {
+    pub(super) fn open(&mut self, tag: u8, width: usize) -> Result<usize, Exceeded> {
         self.check(1 + width)?;
         self.buf.push(tag);
         let at = self.buf.len();
@@ -129,10 +129,10 @@ impl Out {
     /// and reported as cut (`Ok(true)`), so the caller goes on with the next
     /// one. A request overflow is passed up: the whole record must go.
     #[inline]
-    pub(super) fn degrade(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Overflow>) -> Result<bool, Overflow> {
+    pub(super) fn degrade(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Exceeded>) -> Result<bool, Exceeded> {
         let mark = self.buf.len();
         match write(self) {
-            Err(Overflow::Record) => {
+            Err(Exceeded::Record) => {
                 self.buf.truncate(mark);
                 Ok(true)
             }
@@ -142,10 +142,10 @@ impl Out {
 
     /// A string field cut to `max` bytes and to the record's room, with the
     /// truncation marker. Returns whether it was cut.
-    pub(super) fn put_string_field(&mut self, tag: u8, s: &str, max: usize) -> Result<bool, Overflow> {
+    pub(super) fn put_string_field(&mut self, tag: u8, s: &str, max: usize) -> Result<bool, Exceeded> {
         if s.len() <= max {
             match self.put_bytes_field(tag, s.as_bytes()) {
-                Err(Overflow::Record) => {}
+                Err(Exceeded::Record) => {}
                 other => return other.map(|()| false),
             }
         }
@@ -158,14 +158,14 @@ impl Out {
     /// A string field written through `Debug`, cut like [`put_string_field`].
     ///
     /// [`put_string_field`]: Out::put_string_field
-    pub(super) fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Overflow> {
+    pub(super) fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Exceeded> {
         let mut sink = self.open_str(tag, max)?;
         // An error only means the sink stopped at its bound; `finish` says which.
         let _ = fmt::write(&mut sink, format_args!("{value:?}"));
         sink.finish()
     }
 
-    pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Overflow> {
+    pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Exceeded> {
         let width = self.record_width;
         let at = self.open(tag, width)?;
         let start = self.buf.len();
@@ -182,7 +182,7 @@ impl Out {
         value: AnyValue<'_>,
         max_value: usize,
         depth: usize,
-    ) -> Result<bool, Overflow> {
+    ) -> Result<bool, Exceeded> {
         // Fast path: scalar and short-string values have lengths known up front.
         if let Some(any_len) = scalar_any_value_len(value, max_value) {
             let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
@@ -198,8 +198,8 @@ impl Out {
                     put_scalar_any_value(&mut self.buf, value);
                     return Ok(false);
                 }
-                Err(Overflow::Request) => return Err(Overflow::Request),
-                Err(Overflow::Record) => {} // fall through: the value may be cut
+                Err(Exceeded::Request) => return Err(Exceeded::Request),
+                Err(Exceeded::Record) => {} // fall through: the value may be cut
             }
         }
         let width = self.record_width;
@@ -217,7 +217,7 @@ impl Out {
         value: AnyValue<'_>,
         max_value: usize,
         depth: usize,
-    ) -> Result<bool, Overflow> {
+    ) -> Result<bool, Exceeded> {
         if let Some(len) = scalar_any_value_len(value, max_value) {
             match self.check(1 + varint_len(len as u64) + len) {
                 Ok(()) => {
@@ -226,12 +226,12 @@ impl Out {
                     put_scalar_any_value(&mut self.buf, value);
                     return Ok(false);
                 }
-                Err(Overflow::Request) => return Err(Overflow::Request),
-                Err(Overflow::Record) => {}
+                Err(Exceeded::Request) => return Err(Exceeded::Request),
+                Err(Exceeded::Record) => {}
             }
         }
         if depth >= MAX_NESTING {
-            return Err(Overflow::Record);
+            return Err(Exceeded::Record);
         }
         let width = self.record_width;
         let at = self.open(tag, width)?;
@@ -242,7 +242,7 @@ impl Out {
                 self.put_bytes_field(tag::ANY_BYTES, b)?;
                 false
             }
-            AnyValue::Bytes(_) => return Err(Overflow::Record),
+            AnyValue::Bytes(_) => return Err(Exceeded::Record),
             AnyValue::Array(array) => {
                 let inner = self.open(tag::ANY_ARRAY, width)?;
                 let mut cut = Ok(false);
@@ -272,7 +272,7 @@ impl Out {
                 cut
             }
             // Scalars only reach here when they did not fit the record.
-            AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => return Err(Overflow::Record),
+            AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => return Err(Exceeded::Record),
         };
         self.close(at, width);
         Ok(cut)
@@ -360,16 +360,16 @@ impl fmt::Write for StrSink<'_> {
 }
 
 impl StrSink<'_> {
-    fn finish(self) -> Result<bool, Overflow> {
+    fn finish(self) -> Result<bool, Exceeded> {
         if self.request_overflow {
-            return Err(Overflow::Request);
+            return Err(Exceeded::Request);
         }
         if self.cut {
             let Some(mut cut) = self.hard_end.checked_sub(TRUNCATION_MARKER.len()) else {
-                return Err(Overflow::Record);
+                return Err(Exceeded::Record);
             };
             if cut < self.start {
-                return Err(Overflow::Record);
+                return Err(Exceeded::Record);
             }
             // Step back over UTF-8 continuation bytes to a character boundary.
             while cut > self.start && self.out.buf.get(cut).is_some_and(|b| b & 0xC0 == 0x80) {

@@ -1,4 +1,4 @@
-//! The buffers behind a [`NodePath`](super::NodePath): where the records of
+//! The buffers behind a [`NodeLogs`](super::NodeLogs): where the records of
 //! an engine's nodes are encoded and from where they are flushed.
 //!
 //! Records are encoded into per-thread buffers (a [`StatefulOtlpEncoder`]
@@ -13,7 +13,7 @@
 //!   by that flush.
 //!
 //! A buffer is flushed when it is full (by the producer, synchronously), when
-//! a timer owner calls [`NodePath::flush`], when [`NodePath::shutdown`] runs
+//! a timer owner calls [`NodeLogs::flush`], when [`NodeLogs::shutdown`] runs
 //! (shared buffers and the calling thread's local buffer), and when its
 //! thread exits. A flushed request goes to the destination with `try_send`;
 //! a request the channel refuses is counted record by record and noted on
@@ -62,7 +62,7 @@ enum Flush {
     Drain,
 }
 
-/// Where a node path's flushed requests go: a destination without the
+/// Where a `NodeLogs`'s flushed requests go: a destination without the
 /// layer's `Buffered` (a [`Destination`](crate::Destination) converts into
 /// one; `Buffered(path)` sends where `path` sends).
 #[derive(Clone, Debug)]
@@ -76,8 +76,8 @@ pub enum Output {
     Noop,
 }
 
-/// The state every handle of a node path shares.
-pub(crate) struct PathInner {
+/// The state every handle of a `NodeLogs` shares.
+pub(crate) struct LogsInner {
     pub(super) output: Output,
     pub(super) limits: EncoderLimits,
     resource: OtlpResource,
@@ -101,16 +101,16 @@ struct Registry {
 
 /// Which path a thread's buffer belongs to (the path's address; a buffer
 /// keeps its path alive, so the address is not reused while it exists).
-type PathKey = *const PathInner;
+type LogsKey = *const LogsInner;
 
 /// A thread's buffer for `Send` nodes.
 type SharedBuffer = Arc<Mutex<Buffer>>;
 
 thread_local! {
     /// This thread's local buffer of each path, while a node uses it.
-    static LOCAL_BUFFERS: RefCell<Vec<(PathKey, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_BUFFERS: RefCell<Vec<(LogsKey, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
     /// This thread's shared buffer of each path, until the thread exits.
-    static SHARED_BUFFERS: RefCell<Vec<(PathKey, SharedBuffer)>> = const { RefCell::new(Vec::new()) };
+    static SHARED_BUFFERS: RefCell<Vec<(LogsKey, SharedBuffer)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Locks `mutex`, recovering it if a thread panicked while holding it: the
@@ -120,9 +120,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl PathInner {
+impl LogsInner {
     pub(super) fn new(output: Output, limits: EncoderLimits, resource: OtlpResource, max_level: LevelFilter) -> Self {
-        PathInner {
+        LogsInner {
             output,
             limits,
             resource,
@@ -145,7 +145,7 @@ impl PathInner {
         sum
     }
 
-    /// Drains every buffer it can reach (see `NodePath::shutdown`), then
+    /// Drains every buffer it can reach (see `NodeLogs::shutdown`), then
     /// refuses new records.
     pub(super) fn shutdown(self: &Arc<Self>) {
         self.shut_down.store(true, Ordering::Release);
@@ -371,16 +371,16 @@ impl PathInner {
 /// One thread's buffer of one path.
 pub(crate) struct Buffer {
     encoder: StatefulOtlpEncoder,
-    path: Arc<PathInner>,
+    logs: Arc<LogsInner>,
     /// Updated only through `&mut Buffer`, hence `bump`.
     counters: Arc<NodeCounters>,
 }
 
 impl Buffer {
-    fn new(path: Arc<PathInner>) -> Self {
+    fn new(logs: Arc<LogsInner>) -> Self {
         let counters = Arc::new(NodeCounters::default());
-        lock(&path.registry).counters.push(counters.clone());
-        Self { encoder: StatefulOtlpEncoder::with_limits(path.limits, path.resource.clone()), path, counters }
+        lock(&logs.registry).counters.push(counters.clone());
+        Self { encoder: StatefulOtlpEncoder::with_limits(logs.limits, logs.resource.clone()), logs, counters }
     }
 
     /// Appends one record; flushes first when the buffer is full.
@@ -419,7 +419,7 @@ impl Buffer {
             Flush::Asked(FlushReason::Explicit) | Flush::Handover | Flush::Drain => {}
         }
         let len = bytes.len();
-        let refused = match &self.path.output {
+        let refused = match &self.logs.output {
             Output::Channel(sender) => match sender.try_send(bytes) {
                 Ok(()) => None,
                 Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
@@ -435,7 +435,7 @@ impl Buffer {
             }
             Some(reason) => {
                 bump(counters.dropped(reason), records);
-                raw_note(reason, format_args!("node path: dropped a request of {records} records ({len} bytes)"));
+                raw_note(reason, format_args!("node logs: dropped a request of {records} records ({len} bytes)"));
             }
         }
         true
@@ -446,8 +446,8 @@ impl Drop for Buffer {
     /// Drains the buffer and moves its counts to the path.
     fn drop(&mut self) {
         self.flush(Flush::Drain);
-        let mut registry = lock(&self.path.registry);
+        let mut registry = lock(&self.logs.registry);
         registry.counters.retain(|c| !Arc::ptr_eq(c, &self.counters));
-        self.path.counters.absorb(&self.counters);
+        self.logs.counters.absorb(&self.counters);
     }
 }

@@ -5,7 +5,7 @@
 //! ways:
 //!
 //! * through its effect telemetry ([`LocalTelemetry`] or [`SharedTelemetry`],
-//!   or an engine type implementing [`EffectTelemetry`]) with the `otel_*!`
+//!   or an engine type implementing [`NodeTelemetry`]) with the `otel_*!`
 //!   macros, which never touch the global `tracing` dispatch;
 //! * through plain `tracing` (its own code or the libraries it calls) while
 //!   it is **in scope**: [`OtlpTracingLayer`](crate::OtlpTracingLayer) sees
@@ -27,7 +27,7 @@
 //! thread-local swaps per poll and moves no reference count.
 
 mod buffer;
-mod path;
+mod logs;
 mod telemetry;
 
 use std::{fmt, sync::Arc};
@@ -38,8 +38,8 @@ pub(crate) use self::telemetry::with_current;
 pub use self::{
     buffer::FlushReason,
     buffer::Output,
-    path::{NodePath, NodePathBuilder},
-    telemetry::{EffectTelemetry, InNode, LocalTelemetry, NodeGuard, NodeScope, SharedTelemetry},
+    logs::{NodeLogs, NodeLogsBuilder},
+    telemetry::{InNode, LocalTelemetry, NodeGuard, NodeScope, NodeTelemetry, SharedTelemetry},
 };
 pub use crate::logger::NodeLogger;
 

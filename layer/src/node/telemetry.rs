@@ -1,5 +1,5 @@
 //! A node's telemetry handles ([`LocalTelemetry`], [`SharedTelemetry`],
-//! the [`EffectTelemetry`] trait the `otel_*!` macros log through) and node
+//! the [`NodeTelemetry`] trait the `otel_*!` macros log through) and node
 //! scopes ([`NodeGuard`], [`InNode`]).
 
 use std::{
@@ -21,7 +21,7 @@ use tracing_core::Level;
 use self::sealed::Sealed as _;
 use super::{
     Node,
-    buffer::{Buffer, PathInner},
+    buffer::{Buffer, LogsInner},
 };
 use crate::{
     metrics::DropReason,
@@ -39,7 +39,7 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use selftrace::{node::EffectTelemetry, view::LogRecordView, SharedTelemetry};
+/// use selftrace::{node::NodeTelemetry, view::LogRecordView, SharedTelemetry};
 /// use tracing::Level;
 ///
 /// struct EffectHandler {
@@ -47,7 +47,7 @@ use crate::{
 ///     // ... the engine's own state
 /// }
 ///
-/// impl EffectTelemetry for EffectHandler {
+/// impl NodeTelemetry for EffectHandler {
 ///     fn enabled(&self, level: Level) -> bool {
 ///         self.telemetry.enabled(level)
 ///     }
@@ -56,7 +56,7 @@ use crate::{
 ///     }
 /// }
 /// ```
-pub trait EffectTelemetry {
+pub trait NodeTelemetry {
     /// Whether a record at `level` would be produced; the macros skip
     /// building it otherwise.
     fn enabled(&self, level: Level) -> bool;
@@ -66,7 +66,7 @@ pub trait EffectTelemetry {
     fn log_event<R: LogRecordView + ?Sized>(&self, record: &R);
 }
 
-impl<T: EffectTelemetry + ?Sized> EffectTelemetry for &T {
+impl<T: NodeTelemetry + ?Sized> NodeTelemetry for &T {
     fn enabled(&self, level: Level) -> bool {
         (**self).enabled(level)
     }
@@ -75,8 +75,8 @@ impl<T: EffectTelemetry + ?Sized> EffectTelemetry for &T {
     }
 }
 
-/// The methods and the [`EffectTelemetry`] impl that both node handles
-/// share (each has `inner.node`, `inner.path` and its own `log_unguarded`).
+/// The methods and the [`NodeTelemetry`] impl that both node handles
+/// share (each has `inner.node`, `inner.logs` and its own `log_unguarded`).
 macro_rules! scope_methods {
     ($handle:ident) => {
         impl $handle {
@@ -87,12 +87,12 @@ macro_rules! scope_methods {
 
             /// Whether a record at `level` would be produced.
             pub fn enabled(&self, level: Level) -> bool {
-                self.inner.path.enabled(&self.inner.node, level)
+                self.inner.logs.enabled(&self.inner.node, level)
             }
 
-            /// Logs one record (see [`EffectTelemetry::log_event`]).
+            /// Logs one record (see [`NodeTelemetry::log_event`]).
             pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-                guarded(&self.inner.path, &self.inner.node, record, || self.log_unguarded(record));
+                guarded(&self.inner.logs, &self.inner.node, record, || self.log_unguarded(record));
             }
 
             /// Enters this node's scope on this thread until the guard is
@@ -120,7 +120,7 @@ macro_rules! scope_methods {
             }
         }
 
-        impl EffectTelemetry for $handle {
+        impl NodeTelemetry for $handle {
             fn enabled(&self, level: Level) -> bool {
                 $handle::enabled(self, level)
             }
@@ -134,14 +134,14 @@ macro_rules! scope_methods {
 /// Runs `f` with the re-entrancy guard held; a record raised while this
 /// thread is already inside selftrace (or a `PipelineScope`, or an
 /// OpenTelemetry suppressed context) goes to the raw logger instead.
-fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R, f: impl FnOnce()) {
+fn guarded<R: LogRecordView + ?Sized>(logs: &LogsInner, node: &Node, record: &R, f: impl FnOnce()) {
     match LayerGuard::enter() {
         Some(_guard) if !otel_suppressed() => match zone_thread_logger() {
             None => f(),
             // A zone thread: the zone's logger, never the path.
-            Some(logger) => path.divert(logger, node, record),
+            Some(logger) => logs.divert(logger, node, record),
         },
-        _ => path.refuse(DropReason::Reentrant, node, record),
+        _ => logs.refuse(DropReason::Reentrant, node, record),
     }
 }
 
@@ -150,16 +150,16 @@ fn guarded<R: LogRecordView + ?Sized>(path: &PathInner, node: &Node, record: &R,
 /// The telemetry of a `!Send` node (thread-per-core engines): records go to
 /// its thread's local buffer (`Rc<RefCell<..>>`), with no synchronization.
 ///
-/// Made by [`NodePath::local`](crate::NodePath::local) on the node's thread.
+/// Made by [`NodeLogs::local`](crate::NodeLogs::local) on the node's thread.
 /// Cloning is cheap.
 ///
 /// # Examples
 ///
 /// ```
-/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_debug};
+/// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_debug};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodePath::new(Destination::Channel(channel.sender()));
+/// let path = NodeLogs::new(Destination::Channel(channel.sender()));
 /// let telemetry = path.local(Node::new("processor.batch.0"));
 ///
 /// otel_debug!(telemetry, "batch.sent", size = 512_u64);
@@ -177,7 +177,7 @@ pub struct LocalTelemetry {
 
 struct LocalInner {
     node: Node,
-    path: Arc<PathInner>,
+    logs: Arc<LogsInner>,
     buffer: Rc<RefCell<Buffer>>,
 }
 
@@ -188,14 +188,14 @@ impl fmt::Debug for LocalTelemetry {
 }
 
 impl LocalTelemetry {
-    pub(crate) fn new(node: Node, path: Arc<PathInner>, buffer: Rc<RefCell<Buffer>>) -> Self {
-        Self { inner: Rc::new(LocalInner { node, path, buffer }) }
+    pub(crate) fn new(node: Node, logs: Arc<LogsInner>, buffer: Rc<RefCell<Buffer>>) -> Self {
+        Self { inner: Rc::new(LocalInner { node, logs, buffer }) }
     }
 
     /// Logs with the re-entrancy guard already held (by the layer).
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
         let level = record_level(record);
-        self.inner.path.log(&self.inner.node, level, record, |f| match self.inner.buffer.try_borrow_mut() {
+        self.inner.logs.log(&self.inner.node, level, record, |f| match self.inner.buffer.try_borrow_mut() {
             Ok(mut buffer) => {
                 f(&mut buffer);
                 true
@@ -213,7 +213,7 @@ scope_methods!(LocalTelemetry);
 /// the shared buffer (`Arc<Mutex<..>>`) of whichever thread the node runs
 /// on, so two threads never share a lock on the way of a record.
 ///
-/// Made by [`NodePath::shared`](crate::NodePath::shared). Cloning is cheap.
+/// Made by [`NodeLogs::shared`](crate::NodeLogs::shared). Cloning is cheap.
 ///
 /// Order: when a handle logs from another thread than last time, the buffer
 /// it used before is flushed first, so the records of one handle (one task)
@@ -224,10 +224,10 @@ scope_methods!(LocalTelemetry);
 /// # Examples
 ///
 /// ```
-/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_warn};
+/// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_warn};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodePath::new(Destination::Channel(channel.sender()));
+/// let path = NodeLogs::new(Destination::Channel(channel.sender()));
 /// let telemetry = path.shared(Node::new("exporter.otlp.0"));
 ///
 /// let worker = {
@@ -254,7 +254,7 @@ impl Clone for SharedTelemetry {
 
 struct SharedInner {
     node: Node,
-    path: Arc<PathInner>,
+    logs: Arc<LogsInner>,
 }
 
 impl fmt::Debug for SharedTelemetry {
@@ -264,14 +264,14 @@ impl fmt::Debug for SharedTelemetry {
 }
 
 impl SharedTelemetry {
-    pub(crate) fn new(node: Node, path: Arc<PathInner>) -> Self {
-        Self { inner: Arc::new(SharedInner { node, path }), last_buffer: AtomicUsize::new(0) }
+    pub(crate) fn new(node: Node, logs: Arc<LogsInner>) -> Self {
+        Self { inner: Arc::new(SharedInner { node, logs }), last_buffer: AtomicUsize::new(0) }
     }
 
     /// Logs with the re-entrancy guard already held (by the layer).
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
         let level = record_level(record);
-        let path = &self.inner.path;
+        let path = &self.inner.logs;
         path.log(&self.inner.node, level, record, |f| {
             path.with_shared_buffer(&self.last_buffer, f);
             true
@@ -306,8 +306,8 @@ impl Current {
     /// (the layer holds the re-entrancy guard).
     pub(crate) fn log_from_layer<R: LogRecordView + ?Sized>(&self, target: &str, record: &R) {
         let (node, path) = match self {
-            Current::Local(local) => (&local.inner.node, &local.inner.path),
-            Current::Shared(shared) => (&shared.inner.node, &shared.inner.path),
+            Current::Local(local) => (&local.inner.node, &local.inner.logs),
+            Current::Shared(shared) => (&shared.inner.node, &shared.inner.logs),
         };
         if node.denies_target(target) {
             return path.refuse(DropReason::Discarded, node, record);
@@ -422,11 +422,11 @@ impl sealed::Sealed for SharedTelemetry {
 /// Spawned tasks do not inherit a scope; carry it explicitly:
 ///
 /// ```
-/// use selftrace::{Destination, node::InNode, Node, NodePath, SharedTelemetry};
+/// use selftrace::{Destination, node::InNode, Node, NodeLogs, SharedTelemetry};
 ///
 /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # rt.block_on(async {
-/// let path = NodePath::new(Destination::Noop);
+/// let path = NodeLogs::new(Destination::Noop);
 /// let node = path.shared(Node::new("receiver.otlp.0"));
 /// node.scope(async {
 ///     let child = InNode::new(SharedTelemetry::current(), async {

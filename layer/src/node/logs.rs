@@ -1,4 +1,4 @@
-//! [`NodePath`]: the handle an engine gives its nodes to log through.
+//! [`NodeLogs`]: the handle an engine gives its nodes to log through.
 
 use std::{fmt, sync::Arc, sync::atomic::Ordering};
 
@@ -6,7 +6,7 @@ use tracing_core::LevelFilter;
 
 use super::{
     FlushReason, LocalTelemetry, Node, SharedTelemetry,
-    buffer::{Output, PathInner},
+    buffer::{Output, LogsInner},
 };
 use crate::{
     encoder::{EncoderLimits, EncoderSettings, ResourceValue},
@@ -14,7 +14,7 @@ use crate::{
     view::LogRecordView,
 };
 
-/// The node path: the buffers, the destination and the counters that an
+/// The node logs: the buffers, the destination and the counters that an
 /// engine's nodes log through.
 ///
 /// Make one per engine, then hand each node a
@@ -29,10 +29,10 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use selftrace::{Destination, FlushReason, Node, NodePath, OtlpBytesChannel, otel_info};
+/// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_info};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodePath::builder(Destination::Channel(channel.sender()))
+/// let path = NodeLogs::builder(Destination::Channel(channel.sender()))
 ///     .with_service_name("my-engine")
 ///     .build();
 /// let telemetry = path.shared(Node::new("receiver.otlp.0"));
@@ -45,13 +45,13 @@ use crate::{
 /// assert_eq!(path.metrics().events_delivered(), 1);
 /// ```
 #[derive(Clone)]
-pub struct NodePath {
-    pub(crate) inner: Arc<PathInner>,
+pub struct NodeLogs {
+    pub(crate) inner: Arc<LogsInner>,
 }
 
-impl fmt::Debug for NodePath {
+impl fmt::Debug for NodeLogs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodePath")
+        f.debug_struct("NodeLogs")
             .field("output", &self.inner.output)
             .field("limits", &self.inner.limits)
             .field("max_level", &self.inner.max_level)
@@ -60,21 +60,21 @@ impl fmt::Debug for NodePath {
     }
 }
 
-impl NodePath {
-    /// A node path sending to `output` (a [`Destination`](crate::Destination))
+impl NodeLogs {
+    /// A `NodeLogs` sending to `output` (a [`Destination`](crate::Destination))
     /// with the default limits.
     pub fn new(output: impl Into<Output>) -> Self {
         Self::builder(output).build()
     }
 
-    /// A builder for a node path sending to `output`, usually a
+    /// A builder for a `NodeLogs` sending to `output`, usually a
     /// [`Destination`](crate::Destination).
     ///
     /// `Channel` batches records in per-thread buffers (`Buffered(path)`:
     /// as `path`'s channel); `Console` prints each record when it is logged;
     /// `Noop` discards (and counts) them.
-    pub fn builder(output: impl Into<Output>) -> NodePathBuilder {
-        NodePathBuilder { output: output.into(), settings: EncoderSettings::default(), max_level: LevelFilter::TRACE }
+    pub fn builder(output: impl Into<Output>) -> NodeLogsBuilder {
+        NodeLogsBuilder { output: output.into(), settings: EncoderSettings::default(), max_level: LevelFilter::TRACE }
     }
 
     /// Telemetry for a `!Send` node running on this thread; it logs into
@@ -110,7 +110,7 @@ impl NodePath {
         self.inner.shut_down.load(Ordering::Acquire)
     }
 
-    /// A snapshot of the node path's counters.
+    /// A snapshot of the node logs' counters.
     pub fn metrics(&self) -> NodeMetrics {
         self.inner.metrics()
     }
@@ -133,14 +133,14 @@ impl NodePath {
     }
 }
 
-/// Builds a [`NodePath`].
+/// Builds a [`NodeLogs`].
 #[derive(Debug)]
-pub struct NodePathBuilder {
+pub struct NodeLogsBuilder {
     output: Output,
     settings: EncoderSettings,
     max_level: LevelFilter,
 }
-impl NodePathBuilder {
+impl NodeLogsBuilder {
     /// Sets `service.name` on the resource (default `unknown_service`).
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.settings = self.settings.with_service_name(name);
@@ -173,9 +173,9 @@ impl NodePathBuilder {
         self
     }
 
-    /// Builds the node path.
-    pub fn build(self) -> NodePath {
+    /// Builds the node logs.
+    pub fn build(self) -> NodeLogs {
         let (limits, resource) = (self.settings.limits(), self.settings.resource());
-        NodePath { inner: Arc::new(PathInner::new(self.output, limits, resource, self.max_level)) }
+        NodeLogs { inner: Arc::new(LogsInner::new(self.output, limits, resource, self.max_level)) }
     }
 }

@@ -1,4 +1,4 @@
-//! Bad input on the node path: a storm against a stalled channel, a record
+//! Bad input on the node logs: a storm against a stalled channel, a record
 //! larger than the buffer, logging from inside a `Debug` implementation,
 //! from a panic hook and after shutdown. Nothing blocks, nothing panics out
 //! of selftrace, memory stays bounded and every record is counted.
@@ -8,16 +8,16 @@ mod support;
 use std::{fmt, panic, thread};
 
 use selftrace::{
-    Destination, DropReason, EncoderLimits, FlushReason, Node, NodePath, OtlpBytesChannel, SharedTelemetry, otel_error,
+    Destination, DropReason, EncoderLimits, FlushReason, Node, NodeLogs, OtlpBytesChannel, SharedTelemetry, otel_error,
     otel_info, otel_warn, raw::set_raw_lines_per_second,
 };
 use support::decode;
 
 const CAPACITY: usize = 4096;
 
-fn small_path(channel: &OtlpBytesChannel) -> NodePath {
+fn small_path(channel: &OtlpBytesChannel) -> NodeLogs {
     let limits = EncoderLimits::new(CAPACITY, 1024, 256).expect("valid limits");
-    NodePath::builder(Destination::Channel(channel.sender())).with_limits(limits).build()
+    NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).build()
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn a_record_larger_than_the_buffer_is_a_counted_drop() {
     // the buffer.
     let channel = OtlpBytesChannel::new(10);
     let limits = EncoderLimits::new(CAPACITY, 1024, 256).expect("valid limits");
-    let path = NodePath::builder(Destination::Channel(channel.sender()))
+    let path = NodeLogs::builder(Destination::Channel(channel.sender()))
         .with_limits(limits)
         .with_resource_attribute("blob", "r".repeat(2 * CAPACITY))
         .build();
