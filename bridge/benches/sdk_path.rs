@@ -38,8 +38,7 @@
 use std::hint::black_box;
 
 #[allow(dead_code, reason = "shared with the layer's benches; not all of it is used here")]
-#[path = "../../layer/benches/support/mod.rs"]
-mod support;
+use selftrace_test_support::bench as support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;

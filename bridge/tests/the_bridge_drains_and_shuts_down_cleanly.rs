@@ -2,7 +2,7 @@
 //! shutdown is emitted, the provider is flushed and shut down once, later
 //! sends are refused and counted by the producer, malformed bytes are counted.
 
-mod support;
+use selftrace_test_support::sdk as support;
 
 use bytes::Bytes;
 use selftrace::{

@@ -2,8 +2,7 @@
 //! records round-trip, re-encoding a decoded request gives the same bytes,
 //! and no input makes it panic.
 
-#[path = "../../layer/tests/support/mod.rs"]
-mod support;
+use selftrace_test_support::record as support;
 
 use proptest::prelude::*;
 use prost::Message as _;

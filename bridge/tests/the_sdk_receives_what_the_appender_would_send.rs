@@ -4,7 +4,7 @@
 //! compared field by field. Every difference is one the crate docs list as
 //! deliberate.
 
-mod support;
+use selftrace_test_support::sdk as support;
 
 use std::{fmt, time::SystemTime};
 

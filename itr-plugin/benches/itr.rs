@@ -34,9 +34,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[path = "../../layer/benches/support/mod.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod support;
+use selftrace_test_support::bench as support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;

@@ -4,7 +4,7 @@
 //! decodes with opentelemetry-proto.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use selftrace_test_support::host as support;
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Router, timer and shutdown behaviour of the receiver.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use selftrace_test_support::host as support;
 
 use std::{
     future::Future,

@@ -8,7 +8,7 @@
 //! events go to the router too).
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use selftrace_test_support::host as support;
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@
 //! runtime.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use selftrace_test_support::host as support;
 
 use std::time::Duration;
 

@@ -33,7 +33,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-mod support;
+use selftrace_test_support::bench as support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;

@@ -34,7 +34,7 @@
 
 use std::{hint::black_box, io, sync::Mutex};
 
-mod support;
+use selftrace_test_support::bench as support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::InstrumentationScope;

@@ -1,7 +1,7 @@
 //! Records through `StatefulOtlpEncoder` decode with `opentelemetry-proto`'s
 //! prost types to the same values; limits and rollback at their boundaries.
 
-mod support;
+use selftrace_test_support::record as support;
 
 use proptest::prelude::*;
 use selftrace::{

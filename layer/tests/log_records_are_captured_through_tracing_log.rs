@@ -1,7 +1,7 @@
 //! `log` records reach the layer through `tracing-log` (installed by
 //! `SubscriberInitExt::try_init`) with their own target and level.
 
-mod support;
+use selftrace_test_support::record as support;
 
 use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
 use support::{Value, decode};

@@ -1,7 +1,7 @@
 //! Node scopes and the `otel_*!` macros: which node a record is attributed
 //! to, what each logger override does, and scopes that follow futures.
 
-mod support;
+use selftrace_test_support::record as support;
 
 use std::{process::Command, rc::Rc, time::Duration};
 

@@ -3,7 +3,7 @@
 //! from a panic hook and after shutdown. Nothing blocks, nothing panics out
 //! of selftrace, memory stays bounded and every record is counted.
 
-mod support;
+use selftrace_test_support::record as support;
 
 use std::{fmt, panic, thread};
 

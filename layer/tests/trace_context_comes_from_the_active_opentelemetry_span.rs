@@ -2,7 +2,7 @@
 //! trace and span ids of the active OpenTelemetry span.
 #![cfg(feature = "trace")]
 
-mod support;
+use selftrace_test_support::record as support;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};

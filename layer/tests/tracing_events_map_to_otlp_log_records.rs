@@ -1,6 +1,6 @@
 //! The D2 mapping, checked on decoded bytes.
 
-mod support;
+use selftrace_test_support::record as support;
 
 use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, encoder::TRUNCATION_MARKER};
 use support::{Value, decode};

@@ -5,12 +5,10 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry_proto::tonic::{collector::logs::v1::ExportLogsServiceRequest, common::v1::any_value::Value};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
-use prost::Message as _;
 
 /// One record: its scope (the node id or the event's target), its event
 /// name and its body (empty when absent).
@@ -24,23 +22,19 @@ pub struct Seen {
     pub body: String,
 }
 
-/// Decodes OTLP requests with `opentelemetry-proto` (prost).
+/// Decodes OTLP requests with `opentelemetry-proto` (prost), through the
+/// tests' one decoder ([`selftrace_test_support::record::decode`]).
 pub fn decode(requests: &[impl AsRef<[u8]>]) -> Vec<Seen> {
+    use selftrace_test_support::record::Value;
     let mut out = Vec::new();
     for bytes in requests {
-        let request = ExportLogsServiceRequest::decode(bytes.as_ref()).expect("our bytes decode");
-        for rl in request.resource_logs {
-            for sl in rl.scope_logs {
-                let scope = sl.scope.map(|s| s.name).unwrap_or_default();
-                for r in sl.log_records {
-                    let body = match r.body.and_then(|b| b.value) {
-                        Some(Value::StringValue(s)) => s,
-                        Some(other) => format!("{other:?}"),
-                        None => String::new(),
-                    };
-                    out.push(Seen { scope: scope.clone(), name: r.event_name, body });
-                }
-            }
+        for r in selftrace_test_support::record::decode(bytes.as_ref()).records {
+            let body = match r.body {
+                Some(Value::Str(s)) => s,
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            out.push(Seen { scope: r.scope, name: r.event_name.unwrap_or_default(), body });
         }
     }
     out

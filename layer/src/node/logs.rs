@@ -6,7 +6,7 @@ use tracing_core::LevelFilter;
 
 use super::{
     FlushReason, LocalTelemetry, Node, SharedTelemetry,
-    buffer::{Output, LogsInner},
+    buffer::{LogsInner, Output},
 };
 use crate::{
     encoder::{EncoderLimits, EncoderSettings, ResourceValue},

@@ -11,7 +11,7 @@ use opentelemetry_sdk::{
 
 /// The criterion settings the side-by-side benches share: 1 s warm-up, 4 s
 /// of measurement, 60 samples.
-pub(crate) fn criterion_config() -> criterion::Criterion {
+pub fn criterion_config() -> criterion::Criterion {
     criterion::Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
@@ -19,7 +19,7 @@ pub(crate) fn criterion_config() -> criterion::Criterion {
 }
 
 /// The bench event: a name, a target, four attributes and a message.
-pub(crate) fn third_party_event() {
+pub fn third_party_event() {
     tracing::info!(
         name: "component.event",
         target: "bench",
@@ -33,7 +33,7 @@ pub(crate) fn third_party_event() {
 
 /// An SDK processor that drops every record.
 #[derive(Debug)]
-pub(crate) struct NoopProcessor;
+pub struct NoopProcessor;
 
 impl LogProcessor for NoopProcessor {
     fn emit(&self, _data: &mut SdkLogRecord, _scope: &InstrumentationScope) {}
@@ -45,7 +45,7 @@ impl LogProcessor for NoopProcessor {
 /// Times `iters` calls of `log` in runs of at most `run`, calling `between`
 /// (untimed) after each run: the producer's cost, with the consumer's work
 /// (draining, flushing) left out.
-pub(crate) fn timed_in_runs(iters: u64, run: u64, mut log: impl FnMut(), mut between: impl FnMut()) -> Duration {
+pub fn timed_in_runs(iters: u64, run: u64, mut log: impl FnMut(), mut between: impl FnMut()) -> Duration {
     let mut timed = Duration::ZERO;
     let mut left = iters;
     while left > 0 {

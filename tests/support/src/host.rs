@@ -1,19 +1,15 @@
-//! Hosts and decoding shared by the receiver's tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+//! Receiver hosts, and decoded records as text.
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
-use opentelemetry_proto::tonic::{
-    collector::logs::v1::ExportLogsServiceRequest,
-    common::v1::{AnyValue, any_value},
-};
-use prost::Message;
 use selftrace::OtlpBytes;
 use selftrace_itr::{
     ReceiverHost,
     receiver::{Control, OutputClosed},
 };
 use tokio::sync::mpsc;
+
+use crate::record::Value;
 
 /// A multi-threaded tokio host: everything `Send`.
 pub struct TokioHost {
@@ -75,43 +71,33 @@ impl Rec {
     }
 }
 
-fn text(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(other) => format!("{other:?}"),
-        None => String::new(),
+/// A value as text: strings as they are, numbers and booleans as Rust
+/// prints them, the rest as `Debug`.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Double(d) => d.to_string(),
+        other => format!("{other:?}"),
     }
 }
 
-/// Decodes a request with opentelemetry-proto (prost).
+/// The records of a request, as text, through [`crate::record::decode`].
 pub fn decode(bytes: &[u8]) -> Vec<Rec> {
-    let request = ExportLogsServiceRequest::decode(bytes).expect("opentelemetry-proto decodes the batch");
-    let mut out = Vec::new();
-    for resource_logs in request.resource_logs {
-        let service = resource_logs
-            .resource
-            .iter()
-            .flat_map(|r| &r.attributes)
-            .find(|kv| kv.key == "service.name")
-            .map(|kv| text(kv.value.as_ref()))
-            .unwrap_or_default();
-        for scope_logs in resource_logs.scope_logs {
-            let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
-            for record in scope_logs.log_records {
-                out.push(Rec {
-                    service: service.clone(),
-                    scope: scope.clone(),
-                    name: record.event_name,
-                    body: text(record.body.as_ref()),
-                    attributes: record.attributes.iter().map(|kv| (kv.key.clone(), text(kv.value.as_ref()))).collect(),
-                });
-            }
-        }
-    }
-    out
+    let decoded = crate::record::decode(bytes);
+    decoded
+        .records
+        .iter()
+        .zip(decoded.services)
+        .map(|(record, service)| Rec {
+            service,
+            scope: record.scope.clone(),
+            name: record.event_name.clone().unwrap_or_default(),
+            body: record.body.as_ref().map(text).unwrap_or_default(),
+            attributes: record.attributes.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        })
+        .collect()
 }
 
 /// The records of every batch, in order.

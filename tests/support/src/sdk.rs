@@ -1,6 +1,5 @@
 //! Test helpers for the bridge: an SDK log processor that keeps what it is
 //! given (the SDK's in-memory exporter forgets its records on shutdown).
-#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::{
     sync::{
@@ -34,8 +33,14 @@ impl Keep {
         self.1.load(Ordering::Relaxed)
     }
 
+    /// How many records it kept.
     pub fn len(&self) -> usize {
         self.0.lock().expect("not poisoned").len()
+    }
+
+    /// Whether it kept none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -1,6 +1,6 @@
-//! Test helpers: an owned record that implements `LogRecordView`, and the
-//! same shape read back from `opentelemetry-proto`'s prost types.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! An owned record that implements `LogRecordView`, and the same shape read
+//! back from our bytes by `opentelemetry-proto`'s prost types: the one prost
+//! decoder of the tests.
 
 use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceRequest,
@@ -221,8 +221,18 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     let mut out = Decoded::default();
     for rl in &request.resource_logs {
         out.resource_logs += 1;
+        let mut service = String::new();
         if let Some(resource) = &rl.resource {
             out.resource.extend(resource.attributes.iter().map(kv_from_proto));
+            service = resource
+                .attributes
+                .iter()
+                .map(kv_from_proto)
+                .find_map(|(k, v)| match (k.as_str(), v) {
+                    ("service.name", Value::Str(s)) => Some(s),
+                    _ => None,
+                })
+                .unwrap_or_default();
         }
         for sl in &rl.scope_logs {
             out.scope_logs += 1;
@@ -235,6 +245,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                         lr.flags as u8,
                     )
                 });
+                out.services.push(service.clone());
                 out.records.push(Record {
                     scope: scope.clone(),
                     time: (lr.time_unix_nano != 0).then_some(lr.time_unix_nano),
@@ -259,4 +270,7 @@ pub struct Decoded {
     pub scope_logs: usize,
     pub resource: Vec<(String, Value)>,
     pub records: Vec<Record>,
+    /// The `service.name` of each record's resource, in the order of
+    /// `records`.
+    pub services: Vec<String>,
 }
