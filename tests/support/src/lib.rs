@@ -7,7 +7,7 @@
 //! * [`host`]: receiver hosts (multi-threaded and thread-per-core) and
 //!   text views of decoded records;
 //! * [`sdk`]: an SDK log processor that keeps what it is given;
-//! * [`bench`]: the benches' event, no-op processor and timing in runs.
+//! * [`bench`](mod@bench): the benches' event, no-op processor and timing in runs.
 #![allow(missing_docs, missing_debug_implementations, unreachable_pub, clippy::unwrap_used)]
 
 pub mod bench;
