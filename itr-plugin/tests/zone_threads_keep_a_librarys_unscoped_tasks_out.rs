@@ -13,7 +13,7 @@
 
 use selftrace_test_support::host as support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use selftrace::{DropReason, Node, NodeLogger, OtlpTracingLayer, otel_info};
 use selftrace_itr::{InternalTelemetry, PipelineLogger, ReceiverConfig, Zone, receiver::Control};
@@ -26,7 +26,7 @@ const FLUSH: Duration = Duration::from_millis(20);
 
 /// Runs the internal pipeline on its own runtime (zone threads or not) and
 /// N ordinary events on this thread; (records the exporter got, records the
-/// receiver had taken after 50 flush intervals, batches, events discarded
+/// receiver had taken once the pipeline settled, batches, events discarded
 /// by the layer).
 fn run(zone_threads: bool) -> (u64, u64, u64, u64) {
     let telemetry = InternalTelemetry::builder().with_service_name("engine").build();
@@ -75,9 +75,22 @@ fn run(zone_threads: bool) -> (u64, u64, u64, u64) {
         otel_info!(processor, "item.processed", seq = seq);
         tracing::info!(target: "some_library", seq, "third-party event");
     }
-    // 50 flush intervals.
-    std::thread::sleep(FLUSH * 50);
-    let taken = telemetry.metrics().receivers[0].records_received;
+    // Until the pipeline settles: the receiver sent the N ordinary records
+    // downstream and every batch's spawned task has logged (discarded on
+    // zone threads; fed back, and taken again, without them).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let taken = loop {
+        let receiver = &telemetry.metrics().receivers[0];
+        let settled = if zone_threads {
+            receiver.records_sent >= N && handle.metrics().dropped(DropReason::Discarded) >= receiver.batches_sent
+        } else {
+            receiver.records_received > N + 5
+        };
+        if settled || Instant::now() > deadline {
+            break receiver.records_received;
+        }
+        std::thread::sleep(FLUSH);
+    };
 
     internal.block_on(async { control.send(Control::shutdown_within(Duration::from_secs(1))).await.unwrap() });
     let metrics = internal.block_on(running).unwrap();

@@ -10,7 +10,7 @@ use std::{
     process::{Command, Stdio},
     sync::mpsc,
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use selftrace_tests::{demo_binary, python};
@@ -102,14 +102,6 @@ fn itr_only_exports_over_otlp_http_to_a_real_receiver() {
 
     let endpoint = format!("http://127.0.0.1:{port}/v1/logs");
     let out = demo(&["--mode", "itr-only", "--seconds", "2", "--otlp-endpoint", &endpoint]);
-    // The demo's OTLP exporter shut down (flushed) before the demo exited;
-    // give the receiver a moment to print.
-    thread::sleep(Duration::from_millis(800));
-    let _ = tap.kill();
-    let _ = tap.wait();
-    let _ = reader.join();
-    let records: Vec<String> = lines.try_iter().filter(|l| l.starts_with('{')).collect();
-
     // What the pipeline sent, from the demo's counters.
     // "receiver <id>: a requests (b records) in, c records in d batches out, ..."
     let sent: usize = out
@@ -119,6 +111,24 @@ fn itr_only_exports_over_otlp_http_to_a_real_receiver() {
         .and_then(|after| after.split(' ').next())
         .and_then(|n| n.parse().ok())
         .expect("the receiver's line");
+    // The demo's OTLP exporter shut down (flushed) before the demo exited:
+    // read what the receiver prints until every record sent is there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut records: Vec<String> = Vec::new();
+    while records.len() < sent {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with('{') => records.push(line),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tap.kill();
+    let _ = tap.wait();
+    let _ = reader.join();
+    // Anything printed beyond them (a record twice) is counted too.
+    records.extend(lines.try_iter().filter(|l| l.starts_with('{')));
+
     assert!(sent > 0, "{out}");
     assert_eq!(records.len(), sent, "every record the pipeline sent arrived:\n{records:#?}\n{out}");
     let count = |needle: &str| records.iter().filter(|r| r.contains(needle)).count();
