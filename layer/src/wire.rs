@@ -318,7 +318,7 @@ impl<'a> Fields<'a> {
 
     /// Reads the next field, or fails at the offset (relative to the message)
     /// where it stops making sense.
-    #[inline]
+    #[inline(always)]
     fn field(&mut self) -> Result<Field<'a>, (usize, ErrorKind)> {
         let at = self.pos;
         let key = self.varint()?;
@@ -349,13 +349,18 @@ impl<'a> Fields<'a> {
         Ok(Field { number, value, at: self.msg.offset + at, raw })
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
-        // One byte: keys, small lengths and most values.
-        match self.msg.bytes.get(self.pos) {
-            Some(&byte) if byte < 0x80 => {
+        // One byte: keys, small lengths and most values; two bytes: the
+        // lengths of most records and containers.
+        match self.msg.bytes.get(self.pos..self.pos + 2) {
+            Some(&[b0, _]) if b0 < 0x80 => {
                 self.pos += 1;
-                Ok(u64::from(byte))
+                Ok(u64::from(b0))
+            }
+            Some(&[b0, b1]) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
             }
             _ => self.long_varint(),
         }
@@ -383,7 +388,7 @@ impl<'a> Fields<'a> {
         Err((start, ErrorKind::VarintTooLong))
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, ErrorKind)> {
         let start = self.pos;
         let bytes = self.msg.bytes.get(start..start + N).ok_or((start, ErrorKind::Truncated))?;
@@ -419,6 +424,7 @@ impl<'a> Iterator for Fields<'a> {
 
 /// Reads one varint from the front of `bytes`: the value and the rest, or
 /// `None` when it is cut short or longer than ten bytes.
+#[inline]
 pub fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut fields = Fields { msg: Message::new(bytes), pos: 0, done: false };
     let value = fields.varint().ok()?;

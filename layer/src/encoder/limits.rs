@@ -97,16 +97,19 @@ impl EncoderLimits {
     }
 
     /// The buffer capacity: the largest request.
+    #[inline]
     pub fn buffer_capacity(&self) -> usize {
         self.buffer_capacity
     }
 
     /// The largest encoded record.
+    #[inline]
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
     }
 
     /// The largest string value before truncation.
+    #[inline]
     pub fn max_value_bytes(&self) -> usize {
         self.max_value_bytes
     }

@@ -142,6 +142,7 @@ impl Out {
 
     /// A string field cut to `max` bytes and to the record's room, with the
     /// truncation marker. Returns whether it was cut.
+    #[inline]
     pub(super) fn put_string_field(&mut self, tag: u8, s: &str, max: usize) -> Result<bool, Exceeded> {
         if s.len() <= max {
             match self.put_bytes_field(tag, s.as_bytes()) {
@@ -158,6 +159,7 @@ impl Out {
     /// A string field written through `Debug`, cut like [`put_string_field`].
     ///
     /// [`put_string_field`]: Out::put_string_field
+    #[inline]
     pub(super) fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Exceeded> {
         let mut sink = self.open_str(tag, max)?;
         // An error only means the sink stopped at its bound; `finish` says which.
@@ -165,6 +167,7 @@ impl Out {
         sink.finish()
     }
 
+    #[inline]
     pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Exceeded> {
         let width = self.record_width;
         let at = self.open(tag, width)?;
@@ -175,6 +178,7 @@ impl Out {
 
     /// `KeyValue { key, value }` as field `tag`. Returns whether anything was
     /// cut or dropped inside the value.
+    #[inline]
     pub(super) fn put_key_value(
         &mut self,
         tag: u8,
@@ -211,6 +215,7 @@ impl Out {
     }
 
     /// `AnyValue` as field `tag`. Returns whether anything was cut or dropped.
+    #[inline]
     pub(super) fn put_any_value_field(
         &mut self,
         tag: u8,
@@ -337,6 +342,7 @@ pub(super) struct StrSink<'o> {
 }
 
 impl fmt::Write for StrSink<'_> {
+    #[inline]
     fn write_str(&mut self, piece: &str) -> fmt::Result {
         if self.cut || self.request_overflow {
             return Err(fmt::Error);
@@ -360,6 +366,7 @@ impl fmt::Write for StrSink<'_> {
 }
 
 impl StrSink<'_> {
+    #[inline]
     fn finish(self) -> Result<bool, Exceeded> {
         if self.request_overflow {
             return Err(Exceeded::Request);
