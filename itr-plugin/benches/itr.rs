@@ -10,14 +10,15 @@
 //!
 //! | bench                                   | median    | per record | vs appender + no-op, 2 threads |
 //! |-----------------------------------------|-----------|------------|--------------------------------|
-//! | itr/end_to_end_2_nodes                  | 126.6 ns  | 7.90 M/s   |                          1.81× |
-//! | itr/appender_noop_2_threads             |  69.9 ns  | 14.31 M/s  |                          1.00× |
-//! | itr/flush_100_node_records              | 2.618 µs  | 26.2 ns    |                                |
-//! | itr/merge_100_third_party_requests      | 10.39 µs  | 103.9 ns   |                                |
+//! | itr/end_to_end_2_nodes                  | 124.6 ns  | 8.02 M/s   |                          1.56× |
+//! | itr/appender_noop_2_threads             |  79.8 ns  | 12.53 M/s  |                          1.00× |
+//! | itr/flush_100_node_records              | 2.597 µs  | 26.0 ns    |                                |
+//! | itr/merge_100_third_party_requests      | 10.02 µs  | 100.2 ns   |                                |
 //!
-//! (Previous run: end_to_end 137.9 ns at 1.66×, the anchor 82.9 ns; merge
-//! 14.97 µs. The merger now reads a plain request once: the merge is 31 %
-//! cheaper; the rest moved with the machine.)
+//! (Previous run, back to back, before the merger read with
+//! `selftrace::wire`: end_to_end 142.6 ns, the anchor 76.4 ns, flush 2.733
+//! µs, merge 10.61 µs: within noise. The first cut of the shared reader cost
+//! the merge 29 % until its field reader was inlined.)
 //!
 //! `end_to_end_2_nodes`: wall time per record from `otel_info!` on two threads
 //! until the receiver's output holds every record (encoded, flushed by the

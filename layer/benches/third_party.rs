@@ -9,18 +9,18 @@
 //!
 //! | bench                                  | median   | vs appender + no-op | vs appender + keeping |
 //! |----------------------------------------|----------|---------------------|-----------------------|
-//! | third_party/no_op_layer                |  7.26 ns |               0.06× |                 0.03× |
-//! | third_party/selftrace_noop_destination |  26.8 ns |               0.21× |                 0.12× |
-//! | third_party/selftrace_channel          | 192.9 ns |               1.51× |                 0.88× |
-//! | third_party/selftrace_channel_and_recv | 220.5 ns |               1.73× |                 1.00× |
-//! | third_party/appender_noop_processor    | 127.8 ns |               1.00× |                 0.58× |
-//! | third_party/appender_keeping_processor | 219.6 ns |               1.72× |                 1.00× |
-//! | third_party/fmt_sink                   | 380.8 ns |               2.98× |                 1.73× |
+//! | third_party/no_op_layer                |  7.66 ns |               0.05× |                 0.03× |
+//! | third_party/selftrace_noop_destination |  32.2 ns |               0.22× |                 0.13× |
+//! | third_party/selftrace_channel          | 227.3 ns |               1.55× |                 0.91× |
+//! | third_party/selftrace_channel_and_recv | 256.4 ns |               1.75× |                 1.03× |
+//! | third_party/appender_noop_processor    | 146.4 ns |               1.00× |                 0.59× |
+//! | third_party/appender_keeping_processor | 250.1 ns |               1.71× |                 1.00× |
+//! | third_party/fmt_sink                   | 435.3 ns |               2.97× |                 1.74× |
 //!
-//! (Previous run: selftrace_channel 195.2 ns at 1.41×, the appender 138.7 ns:
-//! selftrace's own cost is unchanged within noise by the zone-thread and
-//! `log`-target checks added since, about 2 ns on `selftrace_noop_destination`;
-//! the anchor moved.)
+//! (Previous run, back to back, the commit before the module restructuring:
+//! selftrace_channel 218.1 ns at 1.54×, the appender 141.9 ns: unchanged
+//! within noise; this machine was slower today than at the run before, 192.9
+//! ns at 1.51×.)
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
