@@ -72,7 +72,7 @@ fn exported_equals_produced_with_simple_and_batch_processors() {
     let exports = simple.exports.load(Ordering::Relaxed);
     assert_eq!(exports, EVENTS, "the simple processor exports each record");
     let layer_metrics = handle.metrics();
-    assert_eq!(layer_metrics.delivered(), EVENTS);
+    assert_eq!(layer_metrics.delivered, EVENTS);
     assert_eq!(layer_metrics.dropped(DropReason::Reentrant), 2 * exports, "both tracing events of each export");
     let node_metrics = EXPORTER_NODE.0.metrics();
     assert_eq!(node_metrics.events_dropped(DropReason::Reentrant), exports);
@@ -93,8 +93,8 @@ fn exported_equals_produced_with_simple_and_batch_processors() {
     let batch_exports = batch.exports.load(Ordering::Relaxed);
     assert!(batch_exports >= 1);
     let layer_metrics = handle.metrics();
-    assert_eq!(layer_metrics.delivered(), 2 * EVENTS, "nothing the exporters logged was delivered");
+    assert_eq!(layer_metrics.delivered, 2 * EVENTS, "nothing the exporters logged was delivered");
     assert_eq!(layer_metrics.dropped(DropReason::Reentrant), 2 * (exports + batch_exports));
-    assert_eq!(layer_metrics.received(), layer_metrics.delivered() + layer_metrics.dropped_total());
+    assert_eq!(layer_metrics.received(), layer_metrics.delivered + layer_metrics.dropped_total());
     assert_eq!(EXPORTER_NODE.0.metrics().events_dropped(DropReason::Reentrant), exports + batch_exports);
 }

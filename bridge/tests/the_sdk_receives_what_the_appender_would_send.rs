@@ -83,7 +83,7 @@ fn every_field_matches_the_appender_or_differs_as_documented() {
     let after = SystemTime::now();
 
     let metrics = bridge.shutdown().expect("clean shutdown");
-    assert_eq!(layer_metrics.metrics().delivered(), produced as u64);
+    assert_eq!(layer_metrics.metrics().delivered, produced as u64);
     assert_eq!(metrics.records_emitted, produced as u64);
     assert_eq!(metrics.malformed_requests, 0);
 

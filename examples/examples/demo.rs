@@ -112,21 +112,21 @@ fn main() -> ExitCode {
     println!(
         "third-party (layer): received {} = delivered {} + dropped {} (discarded {}: transport crates, ...)",
         layer.received(),
-        layer.delivered(),
+        layer.delivered,
         layer.dropped_total(),
         layer.dropped(selftrace::DropReason::Discarded)
     );
     let path = &m.node_logs;
     println!(
         "components (node logs): received {} = delivered {} + dropped {} + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
-        path.events_received(),
-        path.events_delivered(),
+        path.events_received,
+        path.events_delivered,
         path.events_dropped_total(),
         path.events_buffered(),
-        path.flush_count(),
-        path.timer_flush_count(),
-        path.overflow_flush_count(),
-        path.bytes_flushed()
+        path.flush_count,
+        path.timer_flush_count,
+        path.overflow_flush_count,
+        path.bytes_flushed
     );
     for r in &m.receivers {
         println!(
@@ -162,8 +162,8 @@ fn main() -> ExitCode {
             && e.records_received == e.records_acknowledged + e.records_rejected + e.dropped() - e.dropped_queue_full
     });
     let balanced = exported
-        && layer.received() == layer.delivered() + layer.dropped_total()
-        && path.events_received() == path.events_delivered() + path.events_dropped_total() + path.events_buffered();
+        && layer.received() == layer.delivered + layer.dropped_total()
+        && path.events_received == path.events_delivered + path.events_dropped_total() + path.events_buffered();
     if balanced {
         println!("== every event accounted for");
         ExitCode::SUCCESS

@@ -16,5 +16,5 @@ fn main() {
     tracing::error!(error = %std::io::Error::other("disk full"), "write failed");
 
     let m = metrics.metrics();
-    assert_eq!((m.received(), m.delivered()), (3, 3));
+    assert_eq!((m.received(), m.delivered), (3, 3));
 }

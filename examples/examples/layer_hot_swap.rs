@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw::raw_logger_stats};
+use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, raw::raw_logger_metrics};
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
 
 static PRODUCED: AtomicU64 = AtomicU64::new(0);
@@ -120,19 +120,19 @@ fn main() {
     let produced = PRODUCED.load(Ordering::Relaxed);
     println!("== after {:.1}s", started.elapsed().as_secs_f64());
     println!("produced events          {produced}");
-    println!("delivered                {}", m.delivered());
+    println!("delivered                {}", m.delivered);
     for reason in DropReason::ALL {
         println!("dropped {:<16} {}", reason.as_str(), m.dropped(reason));
     }
-    println!("values truncated         {}", m.truncated_values());
+    println!("values truncated         {}", m.truncated_values);
     println!(
         "consumer: {requests} requests, {records} records, {bytes} bytes (+{stranded} stranded in the burst channel)"
     );
-    let raw = raw_logger_stats();
+    let raw = raw_logger_metrics();
     println!("raw logger: {} lines written, {} suppressed", raw.written, raw.suppressed);
 
-    let delivered_ok = m.delivered() == records + stranded + 2; // + 2 console lines
-    let invariant_ok = produced == m.delivered() + m.dropped_total();
+    let delivered_ok = m.delivered == records + stranded + 2; // + 2 console lines
+    let invariant_ok = produced == m.delivered + m.dropped_total();
     println!(
         "check: produced == delivered + dropped: {}; delivered == printed + console + stranded: {}",
         if invariant_ok { "ok" } else { "FAILED" },

@@ -47,8 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{mode:>9}: component logs to {}, third-party logs to {}; node logs received {} (delivered {}, dropped {})",
             if mode.collects_internally() { "the ITR" } else { "the SDK" },
             if mode == selftrace_itr::Mode::ItrOnly { "the ITR" } else { "the SDK" },
-            m.node_logs.events_received(),
-            m.node_logs.events_delivered(),
+            m.node_logs.events_received,
+            m.node_logs.events_delivered,
             m.node_logs.events_dropped_total(),
         );
     }

@@ -38,7 +38,7 @@ fn main() {
     // Node records are batched per thread; flush them now.
     path.flush(FlushReason::Explicit);
     let m = path.metrics();
-    assert_eq!(m.events_received(), 4, "two events in each node");
+    assert_eq!(m.events_received, 4, "two events in each node");
 }
 
 /// Polls a future that never waits to completion (no runtime needed here).

@@ -106,7 +106,7 @@ fn a_stalled_receiver_costs_the_others_nothing() {
         assert_eq!(stalled_m.router_dropped_records, stalled_m.offered - 4);
         // The producers' view: every flush was taken (by the live receiver).
         let path = &metrics.node_logs;
-        assert_eq!(path.events_delivered(), THREADS * PER_THREAD);
+        assert_eq!(path.events_delivered, THREADS * PER_THREAD);
         assert_eq!(path.events_dropped_total(), 0);
 
         // Now run the stalled one: it holds the first four requests (drop
@@ -148,7 +148,7 @@ fn with_no_receiver_left_producers_see_a_closed_channel() {
     telemetry.node_logs().flush(selftrace::FlushReason::Explicit);
     let path = telemetry.node_logs().metrics();
     assert_eq!(path.events_dropped(selftrace::DropReason::ChannelClosed), 1);
-    assert_eq!(path.events_received(), 2);
+    assert_eq!(path.events_received, 2);
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn the_timer_flushes_buffers_on_its_interval() {
         assert_eq!(decode(batch.as_bytes()).len(), 1);
         let metrics = telemetry.metrics();
         assert_eq!(metrics.receivers[0].timer_flush_count, 1);
-        assert_eq!(metrics.node_logs.timer_flush_count(), 1);
+        assert_eq!(metrics.node_logs.timer_flush_count, 1);
 
         // Host ticks flush too.
         otel_info!(node, "ticked", seq = 1_u64);
@@ -365,8 +365,8 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     // receiver (one record per request), what its queue took is what the
     // node logs delivered, and what it dropped the node logs saw refused.
     let path = &after.node_logs;
-    assert_eq!(path.events_received(), path.events_delivered() + path.events_dropped_total());
-    assert_eq!(path.events_delivered(), receiver.accepted, "{receiver:?}");
+    assert_eq!(path.events_received, path.events_delivered + path.events_dropped_total());
+    assert_eq!(path.events_delivered, receiver.accepted, "{receiver:?}");
     assert_eq!(path.events_dropped(selftrace::DropReason::ChannelFull), receiver.dropped_newest);
     assert_eq!(receiver.accepted, receiver.records_received);
 }

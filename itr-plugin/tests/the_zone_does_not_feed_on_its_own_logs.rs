@@ -13,7 +13,7 @@ use selftrace_test_support::host as support;
 use std::time::Duration;
 
 use selftrace::{
-    Destination, DropReason, Node, OtlpTracingLayer, otel_error, otel_info, otel_warn, raw::raw_logger_stats,
+    Destination, DropReason, Node, OtlpTracingLayer, otel_error, otel_info, otel_warn, raw::raw_logger_metrics,
 };
 use selftrace_itr::{InternalTelemetry, PipelineLogger, ReceiverConfig, Zone, receiver::Control};
 use support::{TokioHost, decode};
@@ -32,7 +32,7 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
         let telemetry = InternalTelemetry::builder().with_service_name("engine").build();
         handle.set(telemetry.destination()).unwrap();
         let before = handle.metrics();
-        let raw_before = raw_logger_stats().written;
+        let raw_before = raw_logger_metrics().written;
 
         let config = ReceiverConfig { flush_interval: Duration::from_millis(100), logger, ..ReceiverConfig::default() };
         let receiver = telemetry.receiver("itr", config).unwrap();
@@ -91,23 +91,23 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
         let received = after.received() - before.received();
         // Third-party: N/2 ordinary ones, 3 per batch from the exporter's scope.
         assert_eq!(received, N / 2 + 3 * batches, "{logger:?} {after:?}");
-        let accounted = (after.delivered() + after.dropped_total()) - (before.delivered() + before.dropped_total());
+        let accounted = (after.delivered + after.dropped_total()) - (before.delivered + before.dropped_total());
         assert_eq!(received, accounted);
         match logger {
             PipelineLogger::Noop => {
                 // Only the plain-tracing events of the zone reach the node
                 // path (the macros see a disabled logger); all discarded.
                 assert_eq!(path.events_dropped(DropReason::Discarded), 3 * batches);
-                assert_eq!(path.events_received(), N / 2 + 3 * batches);
+                assert_eq!(path.events_received, N / 2 + 3 * batches);
             }
             _ => {
                 // Raw at ERROR: otel_error! and the library's error go to the
                 // raw logger; warnings and the transport crate are discarded.
                 assert_eq!(path.events_dropped(DropReason::Discarded), 2 * batches);
-                assert_eq!(path.events_received(), N / 2 + 4 * batches);
-                assert!(raw_logger_stats().written >= raw_before + 2 * batches.min(10));
+                assert_eq!(path.events_received, N / 2 + 4 * batches);
+                assert!(raw_logger_metrics().written >= raw_before + 2 * batches.min(10));
             }
         }
-        assert_eq!(path.events_delivered() + path.events_dropped_total(), path.events_received());
+        assert_eq!(path.events_delivered + path.events_dropped_total(), path.events_received);
     }
 }

@@ -3,7 +3,7 @@
 //! [`OtlpBytesChannel`] is bounded ([`DEFAULT_CHANNEL_CAPACITY`] requests)
 //! and the layer only ever calls [`OtlpBytesSender::try_send`]: a full or
 //! closed channel never blocks the thread that logs. The event goes to the
-//! [raw logger](crate::raw::raw_logger_stats) and is counted instead. Memory is
+//! [raw logger](crate::raw::raw_logger_metrics) and is counted instead. Memory is
 //! bounded by capacity × request size. Requests from one thread arrive in the
 //! order they were logged; requests from different threads interleave.
 

@@ -58,7 +58,7 @@ use crate::{
 ///
 /// let request = channel.receiver().try_recv().expect("one request");
 /// assert!(!request.is_empty());
-/// assert_eq!(metrics.metrics().delivered(), 1);
+/// assert_eq!(metrics.metrics().delivered, 1);
 /// ```
 #[derive(Clone)]
 pub struct OtlpTracingLayer {

@@ -68,21 +68,24 @@ impl DropReason {
 }
 
 /// A point-in-time copy of a layer's counters.
+///
+/// Like every `*Metrics` snapshot of selftrace's crates: plain data, one
+/// public field per counter, methods only for counts by [`DropReason`] and
+/// for sums.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LayerMetrics {
-    delivered: u64,
-    dropped: [u64; REASONS],
-    truncated_values: u64,
-}
-
-impl LayerMetrics {
     /// Events handed to the destination (accepted by the channel, or
     /// written to the console), or, inside a node scope, to the node's
     /// logger (the node logs' [`NodeMetrics`] count them from there).
-    pub fn delivered(&self) -> u64 {
-        self.delivered
-    }
+    pub delivered: u64,
+    dropped: [u64; REASONS],
+    /// Values cut or left out to respect the encoder's limits (each also
+    /// counted in its record's `dropped_attributes_count`).
+    pub truncated_values: u64,
+}
 
+impl LayerMetrics {
     /// Events dropped for `reason`.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped[reason.index()]
@@ -96,12 +99,6 @@ impl LayerMetrics {
     /// Events the layer saw: `delivered + dropped_total`.
     pub fn received(&self) -> u64 {
         self.delivered + self.dropped_total()
-    }
-
-    /// Values cut or left out to respect the encoder's limits (each also
-    /// counted in its record's `dropped_attributes_count`).
-    pub fn truncated_values(&self) -> u64 {
-        self.truncated_values
     }
 }
 
@@ -152,30 +149,30 @@ impl LayerCounters {
 /// events_buffered`. Counters of different threads are read one after the
 /// other, so the equation is exact when no thread is logging.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeMetrics {
-    pub(crate) received: u64,
-    pub(crate) delivered: u64,
-    pub(crate) dropped: [u64; REASONS],
-    pub(crate) bytes_flushed: u64,
-    pub(crate) flush_count: u64,
-    pub(crate) overflow_flush_count: u64,
-    pub(crate) timer_flush_count: u64,
-    pub(crate) truncated_values: u64,
+    /// `telemetry.events_received`: records produced by nodes (and
+    /// third-party events raised inside a node scope).
+    pub events_received: u64,
+    /// Records handed to the destination: in a request the channel
+    /// accepted, or printed by a `Console` or `Raw` logger.
+    pub events_delivered: u64,
+    dropped: [u64; REASONS],
+    /// `telemetry.bytes_flushed`: bytes of the requests the channel accepted.
+    pub bytes_flushed: u64,
+    /// `telemetry.flush_count`: requests flushed out of buffers, whatever
+    /// the reason and whether or not the channel took them.
+    pub flush_count: u64,
+    /// `telemetry.overflow_flush_count`: flushes made by a producer because
+    /// its buffer was full.
+    pub overflow_flush_count: u64,
+    /// `telemetry.timer_flush_count`: flushes made by a timer owner (the ITR).
+    pub timer_flush_count: u64,
+    /// Values cut or left out to respect the encoder's limits.
+    pub truncated_values: u64,
 }
 
 impl NodeMetrics {
-    /// `telemetry.events_received`: records produced by nodes (and
-    /// third-party events raised inside a node scope).
-    pub fn events_received(&self) -> u64 {
-        self.received
-    }
-
-    /// Records handed to the destination: in a request the channel
-    /// accepted, or printed by a `Console` or `Raw` logger.
-    pub fn events_delivered(&self) -> u64 {
-        self.delivered
-    }
-
     /// `telemetry.events_dropped` for `reason`.
     pub fn events_dropped(&self, reason: DropReason) -> u64 {
         self.dropped[reason.index()]
@@ -188,34 +185,7 @@ impl NodeMetrics {
 
     /// Records waiting in buffers for their flush.
     pub fn events_buffered(&self) -> u64 {
-        self.received.saturating_sub(self.delivered + self.events_dropped_total())
-    }
-
-    /// `telemetry.bytes_flushed`: bytes of the requests the channel accepted.
-    pub fn bytes_flushed(&self) -> u64 {
-        self.bytes_flushed
-    }
-
-    /// `telemetry.flush_count`: requests flushed out of buffers, whatever
-    /// the reason and whether or not the channel took them.
-    pub fn flush_count(&self) -> u64 {
-        self.flush_count
-    }
-
-    /// `telemetry.overflow_flush_count`: flushes made by a producer because
-    /// its buffer was full.
-    pub fn overflow_flush_count(&self) -> u64 {
-        self.overflow_flush_count
-    }
-
-    /// `telemetry.timer_flush_count`: flushes made by a timer owner (the ITR).
-    pub fn timer_flush_count(&self) -> u64 {
-        self.timer_flush_count
-    }
-
-    /// Values cut or left out to respect the encoder's limits.
-    pub fn truncated_values(&self) -> u64 {
-        self.truncated_values
+        self.events_received.saturating_sub(self.events_delivered + self.events_dropped_total())
     }
 }
 
@@ -258,8 +228,8 @@ impl NodeCounters {
     /// Adds these counters into `sum`.
     pub(crate) fn add_to(&self, sum: &mut NodeMetrics) {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        sum.received += read(&self.received);
-        sum.delivered += read(&self.delivered);
+        sum.events_received += read(&self.received);
+        sum.events_delivered += read(&self.delivered);
         for (total, counter) in sum.dropped.iter_mut().zip(&self.dropped) {
             *total += read(counter);
         }
@@ -274,8 +244,8 @@ impl NodeCounters {
     pub(crate) fn absorb(&self, other: &NodeCounters) {
         let mut counts = NodeMetrics::default();
         other.add_to(&mut counts);
-        add(&self.received, counts.received);
-        add(&self.delivered, counts.delivered);
+        add(&self.received, counts.events_received);
+        add(&self.delivered, counts.events_delivered);
         for (counter, n) in self.dropped.iter().zip(counts.dropped) {
             add(counter, n);
         }

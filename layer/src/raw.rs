@@ -12,7 +12,7 @@
 //! * **Rate-limited**: at most [`DEFAULT_RAW_LINES_PER_SECOND`] lines per
 //!   second (see [`set_raw_lines_per_second`]), so a storm cannot flood the
 //!   terminal; the first line of the next second reports how many were
-//!   suppressed. Counted in [`raw_logger_stats`].
+//!   suppressed. Counted in [`raw_logger_metrics`].
 //! * **Never recursive**: an event raised while this thread is writing a raw
 //!   line (a `Debug` implementation that logs) is suppressed and counted.
 //!
@@ -44,7 +44,8 @@ thread_local! {
 
 /// What the raw logger wrote and held back since the process started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RawLoggerStats {
+#[non_exhaustive]
+pub struct RawLoggerMetrics {
     /// Lines written to stderr.
     pub written: u64,
     /// Lines held back by the rate limit or because they were raised while
@@ -53,8 +54,8 @@ pub struct RawLoggerStats {
 }
 
 /// The raw logger's counters.
-pub fn raw_logger_stats() -> RawLoggerStats {
-    RawLoggerStats { written: WRITTEN.load(Ordering::Relaxed), suppressed: SUPPRESSED.load(Ordering::Relaxed) }
+pub fn raw_logger_metrics() -> RawLoggerMetrics {
+    RawLoggerMetrics { written: WRITTEN.load(Ordering::Relaxed), suppressed: SUPPRESSED.load(Ordering::Relaxed) }
 }
 
 /// Sets how many raw lines may be written per second, process-wide (0

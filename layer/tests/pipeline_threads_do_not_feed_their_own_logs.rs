@@ -34,7 +34,7 @@ fn events_inside_a_pipeline_scope_are_counted_reentrant_and_not_sent() {
     });
 
     let m = handle.metrics();
-    assert_eq!((m.received(), m.delivered(), m.dropped(DropReason::Reentrant)), (5, 2, 3));
+    assert_eq!((m.received(), m.delivered, m.dropped(DropReason::Reentrant)), (5, 2, 3));
     assert_eq!(channel.receiver().len(), 2, "only the events outside the scope were sent");
 }
 
@@ -53,7 +53,7 @@ fn events_inside_an_opentelemetry_suppressed_context_are_counted_reentrant() {
     });
 
     let m = handle.metrics();
-    assert_eq!((m.received(), m.delivered(), m.dropped(DropReason::Reentrant)), (2, 1, 1));
+    assert_eq!((m.received(), m.delivered, m.dropped(DropReason::Reentrant)), (2, 1, 1));
     assert_eq!(channel.receiver().len(), 1);
 }
 
@@ -75,5 +75,5 @@ fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reen
     path.flush(FlushReason::Explicit);
 
     let m = path.metrics();
-    assert_eq!((m.events_received(), m.events_delivered(), m.events_dropped(DropReason::Reentrant)), (3, 1, 2));
+    assert_eq!((m.events_received, m.events_delivered, m.events_dropped(DropReason::Reentrant)), (3, 1, 2));
 }

@@ -4,7 +4,7 @@
 
 use selftrace::{
     Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer,
-    raw::{raw_logger_stats, set_raw_lines_per_second},
+    raw::{raw_logger_metrics, set_raw_lines_per_second},
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -15,13 +15,13 @@ fn a_storm_of_drops_writes_at_most_the_budget_and_counts_the_rest() {
     drop(receiver);
     let layer = OtlpTracingLayer::new(Destination::Channel(sender));
     let handle = layer.handle();
-    let before = raw_logger_stats();
+    let before = raw_logger_metrics();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..1000 {
             tracing::error!(i, "closed channel");
         }
     });
-    let after = raw_logger_stats();
+    let after = raw_logger_metrics();
     let (written, suppressed) = (after.written - before.written, after.suppressed - before.suppressed);
     // At most two one-second windows can be crossed in this short loop.
     assert!(written <= 10, "{written} lines written");

@@ -25,6 +25,6 @@ fn transport_events_are_discarded_through_tracing_and_through_log() {
     });
     let metrics = handle.metrics();
     assert_eq!(metrics.dropped(DropReason::Discarded), 4, "{metrics:?}");
-    assert_eq!(metrics.delivered(), 2);
+    assert_eq!(metrics.delivered, 2);
     assert_eq!(channel.receiver().len(), 2);
 }

@@ -393,7 +393,7 @@ fn a_burst_into_a_busy_exporter_is_dropped_at_the_channel_and_counted_on_both_si
     let full = layer_metrics.dropped(DropReason::ChannelFull);
     assert!(full > 0, "the burst overflowed the channel: {layer_metrics:?}");
     assert_eq!(m.dropped_queue_full, full, "both sides count the same refusals");
-    assert_eq!(m.records_acknowledged, layer_metrics.delivered(), "{m:?}");
+    assert_eq!(m.records_acknowledged, layer_metrics.delivered, "{m:?}");
     assert_accounted(1000, &m);
     assert_eq!(
         records(&peer.requests(m.records_acknowledged as usize, Duration::from_secs(10))).len() as u64,
@@ -435,8 +435,8 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
     assert_eq!(m.records_acknowledged, 1000, "the timer flushed both threads' buffers: {m:?}");
     assert!(m.requests_received <= 20, "a request per buffer, not per event: {m:?}");
     let buffers = exporter.buffer_metrics();
-    assert_eq!((buffers.events_received(), buffers.events_delivered()), (1000, 1000), "{buffers:?}");
-    assert_eq!(handle.metrics().delivered(), 1000);
+    assert_eq!((buffers.events_received, buffers.events_delivered), (1000, 1000), "{buffers:?}");
+    assert_eq!(handle.metrics().delivered, 1000);
     let got = peer.requests(1000, Duration::from_secs(10));
     assert!(got.iter().flat_map(|r| &r.resources).all(|r| r.contains(&selftrace_tests::hex(b"batched"))));
     assert!(threads.iter().all(|t| !t.is_finished()), "the threads were still alive");

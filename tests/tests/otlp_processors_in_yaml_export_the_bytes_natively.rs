@@ -52,8 +52,8 @@ fn a_batch_otlp_processor_is_the_native_exporter_with_its_headers_and_compressio
     assert_eq!(exporter.dropped(), 0);
     // The layer's events and the node's records share the exporter's
     // per-thread buffers (the node logs), which it flushes.
-    assert_eq!(metrics.layer.delivered(), 30, "{metrics:?}");
-    assert_eq!(metrics.node_logs.events_delivered(), 50, "{metrics:?}");
+    assert_eq!(metrics.layer.delivered, 30, "{metrics:?}");
+    assert_eq!(metrics.node_logs.events_delivered, 50, "{metrics:?}");
     let got = peer.requests(50, Duration::from_secs(10));
     assert!(got.iter().all(|r| r.gzip && r.headers == ["x-tenant=t1"]), "{got:?}");
     let records: Vec<&String> = got.iter().flat_map(|r| &r.records).collect();

@@ -91,7 +91,7 @@ fn logs_reach_a_real_otlp_http_receiver_through_the_sdk() {
     assert_eq!(metrics.records_emitted, 4);
     // The layer counts the in-scope `hyper` event as delivered to the node,
     // and the node logs counts it with the node's own records.
-    assert_eq!((layer_metrics.metrics().delivered(), nodes.metrics().events_delivered()), (2, 3));
+    assert_eq!((layer_metrics.metrics().delivered, nodes.metrics().events_delivered), (2, 3));
 
     let lines = receiver.stop();
     assert!(!lines.iter().any(|l| l.starts_with("malformed|")), "{lines:#?}");

@@ -107,7 +107,7 @@ use crate::{
 /// # drop((receiver, subscriber));
 /// telemetry.begin_shutdown();
 /// let metrics = telemetry.shutdown();
-/// assert_eq!(metrics.node_logs.events_received(), 1);
+/// assert_eq!(metrics.node_logs.events_received, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SelfTelemetry {
@@ -517,7 +517,7 @@ mod tests {
             node.in_scope(|| tracing::error!(target: "hyper::client::pool", "inside"));
         });
         let layer = telemetry.metrics().layer;
-        (layer.dropped(selftrace::DropReason::Discarded), layer.delivered())
+        (layer.dropped(selftrace::DropReason::Discarded), layer.delivered)
     }
 
     #[test]

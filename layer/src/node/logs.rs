@@ -42,7 +42,7 @@ use crate::{
 ///
 /// path.flush(FlushReason::Timer); // what the ITR's timer does
 /// assert_eq!(channel.receiver().len(), 1);
-/// assert_eq!(path.metrics().events_delivered(), 1);
+/// assert_eq!(path.metrics().events_delivered, 1);
 /// ```
 #[derive(Clone)]
 pub struct NodeLogs {

@@ -238,7 +238,7 @@ scope_methods!(LocalTelemetry);
 /// otel_warn!(telemetry, "export.retry", attempt = 3_i64);
 ///
 /// path.flush(FlushReason::Timer); // from any thread
-/// assert_eq!(path.metrics().events_delivered(), 2);
+/// assert_eq!(path.metrics().events_delivered, 2);
 /// ```
 pub struct SharedTelemetry {
     inner: Arc<SharedInner>,
