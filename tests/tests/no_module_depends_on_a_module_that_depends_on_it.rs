@@ -252,6 +252,10 @@ fn no_crate_has_a_module_cycle() {
     let mut report = Vec::new();
     for krate in ["layer", "bridge", "itr-plugin", "examples", "tests", "tests/support"] {
         let src = workspace().join(krate).join("src");
+        // Another checkout (an older commit) may not have every crate.
+        if std::env::var_os("SELFTRACE_CHECK_WORKSPACE").is_some() && !src.is_dir() {
+            continue;
+        }
         assert!(src.is_dir(), "{} exists", src.display());
         for cycle in cycles(&src) {
             report.push(format!("{krate}: {}", cycle.join(" -> ")));
