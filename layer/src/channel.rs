@@ -7,7 +7,14 @@
 //! bounded by capacity × request size. Requests from one thread arrive in the
 //! order they were logged; requests from different threads interleave.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::encoder::OtlpBytes;
 
@@ -38,7 +45,7 @@ impl OtlpBytesChannel {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (tx, rx) = flume::bounded(capacity);
-        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity } };
+        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity, full: Arc::default() } };
         Self { sender, receiver: OtlpBytesReceiver { inner: rx } }
     }
 
@@ -72,14 +79,20 @@ pub struct OtlpBytesSender {
 
 #[derive(Clone)]
 enum SenderKind {
-    Channel { tx: flume::Sender<OtlpBytes>, capacity: usize },
+    /// `full`: set when a send found the channel full, cleared by the next
+    /// send that succeeds; shared by every clone.
+    Channel {
+        tx: flume::Sender<OtlpBytes>,
+        capacity: usize,
+        full: Arc<AtomicBool>,
+    },
     Sink(Arc<dyn OtlpSink>),
 }
 
 impl fmt::Debug for OtlpBytesSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            SenderKind::Channel { tx, capacity } => {
+            SenderKind::Channel { tx, capacity, .. } => {
                 f.debug_struct("OtlpBytesSender").field("len", &tx.len()).field("capacity", capacity).finish()
             }
             SenderKind::Sink(sink) => f.debug_tuple("OtlpBytesSender").field(sink).finish(),
@@ -157,11 +170,36 @@ impl OtlpBytesSender {
     #[inline]
     pub fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
         match &self.inner {
-            SenderKind::Channel { tx, .. } => tx.try_send(bytes).map_err(|e| match e {
-                flume::TrySendError::Full(b) => TrySendError::Full(b),
-                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
-            }),
+            SenderKind::Channel { tx, full, .. } => match tx.try_send(bytes) {
+                Ok(()) => {
+                    // Written only when the state changes: the flag's cache
+                    // line stays shared while the channel has room.
+                    if full.load(Ordering::Relaxed) {
+                        full.store(false, Ordering::Relaxed);
+                    }
+                    Ok(())
+                }
+                Err(flume::TrySendError::Full(b)) => {
+                    full.store(true, Ordering::Relaxed);
+                    Err(TrySendError::Full(b))
+                }
+                Err(flume::TrySendError::Disconnected(b)) => Err(TrySendError::Closed(b)),
+            },
             SenderKind::Sink(sink) => sink.try_send(bytes),
+        }
+    }
+
+    /// Whether a request sent now would find the channel full, checked only
+    /// after a send did (one relaxed load while there is room): a producer
+    /// asks before encoding, so that an event the channel cannot take costs
+    /// less than one it can. A receiver may make room right after; the
+    /// caller counts such an event as refused all the same, as it would
+    /// have been a moment earlier. Always false for an [`OtlpSink`].
+    #[inline]
+    pub fn is_refusing(&self) -> bool {
+        match &self.inner {
+            SenderKind::Channel { tx, full, .. } => full.load(Ordering::Relaxed) && tx.is_full(),
+            SenderKind::Sink(_) => false,
         }
     }
 

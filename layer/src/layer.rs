@@ -20,7 +20,7 @@ use crate::{
     metrics::{DropReason, LayerCounters, LayerMetrics},
     node::{self, is_under},
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
-    raw::raw_log,
+    raw::{raw_log, raw_log_lazy},
     record::{self, TracingLogRecord},
     view::TraceContext,
 };
@@ -396,6 +396,12 @@ impl LayerState {
                 let record = record();
                 path.log_unattributed(record.target(), &record);
                 self.counters.delivered();
+            }
+            // Full since a send found it so: not encoded, not even stamped
+            // unless the raw logger prints it.
+            Destination::Channel(sender) if sender.is_refusing() => {
+                self.counters.dropped(DropReason::ChannelFull);
+                raw_log_lazy(DropReason::ChannelFull, record);
             }
             Destination::Channel(sender) => {
                 let record = record();

@@ -26,7 +26,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::{console, metrics::DropReason, view::LogRecordView};
+use crate::{console, metrics::DropReason, record::TracingLogRecord, view::LogRecordView};
 
 /// Default limit of raw lines written per second.
 pub const DEFAULT_RAW_LINES_PER_SECOND: u32 = 50;
@@ -68,6 +68,16 @@ pub fn set_raw_lines_per_second(lines: u32) {
 /// and the recursion guard allow.
 pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordView + ?Sized)) {
     raw_line(reason.as_str(), |line| console::write_console_line(line, scope, record));
+}
+
+/// As [`raw_log`], for a record made only if the line is written: an event
+/// dropped before it was stamped or encoded stays unstamped when the rate
+/// limit holds its line back.
+pub(crate) fn raw_log_lazy<'a>(reason: DropReason, make: impl FnOnce() -> TracingLogRecord<'a>) {
+    raw_line(reason.as_str(), |line| {
+        let record = make();
+        console::write_console_line(line, record.target(), &record)
+    });
 }
 
 /// Writes a node's record to stderr through the raw logger (a node whose

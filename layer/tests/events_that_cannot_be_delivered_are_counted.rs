@@ -29,6 +29,34 @@ fn drops_are_counted_when_the_channel_is_full() {
 }
 
 #[test]
+fn a_full_channel_takes_events_again_once_it_has_room() {
+    // Once a send found the channel full, events are refused before they are
+    // encoded (the cheap drop path): each is still counted, and the first
+    // event after the consumer made room is delivered, in order.
+    let channel = OtlpBytesChannel::new(2);
+    let receiver = channel.receiver();
+    let sender = channel.sender();
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let handle = layer.handle();
+    with_layer(layer, || {
+        for i in 0..5 {
+            tracing::info!(i, "before");
+        }
+        assert!(sender.is_refusing(), "full, and a send found it so");
+        assert_eq!(receiver.drain().count(), 2);
+        assert!(!sender.is_refusing(), "room again");
+        tracing::info!("after 1");
+        assert!(!sender.is_refusing(), "a send that succeeded clears the flag");
+        tracing::info!("after 2");
+        tracing::info!("after 3");
+    });
+    let m = handle.metrics();
+    assert_eq!((m.delivered, m.dropped(DropReason::ChannelFull)), (4, 4));
+    assert_eq!(receiver.len(), 2);
+    assert_eq!(m.received(), 8);
+}
+
+#[test]
 fn drops_are_counted_when_the_channel_is_closed() {
     let (sender, receiver) = OtlpBytesChannel::new(10).into_parts();
     let layer = OtlpTracingLayer::new(Destination::Channel(sender));
