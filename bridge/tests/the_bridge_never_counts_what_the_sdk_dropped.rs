@@ -4,16 +4,20 @@
 //! silently; what does not fit is refused at the bridge's own channel and
 //! counted by the producer. Every record is exported or counted.
 //!
-//! Without the wait (`with_flush_every(0)`), the same burst loses records
+//! Without the wait (`with_flush_every(0)`), the same records lose records
 //! inside the SDK while the bridge counts them as emitted: the second test
-//! shows it, so the first one cannot pass by accident.
+//! shows it, so the first one cannot pass by accident. It paces the
+//! producer (each chunk waits until the bridge has emitted it) so that the
+//! bridge's channel refuses nothing and every record reaches the SDK's
+//! queue: how many would be refused at the channel otherwise depends on how
+//! fast the producer drops, which is not what it tests.
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use opentelemetry_sdk::{
@@ -41,8 +45,9 @@ impl LogExporter for SlowExporter {
 const BURST: u64 = 20_000;
 
 /// (produced, dropped at the bridge's channel, emitted by the bridge,
-/// exported by the SDK).
-fn burst(flush_every: usize) -> (u64, u64, u64, u64) {
+/// exported by the SDK); `paced`: each chunk of 256 records waits (up to
+/// 10 s) until the bridge has emitted everything produced so far.
+fn burst(flush_every: usize, paced: bool) -> (u64, u64, u64, u64) {
     let exporter = SlowExporter::default();
     let provider = SdkLoggerProvider::builder().with_batch_exporter(exporter.clone()).build();
     let bridge = SdkBridge::builder(provider).with_flush_every(flush_every).spawn().expect("bridge starts");
@@ -51,6 +56,12 @@ fn burst(flush_every: usize) -> (u64, u64, u64, u64) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..BURST {
             tracing::info!(target: "burst", i);
+            if paced && (i + 1) % 256 == 0 {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while bridge.metrics().records_emitted < i + 1 && Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+            }
         }
     });
     let layer = handle.metrics();
@@ -65,7 +76,7 @@ fn burst(flush_every: usize) -> (u64, u64, u64, u64) {
 
 #[test]
 fn a_burst_is_exported_or_counted_never_lost_inside_the_sdk() {
-    let (produced, refused, emitted, exported) = burst(selftrace_bridge::sdk::DEFAULT_FLUSH_EVERY);
+    let (produced, refused, emitted, exported) = burst(selftrace_bridge::sdk::DEFAULT_FLUSH_EVERY, false);
     assert_eq!(produced, BURST);
     assert_eq!(exported, emitted, "the SDK exported everything the bridge emitted");
     assert_eq!(produced, emitted + refused, "every other record refused at the channel, counted");
@@ -73,7 +84,8 @@ fn a_burst_is_exported_or_counted_never_lost_inside_the_sdk() {
 
 #[test]
 fn without_waiting_the_sdk_drops_what_the_bridge_emitted() {
-    let (produced, refused, emitted, exported) = burst(0);
+    let (produced, refused, emitted, exported) = burst(0, true);
     assert_eq!(produced, emitted + refused);
+    assert_eq!(refused, 0, "paced: the bridge's channel refused nothing");
     assert!(exported < emitted, "the SDK's queue overflowed: {exported} of {emitted} exported");
 }
