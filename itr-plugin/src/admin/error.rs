@@ -1,35 +1,27 @@
 //! [`SetupError`]: a configuration [`SelfTelemetry`](crate::SelfTelemetry)
 //! cannot run.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 /// A configuration [`SelfTelemetry`](crate::SelfTelemetry) cannot run: where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two errors are equal when they name the same place and say the same; the
+/// error they wrap ([`source`](std::error::Error::source)) is not compared.
+#[derive(Clone, Debug)]
 pub struct SetupError {
     path: String,
     at: Option<(usize, usize)>,
     message: String,
-    cause: Option<Cause>,
+    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-/// The error another one wraps, for [`source`](std::error::Error::source).
-/// Not compared: two errors are equal when what they say is.
-#[derive(Clone)]
-struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
-
-impl fmt::Debug for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+impl PartialEq for SetupError {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, self.at, &self.message) == (&other.path, other.at, &other.message)
     }
 }
 
-impl PartialEq for Cause {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Cause {}
+impl Eq for SetupError {}
 
 impl SetupError {
     pub(super) fn new(path: impl Into<String>, at: Option<(usize, usize)>, message: impl Into<String>) -> Self {
@@ -38,7 +30,7 @@ impl SetupError {
 
     /// This error, caused by `cause`.
     pub(super) fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.cause = Some(Cause(std::sync::Arc::new(cause)));
+        self.cause = Some(Arc::new(cause));
         self
     }
 
@@ -70,6 +62,6 @@ impl fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_ref().map(|c| &*c.0 as &(dyn std::error::Error + 'static))
+        self.cause.as_ref().map(|c| &**c as &(dyn std::error::Error + 'static))
     }
 }

@@ -504,6 +504,22 @@ mod tests {
             .unwrap()
     }
 
+    #[test]
+    fn a_setup_error_gives_the_error_it_wraps_as_its_source() {
+        use std::error::Error as _;
+        let yaml = "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true, buffer_size_bytes: 100 }\n      processors: []\n";
+        let config = ServiceConfig::from_yaml("t.yaml", yaml).unwrap();
+        let error =
+            SelfTelemetry::builder(&config.telemetry).receiver("itr", ReceiverSettings::default()).build().unwrap_err();
+        assert_eq!(error.path(), "service.telemetry.logs.internal_collection");
+        let source = error.source().expect("the encoder limits' error");
+        assert!(source.is::<selftrace::encoder::LimitsError>(), "{source:?}");
+        assert_eq!(source.to_string(), error.message());
+        // Without a wrapped error there is none.
+        let error = SelfTelemetry::builder(&config.telemetry).build().unwrap_err();
+        assert!(error.source().is_none(), "{error}");
+    }
+
     /// Events of `hyper`, `hyper::client::pool` and `hyperloop` outside any
     /// node, then `hyper::client::pool` inside `main`: (discarded, delivered)
     /// by the layer.
