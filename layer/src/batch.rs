@@ -77,6 +77,14 @@ pub struct Shape {
     pub containers: u64,
 }
 
+// The two containers the merger reads number their fields alike: the head
+// (the resource, the scope), the children, the schema URL.
+const HEAD: u32 = resource_logs::RESOURCE;
+const CHILDREN: u32 = resource_logs::SCOPE_LOGS;
+const SCHEMA_URL: u32 = resource_logs::SCHEMA_URL;
+const _: () =
+    assert!(HEAD == scope_logs::SCOPE && CHILDREN == scope_logs::LOG_RECORDS && SCHEMA_URL == scope_logs::SCHEMA_URL);
+
 /// One field: its number, wire type, payload (for `LEN`) and whole bytes.
 struct Field<'a> {
     number: u32,
@@ -113,11 +121,11 @@ fn container(buf: &[u8]) -> Result<Container<'_>, Malformed> {
     for field in fields(buf) {
         let field = field?;
         let slot = match field.number {
-            1 => &mut parts.head,
-            3 => &mut parts.schema_url,
+            HEAD => &mut parts.head,
+            SCHEMA_URL => &mut parts.schema_url,
             // The children; prost rejects them with another wire type.
-            2 if field.wire == LEN => continue,
-            2 => return Err(Malformed),
+            CHILDREN if field.wire == LEN => continue,
+            CHILDREN => return Err(Malformed),
             _ => {
                 parts.unusual = true;
                 continue;
@@ -194,12 +202,12 @@ fn analyze(request: &[u8]) -> Result<(Shape, Option<Plan>), Malformed> {
                     scopes += 1;
                     scope_plan = scope_logs(request, part.payload, &mut shape)?;
                 }
-                (1 | 3, LEN) => {
-                    let slot = if part.number == 1 { &mut head } else { &mut schema_url };
+                (HEAD | SCHEMA_URL, LEN) => {
+                    let slot = if part.number == HEAD { &mut head } else { &mut schema_url };
                     unusual |= slot.is_some();
                     *slot = Some(part.payload);
                 }
-                (1..=3, _) => return Err(Malformed),
+                (HEAD..=SCHEMA_URL, _) => return Err(Malformed),
                 _ => unusual = true,
             }
         }
@@ -239,12 +247,12 @@ fn scope_logs(request: &[u8], payload: &[u8], shape: &mut Shape) -> Result<Optio
                 records = Some(records.map_or(at.clone(), |r| r.start..at.end));
                 continue;
             }
-            (1 | 3, LEN) => {
-                let slot = if part.number == 1 { &mut head } else { &mut schema_url };
+            (HEAD | SCHEMA_URL, LEN) => {
+                let slot = if part.number == HEAD { &mut head } else { &mut schema_url };
                 unusual |= slot.is_some();
                 *slot = Some(part.payload);
             }
-            (1..=3, _) => return Err(Malformed),
+            (HEAD..=SCHEMA_URL, _) => return Err(Malformed),
             _ => unusual = true,
         }
         interrupted |= records.is_some();
@@ -402,9 +410,8 @@ impl BatchWriter {
         self.out.put_u8(key);
         let at = self.out.len();
         self.out.put_bytes(0, self.width);
-        // Field numbers 1 and 3 in both `ResourceLogs` and `ScopeLogs`.
-        let head = parts.head.map(|head| self.put_len_field(tag(scope_logs::SCOPE, LEN), head));
-        let schema_url = parts.schema_url.map(|url| self.put_len_field(tag(scope_logs::SCHEMA_URL, LEN), url));
+        let head = parts.head.map(|head| self.put_len_field(tag(HEAD, LEN), head));
+        let schema_url = parts.schema_url.map(|url| self.put_len_field(tag(SCHEMA_URL, LEN), url));
         Open { at, head, schema_url }
     }
 

@@ -15,7 +15,7 @@ use crate::{
     clock::now_unix_nanos,
     console,
     destination::Destination,
-    encoder::{EncodeError, EncoderLimits, EncoderSettings, OtlpResource, ResourceValue, StatefulOtlpEncoder},
+    encoder::{EncodeError, EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
     logger::NodeLogger,
     metrics::{DropReason, LayerCounters, LayerMetrics},
     node::{self, is_under},
@@ -146,29 +146,7 @@ pub struct OtlpTracingLayerBuilder {
 }
 
 impl OtlpTracingLayerBuilder {
-    /// Sets `service.name` on the resource (default `unknown_service`).
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.settings = self.settings.with_service_name(name);
-        self
-    }
-
-    /// Adds a resource attribute.
-    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.settings = self.settings.with_resource_attribute(key, value);
-        self
-    }
-
-    /// Sets the encoder limits (buffer capacity, record and value limits).
-    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.settings = self.settings.with_limits(limits);
-        self
-    }
-
-    /// Sets the resource and the limits at once.
-    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
-        self.settings = settings;
-        self
-    }
+    crate::__encoder_settings_setters!(settings);
 
     /// Sets the initial destination.
     pub fn with_destination(mut self, destination: Destination) -> Self {

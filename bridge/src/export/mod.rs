@@ -112,12 +112,11 @@ pub use config::{
     OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
 };
 use selftrace::{
-    Destination, EncoderLimits, FlushReason, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel,
-    OtlpBytesReceiver, OtlpBytesSender, OtlpTracingLayer, TrySendError,
+    Destination, FlushReason, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver,
+    OtlpBytesSender, OtlpTracingLayer, TrySendError,
     batch::{Batch, Batcher},
     channel::OtlpSink,
     encoder::EncoderSettings,
-    encoder::ResourceValue,
     pipeline::{enter_zone_thread, zone_thread_start},
     raw::write_raw_note,
 };
@@ -342,32 +341,7 @@ pub struct OtlpExporterBuilder {
 }
 
 impl OtlpExporterBuilder {
-    /// The `service.name` of the records the exporter's [`layer`](OtlpExporter::layer)
-    /// and [`node_logs`](OtlpExporter::node_logs) encode (default
-    /// `unknown_service`).
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.encoding = self.encoding.with_service_name(name);
-        self
-    }
-
-    /// A resource attribute of those records.
-    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.encoding = self.encoding.with_resource_attribute(key, value);
-        self
-    }
-
-    /// The encoder limits of the per-thread buffers (default
-    /// [`EncoderLimits::default`]).
-    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.encoding = self.encoding.with_limits(limits);
-        self
-    }
-
-    /// The resource and the limits at once.
-    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
-        self.encoding = settings;
-        self
-    }
+    selftrace::__encoder_settings_setters!(encoding);
 
     /// The URL to send to, used as it is (for OTLP/HTTP, the whole
     /// `…/v1/logs` URL; for gRPC, the server's).

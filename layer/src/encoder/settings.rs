@@ -61,3 +61,42 @@ impl EncoderSettings {
         self.resource.clone().build_for_service()
     }
 }
+
+/// The setters of every builder that holds an [`EncoderSettings`] in its
+/// field `$field` (the layer's, `NodeLogs`', selftrace-bridge's exporter's):
+/// written once, here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __encoder_settings_setters {
+    ($field:ident) => {
+        /// Sets `service.name` on the resource (default `unknown_service`).
+        pub fn with_service_name(mut self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
+            self.$field = self.$field.with_service_name(name);
+            self
+        }
+
+        /// Adds a resource attribute; a later value for the same key
+        /// replaces the earlier.
+        pub fn with_resource_attribute(
+            mut self,
+            key: impl ::core::convert::Into<::std::string::String>,
+            value: impl ::core::convert::Into<$crate::encoder::ResourceValue>,
+        ) -> Self {
+            self.$field = self.$field.with_resource_attribute(key, value);
+            self
+        }
+
+        /// Sets the encoder limits (buffer capacity, record and value
+        /// limits; default [`EncoderLimits::default`]($crate::EncoderLimits)).
+        pub fn with_limits(mut self, limits: $crate::EncoderLimits) -> Self {
+            self.$field = self.$field.with_limits(limits);
+            self
+        }
+
+        /// Sets the resource and the limits at once.
+        pub fn with_encoder_settings(mut self, settings: $crate::encoder::EncoderSettings) -> Self {
+            self.$field = settings;
+            self
+        }
+    };
+}

@@ -9,7 +9,7 @@ use super::{
     buffer::{LogsInner, Output},
 };
 use crate::{
-    encoder::{EncoderLimits, EncoderSettings, ResourceValue},
+    encoder::{EncoderLimits, EncoderSettings},
     metrics::NodeMetrics,
     view::LogRecordView,
 };
@@ -141,29 +141,7 @@ pub struct NodeLogsBuilder {
     max_level: LevelFilter,
 }
 impl NodeLogsBuilder {
-    /// Sets `service.name` on the resource (default `unknown_service`).
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.settings = self.settings.with_service_name(name);
-        self
-    }
-
-    /// Adds a resource attribute.
-    pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.settings = self.settings.with_resource_attribute(key, value);
-        self
-    }
-
-    /// Sets the limits of every buffer (capacity, record and value limits).
-    pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.settings = self.settings.with_limits(limits);
-        self
-    }
-
-    /// Sets the resource and the limits at once.
-    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
-        self.settings = settings;
-        self
-    }
+    crate::__encoder_settings_setters!(settings);
 
     /// Records above `level` are not produced by the `otel_*!` macros and
     /// third-party events above it inside a node scope are discarded
