@@ -299,13 +299,16 @@ fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
 
 /// Checks an `AnyValue` and everything nested in it: every occurrence of
 /// every field, not only the one that wins, as a protobuf parser would
-/// (prost merges repeated occurrences).
-fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
+/// (prost merges repeated occurrences). Returns the value that wins, as
+/// [`value`] reads it.
+fn check_value(msg: Msg<'_>, depth: usize) -> Result<Option<Value<'_>>, DecodeError> {
     if depth > MAX_NESTING_DEPTH {
         return Err(DecodeError::new(msg.offset, DecodeErrorKind::TooDeep));
     }
+    let mut value = None;
     for field in msg.fields() {
-        match value_field(&field?)? {
+        let set = value_field(&field?)?;
+        match set {
             Some(Value::Array(array)) => {
                 for element in array.fields() {
                     let element = element?;
@@ -317,8 +320,9 @@ fn check_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
             Some(Value::Map(map)) => check_key_values(map, 1, "KeyValueList.values", depth + 1)?,
             _ => {}
         }
+        value = set.or(value);
     }
-    Ok(())
+    Ok(value)
 }
 
 /// Checks the repeated `KeyValue` field `number` of `msg`, every field of
@@ -334,26 +338,44 @@ fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize)
 }
 
 fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
+    checked_key_value(msg, depth).map(drop)
+}
+
+/// Checks a `KeyValue` message whole and returns its key and the value that
+/// wins (as [`key_value`] and [`value`] read them): the check and the read
+/// in one pass.
+fn checked_key_value(msg: Msg<'_>, depth: usize) -> Result<(&str, Option<Value<'_>>), DecodeError> {
+    let (mut key, mut value) = ("", None);
     for field in msg.fields() {
-        if let KeyValueField::Value(value) = key_value_field(&field?)? {
-            check_value(value, depth)?;
+        match key_value_field(&field?)? {
+            KeyValueField::Key(k) => key = k,
+            // The last value message wins, even an empty one.
+            KeyValueField::Value(v) => value = check_value(v, depth)?,
+            KeyValueField::Other => {}
         }
     }
-    Ok(())
+    Ok((key, value))
 }
 
 /// Calls `f` with a checked `AnyValue`; not at all for an empty one.
 fn with_value(msg: Msg<'_>, f: impl FnOnce(AnyValue<'_>)) {
     // Checked before the record was handed out: errors cannot happen here.
-    match value(msg) {
-        Ok(Some(Value::Str(s))) => f(AnyValue::Str(s)),
-        Ok(Some(Value::Bool(b))) => f(AnyValue::Bool(b)),
-        Ok(Some(Value::Int(i))) => f(AnyValue::Int(i)),
-        Ok(Some(Value::Double(d))) => f(AnyValue::Double(d)),
-        Ok(Some(Value::Bytes(b))) => f(AnyValue::Bytes(b)),
-        Ok(Some(Value::Array(msg))) => f(AnyValue::Array(&ArrayRef(msg))),
-        Ok(Some(Value::Map(msg))) => f(AnyValue::Map(&KeyValues { msg, number: 1 })),
-        Ok(None) | Err(_) => {}
+    if let Ok(Some(value)) = value(msg) {
+        lend(value, f);
+    }
+}
+
+/// Calls `f` with `value` as a view.
+#[inline]
+fn lend(value: Value<'_>, f: impl FnOnce(AnyValue<'_>)) {
+    match value {
+        Value::Str(s) => f(AnyValue::Str(s)),
+        Value::Bool(b) => f(AnyValue::Bool(b)),
+        Value::Int(i) => f(AnyValue::Int(i)),
+        Value::Double(d) => f(AnyValue::Double(d)),
+        Value::Bytes(b) => f(AnyValue::Bytes(b)),
+        Value::Array(msg) => f(AnyValue::Array(&ArrayRef(msg))),
+        Value::Map(msg) => f(AnyValue::Map(&KeyValues { msg, number: 1 })),
     }
 }
 
@@ -628,6 +650,38 @@ impl<'a> ScopeLogs<'a> {
     pub fn records(&self) -> RecordsIter<'a> {
         RecordsIter { fields: self.msg.fields() }
     }
+
+    /// Reads each record once, checking it while `sink` visits it: for each
+    /// record [`RecordSink::begin`], its attributes and body, then
+    /// [`RecordSink::end`] with the record once it is found whole. A record
+    /// found malformed half-way gets no `end`: what the sink built for it
+    /// must be discarded.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found; the records before it were ended.
+    pub(crate) fn try_for_each_record(&self, sink: &mut impl RecordSink) -> Result<usize, DecodeError> {
+        let mut count = 0;
+        for field in self.msg.fields() {
+            let field = field?;
+            if field.number == 2 {
+                sink.begin();
+                let record = DecodedRecord::read(field.len("ScopeLogs.log_records")?, sink)?;
+                sink.end(&record);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// What [`ScopeLogs::try_for_each_record`] hands each record to.
+pub(crate) trait RecordSink: RecordVisitor {
+    /// A record starts: what was built for a record that did not end is
+    /// discarded.
+    fn begin(&mut self);
+    /// The record was read whole; its attributes and body were visited.
+    fn end(&mut self, record: &DecodedRecord<'_>);
 }
 
 /// The records of a [`ScopeLogs`].
@@ -700,6 +754,55 @@ impl<'a> DecodedRecord<'a> {
                 12 => this.event_name = field.str("LogRecord.event_name")?,
                 _ => {}
             }
+        }
+        Ok(this)
+    }
+
+    /// Reads and checks the record in one pass, visiting its attributes as
+    /// they come and its body (the last one, as protobuf merges) at the end.
+    /// On an error, what was visited belongs to a rejected record.
+    fn read(msg: Msg<'a>, visitor: &mut impl RecordVisitor) -> Result<Self, DecodeError> {
+        let mut this = Self {
+            msg,
+            time_unix_nano: 0,
+            observed_time_unix_nano: 0,
+            severity_number: 0,
+            severity_text: "",
+            event_name: "",
+            body: None,
+            dropped_attributes_count: 0,
+            flags: 0,
+            trace_id: &[],
+            span_id: &[],
+        };
+        let mut body = None;
+        for field in msg.fields() {
+            let field = field?;
+            match field.number {
+                1 => this.time_unix_nano = field.fixed64("LogRecord.time_unix_nano")?,
+                2 => this.severity_number = field.varint("LogRecord.severity_number")? as i32,
+                3 => this.severity_text = field.str("LogRecord.severity_text")?,
+                5 => {
+                    let msg = field.len("LogRecord.body")?;
+                    body = check_value(msg, 0)?;
+                    this.body = Some(msg);
+                }
+                6 => {
+                    if let (key, Some(value)) = checked_key_value(field.len("LogRecord.attributes")?, 0)? {
+                        lend(value, |value| visitor.visit_attribute(key, value));
+                    }
+                }
+                7 => this.dropped_attributes_count = field.varint("LogRecord.dropped_attributes_count")? as u32,
+                8 => this.flags = field.fixed32("LogRecord.flags")?,
+                9 => this.trace_id = id(&field, "LogRecord.trace_id", 16)?,
+                10 => this.span_id = id(&field, "LogRecord.span_id", 8)?,
+                11 => this.observed_time_unix_nano = field.fixed64("LogRecord.observed_time_unix_nano")?,
+                12 => this.event_name = field.str("LogRecord.event_name")?,
+                _ => {}
+            }
+        }
+        if let Some(body) = body {
+            lend(body, |value| visitor.visit_body(value));
         }
         Ok(this)
     }

@@ -5,24 +5,29 @@
 //! Latest results (criterion medians of one run; this machine: 2 cores,
 //! rustc 1.95.0, `cargo bench -p selftrace --bench clock`):
 //!
-//! | bench                         | median  | resolution | wall time? |
-//! |-------------------------------|---------|------------|------------|
-//! | clock/system_time_now         | 34.1 ns | 1 ns       | yes        |
-//! | clock/realtime_coarse         |  3.1 ns | 4 ms       | yes        |
-//! | clock/quanta_now              | 10.3 ns | TSC        | no: monotonic, needs a wall anchor |
+//! | bench                         | median  | vs system_time_now | resolution | wall time? |
+//! |-------------------------------|---------|--------------------|------------|------------|
+//! | clock/system_time_now         | 45.5 ns | 1.00×              | 1 ns       | yes        |
+//! | clock/realtime_coarse         |  7.7 ns | 0.17×              | 4 ms       | yes        |
+//! | clock/quanta_now              | 15.7 ns | 0.34×              | TSC        | no: monotonic |
+//! | clock/selftrace_anchored      | 17.3 ns | 0.38×              | TSC        | yes: anchored |
 //!
-//! Not decided yet: the coarse clock would stamp every event of a 4 ms tick
-//! alike; the TSC saves about 24 ns of the ~227 ns an event costs but needs
-//! the anchor.
+//! (The previous run, before the choice: 34.1, 3.1 and 10.3 ns; the host
+//! was quieter. Only same-run ratios count.)
 //!
-//! `system_time_now` is what selftrace uses (`SystemTime::now`, the vDSO's
-//! `clock_gettime(CLOCK_REALTIME)`, and the conversion to nanoseconds since
-//! the epoch). `realtime_coarse` is `clock_gettime(CLOCK_REALTIME_COARSE)`:
-//! the time of the last tick, so every event of one tick (4 ms here,
-//! `clock_getres`) gets the same stamp. `quanta_now` reads the TSC scaled to
-//! nanoseconds: fast and fine-grained, but monotonic; a wall clock from it
-//! needs an anchor (`SystemTime` at a known TSC reading) re-taken often
-//! enough to follow NTP's slewing.
+//! Chosen: `selftrace_anchored`, what records are stamped with (see
+//! `layer/src/clock.rs`): the TSC through quanta, added to a per-thread
+//! `SystemTime` anchor re-taken every 100 ms. The coarse clock would stamp
+//! every event of a 4 ms tick alike, losing their order; the TSC alone has
+//! no wall time, and its calibration is off by about 8 ppm here (measured
+//! over 5 s against `SystemTime`), which the 100 ms anchor bounds to under
+//! 1 µs.
+//!
+//! `system_time_now` is `SystemTime::now` (the vDSO's
+//! `clock_gettime(CLOCK_REALTIME)`) and the conversion to nanoseconds since
+//! the epoch. `realtime_coarse` is `clock_gettime(CLOCK_REALTIME_COARSE)`:
+//! the time of the last tick (4 ms here, `clock_getres`). `quanta_now` reads
+//! the TSC scaled to nanoseconds.
 
 #![allow(unsafe_code, reason = "the coarse clock is read through libc")]
 
@@ -52,6 +57,8 @@ fn clock(c: &mut Criterion) {
     c.bench_function("clock/realtime_coarse", |b| b.iter(|| black_box(realtime_coarse())));
     let quanta = quanta::Clock::new();
     c.bench_function("clock/quanta_now", |b| b.iter(|| black_box(quanta.now())));
+    selftrace::__private::now_unix_nanos();
+    c.bench_function("clock/selftrace_anchored", |b| b.iter(|| black_box(selftrace::__private::now_unix_nanos())));
 }
 
 criterion_group! {

@@ -206,6 +206,8 @@ impl OtlpTracingLayerBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> OtlpTracingLayer {
+        // The record clock calibrates here, not at the first event.
+        crate::clock::warm();
         let denied = self.denied.filter(|(targets, ..)| !targets.is_empty()).map(|(targets, logger, level)| {
             let mut first_bytes = [false; 256];
             for target in &targets {

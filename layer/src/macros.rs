@@ -196,8 +196,14 @@ pub mod __private {
     };
 
     pub use crate::node::NodeTelemetry;
-    use crate::{clock::now_unix_nanos, record::TracingLogRecord};
+    use crate::record::TracingLogRecord;
     use tracing_core::{Event, field::Field};
+
+    /// The record clock (for the clock bench).
+    #[inline]
+    pub fn now_unix_nanos() -> u64 {
+        crate::clock::now_unix_nanos()
+    }
 
     /// Fails compilation (in a `const`) for an empty event name or one with
     /// whitespace or control characters.

@@ -23,7 +23,6 @@ use std::{
     cell::Cell,
     fmt,
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use crate::{console, metrics::DropReason, record::TracingLogRecord, view::LogRecordView};
@@ -34,8 +33,12 @@ pub const DEFAULT_RAW_LINES_PER_SECOND: u32 = 50;
 static LINES_PER_SECOND: AtomicU32 = AtomicU32::new(DEFAULT_RAW_LINES_PER_SECOND);
 static WINDOW_SECOND: AtomicU64 = AtomicU64::new(0);
 static WINDOW_LINES: AtomicU32 = AtomicU32::new(0);
+/// Lines held back by the rate limit and not reported yet: the one shared
+/// counter a held-back line writes.
 static PENDING_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// Lines held back and already reported (or held back by the recursion
+/// guard); the total is this plus the pending ones.
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -55,7 +58,10 @@ pub struct RawLoggerMetrics {
 
 /// The raw logger's counters.
 pub fn raw_logger_metrics() -> RawLoggerMetrics {
-    RawLoggerMetrics { written: WRITTEN.load(Ordering::Relaxed), suppressed: SUPPRESSED.load(Ordering::Relaxed) }
+    RawLoggerMetrics {
+        written: WRITTEN.load(Ordering::Relaxed),
+        suppressed: SUPPRESSED.load(Ordering::Relaxed) + PENDING_SUPPRESSED.load(Ordering::Relaxed),
+    }
 }
 
 /// Sets how many raw lines may be written per second, process-wide (0
@@ -117,7 +123,6 @@ fn raw_line(label: &str, body: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) 
         return;
     };
     if !admit() {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
         PENDING_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
         return;
     }
@@ -136,18 +141,21 @@ fn admit() -> bool {
     if limit == 0 {
         return false;
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = crate::clock::now_unix_nanos() / 1_000_000_000;
     let window = WINDOW_SECOND.load(Ordering::Relaxed);
     if now != window && WINDOW_SECOND.compare_exchange(window, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
         WINDOW_LINES.store(0, Ordering::Relaxed);
         let suppressed = PENDING_SUPPRESSED.swap(0, Ordering::Relaxed);
-        if suppressed > 0 && limit > 0 {
+        SUPPRESSED.fetch_add(suppressed, Ordering::Relaxed);
+        if suppressed > 0 {
             console::print_line(|line| {
                 write!(line, "selftrace[raw] {suppressed} raw log lines suppressed by the rate limit")
             });
         }
     }
-    WINDOW_LINES.fetch_add(1, Ordering::Relaxed) < limit
+    // Past the budget a line is refused on a read: the shared line is not
+    // written again until the next second.
+    WINDOW_LINES.load(Ordering::Relaxed) < limit && WINDOW_LINES.fetch_add(1, Ordering::Relaxed) < limit
 }
 
 struct RawGuard;

@@ -13,14 +13,14 @@ use opentelemetry::{
     InstrumentationScope, SpanId, TraceFlags, TraceId,
     logs::{AnyValue as SdkValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as SdkSeverity},
 };
-use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::logs::{SdkLogRecord, SdkLogger, SdkLoggerProvider};
 use selftrace::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
 
 use super::{
     intern::{Fx, Interner},
     metrics::{BridgeCounters, BridgeMetrics},
 };
-use crate::decode::{DecodeError, LogsRequest};
+use crate::decode::{DecodeError, DecodedRecord, LogsRequest, RecordSink};
 
 /// Default bound of [`SdkEmitter`]'s logger cache, in scopes.
 pub const DEFAULT_MAX_LOGGERS: usize = 1024;
@@ -155,11 +155,13 @@ impl SdkEmitter {
             for scope_logs in resource_logs?.scope_logs() {
                 let scope_logs = scope_logs?;
                 self.with_logger(scope_logs.name(), scope_logs.version(), |logger, target, strings, counters| {
-                    for record in scope_logs.records() {
-                        emit(logger, target, strings, counters, &record?);
-                        *emitted += 1;
-                    }
-                    Ok::<(), DecodeError>(())
+                    // Each record is checked while its SDK record is built,
+                    // in one pass: a record found malformed half-way is
+                    // dropped with its SDK record, never emitted.
+                    let mut sink = Builder { logger, target, strings, counters, out: None, emitted: 0 };
+                    let result = scope_logs.try_for_each_record(&mut sink);
+                    *emitted += sink.emitted;
+                    result
                 })?;
             }
         }
@@ -256,6 +258,58 @@ fn emit(
     record: &(impl LogRecordView + ?Sized),
 ) {
     let mut out = logger.create_log_record();
+    set_head(&mut out, target, strings, counters, record);
+    record.visit(&mut Fields { out: &mut out, strings });
+    logger.emit(out);
+}
+
+/// Builds the SDK records of a request while the decoder reads it.
+struct Builder<'a> {
+    logger: &'a SdkLogger,
+    target: &'a Cow<'static, str>,
+    strings: &'a mut Interner,
+    counters: &'a BridgeCounters,
+    out: Option<SdkLogRecord>,
+    emitted: usize,
+}
+
+impl RecordSink for Builder<'_> {
+    fn begin(&mut self) {
+        self.out = Some(self.logger.create_log_record());
+    }
+
+    fn end(&mut self, record: &DecodedRecord<'_>) {
+        if let Some(mut out) = self.out.take() {
+            set_head(&mut out, self.target, self.strings, self.counters, record);
+            self.logger.emit(out);
+            self.emitted += 1;
+        }
+    }
+}
+
+impl RecordVisitor for Builder<'_> {
+    fn visit_body(&mut self, body: AnyValue<'_>) {
+        if let Some(out) = &mut self.out {
+            Fields { out, strings: self.strings }.visit_body(body);
+        }
+    }
+
+    fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+        if let Some(out) = &mut self.out {
+            Fields { out, strings: self.strings }.visit_attribute(key, value);
+        }
+    }
+}
+
+/// Sets everything of `out` but the body and the attributes.
+#[allow(clippy::ptr_arg, reason = "cloning a borrowed Cow copies a pointer; a &str would be copied into a String")]
+fn set_head(
+    out: &mut SdkLogRecord,
+    target: &Cow<'static, str>,
+    strings: &mut Interner,
+    counters: &BridgeCounters,
+    record: &(impl LogRecordView + ?Sized),
+) {
     out.set_target(target.clone());
     if let Some(t) = record.time_unix_nano() {
         out.set_timestamp(system_time(t));
@@ -289,8 +343,6 @@ fn emit(
             Some(TraceFlags::new(cx.flags)),
         );
     }
-    record.visit(&mut Fields { out: &mut out, strings });
-    logger.emit(out);
 }
 
 struct Fields<'a, R> {

@@ -153,6 +153,8 @@ impl NodeLogsBuilder {
 
     /// Builds the node logs.
     pub fn build(self) -> NodeLogs {
+        // The record clock calibrates here, not at the first event.
+        crate::clock::warm();
         let (limits, resource) = (self.settings.limits(), self.settings.resource());
         NodeLogs { inner: Arc::new(LogsInner::new(self.output, limits, resource, self.max_level)) }
     }
