@@ -130,6 +130,8 @@ type Msg<'a> = wire::Message<'a>;
 type Field<'a> = wire::Field<'a>;
 type Fields<'a> = wire::Fields<'a>;
 
+use wire::{Cursor, I32, I64, LEN, VARINT};
+
 impl From<wire::Error> for DecodeError {
     fn from(error: wire::Error) -> Self {
         let kind = match error.kind {
@@ -145,9 +147,23 @@ impl From<wire::Error> for DecodeError {
 }
 
 /// A message read as a string field.
+#[inline]
 fn str_of<'a>(msg: Msg<'a>, field: &'static str) -> Result<&'a str, DecodeError> {
-    std::str::from_utf8(msg.bytes)
-        .map_err(|e| DecodeError::new(msg.offset + e.valid_up_to(), DecodeErrorKind::InvalidUtf8 { field }))
+    utf8(msg.bytes).map_err(|e| DecodeError::new(msg.offset + e.valid_up_to(), DecodeErrorKind::InvalidUtf8 { field }))
+}
+
+/// `std::str::from_utf8`, with the strings of telemetry (keys, names, most
+/// values: short and ASCII) checked inline: the call into `from_utf8` costs
+/// more than the check of a short string.
+#[inline]
+fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8; the unit test
+        // `utf8_agrees_with_from_utf8` checks the helper against std.
+        #[expect(unsafe_code, reason = "ASCII was just checked; from_utf8 would check it again, out of line")]
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes)
 }
 
 /// The next occurrence of the repeated message field `number` in `fields`,
@@ -305,33 +321,81 @@ fn check_value(msg: Msg<'_>, depth: usize) -> Result<Option<Value<'_>>, DecodeEr
     if depth > MAX_NESTING_DEPTH {
         return Err(DecodeError::new(msg.offset, DecodeErrorKind::TooDeep));
     }
+    let mut cur = Cursor::new(msg);
     let mut value = None;
-    for field in msg.fields() {
-        let set = value_field(&field?)?;
-        match set {
-            Some(Value::Array(array)) => {
-                for element in array.fields() {
-                    let element = element?;
-                    if element.number == 1 {
-                        check_value(element.len("ArrayValue.values")?, depth + 1)?;
+    while let Some((number, wire)) = cur.key()? {
+        let set = match (number, wire) {
+            (1, LEN) => Some(Value::Str(str_of(cur.len()?, "AnyValue.string_value")?)),
+            (2, VARINT) => Some(Value::Bool(cur.varint()? != 0)),
+            (3, VARINT) => Some(Value::Int(cur.varint()? as i64)),
+            (4, I64) => Some(Value::Double(f64::from_bits(cur.fixed64()?))),
+            (5, LEN) => {
+                let array = cur.len()?;
+                let mut elements = Cursor::new(array);
+                while let Some((number, wire)) = elements.key()? {
+                    match (number, wire) {
+                        (1, LEN) => drop(check_value(elements.len()?, depth + 1)?),
+                        (1, _) => return Err(wrong(&mut elements, wire, "ArrayValue.values")),
+                        _ => elements.skip(wire)?,
                     }
                 }
+                Some(Value::Array(array))
             }
-            Some(Value::Map(map)) => check_key_values(map, 1, "KeyValueList.values", depth + 1)?,
-            _ => {}
-        }
+            (6, LEN) => {
+                let map = cur.len()?;
+                check_key_values(map, 1, "KeyValueList.values", depth + 1)?;
+                Some(Value::Map(map))
+            }
+            (7, LEN) => Some(Value::Bytes(cur.len()?.bytes)),
+            (8, VARINT) => {
+                cur.varint()?;
+                None
+            }
+            (1..=8, _) => {
+                return Err(wrong(&mut cur, wire, ANY_VALUE_FIELDS.get(number as usize).copied().unwrap_or_default()));
+            }
+            _ => {
+                cur.skip(wire)?;
+                None
+            }
+        };
         value = set.or(value);
     }
     Ok(value)
 }
 
+/// `AnyValue`'s fields by number, for [`DecodeErrorKind::WrongWireType`].
+const ANY_VALUE_FIELDS: [&str; 9] = [
+    "",
+    "AnyValue.string_value",
+    "AnyValue.bool_value",
+    "AnyValue.int_value",
+    "AnyValue.double_value",
+    "AnyValue.array_value",
+    "AnyValue.kvlist_value",
+    "AnyValue.bytes_value",
+    "AnyValue.string_value_strindex",
+];
+
+/// The error for a known field of the wrong wire type: its value is read
+/// first, so a value cut short is reported as such, as [`Fields`] does.
+#[cold]
+fn wrong(cur: &mut Cursor<'_>, wire: u8, field: &'static str) -> DecodeError {
+    match cur.skip(wire) {
+        Err(e) => e.into(),
+        Ok(()) => DecodeError::new(cur.key_at(), DecodeErrorKind::WrongWireType { field }),
+    }
+}
+
 /// Checks the repeated `KeyValue` field `number` of `msg`, every field of
 /// every entry.
 fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize) -> Result<(), DecodeError> {
-    for field in msg.fields() {
-        let field = field?;
-        if field.number == number {
-            check_key_value(field.len(name)?, depth)?;
+    let mut cur = Cursor::new(msg);
+    while let Some((n, wire)) = cur.key()? {
+        match (n == number, wire) {
+            (true, LEN) => check_key_value(cur.len()?, depth)?,
+            (true, _) => return Err(wrong(&mut cur, wire, name)),
+            _ => cur.skip(wire)?,
         }
     }
     Ok(())
@@ -346,12 +410,17 @@ fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
 /// in one pass.
 fn checked_key_value(msg: Msg<'_>, depth: usize) -> Result<(&str, Option<Value<'_>>), DecodeError> {
     let (mut key, mut value) = ("", None);
-    for field in msg.fields() {
-        match key_value_field(&field?)? {
-            KeyValueField::Key(k) => key = k,
+    let mut cur = Cursor::new(msg);
+    while let Some((number, wire)) = cur.key()? {
+        match (number, wire) {
+            (1, LEN) => key = str_of(cur.len()?, "KeyValue.key")?,
             // The last value message wins, even an empty one.
-            KeyValueField::Value(v) => value = check_value(v, depth)?,
-            KeyValueField::Other => {}
+            (2, LEN) => value = check_value(cur.len()?, depth)?,
+            (3, VARINT) => drop(cur.varint()?),
+            (1, _) => return Err(wrong(&mut cur, wire, "KeyValue.key")),
+            (2, _) => return Err(wrong(&mut cur, wire, "KeyValue.value")),
+            (3, _) => return Err(wrong(&mut cur, wire, "KeyValue.key_strindex")),
+            _ => cur.skip(wire)?,
         }
     }
     Ok((key, value))
@@ -662,13 +731,17 @@ impl<'a> ScopeLogs<'a> {
     /// The first problem found; the records before it were ended.
     pub(crate) fn try_for_each_record(&self, sink: &mut impl RecordSink) -> Result<usize, DecodeError> {
         let mut count = 0;
-        for field in self.msg.fields() {
-            let field = field?;
-            if field.number == 2 {
-                sink.begin();
-                let record = DecodedRecord::read(field.len("ScopeLogs.log_records")?, sink)?;
-                sink.end(&record);
-                count += 1;
+        let mut cur = Cursor::new(self.msg);
+        while let Some((number, wire)) = cur.key()? {
+            match (number, wire) {
+                (2, LEN) => {
+                    sink.begin();
+                    let record = DecodedRecord::read(cur.len()?, sink)?;
+                    sink.end(&record);
+                    count += 1;
+                }
+                (2, _) => return Err(wrong(&mut cur, wire, "ScopeLogs.log_records")),
+                _ => cur.skip(wire)?,
             }
         }
         Ok(count)
@@ -776,29 +849,36 @@ impl<'a> DecodedRecord<'a> {
             span_id: &[],
         };
         let mut body = None;
-        for field in msg.fields() {
-            let field = field?;
-            match field.number {
-                1 => this.time_unix_nano = field.fixed64("LogRecord.time_unix_nano")?,
-                2 => this.severity_number = field.varint("LogRecord.severity_number")? as i32,
-                3 => this.severity_text = field.str("LogRecord.severity_text")?,
-                5 => {
-                    let msg = field.len("LogRecord.body")?;
+        let mut cur = Cursor::new(msg);
+        while let Some((number, wire)) = cur.key()? {
+            match (number, wire) {
+                (1, I64) => this.time_unix_nano = cur.fixed64()?,
+                (2, VARINT) => this.severity_number = cur.varint()? as i32,
+                (3, LEN) => this.severity_text = str_of(cur.len()?, "LogRecord.severity_text")?,
+                (5, LEN) => {
+                    let msg = cur.len()?;
                     body = check_value(msg, 0)?;
                     this.body = Some(msg);
                 }
-                6 => {
-                    if let (key, Some(value)) = checked_key_value(field.len("LogRecord.attributes")?, 0)? {
+                (6, LEN) => {
+                    if let (key, Some(value)) = checked_key_value(cur.len()?, 0)? {
                         lend(value, |value| visitor.visit_attribute(key, value));
                     }
                 }
-                7 => this.dropped_attributes_count = field.varint("LogRecord.dropped_attributes_count")? as u32,
-                8 => this.flags = field.fixed32("LogRecord.flags")?,
-                9 => this.trace_id = id(&field, "LogRecord.trace_id", 16)?,
-                10 => this.span_id = id(&field, "LogRecord.span_id", 8)?,
-                11 => this.observed_time_unix_nano = field.fixed64("LogRecord.observed_time_unix_nano")?,
-                12 => this.event_name = field.str("LogRecord.event_name")?,
-                _ => {}
+                (7, VARINT) => this.dropped_attributes_count = cur.varint()? as u32,
+                (8, I32) => this.flags = cur.fixed32()?,
+                (9, LEN) => this.trace_id = checked_id(cur.key_at(), cur.len()?, "LogRecord.trace_id", 16)?,
+                (10, LEN) => this.span_id = checked_id(cur.key_at(), cur.len()?, "LogRecord.span_id", 8)?,
+                (11, I64) => this.observed_time_unix_nano = cur.fixed64()?,
+                (12, LEN) => this.event_name = str_of(cur.len()?, "LogRecord.event_name")?,
+                (1..=3 | 5..=12, _) => {
+                    return Err(wrong(
+                        &mut cur,
+                        wire,
+                        LOG_RECORD_FIELDS.get(number as usize).copied().unwrap_or_default(),
+                    ));
+                }
+                _ => cur.skip(wire)?,
             }
         }
         if let Some(body) = body {
@@ -825,13 +905,34 @@ impl<'a> DecodedRecord<'a> {
 
 /// A trace or span id: empty (not set) or exactly `len` bytes.
 fn id<'a>(field: &Field<'a>, name: &'static str, len: usize) -> Result<&'a [u8], DecodeError> {
-    let bytes = field.len(name)?.bytes;
-    if bytes.is_empty() || bytes.len() == len {
-        Ok(bytes)
+    checked_id(field.at, field.len(name)?, name, len)
+}
+
+/// The payload of the id field whose key is at `at`: empty or `len` bytes.
+fn checked_id<'a>(at: usize, msg: Msg<'a>, name: &'static str, len: usize) -> Result<&'a [u8], DecodeError> {
+    if msg.bytes.is_empty() || msg.bytes.len() == len {
+        Ok(msg.bytes)
     } else {
-        Err(DecodeError::new(field.at, DecodeErrorKind::InvalidIdLength { field: name, len: bytes.len() }))
+        Err(DecodeError::new(at, DecodeErrorKind::InvalidIdLength { field: name, len: msg.bytes.len() }))
     }
 }
+
+/// `LogRecord`'s fields by number, for [`DecodeErrorKind::WrongWireType`].
+const LOG_RECORD_FIELDS: [&str; 13] = [
+    "",
+    "LogRecord.time_unix_nano",
+    "LogRecord.severity_number",
+    "LogRecord.severity_text",
+    "",
+    "LogRecord.body",
+    "LogRecord.attributes",
+    "LogRecord.dropped_attributes_count",
+    "LogRecord.flags",
+    "LogRecord.trace_id",
+    "LogRecord.span_id",
+    "LogRecord.observed_time_unix_nano",
+    "LogRecord.event_name",
+];
 
 fn non_zero(value: u64) -> Option<u64> {
     (value != 0).then_some(value)
@@ -889,6 +990,21 @@ mod tests {
 
     fn kind(bytes: &[u8]) -> Option<(usize, DecodeErrorKind)> {
         LogsRequest::new(bytes).for_each_record(|_, _| {}).err().map(|e| (e.offset(), e.kind()))
+    }
+
+    #[test]
+    fn utf8_agrees_with_from_utf8() {
+        let samples: [&[u8]; 8] =
+            [b"", b"key1", b"service.name", "h\u{e9}llo".as_bytes(), &[0xff], &[b'a', 0xc3], &[0x7f; 40], &[0x80; 3]];
+        for bytes in samples {
+            assert_eq!(utf8(bytes), std::str::from_utf8(bytes), "{bytes:?}");
+        }
+        // Every two-byte sequence, ASCII or not.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                assert_eq!(utf8(&[a, b]), std::str::from_utf8(&[a, b]));
+            }
+        }
     }
 
     #[test]

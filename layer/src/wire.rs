@@ -222,7 +222,7 @@ impl<'a> Message<'a> {
 
     /// Its fields, in order.
     pub fn fields(self) -> Fields<'a> {
-        Fields { msg: self, pos: 0, done: false }
+        Fields { cur: Cursor::new(self), done: false }
     }
 }
 
@@ -305,8 +305,7 @@ impl std::error::Error for Error {}
 /// the message; stops after the first error. Nothing is copied.
 #[derive(Clone, Debug)]
 pub struct Fields<'a> {
-    msg: Message<'a>,
-    pos: usize,
+    cur: Cursor<'a>,
     done: bool,
 }
 
@@ -320,37 +319,188 @@ impl<'a> Fields<'a> {
     /// where it stops making sense.
     #[inline(always)]
     fn field(&mut self) -> Result<Field<'a>, (usize, ErrorKind)> {
+        let cur = &mut self.cur;
+        let at = cur.pos;
+        let (number, wire) = cur.read_key()?;
+        let value = match wire {
+            VARINT => Value::Varint(cur.read_varint()?),
+            I64 => Value::I64(u64::from_le_bytes(cur.read_fixed::<8>()?)),
+            LEN => Value::Len(cur.read_len()?),
+            _ => Value::I32(u32::from_le_bytes(cur.read_fixed::<4>()?)),
+        };
+        let raw = cur.msg.bytes.get(at..cur.pos).unwrap_or_default();
+        Ok(Field { number, value, at: cur.msg.offset + at, raw })
+    }
+
+    /// Stops the iteration (after an error found by the caller).
+    pub fn stop(&mut self) {
+        self.done = true;
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, Error>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.cur.pos >= self.cur.msg.bytes.len() {
+            return None;
+        }
+        match self.field() {
+            Ok(field) => Some(Ok(field)),
+            Err((at, kind)) => {
+                self.done = true;
+                Some(Err(Error { at: self.cur.msg.offset + at, kind }))
+            }
+        }
+    }
+}
+
+/// The lean reader under [`Fields`]: a key, then its value read by the
+/// caller as the type it expects, with no [`Field`] built in between. The
+/// hot loops of a decoder read this way; the checks and the error offsets
+/// are the same as [`Fields`]'.
+///
+/// ```
+/// use selftrace::wire::{Cursor, LEN, Message, VARINT};
+///
+/// // field 1 = 150 (varint), field 2 = "hi"
+/// let mut cursor = Cursor::new(Message::new(&[0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i']));
+/// assert_eq!(cursor.key()?, Some((1, VARINT)));
+/// assert_eq!(cursor.varint()?, 150);
+/// assert_eq!(cursor.key()?, Some((2, LEN)));
+/// assert_eq!(cursor.len()?.bytes, b"hi");
+/// assert_eq!(cursor.key()?, None);
+/// # Ok::<(), selftrace::wire::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Cursor<'a> {
+    msg: Message<'a>,
+    pos: usize,
+    key_at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A reader at the start of `msg`.
+    #[inline]
+    pub fn new(msg: Message<'a>) -> Self {
+        Self { msg, pos: 0, key_at: 0 }
+    }
+
+    #[inline(always)]
+    fn error(&self, (at, kind): (usize, ErrorKind)) -> Error {
+        Error { at: self.msg.offset + at, kind }
+    }
+
+    /// The next field's number and wire type (a supported one: 0, 1, 2 or
+    /// 5), or `None` at the end of the message. Its value must be read or
+    /// [skipped](Self::skip) before the next key.
+    ///
+    /// # Errors
+    ///
+    /// A key cut short, field number 0 or above 2²⁹ − 1, or an unsupported
+    /// wire type, at the key's offset.
+    #[inline(always)]
+    pub fn key(&mut self) -> Result<Option<(u32, u8)>, Error> {
+        if self.pos >= self.msg.bytes.len() {
+            return Ok(None);
+        }
+        self.key_at = self.pos;
+        self.read_key().map(Some).map_err(|e| self.error(e))
+    }
+
+    /// Offset in the outermost buffer of the key [`key`](Self::key) read last.
+    #[inline]
+    pub fn key_at(&self) -> usize {
+        self.msg.offset + self.key_at
+    }
+
+    /// A varint value.
+    ///
+    /// # Errors
+    ///
+    /// Cut short or longer than ten bytes.
+    #[inline(always)]
+    pub fn varint(&mut self) -> Result<u64, Error> {
+        self.read_varint().map_err(|e| self.error(e))
+    }
+
+    /// A fixed 64-bit value (wire type 1).
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 8 bytes left.
+    #[inline(always)]
+    pub fn fixed64(&mut self) -> Result<u64, Error> {
+        self.read_fixed::<8>().map(u64::from_le_bytes).map_err(|e| self.error(e))
+    }
+
+    /// A fixed 32-bit value (wire type 5).
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 4 bytes left.
+    #[inline(always)]
+    pub fn fixed32(&mut self) -> Result<u32, Error> {
+        self.read_fixed::<4>().map(u32::from_le_bytes).map_err(|e| self.error(e))
+    }
+
+    /// A length-delimited payload (wire type 2).
+    ///
+    /// # Errors
+    ///
+    /// A length that runs past the message, at the length's offset.
+    #[inline(always)]
+    pub fn len(&mut self) -> Result<Message<'a>, Error> {
+        self.read_len().map_err(|e| self.error(e))
+    }
+
+    /// Skips a value of wire type `wire` (as [`key`](Self::key) returned it).
+    ///
+    /// # Errors
+    ///
+    /// As reading the value would fail.
+    #[inline]
+    pub fn skip(&mut self, wire: u8) -> Result<(), Error> {
+        match wire {
+            VARINT => self.varint().map(drop),
+            I64 => self.fixed64().map(drop),
+            LEN => self.len().map(drop),
+            _ => self.fixed32().map(drop),
+        }
+    }
+
+    #[inline(always)]
+    fn read_key(&mut self) -> Result<(u32, u8), (usize, ErrorKind)> {
         let at = self.pos;
-        let key = self.varint()?;
+        let key = self.read_varint()?;
         let number = u32::try_from(key >> 3).map_err(|_| (at, ErrorKind::InvalidFieldNumber))?;
         if number == 0 || number > (1 << 29) - 1 {
             return Err((at, ErrorKind::InvalidFieldNumber));
         }
-        let value = match (key & 7) as u8 {
-            VARINT => Value::Varint(self.varint()?),
-            I64 => Value::I64(u64::from_le_bytes(self.fixed::<8>()?)),
-            LEN => {
-                let len_at = self.pos;
-                let len = self.varint()?;
-                let start = self.pos;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| start.checked_add(len))
-                    .filter(|&end| end <= self.msg.bytes.len())
-                    .ok_or((len_at, ErrorKind::Truncated))?;
-                self.pos = end;
-                let bytes = self.msg.bytes.get(start..end).ok_or((len_at, ErrorKind::Truncated))?;
-                Value::Len(Message { bytes, offset: self.msg.offset + start })
-            }
-            I32 => Value::I32(u32::from_le_bytes(self.fixed::<4>()?)),
-            wire => return Err((at, ErrorKind::UnsupportedWireType(wire))),
-        };
-        let raw = self.msg.bytes.get(at..self.pos).unwrap_or_default();
-        Ok(Field { number, value, at: self.msg.offset + at, raw })
+        match (key & 7) as u8 {
+            wire @ (VARINT | I64 | LEN | I32) => Ok((number, wire)),
+            wire => Err((at, ErrorKind::UnsupportedWireType(wire))),
+        }
     }
 
     #[inline(always)]
-    fn varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
+    fn read_len(&mut self) -> Result<Message<'a>, (usize, ErrorKind)> {
+        let len_at = self.pos;
+        let len = self.read_varint()?;
+        let start = self.pos;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| start.checked_add(len))
+            .filter(|&end| end <= self.msg.bytes.len())
+            .ok_or((len_at, ErrorKind::Truncated))?;
+        self.pos = end;
+        let bytes = self.msg.bytes.get(start..end).ok_or((len_at, ErrorKind::Truncated))?;
+        Ok(Message { bytes, offset: self.msg.offset + start })
+    }
+
+    #[inline(always)]
+    fn read_varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
         // One byte: keys, small lengths and most values; two bytes: the
         // lengths of most records and containers.
         match self.msg.bytes.get(self.pos..self.pos + 2) {
@@ -389,7 +539,7 @@ impl<'a> Fields<'a> {
     }
 
     #[inline(always)]
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, ErrorKind)> {
+    fn read_fixed<const N: usize>(&mut self) -> Result<[u8; N], (usize, ErrorKind)> {
         let start = self.pos;
         let bytes = self.msg.bytes.get(start..start + N).ok_or((start, ErrorKind::Truncated))?;
         self.pos += N;
@@ -397,38 +547,15 @@ impl<'a> Fields<'a> {
         out.copy_from_slice(bytes);
         Ok(out)
     }
-
-    /// Stops the iteration (after an error found by the caller).
-    pub fn stop(&mut self) {
-        self.done = true;
-    }
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<Field<'a>, Error>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos >= self.msg.bytes.len() {
-            return None;
-        }
-        match self.field() {
-            Ok(field) => Some(Ok(field)),
-            Err((at, kind)) => {
-                self.done = true;
-                Some(Err(Error { at: self.msg.offset + at, kind }))
-            }
-        }
-    }
 }
 
 /// Reads one varint from the front of `bytes`: the value and the rest, or
 /// `None` when it is cut short or longer than ten bytes.
 #[inline]
 pub fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut fields = Fields { msg: Message::new(bytes), pos: 0, done: false };
-    let value = fields.varint().ok()?;
-    Some((value, bytes.get(fields.pos..).unwrap_or_default()))
+    let mut cursor = Cursor::new(Message::new(bytes));
+    let value = cursor.read_varint().ok()?;
+    Some((value, bytes.get(cursor.pos..).unwrap_or_default()))
 }
 
 #[cfg(test)]
