@@ -578,12 +578,14 @@ pub struct ResourceLogs<'a> {
 impl<'a> ResourceLogs<'a> {
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
         let mut this = Self { msg, resource: None, schema_url: "" };
-        for field in msg.fields() {
-            let field = field?;
-            match field.number {
-                1 => this.resource = Some(DecodedResource::parse(field.len("ResourceLogs.resource")?)?),
-                3 => this.schema_url = field.str("ResourceLogs.schema_url")?,
-                _ => {}
+        let mut cur = Cursor::new(msg);
+        while let Some((number, wire)) = cur.key()? {
+            match (number, wire) {
+                (1, LEN) => this.resource = Some(DecodedResource::parse(cur.len()?)?),
+                (3, LEN) => this.schema_url = str_of(cur.len()?, "ResourceLogs.schema_url")?,
+                (1, _) => return Err(wrong(&mut cur, wire, "ResourceLogs.resource")),
+                (3, _) => return Err(wrong(&mut cur, wire, "ResourceLogs.schema_url")),
+                _ => cur.skip(wire)?,
             }
         }
         Ok(this)
@@ -614,12 +616,15 @@ pub struct DecodedResource<'a> {
 
 impl<'a> DecodedResource<'a> {
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
-        check_key_values(msg, 1, "Resource.attributes", 0)?;
         let mut dropped_attributes_count = 0;
-        for field in msg.fields() {
-            let field = field?;
-            if field.number == 2 {
-                dropped_attributes_count = field.varint("Resource.dropped_attributes_count")? as u32;
+        let mut cur = Cursor::new(msg);
+        while let Some((number, wire)) = cur.key()? {
+            match (number, wire) {
+                (1, LEN) => check_key_value(cur.len()?, 0)?,
+                (2, VARINT) => dropped_attributes_count = cur.varint()? as u32,
+                (1, _) => return Err(wrong(&mut cur, wire, "Resource.attributes")),
+                (2, _) => return Err(wrong(&mut cur, wire, "Resource.dropped_attributes_count")),
+                _ => cur.skip(wire)?,
             }
         }
         Ok(Self { attributes: KeyValues { msg, number: 1 }, dropped_attributes_count })
@@ -666,28 +671,32 @@ pub struct ScopeLogs<'a> {
 impl<'a> ScopeLogs<'a> {
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
         let mut this = Self { msg, name: "", version: "", attributes: None, schema_url: "" };
-        for field in msg.fields() {
-            let field = field?;
-            match field.number {
-                1 => {
-                    let scope = field.len("ScopeLogs.scope")?;
+        let mut cur = Cursor::new(msg);
+        while let Some((number, wire)) = cur.key()? {
+            match (number, wire) {
+                (1, LEN) => {
+                    let scope = cur.len()?;
                     (this.name, this.version) = ("", "");
-                    for field in scope.fields() {
-                        let field = field?;
-                        match field.number {
-                            1 => this.name = field.str("InstrumentationScope.name")?,
-                            2 => this.version = field.str("InstrumentationScope.version")?,
-                            4 => {
-                                field.varint("InstrumentationScope.dropped_attributes_count")?;
+                    let mut fields = Cursor::new(scope);
+                    while let Some((number, wire)) = fields.key()? {
+                        match (number, wire) {
+                            (1, LEN) => this.name = str_of(fields.len()?, "InstrumentationScope.name")?,
+                            (2, LEN) => this.version = str_of(fields.len()?, "InstrumentationScope.version")?,
+                            (3, LEN) => check_key_value(fields.len()?, 0)?,
+                            (4, VARINT) => drop(fields.varint()?),
+                            (1..=4, _) => {
+                                let name = SCOPE_FIELDS.get(number as usize).copied().unwrap_or_default();
+                                return Err(wrong(&mut fields, wire, name));
                             }
-                            _ => {}
+                            _ => fields.skip(wire)?,
                         }
                     }
-                    check_key_values(scope, 3, "InstrumentationScope.attributes", 0)?;
                     this.attributes = Some(KeyValues { msg: scope, number: 3 });
                 }
-                3 => this.schema_url = field.str("ScopeLogs.schema_url")?,
-                _ => {}
+                (3, LEN) => this.schema_url = str_of(cur.len()?, "ScopeLogs.schema_url")?,
+                (1, _) => return Err(wrong(&mut cur, wire, "ScopeLogs.scope")),
+                (3, _) => return Err(wrong(&mut cur, wire, "ScopeLogs.schema_url")),
+                _ => cur.skip(wire)?,
             }
         }
         Ok(this)
@@ -916,6 +925,16 @@ fn checked_id<'a>(at: usize, msg: Msg<'a>, name: &'static str, len: usize) -> Re
         Err(DecodeError::new(at, DecodeErrorKind::InvalidIdLength { field: name, len: msg.bytes.len() }))
     }
 }
+
+/// `InstrumentationScope`'s fields by number, for
+/// [`DecodeErrorKind::WrongWireType`].
+const SCOPE_FIELDS: [&str; 5] = [
+    "",
+    "InstrumentationScope.name",
+    "InstrumentationScope.version",
+    "InstrumentationScope.attributes",
+    "InstrumentationScope.dropped_attributes_count",
+];
 
 /// `LogRecord`'s fields by number, for [`DecodeErrorKind::WrongWireType`].
 const LOG_RECORD_FIELDS: [&str; 13] = [
