@@ -71,7 +71,7 @@ use self::{
 };
 use crate::{
     view::{AnyValue, LogRecordView, RecordVisitor},
-    wire::{read_varint, varint_len},
+    wire::varint_len,
 };
 
 // Wire tags, from the OTLP field table: `(field << 3) | wire type`.
@@ -452,14 +452,31 @@ impl StatefulOtlpEncoder {
     fn write_record(&mut self, record: &(impl LogRecordView + ?Sized), end: usize) -> Result<u32, Exceeded> {
         self.out.set_record_end(end);
         let max_value = self.limits.max_value_bytes;
-        if let Some(t) = record.time_unix_nano() {
-            self.out.put_tag_fixed64(tag::LOG_TIME, t)?;
-        }
-        if let Some(t) = record.observed_time_unix_nano() {
-            self.out.put_tag_fixed64(tag::LOG_OBSERVED_TIME, t)?;
-        }
-        if let Some(severity) = record.severity() {
-            self.out.put_tag_varint(tag::LOG_SEVERITY_NUMBER, severity.number() as u64)?;
+        let (time, observed, severity) = (record.time_unix_nano(), record.observed_time_unix_nano(), record.severity());
+        match (time, observed, severity.map(|s| s.number())) {
+            // The usual head, both times and a severity: one piece, one check.
+            (Some(time), Some(observed), Some(number @ 0..0x80)) => {
+                self.out.check(20)?;
+                let mut head = [0; 20];
+                head[0] = tag::LOG_TIME;
+                head[1..9].copy_from_slice(&time.to_le_bytes());
+                head[9] = tag::LOG_OBSERVED_TIME;
+                head[10..18].copy_from_slice(&observed.to_le_bytes());
+                head[18] = tag::LOG_SEVERITY_NUMBER;
+                head[19] = number as u8;
+                self.out.buf.extend_from_slice(&head);
+            }
+            _ => {
+                if let Some(t) = time {
+                    self.out.put_tag_fixed64(tag::LOG_TIME, t)?;
+                }
+                if let Some(t) = observed {
+                    self.out.put_tag_fixed64(tag::LOG_OBSERVED_TIME, t)?;
+                }
+                if let Some(severity) = severity {
+                    self.out.put_tag_varint(tag::LOG_SEVERITY_NUMBER, severity.number() as u64)?;
+                }
+            }
         }
         let mut dropped = record.dropped_attributes_count();
         if let Some(text) = record.severity_text() {
@@ -505,11 +522,17 @@ impl FieldWriter<'_> {
 
 impl RecordVisitor for FieldWriter<'_> {
     fn visit_body(&mut self, body: AnyValue<'_>) {
+        // An empty string body is no body.
+        if let AnyValue::Str("") = body {
+            return;
+        }
         let max_value = self.max_value;
         let mark = self.out.buf.len();
         self.field(|out| out.put_any_value_field(tag::LOG_BODY, body, max_value, 0));
-        // An empty string body is no body.
-        if !self.abort && is_empty_string_any_value(self.out.buf.get(mark..).unwrap_or_default()) {
+        // A formatted value is written between two placeholders: nothing
+        // between them is an empty string (a cut one ends with the marker).
+        if !self.abort && matches!(body, AnyValue::Fmt(_)) && self.out.buf.len() == mark + 2 + 2 * self.out.record_width
+        {
             self.out.buf.truncate(mark);
         }
     }
@@ -518,24 +541,6 @@ impl RecordVisitor for FieldWriter<'_> {
         let max_value = self.max_value;
         self.field(|out| out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0));
     }
-}
-
-/// Whether `field` is `body { string_value: "" }` (with any length widths).
-fn is_empty_string_any_value(field: &[u8]) -> bool {
-    // [tag][len varint...][0x0A][0 as varint, maybe padded]
-    let Some((&tag, rest)) = field.split_first() else {
-        return false;
-    };
-    if tag != tag::LOG_BODY {
-        return false;
-    }
-    let Some((_len, rest)) = read_varint(rest) else {
-        return false;
-    };
-    let Some((&inner, rest)) = rest.split_first() else {
-        return false;
-    };
-    inner == tag::ANY_STRING && read_varint(rest).is_some_and(|(n, tail)| n == 0 && tail.is_empty())
 }
 
 #[cfg(test)]

@@ -98,8 +98,12 @@ impl Out {
     #[inline]
     pub(super) fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) -> Result<(), Exceeded> {
         self.check(1 + varint_len(bytes.len() as u64) + bytes.len())?;
-        self.buf.push(tag);
-        put_varint(&mut self.buf, bytes.len() as u64);
+        if bytes.len() < 0x80 {
+            self.buf.extend_from_slice(&[tag, bytes.len() as u8]);
+        } else {
+            self.buf.push(tag);
+            put_varint(&mut self.buf, bytes.len() as u64);
+        }
         self.buf.extend_from_slice(bytes);
         Ok(())
     }
@@ -108,10 +112,15 @@ impl Out {
     #[inline]
     pub(super) fn open(&mut self, tag: u8, width: usize) -> Result<usize, Exceeded> {
         self.check(1 + width)?;
-        self.buf.push(tag);
-        let at = self.buf.len();
-        for _ in 0..width {
-            self.buf.push(0);
+        let at = self.buf.len() + 1;
+        match width {
+            // Records' and their values' placeholders (limits up to 16383).
+            2 => self.buf.extend_from_slice(&[tag, 0, 0]),
+            3 => self.buf.extend_from_slice(&[tag, 0, 0, 0]),
+            _ => {
+                self.buf.push(tag);
+                self.buf.resize(at + width, 0);
+            }
         }
         Ok(at)
     }
@@ -191,6 +200,15 @@ impl Out {
         if let Some(any_len) = scalar_any_value_len(value, max_value) {
             let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
             match self.check(1 + varint_len(kv_len as u64) + kv_len) {
+                // Every length fits one byte (most attributes): the headers
+                // go in as fixed-size pieces, one capacity check each.
+                Ok(()) if kv_len < 0x80 => {
+                    self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
+                    self.buf.extend_from_slice(key.as_bytes());
+                    self.buf.extend_from_slice(&[tag::KV_VALUE, any_len as u8]);
+                    put_scalar_any_value(&mut self.buf, value);
+                    return Ok(false);
+                }
                 Ok(()) => {
                     self.buf.push(tag);
                     put_varint(&mut self.buf, kv_len as u64);
@@ -301,23 +319,28 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
 /// Writes a value accepted by [`scalar_any_value_len`]; capacity was checked.
 #[inline(always)]
 fn put_scalar_any_value(buf: &mut Vec<u8>, value: AnyValue<'_>) {
+    // Fixed-size pieces where the lengths fit one byte: one capacity check
+    // each instead of one per byte.
     match value {
+        AnyValue::Str(s) if s.len() < 0x80 => {
+            buf.extend_from_slice(&[tag::ANY_STRING, s.len() as u8]);
+            buf.extend_from_slice(s.as_bytes());
+        }
         AnyValue::Str(s) => {
             buf.push(tag::ANY_STRING);
             put_varint(buf, s.len() as u64);
             buf.extend_from_slice(s.as_bytes());
         }
-        AnyValue::Bool(b) => {
-            buf.push(tag::ANY_BOOL);
-            buf.push(u8::from(b));
-        }
+        AnyValue::Bool(b) => buf.extend_from_slice(&[tag::ANY_BOOL, u8::from(b)]),
+        AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag::ANY_INT, i as u8]),
         AnyValue::Int(i) => {
             buf.push(tag::ANY_INT);
             put_varint(buf, i as u64);
         }
         AnyValue::Double(d) => {
-            buf.push(tag::ANY_DOUBLE);
-            buf.extend_from_slice(&d.to_le_bytes());
+            let mut field = [tag::ANY_DOUBLE; 9];
+            field[1..].copy_from_slice(&d.to_le_bytes());
+            buf.extend_from_slice(&field);
         }
         AnyValue::Bytes(b) => {
             buf.push(tag::ANY_BYTES);
