@@ -1,6 +1,6 @@
 //! [`TracingLogRecord`]: a [`LogRecordView`] over a live `tracing::Event`.
 
-use std::{error::Error, fmt};
+use std::{error::Error, fmt, num::NonZeroUsize};
 
 use tracing_core::{
     Event, Metadata,
@@ -148,6 +148,15 @@ impl LogRecordView for TracingLogRecord<'_> {
 
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         self.event.record(&mut FieldVisitor { visitor, skip_log_fields: self.is_log() });
+    }
+
+    /// The callsite's metadata, whose level and name are static; `None`
+    /// for `log` records, whose real metadata comes from their fields.
+    fn callsite_id(&self) -> Option<NonZeroUsize> {
+        if self.is_log() {
+            return None;
+        }
+        NonZeroUsize::new(std::ptr::from_ref(self.event.metadata()).addr())
     }
 }
 

@@ -6,7 +6,7 @@
 //! are being visited) and a record decoded from bytes can both implement it
 //! without allocating.
 
-use std::fmt;
+use std::{fmt, num::NonZeroUsize};
 
 // === impl Severity ===
 
@@ -263,6 +263,20 @@ pub trait LogRecordView {
 
     /// Visits the body (at most once) and every attribute.
     fn visit(&self, visitor: &mut dyn RecordVisitor);
+
+    /// An identity shared by every record whose [`severity_text`] and
+    /// [`event_name`] are always the same (a `tracing` callsite), or `None`
+    /// (the default). The encoder reads and encodes those two once per
+    /// identity and copies them after (a bounded cache, see
+    /// [`MAX_CACHED_CALLSITES`](crate::encoder::MAX_CACHED_CALLSITES)):
+    /// records with the same identity and different texts would be encoded
+    /// with the first one's.
+    ///
+    /// [`severity_text`]: Self::severity_text
+    /// [`event_name`]: Self::event_name
+    fn callsite_id(&self) -> Option<NonZeroUsize> {
+        None
+    }
 }
 
 impl<T: LogRecordView + ?Sized> LogRecordView for &T {
@@ -289,6 +303,9 @@ impl<T: LogRecordView + ?Sized> LogRecordView for &T {
     }
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         (**self).visit(visitor)
+    }
+    fn callsite_id(&self) -> Option<NonZeroUsize> {
+        (**self).callsite_id()
     }
 }
 

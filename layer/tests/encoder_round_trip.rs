@@ -343,3 +343,111 @@ fn nesting_deeper_than_the_bound_is_dropped_and_counted() {
     assert_eq!(got.dropped, 1);
     assert!(got.attributes.iter().any(|(k, v)| k == "ok" && *v == Value::Int(2)));
 }
+
+// === callsites ===
+
+/// A record with a callsite identity: the hash of its severity text and
+/// event name, so records with one identity share both (the contract of
+/// `LogRecordView::callsite_id`).
+struct WithCallsite<'r>(&'r Record);
+
+impl LogRecordView for WithCallsite<'_> {
+    fn time_unix_nano(&self) -> Option<u64> {
+        self.0.time_unix_nano()
+    }
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        self.0.observed_time_unix_nano()
+    }
+    fn severity(&self) -> Option<Severity> {
+        self.0.severity()
+    }
+    fn severity_text(&self) -> Option<&str> {
+        self.0.severity_text()
+    }
+    fn event_name(&self) -> Option<&str> {
+        self.0.event_name()
+    }
+    fn trace_context(&self) -> Option<selftrace::view::TraceContext> {
+        self.0.trace_context()
+    }
+    fn dropped_attributes_count(&self) -> u32 {
+        self.0.dropped_attributes_count()
+    }
+    fn visit(&self, v: &mut dyn RecordVisitor) {
+        self.0.visit(v)
+    }
+    fn callsite_id(&self) -> Option<std::num::NonZeroUsize> {
+        use std::hash::{BuildHasher, RandomState};
+        static SEED: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::new);
+        let hash = SEED.hash_one((self.0.severity_text(), self.0.event_name()));
+        std::num::NonZeroUsize::new((hash as usize) | 1)
+    }
+}
+
+/// Every request the records make, and each record's outcome.
+fn encode_each(limits: EncoderLimits, records: &[Record], ids: bool) -> (Vec<Vec<u8>>, Vec<Result<u32, EncodeError>>) {
+    let mut encoder = StatefulOtlpEncoder::with_limits(limits, OtlpResource::default());
+    let (mut requests, mut outcomes) = (Vec::new(), Vec::new());
+    for r in records {
+        let mut outcome = if ids {
+            encoder.encode_log_record(&r.scope, &WithCallsite(r))
+        } else {
+            encoder.encode_log_record(&r.scope, r)
+        };
+        if outcome == Err(EncodeError::BufferFull) {
+            requests.push(encoder.flush().as_bytes().to_vec());
+            outcome = if ids {
+                encoder.encode_log_record(&r.scope, &WithCallsite(r))
+            } else {
+                encoder.encode_log_record(&r.scope, r)
+            };
+        }
+        outcomes.push(outcome);
+    }
+    requests.push(encoder.flush().as_bytes().to_vec());
+    (requests, outcomes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A callsite's severity text and event name are encoded once and
+    /// copied after: the bytes are exactly those of records encoded field by
+    /// field, cuts and limits included.
+    #[test]
+    fn callsite_heads_encode_as_the_fields_do(
+        records in prop::collection::vec(record_strategy(), 1..16),
+        repeat in 1..4usize,
+        small in any::<bool>(),
+    ) {
+        let limits = if small { EncoderLimits::new(2048, 128, 64).expect("valid") } else { EncoderLimits::default() };
+        let records: Vec<Record> = records.iter().cycle().take(records.len() * repeat).cloned().collect();
+        prop_assert_eq!(encode_each(limits, &records, true), encode_each(limits, &records, false));
+    }
+}
+
+#[test]
+fn callsites_past_the_cache_bound_are_encoded_field_by_field() {
+    let count = selftrace::encoder::MAX_CACHED_CALLSITES + 100;
+    let records: Vec<Record> =
+        (0..count).map(|i| Record { event_name: Some(format!("event.{i}")), ..record("scope", "body") }).collect();
+    let (requests, outcomes) = encode_each(EncoderLimits::default(), &records, true);
+    assert!(outcomes.iter().all(Result::is_ok));
+    let decoded: Vec<Record> = requests.iter().flat_map(|r| decode(r).records).collect();
+    assert_eq!(decoded, records);
+    // Twice more: kept callsites are copied, the others written again.
+    let twice: Vec<Record> = records.iter().chain(&records).cloned().collect();
+    let (again, _) = encode_each(EncoderLimits::default(), &twice, true);
+    assert_eq!(again.iter().flat_map(|r| decode(r).records).collect::<Vec<_>>(), twice);
+}
+
+#[test]
+fn a_kept_head_past_the_record_limit_is_cut_as_the_fields_would_be() {
+    let limits = EncoderLimits::new(2048, 128, 64).expect("valid");
+    let long =
+        Record { severity_text: Some("T".repeat(60)), event_name: Some("e".repeat(60)), ..record("scope", "body") };
+    let records = vec![long.clone(), long];
+    let with_ids = encode_each(limits, &records, true);
+    assert!(with_ids.1.iter().all(|outcome| matches!(outcome, Ok(n) if *n > 0)), "{:?}", with_ids.1);
+    assert_eq!(with_ids, encode_each(limits, &records, false));
+}

@@ -52,7 +52,14 @@ mod resource;
 mod settings;
 mod writer;
 
-use std::{error::Error, fmt, ops::Range};
+use std::{
+    collections::HashMap,
+    error::Error,
+    fmt,
+    hash::{BuildHasherDefault, Hasher},
+    num::NonZeroUsize,
+    ops::Range,
+};
 
 use ::bytes::BytesMut;
 
@@ -241,6 +248,7 @@ pub struct StatefulOtlpEncoder {
     resource_end: usize,
     scope: Option<OpenScope>,
     records: usize,
+    callsites: Callsites,
 }
 
 impl Default for StatefulOtlpEncoder {
@@ -275,6 +283,7 @@ impl StatefulOtlpEncoder {
             resource_end: 0,
             scope: None,
             records: 0,
+            callsites: Callsites::default(),
         }
     }
 
@@ -479,11 +488,20 @@ impl StatefulOtlpEncoder {
             }
         }
         let mut dropped = record.dropped_attributes_count();
-        if let Some(text) = record.severity_text() {
-            dropped += u32::from(self.out.put_string_field(tag::LOG_SEVERITY_TEXT, text, max_value)?);
-        }
-        if let Some(name) = record.event_name() {
-            dropped += u32::from(self.out.put_string_field(tag::LOG_EVENT_NAME, name, max_value)?);
+        let head = record.callsite_id().and_then(|id| self.callsites.head(id, record, max_value));
+        match head.map(|head| self.out.put_slice(head)) {
+            Some(Ok(())) => {}
+            Some(Err(Exceeded::Request)) => return Err(Exceeded::Request),
+            // Not kept, or past the record's limit: field by field, cut as
+            // need be.
+            Some(Err(Exceeded::Record)) | None => {
+                if let Some(text) = record.severity_text() {
+                    dropped += u32::from(self.out.put_string_field(tag::LOG_SEVERITY_TEXT, text, max_value)?);
+                }
+                if let Some(name) = record.event_name() {
+                    dropped += u32::from(self.out.put_string_field(tag::LOG_EVENT_NAME, name, max_value)?);
+                }
+            }
         }
         if let Some(cx) = record.trace_context() {
             self.out.put_bytes_field(tag::LOG_TRACE_ID, &cx.trace_id)?;
@@ -496,6 +514,77 @@ impl StatefulOtlpEncoder {
             return Err(Exceeded::Request);
         }
         Ok(dropped.saturating_add(fields.dropped))
+    }
+}
+
+// === impl Callsites ===
+
+/// At most this many callsites per encoder keep their severity text and
+/// event name encoded ([`LogRecordView::callsite_id`]); the records of
+/// callsites past it are encoded field by field, as records without an
+/// identity are. Each kept callsite holds at most
+/// [`MAX_CACHED_HEAD_BYTES`] bytes.
+pub const MAX_CACHED_CALLSITES: usize = 512;
+
+/// The longest encoded severity text and event name a callsite keeps.
+pub const MAX_CACHED_HEAD_BYTES: usize = 256;
+
+/// The severity text and event name fields of each callsite seen, encoded
+/// (`None`: encoded per record, because a value was cut or too long).
+#[derive(Debug, Default)]
+struct Callsites {
+    heads: HashMap<NonZeroUsize, Option<Box<[u8]>>, BuildHasherDefault<IdHasher>>,
+}
+
+impl Callsites {
+    #[inline]
+    fn head(&mut self, id: NonZeroUsize, record: &(impl LogRecordView + ?Sized), max_value: usize) -> Option<&[u8]> {
+        if !self.heads.contains_key(&id) {
+            if self.heads.len() >= MAX_CACHED_CALLSITES {
+                return None;
+            }
+            self.heads.insert(id, Self::encode_head(record, max_value));
+        }
+        self.heads.get(&id)?.as_deref()
+    }
+
+    /// The two fields, or `None` when one would be cut.
+    #[cold]
+    fn encode_head(record: &(impl LogRecordView + ?Sized), max_value: usize) -> Option<Box<[u8]>> {
+        let mut out = Out::unbounded();
+        if let Some(text) = record.severity_text()
+            && out.put_string_field(tag::LOG_SEVERITY_TEXT, text, max_value) != Ok(false)
+        {
+            return None;
+        }
+        if let Some(name) = record.event_name()
+            && out.put_string_field(tag::LOG_EVENT_NAME, name, max_value) != Ok(false)
+        {
+            return None;
+        }
+        (out.buf.len() <= MAX_CACHED_HEAD_BYTES).then(|| out.buf.into_boxed_slice())
+    }
+}
+
+/// Hashes a callsite identity (an address): one multiplication.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
