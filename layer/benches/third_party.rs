@@ -143,9 +143,46 @@ fn third_party(c: &mut Criterion) {
     bench_with(c, "third_party/fmt_sink", tracing_subscriber::registry().with(fmt), || {});
 }
 
+/// `threads` threads each log `iters` third-party events through one layer
+/// (a subscriber of their own around clones of it: the layer's state,
+/// counters and channel are shared) into a channel that is full, so every
+/// event is refused and counted: the drop path, where threads meet only on
+/// the layer's counters. Returns the wall time.
+fn scaling_run(threads: usize, iters: u64) -> std::time::Duration {
+    let channel = OtlpBytesChannel::new(1);
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let barrier = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (barrier, layer) = (&barrier, layer.clone());
+            scope.spawn(move || {
+                tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                    third_party_event(); // fills the channel, or finds it full
+                    barrier.wait();
+                    for _ in 0..iters {
+                        third_party_event();
+                    }
+                    barrier.wait();
+                });
+            });
+        }
+        barrier.wait();
+        let start = std::time::Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+fn scaling(c: &mut Criterion) {
+    set_raw_lines_per_second(0);
+    c.bench_function("third_party/scaling_dropped_one_thread", |b| b.iter_custom(|iters| scaling_run(1, iters)));
+    c.bench_function("third_party/scaling_dropped_two_threads", |b| b.iter_custom(|iters| scaling_run(2, iters)));
+    set_raw_lines_per_second(DEFAULT_RAW_LINES_PER_SECOND);
+}
+
 criterion_group! {
     name = benches;
     config = support::criterion_config();
-    targets = third_party
+    targets = third_party, scaling
 }
 criterion_main!(benches);

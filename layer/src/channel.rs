@@ -45,8 +45,9 @@ impl OtlpBytesChannel {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (tx, rx) = flume::bounded(capacity);
-        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity, full: Arc::default() } };
-        Self { sender, receiver: OtlpBytesReceiver { inner: rx } }
+        let full = Arc::<AtomicBool>::default();
+        let sender = OtlpBytesSender { inner: SenderKind::Channel { tx, capacity, full: full.clone() } };
+        Self { sender, receiver: OtlpBytesReceiver { inner: rx, full } }
     }
 
     /// A new sender for this channel.
@@ -79,8 +80,9 @@ pub struct OtlpBytesSender {
 
 #[derive(Clone)]
 enum SenderKind {
-    /// `full`: set when a send found the channel full, cleared by the next
-    /// send that succeeds; shared by every clone.
+    /// `full`: set when a send found the channel full, cleared when a
+    /// receiver takes a request (or a send succeeds); shared by every clone
+    /// of both ends.
     Channel {
         tx: flume::Sender<OtlpBytes>,
         capacity: usize,
@@ -180,7 +182,13 @@ impl OtlpBytesSender {
                     Ok(())
                 }
                 Err(flume::TrySendError::Full(b)) => {
-                    full.store(true, Ordering::Relaxed);
+                    full.store(true, Ordering::SeqCst);
+                    // A receiver may have taken a request between the send
+                    // and the flag, and seen the flag still clear: look once
+                    // more, or every sender would refuse an empty channel.
+                    if !tx.is_full() {
+                        full.store(false, Ordering::SeqCst);
+                    }
                     Err(TrySendError::Full(b))
                 }
                 Err(flume::TrySendError::Disconnected(b)) => Err(TrySendError::Closed(b)),
@@ -189,8 +197,8 @@ impl OtlpBytesSender {
         }
     }
 
-    /// Whether a request sent now would find the channel full, checked only
-    /// after a send did (one relaxed load while there is room): a producer
+    /// Whether the channel refuses requests now: a send found it full and no
+    /// receiver has taken a request since (one relaxed load): a producer
     /// asks before encoding, so that an event the channel cannot take costs
     /// less than one it can. A receiver may make room right after; the
     /// caller counts such an event as refused all the same, as it would
@@ -198,7 +206,11 @@ impl OtlpBytesSender {
     #[inline]
     pub fn is_refusing(&self) -> bool {
         match &self.inner {
-            SenderKind::Channel { tx, full, .. } => full.load(Ordering::Relaxed) && tx.is_full(),
+            // One load of a flag that only changes when the channel fills
+            // or a receiver makes room: refusing threads share the cache
+            // line, none of them takes the channel's lock.
+            // (A closed channel is not refusing: the send says it is closed.)
+            SenderKind::Channel { tx, full, .. } => full.load(Ordering::Relaxed) && !tx.is_disconnected(),
             SenderKind::Sink(_) => false,
         }
     }
@@ -242,6 +254,8 @@ impl OtlpBytesSender {
 #[derive(Clone)]
 pub struct OtlpBytesReceiver {
     inner: flume::Receiver<OtlpBytes>,
+    /// The senders' `full` flag: cleared once a request is taken.
+    full: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for OtlpBytesReceiver {
@@ -254,30 +268,48 @@ impl OtlpBytesReceiver {
     /// Waits for the next request, blocking this thread; `None` once the
     /// channel is empty and every sender is gone.
     pub fn recv(&self) -> Option<OtlpBytes> {
-        self.inner.recv().ok()
+        self.took(self.inner.recv().ok())
+    }
+
+    /// Passes `request` on; there is room once one is taken.
+    #[inline]
+    fn took(&self, request: Option<OtlpBytes>) -> Option<OtlpBytes> {
+        if request.is_some() {
+            self.made_room();
+        }
+        request
+    }
+
+    /// Senders may send again.
+    #[inline]
+    fn made_room(&self) {
+        // Written only when set: the flag's line stays shared otherwise.
+        if self.full.load(Ordering::SeqCst) {
+            self.full.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Waits up to `timeout` for the next request; `None` on timeout or once
     /// the channel is empty and every sender is gone (see
     /// [`is_closed`](Self::is_closed)).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<OtlpBytes> {
-        self.inner.recv_timeout(timeout).ok()
+        self.took(self.inner.recv_timeout(timeout).ok())
     }
 
     /// The next request if one is waiting.
     pub fn try_recv(&self) -> Option<OtlpBytes> {
-        self.inner.try_recv().ok()
+        self.took(self.inner.try_recv().ok())
     }
 
     /// Waits for the next request without blocking the async runtime; `None`
     /// once the channel is empty and every sender is gone.
     pub async fn recv_async(&self) -> Option<OtlpBytes> {
-        self.inner.recv_async().await.ok()
+        self.took(self.inner.recv_async().await.ok())
     }
 
     /// Every request waiting now, without blocking.
     pub fn drain(&self) -> impl Iterator<Item = OtlpBytes> + '_ {
-        self.inner.try_iter()
+        self.inner.try_iter().inspect(|_| self.made_room())
     }
 
     /// Requests waiting in the channel.
@@ -293,5 +325,49 @@ impl OtlpBytesReceiver {
     /// Whether every sender is gone.
     pub fn is_closed(&self) -> bool {
         self.inner.is_disconnected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> OtlpBytes {
+        OtlpBytes::from_bytes(bytes::Bytes::from_static(b"\x0a\x00"))
+    }
+
+    #[test]
+    fn a_refused_send_makes_the_sender_refuse_until_a_receiver_takes_a_request() {
+        let (sender, receiver) = OtlpBytesChannel::new(1).into_parts();
+        assert!(!sender.is_refusing());
+        sender.try_send(request()).expect("room for one");
+        assert!(!sender.is_refusing(), "full, but no send has been refused yet");
+        assert!(sender.try_send(request()).is_err_and(|e| e.is_full()));
+        assert!(sender.is_refusing());
+        assert!(sender.clone().is_refusing(), "clones share the flag");
+        // Each way of receiving clears it.
+        let takes: [fn(&OtlpBytesReceiver) -> bool; 4] = [
+            |r| r.try_recv().is_some(),
+            |r| r.recv().is_some(),
+            |r| r.recv_timeout(Duration::from_secs(1)).is_some(),
+            |r| r.drain().count() == 1,
+        ];
+        for take in takes {
+            assert!(take(&receiver));
+            assert!(!sender.is_refusing());
+            sender.try_send(request()).expect("room again");
+            assert!(sender.try_send(request()).is_err());
+            assert!(sender.is_refusing());
+        }
+    }
+
+    #[test]
+    fn a_closed_channel_is_not_refusing_its_sends_say_closed() {
+        let (sender, receiver) = OtlpBytesChannel::new(1).into_parts();
+        sender.try_send(request()).expect("room for one");
+        assert!(sender.try_send(request()).is_err_and(|e| e.is_full()));
+        drop(receiver);
+        assert!(!sender.is_refusing());
+        assert!(matches!(sender.try_send(request()), Err(TrySendError::Closed(_))));
     }
 }

@@ -5,7 +5,7 @@
 //! `received == delivered + dropped_total` holds at all times. Counters are
 //! relaxed atomics: one uncontended increment per event.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// How many [`DropReason`]s there are.
 const REASONS: usize = 6;
@@ -102,40 +102,114 @@ impl LayerMetrics {
     }
 }
 
-/// One counter on its own cache line, so threads bumping different counters
-/// do not contend.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
+/// The layer's counters, in shards: each thread bumps the shard of its own
+/// (threads are dealt shards in turn), so threads logging at once do not
+/// pass one cache line back and forth; a snapshot sums the shards.
 #[derive(Debug, Default)]
 pub(crate) struct LayerCounters {
-    delivered: Padded,
-    dropped: [Padded; REASONS],
-    truncated_values: Padded,
+    shards: [LayerShard; SHARDS],
+}
+
+/// Shards per sharded counter: threads past this many share them.
+const SHARDS: usize = 8;
+
+/// One thread's (or a few threads') counters, on cache lines of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct LayerShard {
+    delivered: AtomicU64,
+    dropped: [AtomicU64; REASONS],
+    truncated_values: AtomicU64,
+}
+
+thread_local! {
+    /// This thread's shard index, dealt on its first event.
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// The next shard to deal.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's shard, below [`SHARDS`]: threads are dealt shards in turn
+/// on first use, so the counters threads bump at once sit on different
+/// cache lines.
+#[inline]
+pub(crate) fn shard_index() -> usize {
+    SHARD
+        .try_with(|shard| {
+            let mut index = shard.get();
+            if index == usize::MAX {
+                index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                shard.set(index);
+            }
+            index
+        })
+        // Thread teardown: any shard counts as well.
+        .unwrap_or(0)
+}
+
+/// A counter in shards, each on its own cache lines (see [`shard_index`]).
+#[derive(Debug, Default)]
+pub(crate) struct ShardedCounter([PaddedU64; SHARDS]);
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct PaddedU64(AtomicU64);
+
+impl ShardedCounter {
+    pub(crate) const fn new() -> Self {
+        Self([const { PaddedU64(AtomicU64::new(0)) }; SHARDS])
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0[shard_index() % SHARDS].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Takes the count: zero after (adds racing the take are kept, in the
+    /// shards not taken yet or in the next take).
+    pub(crate) fn take(&self) -> u64 {
+        self.0.iter().map(|c| c.0.swap(0, Ordering::Relaxed)).sum()
+    }
 }
 
 impl LayerCounters {
     #[inline]
+    fn shard(&self) -> &LayerShard {
+        &self.shards[shard_index() % SHARDS]
+    }
+
+    #[inline]
     pub(crate) fn delivered(&self) {
-        self.delivered.0.fetch_add(1, Ordering::Relaxed);
+        self.shard().delivered.fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
     pub(crate) fn dropped(&self, reason: DropReason) {
-        self.dropped[reason.index()].0.fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = self.shard().dropped.get(reason.index()) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     #[inline]
     pub(crate) fn truncated(&self, values: u32) {
-        self.truncated_values.0.fetch_add(u64::from(values), Ordering::Relaxed);
+        self.shard().truncated_values.fetch_add(u64::from(values), Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> LayerMetrics {
+        let sum = |counter: fn(&LayerShard) -> &AtomicU64| -> u64 {
+            self.shards.iter().map(|shard| counter(shard).load(Ordering::Relaxed)).sum()
+        };
         LayerMetrics {
-            delivered: self.delivered.0.load(Ordering::Relaxed),
-            dropped: std::array::from_fn(|i| self.dropped[i].0.load(Ordering::Relaxed)),
-            truncated_values: self.truncated_values.0.load(Ordering::Relaxed),
+            delivered: sum(|s| &s.delivered),
+            dropped: std::array::from_fn(|i| {
+                self.shards.iter().map(|s| s.dropped.get(i).map_or(0, |c| c.load(Ordering::Relaxed))).sum()
+            }),
+            truncated_values: sum(|s| &s.truncated_values),
         }
     }
 }

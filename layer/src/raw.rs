@@ -25,7 +25,12 @@ use std::{
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
-use crate::{console, metrics::DropReason, record::TracingLogRecord, view::LogRecordView};
+use crate::{
+    console,
+    metrics::{DropReason, ShardedCounter},
+    record::TracingLogRecord,
+    view::LogRecordView,
+};
 
 /// Default limit of raw lines written per second.
 pub const DEFAULT_RAW_LINES_PER_SECOND: u32 = 50;
@@ -35,7 +40,7 @@ static WINDOW_SECOND: AtomicU64 = AtomicU64::new(0);
 static WINDOW_LINES: AtomicU32 = AtomicU32::new(0);
 /// Lines held back by the rate limit and not reported yet: the one shared
 /// counter a held-back line writes.
-static PENDING_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+static PENDING_SUPPRESSED: ShardedCounter = ShardedCounter::new();
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
 /// Lines held back and already reported (or held back by the recursion
 /// guard); the total is this plus the pending ones.
@@ -60,7 +65,7 @@ pub struct RawLoggerMetrics {
 pub fn raw_logger_metrics() -> RawLoggerMetrics {
     RawLoggerMetrics {
         written: WRITTEN.load(Ordering::Relaxed),
-        suppressed: SUPPRESSED.load(Ordering::Relaxed) + PENDING_SUPPRESSED.load(Ordering::Relaxed),
+        suppressed: SUPPRESSED.load(Ordering::Relaxed) + PENDING_SUPPRESSED.sum(),
     }
 }
 
@@ -123,7 +128,7 @@ fn raw_line(label: &str, body: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) 
         return;
     };
     if !admit() {
-        PENDING_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        PENDING_SUPPRESSED.add(1);
         return;
     }
     console::print_line(|line| {
@@ -145,7 +150,7 @@ fn admit() -> bool {
     let window = WINDOW_SECOND.load(Ordering::Relaxed);
     if now != window && WINDOW_SECOND.compare_exchange(window, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
         WINDOW_LINES.store(0, Ordering::Relaxed);
-        let suppressed = PENDING_SUPPRESSED.swap(0, Ordering::Relaxed);
+        let suppressed = PENDING_SUPPRESSED.take();
         SUPPRESSED.fetch_add(suppressed, Ordering::Relaxed);
         if suppressed > 0 {
             console::print_line(|line| {
