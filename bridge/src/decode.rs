@@ -194,10 +194,6 @@ fn next_message<'a, T>(
 trait Typed<'a> {
     fn wrong(&self, field: &'static str) -> DecodeError;
     fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError>;
-    fn str(&self, field: &'static str) -> Result<&'a str, DecodeError>;
-    fn varint(&self, field: &'static str) -> Result<u64, DecodeError>;
-    fn fixed64(&self, field: &'static str) -> Result<u64, DecodeError>;
-    fn fixed32(&self, field: &'static str) -> Result<u32, DecodeError>;
 }
 
 impl<'a> Typed<'a> for Field<'a> {
@@ -208,31 +204,6 @@ impl<'a> Typed<'a> for Field<'a> {
     fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError> {
         match self.value {
             Wire::Len(msg) => Ok(msg),
-            _ => Err(self.wrong(field)),
-        }
-    }
-
-    fn str(&self, field: &'static str) -> Result<&'a str, DecodeError> {
-        str_of(self.len(field)?, field)
-    }
-
-    fn varint(&self, field: &'static str) -> Result<u64, DecodeError> {
-        match self.value {
-            Wire::Varint(v) => Ok(v),
-            _ => Err(self.wrong(field)),
-        }
-    }
-
-    fn fixed64(&self, field: &'static str) -> Result<u64, DecodeError> {
-        match self.value {
-            Wire::I64(v) => Ok(v),
-            _ => Err(self.wrong(field)),
-        }
-    }
-
-    fn fixed32(&self, field: &'static str) -> Result<u32, DecodeError> {
-        match self.value {
-            Wire::I32(v) => Ok(v),
             _ => Err(self.wrong(field)),
         }
     }
@@ -252,65 +223,10 @@ enum Value<'a> {
     Map(Msg<'a>),
 }
 
-/// Reads one field of an `AnyValue` message: the value it sets, if any.
-/// `string_value_strindex` (8) is checked for its wire type but is not a log
-/// value; unknown fields are skipped.
-fn value_field<'a>(field: &Field<'a>) -> Result<Option<Value<'a>>, DecodeError> {
-    Ok(match field.number {
-        1 => Some(Value::Str(field.str("AnyValue.string_value")?)),
-        2 => Some(Value::Bool(field.varint("AnyValue.bool_value")? != 0)),
-        3 => Some(Value::Int(field.varint("AnyValue.int_value")? as i64)),
-        4 => Some(Value::Double(f64::from_bits(field.fixed64("AnyValue.double_value")?))),
-        5 => Some(Value::Array(field.len("AnyValue.array_value")?)),
-        6 => Some(Value::Map(field.len("AnyValue.kvlist_value")?)),
-        7 => Some(Value::Bytes(field.len("AnyValue.bytes_value")?.bytes)),
-        8 => {
-            field.varint("AnyValue.string_value_strindex")?;
-            None
-        }
-        _ => None,
-    })
-}
-
-/// Reads an `AnyValue` message (one level): the value set last wins.
+/// Reads an `AnyValue` message of a checked record (one level): the value
+/// set last wins.
 fn value(msg: Msg<'_>) -> Result<Option<Value<'_>>, DecodeError> {
-    let mut value = None;
-    for field in msg.fields() {
-        value = value_field(&field?)?.or(value);
-    }
-    Ok(value)
-}
-
-/// One field of a `KeyValue` message.
-enum KeyValueField<'a> {
-    Key(&'a str),
-    Value(Msg<'a>),
-    Other,
-}
-
-fn key_value_field<'a>(field: &Field<'a>) -> Result<KeyValueField<'a>, DecodeError> {
-    Ok(match field.number {
-        1 => KeyValueField::Key(field.str("KeyValue.key")?),
-        2 => KeyValueField::Value(field.len("KeyValue.value")?),
-        3 => {
-            field.varint("KeyValue.key_strindex")?;
-            KeyValueField::Other
-        }
-        _ => KeyValueField::Other,
-    })
-}
-
-/// Reads a `KeyValue` message (one level): its key and its value message.
-fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
-    let (mut key, mut value) = ("", None);
-    for field in msg.fields() {
-        match key_value_field(&field?)? {
-            KeyValueField::Key(k) => key = k,
-            KeyValueField::Value(v) => value = Some(v),
-            KeyValueField::Other => {}
-        }
-    }
-    Ok((key, value))
+    read_value(msg, None)
 }
 
 /// Checks an `AnyValue` and everything nested in it: every occurrence of
@@ -318,7 +234,15 @@ fn key_value(msg: Msg<'_>) -> Result<(&str, Option<Msg<'_>>), DecodeError> {
 /// (prost merges repeated occurrences). Returns the value that wins, as
 /// [`value`] reads it.
 fn check_value(msg: Msg<'_>, depth: usize) -> Result<Option<Value<'_>>, DecodeError> {
-    if depth > MAX_NESTING_DEPTH {
+    read_value(msg, Some(depth))
+}
+
+/// Reads an `AnyValue`: with `Some(depth)` everything nested in it is
+/// checked too ([`check_value`]); with `None` only this level is read (a
+/// value of a record checked before).
+#[inline]
+fn read_value(msg: Msg<'_>, depth: Option<usize>) -> Result<Option<Value<'_>>, DecodeError> {
+    if depth.is_some_and(|depth| depth > MAX_NESTING_DEPTH) {
         return Err(DecodeError::new(msg.offset, DecodeErrorKind::TooDeep));
     }
     let mut cur = Cursor::new(msg);
@@ -331,19 +255,23 @@ fn check_value(msg: Msg<'_>, depth: usize) -> Result<Option<Value<'_>>, DecodeEr
             (4, I64) => Some(Value::Double(f64::from_bits(cur.fixed64()?))),
             (5, LEN) => {
                 let array = cur.len()?;
-                let mut elements = Cursor::new(array);
-                while let Some((number, wire)) = elements.key()? {
-                    match (number, wire) {
-                        (1, LEN) => drop(check_value(elements.len()?, depth + 1)?),
-                        (1, _) => return Err(wrong(&mut elements, wire, "ArrayValue.values")),
-                        _ => elements.skip(wire)?,
+                if let Some(depth) = depth {
+                    let mut elements = Cursor::new(array);
+                    while let Some((number, wire)) = elements.key()? {
+                        match (number, wire) {
+                            (1, LEN) => drop(check_value(elements.len()?, depth + 1)?),
+                            (1, _) => return Err(wrong(&mut elements, wire, "ArrayValue.values")),
+                            _ => elements.skip(wire)?,
+                        }
                     }
                 }
                 Some(Value::Array(array))
             }
             (6, LEN) => {
                 let map = cur.len()?;
-                check_key_values(map, 1, "KeyValueList.values", depth + 1)?;
+                if let Some(depth) = depth {
+                    check_key_values(map, 1, "KeyValueList.values", depth + 1)?;
+                }
                 Some(Value::Map(map))
             }
             (7, LEN) => Some(Value::Bytes(cur.len()?.bytes)),
@@ -409,13 +337,20 @@ fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
 /// wins (as [`key_value`] and [`value`] read them): the check and the read
 /// in one pass.
 fn checked_key_value(msg: Msg<'_>, depth: usize) -> Result<(&str, Option<Value<'_>>), DecodeError> {
+    read_key_value(msg, Some(depth))
+}
+
+/// Reads a `KeyValue`: its key and the value that wins, checked whole with
+/// `Some(depth)`, one level only with `None` (see [`read_value`]).
+#[inline]
+fn read_key_value(msg: Msg<'_>, depth: Option<usize>) -> Result<(&str, Option<Value<'_>>), DecodeError> {
     let (mut key, mut value) = ("", None);
     let mut cur = Cursor::new(msg);
     while let Some((number, wire)) = cur.key()? {
         match (number, wire) {
             (1, LEN) => key = str_of(cur.len()?, "KeyValue.key")?,
             // The last value message wins, even an empty one.
-            (2, LEN) => value = check_value(cur.len()?, depth)?,
+            (2, LEN) => value = read_value(cur.len()?, depth)?,
             (3, VARINT) => drop(cur.varint()?),
             (1, _) => return Err(wrong(&mut cur, wire, "KeyValue.key")),
             (2, _) => return Err(wrong(&mut cur, wire, "KeyValue.value")),
@@ -453,9 +388,16 @@ struct ArrayRef<'a>(Msg<'a>);
 
 impl ArrayView for ArrayRef<'_> {
     fn visit_values(&self, visitor: &mut dyn FnMut(AnyValue<'_>)) {
-        for field in self.0.fields().flatten() {
-            if let (1, Wire::Len(value)) = (field.number, field.value) {
-                with_value(value, &mut *visitor);
+        // Checked before the record was handed out: errors cannot happen here.
+        let mut cur = Cursor::new(self.0);
+        while let Ok(Some((number, wire))) = cur.key() {
+            match (number, wire) {
+                (1, LEN) => match cur.len() {
+                    Ok(value) => with_value(value, &mut *visitor),
+                    Err(_) => return,
+                },
+                _ if cur.skip(wire).is_err() => return,
+                _ => {}
             }
         }
     }
@@ -471,11 +413,17 @@ struct KeyValues<'a> {
 
 impl MapView for KeyValues<'_> {
     fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
-        for field in self.msg.fields().flatten() {
-            if let (true, Wire::Len(kv)) = (field.number == self.number, field.value)
-                && let Ok((key, Some(value))) = key_value(kv)
-            {
-                with_value(value, |value| visitor(key, value));
+        // Checked before the record was handed out: errors cannot happen here.
+        let mut cur = Cursor::new(self.msg);
+        while let Ok(Some((number, wire))) = cur.key() {
+            match (number == self.number, wire) {
+                (true, LEN) => match cur.len().map(|kv| read_key_value(kv, None)) {
+                    Ok(Ok((key, Some(value)))) => lend(value, |value| visitor(key, value)),
+                    Ok(_) => {}
+                    Err(_) => return,
+                },
+                _ if cur.skip(wire).is_err() => return,
+                _ => {}
             }
         }
     }
@@ -802,42 +750,16 @@ pub struct DecodedRecord<'a> {
 }
 
 impl<'a> DecodedRecord<'a> {
+    /// Reads and checks the record whole; its body and attributes are
+    /// visited later, from the bytes.
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
-        let mut this = Self {
-            msg,
-            time_unix_nano: 0,
-            observed_time_unix_nano: 0,
-            severity_number: 0,
-            severity_text: "",
-            event_name: "",
-            body: None,
-            dropped_attributes_count: 0,
-            flags: 0,
-            trace_id: &[],
-            span_id: &[],
-        };
-        for field in msg.fields() {
-            let field = field?;
-            match field.number {
-                1 => this.time_unix_nano = field.fixed64("LogRecord.time_unix_nano")?,
-                2 => this.severity_number = field.varint("LogRecord.severity_number")? as i32,
-                3 => this.severity_text = field.str("LogRecord.severity_text")?,
-                5 => {
-                    let body = field.len("LogRecord.body")?;
-                    check_value(body, 0)?;
-                    this.body = Some(body);
-                }
-                6 => check_key_value(field.len("LogRecord.attributes")?, 0)?,
-                7 => this.dropped_attributes_count = field.varint("LogRecord.dropped_attributes_count")? as u32,
-                8 => this.flags = field.fixed32("LogRecord.flags")?,
-                9 => this.trace_id = id(&field, "LogRecord.trace_id", 16)?,
-                10 => this.span_id = id(&field, "LogRecord.span_id", 8)?,
-                11 => this.observed_time_unix_nano = field.fixed64("LogRecord.observed_time_unix_nano")?,
-                12 => this.event_name = field.str("LogRecord.event_name")?,
-                _ => {}
-            }
+        /// Checks without visiting.
+        struct Skip;
+        impl RecordVisitor for Skip {
+            fn visit_body(&mut self, _: AnyValue<'_>) {}
+            fn visit_attribute(&mut self, _: &str, _: AnyValue<'_>) {}
         }
-        Ok(this)
+        Self::read(msg, &mut Skip)
     }
 
     /// Reads and checks the record in one pass, visiting its attributes as
@@ -910,11 +832,6 @@ impl<'a> DecodedRecord<'a> {
     pub fn span_in_request(&self) -> (usize, usize) {
         (self.msg.offset, self.msg.bytes.len())
     }
-}
-
-/// A trace or span id: empty (not set) or exactly `len` bytes.
-fn id<'a>(field: &Field<'a>, name: &'static str, len: usize) -> Result<&'a [u8], DecodeError> {
-    checked_id(field.at, field.len(name)?, name, len)
 }
 
 /// The payload of the id field whose key is at `at`: empty or `len` bytes.
