@@ -7,20 +7,26 @@
 //! key2 = "value", key3 = 3.5_f64, key4 = true, "message text")`.
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
-//! 1.95.0, `cargo bench -p selftrace-bridge --bench sdk_path`):
+//! 1.95.0, `cargo bench -p selftrace-bridge --bench sdk_path`; the host ran
+//! about 1.8× slower than at the previous run: compare the anchors):
 //!
 //! | bench                            | median   | per record | vs appender + no-op |
 //! |----------------------------------|----------|------------|---------------------|
-//! | sdk_path/appender_noop_processor | 140.6 ns |   140.6 ns |               1.00× |
-//! | sdk_path/decode_one_record       | 491.7 ns |   491.7 ns |               3.50× |
-//! | sdk_path/bridge_one_record       | 738.9 ns |   738.9 ns |               5.26× |
-//! | sdk_path/bridge_100_records      | 59.36 µs |   593.6 ns |               4.22× |
-//! | sdk_path/layer_and_bridge        |  1.20 µs |  1202.9 ns |               8.56× |
+//! | sdk_path/appender_noop_processor | 263.0 ns |   263.0 ns |               1.00× |
+//! | sdk_path/decode_one_record       |  1.04 µs |  1042.5 ns |               3.96× |
+//! | sdk_path/bridge_one_record       |  1.15 µs |  1153.7 ns |               4.39× |
+//! | sdk_path/bridge_100_records      | 77.74 µs |   777.4 ns |               2.96× |
+//! | sdk_path/layer_and_bridge        |  1.79 µs |  1787.4 ns |               6.80× |
 //!
-//! (Previous run, back to back, before the decoder read with
-//! `selftrace::wire`: decode 707.9 ns, bridge_one_record 921.7 ns, the
-//! anchor 137.3 ns. The shared reader, inlined, with two-byte varints read
-//! without a call, made decoding 31 % cheaper.)
+//! (Previous run, before the one-pass read on `selftrace::wire::Cursor`:
+//! decode 3.50×, bridge_one_record 5.26×, bridge_100_records 4.22×,
+//! layer_and_bridge 8.56× of an anchor at 140.6 ns.)
+//!
+//! Instructions under callgrind (deterministic: this binary with
+//! `--profile-time 2`, inclusive instructions of `emit_request` over its
+//! calls; the appender's `on_event` is 1681): a one-record request 7980
+//! before this stop, 7011 now (4.17×); a record of a 100-record request
+//! 4951 (2.95×).
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|
@@ -30,22 +36,19 @@
 //! | sdk_path/bridge_100_records             | the same for a request of 100 records (node logs batches); per record = /100 |
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
-//! Since that run (instructions under callgrind, deterministic: this binary
-//! with `--profile-time 2`, inclusive instructions of `emit_request` over
-//! its calls; the appender's `on_event` is 1681): a one-record request 7980
-//! before, 6945 with the one-pass read on `selftrace::wire::Cursor` (4.13×);
-//! a record of a 100-record request 4951 (2.95×). What remains is listed in
-//! the README ("SDK bridge").
-//!
-//! Target (the issue): the whole path no more than the appender alone. NOT
-//! met: 8.56×. The decoder is the larger part (callgrind: about 70
-//! instructions per protobuf field read, and every value is read twice, once
-//! to check the record whole before it is handed out and once to visit it);
-//! the SDK side (interning keys and names through hash lookups, building the
-//! record) about 225 ns. Next steps, not tried: one checked
-//! pass (a `try_visit` that checks while visiting, for the emitter), a leaner
-//! field reader (offsets instead of slices, no `Result` of a wide struct per
-//! field), and caching the interned strings per callsite.
+//! Target (the issue): decode + emit of one record ≤ 1.5× the appender. NOT
+//! met: 4.39× (2.96× per record of a batch). The emitter now reads a record
+//! once, checking it while the SDK record is built; every reader is on the
+//! cursor (a key, then the value as expected) and short ASCII strings are
+//! checked inline. What remains, per one-record request (callgrind): the
+//! resource and the scope of the request about 1500 instructions; the
+//! record's own fields about 1000; the SDK side about 2500 (interning keys
+//! and names through hash lookups, a `String` per string value, the
+//! ~600-byte `SdkLogRecord` moved from the builder into `emit`, the
+//! provider's emit). Next steps: intern keys from their bytes before the
+//! UTF-8 check (a hit is a `&'static str` already checked), remember the last
+//! resource that checked fine (equal bytes need no second check), build the
+//! SDK record in place.
 
 use std::hint::black_box;
 

@@ -5,40 +5,43 @@
 //! key2 = "value", key3 = 3.5_f64, key4 = true, "message text")`.
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
-//! 1.95.0, `cargo bench -p selftrace --bench third_party`):
+//! 1.95.0, `cargo bench -p selftrace --bench third_party`; the host ran about
+//! 1.8× slower than at the previous run: compare the anchors):
 //!
 //! | bench                                  | median   | vs appender + no-op | vs appender + keeping |
 //! |----------------------------------------|----------|---------------------|-----------------------|
-//! | third_party/no_op_layer                |  7.66 ns |               0.05× |                 0.03× |
-//! | third_party/selftrace_noop_destination |  32.2 ns |               0.22× |                 0.13× |
-//! | third_party/selftrace_channel          | 227.3 ns |               1.55× |                 0.91× |
-//! | third_party/selftrace_channel_and_recv | 256.4 ns |               1.75× |                 1.03× |
-//! | third_party/selftrace_dropped_channel_full | 68.9 ns | (second run below) |                    |
-//! | third_party/appender_noop_processor    | 146.4 ns |               1.00× |                 0.59× |
-//! | third_party/appender_keeping_processor | 250.1 ns |               1.71× |                 1.00× |
-//! | third_party/fmt_sink                   | 435.3 ns |               2.97× |                 1.74× |
+//! | third_party/no_op_layer                |  15.0 ns |               0.06× |                 0.04× |
+//! | third_party/selftrace_noop_destination |  51.2 ns |               0.19× |                 0.12× |
+//! | third_party/selftrace_channel          | 350.5 ns |               1.32× |                 0.82× |
+//! | third_party/selftrace_channel_and_recv | 344.5 ns |               1.30× |                 0.81× |
+//! | third_party/selftrace_dropped_channel_full | 61.0 ns |              0.23× |                 0.14× |
+//! | third_party/appender_noop_processor    | 265.4 ns |               1.00× |                 0.62× |
+//! | third_party/appender_keeping_processor | 427.3 ns |               1.61× |                 1.00× |
+//! | third_party/fmt_sink                   | 866.3 ns |               3.26× |                 2.03× |
+//! | third_party/scaling_dropped_one_thread |  60.8 ns |                     |                       |
+//! | third_party/scaling_dropped_two_threads |  68.4 ns (a pair) |            |                       |
 //!
-//! `selftrace_dropped_channel_full` (a stalled consumer, every event dropped
-//! and counted, the raw logger silenced), from a second run: 68.9 ns against
-//! 212.5 ns delivered (0.32×; target ≤ 0.5×) and the appender's 140.2 ns.
-//! With the raw logger at its default rate (50 lines a second, spent), each
-//! refused event also reads the clock to find its second: 110.0 ns, 0.52×
-//! of 211.0 ns in the run before the silenced logger skipped that read.
-//!
-//! (Previous run, back to back, the commit before the module restructuring:
-//! selftrace_channel 218.1 ns at 1.54×, the appender 141.9 ns: unchanged
-//! within noise; this machine was slower today than at the run before, 192.9
-//! ns at 1.51×.)
+//! A dropped event (the channel full, the raw logger silenced) costs 0.17×
+//! a delivered one (target ≤ 0.5×: met); two threads dropping at once drop
+//! 1.78× the events of one (before this stop's flag and shards: 0.75×, every
+//! refused event took the channel's lock and bumped shared counters). The
+//! run before this one gave `selftrace_channel` 1.52× and 212.5 ns; this
+//! run's first pass, minutes before, 1.59× (356.7 ns against 223.9 ns): on
+//! this host time ratios move by ±0.15, the instruction counts do not.
+//! Instructions (`bash scripts/instructions`): channel 2751 per event
+//! against the appender's 1824, 1.51× (was 3181, 1.74×); dropped 518.
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
 //! `selftrace_channel_and_recv` also times the consumer's `try_recv`.
 //! Targets: ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
-//! not met. Where the 195 ns go (`perf record` on this bench): the wall-clock
-//! read about 25 ns (the SDK pays one too), dispatch, guard and destination
-//! load about 25 ns (`selftrace_noop_destination`), encoding the record about
-//! 85 ns (the `encoder` bench), the hand-off copy and split about 20 ns, the
-//! flume send about 15 ns, field visiting through tracing's `Visit` the rest.
+//! not met. Where the 2751 instructions go (callgrind): tracing's dispatch
+//! and the layer's checks (guard, suppression, zone and node scopes,
+//! destination load, this thread's encoder, the clock) about 500; the record
+//! head about 60; each attribute about 200 (tracing's `Visit` about 20, the
+//! key-value written about 150); the message about 480 (two levels of
+//! `fmt::write` around tracing's `Arguments`); flush (the copy into the
+//! hand-off block, the split) about 280; the flume send about 120.
 
 use std::{hint::black_box, io, sync::Mutex};
 

@@ -42,7 +42,10 @@
 //! dropped, and otherwise takes a fresh block of the buffer capacity. A
 //! consumer that keeps up therefore costs no allocation at all, and a slow one
 //! one allocation per block, not per request. Per encoder: the buffer plus at
-//! most one block; each request in flight keeps its block alive.
+//! most one block; each request in flight keeps its block alive; plus the
+//! encoded severity text and event name of at most [`MAX_CACHED_CALLSITES`]
+//! callsites ([`LogRecordView::callsite_id`]), each at most
+//! [`MAX_CACHED_HEAD_BYTES`], allocated once when the callsite is first seen.
 //!
 //! [`flush`]: StatefulOtlpEncoder::flush
 
