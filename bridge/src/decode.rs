@@ -130,7 +130,7 @@ type Msg<'a> = wire::Message<'a>;
 type Field<'a> = wire::Field<'a>;
 type Fields<'a> = wire::Fields<'a>;
 
-use wire::{Cursor, I32, I64, LEN, VARINT};
+use wire::{Cursor, I32, I64, LEN, VARINT, read_varint};
 
 impl From<wire::Error> for DecodeError {
     fn from(error: wire::Error) -> Self {
@@ -245,6 +245,14 @@ fn read_value(msg: Msg<'_>, depth: Option<usize>) -> Result<Option<Value<'_>>, D
     if depth.is_some_and(|depth| depth > MAX_NESTING_DEPTH) {
         return Err(DecodeError::new(msg.offset, DecodeErrorKind::TooDeep));
     }
+    match canonical_value(msg.bytes) {
+        Some(value) => Ok(value),
+        None => read_value_fields(msg, depth),
+    }
+}
+
+/// [`read_value`] field by field, for any shape.
+fn read_value_fields(msg: Msg<'_>, depth: Option<usize>) -> Result<Option<Value<'_>>, DecodeError> {
     let mut cur = Cursor::new(msg);
     let mut value = None;
     while let Some((number, wire)) = cur.key()? {
@@ -344,6 +352,14 @@ fn checked_key_value(msg: Msg<'_>, depth: usize) -> Result<(&str, Option<Value<'
 /// `Some(depth)`, one level only with `None` (see [`read_value`]).
 #[inline]
 fn read_key_value(msg: Msg<'_>, depth: Option<usize>) -> Result<(&str, Option<Value<'_>>), DecodeError> {
+    match canonical_key_value(msg.bytes) {
+        Some(key_value) => Ok(key_value),
+        None => read_key_value_fields(msg, depth),
+    }
+}
+
+/// [`read_key_value`] field by field, for any shape.
+fn read_key_value_fields(msg: Msg<'_>, depth: Option<usize>) -> Result<(&str, Option<Value<'_>>), DecodeError> {
     let (mut key, mut value) = ("", None);
     let mut cur = Cursor::new(msg);
     while let Some((number, wire)) = cur.key()? {
@@ -359,6 +375,53 @@ fn read_key_value(msg: Msg<'_>, depth: Option<usize>) -> Result<(&str, Option<Va
         }
     }
     Ok((key, value))
+}
+
+// === canonical shapes ===
+//
+// Every OTLP encoder writes an attribute the same way: the key, then a value
+// holding one scalar field, lengths in one byte. These read exactly that
+// shape in a few comparisons, and give up (`None`) on anything else, which
+// the general reader above then reads, checks and reports; so they accept
+// only what it accepts, with the same result.
+
+/// `KeyValue { key, value }` in its canonical shape, its value a scalar
+/// ([`canonical_value`]).
+#[inline]
+fn canonical_key_value(bytes: &[u8]) -> Option<(&str, Option<Value<'_>>)> {
+    let [KV_KEY_TAG, key_len, rest @ ..] = bytes else { return None };
+    let (key, rest) = rest.split_at_checked(usize::from(*key_len).min(0x80))?;
+    let [KV_VALUE_TAG, value_len, value @ ..] = rest else { return None };
+    if *key_len >= 0x80 || usize::from(*value_len) != value.len() {
+        return None;
+    }
+    Some((utf8(key).ok()?, canonical_value(value)?))
+}
+
+const KV_KEY_TAG: u8 = 0x0A;
+const KV_VALUE_TAG: u8 = 0x12;
+
+/// An `AnyValue` holding exactly one scalar field (or none), lengths in one
+/// byte: `Some(value)`; `None` for any other shape.
+#[inline]
+fn canonical_value(bytes: &[u8]) -> Option<Option<Value<'_>>> {
+    Some(Some(match bytes {
+        [] => return Some(None),
+        // string_value
+        [0x0A, len, s @ ..] if usize::from(*len) == s.len() && *len < 0x80 => Value::Str(utf8(s).ok()?),
+        // bool_value
+        [0x10, b] if *b < 0x80 => Value::Bool(*b != 0),
+        // int_value
+        [0x18, v @ ..] => match read_varint(v)? {
+            (v, []) => Value::Int(v as i64),
+            _ => return None,
+        },
+        // double_value
+        [0x21, d @ ..] => Value::Double(f64::from_le_bytes(d.try_into().ok()?)),
+        // bytes_value
+        [0x3A, len, b @ ..] if usize::from(*len) == b.len() && *len < 0x80 => Value::Bytes(b),
+        _ => return None,
+    }))
 }
 
 /// Calls `f` with a checked `AnyValue`; not at all for an empty one.
@@ -926,6 +989,85 @@ mod tests {
 
     fn kind(bytes: &[u8]) -> Option<(usize, DecodeErrorKind)> {
         LogsRequest::new(bytes).for_each_record(|_, _| {}).err().map(|e| (e.offset(), e.kind()))
+    }
+
+    use proptest::prelude::*;
+
+    /// Small inputs around the canonical shapes: tags, lengths and payloads
+    /// drawn from the bytes that matter.
+    fn shaped_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            Just(0x0A_u8),
+            Just(0x12),
+            Just(0x10),
+            Just(0x18),
+            Just(0x21),
+            Just(0x3A),
+            Just(0x80),
+            Just(0xFF),
+            0_u8..12,
+            any::<u8>()
+        ];
+        let free = prop::collection::vec(byte, 0..24);
+        // Key-values built in the canonical shape, then perhaps one byte
+        // changed: both sides of every check.
+        let value = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..6).prop_map(|s| [vec![0x0A, s.len() as u8], s].concat()),
+            any::<u8>().prop_map(|b| vec![0x10, b]),
+            prop::collection::vec(any::<u8>(), 1..11).prop_map(|v| [vec![0x18], v].concat()),
+            prop::collection::vec(any::<u8>(), 7..10).prop_map(|d| [vec![0x21], d].concat()),
+            Just(vec![]),
+        ];
+        let built = (prop::collection::vec(any::<u8>(), 0..5), value, any::<Option<(prop::sample::Index, u8)>>())
+            .prop_map(|(key, value, flip)| {
+                let mut kv = [vec![0x0A, key.len() as u8], key, vec![0x12, value.len() as u8], value].concat();
+                if let Some((at, byte)) = flip {
+                    let i = at.index(kv.len());
+                    kv[i] = byte;
+                }
+                kv
+            });
+        prop_oneof![free, built]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The canonical shapes give exactly what the field-by-field
+        /// readers give, whenever they do not give up.
+        #[test]
+        fn canonical_shapes_read_as_the_fields_do(bytes in shaped_bytes()) {
+            // A value alone is the tail of a key-value.
+            let value_part = bytes.get(2 + usize::from(*bytes.get(1).unwrap_or(&0)) + 2..).unwrap_or_default();
+            for value_bytes in [&bytes[..], value_part] {
+                if let Some(value) = canonical_value(value_bytes) {
+                    let general = read_value_fields(Msg::new(value_bytes), Some(0));
+                    prop_assert_eq!(format!("{:?}", Ok::<_, DecodeError>(value)), format!("{general:?}"));
+                }
+            }
+            if let Some(value) = canonical_value(&bytes) {
+                let general = read_value_fields(Msg::new(&bytes), Some(0));
+                prop_assert_eq!(format!("{:?}", Ok::<_, DecodeError>(value)), format!("{general:?}"));
+            }
+            if let Some(key_value) = canonical_key_value(&bytes) {
+                let general = read_key_value_fields(Msg::new(&bytes), Some(0));
+                prop_assert_eq!(format!("{:?}", Ok::<_, DecodeError>(key_value)), format!("{general:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_shapes_are_taken_for_what_encoders_write() {
+        // key "k" = int 42; = "v"; = true; = 1.5; an empty value.
+        assert!(canonical_key_value(&[0x0A, 1, b'k', 0x12, 2, 0x18, 42]).is_some());
+        assert!(canonical_key_value(&[0x0A, 1, b'k', 0x12, 3, 0x0A, 1, b'v']).is_some());
+        assert!(canonical_value(&[0x10, 1]).is_some());
+        assert!(canonical_value(&[0x21, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F]).is_some());
+        assert_eq!(canonical_value(&[]).map(|v| v.is_none()), Some(true));
+        // Two values, a non-UTF-8 key, a truncated double: field by field.
+        assert!(canonical_value(&[0x10, 1, 0x18, 2]).is_none());
+        assert!(canonical_key_value(&[0x0A, 1, 0xFF, 0x12, 0]).is_none());
+        assert!(canonical_value(&[0x21, 0, 0]).is_none());
     }
 
     #[test]
