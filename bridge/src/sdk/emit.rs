@@ -158,7 +158,7 @@ impl SdkEmitter {
                     // Each record is checked while its SDK record is built,
                     // in one pass: a record found malformed half-way is
                     // dropped with its SDK record, never emitted.
-                    let mut sink = Builder { logger, target, strings, counters, out: None, emitted: 0 };
+                    let mut sink = Builder { logger, target, strings, counters, out: None, emitted: 0, position: 0 };
                     let result = scope_logs.try_for_each_record(&mut sink);
                     *emitted += sink.emitted;
                     result
@@ -271,11 +271,14 @@ struct Builder<'a> {
     counters: &'a BridgeCounters,
     out: Option<SdkLogRecord>,
     emitted: usize,
+    /// The position of the next attribute in the record.
+    position: usize,
 }
 
 impl RecordSink for Builder<'_> {
     fn begin(&mut self) {
         self.out = Some(self.logger.create_log_record());
+        self.position = 0;
     }
 
     fn end(&mut self, record: &DecodedRecord<'_>) {
@@ -296,7 +299,9 @@ impl RecordVisitor for Builder<'_> {
 
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
         if let Some(out) = &mut self.out {
-            Fields { out, strings: self.strings }.visit_attribute(key, value);
+            let key = self.strings.key_at(self.position, key);
+            out.add_attribute(key, sdk_value(value, self.strings));
+            self.position += 1;
         }
     }
 }
@@ -331,7 +336,7 @@ fn set_head(
         (None, None) => {}
     }
     if let Some(name) = record.event_name() {
-        match strings.get(name) {
+        match strings.event_name(name) {
             Some(name) => out.set_event_name(name),
             None => BridgeCounters::add(&counters.event_names_dropped, 1),
         }

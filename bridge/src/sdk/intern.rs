@@ -83,10 +83,25 @@ static GLOBAL_STRINGS: Mutex<Option<GlobalStrings>> = Mutex::new(None);
 /// leaked once, process-wide, up to [`MAX_INTERNED_STRINGS`] /
 /// [`MAX_INTERNED_BYTES`]. Each emitter keeps its own lock-free view of what
 /// it has used.
-#[derive(Default)]
 pub(super) struct Interner {
     local: HashSet<&'static str, Fx>,
+    /// The key last seen at each attribute position: the records of one
+    /// callsite carry the same keys in the same order, so most keys are
+    /// found by one comparison, without hashing.
+    recent: [&'static str; RECENT_KEYS + 1],
 }
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self { local: HashSet::default(), recent: [""; RECENT_KEYS + 1] }
+    }
+}
+
+/// Attribute positions whose last key is remembered.
+const RECENT_KEYS: usize = 32;
+
+/// The slot of [`Interner::recent`] for event names.
+const RECENT_NAME: usize = RECENT_KEYS;
 
 impl Interner {
     pub(super) fn get(&mut self, s: &str) -> Option<&'static str> {
@@ -114,6 +129,38 @@ impl Interner {
         Some(interned)
     }
 
+    /// As [`get`](Self::get), trying the string last interned in `slot`
+    /// first.
+    #[inline]
+    fn get_in(&mut self, slot: usize, s: &str) -> Option<&'static str> {
+        if let Some(&recent) = self.recent.get(slot)
+            && recent == s
+        {
+            return Some(recent);
+        }
+        let interned = self.get(s)?;
+        if let Some(recent) = self.recent.get_mut(slot) {
+            *recent = interned;
+        }
+        Some(interned)
+    }
+
+    /// As [`key`](Self::key), for the attribute at `position` of a record.
+    #[inline]
+    pub(super) fn key_at(&mut self, position: usize, s: &str) -> Key {
+        let interned = if position < RECENT_KEYS { self.get_in(position, s) } else { self.get(s) };
+        match interned {
+            Some(interned) => Key::from_static_str(interned),
+            None => Key::new(s.to_owned()),
+        }
+    }
+
+    /// As [`get`](Self::get), for event names: the last one is tried first.
+    #[inline]
+    pub(super) fn event_name(&mut self, s: &str) -> Option<&'static str> {
+        self.get_in(RECENT_NAME, s)
+    }
+
     pub(super) fn key(&mut self, s: &str) -> Key {
         match self.get(s) {
             Some(s) => Key::from_static_str(s),
@@ -136,6 +183,21 @@ mod tests {
         let y = b.get("node.started").expect("room");
         assert!(std::ptr::eq(x, y), "one copy process-wide");
         assert_eq!(a.get(&"x".repeat(MAX_INTERNED_LEN + 1)), None);
+    }
+
+    #[test]
+    fn keys_by_position_are_the_interned_keys() {
+        let mut strings = Interner::default();
+        for round in 0..3 {
+            for (position, key) in ["a", "b", "a", "c"].into_iter().enumerate() {
+                assert_eq!(strings.key_at(position, key).as_str(), key, "round {round}");
+            }
+            // Another callsite's keys at the same positions.
+            assert_eq!(strings.key_at(0, "z").as_str(), "z");
+            assert_eq!(strings.key_at(99, "far").as_str(), "far");
+        }
+        let long = "x".repeat(MAX_INTERNED_LEN + 1);
+        assert_eq!(strings.key_at(1, &long).as_str(), long, "not interned, still the key");
     }
 
     #[test]
