@@ -8,25 +8,26 @@
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
 //! 1.95.0, `cargo bench -p selftrace-bridge --bench sdk_path`; the host ran
-//! about 1.8× slower than at the previous run: compare the anchors):
+//! about 1.9× slower than at the previous run: compare the anchors):
 //!
 //! | bench                            | median   | per record | vs appender + no-op |
 //! |----------------------------------|----------|------------|---------------------|
-//! | sdk_path/appender_noop_processor | 263.0 ns |   263.0 ns |               1.00× |
-//! | sdk_path/decode_one_record       |  1.04 µs |  1042.5 ns |               3.96× |
-//! | sdk_path/bridge_one_record       |  1.15 µs |  1153.7 ns |               4.39× |
-//! | sdk_path/bridge_100_records      | 77.74 µs |   777.4 ns |               2.96× |
-//! | sdk_path/layer_and_bridge        |  1.79 µs |  1787.4 ns |               6.80× |
+//! | sdk_path/appender_noop_processor | 281.7 ns |   281.7 ns |               1.00× |
+//! | sdk_path/decode_one_record       | 460.4 ns |   460.4 ns |               1.63× |
+//! | sdk_path/bridge_one_record       | 705.3 ns |   705.3 ns |               2.50× |
+//! | sdk_path/bridge_100_records      | 49.85 µs |   498.5 ns |               1.77× |
+//! | sdk_path/layer_and_bridge        |  1.23 µs |  1233.3 ns |               4.38× |
 //!
-//! (Previous run, before the one-pass read on `selftrace::wire::Cursor`:
-//! decode 3.50×, bridge_one_record 5.26×, bridge_100_records 4.22×,
-//! layer_and_bridge 8.56× of an anchor at 140.6 ns.)
+//! (Previous run, before the one-pass read on `selftrace::wire::Cursor`,
+//! the canonical shapes and the remembered keys: decode 3.50×,
+//! bridge_one_record 5.26×, bridge_100_records 4.22×, layer_and_bridge
+//! 8.56× of an anchor at 140.6 ns.)
 //!
 //! Instructions under callgrind (deterministic: this binary with
 //! `--profile-time 2`, inclusive instructions of `emit_request` over its
 //! calls; the appender's `on_event` is 1681): a one-record request 7980
-//! before this stop, 7011 now (4.17×); a record of a 100-record request
-//! 4951 (2.95×).
+//! before this stop, 5533 now (3.29×); a record of a 100-record request
+//! 3738 (2.22×).
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|
@@ -37,18 +38,18 @@
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
 //! Target (the issue): decode + emit of one record ≤ 1.5× the appender. NOT
-//! met: 4.39× (2.96× per record of a batch). The emitter now reads a record
+//! met: 2.50× (1.77× per record of a batch). The emitter reads a record
 //! once, checking it while the SDK record is built; every reader is on the
-//! cursor (a key, then the value as expected) and short ASCII strings are
-//! checked inline. What remains, per one-record request (callgrind): the
-//! resource and the scope of the request about 1500 instructions; the
-//! record's own fields about 1000; the SDK side about 2500 (interning keys
-//! and names through hash lookups, a `String` per string value, the
-//! ~600-byte `SdkLogRecord` moved from the builder into `emit`, the
-//! provider's emit). Next steps: intern keys from their bytes before the
-//! UTF-8 check (a hit is a `&'static str` already checked), remember the last
-//! resource that checked fine (equal bytes need no second check), build the
-//! SDK record in place.
+//! cursor (a key, then the value as expected); key-values and values in the
+//! shape every encoder writes are read in a few comparisons; short ASCII
+//! strings are checked inline; each attribute position remembers its last
+//! interned key. What remains, per one-record request (callgrind): the
+//! resource, the scope and the logger lookup about 900 instructions; the
+//! record's own fields about 1500; the SDK record about 2500 (built, the
+//! ~600-byte `SdkLogRecord` moved from the builder into `emit`, a `String`
+//! per string value, its values dropped after the provider's emit). Next
+//! steps: remember the last resource that checked fine (equal bytes need no
+//! second check), build the SDK record in place.
 
 use std::hint::black_box;
 
