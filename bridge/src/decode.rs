@@ -32,7 +32,7 @@ use std::fmt;
 
 use selftrace::{
     view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext},
-    wire::{self, Value as Wire},
+    wire,
 };
 
 /// How deeply `AnyValue`s may nest (arrays and maps inside values) before a
@@ -127,8 +127,6 @@ impl std::error::Error for DecodeError {}
 // problem is in.
 
 type Msg<'a> = wire::Message<'a>;
-type Field<'a> = wire::Field<'a>;
-type Fields<'a> = wire::Fields<'a>;
 
 use wire::{Cursor, I32, I64, LEN, VARINT, read_varint};
 
@@ -166,46 +164,45 @@ fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
     std::str::from_utf8(bytes)
 }
 
-/// The next occurrence of the repeated message field `number` in `fields`,
-/// parsed; other fields are skipped. Stops after the first error.
-fn next_message<'a, T>(
-    fields: &mut Fields<'a>,
-    number: u32,
-    name: &'static str,
-    parse: fn(Msg<'a>) -> Result<T, DecodeError>,
-) -> Option<Result<T, DecodeError>> {
-    loop {
-        let field = match fields.next()? {
-            Ok(field) => field,
-            Err(e) => return Some(Err(e.into())),
-        };
-        if field.number == number {
-            let parsed = field.len(name).and_then(parse);
-            if parsed.is_err() {
-                fields.stop();
+/// The messages of one repeated field of a message, each parsed; other
+/// fields are skipped. Stops after the first error.
+#[derive(Clone, Debug)]
+struct Repeated<'a> {
+    cur: Cursor<'a>,
+    done: bool,
+}
+
+impl<'a> Repeated<'a> {
+    fn new(msg: Msg<'a>) -> Self {
+        Self { cur: Cursor::new(msg), done: false }
+    }
+
+    /// The next occurrence of field `number`, parsed.
+    #[inline(always)]
+    fn next<T>(
+        &mut self,
+        number: u32,
+        name: &'static str,
+        parse: fn(Msg<'a>) -> Result<T, DecodeError>,
+    ) -> Option<Result<T, DecodeError>> {
+        if self.done {
+            return None;
+        }
+        let parsed = loop {
+            match self.cur.key() {
+                Ok(None) => return None,
+                Ok(Some((n, LEN))) if n == number => break self.cur.len().map_err(DecodeError::from).and_then(parse),
+                Ok(Some((n, wire))) if n == number => break Err(wrong(&mut self.cur, wire, name)),
+                Ok(Some((_, wire))) => {
+                    if let Err(e) = self.cur.skip(wire) {
+                        break Err(e.into());
+                    }
+                }
+                Err(e) => break Err(e.into()),
             }
-            return Some(parsed);
-        }
-    }
-}
-
-/// A field's value as the type its name says, or
-/// [`DecodeErrorKind::WrongWireType`].
-trait Typed<'a> {
-    fn wrong(&self, field: &'static str) -> DecodeError;
-    fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError>;
-}
-
-impl<'a> Typed<'a> for Field<'a> {
-    fn wrong(&self, field: &'static str) -> DecodeError {
-        DecodeError::new(self.at, DecodeErrorKind::WrongWireType { field })
-    }
-
-    fn len(&self, field: &'static str) -> Result<Msg<'a>, DecodeError> {
-        match self.value {
-            Wire::Len(msg) => Ok(msg),
-            _ => Err(self.wrong(field)),
-        }
+        };
+        self.done = parsed.is_err();
+        Some(parsed)
     }
 }
 
@@ -314,7 +311,7 @@ const ANY_VALUE_FIELDS: [&str; 9] = [
 ];
 
 /// The error for a known field of the wrong wire type: its value is read
-/// first, so a value cut short is reported as such, as [`Fields`] does.
+/// first, so a value cut short is reported as such, as `selftrace::wire::Fields` does.
 #[cold]
 fn wrong(cur: &mut Cursor<'_>, wire: u8, field: &'static str) -> DecodeError {
     match cur.skip(wire) {
@@ -538,7 +535,7 @@ impl<'a> LogsRequest<'a> {
 
     /// The request's `ResourceLogs`, in order.
     pub fn resource_logs(&self) -> ResourceLogsIter<'a> {
-        ResourceLogsIter { fields: self.msg.fields() }
+        ResourceLogsIter { fields: Repeated::new(self.msg) }
     }
 
     /// Calls `f` with every record and the scope it belongs to, in order,
@@ -565,14 +562,14 @@ impl<'a> LogsRequest<'a> {
 /// The `ResourceLogs` of a [`LogsRequest`].
 #[derive(Clone, Debug)]
 pub struct ResourceLogsIter<'a> {
-    fields: Fields<'a>,
+    fields: Repeated<'a>,
 }
 
 impl<'a> Iterator for ResourceLogsIter<'a> {
     type Item = Result<ResourceLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        next_message(&mut self.fields, 1, "ExportLogsServiceRequest.resource_logs", ResourceLogs::parse)
+        self.fields.next(1, "ExportLogsServiceRequest.resource_logs", ResourceLogs::parse)
     }
 }
 
@@ -614,7 +611,7 @@ impl<'a> ResourceLogs<'a> {
 
     /// The `ScopeLogs`, in order.
     pub fn scope_logs(&self) -> ScopeLogsIter<'a> {
-        ScopeLogsIter { fields: self.msg.fields() }
+        ScopeLogsIter { fields: Repeated::new(self.msg) }
     }
 }
 
@@ -656,14 +653,14 @@ impl MapView for DecodedResource<'_> {
 /// The `ScopeLogs` of a [`ResourceLogs`].
 #[derive(Clone, Debug)]
 pub struct ScopeLogsIter<'a> {
-    fields: Fields<'a>,
+    fields: Repeated<'a>,
 }
 
 impl<'a> Iterator for ScopeLogsIter<'a> {
     type Item = Result<ScopeLogs<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        next_message(&mut self.fields, 2, "ResourceLogs.scope_logs", ScopeLogs::parse)
+        self.fields.next(2, "ResourceLogs.scope_logs", ScopeLogs::parse)
     }
 }
 
@@ -737,7 +734,7 @@ impl<'a> ScopeLogs<'a> {
 
     /// The records, in order; each is checked whole before it is returned.
     pub fn records(&self) -> RecordsIter<'a> {
-        RecordsIter { fields: self.msg.fields() }
+        RecordsIter { fields: Repeated::new(self.msg) }
     }
 
     /// Reads each record once, checking it while `sink` visits it: for each
@@ -780,14 +777,14 @@ pub(crate) trait RecordSink: RecordVisitor {
 /// The records of a [`ScopeLogs`].
 #[derive(Clone, Debug)]
 pub struct RecordsIter<'a> {
-    fields: Fields<'a>,
+    fields: Repeated<'a>,
 }
 
 impl<'a> Iterator for RecordsIter<'a> {
     type Item = Result<DecodedRecord<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        next_message(&mut self.fields, 2, "ScopeLogs.log_records", DecodedRecord::parse)
+        self.fields.next(2, "ScopeLogs.log_records", DecodedRecord::parse)
     }
 }
 
