@@ -27,6 +27,17 @@
 //! holding one is no body. `string_value_strindex` and `key_strindex`
 //! (dictionary references used by profiles, never by logs) are skipped the
 //! same way. Groups (wire types 3 and 4) are rejected.
+//!
+//! # How it reads
+//!
+//! Every reader here is on `selftrace::wire::Cursor` (a key, then the value
+//! read as the field's type expects). A key-value or value in the shape
+//! every OTLP encoder writes (the key, then one scalar field, lengths of one
+//! byte) is read in a few comparisons; any other shape is read field by
+//! field, with the same result. The SDK emitter
+//! ([`SdkEmitter`](crate::sdk::SdkEmitter)) reads each record once,
+//! checking it while it builds the SDK record, and emits it only once the
+//! record is found whole.
 
 use std::fmt;
 
