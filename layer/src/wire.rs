@@ -191,6 +191,18 @@ pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, mut value: u64) {
 /// when it closes. `value` must fit in `7 × slot.len()` bits.
 #[inline]
 pub fn write_padded_varint(slot: &mut [u8], mut value: u64) {
+    // The widths the encoder uses, written straight.
+    match slot {
+        [b0, b1] => {
+            (*b0, *b1) = ((value as u8) | 0x80, ((value >> 7) & 0x7F) as u8);
+            return;
+        }
+        [b0, b1, b2] => {
+            (*b0, *b1, *b2) = ((value as u8) | 0x80, ((value >> 7) as u8) | 0x80, ((value >> 14) & 0x7F) as u8);
+            return;
+        }
+        _ => {}
+    }
     let last = slot.len().saturating_sub(1);
     for (i, byte) in slot.iter_mut().enumerate() {
         let mut b = (value & 0x7F) as u8;
