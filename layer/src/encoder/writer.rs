@@ -205,8 +205,29 @@ impl Out {
                 Ok(()) if kv_len < 0x80 => {
                     self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
                     self.buf.extend_from_slice(key.as_bytes());
-                    self.buf.extend_from_slice(&[tag::KV_VALUE, any_len as u8]);
-                    put_scalar_any_value(&mut self.buf, value);
+                    // The value's header with its own, in one piece.
+                    let any_len = any_len as u8;
+                    match value {
+                        AnyValue::Str(s) => {
+                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_STRING, s.len() as u8]);
+                            self.buf.extend_from_slice(s.as_bytes());
+                        }
+                        AnyValue::Bool(b) => {
+                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_BOOL, u8::from(b)]);
+                        }
+                        AnyValue::Int(i) if (0..0x80).contains(&i) => {
+                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_INT, i as u8]);
+                        }
+                        AnyValue::Double(d) => {
+                            let mut field = [tag::KV_VALUE, any_len, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
+                            field[3..].copy_from_slice(&d.to_le_bytes());
+                            self.buf.extend_from_slice(&field);
+                        }
+                        _ => {
+                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len]);
+                            put_scalar_any_value(&mut self.buf, value);
+                        }
+                    }
                     return Ok(false);
                 }
                 Ok(()) => {
