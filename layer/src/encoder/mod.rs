@@ -620,7 +620,11 @@ impl RecordVisitor for FieldWriter<'_> {
         }
         let max_value = self.max_value;
         let mark = self.out.buf.len();
-        self.field(|out| out.put_any_value_field(tag::LOG_BODY, body, max_value, 0));
+        match body {
+            // The message of most events.
+            AnyValue::Fmt(value) => self.field(|out| out.put_fmt_any_value_field(tag::LOG_BODY, value, max_value)),
+            _ => self.field(|out| out.put_any_value_field(tag::LOG_BODY, body, max_value, 0)),
+        }
         // A formatted value is written between two placeholders: nothing
         // between them is an empty string (a cut one ends with the marker).
         if !self.abort && matches!(body, AnyValue::Fmt(_)) && self.out.buf.len() == mark + 2 + 2 * self.out.record_width

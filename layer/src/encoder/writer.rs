@@ -176,6 +176,36 @@ impl Out {
         sink.finish()
     }
 
+    /// `AnyValue { string_value }` as field `tag`, the string written
+    /// through `Debug` and cut like [`put_string_field`]: a formatted body.
+    /// Both length placeholders go in as one piece.
+    ///
+    /// [`put_string_field`]: Out::put_string_field
+    #[inline]
+    pub(super) fn put_fmt_any_value_field(
+        &mut self,
+        tag: u8,
+        value: &dyn fmt::Debug,
+        max: usize,
+    ) -> Result<bool, Exceeded> {
+        let width = self.record_width;
+        if width != 2 {
+            return self.put_any_value_field(tag, AnyValue::Fmt(value), max, 0);
+        }
+        self.check(6)?;
+        let outer = self.buf.len() + 1;
+        self.buf.extend_from_slice(&[tag, 0, 0, tag::ANY_STRING, 0, 0]);
+        let start = self.buf.len();
+        let hard_end = start.saturating_add(max).min(self.record_end);
+        let mut sink =
+            StrSink { out: self, at: outer + 3, width, start, hard_end, cut: false, request_overflow: false };
+        // An error only means the sink stopped at its bound; `finish` says which.
+        let _ = fmt::write(&mut sink, format_args!("{value:?}"));
+        let cut = sink.finish()?;
+        self.close(outer, width);
+        Ok(cut)
+    }
+
     #[inline]
     pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Exceeded> {
         let width = self.record_width;
