@@ -10,29 +10,31 @@
 //!
 //! | bench                              | median   | vs appender + no-op |
 //! |------------------------------------|----------|---------------------|
-//! | node/otel_info_shared              | 184.1 ns |               0.66× |
-//! | node/otel_info_local               | 182.7 ns |               0.66× |
-//! | node/third_party_in_scope          | 289.1 ns |               1.04× |
-//! | node/appender_noop_processor       | 278.5 ns |               1.00× |
-//! | node/flush_100_buffered_records    | 471.1 ns |                     |
+//! | node/otel_info_shared              | 235.6 ns |               0.82× |
+//! | node/otel_info_local               | 230.2 ns |               0.80× |
+//! | node/third_party_in_scope          | 241.7 ns |               0.85× |
+//! | node/appender_noop_processor       | 286.0 ns |               1.00× |
+//! | node/flush_100_buffered_records    | 461.1 ns |                     |
 //!
 //! (Previous run, before the per-callsite heads, the one-byte-length fast
-//! paths and the TSC clock: otel_info_shared 173.4 ns at 1.18× of 147.5 ns.)
-//! Instructions (`bash scripts/instructions`, deterministic): node logs 2265
-//! per record against the appender's 1824, 1.24× (was 2896, 1.59×).
+//! paths and the TSC clock: otel_info_shared 173.4 ns at 1.18× of 147.5 ns;
+//! a run an hour before this one, on this stop's code less the last two
+//! encoder changes: 0.66×.) Instructions (`bash scripts/instructions`,
+//! deterministic): node logs 2265 per record against the appender's 1824,
+//! 1.24× (was 2896, 1.59×).
 //!
 //! Scaling (`cargo bench -p selftrace --bench node -- scaling`, same run):
-//! one thread 257.0 ns per record, two threads 343.3 ns per pair of records,
-//! so two threads log 1.50× the records of one (the previous run: 2.09×; on
-//! this host this session, before and after this stop's changes alike,
-//! 1.50-1.54×).
+//! one thread 244.1 ns per record, two threads 312.8 ns per pair of records,
+//! so two threads log 1.56× the records of one (the previous run: 2.09×; the
+//! previous stop's code and this one's back to back on this host: 1.77× and
+//! 1.64×, two threads faster with this one's).
 //!
-//! Targets: node logs ≤ 0.6× appender + no-op: NOT MET in instructions
-//! (1.24×), close in time (0.66×: the appender allocates twice per event,
-//! which costs more in time than in instructions); flush of 100 records
-//! ≤ 2 µs: met; two threads ≥ 1.8× one: NOT MET this run (1.50×). Where
+//! Targets: node logs ≤ 0.6× appender + no-op: NOT MET (0.82× in time,
+//! 1.24× in instructions: the appender allocates twice per event, which
+//! costs more in time than in instructions); flush of 100 records ≤ 2 µs:
+//! met; two threads ≥ 1.8× one: NOT MET this run (1.56×). Where
 //! the instructions go: field visiting through tracing's `Visit` and the
-//! encoder about 150 per attribute, the message through `fmt` about 450,
+//! encoder about 150 per attribute, the message through `fmt` about 360,
 //! finding and locking this thread's buffer, the clock (about 17 ns in time,
 //! `clock` bench). Zero allocations per record
 //! (tests/no_allocation_per_event_once_warm.rs).

@@ -10,24 +10,24 @@
 //!
 //! | bench                                  | median   | vs appender + no-op | vs appender + keeping |
 //! |----------------------------------------|----------|---------------------|-----------------------|
-//! | third_party/no_op_layer                |  15.0 ns |               0.06× |                 0.04× |
-//! | third_party/selftrace_noop_destination |  51.2 ns |               0.19× |                 0.12× |
-//! | third_party/selftrace_channel          | 350.5 ns |               1.32× |                 0.82× |
-//! | third_party/selftrace_channel_and_recv | 344.5 ns |               1.30× |                 0.81× |
-//! | third_party/selftrace_dropped_channel_full | 61.0 ns |              0.23× |                 0.14× |
-//! | third_party/appender_noop_processor    | 265.4 ns |               1.00× |                 0.62× |
-//! | third_party/appender_keeping_processor | 427.3 ns |               1.61× |                 1.00× |
-//! | third_party/fmt_sink                   | 866.3 ns |               3.26× |                 2.03× |
-//! | third_party/scaling_dropped_one_thread |  60.8 ns |                     |                       |
-//! | third_party/scaling_dropped_two_threads |  68.4 ns (a pair) |            |                       |
+//! | third_party/no_op_layer                |  14.0 ns |               0.06× |                 0.03× |
+//! | third_party/selftrace_noop_destination |  48.4 ns |               0.19× |                 0.11× |
+//! | third_party/selftrace_channel          | 305.0 ns |               1.20× |                 0.70× |
+//! | third_party/selftrace_channel_and_recv | 374.3 ns |               1.48× |                 0.86× |
+//! | third_party/selftrace_dropped_channel_full | 58.1 ns |              0.23× |                 0.13× |
+//! | third_party/appender_noop_processor    | 253.5 ns |               1.00× |                 0.58× |
+//! | third_party/appender_keeping_processor | 437.1 ns |               1.72× |                 1.00× |
+//! | third_party/fmt_sink                   | 955.0 ns |               3.77× |                 2.18× |
+//! | third_party/scaling_dropped_one_thread |  59.6 ns |                     |                       |
+//! | third_party/scaling_dropped_two_threads |  65.9 ns (a pair) |            |                       |
 //!
-//! A dropped event (the channel full, the raw logger silenced) costs 0.17×
+//! A dropped event (the channel full, the raw logger silenced) costs 0.19×
 //! a delivered one (target ≤ 0.5×: met); two threads dropping at once drop
-//! 1.78× the events of one (before this stop's flag and shards: 0.75×, every
+//! 1.81× the events of one (before this stop's flag and shards: 0.75×, every
 //! refused event took the channel's lock and bumped shared counters). The
-//! run before this one gave `selftrace_channel` 1.52× and 212.5 ns; this
-//! run's first pass, minutes before, 1.59× (356.7 ns against 223.9 ns): on
-//! this host time ratios move by ±0.15, the instruction counts do not.
+//! run before this stop gave `selftrace_channel` 1.52× and 212.5 ns; an
+//! earlier run of this stop 1.32× and 1.59×: on this host time ratios move
+//! by ±0.15, the instruction counts do not.
 //! Instructions (`bash scripts/instructions`): channel 2515 per event
 //! against the appender's 1824, 1.38× (was 3181, 1.74×); dropped 416.
 //!
