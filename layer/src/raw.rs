@@ -38,8 +38,8 @@ pub const DEFAULT_RAW_LINES_PER_SECOND: u32 = 50;
 static LINES_PER_SECOND: AtomicU32 = AtomicU32::new(DEFAULT_RAW_LINES_PER_SECOND);
 static WINDOW_SECOND: AtomicU64 = AtomicU64::new(0);
 static WINDOW_LINES: AtomicU32 = AtomicU32::new(0);
-/// Lines held back by the rate limit and not reported yet: the one shared
-/// counter a held-back line writes.
+/// Lines held back by the rate limit and not reported yet: all a held-back
+/// line writes, in this thread's shard.
 static PENDING_SUPPRESSED: ShardedCounter = ShardedCounter::new();
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
 /// Lines held back and already reported (or held back by the recursion

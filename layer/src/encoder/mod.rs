@@ -56,7 +56,7 @@ mod settings;
 mod writer;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     error::Error,
     fmt,
     hash::{BuildHasherDefault, Hasher},
@@ -540,15 +540,15 @@ struct Callsites {
 }
 
 impl Callsites {
+    /// One lookup for a callsite seen before.
     #[inline]
     fn head(&mut self, id: NonZeroUsize, record: &(impl LogRecordView + ?Sized), max_value: usize) -> Option<&[u8]> {
-        if !self.heads.contains_key(&id) {
-            if self.heads.len() >= MAX_CACHED_CALLSITES {
-                return None;
-            }
-            self.heads.insert(id, Self::encode_head(record, max_value));
+        let full = self.heads.len() >= MAX_CACHED_CALLSITES;
+        match self.heads.entry(id) {
+            Entry::Occupied(kept) => kept.into_mut().as_deref(),
+            Entry::Vacant(_) if full => None,
+            Entry::Vacant(new) => new.insert(Self::encode_head(record, max_value)).as_deref(),
         }
-        self.heads.get(&id)?.as_deref()
     }
 
     /// The two fields, or `None` when one would be cut.

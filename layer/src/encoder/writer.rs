@@ -170,10 +170,7 @@ impl Out {
     /// [`put_string_field`]: Out::put_string_field
     #[inline]
     pub(super) fn put_fmt_field(&mut self, tag: u8, value: &dyn fmt::Debug, max: usize) -> Result<bool, Exceeded> {
-        let mut sink = self.open_str(tag, max)?;
-        // An error only means the sink stopped at its bound; `finish` says which.
-        let _ = fmt::write(&mut sink, format_args!("{value:?}"));
-        sink.finish()
+        self.open_str(tag, max)?.write_debug(value)
     }
 
     /// `AnyValue { string_value }` as field `tag`, the string written
@@ -197,24 +194,23 @@ impl Out {
         }
         let outer = self.buf.len() + 1;
         self.buf.extend_from_slice(&[tag, 0, 0, tag::ANY_STRING, 0, 0]);
-        let start = self.buf.len();
-        let hard_end = start.saturating_add(max).min(self.record_end);
-        let mut sink =
-            StrSink { out: self, at: outer + 3, width, start, hard_end, cut: false, request_overflow: false };
-        // An error only means the sink stopped at its bound; `finish` says which.
-        let _ = fmt::write(&mut sink, format_args!("{value:?}"));
-        let cut = sink.finish()?;
+        let cut = self.str_sink(outer + 3, max).write_debug(value)?;
         self.close(outer, width);
         Ok(cut)
     }
 
     #[inline]
     pub(super) fn open_str(&mut self, tag: u8, max: usize) -> Result<StrSink<'_>, Exceeded> {
-        let width = self.record_width;
-        let at = self.open(tag, width)?;
-        let start = self.buf.len();
+        let at = self.open(tag, self.record_width)?;
+        Ok(self.str_sink(at, max))
+    }
+
+    /// A sink for the string whose placeholder, just written, is at `at`.
+    #[inline]
+    fn str_sink(&mut self, at: usize, max: usize) -> StrSink<'_> {
+        let (width, start) = (self.record_width, self.buf.len());
         let hard_end = start.saturating_add(max).min(self.record_end);
-        Ok(StrSink { out: self, at, width, start, hard_end, cut: false, request_overflow: false })
+        StrSink { out: self, at, width, start, hard_end, cut: false, request_overflow: false }
     }
 
     /// `KeyValue { key, value }` as field `tag`. Returns whether anything was
@@ -251,29 +247,7 @@ impl Out {
                 Ok(()) if kv_len < 0x80 => {
                     self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
                     self.buf.extend_from_slice(key.as_bytes());
-                    // The value's header with its own, in one piece.
-                    let any_len = any_len as u8;
-                    match value {
-                        AnyValue::Str(s) => {
-                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_STRING, s.len() as u8]);
-                            self.buf.extend_from_slice(s.as_bytes());
-                        }
-                        AnyValue::Bool(b) => {
-                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_BOOL, u8::from(b)]);
-                        }
-                        AnyValue::Int(i) if (0..0x80).contains(&i) => {
-                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len, tag::ANY_INT, i as u8]);
-                        }
-                        AnyValue::Double(d) => {
-                            let mut field = [tag::KV_VALUE, any_len, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
-                            field[3..].copy_from_slice(&d.to_le_bytes());
-                            self.buf.extend_from_slice(&field);
-                        }
-                        _ => {
-                            self.buf.extend_from_slice(&[tag::KV_VALUE, any_len]);
-                            put_scalar_any_value(&mut self.buf, value);
-                        }
-                    }
+                    put_scalar_field(&mut self.buf, [tag::KV_VALUE, any_len as u8], value);
                     return Ok(false);
                 }
                 Ok(()) => {
@@ -310,6 +284,10 @@ impl Out {
     ) -> Result<bool, Exceeded> {
         if let Some(len) = scalar_any_value_len(value, max_value) {
             match self.check(1 + varint_len(len as u64) + len) {
+                Ok(()) if len < 0x80 => {
+                    put_scalar_field(&mut self.buf, [tag, len as u8], value);
+                    return Ok(false);
+                }
                 Ok(()) => {
                     self.buf.push(tag);
                     put_varint(&mut self.buf, len as u64);
@@ -383,31 +361,52 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
     }
 }
 
+/// Writes `header` (a field's tag and a one-byte length: the value's
+/// message fits 127 bytes) and a value accepted by [`scalar_any_value_len`];
+/// capacity was checked. The header and the value's own header go in as one
+/// fixed-size piece: one capacity check instead of one per byte.
+#[inline(always)]
+fn put_scalar_field(buf: &mut Vec<u8>, [tag, len]: [u8; 2], value: AnyValue<'_>) {
+    match value {
+        // A string in a 127-byte message has a one-byte length.
+        AnyValue::Str(s) => {
+            buf.extend_from_slice(&[tag, len, tag::ANY_STRING, s.len() as u8]);
+            buf.extend_from_slice(s.as_bytes());
+        }
+        AnyValue::Bool(b) => buf.extend_from_slice(&[tag, len, tag::ANY_BOOL, u8::from(b)]),
+        AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag, len, tag::ANY_INT, i as u8]),
+        AnyValue::Double(d) => {
+            let mut field = [tag, len, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
+            field[3..].copy_from_slice(&d.to_le_bytes());
+            buf.extend_from_slice(&field);
+        }
+        _ => {
+            buf.extend_from_slice(&[tag, len]);
+            put_scalar_any_value(buf, value);
+        }
+    }
+}
+
 /// Writes a value accepted by [`scalar_any_value_len`]; capacity was checked.
 #[inline(always)]
 fn put_scalar_any_value(buf: &mut Vec<u8>, value: AnyValue<'_>) {
-    // Fixed-size pieces where the lengths fit one byte: one capacity check
-    // each instead of one per byte.
     match value {
-        AnyValue::Str(s) if s.len() < 0x80 => {
-            buf.extend_from_slice(&[tag::ANY_STRING, s.len() as u8]);
-            buf.extend_from_slice(s.as_bytes());
-        }
         AnyValue::Str(s) => {
             buf.push(tag::ANY_STRING);
             put_varint(buf, s.len() as u64);
             buf.extend_from_slice(s.as_bytes());
         }
-        AnyValue::Bool(b) => buf.extend_from_slice(&[tag::ANY_BOOL, u8::from(b)]),
-        AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag::ANY_INT, i as u8]),
+        AnyValue::Bool(b) => {
+            buf.push(tag::ANY_BOOL);
+            buf.push(u8::from(b));
+        }
         AnyValue::Int(i) => {
             buf.push(tag::ANY_INT);
             put_varint(buf, i as u64);
         }
         AnyValue::Double(d) => {
-            let mut field = [tag::ANY_DOUBLE; 9];
-            field[1..].copy_from_slice(&d.to_le_bytes());
-            buf.extend_from_slice(&field);
+            buf.push(tag::ANY_DOUBLE);
+            buf.extend_from_slice(&d.to_le_bytes());
         }
         AnyValue::Bytes(b) => {
             buf.push(tag::ANY_BYTES);
@@ -456,6 +455,14 @@ impl fmt::Write for StrSink<'_> {
 }
 
 impl StrSink<'_> {
+    /// Writes `value` through `Debug` and finishes the string.
+    #[inline]
+    fn write_debug(mut self, value: &dyn fmt::Debug) -> Result<bool, Exceeded> {
+        // An error only means the sink stopped at its bound; `finish` says which.
+        let _ = fmt::write(&mut self, format_args!("{value:?}"));
+        self.finish()
+    }
+
     #[inline]
     fn finish(self) -> Result<bool, Exceeded> {
         if self.request_overflow {
