@@ -231,16 +231,10 @@ enum Value<'a> {
     Map(Msg<'a>),
 }
 
-/// Reads an `AnyValue` message of a checked record (one level): the value
-/// set last wins.
-fn value(msg: Msg<'_>) -> Result<Option<Value<'_>>, DecodeError> {
-    read_value(msg, None)
-}
-
 /// Checks an `AnyValue` and everything nested in it: every occurrence of
 /// every field, not only the one that wins, as a protobuf parser would
-/// (prost merges repeated occurrences). Returns the value that wins, as
-/// [`value`] reads it.
+/// (prost merges repeated occurrences). Returns the value that wins (the one
+/// set last).
 fn check_value(msg: Msg<'_>, depth: usize) -> Result<Option<Value<'_>>, DecodeError> {
     read_value(msg, Some(depth))
 }
@@ -345,15 +339,9 @@ fn check_key_values(msg: Msg<'_>, number: u32, name: &'static str, depth: usize)
     Ok(())
 }
 
+/// Checks a `KeyValue` message whole.
 fn check_key_value(msg: Msg<'_>, depth: usize) -> Result<(), DecodeError> {
-    checked_key_value(msg, depth).map(drop)
-}
-
-/// Checks a `KeyValue` message whole and returns its key and the value that
-/// wins (as [`key_value`] and [`value`] read them): the check and the read
-/// in one pass.
-fn checked_key_value(msg: Msg<'_>, depth: usize) -> Result<(&str, Option<Value<'_>>), DecodeError> {
-    read_key_value(msg, Some(depth))
+    read_key_value(msg, Some(depth)).map(drop)
 }
 
 /// Reads a `KeyValue`: its key and the value that wins, checked whole with
@@ -435,7 +423,7 @@ fn canonical_value(bytes: &[u8]) -> Option<Option<Value<'_>>> {
 /// Calls `f` with a checked `AnyValue`; not at all for an empty one.
 fn with_value(msg: Msg<'_>, f: impl FnOnce(AnyValue<'_>)) {
     // Checked before the record was handed out: errors cannot happen here.
-    if let Ok(Some(value)) = value(msg) {
+    if let Ok(Some(value)) = read_value(msg, None) {
         lend(value, f);
     }
 }
@@ -863,7 +851,7 @@ impl<'a> DecodedRecord<'a> {
                     this.body = Some(msg);
                 }
                 (6, LEN) => {
-                    if let (key, Some(value)) = checked_key_value(cur.len()?, 0)? {
+                    if let (key, Some(value)) = read_key_value(cur.len()?, Some(0))? {
                         lend(value, |value| visitor.visit_attribute(key, value));
                     }
                 }

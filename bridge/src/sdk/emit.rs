@@ -259,7 +259,7 @@ fn emit(
 ) {
     let mut out = logger.create_log_record();
     set_head(&mut out, target, strings, counters, record);
-    record.visit(&mut Fields { out: &mut out, strings });
+    record.visit(&mut Fields { out: &mut out, strings, position: 0 });
     logger.emit(out);
 }
 
@@ -293,15 +293,13 @@ impl RecordSink for Builder<'_> {
 impl RecordVisitor for Builder<'_> {
     fn visit_body(&mut self, body: AnyValue<'_>) {
         if let Some(out) = &mut self.out {
-            Fields { out, strings: self.strings }.visit_body(body);
+            out.set_body(sdk_value(body, self.strings));
         }
     }
 
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
         if let Some(out) = &mut self.out {
-            let key = self.strings.key_at(self.position, key);
-            out.add_attribute(key, sdk_value(value, self.strings));
-            self.position += 1;
+            add_attribute(out, self.strings, &mut self.position, key, value);
         }
     }
 }
@@ -353,6 +351,8 @@ fn set_head(
 struct Fields<'a, R> {
     out: &'a mut R,
     strings: &'a mut Interner,
+    /// The position of the next attribute in the record.
+    position: usize,
 }
 
 impl<R: opentelemetry::logs::LogRecord> RecordVisitor for Fields<'_, R> {
@@ -361,9 +361,22 @@ impl<R: opentelemetry::logs::LogRecord> RecordVisitor for Fields<'_, R> {
     }
 
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
-        let key = self.strings.key(key);
-        self.out.add_attribute(key, sdk_value(value, self.strings));
+        add_attribute(self.out, self.strings, &mut self.position, key, value);
     }
+}
+
+/// Adds the attribute at `*position` of a record (its key found by position
+/// first, see `Interner::key_at`) and moves to the next position.
+fn add_attribute(
+    out: &mut impl opentelemetry::logs::LogRecord,
+    strings: &mut Interner,
+    position: &mut usize,
+    key: &str,
+    value: AnyValue<'_>,
+) {
+    let key = strings.key_at(*position, key);
+    out.add_attribute(key, sdk_value(value, strings));
+    *position += 1;
 }
 
 /// The SDK's value for `value`; nested values are bounded by the view (the

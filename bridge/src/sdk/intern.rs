@@ -149,10 +149,7 @@ impl Interner {
     #[inline]
     pub(super) fn key_at(&mut self, position: usize, s: &str) -> Key {
         let interned = if position < RECENT_KEYS { self.get_in(position, s) } else { self.get(s) };
-        match interned {
-            Some(interned) => Key::from_static_str(interned),
-            None => Key::new(s.to_owned()),
-        }
+        as_key(interned, s)
     }
 
     /// As [`get`](Self::get), for event names: the last one is tried first.
@@ -162,10 +159,17 @@ impl Interner {
     }
 
     pub(super) fn key(&mut self, s: &str) -> Key {
-        match self.get(s) {
-            Some(s) => Key::from_static_str(s),
-            None => Key::new(s.to_owned()),
-        }
+        let interned = self.get(s);
+        as_key(interned, s)
+    }
+}
+
+/// The key of `s`: its interned copy, or its own when it could not be
+/// interned.
+fn as_key(interned: Option<&'static str>, s: &str) -> Key {
+    match interned {
+        Some(interned) => Key::from_static_str(interned),
+        None => Key::new(s.to_owned()),
     }
 }
 
