@@ -41,7 +41,6 @@
 
 use std::{
     hint::black_box,
-    thread,
     time::{Duration, Instant},
 };
 
@@ -126,23 +125,14 @@ fn scaling_run(threads: usize, iters: u64) -> Duration {
     let channel = OtlpBytesChannel::new(1);
     let path = NodeLogs::new(Destination::Channel(channel.sender()));
     let nodes: Vec<_> = (0..threads).map(|t| path.shared(Node::new(format!("node.{t}")))).collect();
-    let barrier = std::sync::Barrier::new(threads + 1);
-    thread::scope(|scope| {
-        for node in &nodes {
-            let barrier = &barrier;
-            scope.spawn(move || {
-                node_event(node); // make this thread's buffer before timing
-                barrier.wait();
-                for _ in 0..iters {
-                    node_event(node);
-                }
-                barrier.wait();
-            });
+    support::timed_on_threads(threads, |thread, mark| {
+        let node = &nodes[thread];
+        node_event(node); // make this thread's buffer before timing
+        mark();
+        for _ in 0..iters {
+            node_event(node);
         }
-        barrier.wait();
-        let start = Instant::now();
-        barrier.wait();
-        start.elapsed()
+        mark();
     })
 }
 

@@ -154,25 +154,15 @@ fn third_party(c: &mut Criterion) {
 fn scaling_run(threads: usize, iters: u64) -> std::time::Duration {
     let channel = OtlpBytesChannel::new(1);
     let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
-    let barrier = std::sync::Barrier::new(threads + 1);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let (barrier, layer) = (&barrier, layer.clone());
-            scope.spawn(move || {
-                tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-                    third_party_event(); // fills the channel, or finds it full
-                    barrier.wait();
-                    for _ in 0..iters {
-                        third_party_event();
-                    }
-                    barrier.wait();
-                });
-            });
-        }
-        barrier.wait();
-        let start = std::time::Instant::now();
-        barrier.wait();
-        start.elapsed()
+    support::timed_on_threads(threads, |_, mark| {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer.clone()), || {
+            third_party_event(); // fills the channel, or finds it full
+            mark();
+            for _ in 0..iters {
+                third_party_event();
+            }
+            mark();
+        });
     })
 }
 

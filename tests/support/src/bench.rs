@@ -60,3 +60,24 @@ pub fn timed_in_runs(iters: u64, run: u64, mut log: impl FnMut(), mut between: i
     }
     timed
 }
+
+/// The wall time of `threads` threads running `work` at once. Each thread
+/// gets its index and `mark`, to call right before and right after its
+/// timed part (its setup, a warm-up say, stays outside): the time runs from
+/// the moment every thread is ready to the moment the last one is done.
+pub fn timed_on_threads(threads: usize, work: impl Fn(usize, &dyn Fn()) + Sync) -> Duration {
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let mark = || {
+        barrier.wait();
+    };
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let (work, mark) = (&work, &mark);
+            scope.spawn(move || work(thread, mark));
+        }
+        mark();
+        let start = Instant::now();
+        mark();
+        start.elapsed()
+    })
+}
