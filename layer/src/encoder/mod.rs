@@ -650,6 +650,45 @@ mod tests {
         assert_eq!(truncate_at_char_boundary("abc", 10), "abc");
     }
 
+    /// Records with a callsite identity, `id` from 1.
+    struct Site(usize);
+
+    impl LogRecordView for Site {
+        fn time_unix_nano(&self) -> Option<u64> {
+            Some(1)
+        }
+        fn observed_time_unix_nano(&self) -> Option<u64> {
+            Some(1)
+        }
+        fn severity(&self) -> Option<crate::view::Severity> {
+            Some(crate::view::Severity::INFO)
+        }
+        fn event_name(&self) -> Option<&str> {
+            Some("site")
+        }
+        fn visit(&self, _: &mut dyn RecordVisitor) {}
+        fn callsite_id(&self) -> Option<NonZeroUsize> {
+            NonZeroUsize::new(self.0)
+        }
+    }
+
+    #[test]
+    fn the_callsite_cache_keeps_at_most_its_bound() {
+        let mut encoder = StatefulOtlpEncoder::new();
+        for id in 1..=MAX_CACHED_CALLSITES + 100 {
+            encoder.encode_log_record("s", &Site(id)).expect("fits");
+            if encoder.len() > DEFAULT_BUFFER_CAPACITY / 2 {
+                encoder.flush();
+            }
+        }
+        assert_eq!(encoder.callsites.heads.len(), MAX_CACHED_CALLSITES);
+        // Seen again, kept or not, each is still written.
+        encoder.flush();
+        encoder.encode_log_record("s", &Site(1)).expect("fits");
+        encoder.encode_log_record("s", &Site(MAX_CACHED_CALLSITES + 50)).expect("fits");
+        assert_eq!(encoder.record_count(), 2);
+    }
+
     #[test]
     fn limits_are_validated() {
         assert!(EncoderLimits::new(64 * 1024, 16_383, 8192).is_ok());
