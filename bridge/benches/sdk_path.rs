@@ -26,8 +26,8 @@
 //! Instructions under callgrind (deterministic: this binary with
 //! `--profile-time 2`, inclusive instructions of `emit_request` over its
 //! calls; the appender's `on_event` is 1681): a one-record request 7980
-//! before this stop, 5553 now (3.30×); a record of a 100-record request
-//! 3742 (2.23×).
+//! before this stop, 5483 now (3.26×); a record of a 100-record request
+//! 3674 (2.19×).
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|

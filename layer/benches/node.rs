@@ -20,7 +20,7 @@
 //! paths and the TSC clock: otel_info_shared 173.4 ns at 1.18× of 147.5 ns;
 //! a run an hour before this one, on this stop's code less the last two
 //! encoder changes: 0.66×.) Instructions (`bash scripts/instructions`,
-//! deterministic): node logs 2265 per record against the appender's 1824,
+//! deterministic): node logs 2256 per record against the appender's 1824,
 //! 1.24× (was 2896, 1.59×).
 //!
 //! Scaling (`cargo bench -p selftrace --bench node -- scaling`, same run):

@@ -28,14 +28,14 @@
 //! run before this stop gave `selftrace_channel` 1.52× and 212.5 ns; an
 //! earlier run of this stop 1.32× and 1.59×: on this host time ratios move
 //! by ±0.15, the instruction counts do not.
-//! Instructions (`bash scripts/instructions`): channel 2515 per event
+//! Instructions (`bash scripts/instructions`): channel 2513 per event
 //! against the appender's 1824, 1.38× (was 3181, 1.74×); dropped 416.
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
 //! `selftrace_channel_and_recv` also times the consumer's `try_recv`.
 //! Targets: ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
-//! not met. Where the 2515 instructions go (callgrind): tracing's dispatch
+//! not met. Where the 2513 instructions go (callgrind): tracing's dispatch
 //! and the layer's checks (guard, suppression, zone and node scopes,
 //! destination load, this thread's encoder, the clock) about 500; the record
 //! head about 60; each attribute about 200 (tracing's `Visit` about 20, the
