@@ -36,6 +36,13 @@ macro_rules! otel_debug {
 /// do (and `tracing`'s compile-time `max_level_*` features). Field values
 /// are evaluated only when the level is enabled.
 ///
+/// Integers, floats, booleans, strings, `%value`, `?value` and the message
+/// are handed to the encoder as they are; a message without format
+/// arguments is its string, never formatted. Any other `tracing::Value`
+/// (`Option`, `Box`, errors, `field::Empty`) is recorded through its
+/// visitor. Both ways the record is the one the same event would make
+/// through `tracing` inside the node's scope.
+///
 /// # Not `opentelemetry::otel_info!`
 ///
 /// The `opentelemetry` crate has macros of the same names for the
@@ -125,48 +132,65 @@ macro_rules! __otel_fields {
     // key = ?value
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = ?$val:expr $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$crate::__private::debug(&$val) as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$crate::__private::debug(&$val))] $($($rest)*)?)
     };
     // key = %value
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = %$val:expr $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$crate::__private::display(&$val) as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$crate::__private::display(&$val))] $($($rest)*)?)
     };
     // key = value
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = $val:expr $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$val as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$val)] $($($rest)*)?)
     };
     // ?key
     ($cx:tt [$($n:expr),*] [$($v:expr),*] ?$($k:ident).+ $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$crate::__private::debug(&$($k).+) as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$crate::__private::debug(&$($k).+))] $($($rest)*)?)
     };
     // %key
     ($cx:tt [$($n:expr),*] [$($v:expr),*] %$($k:ident).+ $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$crate::__private::display(&$($k).+) as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$crate::__private::display(&$($k).+))] $($($rest)*)?)
     };
     // key
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ $(, $($rest:tt)*)?) => {
         $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* &$($k).+ as &dyn $crate::__private::Value] $($($rest)*)?)
+            [$($v,)* $crate::__otel_arg!(&$($k).+)] $($($rest)*)?)
     };
     // The message, last: a format string and its arguments. Like
     // `tracing`, the message is the first field of the event.
     ($cx:tt [$($n:expr),*] [$($v:expr),*] $fmt:literal $($args:tt)*) => {
         $crate::__otel_emit!($cx ["message" $(, $n)*]
-            [&::core::format_args!($fmt $($args)*) as &dyn $crate::__private::Value $(, $v)*])
+            [$crate::__otel_arg!(&::core::format_args!($fmt $($args)*)) $(, $v)*])
     };
 }
 
-/// Builds the static callsite and the value set, then hands the event to
+/// One field value as an [`Arg`](crate::__private::Arg): the kinds the
+/// encoder writes directly (integers, floats, booleans, strings, `%x`, `?x`,
+/// the message) without `tracing`'s visitor, anything else through its
+/// `tracing::Value` impl (autoref specialization: the first trait whose
+/// receiver matches wins).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __otel_arg {
+    // Not a block: the value's temporaries must live until the record is
+    // logged (`__otel_emit` imports the two traits).
+    ($value:expr) => {
+        (&&$crate::__private::Wrap($value)).arg()
+    };
+}
+
+/// Builds the static callsite and the field values, then hands the event to
 /// the effect.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __otel_emit {
     (($effect:expr, $level:expr, $name:literal) [$($n:expr),*] [$($v:expr),*]) => {{
         if $level <= $crate::__private::STATIC_MAX_LEVEL && $crate::__private::NodeTelemetry::enabled(&($effect), $level) {
+            #[allow(unused_imports)]
+            use $crate::__private::{FastArg as _, SlowArg as _};
             static __CALLSITE: $crate::__private::DefaultCallsite = $crate::__private::DefaultCallsite::new(&__META);
             static __META: $crate::__private::Metadata<'static> = $crate::__private::Metadata::new(
                 $name,
@@ -178,7 +202,8 @@ macro_rules! __otel_emit {
                 $crate::__private::FieldSet::new(&[$($n),*], $crate::__private::identify_callsite!(&__CALLSITE)),
                 $crate::__private::Kind::EVENT,
             );
-            $crate::__private::emit(&($effect), &__META, [$(::core::option::Option::Some($v)),*]);
+            const _: () = ::core::assert!(<[&str]>::len(&[$($n),*]) <= 32, "otel events take at most 32 fields, the message included");
+            $crate::__private::emit(&($effect), &__META, &[$($v),*]);
         }
     }};
 }
@@ -196,8 +221,12 @@ pub mod __private {
     };
 
     pub use crate::node::NodeTelemetry;
-    use crate::record::TracingLogRecord;
-    use tracing_core::{Event, field::Field};
+    use crate::{
+        record::{FieldVisitor, visit_field},
+        view::{AnyValue, LogRecordView, RecordVisitor, Severity},
+    };
+    use std::{fmt, num::NonZeroUsize};
+    use tracing_core::field::{DebugValue, DisplayValue};
 
     /// The record clock (for the clock bench).
     #[inline]
@@ -221,30 +250,151 @@ pub mod __private {
         }
     }
 
-    /// Builds the event of `meta` with `values` (one per field, in order)
-    /// and hands it to `effect`.
-    pub fn emit<E: NodeTelemetry + ?Sized, const N: usize>(
-        effect: &E,
+    /// Builds the record of `meta` with `args` (one per field, in the
+    /// order of `meta`'s fields) and hands it to `effect`.
+    #[inline]
+    pub fn emit<E: NodeTelemetry + ?Sized>(effect: &E, meta: &'static Metadata<'static>, args: &[Arg<'_>]) {
+        effect.log_event(&MacroRecord { meta, time: now_unix_nanos(), args });
+    }
+
+    /// One field value of an `otel_*!` record.
+    #[derive(Clone, Copy)]
+    #[allow(missing_debug_implementations)]
+    pub enum Arg<'a> {
+        /// A value the encoder writes as it is.
+        Any(AnyValue<'a>),
+        /// Any other `tracing` value: recorded through its visitor.
+        Value(&'a dyn Value),
+    }
+
+    /// The receiver of [`FastArg`] and [`SlowArg`].
+    #[allow(missing_debug_implementations)]
+    pub struct Wrap<'a, T>(pub &'a T);
+
+    /// The field kinds written without `tracing`'s visitor, mapped exactly
+    /// as [`TracingLogRecord`](crate::record::TracingLogRecord) maps them.
+    pub trait FastArg<'a> {
+        /// The value.
+        fn arg(self) -> Arg<'a>;
+    }
+
+    /// Any other `tracing::Value`.
+    pub trait SlowArg<'a> {
+        /// The value.
+        fn arg(self) -> Arg<'a>;
+    }
+
+    impl<'a, T: Value> SlowArg<'a> for &Wrap<'a, T> {
+        #[inline(always)]
+        fn arg(self) -> Arg<'a> {
+            Arg::Value(self.0)
+        }
+    }
+
+    macro_rules! fast_arg {
+        ($($ty:ty => |$v:ident| $value:expr;)*) => {$(
+            impl<'a> FastArg<'a> for &&Wrap<'a, $ty> {
+                #[inline(always)]
+                fn arg(self) -> Arg<'a> {
+                    let $v: &'a $ty = self.0;
+                    Arg::Any($value)
+                }
+            }
+        )*};
+    }
+
+    // As `tracing`'s `Value` impls record them, then as `FieldVisitor` maps
+    // what it is given: unsigned and 128-bit integers past `i64` become
+    // their decimal string.
+    fast_arg! {
+        i8 => |v| AnyValue::Int(i64::from(*v));
+        i16 => |v| AnyValue::Int(i64::from(*v));
+        i32 => |v| AnyValue::Int(i64::from(*v));
+        i64 => |v| AnyValue::Int(*v);
+        isize => |v| AnyValue::Int(*v as i64);
+        u8 => |v| AnyValue::Int(i64::from(*v));
+        u16 => |v| AnyValue::Int(i64::from(*v));
+        u32 => |v| AnyValue::Int(i64::from(*v));
+        u64 => |v| i64::try_from(*v).map_or(AnyValue::Fmt(v), AnyValue::Int);
+        usize => |v| i64::try_from(*v).map_or(AnyValue::Fmt(v), AnyValue::Int);
+        i128 => |v| i64::try_from(*v).map_or(AnyValue::Fmt(v), AnyValue::Int);
+        u128 => |v| i64::try_from(*v).map_or(AnyValue::Fmt(v), AnyValue::Int);
+        f32 => |v| AnyValue::Double(f64::from(*v));
+        f64 => |v| AnyValue::Double(*v);
+        bool => |v| AnyValue::Bool(*v);
+        String => |v| AnyValue::Str(v);
+    }
+
+    impl<'a> FastArg<'a> for &&Wrap<'a, &str> {
+        #[inline(always)]
+        fn arg(self) -> Arg<'a> {
+            Arg::Any(AnyValue::Str(self.0))
+        }
+    }
+
+    impl<'a, T: fmt::Debug> FastArg<'a> for &&Wrap<'a, DebugValue<T>> {
+        #[inline(always)]
+        fn arg(self) -> Arg<'a> {
+            Arg::Any(AnyValue::Fmt(self.0))
+        }
+    }
+
+    impl<'a, T: fmt::Display> FastArg<'a> for &&Wrap<'a, DisplayValue<T>> {
+        #[inline(always)]
+        fn arg(self) -> Arg<'a> {
+            Arg::Any(AnyValue::Fmt(self.0))
+        }
+    }
+
+    /// The message: a format string without arguments is the string itself.
+    impl<'a> FastArg<'a> for &&Wrap<'a, fmt::Arguments<'_>> {
+        #[inline(always)]
+        fn arg(self) -> Arg<'a> {
+            Arg::Any(match self.0.as_str() {
+                Some(text) => AnyValue::Str(text),
+                None => AnyValue::Fmt(self.0),
+            })
+        }
+    }
+
+    /// The record of an `otel_*!` call: its static callsite and its values.
+    struct MacroRecord<'a> {
         meta: &'static Metadata<'static>,
-        values: [Option<&dyn Value>; N],
-    ) {
-        let fields = meta.fields();
-        let time = now_unix_nanos();
-        match fields.iter().next() {
-            Some(first) => {
-                // The macro declares exactly these fields, in this order.
-                let mut names = fields.iter();
-                let keyed: [(Field, Option<&dyn Value>); N] =
-                    values.map(|value| (names.next().unwrap_or_else(|| first.clone()), value));
-                let keyed = keyed.each_ref().map(|(field, value)| (field, *value));
-                let values = fields.value_set(&keyed);
-                effect.log_event(&TracingLogRecord::new(&Event::new(meta, &values), time));
+        time: u64,
+        args: &'a [Arg<'a>],
+    }
+
+    impl LogRecordView for MacroRecord<'_> {
+        fn time_unix_nano(&self) -> Option<u64> {
+            Some(self.time)
+        }
+
+        fn observed_time_unix_nano(&self) -> Option<u64> {
+            Some(self.time)
+        }
+
+        fn severity(&self) -> Option<Severity> {
+            Some(Severity::from_level(self.meta.level()))
+        }
+
+        /// The macro's name literal, checked at compile time.
+        fn event_name(&self) -> Option<&str> {
+            Some(self.meta.name())
+        }
+
+        #[inline]
+        fn visit(&self, visitor: &mut dyn RecordVisitor) {
+            for (field, arg) in self.meta.fields().iter().zip(self.args) {
+                match *arg {
+                    Arg::Any(value) => visit_field(visitor, field.name(), value),
+                    Arg::Value(value) => value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false }),
+                }
             }
-            None => {
-                let none: [(&Field, Option<&dyn Value>); 0] = [];
-                let values = fields.value_set(&none);
-                effect.log_event(&TracingLogRecord::new(&Event::new(meta, &values), time));
-            }
+        }
+
+        /// The callsite's metadata, as for the same event through `tracing`.
+        fn callsite_id(&self) -> Option<NonZeroUsize> {
+            NonZeroUsize::new(std::ptr::from_ref(self.meta).addr())
         }
     }
 }

@@ -163,20 +163,30 @@ impl LogRecordView for TracingLogRecord<'_> {
 // === impl FieldVisitor ===
 
 /// Adapts `tracing`'s field visitor to [`RecordVisitor`].
-struct FieldVisitor<'v> {
-    visitor: &'v mut dyn RecordVisitor,
-    skip_log_fields: bool,
+pub(crate) struct FieldVisitor<'v> {
+    pub(crate) visitor: &'v mut dyn RecordVisitor,
+    /// Leaves out the `log.*` fields of a `log` record.
+    pub(crate) skip_log_fields: bool,
 }
 
 impl FieldVisitor<'_> {
     #[inline]
     fn emit(&mut self, field: &Field, value: AnyValue<'_>) {
         let name = field.name();
-        if name == "message" {
-            self.visitor.visit_body(value);
-        } else if !(self.skip_log_fields && name.starts_with("log.")) {
-            self.visitor.visit_attribute(name, value);
+        if !(self.skip_log_fields && name.starts_with("log.")) {
+            visit_field(self.visitor, name, value);
         }
+    }
+}
+
+/// Hands one field to `visitor`: the field named `message` is the body,
+/// any other an attribute.
+#[inline]
+pub(crate) fn visit_field(visitor: &mut dyn RecordVisitor, name: &str, value: AnyValue<'_>) {
+    if name == "message" {
+        visitor.visit_body(value);
+    } else {
+        visitor.visit_attribute(name, value);
     }
 }
 

@@ -335,3 +335,55 @@ fn a_local_node_logs_from_a_current_thread_runtime() {
     assert_eq!(got.last().expect("records").attributes, [("total".to_owned(), Value::Int(45))]);
     assert_eq!(path.metrics().timer_flush_count, 1);
 }
+
+/// The macros write most values without `tracing`'s visitor: every kind,
+/// cut or not, reaches the record as the same event through `tracing` does
+/// (inside the node's scope, so both take the node path).
+#[test]
+fn otel_macros_write_every_kind_as_the_same_tracing_event() {
+    let limits = selftrace::EncoderLimits::new(4096, 1024, 24).expect("limits");
+    let channel = OtlpBytesChannel::new(100);
+    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).build();
+    let node = path.shared(Node::new("n"));
+    let (layer, _third_party) = third_party_layer();
+    let (short, long, owned) = ("short", "a string longer than the value limit", String::from("owned"));
+    let (maybe, none, nested): (Option<i64>, Option<i64>, &&str) = (Some(4), None, &"nested");
+    let ip = std::net::Ipv4Addr::LOCALHOST;
+    let (boxed, failure) = (Box::new(42_i64), std::io::Error::other("disk full"));
+    let error: &(dyn std::error::Error + 'static) = &failure;
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        macro_rules! both {
+            ($($fields:tt)*) => {{
+                otel_info!(node, "kind.event", $($fields)*);
+                node.in_scope(|| tracing::info!(name: "kind.event", $($fields)*));
+            }};
+        }
+        both!(i8v = -8_i8, i16v = 16_i16, i32v = -32_i32, i64v = i64::MIN, isz = -1_isize);
+        both!(u8v = 8_u8, u16v = 16_u16, u32v = u32::MAX, u64v = u64::MAX, u64s = 7_u64, us = usize::MAX);
+        both!(i128v = i128::MIN, u128v = 5_u128, f32v = 1.5_f32, f64v = f64::MAX, yes = true);
+        both!(short, long, owned, nested, maybe, none, boxed, error, empty = tracing::field::Empty);
+        both!(%ip, ?ip, shown = %long, debugged = ?long, "static message");
+        both!("static message longer than the limit");
+        both!("");
+        both!(n = 1_i64, "formatted {} {}", 1, long);
+        both!(message = "a message field", other = 1_i64);
+    });
+    path.flush(FlushReason::Explicit);
+    let got = records(&channel.receiver());
+    assert_eq!(got.len(), 18);
+    for pair in got.chunks(2) {
+        let (mut macro_record, mut tracing_record) = (pair[0].clone(), pair[1].clone());
+        for record in [&mut macro_record, &mut tracing_record] {
+            (record.time, record.observed) = (None, None);
+        }
+        assert_eq!(macro_record, tracing_record);
+    }
+    let attribute =
+        |record: &Record, key: &str| record.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    assert_eq!(attribute(&got[6], "boxed"), Some(Value::Int(42)));
+    assert_eq!(attribute(&got[6], "error"), Some(Value::Str("disk full".into())));
+    assert_eq!(got[8].body, Some(Value::Str("static message".into())));
+    assert_eq!(got[10].body, Some(Value::Str("static mes…[truncated]".into())), "cut to the value limit");
+    assert_eq!(got[12].body, None, "an empty message is no body");
+    assert_eq!(attribute(&got[8], "shown"), Some(Value::Str("a string l…[truncated]".into())));
+}
