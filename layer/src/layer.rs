@@ -15,9 +15,9 @@ use crate::{
     clock::now_unix_nanos,
     console,
     destination::Destination,
-    encoder::{EncodeError, EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
+    encoder::{EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
     logger::NodeLogger,
-    metrics::{DropReason, LayerCounters, LayerMetrics},
+    metrics::{DropReason, LayerCounters, LayerMetrics, ThreadCounts, ThreadCountsGuard},
     node::{self, is_under},
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy},
@@ -333,6 +333,7 @@ thread_local! {
 struct LocalEncoder {
     owner: Weak<LayerState>,
     encoder: StatefulOtlpEncoder,
+    counts: ThreadCountsGuard,
 }
 impl LayerState {
     fn on_event(self: &Arc<Self>, event: &Event<'_>) {
@@ -385,21 +386,39 @@ impl LayerState {
             }
             Destination::Channel(sender) => {
                 let record = record();
-                let encoded = self.with_encoder(|encoder| {
-                    let truncated = encoder.encode_log_record(record.target(), &record)?;
-                    Ok::<_, EncodeError>((truncated, encoder.flush()))
+                // Counted in this thread's own counts where there are some.
+                let refused = self.with_encoder(|encoder, counts| {
+                    let truncated = match encoder.encode_log_record(record.target(), &record) {
+                        Ok(truncated) => truncated,
+                        Err(_) => return Some(DropReason::RecordTooLarge),
+                    };
+                    let sent = sender.try_send(encoder.flush());
+                    match counts {
+                        Some(counts) => {
+                            if truncated > 0 {
+                                counts.truncated(truncated);
+                            }
+                            if sent.is_ok() {
+                                counts.delivered();
+                            }
+                        }
+                        None => {
+                            if truncated > 0 {
+                                self.counters.truncated(truncated);
+                            }
+                            if sent.is_ok() {
+                                self.counters.delivered();
+                            }
+                        }
+                    }
+                    match sent {
+                        Ok(()) => None,
+                        Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
+                        Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
+                    }
                 });
-                let (truncated, bytes) = match encoded {
-                    Ok(encoded) => encoded,
-                    Err(_) => return self.drop_event(DropReason::RecordTooLarge, &record),
-                };
-                if truncated > 0 {
-                    self.counters.truncated(truncated);
-                }
-                match sender.try_send(bytes) {
-                    Ok(()) => self.counters.delivered(),
-                    Err(TrySendError::Full(_)) => self.drop_event(DropReason::ChannelFull, &record),
-                    Err(TrySendError::Closed(_)) => self.drop_event(DropReason::ChannelClosed, &record),
+                if let Some(reason) = refused {
+                    self.drop_event(reason, &record);
                 }
             }
         }
@@ -447,7 +466,7 @@ impl LayerState {
     /// first use. The thread-local stays borrowed while `f` runs; the layer
     /// guard keeps this thread from coming back here meanwhile. During thread
     /// teardown, when thread-locals are gone, a temporary encoder is used.
-    fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder) -> R) -> R {
+    fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder, Option<&ThreadCounts>) -> R) -> R {
         let me = Arc::as_ptr(self);
         let ran = ENCODERS
             .try_with(|cell| {
@@ -458,17 +477,21 @@ impl LayerState {
                         // First event of this layer on this thread: drop the
                         // encoders of layers that are gone, then make one.
                         list.retain(|e| e.owner.strong_count() > 0);
-                        list.push(LocalEncoder { owner: Arc::downgrade(self), encoder: self.new_encoder() });
+                        list.push(LocalEncoder {
+                            owner: Arc::downgrade(self),
+                            encoder: self.new_encoder(),
+                            counts: self.counters.for_this_thread(),
+                        });
                         list.len() - 1
                     }
                 };
-                list.get_mut(index).map(|local| f(&mut local.encoder))
+                list.get_mut(index).map(|local| f(&mut local.encoder, Some(&local.counts)))
             })
             .ok()
             .flatten();
         match ran {
             Some(result) => result,
-            None => f(&mut self.new_encoder()),
+            None => f(&mut self.new_encoder(), None),
         }
     }
 

@@ -5,7 +5,10 @@
 //! `received == delivered + dropped_total` holds at all times. Counters are
 //! relaxed atomics: one uncontended increment per event.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{
+    Arc, Mutex, PoisonError,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+};
 
 /// How many [`DropReason`]s there are.
 const REASONS: usize = 6;
@@ -105,9 +108,69 @@ impl LayerMetrics {
 /// The layer's counters, in shards: each thread bumps the shard of its own
 /// (threads are dealt shards in turn), so threads logging at once do not
 /// pass one cache line back and forth; a snapshot sums the shards.
+///
+/// The channel path, the hot one, counts in [`ThreadCounts`] instead: one
+/// per thread, written by that thread alone (a load and a store, no locked
+/// instruction); a snapshot adds the live ones and what threads that ended
+/// left behind.
 #[derive(Debug, Default)]
 pub(crate) struct LayerCounters {
     shards: [LayerShard; SHARDS],
+    /// The live threads' counts, and the counts of threads that ended:
+    /// each thread's counts are in exactly one of the two (moved under the
+    /// lock).
+    threads: Mutex<(Vec<Arc<ThreadCounts>>, ThreadTotals)>,
+}
+
+/// One thread's counts of the channel path: only that thread writes them.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct ThreadCounts {
+    delivered: AtomicU64,
+    truncated_values: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct ThreadTotals {
+    delivered: u64,
+    truncated_values: u64,
+}
+
+impl ThreadCounts {
+    #[inline]
+    pub(crate) fn delivered(&self) {
+        bump(&self.delivered, 1);
+    }
+
+    #[inline]
+    pub(crate) fn truncated(&self, values: u32) {
+        bump(&self.truncated_values, u64::from(values));
+    }
+}
+
+/// A thread's [`ThreadCounts`] for one layer: moved into the layer's totals
+/// when the thread ends (or its encoder is dropped).
+#[derive(Debug)]
+pub(crate) struct ThreadCountsGuard {
+    counts: Arc<ThreadCounts>,
+    counters: Arc<LayerCounters>,
+}
+
+impl std::ops::Deref for ThreadCountsGuard {
+    type Target = ThreadCounts;
+    fn deref(&self) -> &ThreadCounts {
+        &self.counts
+    }
+}
+
+impl Drop for ThreadCountsGuard {
+    fn drop(&mut self) {
+        let mut threads = self.counters.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        let (live, ended) = &mut *threads;
+        live.retain(|counts| !Arc::ptr_eq(counts, &self.counts));
+        ended.delivered += self.counts.delivered.load(Ordering::Relaxed);
+        ended.truncated_values += self.counts.truncated_values.load(Ordering::Relaxed);
+    }
 }
 
 /// Shards per sharded counter: threads past this many share them.
@@ -200,16 +263,34 @@ impl LayerCounters {
         self.shard().truncated_values.fetch_add(u64::from(values), Ordering::Relaxed);
     }
 
+    /// Counts for this thread, written by it alone.
+    pub(crate) fn for_this_thread(self: &Arc<Self>) -> ThreadCountsGuard {
+        let counts = Arc::new(ThreadCounts::default());
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner).0.push(counts.clone());
+        ThreadCountsGuard { counts, counters: self.clone() }
+    }
+
     pub(crate) fn snapshot(&self) -> LayerMetrics {
         let sum = |counter: fn(&LayerShard) -> &AtomicU64| -> u64 {
             self.shards.iter().map(|shard| counter(shard).load(Ordering::Relaxed)).sum()
         };
+        let (mut delivered, mut truncated_values) = (sum(|s| &s.delivered), sum(|s| &s.truncated_values));
+        {
+            let threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            let (live, ended) = &*threads;
+            delivered += ended.delivered;
+            truncated_values += ended.truncated_values;
+            for counts in live {
+                delivered += counts.delivered.load(Ordering::Relaxed);
+                truncated_values += counts.truncated_values.load(Ordering::Relaxed);
+            }
+        }
         LayerMetrics {
-            delivered: sum(|s| &s.delivered),
+            delivered,
             dropped: std::array::from_fn(|i| {
                 self.shards.iter().map(|s| s.dropped.get(i).map_or(0, |c| c.load(Ordering::Relaxed))).sum()
             }),
-            truncated_values: sum(|s| &s.truncated_values),
+            truncated_values,
         }
     }
 }

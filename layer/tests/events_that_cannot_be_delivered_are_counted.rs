@@ -106,3 +106,43 @@ fn a_handle_outliving_its_layer_reports_an_error() {
     assert!(handle.get().is_err());
     assert_eq!(handle.metrics().received(), 0, "counters stay readable");
 }
+
+/// Each thread counts its deliveries in counts of its own; a thread that
+/// ended leaves them behind, and a snapshot taken while threads still log
+/// and one taken after they are gone both add up.
+#[test]
+fn the_counts_of_threads_that_ended_are_kept() {
+    let channel = OtlpBytesChannel::new(10_000);
+    let limits = selftrace::EncoderLimits::new(4096, 1024, 16).expect("limits");
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_limits(limits).build();
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (threads, per_thread) = (4, 500_u64);
+    let running = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let dispatch = dispatch.clone();
+                scope.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for i in 0..per_thread {
+                            tracing::info!(i, long = "a value longer than sixteen bytes", "event");
+                        }
+                    })
+                })
+            })
+            .collect();
+        let running = handle.metrics();
+        for worker in workers {
+            worker.join().expect("worker");
+        }
+        running
+    });
+    assert!(running.delivered <= threads * per_thread);
+    // One more event on this thread, whose counts are still live.
+    tracing::dispatcher::with_default(&dispatch, || tracing::info!("last"));
+    let m = handle.metrics();
+    let produced = threads * per_thread + 1;
+    assert_eq!((m.delivered, m.dropped_total()), (produced, 0));
+    assert_eq!(m.truncated_values, threads * per_thread, "one cut value per event of the workers");
+    assert_eq!(channel.receiver().len() as u64, produced);
+}

@@ -272,7 +272,7 @@ impl StatefulOtlpEncoder {
     pub fn with_limits(limits: EncoderLimits, resource: OtlpResource) -> Self {
         Self {
             out: Out {
-                buf: Vec::with_capacity(limits.buffer_capacity),
+                buf: Vec::with_capacity(limits.buffer_capacity + writer::SLACK),
                 request_end: limits.buffer_capacity,
                 record_end: usize::MAX,
                 end: limits.buffer_capacity,

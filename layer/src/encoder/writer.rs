@@ -24,11 +24,47 @@ pub(super) enum Exceeded {
     Request,
 }
 
+/// Room past the request's capacity that the buffer is allocated with: short
+/// copies write a whole [`SLACK`]-byte chunk and cut it back (one fixed-size
+/// store, no call to `memcpy`), so they never reach past the allocation.
+pub(super) const SLACK: usize = 16;
+
+/// Appends `bytes`, at most [`SLACK`] long (longer ones are copied as they
+/// are), as one fixed-size chunk cut back to their length. Capacity was
+/// checked for `bytes` only: the chunk's tail lands in the slack.
+#[inline(always)]
+pub(super) fn put_short(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    let mut chunk = [0_u8; SLACK];
+    if n > SLACK {
+        return buf.extend_from_slice(bytes);
+    } else if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        // 8..=16 bytes: two overlapping words.
+        chunk[..8].copy_from_slice(head);
+        if let Some(end) = chunk.get_mut(n - 8..n) {
+            end.copy_from_slice(tail);
+        }
+    } else if let (Some(head), Some(tail)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        chunk[..4].copy_from_slice(head);
+        if let Some(end) = chunk.get_mut(n - 4..n) {
+            end.copy_from_slice(tail);
+        }
+    } else if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) {
+        // 1..=3 bytes: the first, the middle and the last.
+        chunk[0] = first;
+        chunk[n / 2] = bytes.get(n / 2).copied().unwrap_or_default();
+        chunk[n - 1] = last;
+    }
+    let len = buf.len();
+    buf.extend_from_slice(&chunk);
+    buf.truncate(len + n);
+}
+
 /// The buffer plus the two bounds every write is checked against.
 #[derive(Debug)]
 pub(super) struct Out {
     /// Never reallocates while a request is encoded: every write is checked
-    /// against `request_end`, which is at most its capacity.
+    /// against `request_end`, which is at most its capacity less [`SLACK`].
     pub(super) buf: Vec<u8>,
     /// Writes may not end past this index (the request capacity).
     pub(super) request_end: usize,
@@ -100,11 +136,12 @@ impl Out {
         self.check(1 + varint_len(bytes.len() as u64) + bytes.len())?;
         if bytes.len() < 0x80 {
             self.buf.extend_from_slice(&[tag, bytes.len() as u8]);
+            put_short(&mut self.buf, bytes);
         } else {
             self.buf.push(tag);
             put_varint(&mut self.buf, bytes.len() as u64);
+            self.buf.extend_from_slice(bytes);
         }
-        self.buf.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -246,7 +283,7 @@ impl Out {
                 // go in as fixed-size pieces, one capacity check each.
                 Ok(()) if kv_len < 0x80 => {
                     self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
-                    self.buf.extend_from_slice(key.as_bytes());
+                    put_short(&mut self.buf, key.as_bytes());
                     put_scalar_field(&mut self.buf, [tag::KV_VALUE, any_len as u8], value);
                     return Ok(false);
                 }
@@ -371,7 +408,7 @@ fn put_scalar_field(buf: &mut Vec<u8>, [tag, len]: [u8; 2], value: AnyValue<'_>)
         // A string in a 127-byte message has a one-byte length.
         AnyValue::Str(s) => {
             buf.extend_from_slice(&[tag, len, tag::ANY_STRING, s.len() as u8]);
-            buf.extend_from_slice(s.as_bytes());
+            put_short(buf, s.as_bytes());
         }
         AnyValue::Bool(b) => buf.extend_from_slice(&[tag, len, tag::ANY_BOOL, u8::from(b)]),
         AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag, len, tag::ANY_INT, i as u8]),
