@@ -261,6 +261,51 @@ impl Out {
         max_value: usize,
         depth: usize,
     ) -> Result<bool, Exceeded> {
+        // The usual attribute: a short key and a scalar or short string, every
+        // length one byte. One match, constant lengths, no `memcpy` call.
+        if key.len() < 0x40 {
+            let key = key.as_bytes();
+            // Not match guards: `small_key_value` writes when it succeeds.
+            #[allow(clippy::collapsible_match)]
+            match value {
+                AnyValue::Int(i) if (0..0x80).contains(&i) => {
+                    if self.small_key_value(tag, key, 2) {
+                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2, tag::ANY_INT, i as u8]);
+                        return Ok(false);
+                    }
+                }
+                AnyValue::Int(i) => {
+                    let len = 1 + varint_len(i as u64);
+                    if self.small_key_value(tag, key, len) {
+                        self.buf.extend_from_slice(&[tag::KV_VALUE, len as u8, tag::ANY_INT]);
+                        put_varint(&mut self.buf, i as u64);
+                        return Ok(false);
+                    }
+                }
+                AnyValue::Bool(b) => {
+                    if self.small_key_value(tag, key, 2) {
+                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2, tag::ANY_BOOL, u8::from(b)]);
+                        return Ok(false);
+                    }
+                }
+                AnyValue::Double(d) => {
+                    if self.small_key_value(tag, key, 9) {
+                        let mut field = [tag::KV_VALUE, 9, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
+                        field[3..].copy_from_slice(&d.to_le_bytes());
+                        self.buf.extend_from_slice(&field);
+                        return Ok(false);
+                    }
+                }
+                AnyValue::Str(s) if s.len() < 0x3E && s.len() <= max_value => {
+                    if self.small_key_value(tag, key, 2 + s.len()) {
+                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8]);
+                        put_short(&mut self.buf, s.as_bytes());
+                        return Ok(false);
+                    }
+                }
+                _ => {}
+            }
+        }
         // A formatted value (`?x`, `%x`): its headers in two pieces.
         if let AnyValue::Fmt(formatted) = value
             && self.record_width == 2
@@ -308,6 +353,22 @@ impl Out {
         let cut = self.put_any_value_field(tag::KV_VALUE, value, max_value, depth)?;
         self.close(at, width);
         Ok(cut)
+    }
+
+    /// Writes the head of a `KeyValue` (its tag and length, the key) whose
+    /// key is under 64 bytes and whose value's `AnyValue` message is
+    /// `any_len` < 64 bytes, when all of it fits; the caller writes the
+    /// value's field. False (nothing written) when it does not fit: the
+    /// general path then decides which bound it crosses.
+    #[inline(always)]
+    fn small_key_value(&mut self, tag: u8, key: &[u8], any_len: usize) -> bool {
+        let kv_len = 2 + key.len() + 2 + any_len;
+        if self.buf.len() + 2 + kv_len > self.end {
+            return false;
+        }
+        self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
+        put_short(&mut self.buf, key);
+        true
     }
 
     /// `AnyValue` as field `tag`. Returns whether anything was cut or dropped.
@@ -556,6 +617,83 @@ mod tests {
         out.record_width = 2;
         out.set_record_end(used + record_room);
         out
+    }
+
+    /// The scalar fast paths of a key-value write what the general writer
+    /// does, error for error, at every room around the limits: the whole
+    /// key-value with one-byte lengths when it fits, else field by field.
+    #[test]
+    fn scalar_key_values_write_what_the_general_writer_does() {
+        let long_key = "k".repeat(70);
+        let keys = ["", "k", "key1", "a.dotted.key.of_20b", &long_key];
+        let long = "s".repeat(200);
+        let values = [
+            AnyValue::Int(0),
+            AnyValue::Int(127),
+            AnyValue::Int(128),
+            AnyValue::Int(-1),
+            AnyValue::Int(i64::MAX),
+            AnyValue::Bool(true),
+            AnyValue::Double(-2.5),
+            AnyValue::Str(""),
+            AnyValue::Str("value"),
+            AnyValue::Str("sixteen bytes!!!"),
+            AnyValue::Str(&long[..61]),
+            AnyValue::Str(&long[..62]),
+            AnyValue::Str(&long),
+            AnyValue::Bytes(b"raw"),
+        ];
+        // The general writer: the whole key-value at its smallest when it
+        // fits the request and the record, else field by field.
+        let general = |o: &mut Out, key: &str, value: AnyValue<'_>, max: usize| -> Result<bool, Exceeded> {
+            if scalar_any_value_len(value, max).is_some() {
+                let mut any = Out::unbounded();
+                any.put_any_value_field(tag::KV_VALUE, value, max, 0)?;
+                let mut kv = vec![tag::KV_KEY];
+                put_varint(&mut kv, key.len() as u64);
+                kv.extend_from_slice(key.as_bytes());
+                kv.extend_from_slice(&any.buf);
+                let mut whole = vec![tag::LOG_ATTRIBUTES];
+                put_varint(&mut whole, kv.len() as u64);
+                whole.extend_from_slice(&kv);
+                match o.check(whole.len()) {
+                    Ok(()) => {
+                        o.buf.extend_from_slice(&whole);
+                        return Ok(false);
+                    }
+                    Err(Exceeded::Request) => return Err(Exceeded::Request),
+                    Err(Exceeded::Record) => {}
+                }
+            }
+            let at = o.open(tag::LOG_ATTRIBUTES, 2)?;
+            o.put_bytes_field(tag::KV_KEY, key.as_bytes())?;
+            let cut = o.put_any_value_field(tag::KV_VALUE, value, max, 0)?;
+            o.close(at, 2);
+            Ok(cut)
+        };
+        for key in keys {
+            for value in values {
+                for max in [4, 61, 300] {
+                    for record_room in 0..100_usize {
+                        for request_room in [record_room.saturating_sub(3), record_room, record_room + 5, 10_000] {
+                            let (mut fast, mut slow) =
+                                (out(5, record_room, request_room), out(5, record_room, request_room));
+                            let got = fast.degrade(|o| o.put_key_value(tag::LOG_ATTRIBUTES, key, value, max, 0));
+                            let want = slow.degrade(|o| general(o, key, value, max));
+                            // After a request overflow the record goes whole:
+                            // no bytes to compare.
+                            if want != Err(Exceeded::Request) {
+                                assert_eq!(
+                                    fast.buf, slow.buf,
+                                    "{key:?} = {value:?} max {max} rooms {record_room} {request_room}"
+                                );
+                            }
+                            assert_eq!(got, want, "{key:?} = {value:?} max {max} rooms {record_room} {request_room}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The formatted fast paths write what the field-by-field writes do,
