@@ -55,7 +55,7 @@ use opentelemetry_sdk::{
     logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
 use selftrace::{
-    Destination, OtlpBytesChannel, OtlpTracingLayer,
+    Destination, NodeLogs, OtlpBytesChannel, OtlpTracingLayer,
     raw::{DEFAULT_RAW_LINES_PER_SECOND, set_raw_lines_per_second},
 };
 use support::{NoopProcessor, third_party_event, timed_in_runs};
@@ -166,7 +166,51 @@ fn scaling_run(threads: usize, iters: u64) -> std::time::Duration {
     })
 }
 
+/// Events delivered to one channel that the logging threads drain
+/// themselves every 500 events (both share the layer, its destination and
+/// the channel's lock, as threads of one process do): one request per event
+/// (`Destination::Channel`), or per-thread buffers that hand the channel a
+/// full request at a time (`buffered`: `Destination::Buffered`).
+fn scaling_delivered_run(threads: usize, iters: u64, buffered: bool) -> std::time::Duration {
+    const CHUNK: u64 = 500;
+    let channel = OtlpBytesChannel::new(2 * CHUNK as usize * threads);
+    let receiver = channel.receiver();
+    let destination = if buffered {
+        Destination::Buffered(NodeLogs::new(Destination::Channel(channel.sender())))
+    } else {
+        Destination::Channel(channel.sender())
+    };
+    let layer = OtlpTracingLayer::new(destination);
+    let handle = layer.handle();
+    let time = support::timed_on_threads(threads, |_, mark| {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer.clone()), || {
+            third_party_event(); // this thread's encoder, warm
+            mark();
+            let mut left = iters;
+            while left > 0 {
+                let chunk = left.min(CHUNK);
+                for _ in 0..chunk {
+                    third_party_event();
+                }
+                black_box(receiver.drain().count());
+                left -= chunk;
+            }
+            mark();
+        });
+    });
+    assert_eq!(handle.metrics().dropped_total(), 0, "the channel holds every chunk");
+    time
+}
+
 fn scaling(c: &mut Criterion) {
+    for (name, buffered) in [("delivered", false), ("buffered", true)] {
+        c.bench_function(&format!("third_party/scaling_{name}_one_thread"), |b| {
+            b.iter_custom(|iters| scaling_delivered_run(1, iters, buffered))
+        });
+        c.bench_function(&format!("third_party/scaling_{name}_two_threads"), |b| {
+            b.iter_custom(|iters| scaling_delivered_run(2, iters, buffered))
+        });
+    }
     set_raw_lines_per_second(0);
     c.bench_function("third_party/scaling_dropped_one_thread", |b| b.iter_custom(|iters| scaling_run(1, iters)));
     c.bench_function("third_party/scaling_dropped_two_threads", |b| b.iter_custom(|iters| scaling_run(2, iters)));
