@@ -39,7 +39,7 @@
 //! checking it while it builds the SDK record, and emits it only once the
 //! record is found whole.
 
-use std::fmt;
+use std::{cell::RefCell, fmt};
 
 use selftrace::{
     view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext},
@@ -621,8 +621,42 @@ pub struct DecodedResource<'a> {
     dropped_attributes_count: u32,
 }
 
+thread_local! {
+    /// The last resource this thread checked whole and found well formed,
+    /// with its dropped count: a producer writes the same resource into
+    /// every request, and the same bytes check the same way, so they are
+    /// compared instead of checked again.
+    static CHECKED_RESOURCE: RefCell<(Vec<u8>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// The largest resource [`CHECKED_RESOURCE`] keeps.
+const MAX_REMEMBERED_RESOURCE_BYTES: usize = 2048;
+
 impl<'a> DecodedResource<'a> {
     fn parse(msg: Msg<'a>) -> Result<Self, DecodeError> {
+        let attributes = KeyValues { msg, number: 1 };
+        let remembered = CHECKED_RESOURCE
+            .try_with(|last| last.try_borrow().ok().filter(|last| last.0 == msg.bytes).map(|last| last.1))
+            .ok()
+            .flatten();
+        if let Some(dropped_attributes_count) = remembered {
+            return Ok(Self { attributes, dropped_attributes_count });
+        }
+        let checked = Self::check(msg)?;
+        if msg.bytes.len() <= MAX_REMEMBERED_RESOURCE_BYTES {
+            let _ = CHECKED_RESOURCE.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    last.0.clear();
+                    last.0.extend_from_slice(msg.bytes);
+                    last.1 = checked.dropped_attributes_count;
+                }
+            });
+        }
+        Ok(checked)
+    }
+
+    /// Checks the resource whole.
+    fn check(msg: Msg<'a>) -> Result<Self, DecodeError> {
         let mut dropped_attributes_count = 0;
         let mut cur = Cursor::new(msg);
         while let Some((number, wire)) = cur.key()? {
@@ -1050,6 +1084,35 @@ mod tests {
                 prop_assert_eq!(format!("{:?}", Ok::<_, DecodeError>(key_value)), format!("{general:?}"));
             }
         }
+    }
+
+    /// A remembered resource spares the check only to the very same bytes:
+    /// a resource that differs by one byte is checked (and rejected) again.
+    #[test]
+    fn a_remembered_resource_is_only_the_same_bytes() {
+        let request = |key: &[u8]| {
+            let kv = [&[0x0A, key.len() as u8][..], key, &[0x12, 3, 0x0A, 1, b'v']].concat();
+            let resource = [&[0x0A, kv.len() as u8][..], &kv, &[0x10, 3]].concat();
+            let resource_logs = [&[0x0A, resource.len() as u8][..], &resource].concat();
+            [&[0x0A, resource_logs.len() as u8][..], &resource_logs].concat()
+        };
+        let dropped = |bytes: &[u8]| {
+            LogsRequest::new(bytes)
+                .resource_logs()
+                .map(|r| r.map(|r| r.resource().map(|r| r.dropped_attributes_count())))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.kind())
+        };
+        let (good, bad) = (request(b"k"), request(&[0xFF]));
+        for _ in 0..2 {
+            assert_eq!(dropped(&good), Ok(vec![Some(3)]));
+            assert_eq!(
+                dropped(&bad),
+                Err(DecodeErrorKind::InvalidUtf8 { field: "KeyValue.key" }),
+                "checked, not remembered"
+            );
+        }
+        assert_eq!(dropped(&good), Ok(vec![Some(3)]));
     }
 
     #[test]
