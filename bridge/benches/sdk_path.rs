@@ -60,39 +60,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, FlushReason, Node, NodeLogs, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer,
+    Destination, OtlpBytesChannel, OtlpTracingLayer,
     view::{AnyValue, LogRecordView as _, RecordVisitor},
 };
 use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
-use support::{NoopProcessor, third_party_event};
+use support::{NoopProcessor, hundred_record_request, one_event_request, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn noop_provider() -> SdkLoggerProvider {
     SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build()
-}
-
-/// The request the layer makes of the bench event.
-fn one_event_request() -> OtlpBytes {
-    let channel = OtlpBytesChannel::new(1);
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), third_party_event);
-    channel.receiver().try_recv().expect("one request")
-}
-
-/// A request of 100 bench events, batched by a `NodeLogs`.
-fn hundred_record_request() -> OtlpBytes {
-    let channel = OtlpBytesChannel::new(1);
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
-    let node = path.shared(Node::new("bench"));
-    let layer = OtlpTracingLayer::new(Destination::Noop);
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let _in_node = node.enter();
-        for _ in 0..100 {
-            third_party_event();
-        }
-    });
-    path.flush(FlushReason::Explicit);
-    channel.receiver().try_recv().expect("one request of 100 records")
 }
 
 /// Touches every field the way an emitter does, without the SDK.

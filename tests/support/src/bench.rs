@@ -1,5 +1,5 @@
-//! What the benches share: the event they log, the SDK anchor's no-op
-//! processor, and timing in runs.
+//! What the benches share: the event they log, the requests selftrace makes
+//! of it, the SDK anchor's no-op processor, and timing in runs.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,8 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     logs::{LogProcessor, SdkLogRecord},
 };
+use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer};
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The criterion settings the side-by-side benches share: 1 s warm-up, 4 s
 /// of measurement, 60 samples.
@@ -29,6 +31,31 @@ pub fn third_party_event() {
         key4 = true,
         "message text"
     );
+}
+
+/// The request selftrace's layer makes of the bench event.
+pub fn one_event_request() -> OtlpBytes {
+    let channel = OtlpBytesChannel::new(1);
+    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), third_party_event);
+    channel.receiver().try_recv().expect("one request")
+}
+
+/// A request of 100 bench events, batched by a `NodeLogs` (the events are
+/// raised inside a node's scope).
+pub fn hundred_record_request() -> OtlpBytes {
+    let channel = OtlpBytesChannel::new(1);
+    let path = NodeLogs::new(Destination::Channel(channel.sender()));
+    let node = path.shared(Node::new("bench"));
+    let layer = OtlpTracingLayer::new(Destination::Noop);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _in_node = node.enter();
+        for _ in 0..100 {
+            third_party_event();
+        }
+    });
+    path.flush(FlushReason::Explicit);
+    channel.receiver().try_recv().expect("one request of 100 records")
 }
 
 /// An SDK processor that drops every record.

@@ -1,0 +1,52 @@
+//! Instructions per record of the SDK bridge, counted by callgrind: the
+//! driver `scripts/instructions` runs, next to the layer's
+//! (`layer/benches/instructions.rs`, whose `appender_noop` scenario is the
+//! floor both compare with). Not a criterion bench: `instructions <scenario>
+//! <records>` emits `records` records inside `produce`, the only function
+//! callgrind counts in.
+//!
+//! Scenarios, each on the request selftrace's layer makes of the design's
+//! event (a name, a target, four attributes, a message):
+//!
+//! * `bridge_one_record`: `SdkEmitter::emit_request` of a one-record
+//!   request (the third-party path's requests), `records` times;
+//! * `bridge_100_records`: the same for a request of 100 records (node logs
+//!   batches), `records / 100` times: instructions per record.
+//!
+//! Latest results: see `scripts/instructions` and the header of
+//! `sdk_path.rs`.
+
+use std::hint::black_box;
+
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use selftrace_bridge::sdk::SdkEmitter;
+use selftrace_test_support::bench::{NoopProcessor, hundred_record_request, one_event_request};
+
+/// What callgrind counts: `requests` emits of `request`.
+#[inline(never)]
+fn produce(emitter: &mut SdkEmitter, request: &[u8], requests: u64) {
+    for _ in 0..requests {
+        black_box(emitter.emit_request(black_box(request)).ok());
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let scenario = args.next().unwrap_or_default();
+    let records: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let (request, per_request) = match scenario.as_str() {
+        "bridge_one_record" => (one_event_request(), 1),
+        "bridge_100_records" => (hundred_record_request(), 100),
+        other => {
+            // A bench binary: its usage error goes to stderr.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("instructions: unknown scenario {other:?} (bridge_one_record, bridge_100_records)");
+            }
+            std::process::exit(2);
+        }
+    };
+    let mut emitter = SdkEmitter::new(SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build());
+    produce(&mut emitter, request.as_bytes(), records / per_request);
+    assert_eq!(emitter.metrics().records_emitted, records - records % per_request);
+}
