@@ -7,27 +7,22 @@
 //! key2 = "value", key3 = 3.5_f64, key4 = true, "message text")`.
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
-//! 1.95.0, `cargo bench -p selftrace-bridge --bench sdk_path`; the host ran
-//! about 1.9× slower than at the previous run: compare the anchors):
+//! 1.95.0, `cargo bench -p selftrace-bridge --bench sdk_path`):
 //!
 //! | bench                            | median   | per record | vs appender + no-op |
 //! |----------------------------------|----------|------------|---------------------|
-//! | sdk_path/appender_noop_processor | 281.7 ns |   281.7 ns |               1.00× |
-//! | sdk_path/decode_one_record       | 460.4 ns |   460.4 ns |               1.63× |
-//! | sdk_path/bridge_one_record       | 705.3 ns |   705.3 ns |               2.50× |
-//! | sdk_path/bridge_100_records      | 49.85 µs |   498.5 ns |               1.77× |
-//! | sdk_path/layer_and_bridge        |  1.23 µs |  1233.3 ns |               4.38× |
+//! | sdk_path/appender_noop_processor | 289.3 ns |   289.3 ns |               1.00× |
+//! | sdk_path/decode_one_record       | 590.5 ns |   590.5 ns |               2.04× |
+//! | sdk_path/bridge_one_record       | 758.0 ns |   758.0 ns |               2.62× |
+//! | sdk_path/bridge_100_records      | 46.01 µs |   460.1 ns |               1.59× |
+//! | sdk_path/layer_and_bridge        |  1.06 µs |  1062.3 ns |               3.67× |
 //!
-//! (Previous run, before the one-pass read on `selftrace::wire::Cursor`,
-//! the canonical shapes and the remembered keys: decode 3.50×,
-//! bridge_one_record 5.26×, bridge_100_records 4.22×, layer_and_bridge
-//! 8.56× of an anchor at 140.6 ns.)
-//!
-//! Instructions under callgrind (deterministic: this binary with
-//! `--profile-time 2`, inclusive instructions of `emit_request` over its
-//! calls; the appender's `on_event` is 1681): a one-record request 7980
-//! before this stop, 5483 now (3.26×); a record of a 100-record request
-//! 3674 (2.19×).
+//! (A run just before this one: bridge_one_record 3.30×, bridge_100_records
+//! 1.92×; the previous stop's: 2.50× and 1.77×. Time ratios move by ±0.4
+//! here.) Instructions (`bash scripts/instructions`, which runs
+//! `benches/instructions.rs`): a one-record request 5313 (was 5483), 2.91×
+//! the appender's whole event (1824); a record of a 100-record request 3668,
+//! 2.01×.
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|
@@ -38,18 +33,18 @@
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
 //! Target (the issue): decode + emit of one record ≤ 1.5× the appender. NOT
-//! met: 2.50× (1.77× per record of a batch). The emitter reads a record
+//! met: 2.62× (1.59× per record of a batch). The emitter reads a record
 //! once, checking it while the SDK record is built; every reader is on the
 //! cursor (a key, then the value as expected); key-values and values in the
 //! shape every encoder writes are read in a few comparisons; short ASCII
 //! strings are checked inline; each attribute position remembers its last
-//! interned key. What remains, per one-record request (callgrind): the
-//! resource, the scope and the logger lookup about 900 instructions; the
-//! record's own fields about 1500; the SDK record about 2500 (built, the
-//! ~600-byte `SdkLogRecord` moved from the builder into `emit`, a `String`
-//! per string value, its values dropped after the provider's emit). Next
-//! steps: remember the last resource that checked fine (equal bytes need no
-//! second check), build the SDK record in place.
+//! interned key; the last resource a thread checked is remembered (the same
+//! bytes are compared, not checked again). What remains, per one-record
+//! request (callgrind): the resource, the scope and the logger lookup about
+//! 700 instructions; the record's own fields about 1500; the SDK record
+//! about 2500 (built, the ~600-byte `SdkLogRecord` moved from the builder
+//! into `emit`, a `String` per string value, its values dropped after the
+//! provider's emit). Next step: build the SDK record in place.
 
 use std::hint::black_box;
 

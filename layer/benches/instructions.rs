@@ -20,20 +20,22 @@
 //!   as `channel_full` (the raw logger prints nothing: 0 lines a second).
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0):
+//! valgrind 3.19, rustc 1.95.0; the bridge's scenarios come from
+//! `bridge/benches/instructions.rs`):
 //!
-//! | scenario          | instructions per event | vs appender + no-op |
-//! |-------------------|------------------------|---------------------|
-//! | appender_noop     |                   1824 |               1.00× |
-//! | selftrace_channel |                   3181 |               1.74× |
-//! | node_logs         |                   2896 |               1.59× |
-//! | dropped           |                    505 |               0.28× |
+//! | scenario           | instructions per event | vs appender + no-op |
+//! |--------------------|------------------------|---------------------|
+//! | appender_noop      |                   1824 |               1.00× |
+//! | selftrace_channel  |                   2311 |               1.27× |
+//! | node_logs          |                   1602 |               0.88× |
+//! | dropped            |                    415 |               0.23× |
+//! | bridge_one_record  |                   5313 |               2.91× |
+//! | bridge_100_records |                   3668 |               2.01× |
 //!
-//! A dropped event costs 0.16× a delivered one: once a send found the
-//! channel full, the next events are refused before they are stamped or
-//! encoded, and the silenced raw logger reads no clock (before: 3313, 1.05×
-//! a delivered one; 606 with the clock read the raw logger's rate limit
-//! needs when it is on).
+//! (The previous stop: 2513, 2256, 416.) A dropped event costs 0.18× a
+//! delivered one: once a send found the channel full, the next events are
+//! refused before they are stamped or encoded, and the silenced raw logger
+//! reads no clock.
 
 use std::hint::black_box;
 

@@ -5,38 +5,39 @@
 //! `bool`) and a message, as in the `third_party` bench.
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
-//! 1.95.0, `cargo bench -p selftrace --bench node`; the host ran about 1.8×
-//! slower than at the previous run, see the anchor):
+//! 1.95.0, `cargo bench -p selftrace --bench node`):
 //!
 //! | bench                              | median   | vs appender + no-op |
 //! |------------------------------------|----------|---------------------|
-//! | node/otel_info_shared              | 235.6 ns |               0.82× |
-//! | node/otel_info_local               | 230.2 ns |               0.80× |
-//! | node/third_party_in_scope          | 241.7 ns |               0.85× |
-//! | node/appender_noop_processor       | 286.0 ns |               1.00× |
-//! | node/flush_100_buffered_records    | 461.1 ns |                     |
+//! | node/otel_info_shared              | 146.2 ns |               0.58× |
+//! | node/otel_info_local               | 127.4 ns |               0.50× |
+//! | node/third_party_in_scope          | 172.4 ns |               0.68× |
+//! | node/appender_noop_processor       | 253.0 ns |               1.00× |
+//! | node/flush_100_buffered_records    | 406.9 ns |                     |
 //!
-//! (Previous run, before the per-callsite heads, the one-byte-length fast
-//! paths and the TSC clock: otel_info_shared 173.4 ns at 1.18× of 147.5 ns;
-//! a run an hour before this one, on this stop's code less the last two
-//! encoder changes: 0.66×.) Instructions (`bash scripts/instructions`,
-//! deterministic): node logs 2256 per record against the appender's 1824,
-//! 1.24× (was 2896, 1.59×).
+//! (An earlier run of this stop, before the key-value fast path: 0.59×; the
+//! previous stop's last run: 0.82×.) Instructions (`bash
+//! scripts/instructions`, deterministic): node logs 1602 per record against
+//! the appender's 1824, 0.88× (the previous stop 2256, 1.24×): the `otel_*!`
+//! macros hand integers, floats, booleans, strings, `%x`, `?x` and a message
+//! without arguments to the encoder as they are, without `tracing`'s visitor
+//! and without formatting.
 //!
 //! Scaling (`cargo bench -p selftrace --bench node -- scaling`, same run):
-//! one thread 244.1 ns per record, two threads 312.8 ns per pair of records,
-//! so two threads log 1.56× the records of one (the previous run: 2.09×; the
-//! previous stop's code and this one's back to back on this host: 1.77× and
-//! 1.64×, two threads faster with this one's).
+//! one thread 209.4 ns per record, two threads 225.6 ns per pair of records,
+//! so two threads log 1.86× the records of one.
 //!
-//! Targets: node logs ≤ 0.6× appender + no-op: NOT MET (0.82× in time,
-//! 1.24× in instructions: the appender allocates twice per event, which
-//! costs more in time than in instructions); flush of 100 records ≤ 2 µs:
-//! met; two threads ≥ 1.8× one: NOT MET this run (1.56×). Where
-//! the instructions go: field visiting through tracing's `Visit` and the
-//! encoder about 150 per attribute, the message through `fmt` about 360,
-//! finding and locking this thread's buffer, the clock (about 17 ns in time,
-//! `clock` bench). Zero allocations per record
+//! Targets: node logs ≤ 0.6× appender + no-op: met in time (0.58×), not in
+//! instructions (0.88×: the appender allocates twice per event, which costs
+//! more in time than in instructions); flush of 100 records ≤ 2 µs: met; two
+//! threads ≥ 1.8× one: met (1.86×). Where the 1602 instructions go
+//! (callgrind): encoding about 1120 (each attribute about 130, of which the
+//! key-value about 100; the message, a string, about 145; the head, the
+//! framing and the rollback mark the rest); finding and locking this
+//! thread's buffer about 230; the re-entrancy guard, the levels, the clock
+//! and the macro about 250; the copy of a full buffer into the hand-off
+//! block about 120 per record (a `rep movsb`, which callgrind counts a byte
+//! at a time). Zero allocations per record
 //! (tests/no_allocation_per_event_once_warm.rs).
 
 use std::{

@@ -5,43 +5,52 @@
 //! key2 = "value", key3 = 3.5_f64, key4 = true, "message text")`.
 //!
 //! Latest results (criterion medians of one run; this machine: 2 cores, rustc
-//! 1.95.0, `cargo bench -p selftrace --bench third_party`; the host ran about
-//! 1.8× slower than at the previous run: compare the anchors):
+//! 1.95.0, `cargo bench -p selftrace --bench third_party`):
 //!
 //! | bench                                  | median   | vs appender + no-op | vs appender + keeping |
 //! |----------------------------------------|----------|---------------------|-----------------------|
-//! | third_party/no_op_layer                |  14.0 ns |               0.06× |                 0.03× |
-//! | third_party/selftrace_noop_destination |  48.4 ns |               0.19× |                 0.11× |
-//! | third_party/selftrace_channel          | 305.0 ns |               1.20× |                 0.70× |
-//! | third_party/selftrace_channel_and_recv | 374.3 ns |               1.48× |                 0.86× |
-//! | third_party/selftrace_dropped_channel_full | 58.1 ns |              0.23× |                 0.13× |
-//! | third_party/appender_noop_processor    | 253.5 ns |               1.00× |                 0.58× |
-//! | third_party/appender_keeping_processor | 437.1 ns |               1.72× |                 1.00× |
-//! | third_party/fmt_sink                   | 955.0 ns |               3.77× |                 2.18× |
-//! | third_party/scaling_dropped_one_thread |  59.6 ns |                     |                       |
-//! | third_party/scaling_dropped_two_threads |  65.9 ns (a pair) |            |                       |
+//! | third_party/no_op_layer                |  12.2 ns |               0.04× |                 0.04× |
+//! | third_party/selftrace_noop_destination |  57.6 ns |               0.21× |                 0.17× |
+//! | third_party/selftrace_channel          | 278.5 ns |               1.00× |                 0.81× |
+//! | third_party/selftrace_channel_and_recv | 365.1 ns |               1.31× |                 1.06× |
+//! | third_party/selftrace_dropped_channel_full | 68.6 ns |              0.25× |                 0.20× |
+//! | third_party/appender_noop_processor    | 279.1 ns |               1.00× |                 0.81× |
+//! | third_party/appender_keeping_processor | 345.2 ns |               1.24× |                 1.00× |
+//! | third_party/fmt_sink                   | 958.1 ns |               3.43× |                 2.78× |
+//! | third_party/scaling_dropped_one_thread |  63.5 ns |                     |                       |
+//! | third_party/scaling_dropped_two_threads |  67.3 ns (a pair) |            |                       |
+//! | third_party/scaling_delivered_one_thread | 306.9 ns |                   |                       |
+//! | third_party/scaling_delivered_two_threads | 487.7 ns (a pair) |          |                       |
+//! | third_party/scaling_buffered_one_thread | 222.8 ns |                    |                       |
+//! | third_party/scaling_buffered_two_threads | 307.4 ns (a pair) |           |                       |
 //!
-//! A dropped event (the channel full, the raw logger silenced) costs 0.19×
+//! The anchor ran slow in this run (the keeping appender is usually 1.7-2×
+//! the no-op one): two earlier runs of the same code gave `selftrace_channel`
+//! 1.43× and 1.64×; time ratios move by ±0.3 here, the instruction counts
+//! do not (`bash scripts/instructions`: channel 2311 per event against the
+//! appender's 1824, 1.27×; before this stop 2513, 1.38×; dropped 415).
+//!
+//! A dropped event (the channel full, the raw logger silenced) costs 0.25×
 //! a delivered one (target ≤ 0.5×: met); two threads dropping at once drop
-//! 1.81× the events of one (before this stop's flag and shards: 0.75×, every
-//! refused event took the channel's lock and bumped shared counters). The
-//! run before this stop gave `selftrace_channel` 1.52× and 212.5 ns; an
-//! earlier run of this stop 1.32× and 1.59×: on this host time ratios move
-//! by ±0.15, the instruction counts do not.
-//! Instructions (`bash scripts/instructions`): channel 2513 per event
-//! against the appender's 1824, 1.38× (was 3181, 1.74×); dropped 416.
+//! 1.89× the events of one. Two threads delivering: into one shared channel,
+//! one request per event, 1.26× the events of one (target ≥ 1.8×: not met;
+//! both take the channel's lock and pass its cache lines back and forth on
+//! every event: with a channel per thread the same code gives 1.78×);
+//! through per-thread buffers (`Destination::Buffered`) 1.45× in this run,
+//! 2.01× in an earlier one.
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
 //! `selftrace_channel_and_recv` also times the consumer's `try_recv`.
 //! Targets: ≤ 1.0× appender + no-op, ≤ 0.4× appender + keeping;
-//! not met. Where the 2513 instructions go (callgrind): tracing's dispatch
-//! and the layer's checks (guard, suppression, zone and node scopes,
-//! destination load, this thread's encoder, the clock) about 500; the record
-//! head about 60; each attribute about 200 (tracing's `Visit` about 20, the
-//! key-value written about 150); the message about 360 (two levels of
-//! `fmt::write` around tracing's `Arguments`); flush (the copy into the
-//! hand-off block, the split) about 280; the flume send about 120.
+//! not met. Where the 2311 instructions go (callgrind): tracing's dispatch
+//! about 140; the layer's checks (guard, suppression, zone and node scopes,
+//! the destination's load about 100, this thread's encoder, the clock) about
+//! 340; the record head and framing about 150; each attribute about 130
+//! (tracing's `Visit` about 30, the key-value written about 100); the message
+//! about 340 (two levels of `fmt::write` around tracing's `Arguments`); flush
+//! (the copy into the hand-off block, the split) about 225; the flume send
+//! about 110.
 
 use std::{hint::black_box, io, sync::Mutex};
 
