@@ -513,19 +513,30 @@ impl<'a> Cursor<'a> {
 
     #[inline(always)]
     fn read_varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
-        // One byte: keys, small lengths and most values; two bytes: the
-        // lengths of most records and containers.
-        match self.msg.bytes.get(self.pos..self.pos + 2) {
-            Some(&[b0, _]) if b0 < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(b0))
+        // One byte: keys, small lengths and most values (also the last byte
+        // of a message); two bytes: the lengths of most records; three: the
+        // lengths of containers (requests up to 2 MiB).
+        let (bytes, at) = (self.msg.bytes, self.pos);
+        if let Some(&b0) = bytes.get(at) {
+            if b0 < 0x80 {
+                self.pos = at + 1;
+                return Ok(u64::from(b0));
             }
-            Some(&[b0, b1]) if b1 < 0x80 => {
-                self.pos += 2;
-                Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
+            if let Some(&b1) = bytes.get(at + 1) {
+                let low = u64::from(b0 & 0x7f) | (u64::from(b1 & 0x7f) << 7);
+                if b1 < 0x80 {
+                    self.pos = at + 2;
+                    return Ok(low);
+                }
+                if let Some(&b2) = bytes.get(at + 2)
+                    && b2 < 0x80
+                {
+                    self.pos = at + 3;
+                    return Ok(low | (u64::from(b2) << 14));
+                }
             }
-            _ => self.long_varint(),
         }
+        self.long_varint()
     }
 
     fn long_varint(&mut self) -> Result<u64, (usize, ErrorKind)> {
@@ -582,6 +593,27 @@ mod tests {
             put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v), "{v}");
             assert_eq!(read_varint(&buf), Some((v, &[][..])));
+        }
+    }
+
+    /// The short varint paths read what the general loop reads: value,
+    /// bytes taken and error, for every one- and two-byte start, with and
+    /// without a third byte, at the end of a message or not.
+    #[test]
+    fn short_varints_read_as_the_general_loop_does() {
+        let read = |bytes: &[u8], general: bool| {
+            let mut cursor = Cursor::new(Message::new(bytes));
+            let value = if general { cursor.long_varint() } else { cursor.read_varint() };
+            (value, cursor.pos)
+        };
+        for b0 in 0..=255_u8 {
+            assert_eq!(read(&[b0], false), read(&[b0], true), "{b0:#x}");
+            for b1 in 0..=255_u8 {
+                for tail in [&[][..], &[0], &[0x7f], &[0x80], &[0xff, 0x01], &[0x80, 0x80]] {
+                    let bytes = [&[b0, b1][..], tail].concat();
+                    assert_eq!(read(&bytes, false), read(&bytes, true), "{bytes:x?}");
+                }
+            }
         }
     }
 
