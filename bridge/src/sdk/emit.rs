@@ -85,6 +85,8 @@ pub const DEFAULT_MAX_LOGGERS: usize = 1024;
 pub struct SdkEmitter {
     provider: SdkLoggerProvider,
     loggers: HashMap<&'static str, SdkLogger, Fx>,
+    /// The cached logger used last, and its interned name.
+    last_logger: Option<(&'static str, SdkLogger)>,
     max_loggers: usize,
     strings: Interner,
     counters: Arc<BridgeCounters>,
@@ -110,6 +112,7 @@ impl SdkEmitter {
         Self {
             provider,
             loggers: HashMap::default(),
+            last_logger: None,
             max_loggers: DEFAULT_MAX_LOGGERS,
             strings: Interner::default(),
             counters,
@@ -185,15 +188,28 @@ impl SdkEmitter {
         version: &str,
         f: impl FnOnce(&SdkLogger, &Cow<'static, str>, &mut Interner, &BridgeCounters) -> R,
     ) -> R {
+        // Consecutive requests mostly come from one scope: its logger is
+        // found by comparing the name, without interning or hashing.
+        if let Some((key, logger)) = &self.last_logger
+            && *key == name
+        {
+            return f(logger, &Cow::Borrowed(*key), &mut self.strings, &self.counters);
+        }
         let interned = self.strings.get(name);
         let target = interned.map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed);
         if let Some(key) = interned {
-            if !self.loggers.contains_key(key) && self.loggers.len() < self.max_loggers {
-                let logger = self.new_logger(target.clone(), version);
-                self.loggers.insert(key, logger);
-            }
-            if let Some(logger) = self.loggers.get(key) {
-                return f(logger, &target, &mut self.strings, &self.counters);
+            let logger = match self.loggers.get(key) {
+                Some(logger) => Some(logger.clone()),
+                None if self.loggers.len() < self.max_loggers => {
+                    let logger = self.new_logger(target.clone(), version);
+                    self.loggers.insert(key, logger.clone());
+                    Some(logger)
+                }
+                None => None,
+            };
+            if let Some(logger) = logger {
+                let last = self.last_logger.insert((key, logger));
+                return f(&last.1, &target, &mut self.strings, &self.counters);
             }
         }
         // The cache is full or the name could not be interned: a logger for
