@@ -11,18 +11,19 @@
 //!
 //! | bench                            | median   | per record | vs appender + no-op |
 //! |----------------------------------|----------|------------|---------------------|
-//! | sdk_path/appender_noop_processor | 289.3 ns |   289.3 ns |               1.00× |
-//! | sdk_path/decode_one_record       | 590.5 ns |   590.5 ns |               2.04× |
-//! | sdk_path/bridge_one_record       | 758.0 ns |   758.0 ns |               2.62× |
-//! | sdk_path/bridge_100_records      | 46.01 µs |   460.1 ns |               1.59× |
-//! | sdk_path/layer_and_bridge        |  1.06 µs |  1062.3 ns |               3.67× |
+//! | sdk_path/appender_noop_processor | 284.3 ns |   284.3 ns |               1.00× |
+//! | sdk_path/decode_one_record       | 514.7 ns |   514.7 ns |               1.81× |
+//! | sdk_path/bridge_one_record       | 626.1 ns |   626.1 ns |               2.20× |
+//! | sdk_path/bridge_100_records      | 41.06 µs |   410.6 ns |               1.44× |
+//! | sdk_path/layer_and_bridge        |  1.14 µs |  1136.8 ns |               4.00× |
 //!
-//! (A run just before this one: bridge_one_record 3.30×, bridge_100_records
-//! 1.92×; the previous stop's: 2.50× and 1.77×. Time ratios move by ±0.4
+//! (Earlier runs of this stop, before the short varints and the last
+//! logger: bridge_one_record 3.30× and 2.62×, bridge_100_records 1.92× and
+//! 1.59×; the previous stop's: 2.50× and 1.77×. Time ratios move by ±0.4
 //! here.) Instructions (`bash scripts/instructions`, which runs
-//! `benches/instructions.rs`): a one-record request 5313 (was 5483), 2.91×
-//! the appender's whole event (1824); a record of a 100-record request 3668,
-//! 2.01×.
+//! `benches/instructions.rs`): a one-record request 4633 (was 5483), 2.54×
+//! the appender's whole event (1824); a record of a 100-record request 3478,
+//! 1.91×.
 //!
 //! | bench                                   | what is timed, per iteration |
 //! |-----------------------------------------|------------------------------|
@@ -32,18 +33,20 @@
 //! | sdk_path/bridge_100_records             | the same for a request of 100 records (node logs batches); per record = /100 |
 //! | sdk_path/layer_and_bridge               | the whole path on one thread: event → layer → channel → `try_recv` → decode → emit |
 //!
-//! Target (the issue): decode + emit of one record ≤ 1.5× the appender. NOT
-//! met: 2.62× (1.59× per record of a batch). The emitter reads a record
-//! once, checking it while the SDK record is built; every reader is on the
-//! cursor (a key, then the value as expected); key-values and values in the
-//! shape every encoder writes are read in a few comparisons; short ASCII
+//! Target (the issue): decode + emit of one record ≤ 1.5× the appender: met
+//! per record of a batch (1.44×), NOT met for a one-record request (2.20×).
+//! The emitter reads a record once, checking it while the SDK record is
+//! built; every reader is on the cursor (a key, then the value as expected;
+//! varints of up to three bytes without a loop); key-values and values in
+//! the shape every encoder writes are read in a few comparisons; short ASCII
 //! strings are checked inline; each attribute position remembers its last
 //! interned key; the last resource a thread checked is remembered (the same
-//! bytes are compared, not checked again). What remains, per one-record
-//! request (callgrind): the resource, the scope and the logger lookup about
-//! 700 instructions; the record's own fields about 1500; the SDK record
-//! about 2500 (built, the ~600-byte `SdkLogRecord` moved from the builder
-//! into `emit`, a `String` per string value, its values dropped after the
+//! bytes are compared, not checked again); the logger used last is found by
+//! comparing the scope's name. What remains, per one-record request
+//! (callgrind, 4633): the request's resource and scope about 950; the
+//! record's own fields about 1700; the SDK record about 1750 (created, its
+//! four attributes about 700 with a `String` per string value, the
+//! ~600-byte `SdkLogRecord` moved into `emit`, its values dropped after the
 //! provider's emit). Next step: build the SDK record in place.
 
 use std::hint::black_box;
