@@ -11,18 +11,19 @@ use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::{Layer, layer::Context};
 
 use crate::{
-    channel::TrySendError,
+    channel::{OtlpBytesSender, TrySendError},
     clock::now_unix_nanos,
     console,
     destination::Destination,
     encoder::{EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
+    flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, SummaryRecord},
     logger::NodeLogger,
     metrics::{DropReason, LayerCounters, LayerMetrics, ThreadCounts, ThreadCountsGuard},
     node::{self, is_under},
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy},
     record::{self, TracingLogRecord},
-    view::TraceContext,
+    view::{LogRecordView, TraceContext},
 };
 
 /// A `tracing_subscriber` layer that encodes each event into one OTLP
@@ -73,6 +74,13 @@ pub(crate) struct LayerState {
     resource: OtlpResource,
     trace_context: bool,
     denied: Option<Denied>,
+    flood: Option<LayerFlood>,
+}
+
+/// The layer's flood control (see [`flood`](crate::flood)).
+struct LayerFlood {
+    limit: FloodLimit,
+    table: FloodTable,
 }
 
 /// Targets whose events never reach the destination (nor a node): the
@@ -120,6 +128,7 @@ impl OtlpTracingLayer {
             settings: EncoderSettings::default(),
             trace_context: false,
             denied: None,
+            flood: Some(FloodLimit::DEFAULT),
         }
     }
 
@@ -143,6 +152,7 @@ pub struct OtlpTracingLayerBuilder {
     settings: EncoderSettings,
     trace_context: bool,
     denied: Option<(Vec<String>, NodeLogger, LevelFilter)>,
+    flood: Option<FloodLimit>,
 }
 
 impl OtlpTracingLayerBuilder {
@@ -151,6 +161,43 @@ impl OtlpTracingLayerBuilder {
     /// Sets the initial destination.
     pub fn with_destination(mut self, destination: Destination) -> Self {
         self.destination = destination;
+        self
+    }
+
+    /// Flood control of the events sent to the destination (see
+    /// [`flood`](crate::flood)): each callsite passes `limit` events per
+    /// window, the rest are suppressed and summarised; `None` turns it off.
+    /// Default: [`FloodLimit::DEFAULT`], 10 events per 10 s. Events inside a
+    /// node scope follow their node logs' limit instead.
+    ///
+    /// ```
+    /// use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, flood::FloodLimit};
+    /// use std::time::Duration;
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let channel = OtlpBytesChannel::new(100);
+    /// let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+    ///     .with_flood_limit(Some(FloodLimit::new(5, Duration::from_secs(60))?))
+    ///     .build();
+    /// let handle = layer.handle();
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     for i in 0..50 {
+    ///         tracing::warn!(attempt = i, "connection refused");
+    ///     }
+    ///     assert_eq!(channel.receiver().len(), 5);
+    ///     // One summary, "suppressed 45 events in the last 60 s": after the
+    ///     // window with the next event, or now (at shutdown, and when the
+    ///     // layer is dropped).
+    ///     assert_eq!(handle.flush_summaries(), Ok(1));
+    /// });
+    /// assert_eq!(channel.receiver().len(), 6);
+    /// let metrics = handle.metrics();
+    /// assert_eq!(metrics.dropped(DropReason::Suppressed), 45);
+    /// assert_eq!(metrics.received(), 51); // 50 events and the summary
+    /// # Ok::<(), selftrace::flood::FloodLimitError>(())
+    /// ```
+    pub fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
+        self.flood = limit;
         self
     }
 
@@ -226,6 +273,7 @@ impl OtlpTracingLayerBuilder {
                 resource: self.settings.resource(),
                 trace_context: self.trace_context,
                 denied,
+                flood: self.flood.map(|limit| LayerFlood { limit, table: FloodTable::default() }),
             }),
         }
     }
@@ -312,9 +360,56 @@ impl DestinationHandle {
         Ok(Destination::clone(&self.shared()?.destination.load()))
     }
 
+    /// Writes now the summary of every callsite whose events flood control
+    /// is suppressing, whether or not its window has ended (before a
+    /// shutdown or a change of destination); returns how many it wrote.
+    /// Dropping the layer does the same.
+    ///
+    /// # Errors
+    ///
+    /// [`HandleError`] when the layer was dropped.
+    pub fn flush_summaries(&self) -> Result<usize, HandleError> {
+        let shared = self.shared()?;
+        let destination = shared.destination.load();
+        // Not fed back into the layer, whatever the destination does.
+        let Some(_guard) = LayerGuard::enter() else { return Ok(0) };
+        Ok(shared.write_summaries(&destination, now_unix_nanos(), true))
+    }
+
     /// A snapshot of the layer's counters (also after the layer is gone).
     pub fn metrics(&self) -> LayerMetrics {
         self.counters.snapshot()
+    }
+}
+
+impl Drop for LayerState {
+    /// The summaries of flood control still pending go out with the layer.
+    fn drop(&mut self) {
+        let Some(flood) = &self.flood else { return };
+        let destination = self.destination.load();
+        let Some(_guard) = LayerGuard::enter() else { return };
+        let now = now_unix_nanos();
+        let mut encoder = None;
+        flood.table.sweep(now, true, |info, summary| {
+            let record = SummaryRecord { info, summary, time: now };
+            match &**destination {
+                Destination::Channel(sender) => {
+                    let encoder = encoder.get_or_insert_with(|| self.new_encoder());
+                    if let Some(reason) = self.encode_and_send(encoder, None, sender, &info.scope, &record) {
+                        self.drop_event(reason, &info.scope, &record);
+                    }
+                }
+                Destination::Console => {
+                    console::print_console_line(&info.scope, &record);
+                    self.counters.delivered();
+                }
+                Destination::Buffered(path) => {
+                    path.log_unattributed(&info.scope, &record);
+                    self.counters.delivered();
+                }
+                Destination::Noop => self.counters.dropped(DropReason::Discarded),
+            }
+        });
     }
 }
 
@@ -342,7 +437,8 @@ impl LayerState {
         // own diagnostics): never fed back in.
         let guard = LayerGuard::enter();
         if guard.is_none() || otel_suppressed() {
-            return self.drop_event(DropReason::Reentrant, &self.record(event));
+            let record = self.record(event);
+            return self.drop_event(DropReason::Reentrant, record.target(), &record);
         }
         // `log` records (reqwest, rustls and others log through `log`) carry
         // their real target in their fields: recovered once, here.
@@ -364,64 +460,113 @@ impl LayerState {
             return self.counters.delivered();
         }
         let destination = self.destination.load();
-        let record = || self.record_with(event, log_meta);
         match &**destination {
             // Discarded on purpose: not even the clock is read.
-            Destination::Noop => self.counters.dropped(DropReason::Discarded),
-            Destination::Console => {
-                let record = record();
-                console::print_console_line(record.target(), &record);
-                self.counters.delivered();
-            }
-            Destination::Buffered(path) => {
-                let record = record();
-                path.log_unattributed(record.target(), &record);
-                self.counters.delivered();
-            }
+            Destination::Noop => return self.counters.dropped(DropReason::Discarded),
             // Full since a send found it so: not encoded, not even stamped
             // unless the raw logger prints it.
             Destination::Channel(sender) if sender.is_refusing() => {
                 self.counters.dropped(DropReason::ChannelFull);
-                raw_log_lazy(DropReason::ChannelFull, record);
+                return raw_log_lazy(DropReason::ChannelFull, || self.record_with(event, log_meta));
+            }
+            _ => {}
+        }
+        let now = now_unix_nanos();
+        let record = self.record_at(event, log_meta, now);
+        if let Some(flood) = &self.flood {
+            let admitted = flood.table.admit(
+                Key { site: record.flood_site(), node: 0 },
+                flood.limit,
+                now,
+                || SiteInfo::new(&record, record.target(), None, flood.limit),
+                || flood::opts_out(&record),
+                |info, summary| self.deliver(&destination, &info.scope, &SummaryRecord { info, summary, time: now }),
+            );
+            match admitted {
+                Admit::Pass => {}
+                Admit::Suppress => return self.counters.dropped(DropReason::Suppressed),
+                Admit::Untracked => self.counters.untracked(),
+            }
+            if flood.table.is_due(now) {
+                self.write_summaries(&destination, now, false);
+            }
+        }
+        self.deliver(&destination, record.target(), &record);
+    }
+
+    /// Hands one record to `destination`, counting it.
+    #[inline]
+    fn deliver<R: LogRecordView + ?Sized>(self: &Arc<Self>, destination: &Destination, scope: &str, record: &R) {
+        match destination {
+            Destination::Noop => self.counters.dropped(DropReason::Discarded),
+            Destination::Console => {
+                console::print_console_line(scope, record);
+                self.counters.delivered();
+            }
+            Destination::Buffered(path) => {
+                path.log_unattributed(scope, record);
+                self.counters.delivered();
             }
             Destination::Channel(sender) => {
-                let record = record();
                 // Counted in this thread's own counts where there are some.
-                let refused = self.with_encoder(|encoder, counts| {
-                    let truncated = match encoder.encode_log_record(record.target(), &record) {
-                        Ok(truncated) => truncated,
-                        Err(_) => return Some(DropReason::RecordTooLarge),
-                    };
-                    let sent = sender.try_send(encoder.flush());
-                    match counts {
-                        Some(counts) => {
-                            if truncated > 0 {
-                                counts.truncated(truncated);
-                            }
-                            if sent.is_ok() {
-                                counts.delivered();
-                            }
-                        }
-                        None => {
-                            if truncated > 0 {
-                                self.counters.truncated(truncated);
-                            }
-                            if sent.is_ok() {
-                                self.counters.delivered();
-                            }
-                        }
-                    }
-                    match sent {
-                        Ok(()) => None,
-                        Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
-                        Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
-                    }
-                });
+                let refused =
+                    self.with_encoder(|encoder, counts| self.encode_and_send(encoder, counts, sender, scope, record));
                 if let Some(reason) = refused {
-                    self.drop_event(reason, &record);
+                    self.drop_event(reason, scope, record);
                 }
             }
         }
+    }
+
+    /// Encodes `record` as one request and sends it; the reason when it was
+    /// not delivered.
+    #[inline]
+    fn encode_and_send<R: LogRecordView + ?Sized>(
+        &self,
+        encoder: &mut StatefulOtlpEncoder,
+        counts: Option<&ThreadCounts>,
+        sender: &OtlpBytesSender,
+        scope: &str,
+        record: &R,
+    ) -> Option<DropReason> {
+        let truncated = match encoder.encode_log_record(scope, record) {
+            Ok(truncated) => truncated,
+            Err(_) => return Some(DropReason::RecordTooLarge),
+        };
+        let sent = sender.try_send(encoder.flush());
+        match counts {
+            Some(counts) => {
+                if truncated > 0 {
+                    counts.truncated(truncated);
+                }
+                if sent.is_ok() {
+                    counts.delivered();
+                }
+            }
+            None => {
+                if truncated > 0 {
+                    self.counters.truncated(truncated);
+                }
+                if sent.is_ok() {
+                    self.counters.delivered();
+                }
+            }
+        }
+        match sent {
+            Ok(()) => None,
+            Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
+            Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
+        }
+    }
+
+    /// Writes the summaries of flood control whose window ended by `now`
+    /// (every pending one when `all`) to `destination`.
+    #[cold]
+    fn write_summaries(self: &Arc<Self>, destination: &Destination, now: u64, all: bool) -> usize {
+        let Some(flood) = &self.flood else { return 0 };
+        flood.table.sweep(now, all, |info, summary| {
+            self.deliver(destination, &info.scope, &SummaryRecord { info, summary, time: now });
+        })
     }
 
     /// An event kept away from the destination (a denied target, a zone
@@ -453,13 +598,18 @@ impl LayerState {
     /// The view of `event` with its `log` metadata already recovered,
     /// stamped now.
     fn record_with<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>) -> TracingLogRecord<'a> {
-        TracingLogRecord::with_log_metadata(event, log_meta, now_unix_nanos())
-            .with_trace_context(self.current_trace_context())
+        self.record_at(event, log_meta, now_unix_nanos())
     }
 
-    fn drop_event(&self, reason: DropReason, record: &TracingLogRecord<'_>) {
+    /// The view of `event` with its `log` metadata already recovered,
+    /// stamped `now`.
+    fn record_at<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>, now: u64) -> TracingLogRecord<'a> {
+        TracingLogRecord::with_log_metadata(event, log_meta, now).with_trace_context(self.current_trace_context())
+    }
+
+    fn drop_event<R: LogRecordView + ?Sized>(&self, reason: DropReason, scope: &str, record: &R) {
         self.counters.dropped(reason);
-        raw_log(reason, record.target(), record);
+        raw_log(reason, scope, record);
     }
 
     /// Runs `f` with this thread's encoder for this layer, creating it on

@@ -141,6 +141,7 @@ mod clock;
 pub mod console;
 mod destination;
 pub mod encoder;
+pub mod flood;
 mod layer;
 mod logger;
 mod macros;

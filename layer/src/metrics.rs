@@ -11,7 +11,7 @@ use std::sync::{
 };
 
 /// How many [`DropReason`]s there are.
-const REASONS: usize = 6;
+const REASONS: usize = 7;
 
 /// Why an event did not reach its destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +33,10 @@ pub enum DropReason {
     Discarded,
     /// The node logs was shut down; the event went to the raw logger.
     ShutDown,
+    /// Flood control: the event repeated past its budget per window (see
+    /// [`flood`](crate::flood)); a summary record stands for it. Not printed
+    /// by the raw logger.
+    Suppressed,
 }
 
 impl DropReason {
@@ -44,6 +48,7 @@ impl DropReason {
         DropReason::RecordTooLarge,
         DropReason::Discarded,
         DropReason::ShutDown,
+        DropReason::Suppressed,
     ];
 
     /// A short snake_case name, as used in metric names and raw log lines.
@@ -55,6 +60,7 @@ impl DropReason {
             DropReason::RecordTooLarge => "record_too_large",
             DropReason::Discarded => "discarded",
             DropReason::ShutDown => "shut_down",
+            DropReason::Suppressed => "suppressed",
         }
     }
 
@@ -66,6 +72,7 @@ impl DropReason {
             DropReason::RecordTooLarge => 3,
             DropReason::Discarded => 4,
             DropReason::ShutDown => 5,
+            DropReason::Suppressed => 6,
         }
     }
 }
@@ -86,6 +93,10 @@ pub struct LayerMetrics {
     /// Values cut or left out to respect the encoder's limits (each also
     /// counted in its record's `dropped_attributes_count`).
     pub truncated_values: u64,
+    /// Events let through without flood control because their callsite
+    /// found no entry in the table (see [`flood`](crate::flood)); counted
+    /// in `delivered` or `dropped` as well.
+    pub flood_untracked: u64,
 }
 
 impl LayerMetrics {
@@ -183,6 +194,7 @@ struct LayerShard {
     delivered: AtomicU64,
     dropped: [AtomicU64; REASONS],
     truncated_values: AtomicU64,
+    flood_untracked: AtomicU64,
 }
 
 thread_local! {
@@ -259,6 +271,11 @@ impl LayerCounters {
     }
 
     #[inline]
+    pub(crate) fn untracked(&self) {
+        self.shard().flood_untracked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
     pub(crate) fn truncated(&self, values: u32) {
         self.shard().truncated_values.fetch_add(u64::from(values), Ordering::Relaxed);
     }
@@ -291,6 +308,7 @@ impl LayerCounters {
                 self.shards.iter().map(|s| s.dropped.get(i).map_or(0, |c| c.load(Ordering::Relaxed))).sum()
             }),
             truncated_values,
+            flood_untracked: sum(|s| &s.flood_untracked),
         }
     }
 }
@@ -325,6 +343,9 @@ pub struct NodeMetrics {
     pub timer_flush_count: u64,
     /// Values cut or left out to respect the encoder's limits.
     pub truncated_values: u64,
+    /// Records let through without flood control because their key found
+    /// no entry in the table (see [`flood`](crate::flood)).
+    pub flood_untracked: u64,
 }
 
 impl NodeMetrics {
@@ -360,6 +381,7 @@ pub(crate) struct NodeCounters {
     pub(crate) overflow_flush_count: AtomicU64,
     pub(crate) timer_flush_count: AtomicU64,
     pub(crate) truncated_values: AtomicU64,
+    pub(crate) flood_untracked: AtomicU64,
 }
 
 /// Adds `n` from any thread.
@@ -393,6 +415,7 @@ impl NodeCounters {
         sum.overflow_flush_count += read(&self.overflow_flush_count);
         sum.timer_flush_count += read(&self.timer_flush_count);
         sum.truncated_values += read(&self.truncated_values);
+        sum.flood_untracked += read(&self.flood_untracked);
     }
 
     /// Moves `other`'s counts into these (a retiring buffer's).
@@ -409,5 +432,6 @@ impl NodeCounters {
         add(&self.overflow_flush_count, counts.overflow_flush_count);
         add(&self.timer_flush_count, counts.timer_flush_count);
         add(&self.truncated_values, counts.truncated_values);
+        add(&self.flood_untracked, counts.flood_untracked);
     }
 }

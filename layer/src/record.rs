@@ -91,6 +91,26 @@ impl<'a> TracingLogRecord<'a> {
     pub fn is_log(&self) -> bool {
         self.log_metadata.is_some()
     }
+
+    /// What flood control tells repeated events by: the callsite, or for a
+    /// `log` record (one `tracing` callsite per level serves every `log`
+    /// call) a hash of its target, file, line and level.
+    pub(crate) fn flood_site(&self) -> u64 {
+        match self.callsite_id() {
+            Some(id) => id.get() as u64,
+            None => {
+                let meta = self.metadata();
+                let line = meta.line().unwrap_or(0).to_le_bytes();
+                let parts: [&[u8]; 4] = [
+                    meta.target().as_bytes(),
+                    meta.file().unwrap_or("").as_bytes(),
+                    &line,
+                    meta.level().as_str().as_bytes(),
+                ];
+                crate::flood::Key::hashed(&parts, 0).site
+            }
+        }
+    }
 }
 
 /// The metadata of a `log` record re-emitted by `tracing-log`, `None` for

@@ -13,7 +13,8 @@ fn with_layer(layer: OtlpTracingLayer, f: impl FnOnce()) {
 #[test]
 fn drops_are_counted_when_the_channel_is_full() {
     let channel = OtlpBytesChannel::new(10);
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    // Flood control off: one callsite logs the storm.
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_flood_limit(None).build();
     let handle = layer.handle();
     let produced = 100;
     with_layer(layer, || {
@@ -114,7 +115,10 @@ fn a_handle_outliving_its_layer_reports_an_error() {
 fn the_counts_of_threads_that_ended_are_kept() {
     let channel = OtlpBytesChannel::new(10_000);
     let limits = selftrace::EncoderLimits::new(4096, 1024, 16).expect("limits");
-    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_limits(limits).build();
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_limits(limits)
+        .with_flood_limit(None)
+        .build();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let (threads, per_thread) = (4, 500_u64);

@@ -17,7 +17,8 @@ fn swapping_between_channels_under_load_delivers_each_event_once() {
     const PER_THREAD: usize = 20_000;
     let a = OtlpBytesChannel::new(THREADS * PER_THREAD);
     let b = OtlpBytesChannel::new(THREADS * PER_THREAD);
-    let layer = OtlpTracingLayer::new(Destination::Channel(a.sender()));
+    // Flood control off: each producer logs from one callsite.
+    let layer = OtlpTracingLayer::builder(Destination::Channel(a.sender())).with_flood_limit(None).build();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 

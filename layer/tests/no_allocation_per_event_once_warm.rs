@@ -77,7 +77,8 @@ fn an_event_to_a_channel_allocates_nothing_once_warm() {
     assert_eq!(count_allocations(|| drop(std::hint::black_box(Box::new(1_u64)))), 1, "the counter counts");
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    // Flood control off: every event below comes from one callsite.
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_flood_limit(None).build();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -116,7 +117,7 @@ fn an_event_to_a_channel_allocates_nothing_once_warm() {
 fn node_records_allocate_nothing_once_warm() {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
+    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_flood_limit(None).build();
     let shared = path.shared(Node::new("receiver.otlp.0"));
     let local = path.local(Node::new("processor.batch.0"));
     let layer = OtlpTracingLayer::new(Destination::Noop);

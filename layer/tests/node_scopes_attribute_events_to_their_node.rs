@@ -21,7 +21,11 @@ fn records(receiver: &OtlpBytesReceiver) -> Vec<Record> {
 
 fn node_logs() -> (NodeLogs, OtlpBytesReceiver) {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_service_name("engine").build();
+    // Flood control off: some tests repeat a callsite many times.
+    let path = NodeLogs::builder(Destination::Channel(channel.sender()))
+        .with_service_name("engine")
+        .with_flood_limit(None)
+        .build();
     (path, channel.receiver())
 }
 

@@ -17,7 +17,8 @@ const CAPACITY: usize = 4096;
 
 fn small_path(channel: &OtlpBytesChannel) -> NodeLogs {
     let limits = EncoderLimits::new(CAPACITY, 1024, 256).expect("valid limits");
-    NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).build()
+    // Flood control off: the storms below repeat one callsite.
+    NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).with_flood_limit(None).build()
 }
 
 #[test]

@@ -13,7 +13,8 @@ fn a_storm_of_drops_writes_at_most_the_budget_and_counts_the_rest() {
     set_raw_lines_per_second(5);
     let (sender, receiver) = OtlpBytesChannel::new(1).into_parts();
     drop(receiver);
-    let layer = OtlpTracingLayer::new(Destination::Channel(sender));
+    // Flood control off: the drops must reach the raw logger.
+    let layer = OtlpTracingLayer::builder(Destination::Channel(sender)).with_flood_limit(None).build();
     let handle = layer.handle();
     let before = raw_logger_metrics();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {

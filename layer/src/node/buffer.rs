@@ -33,8 +33,10 @@ use tracing_core::{Level, LevelFilter};
 use super::Node;
 use crate::{
     channel::{OtlpBytesSender, TrySendError},
+    clock::now_unix_nanos,
     console,
     encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
+    flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, Summary, SummaryRecord},
     logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
     raw::{raw_log, raw_note, raw_record},
@@ -82,6 +84,10 @@ pub(crate) struct LogsInner {
     pub(super) limits: EncoderLimits,
     resource: OtlpResource,
     pub(super) max_level: LevelFilter,
+    /// Flood control of every node's records, unless the node has its own
+    /// limit; keyed by callsite and node.
+    pub(super) flood_limit: Option<FloodLimit>,
+    flood: FloodTable,
     pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
@@ -121,12 +127,20 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LogsInner {
-    pub(super) fn new(output: Output, limits: EncoderLimits, resource: OtlpResource, max_level: LevelFilter) -> Self {
+    pub(super) fn new(
+        output: Output,
+        limits: EncoderLimits,
+        resource: OtlpResource,
+        max_level: LevelFilter,
+        flood_limit: Option<FloodLimit>,
+    ) -> Self {
         LogsInner {
             output,
             limits,
             resource,
             max_level,
+            flood_limit,
+            flood: FloodTable::default(),
             shut_down: AtomicBool::new(false),
             counters: NodeCounters::default(),
             registry: Mutex::default(),
@@ -148,12 +162,19 @@ impl LogsInner {
     /// Drains every buffer it can reach (see `NodeLogs::shutdown`), then
     /// refuses new records.
     pub(super) fn shutdown(self: &Arc<Self>) {
+        if !self.shut_down.load(Ordering::Acquire) {
+            self.write_summaries(now_unix_nanos(), true);
+        }
         self.shut_down.store(true, Ordering::Release);
         self.flush_all(Flush::Drain);
     }
 
     /// Flushes what a host asked for.
     pub(super) fn flush(self: &Arc<Self>, reason: FlushReason) -> usize {
+        let now = now_unix_nanos();
+        if self.flood.is_due(now) {
+            self.write_summaries(now, false);
+        }
         self.flush_all(Flush::Asked(reason))
     }
 
@@ -183,34 +204,61 @@ impl LogsInner {
     }
 
     /// Routes one record of `node`: `buffer` gives this thread's buffer for
-    /// the `Default` logger and a `Channel` destination.
+    /// the `Default` logger and a `Channel` destination. `site` identifies
+    /// the record's callsite for flood control (`None`: not limited).
     pub(crate) fn log<R: LogRecordView + ?Sized>(
-        &self,
+        self: &Arc<Self>,
         node: &Node,
         level: Level,
+        site: Option<u64>,
         record: &R,
         buffer: impl FnOnce(&mut dyn FnMut(&mut Buffer)) -> bool,
     ) {
+        // A summary of this key's last window, written just before the record.
+        let mut summary: Option<(&SiteInfo, Summary)> = None;
         let refused = if self.shut_down.load(Ordering::Relaxed) {
             DropReason::ShutDown
         } else if !self.enabled(node, level) {
             DropReason::Discarded
+        } else if let (Some(limit), Some(site)) = (node.flood_override().unwrap_or(self.flood_limit), site)
+            && self.admit(node, limit, site, record, &mut summary) == Admit::Suppress
+        {
+            DropReason::Suppressed
         } else {
+            let time = record.time_unix_nano().unwrap_or(0);
+            let summary = summary.map(|(info, summary)| SummaryRecord { info, summary, time });
             match (node.logger(), &self.output) {
                 (NodeLogger::Console, _) | (NodeLogger::Default, Output::Console) => {
+                    if let Some(summary) = &summary {
+                        console::print_console_line(node.id(), summary);
+                        self.delivered();
+                    }
                     console::print_console_line(node.id(), record);
                     return self.delivered();
                 }
                 (NodeLogger::Raw, _) => {
+                    if let Some(summary) = &summary {
+                        raw_record(node.id(), summary);
+                        self.delivered();
+                    }
                     raw_record(node.id(), record);
                     return self.delivered();
                 }
                 // The buffer counts what it takes.
                 (NodeLogger::Default, Output::Channel(_)) => {
-                    if buffer(&mut |buffer| buffer.log(node.id(), record)) {
+                    let taken = buffer(&mut |buffer| {
+                        if let Some(summary) = &summary {
+                            buffer.log(node.id(), summary);
+                        }
+                        buffer.log(node.id(), record);
+                    });
+                    if taken {
                         return;
                     }
                     // The buffer is in use further up this thread's stack.
+                    if let Some(summary) = &summary {
+                        self.refuse(DropReason::Reentrant, node, summary);
+                    }
                     DropReason::Reentrant
                 }
                 // `Noop`, and anything new, discards.
@@ -218,6 +266,50 @@ impl LogsInner {
             }
         };
         self.refuse(refused, node, record);
+    }
+
+    /// Flood control of one record of `node` (see [`flood`](crate::flood)).
+    #[inline]
+    fn admit<'a, R: LogRecordView + ?Sized>(
+        self: &'a Arc<Self>,
+        node: &Node,
+        limit: FloodLimit,
+        site: u64,
+        record: &R,
+        summary: &mut Option<(&'a SiteInfo, Summary)>,
+    ) -> Admit {
+        let now = record.time_unix_nano().unwrap_or_else(now_unix_nanos);
+        let admitted = self.flood.admit(
+            Key { site, node: node.address() },
+            limit,
+            now,
+            || SiteInfo::new(record, node.id(), Some(node), limit),
+            || flood::opts_out(record),
+            |info, taken| *summary = Some((info, taken)),
+        );
+        if admitted == Admit::Untracked {
+            add(&self.counters.flood_untracked, 1);
+        }
+        if admitted != Admit::Suppress && self.flood.is_due(now) {
+            self.write_summaries(now, false);
+        }
+        admitted
+    }
+
+    /// Writes the flood summaries whose window ended by `now` (every pending
+    /// one when `all`), each through its node's logger.
+    #[cold]
+    pub(super) fn write_summaries(self: &Arc<Self>, now: u64, all: bool) -> usize {
+        self.flood.sweep(now, all, |info, summary| {
+            let Some(node) = &info.node else { return };
+            let record = SummaryRecord { info, summary, time: now };
+            let level = super::telemetry::record_level(&record);
+            let last = AtomicUsize::new(0);
+            self.log(node, level, None, &record, |f| {
+                self.with_shared_buffer(&last, f);
+                true
+            });
+        })
     }
 
     /// Buffers a record that belongs to no node (a third-party event the
@@ -269,7 +361,7 @@ impl LogsInner {
     pub(crate) fn refuse<R: LogRecordView + ?Sized>(&self, reason: DropReason, node: &Node, record: &R) {
         add(&self.counters.received, 1);
         add(self.counters.dropped(reason), 1);
-        if reason != DropReason::Discarded {
+        if !matches!(reason, DropReason::Discarded | DropReason::Suppressed) {
             raw_log(reason, node.id(), record);
         }
     }

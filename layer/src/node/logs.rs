@@ -10,6 +10,7 @@ use super::{
 };
 use crate::{
     encoder::{EncoderLimits, EncoderSettings},
+    flood::FloodLimit,
     metrics::NodeMetrics,
     view::LogRecordView,
 };
@@ -74,7 +75,12 @@ impl NodeLogs {
     /// as `path`'s channel); `Console` prints each record when it is logged;
     /// `Noop` discards (and counts) them.
     pub fn builder(output: impl Into<Output>) -> NodeLogsBuilder {
-        NodeLogsBuilder { output: output.into(), settings: EncoderSettings::default(), max_level: LevelFilter::TRACE }
+        NodeLogsBuilder {
+            output: output.into(),
+            settings: EncoderSettings::default(),
+            max_level: LevelFilter::TRACE,
+            flood: Some(FloodLimit::DEFAULT),
+        }
     }
 
     /// Telemetry for a `!Send` node running on this thread; it logs into
@@ -139,6 +145,7 @@ pub struct NodeLogsBuilder {
     output: Output,
     settings: EncoderSettings,
     max_level: LevelFilter,
+    flood: Option<FloodLimit>,
 }
 impl NodeLogsBuilder {
     crate::__encoder_settings_setters!(settings);
@@ -151,11 +158,22 @@ impl NodeLogsBuilder {
         self
     }
 
+    /// Flood control of the nodes' records and of the third-party events in
+    /// their scopes, per callsite and node (see [`flood`](crate::flood)):
+    /// `limit` events pass per window, the rest are suppressed and
+    /// summarised; `None` turns it off. A node's own limit
+    /// ([`Node::with_flood_limit`](crate::Node::with_flood_limit)) wins.
+    /// Default: [`FloodLimit::DEFAULT`], 10 events per 10 s.
+    pub fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
+        self.flood = limit;
+        self
+    }
+
     /// Builds the node logs.
     pub fn build(self) -> NodeLogs {
         // The record clock calibrates here, not at the first event.
         crate::clock::warm();
         let (limits, resource) = (self.settings.limits(), self.settings.resource());
-        NodeLogs { inner: Arc::new(LogsInner::new(self.output, limits, resource, self.max_level)) }
+        NodeLogs { inner: Arc::new(LogsInner::new(self.output, limits, resource, self.max_level, self.flood)) }
     }
 }

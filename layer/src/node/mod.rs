@@ -34,6 +34,8 @@ use std::{fmt, sync::Arc};
 
 use tracing_core::LevelFilter;
 
+use crate::flood::FloodLimit;
+
 pub(crate) use self::telemetry::with_current;
 pub use self::{
     buffer::FlushReason,
@@ -67,6 +69,8 @@ struct NodeInner {
     /// Targets (and their children) whose third-party events in scope are
     /// discarded.
     denied_targets: Box<[Box<str>]>,
+    /// Its own flood limit (`Some(None)`: none), else its node logs'.
+    flood: Option<Option<FloodLimit>>,
 }
 
 impl fmt::Debug for Node {
@@ -76,6 +80,7 @@ impl fmt::Debug for Node {
             .field("logger", &self.logger())
             .field("max_level", &self.max_level())
             .field("denied_targets", &self.inner.denied_targets)
+            .field("flood", &self.inner.flood)
             .finish()
     }
 }
@@ -85,8 +90,13 @@ impl Node {
     /// (for example `receiver.otlp.0`) becomes the scope name of its records.
     pub fn new(id: impl Into<String>) -> Self {
         let id = id.into().into_boxed_str();
-        let inner =
-            NodeInner { id, logger: NodeLogger::Default, max_level: LevelFilter::TRACE, denied_targets: [].into() };
+        let inner = NodeInner {
+            id,
+            logger: NodeLogger::Default,
+            max_level: LevelFilter::TRACE,
+            denied_targets: [].into(),
+            flood: None,
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -114,6 +124,32 @@ impl Node {
     pub fn with_denied_targets<I: IntoIterator<Item = S>, S: Into<String>>(self, targets: I) -> Self {
         let targets = targets.into_iter().map(|t| t.into().into_boxed_str()).collect();
         self.with(|inner| inner.denied_targets = targets)
+    }
+
+    /// The same node with its own flood limit for its records and the
+    /// third-party events in its scope (`None`: no limit), instead of its
+    /// node logs' (see [`flood`](crate::flood)).
+    ///
+    /// ```
+    /// use selftrace::{Node, flood::FloodLimit};
+    /// use std::time::Duration;
+    ///
+    /// let chatty = Node::new("receiver.otlp.0").with_flood_limit(Some(FloodLimit::new(100, Duration::from_secs(1))?));
+    /// let exempt = Node::new("exporter.debug.0").with_flood_limit(None);
+    /// # Ok::<(), selftrace::flood::FloodLimitError>(())
+    /// ```
+    pub fn with_flood_limit(self, limit: Option<FloodLimit>) -> Self {
+        self.with(|inner| inner.flood = Some(limit))
+    }
+
+    /// The node's own flood limit, if it has one.
+    pub(crate) fn flood_override(&self) -> Option<Option<FloodLimit>> {
+        self.inner.flood
+    }
+
+    /// What tells this node from the others while it exists.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.inner).addr()
     }
 
     fn with(self, change: impl FnOnce(&mut NodeInner)) -> Self {

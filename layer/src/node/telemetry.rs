@@ -26,6 +26,7 @@ use super::{
 use crate::{
     metrics::DropReason,
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
+    record::TracingLogRecord,
     view::LogRecordView,
 };
 
@@ -194,8 +195,13 @@ impl LocalTelemetry {
 
     /// Logs with the re-entrancy guard already held (by the layer).
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
+        self.log_at(record.callsite_id().map(|id| id.get() as u64), record);
+    }
+
+    /// As `log_unguarded`, with the record's flood control key given.
+    pub(crate) fn log_at<R: LogRecordView + ?Sized>(&self, site: Option<u64>, record: &R) {
         let level = record_level(record);
-        self.inner.logs.log(&self.inner.node, level, record, |f| match self.inner.buffer.try_borrow_mut() {
+        self.inner.logs.log(&self.inner.node, level, site, record, |f| match self.inner.buffer.try_borrow_mut() {
             Ok(mut buffer) => {
                 f(&mut buffer);
                 true
@@ -270,9 +276,14 @@ impl SharedTelemetry {
 
     /// Logs with the re-entrancy guard already held (by the layer).
     pub(crate) fn log_unguarded<R: LogRecordView + ?Sized>(&self, record: &R) {
+        self.log_at(record.callsite_id().map(|id| id.get() as u64), record);
+    }
+
+    /// As `log_unguarded`, with the record's flood control key given.
+    pub(crate) fn log_at<R: LogRecordView + ?Sized>(&self, site: Option<u64>, record: &R) {
         let level = record_level(record);
         let path = &self.inner.logs;
-        path.log(&self.inner.node, level, record, |f| {
+        path.log(&self.inner.node, level, site, record, |f| {
             path.with_shared_buffer(&self.last_buffer, f);
             true
         });
@@ -282,7 +293,7 @@ impl SharedTelemetry {
 scope_methods!(SharedTelemetry);
 
 /// The level of a record, from its severity (INFO when it has none).
-fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
+pub(super) fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
     match record.severity().map(|s| s.number()) {
         Some(1..=4) => Level::TRACE,
         Some(5..=8) => Level::DEBUG,
@@ -304,7 +315,7 @@ pub enum Current {
 impl Current {
     /// Sends a third-party event raised in this node's scope to its logger
     /// (the layer holds the re-entrancy guard).
-    pub(crate) fn log_from_layer<R: LogRecordView + ?Sized>(&self, target: &str, record: &R) {
+    pub(crate) fn log_from_layer(&self, target: &str, record: &TracingLogRecord<'_>) {
         let (node, path) = match self {
             Current::Local(local) => (&local.inner.node, &local.inner.logs),
             Current::Shared(shared) => (&shared.inner.node, &shared.inner.logs),
@@ -312,9 +323,10 @@ impl Current {
         if node.denies_target(target) {
             return path.refuse(DropReason::Discarded, node, record);
         }
+        let site = Some(record.flood_site());
         match self {
-            Current::Local(local) => local.log_unguarded(record),
-            Current::Shared(shared) => shared.log_unguarded(record),
+            Current::Local(local) => local.log_at(site, record),
+            Current::Shared(shared) => shared.log_at(site, record),
         }
     }
 }
