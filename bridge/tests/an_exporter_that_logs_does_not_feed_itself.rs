@@ -24,7 +24,7 @@ use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 /// The exporter's own node, as an engine's exporter node would have.
 static EXPORTER_NODE: LazyLock<(NodeLogs, SharedTelemetry)> = LazyLock::new(|| {
-    let path = NodeLogs::new(Destination::Console);
+    let path = NodeLogs::builder(Destination::Console).with_flood_limit(None).build();
     let node = path.shared(Node::new("exporter.chatty"));
     (path, node)
 });
@@ -59,7 +59,7 @@ fn exported_equals_produced_with_simple_and_batch_processors() {
         .with_channel_capacity(EVENTS as usize)
         .spawn()
         .expect("thread");
-    let layer = OtlpTracingLayer::new(bridge.destination());
+    let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let handle = layer.handle();
     tracing_subscriber::registry().with(layer).try_init().expect("first global default in this process");
 

@@ -23,9 +23,9 @@ fn sender(destination: Destination) -> selftrace::OtlpBytesSender {
 fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).with_channel_capacity(10_000).spawn().expect("thread");
-    let layer = OtlpTracingLayer::new(bridge.destination());
+    let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let layer_metrics = layer.handle();
-    let path = NodeLogs::new(bridge.destination());
+    let path = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
     let node = path.shared(Node::new("processor.batch"));
 
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -48,7 +48,7 @@ fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once()
     // The channel is closed now: a producer counts what it cannot send.
     let late = sender(bridge.destination()).try_send(OtlpBytes::from_bytes(Bytes::from_static(b"")));
     assert!(matches!(late, Err(TrySendError::Closed(_))));
-    let late_layer = OtlpTracingLayer::new(bridge.destination());
+    let late_layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let late_metrics = late_layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(late_layer), || tracing::info!("too late"));
     assert_eq!(late_metrics.metrics().dropped(DropReason::ChannelClosed), 1);
@@ -58,11 +58,15 @@ fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once()
 fn records_of_one_thread_arrive_in_order() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).with_channel_capacity(2_000).spawn().expect("thread");
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(bridge.layer()), || {
-        for i in 0..1_000_i64 {
-            tracing::info!(i);
-        }
-    });
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry()
+            .with(OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build()),
+        || {
+            for i in 0..1_000_i64 {
+                tracing::info!(i);
+            }
+        },
+    );
     bridge.shutdown().expect("clean");
     let order: Vec<_> = keep
         .records()
@@ -77,7 +81,7 @@ fn records_of_one_thread_arrive_in_order() {
 fn malformed_requests_are_counted_and_the_records_before_the_error_emitted() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).spawn().expect("thread");
-    let path = NodeLogs::new(bridge.destination());
+    let path = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
     let node = path.shared(Node::new("receiver"));
     otel_info!(node, "one");
     otel_info!(node, "two");
@@ -97,7 +101,7 @@ fn a_full_bridge_channel_is_counted_by_the_producer_never_waited_on() {
     let keep = Keep::default();
     // The task is never polled: nothing drains the channel of 4.
     let (bridge, _task) = SdkBridge::builder(keep.provider()).with_channel_capacity(4).into_task();
-    let layer = OtlpTracingLayer::new(bridge.destination());
+    let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let metrics = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for _ in 0..100 {
@@ -114,7 +118,7 @@ fn a_task_bridge_on_a_tokio_runtime_drains_and_shuts_down() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
     let (bridge, task) = SdkBridge::builder(keep.provider()).with_channel_capacity(1_000).into_task();
     let running = runtime.spawn(task);
-    let layer = OtlpTracingLayer::new(bridge.destination());
+    let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
 
     runtime.block_on(async {
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -138,7 +142,8 @@ fn a_task_bridge_on_a_current_thread_runtime_works_too() {
     let local = bridge.node_logs();
     runtime.block_on(async {
         let running = tokio::spawn(task);
-        let node = local.local(Node::new("exporter"));
+        // Flood control off: one callsite, 100 times.
+        let node = local.local(Node::new("exporter").with_flood_limit(None));
         for i in 0..100_i64 {
             otel_info!(node, "sent", i);
             tokio::task::yield_now().await;
@@ -154,9 +159,13 @@ fn a_task_bridge_on_a_current_thread_runtime_works_too() {
 fn dropping_a_thread_bridge_shuts_it_down() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).spawn().expect("thread");
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(bridge.layer()), || {
-        tracing::info!("before drop");
-    });
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry()
+            .with(OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build()),
+        || {
+            tracing::info!("before drop");
+        },
+    );
     drop(bridge);
     assert_eq!(keep.len(), 1, "the queued request was emitted before the drop returned");
 }

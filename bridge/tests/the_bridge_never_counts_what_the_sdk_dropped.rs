@@ -24,7 +24,7 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     logs::{LogBatch, LogExporter, SdkLoggerProvider},
 };
-use selftrace::DropReason;
+use selftrace::{DropReason, OtlpTracingLayer};
 use selftrace_bridge::SdkBridge;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -51,7 +51,7 @@ fn burst(flush_every: usize, paced: bool) -> (u64, u64, u64, u64) {
     let exporter = SlowExporter::default();
     let provider = SdkLoggerProvider::builder().with_batch_exporter(exporter.clone()).build();
     let bridge = SdkBridge::builder(provider).with_flush_every(flush_every).spawn().expect("bridge starts");
-    let layer = bridge.layer();
+    let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..BURST {

@@ -117,6 +117,14 @@ impl InternalTelemetryBuilder {
         self
     }
 
+    /// Flood control of the nodes' records (see
+    /// [`NodeLogsBuilder::with_flood_limit`](selftrace::node::NodeLogsBuilder::with_flood_limit));
+    /// default 10 events per 10 s per callsite and node, `None`: off.
+    pub fn with_flood_limit(mut self, limit: Option<selftrace::flood::FloodLimit>) -> Self {
+        self.path = self.path.with_flood_limit(limit);
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> InternalTelemetry {
         InternalTelemetry {

@@ -24,7 +24,7 @@ fn config() -> ReceiverConfig {
 #[test]
 fn a_multi_threaded_host_with_shared_nodes() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let telemetry = InternalTelemetry::builder().with_service_name("engine").build();
+    let telemetry = InternalTelemetry::builder().with_flood_limit(None).with_service_name("engine").build();
     let receiver = telemetry.receiver("itr", config()).unwrap();
 
     let (output, mut downstream) = mpsc::channel(8);
@@ -89,7 +89,10 @@ fn a_thread_per_core_host_with_local_nodes() {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
                     // One telemetry and one receiver per core.
-                    let telemetry = InternalTelemetry::builder().with_service_name(format!("core-{core}")).build();
+                    let telemetry = InternalTelemetry::builder()
+                        .with_flood_limit(None)
+                        .with_service_name(format!("core-{core}"))
+                        .build();
                     let receiver = telemetry.receiver(&format!("itr.{core}"), config()).unwrap();
                     let output = Rc::new(RefCell::new(Vec::new()));
                     let (control, control_rx) = mpsc::unbounded_channel();

@@ -41,7 +41,7 @@ fn assert_accounted(m: &ReceiverMetrics) {
 #[test]
 fn a_stalled_receiver_costs_the_others_nothing() {
     for overflow in [Overflow::DropNewest, Overflow::DropOldest] {
-        let telemetry = InternalTelemetry::default();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
         let live = telemetry.receiver("live", ReceiverConfig { channel_capacity: 1000, ..config(10) }).unwrap();
         // Mounted but never run: its queue of 4 fills and stays full.
         let stalled =
@@ -134,7 +134,7 @@ fn a_stalled_receiver_costs_the_others_nothing() {
 
 #[test]
 fn with_no_receiver_left_producers_see_a_closed_channel() {
-    let telemetry = InternalTelemetry::default();
+    let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
     let receiver = telemetry.receiver("itr", config(10)).unwrap();
     let node = telemetry.node_logs().shared(Node::new("n"));
     otel_info!(node, "queued.never_sent");
@@ -155,7 +155,7 @@ fn with_no_receiver_left_producers_see_a_closed_channel() {
 fn the_timer_flushes_buffers_on_its_interval() {
     let runtime = paused();
     runtime.block_on(async {
-        let telemetry = InternalTelemetry::default();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
         let receiver = telemetry.receiver("itr", config(1000)).unwrap();
         let (output, mut downstream) = mpsc::channel(16);
         let (control, control_rx) = mpsc::channel(1);
@@ -190,7 +190,7 @@ fn the_timer_flushes_buffers_on_its_interval() {
 #[test]
 fn shutdown_drains_every_thread_buffer() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let telemetry = InternalTelemetry::default();
+    let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
     // A long interval: nothing is flushed by the timer during the test.
     let receiver = telemetry.receiver("itr", config(3_600_000)).unwrap();
     let (output, mut downstream) = mpsc::channel(64);
@@ -268,7 +268,7 @@ impl ReceiverHost for Stuck {
 fn what_cannot_be_sent_by_the_deadline_is_dropped_and_counted() {
     let runtime = paused();
     runtime.block_on(async {
-        let telemetry = InternalTelemetry::default();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
         let receiver = telemetry.receiver("itr", config(3_600_000)).unwrap();
         let (control, control_rx) = mpsc::channel(1);
         let running = tokio::spawn(receiver.run(Stuck { control: control_rx }));
@@ -289,7 +289,7 @@ fn what_cannot_be_sent_by_the_deadline_is_dropped_and_counted() {
 fn a_closed_output_stops_the_receiver_and_counts_what_it_held() {
     let runtime = paused();
     runtime.block_on(async {
-        let telemetry = InternalTelemetry::default();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
         let receiver = telemetry.receiver("itr", config(100)).unwrap();
         let (output, downstream) = mpsc::channel(1);
         drop(downstream);
@@ -309,7 +309,7 @@ fn a_closed_output_stops_the_receiver_and_counts_what_it_held() {
 fn malformed_requests_are_counted_and_never_sent() {
     let runtime = paused();
     runtime.block_on(async {
-        let telemetry = InternalTelemetry::default();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
         let receiver = telemetry.receiver("itr", config(100)).unwrap();
         let selftrace::Destination::Channel(sender) = telemetry.destination() else { unreachable!() };
         sender.try_send(OtlpBytes::from_bytes(bytes::Bytes::from_static(&[0x0a, 0x7f, 0x00]))).unwrap();
@@ -329,7 +329,7 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let telemetry = InternalTelemetry::default();
+    let telemetry = InternalTelemetry::builder().with_flood_limit(None).build();
     let receiver = telemetry.receiver("itr", ReceiverConfig { channel_capacity: 64, ..config(1) }).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {

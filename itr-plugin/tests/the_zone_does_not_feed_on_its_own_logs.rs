@@ -24,12 +24,12 @@ const N: u64 = 200;
 
 #[test]
 fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
-    let layer = OtlpTracingLayer::new(Destination::Noop);
+    let layer = OtlpTracingLayer::builder(Destination::Noop).with_flood_limit(None).build();
     let handle = layer.handle();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
 
     for logger in [PipelineLogger::Noop, PipelineLogger::Raw] {
-        let telemetry = InternalTelemetry::builder().with_service_name("engine").build();
+        let telemetry = InternalTelemetry::builder().with_flood_limit(None).with_service_name("engine").build();
         handle.set(telemetry.destination()).unwrap();
         let before = handle.metrics();
         let raw_before = raw_logger_metrics().written;

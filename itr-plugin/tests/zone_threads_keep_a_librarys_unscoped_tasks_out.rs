@@ -29,8 +29,8 @@ const FLUSH: Duration = Duration::from_millis(20);
 /// receiver had taken once the pipeline settled, batches, events discarded
 /// by the layer).
 fn run(zone_threads: bool) -> (u64, u64, u64, u64) {
-    let telemetry = InternalTelemetry::builder().with_service_name("engine").build();
-    let layer = OtlpTracingLayer::new(telemetry.destination());
+    let telemetry = InternalTelemetry::builder().with_flood_limit(None).with_service_name("engine").build();
+    let layer = OtlpTracingLayer::builder(telemetry.destination()).with_flood_limit(None).build();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _global = tracing::dispatcher::set_default(&dispatch);

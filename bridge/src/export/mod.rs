@@ -113,7 +113,7 @@ pub use config::{
 };
 use selftrace::{
     Destination, FlushReason, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver,
-    OtlpBytesSender, OtlpTracingLayer, TrySendError,
+    OtlpBytesSender, OtlpTracingLayer, OtlpTracingLayerBuilder, TrySendError,
     batch::{Batch, Batcher},
     channel::OtlpSink,
     encoder::EncoderSettings,
@@ -617,10 +617,15 @@ impl OtlpExporter {
     /// crates' events ([`selftrace::TRANSPORT_TARGETS`]) are kept out
     /// (counted as discarded): exporting them would log more of them.
     pub fn layer(&self) -> OtlpTracingLayer {
+        self.layer_builder().build()
+    }
+
+    /// The builder of [`layer`](Self::layer), to change more of it (flood
+    /// control, the denied targets' logger).
+    pub fn layer_builder(&self) -> OtlpTracingLayerBuilder {
         OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
             .with_encoder_settings(self.encoding.clone())
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
-            .build()
     }
 
     /// The node logs whose per-thread buffers the exporter flushes (the

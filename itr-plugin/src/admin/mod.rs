@@ -201,7 +201,9 @@ impl SelfTelemetry {
             let node = Node::new(id).with_logger(logger.unwrap_or(NodeLogger::Default));
             node.with_max_level(o.level.unwrap_or(self.logs.level()))
         };
-        Ok(node)
+        // Whichever node logs the mode uses, the configured flood control.
+        let flood = o.flood_control.map_or(self.logs.flood_limit(), |f| f.limit());
+        Ok(node.with_flood_limit(flood))
     }
 
     /// [`node`](Self::node)'s telemetry for a `Send` node.
@@ -256,10 +258,12 @@ impl SelfTelemetry {
         }
     }
 
-    /// The first step of shutdown: the layer goes back to the console, so
-    /// that third-party events keep a destination while the receivers and
-    /// the SDK stop. Idempotent.
+    /// The first step of shutdown: the layer writes its pending flood
+    /// summaries, then goes back to the console, so that third-party events
+    /// keep a destination while the receivers and the SDK stop. Idempotent.
     pub fn begin_shutdown(&self) {
+        // The flood summaries still pending go where their events went.
+        let _ = self.handle.flush_summaries();
         let _ = self.handle.set(Destination::Console);
     }
 
@@ -392,7 +396,11 @@ impl SelfTelemetryBuilder {
 
         // The node logs, the receivers and the layer.
         let internal = mode.collects_internally().then(|| {
-            InternalTelemetry::builder().with_encoder_settings(encoding.clone()).with_max_level(logs.level()).build()
+            InternalTelemetry::builder()
+                .with_encoder_settings(encoding.clone())
+                .with_max_level(logs.level())
+                .with_flood_limit(logs.flood_limit())
+                .build()
         });
         let mut receivers = BTreeMap::new();
         if let Some(internal) = &internal {
@@ -407,6 +415,7 @@ impl SelfTelemetryBuilder {
             (None, None, destination) => NodeLogs::builder(destination.clone().unwrap_or(Destination::Console))
                 .with_encoder_settings(encoding.clone())
                 .with_max_level(logs.level())
+                .with_flood_limit(logs.flood_limit())
                 .build(),
         };
         // ITR only: on the console until the receivers exist, then swapped.
@@ -414,7 +423,8 @@ impl SelfTelemetryBuilder {
             Some(buffers) => Destination::Buffered(buffers.clone()),
             None => exporting.destination.clone().unwrap_or(Destination::Console),
         };
-        let mut layer = OtlpTracingLayer::builder(initial).with_encoder_settings(encoding);
+        let mut layer =
+            OtlpTracingLayer::builder(initial).with_encoder_settings(encoding).with_flood_limit(logs.flood_limit());
         if exports {
             let transport = logs.transport();
             layer = layer.with_denied_targets_to(

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use selftrace::{
     DEFAULT_CHANNEL_CAPACITY, NodeLogger,
     encoder::{DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES},
+    flood::FloodLimit,
 };
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -39,8 +40,11 @@ use crate::receiver::{DEFAULT_FLUSH_INTERVAL, duration};
 ///               otlp:
 ///                 endpoint: http://localhost:4318/v1/logs
 ///                 protocol: http/protobuf   # or grpc
+///       flood_control:               # repeated events past 10 per 10 s are summarised
+///         events: 10
+///         window: 10s
 ///       nodes:                       # per-node overrides
-///         main/exporter/otlp: { logger: console, level: debug }
+///         main/exporter/otlp: { logger: console, level: debug, flood_control: { enabled: false } }
 /// ```
 ///
 /// # Examples
@@ -114,6 +118,84 @@ pub struct LogsConfig {
     nodes: BTreeMap<String, Spanned<NodeOverride>>,
     #[serde(default)]
     transport: Option<Spanned<TransportConfig>>,
+    #[serde(default)]
+    flood_control: FloodControl,
+}
+
+/// `flood_control`, in `logs` and in a `nodes:` entry: a repeated event
+/// (the same callsite, and the same node) past `events` per `window` is
+/// suppressed and summarised in one record per window (see
+/// [`selftrace::flood`]).
+///
+/// ```yaml
+/// flood_control:
+///   enabled: true      # default
+///   events: 10         # default; 1 or more
+///   window: 10s        # default; 1ms to 24h
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use selftrace_itr::{ServiceConfig, config::FloodControl};
+/// use std::time::Duration;
+///
+/// let config = ServiceConfig::from_yaml(
+///     "service.yaml",
+///     "service:\n  telemetry:\n    logs:\n      flood_control: { events: 100, window: 1m }\n      nodes:\n        main/debug: { flood_control: { enabled: false } }\n",
+/// )?;
+/// let limit = config.telemetry.logs.flood_limit().expect("enabled");
+/// assert_eq!((limit.events(), limit.window()), (100, Duration::from_secs(60)));
+/// assert_eq!(config.telemetry.logs.node("main/debug").and_then(|o| o.flood_control).map(FloodControl::limit), Some(None));
+///
+/// let zero = ServiceConfig::from_yaml("service.yaml", "service:\n  telemetry:\n    logs:\n      flood_control: { events: 0 }\n");
+/// assert!(zero.unwrap_err().to_string().contains("at least 1"));
+/// # Ok::<(), selftrace_itr::config::YamlError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "FloodControlAsWritten")]
+pub struct FloodControl {
+    limit: Option<FloodLimit>,
+}
+
+impl FloodControl {
+    /// The limit, or `None` when `enabled: false`.
+    pub fn limit(self) -> Option<FloodLimit> {
+        self.limit
+    }
+}
+
+impl Default for FloodControl {
+    fn default() -> Self {
+        Self { limit: Some(FloodLimit::DEFAULT) }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloodControlAsWritten {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    events: Option<u32>,
+    #[serde(default, deserialize_with = "crate::receiver::duration_option")]
+    window: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TryFrom<FloodControlAsWritten> for FloodControl {
+    type Error = selftrace::flood::FloodLimitError;
+
+    fn try_from(written: FloodControlAsWritten) -> Result<Self, Self::Error> {
+        let limit = FloodLimit::new(
+            written.events.unwrap_or(FloodLimit::DEFAULT.events()),
+            written.window.unwrap_or(FloodLimit::DEFAULT.window()),
+        )?;
+        Ok(Self { limit: written.enabled.then_some(limit) })
+    }
 }
 
 /// `service.telemetry.logs.transport`: the transport crates' own events.
@@ -223,6 +305,12 @@ impl LogsConfig {
     /// `level`: the most verbose level collected (default `info`).
     pub fn level(&self) -> LevelFilter {
         self.level.filter()
+    }
+
+    /// `flood_control`: the limit of repeated events (default 10 per 10 s),
+    /// `None` when disabled. A node's `flood_control` wins for that node.
+    pub fn flood_limit(&self) -> Option<FloodLimit> {
+        self.flood_control.limit()
     }
 
     /// `internal_collection` (defaults when left out).
@@ -462,6 +550,10 @@ pub struct NodeOverride {
     /// The node's most verbose level.
     #[serde(default, deserialize_with = "level_option")]
     pub level: Option<LevelFilter>,
+    /// The node's own flood control (of its records and of the third-party
+    /// events in its scope), instead of `logs.flood_control`.
+    #[serde(default)]
+    pub flood_control: Option<FloodControl>,
 }
 
 /// A [`NodeLogger`] as the configuration names it: `default`, `noop`,
