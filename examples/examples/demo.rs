@@ -110,18 +110,20 @@ fn main() -> ExitCode {
     println!("== telemetry counters (mode {})", m.mode);
     let layer = &m.layer;
     println!(
-        "third-party (layer): received {} = delivered {} + dropped {} (discarded {}: transport crates, ...)",
+        "third-party (layer): received {} = delivered {} + dropped {} (discarded {}: transport crates, ...; suppressed {}: flood control, summarised)",
         layer.received(),
         layer.delivered,
         layer.dropped_total(),
-        layer.dropped(selftrace::DropReason::Discarded)
+        layer.dropped(selftrace::DropReason::Discarded),
+        layer.dropped(selftrace::DropReason::Suppressed)
     );
     let path = &m.node_logs;
     println!(
-        "components (node logs): received {} = delivered {} + dropped {} + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
+        "components (node logs): received {} = delivered {} + dropped {} (suppressed {}: flood control, summarised) + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
         path.events_received,
         path.events_delivered,
         path.events_dropped_total(),
+        path.events_dropped(selftrace::DropReason::Suppressed),
         path.events_buffered(),
         path.flush_count,
         path.timer_flush_count,

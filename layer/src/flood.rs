@@ -46,10 +46,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{
-    Node,
-    view::{AnyValue, LogRecordView, RecordVisitor, Severity},
-};
+use crate::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
 
 /// The field with which a callsite opts out of flood control
 /// (`internal_log_rate_limit = false`).
@@ -192,30 +189,25 @@ impl Key {
 }
 
 /// What a summary repeats of the events it stands for, kept when the key's
-/// entry is made (its only allocation).
+/// entry is made (its only allocation), and `T`: where the summary goes
+/// (the node of a node logs' key).
 #[derive(Debug)]
-pub(crate) struct SiteInfo {
+pub(crate) struct SiteInfo<T = ()> {
     pub(crate) severity: Option<Severity>,
     pub(crate) event_name: Option<Box<str>>,
-    /// The scope name of a layer's key (its target).
+    /// The scope name (a layer's target, a node's id).
     pub(crate) scope: Box<str>,
-    /// The node of a node logs' key.
-    pub(crate) node: Option<Node>,
+    pub(crate) to: T,
     limit: FloodLimit,
 }
 
-impl SiteInfo {
-    pub(crate) fn new<R: LogRecordView + ?Sized>(
-        record: &R,
-        scope: &str,
-        node: Option<&Node>,
-        limit: FloodLimit,
-    ) -> Self {
+impl<T> SiteInfo<T> {
+    pub(crate) fn new<R: LogRecordView + ?Sized>(record: &R, scope: &str, to: T, limit: FloodLimit) -> Self {
         Self {
             severity: record.severity(),
             event_name: record.event_name().map(Into::into),
             scope: scope.into(),
-            node: node.cloned(),
+            to,
             limit,
         }
     }
@@ -230,9 +222,8 @@ const OPT_LIMITED: u8 = 1;
 const OPT_EXEMPT: u8 = 2;
 
 /// One key's counts, on cache lines of its own.
-#[derive(Default)]
 #[repr(align(128))]
-struct Slot {
+struct Slot<T> {
     state: AtomicU8,
     opt: AtomicU8,
     /// Events let through in this window.
@@ -246,7 +237,24 @@ struct Slot {
     suppressed: AtomicU64,
     first: AtomicU64,
     last: AtomicU64,
-    info: OnceLock<SiteInfo>,
+    info: OnceLock<SiteInfo<T>>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            state: AtomicU8::new(EMPTY),
+            opt: AtomicU8::new(OPT_UNKNOWN),
+            passed: AtomicU32::new(0),
+            site: AtomicU64::new(0),
+            node: AtomicUsize::new(0),
+            start: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+            first: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+            info: OnceLock::new(),
+        }
+    }
 }
 
 /// The suppressed events a summary stands for.
@@ -270,28 +278,28 @@ pub(crate) enum Admit {
     Untracked,
 }
 
-/// The keys of one layer or node logs.
-pub(crate) struct FloodTable {
-    slots: Box<[Slot]>,
+/// The keys of one layer or node logs; `T`: where a key's summaries go.
+pub(crate) struct FloodTable<T = ()> {
+    slots: Box<[Slot<T>]>,
     /// The earliest end of a window with suppressed events (`u64::MAX`:
     /// none): events check it to write summaries nobody else would.
     next_due: AtomicU64,
 }
 
-impl fmt::Debug for FloodTable {
+impl<T> fmt::Debug for FloodTable<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let used = self.slots.iter().filter(|s| s.state.load(Ordering::Relaxed) == READY).count();
         f.debug_struct("FloodTable").field("keys", &used).field("capacity", &self.slots.len()).finish()
     }
 }
 
-impl Default for FloodTable {
+impl<T> Default for FloodTable<T> {
     fn default() -> Self {
         Self::with_capacity(MAX_FLOOD_KEYS)
     }
 }
 
-impl FloodTable {
+impl<T> FloodTable<T> {
     /// A table of `capacity` entries (a power of two at least).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(PROBES).next_power_of_two();
@@ -309,9 +317,9 @@ impl FloodTable {
         key: Key,
         limit: FloodLimit,
         now: u64,
-        info: impl FnOnce() -> SiteInfo,
+        info: impl FnOnce() -> SiteInfo<T>,
         opts_out: impl FnOnce() -> bool,
-        summary: impl FnOnce(&'t SiteInfo, Summary),
+        summary: impl FnOnce(&'t SiteInfo<T>, Summary),
     ) -> Admit {
         let Some(slot) = self.find(key, now, info) else {
             return Admit::Untracked;
@@ -328,11 +336,11 @@ impl FloodTable {
     #[cold]
     fn past_budget<'t>(
         &self,
-        slot: &'t Slot,
+        slot: &'t Slot<T>,
         limit: FloodLimit,
         now: u64,
         opts_out: impl FnOnce() -> bool,
-        summary: impl FnOnce(&'t SiteInfo, Summary),
+        summary: impl FnOnce(&'t SiteInfo<T>, Summary),
     ) -> Admit {
         let start = slot.start.load(Ordering::Relaxed);
         if now.saturating_sub(start) >= limit.window_ns() {
@@ -379,7 +387,7 @@ impl FloodTable {
     /// Writes the summary of every key whose window has ended by `now`, or
     /// of every key with suppressed events when `all` (shutdown); returns
     /// how many it wrote.
-    pub(crate) fn sweep(&self, now: u64, all: bool, mut summary: impl FnMut(&SiteInfo, Summary)) -> usize {
+    pub(crate) fn sweep(&self, now: u64, all: bool, mut summary: impl FnMut(&SiteInfo<T>, Summary)) -> usize {
         let mut written = 0;
         // Taken before the scan: a window that ends meanwhile lowers it again.
         self.next_due.store(u64::MAX, Ordering::Relaxed);
@@ -408,7 +416,7 @@ impl FloodTable {
 
     /// The entry of `key`, made on its first event.
     #[inline]
-    fn find(&self, key: Key, now: u64, info: impl FnOnce() -> SiteInfo) -> Option<&Slot> {
+    fn find(&self, key: Key, now: u64, info: impl FnOnce() -> SiteInfo<T>) -> Option<&Slot<T>> {
         let mask = self.slots.len() - 1;
         let place = key.place(mask);
         for i in 0..PROBES {
@@ -428,7 +436,7 @@ impl FloodTable {
     }
 
     #[cold]
-    fn claim(slot: &Slot, key: Key, now: u64, info: impl FnOnce() -> SiteInfo) -> Option<&Slot> {
+    fn claim(slot: &Slot<T>, key: Key, now: u64, info: impl FnOnce() -> SiteInfo<T>) -> Option<&Slot<T>> {
         if slot.state.compare_exchange(EMPTY, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_err() {
             return None;
         }
@@ -443,7 +451,7 @@ impl FloodTable {
 }
 
 /// Takes the suppressed events of `slot` for a summary.
-fn take(slot: &Slot, window: FloodLimit) -> Option<Summary> {
+fn take<T>(slot: &Slot<T>, window: FloodLimit) -> Option<Summary> {
     let count = slot.suppressed.swap(0, Ordering::Relaxed);
     (count > 0).then(|| Summary {
         count,
@@ -473,8 +481,8 @@ pub(crate) fn opts_out<R: LogRecordView + ?Sized>(record: &R) -> bool {
 
 /// The record that stands for a key's suppressed events.
 #[derive(Debug)]
-pub(crate) struct SummaryRecord<'a> {
-    pub(crate) info: &'a SiteInfo,
+pub(crate) struct SummaryRecord<'a, T = ()> {
+    pub(crate) info: &'a SiteInfo<T>,
     pub(crate) summary: Summary,
     pub(crate) time: u64,
 }
@@ -493,7 +501,7 @@ impl fmt::Debug for Body {
     }
 }
 
-impl LogRecordView for SummaryRecord<'_> {
+impl<T> LogRecordView for SummaryRecord<'_, T> {
     fn time_unix_nano(&self) -> Option<u64> {
         Some(self.time)
     }
@@ -541,7 +549,7 @@ mod tests {
     }
 
     fn info(limit: FloodLimit) -> impl FnOnce() -> SiteInfo {
-        move || SiteInfo::new(&Rec, "db", None, limit)
+        move || SiteInfo::new(&Rec, "db", (), limit)
     }
 
     /// Admits one event of `key` at `now`; the summaries it wrote go to `out`.

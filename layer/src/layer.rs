@@ -478,7 +478,7 @@ impl LayerState {
                 Key { site: record.flood_site(), node: 0 },
                 flood.limit,
                 now,
-                || SiteInfo::new(&record, record.target(), None, flood.limit),
+                || SiteInfo::new(&record, record.target(), (), flood.limit),
                 || flood::opts_out(&record),
                 |info, summary| self.deliver(&destination, &info.scope, &SummaryRecord { info, summary, time: now }),
             );

@@ -29,6 +29,8 @@ fn produce(n: usize) -> Vec<OtlpBytes> {
     let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
         .with_service_name("exporter-test")
         .with_resource_attribute("host.name", "ci")
+        // Flood control off: the requests repeat three callsites.
+        .with_flood_limit(None)
         .build();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..n {
@@ -379,7 +381,7 @@ fn a_burst_into_a_busy_exporter_is_dropped_at_the_channel_and_counted_on_both_si
         .build()
         .expect("exporter starts");
     // One request per event, straight into the exporter's channel.
-    let layer = OtlpTracingLayer::new(exporter.destination());
+    let layer = OtlpTracingLayer::builder(exporter.destination()).with_flood_limit(None).build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..1000_i64 {
@@ -409,7 +411,7 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
         .with_max_delay(Duration::from_millis(100))
         .build()
         .expect("exporter starts");
-    let layer = exporter.layer();
+    let layer = exporter.layer_builder().with_flood_limit(None).build();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let (release, parked) = std::sync::mpsc::channel::<()>();
@@ -474,7 +476,7 @@ fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
     assert!(first.starts_with("Listening"), "oteltap did not start (scripts/test installs it): {first:?}");
 
     let exporter = builder(&format!("http://127.0.0.1:{port}/v1/logs")).build().expect("exporter starts");
-    let layer = exporter.layer();
+    let layer = exporter.layer_builder().with_flood_limit(None).build();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..120_i64 {
             tracing::info!(target: "app", i, "hello from selftrace");

@@ -43,6 +43,17 @@ use crate::{
     view::LogRecordView,
 };
 
+/// The level of a record, from its severity (INFO when it has none).
+pub(super) fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
+    match record.severity().map(|s| s.number()) {
+        Some(1..=4) => Level::TRACE,
+        Some(5..=8) => Level::DEBUG,
+        Some(13..=16) => Level::WARN,
+        Some(17..) => Level::ERROR,
+        _ => Level::INFO,
+    }
+}
+
 /// Why a buffer is flushed (counted in [`NodeMetrics`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,7 +98,7 @@ pub(crate) struct LogsInner {
     /// Flood control of every node's records, unless the node has its own
     /// limit; keyed by callsite and node.
     pub(super) flood_limit: Option<FloodLimit>,
-    flood: FloodTable,
+    flood: FloodTable<Node>,
     pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
@@ -215,7 +226,7 @@ impl LogsInner {
         buffer: impl FnOnce(&mut dyn FnMut(&mut Buffer)) -> bool,
     ) {
         // A summary of this key's last window, written just before the record.
-        let mut summary: Option<(&SiteInfo, Summary)> = None;
+        let mut summary: Option<(&SiteInfo<Node>, Summary)> = None;
         let refused = if self.shut_down.load(Ordering::Relaxed) {
             DropReason::ShutDown
         } else if !self.enabled(node, level) {
@@ -276,14 +287,14 @@ impl LogsInner {
         limit: FloodLimit,
         site: u64,
         record: &R,
-        summary: &mut Option<(&'a SiteInfo, Summary)>,
+        summary: &mut Option<(&'a SiteInfo<Node>, Summary)>,
     ) -> Admit {
         let now = record.time_unix_nano().unwrap_or_else(now_unix_nanos);
         let admitted = self.flood.admit(
             Key { site, node: node.address() },
             limit,
             now,
-            || SiteInfo::new(record, node.id(), Some(node), limit),
+            || SiteInfo::new(record, node.id(), node.clone(), limit),
             || flood::opts_out(record),
             |info, taken| *summary = Some((info, taken)),
         );
@@ -301,9 +312,9 @@ impl LogsInner {
     #[cold]
     pub(super) fn write_summaries(self: &Arc<Self>, now: u64, all: bool) -> usize {
         self.flood.sweep(now, all, |info, summary| {
-            let Some(node) = &info.node else { return };
+            let node = &info.to;
             let record = SummaryRecord { info, summary, time: now };
-            let level = super::telemetry::record_level(&record);
+            let level = record_level(&record);
             let last = AtomicUsize::new(0);
             self.log(node, level, None, &record, |f| {
                 self.with_shared_buffer(&last, f);

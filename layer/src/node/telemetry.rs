@@ -21,7 +21,7 @@ use tracing_core::Level;
 use self::sealed::Sealed as _;
 use super::{
     Node,
-    buffer::{Buffer, LogsInner},
+    buffer::{Buffer, LogsInner, record_level},
 };
 use crate::{
     metrics::DropReason,
@@ -291,17 +291,6 @@ impl SharedTelemetry {
 }
 
 scope_methods!(SharedTelemetry);
-
-/// The level of a record, from its severity (INFO when it has none).
-pub(super) fn record_level<R: LogRecordView + ?Sized>(record: &R) -> Level {
-    match record.severity().map(|s| s.number()) {
-        Some(1..=4) => Level::TRACE,
-        Some(5..=8) => Level::DEBUG,
-        Some(13..=16) => Level::WARN,
-        Some(17..) => Level::ERROR,
-        _ => Level::INFO,
-    }
-}
 
 // === the current node ===
 
