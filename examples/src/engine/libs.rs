@@ -7,6 +7,12 @@ pub(crate) mod sensors {
     pub(crate) fn sample(sequence: u64, n: usize) -> Vec<f64> {
         let readings: Vec<f64> = (0..n).map(|i| 20.0 + ((sequence as f64) * 0.7 + i as f64).sin() * 3.0).collect();
         tracing::info!(target: "sensors", sequence, count = n, "sampled sensors");
+        // Sensor 3 is stuck: the library retries it and logs every attempt,
+        // a flood that flood control cuts to 10 events per 10 s and one
+        // summary record ("suppressed N events in the last 10 s").
+        for attempt in 1..=5_u32 {
+            tracing::warn!(target: "sensors", sensor = 3, attempt, "sensor not responding, retrying");
+        }
         readings
     }
 }

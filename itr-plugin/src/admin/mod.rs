@@ -262,8 +262,10 @@ impl SelfTelemetry {
     /// summaries, then goes back to the console, so that third-party events
     /// keep a destination while the receivers and the SDK stop. Idempotent.
     pub fn begin_shutdown(&self) {
-        // The flood summaries still pending go where their events went.
+        // The flood summaries still pending go where their events went,
+        // while the receivers still run.
         let _ = self.handle.flush_summaries();
+        self.path.flush_summaries();
         let _ = self.handle.set(Destination::Console);
     }
 

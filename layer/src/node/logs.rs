@@ -104,6 +104,15 @@ impl NodeLogs {
         self.inner.flush(reason)
     }
 
+    /// Writes now the flood control summary of every key whose events are
+    /// being suppressed, whether or not its window has ended (into this
+    /// thread's buffer, through each node's logger); returns how many.
+    /// [`shutdown`](Self::shutdown) does it too, but an engine whose
+    /// receivers stop first calls this before stopping them.
+    pub fn flush_summaries(&self) -> usize {
+        self.inner.write_summaries(crate::clock::now_unix_nanos(), true)
+    }
+
     /// Drains the shared buffers of every thread and this thread's local
     /// buffer, then refuses new records: they go to the raw logger, counted
     /// as [`DropReason::ShutDown`](crate::DropReason::ShutDown). Idempotent.
