@@ -359,7 +359,7 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
                 .with_shutdown_timeout(Duration::from_secs(60))
                 .build()
                 .expect("exporter");
-            let layer = exporter.layer();
+            let layer = exporter.layer_builder().with_flood_limit(None).build();
             let handle = layer.handle();
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
             cpu_start = process_cpu_ns();
@@ -373,7 +373,7 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
         }
         "selftrace_sdk_bridge_otlp" => {
             let bridge = selftrace_bridge::SdkBridge::builder(sdk_provider(sized)).spawn().expect("bridge");
-            let layer = bridge.layer();
+            let layer = selftrace::OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
             let handle = layer.handle();
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
             cpu_start = process_cpu_ns();

@@ -58,7 +58,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, OtlpBytesChannel, OtlpTracingLayer,
+    Destination, OtlpBytesChannel,
     view::{AnyValue, LogRecordView as _, RecordVisitor},
 };
 use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
@@ -114,7 +114,7 @@ fn sdk_path(c: &mut Criterion) {
 
     let channel = OtlpBytesChannel::new(16);
     let receiver = channel.receiver();
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         c.bench_function("sdk_path/layer_and_bridge", |b| {
             b.iter(|| {

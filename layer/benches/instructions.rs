@@ -17,7 +17,10 @@
 //!   (buffered; a full buffer flushes into a channel that holds every
 //!   request);
 //! * `dropped`: selftrace's layer to a full channel: every event is dropped
-//!   as `channel_full` (the raw logger prints nothing: 0 lines a second).
+//!   as `channel_full` (the raw logger prints nothing: 0 lines a second);
+//! * `channel_flood_checked`: `selftrace_channel` with flood control on and
+//!   every event within its budget (what the check costs);
+//! * `suppressed`: flood control on, every event past its budget.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
 //! valgrind 3.19, rustc 1.95.0; the bridge's scenarios come from
@@ -42,10 +45,10 @@ use std::hint::black_box;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, DropReason, Node, NodeLogs, OtlpBytesChannel, OtlpTracingLayer, SharedTelemetry, otel_info,
+    Destination, DropReason, Node, OtlpBytesChannel, SharedTelemetry, flood::FloodLimit, otel_info,
     raw::set_raw_lines_per_second,
 };
-use selftrace_test_support::bench::{NoopProcessor, third_party_event};
+use selftrace_test_support::bench::{self as support, NoopProcessor, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// What callgrind counts: `events` calls of `log`.
@@ -69,7 +72,7 @@ fn main() {
         }
         "selftrace_channel" => {
             let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
-            let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+            let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
             let handle = layer.handle();
             tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
                 produce(events, &mut third_party_event)
@@ -79,7 +82,7 @@ fn main() {
         }
         "node_logs" => {
             let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
-            let logs = NodeLogs::new(Destination::Channel(channel.sender()));
+            let logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
             let node: SharedTelemetry = logs.shared(Node::new("receiver.otlp.0"));
             produce(events, &mut || {
                 otel_info!(
@@ -95,10 +98,39 @@ fn main() {
             assert_eq!(logs.metrics().events_received, events);
             black_box(channel.receiver().drain().count());
         }
+        // Flood control on, every event within the budget: what the check
+        // adds to a delivered event.
+        "channel_flood_checked" => {
+            let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
+            let limit = FloodLimit::new(u32::MAX, FloodLimit::MAX_WINDOW).expect("a valid limit");
+            let layer = selftrace::OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+                .with_flood_limit(Some(limit))
+                .build();
+            let handle = layer.handle();
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                produce(events, &mut third_party_event)
+            });
+            assert_eq!(handle.metrics().delivered, events);
+            black_box(channel.receiver().drain().count());
+        }
+        // A storm past its budget: every event suppressed, none encoded.
+        "suppressed" => {
+            let channel = OtlpBytesChannel::new(16);
+            let limit = FloodLimit::new(1, FloodLimit::MAX_WINDOW).expect("a valid limit");
+            let layer = selftrace::OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+                .with_flood_limit(Some(limit))
+                .build();
+            let handle = layer.handle();
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                third_party_event(); // the budget
+                produce(events, &mut third_party_event)
+            });
+            assert_eq!(handle.metrics().dropped(DropReason::Suppressed), events);
+        }
         "dropped" => {
             let channel = OtlpBytesChannel::new(1);
             let sender = channel.sender();
-            let layer = OtlpTracingLayer::new(Destination::Channel(sender));
+            let layer = support::unlimited_layer(Destination::Channel(sender));
             let handle = layer.handle();
             tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
                 third_party_event(); // fills the channel
@@ -111,7 +143,7 @@ fn main() {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped)"
+                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed)"
                 );
             }
             std::process::exit(2);

@@ -51,8 +51,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
-    Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, OtlpBytesReceiver, OtlpTracingLayer,
-    node::NodeTelemetry, otel_info, raw::set_raw_lines_per_second,
+    Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, OtlpBytesReceiver, node::NodeTelemetry, otel_info,
+    raw::set_raw_lines_per_second,
 };
 use support::{NoopProcessor, third_party_event, timed_in_runs};
 use tracing_subscriber::layer::SubscriberExt;
@@ -76,7 +76,7 @@ fn buffered(iters: u64, path: &NodeLogs, receiver: &OtlpBytesReceiver, log: impl
 fn node(c: &mut Criterion) {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
+    let path = support::unlimited_node_logs(Destination::Channel(channel.sender()));
     let shared = path.shared(Node::new("receiver.otlp.0"));
     let local = path.local(Node::new("receiver.otlp.1"));
 
@@ -87,7 +87,7 @@ fn node(c: &mut Criterion) {
         b.iter_custom(|iters| buffered(iters, &path, &receiver, || node_event(&local)))
     });
 
-    let subscriber = tracing_subscriber::registry().with(OtlpTracingLayer::new(Destination::Noop));
+    let subscriber = tracing_subscriber::registry().with(support::unlimited_layer(Destination::Noop));
     tracing::subscriber::with_default(subscriber, || {
         let _in_node = shared.enter();
         c.bench_function("node/third_party_in_scope", |b| {
@@ -124,7 +124,7 @@ fn node(c: &mut Criterion) {
 /// consumer, so no consumer competes for the two cores.
 fn scaling_run(threads: usize, iters: u64) -> Duration {
     let channel = OtlpBytesChannel::new(1);
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
+    let path = support::unlimited_node_logs(Destination::Channel(channel.sender()));
     let nodes: Vec<_> = (0..threads).map(|t| path.shared(Node::new(format!("node.{t}")))).collect();
     support::timed_on_threads(threads, |thread, mark| {
         let node = &nodes[thread];

@@ -64,7 +64,8 @@ use opentelemetry_sdk::{
     logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
 use selftrace::{
-    Destination, NodeLogs, OtlpBytesChannel, OtlpTracingLayer,
+    Destination, OtlpBytesChannel, OtlpTracingLayer,
+    flood::FloodLimit,
     raw::{DEFAULT_RAW_LINES_PER_SECOND, set_raw_lines_per_second},
 };
 use support::{NoopProcessor, third_party_event, timed_in_runs};
@@ -112,7 +113,7 @@ fn third_party(c: &mut Criterion) {
     const BATCH: u64 = 500;
     let channel = OtlpBytesChannel::new(BATCH as usize);
     let receiver = channel.receiver();
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         c.bench_function("third_party/selftrace_channel", |b| {
             b.iter_custom(|iters| {
@@ -126,7 +127,7 @@ fn third_party(c: &mut Criterion) {
     // The same, with the consumer's `try_recv` timed too.
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
     bench_with(c, "third_party/selftrace_channel_and_recv", tracing_subscriber::registry().with(layer), || {
         black_box(receiver.try_recv());
     });
@@ -135,12 +136,18 @@ fn third_party(c: &mut Criterion) {
     // counted (the raw logger prints nothing: 0 lines a second).
     set_raw_lines_per_second(0);
     let channel = OtlpBytesChannel::new(1);
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
     bench_with(c, "third_party/selftrace_dropped_channel_full", tracing_subscriber::registry().with(layer), || {});
     set_raw_lines_per_second(DEFAULT_RAW_LINES_PER_SECOND);
     drop(channel);
 
-    let layer = OtlpTracingLayer::new(Destination::Noop);
+    // A storm under flood control: past its budget (1 event a day here)
+    // every event of the callsite is suppressed and counted, not encoded.
+    let channel = OtlpBytesChannel::new(16);
+    bench_with(c, "third_party/selftrace_suppressed", tracing_subscriber::registry().with(flooded(&channel)), || {});
+    drop(channel);
+
+    let layer = support::unlimited_layer(Destination::Noop);
     bench_with(c, "third_party/selftrace_noop_destination", tracing_subscriber::registry().with(layer), || {});
 
     let provider = SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build();
@@ -155,14 +162,23 @@ fn third_party(c: &mut Criterion) {
     bench_with(c, "third_party/fmt_sink", tracing_subscriber::registry().with(fmt), || {});
 }
 
+/// A layer to `channel` under flood control that lets one event of a
+/// callsite through a day.
+fn flooded(channel: &OtlpBytesChannel) -> OtlpTracingLayer {
+    let limit = FloodLimit::new(1, FloodLimit::MAX_WINDOW).expect("a valid limit");
+    OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_flood_limit(Some(limit)).build()
+}
+
 /// `threads` threads each log `iters` third-party events through one layer
 /// (a subscriber of their own around clones of it: the layer's state,
 /// counters and channel are shared) into a channel that is full, so every
 /// event is refused and counted: the drop path, where threads meet only on
-/// the layer's counters. Returns the wall time.
-fn scaling_run(threads: usize, iters: u64) -> std::time::Duration {
-    let channel = OtlpBytesChannel::new(1);
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+/// the layer's counters; or (`suppressed`) under flood control, where they
+/// also meet on the callsite's entry. Returns the wall time.
+fn scaling_run(threads: usize, iters: u64, suppressed: bool) -> std::time::Duration {
+    let channel = OtlpBytesChannel::new(if suppressed { 16 } else { 1 });
+    let layer =
+        if suppressed { flooded(&channel) } else { support::unlimited_layer(Destination::Channel(channel.sender())) };
     support::timed_on_threads(threads, |_, mark| {
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer.clone()), || {
             third_party_event(); // fills the channel, or finds it full
@@ -185,11 +201,11 @@ fn scaling_delivered_run(threads: usize, iters: u64, buffered: bool) -> std::tim
     let channel = OtlpBytesChannel::new(2 * CHUNK as usize * threads);
     let receiver = channel.receiver();
     let destination = if buffered {
-        Destination::Buffered(NodeLogs::new(Destination::Channel(channel.sender())))
+        Destination::Buffered(support::unlimited_node_logs(Destination::Channel(channel.sender())))
     } else {
         Destination::Channel(channel.sender())
     };
-    let layer = OtlpTracingLayer::new(destination);
+    let layer = support::unlimited_layer(destination);
     let handle = layer.handle();
     let time = support::timed_on_threads(threads, |_, mark| {
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer.clone()), || {
@@ -221,8 +237,14 @@ fn scaling(c: &mut Criterion) {
         });
     }
     set_raw_lines_per_second(0);
-    c.bench_function("third_party/scaling_dropped_one_thread", |b| b.iter_custom(|iters| scaling_run(1, iters)));
-    c.bench_function("third_party/scaling_dropped_two_threads", |b| b.iter_custom(|iters| scaling_run(2, iters)));
+    for (name, suppressed) in [("dropped", false), ("suppressed", true)] {
+        c.bench_function(&format!("third_party/scaling_{name}_one_thread"), |b| {
+            b.iter_custom(|iters| scaling_run(1, iters, suppressed))
+        });
+        c.bench_function(&format!("third_party/scaling_{name}_two_threads"), |b| {
+            b.iter_custom(|iters| scaling_run(2, iters, suppressed))
+        });
+    }
     set_raw_lines_per_second(DEFAULT_RAW_LINES_PER_SECOND);
 }
 

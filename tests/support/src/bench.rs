@@ -33,10 +33,22 @@ pub fn third_party_event() {
     );
 }
 
+/// A layer to `destination` without flood control: the benches repeat one
+/// callsite, and measure delivery, not suppression.
+pub fn unlimited_layer(destination: Destination) -> OtlpTracingLayer {
+    OtlpTracingLayer::builder(destination).with_flood_limit(None).build()
+}
+
+/// Node logs to `destination` without flood control (as
+/// [`unlimited_layer`]).
+pub fn unlimited_node_logs(destination: Destination) -> NodeLogs {
+    NodeLogs::builder(destination).with_flood_limit(None).build()
+}
+
 /// The request selftrace's layer makes of the bench event.
 pub fn one_event_request() -> OtlpBytes {
     let channel = OtlpBytesChannel::new(1);
-    let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    let layer = unlimited_layer(Destination::Channel(channel.sender()));
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), third_party_event);
     channel.receiver().try_recv().expect("one request")
 }
@@ -45,9 +57,9 @@ pub fn one_event_request() -> OtlpBytes {
 /// raised inside a node's scope).
 pub fn hundred_record_request() -> OtlpBytes {
     let channel = OtlpBytesChannel::new(1);
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
+    let path = unlimited_node_logs(Destination::Channel(channel.sender()));
     let node = path.shared(Node::new("bench"));
-    let layer = OtlpTracingLayer::new(Destination::Noop);
+    let layer = unlimited_layer(Destination::Noop);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _in_node = node.enter();
         for _ in 0..100 {
