@@ -54,9 +54,14 @@ fn main() {
         std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
 
     // 1. The layer, sending every event as one OTLP request into a channel.
+    // Flood control (on by default, shown by the demo) is off: this example
+    // shows the channel's drop paths, which its workers' loops would not
+    // reach past 10 events per callsite.
     let channel = OtlpBytesChannel::new(selftrace::DEFAULT_CHANNEL_CAPACITY);
-    let layer =
-        OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_service_name("selftrace-demo").build();
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_service_name("selftrace-demo")
+        .with_flood_limit(None)
+        .build();
     let handle = layer.handle();
     tracing_subscriber::registry().with(layer.with_filter(EnvFilter::new("info"))).init();
 

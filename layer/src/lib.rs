@@ -143,6 +143,7 @@ mod destination;
 pub mod encoder;
 pub mod flood;
 mod layer;
+pub mod levels;
 mod logger;
 mod macros;
 mod metrics;

@@ -24,7 +24,7 @@ use std::{
     rc::{Rc, Weak as RcWeak},
     sync::{
         Arc, Mutex, MutexGuard, Weak,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     },
 };
 
@@ -37,6 +37,7 @@ use crate::{
     console,
     encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
     flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, Summary, SummaryRecord},
+    levels::{level_from_u8, level_to_u8},
     logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
     raw::{raw_log, raw_note, raw_record},
@@ -94,7 +95,9 @@ pub(crate) struct LogsInner {
     pub(super) output: Output,
     pub(super) limits: EncoderLimits,
     resource: OtlpResource,
-    pub(super) max_level: LevelFilter,
+    /// The most verbose level produced (`levels::level_to_u8`), changed at
+    /// runtime by `NodeLogs::set_max_level`.
+    pub(super) max_level: AtomicU8,
     /// Flood control of every node's records, unless the node has its own
     /// limit; keyed by callsite and node.
     pub(super) flood_limit: Option<FloodLimit>,
@@ -149,7 +152,7 @@ impl LogsInner {
             output,
             limits,
             resource,
-            max_level,
+            max_level: AtomicU8::new(level_to_u8(max_level)),
             flood_limit,
             flood: FloodTable::default(),
             shut_down: AtomicBool::new(false),
@@ -211,7 +214,9 @@ impl LogsInner {
     /// Whether a record at `level` from `node` is produced at all.
     #[inline]
     pub(crate) fn enabled(&self, node: &Node, level: Level) -> bool {
-        level <= self.max_level && level <= node.max_level() && !matches!(node.logger(), NodeLogger::Noop)
+        level <= level_from_u8(self.max_level.load(Ordering::Relaxed))
+            && level <= node.max_level()
+            && !matches!(node.logger(), NodeLogger::Noop)
     }
 
     /// Routes one record of `node`: `buffer` gives this thread's buffer for

@@ -55,7 +55,7 @@ impl fmt::Debug for NodeLogs {
         f.debug_struct("NodeLogs")
             .field("output", &self.inner.output)
             .field("limits", &self.inner.limits)
-            .field("max_level", &self.inner.max_level)
+            .field("max_level", &self.max_level())
             .field("shut_down", &self.inner.shut_down.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -128,6 +128,18 @@ impl NodeLogs {
     /// A snapshot of the node logs' counters.
     pub fn metrics(&self) -> NodeMetrics {
         self.inner.metrics()
+    }
+
+    /// The most verbose level produced, for every node (a node's own level
+    /// can only restrict it).
+    pub fn max_level(&self) -> LevelFilter {
+        crate::levels::level_from_u8(self.inner.max_level.load(Ordering::Relaxed))
+    }
+
+    /// Changes [`max_level`](Self::max_level) now, for every node and
+    /// handle; a record racing the change obeys the old or the new level.
+    pub fn set_max_level(&self, level: LevelFilter) {
+        self.inner.max_level.store(crate::levels::level_to_u8(level), Ordering::Relaxed);
     }
 
     /// The encoder limits of every buffer.

@@ -30,11 +30,20 @@ mod buffer;
 mod logs;
 mod telemetry;
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+};
 
 use tracing_core::LevelFilter;
 
-use crate::flood::FloodLimit;
+use crate::{
+    flood::FloodLimit,
+    levels::{level_from_u8, level_to_u8},
+};
 
 pub(crate) use self::telemetry::with_current;
 pub use self::{
@@ -61,16 +70,29 @@ pub struct Node {
     inner: Arc<NodeInner>,
 }
 
-#[derive(Clone)]
 struct NodeInner {
     id: Box<str>,
     logger: NodeLogger,
-    max_level: LevelFilter,
+    /// The most verbose level, as `levels::level_to_u8` codes it: changed
+    /// at runtime by [`Node::set_max_level`].
+    max_level: AtomicU8,
     /// Targets (and their children) whose third-party events in scope are
     /// discarded.
     denied_targets: Box<[Box<str>]>,
     /// Its own flood limit (`Some(None)`: none), else its node logs'.
     flood: Option<Option<FloodLimit>>,
+}
+
+impl Clone for NodeInner {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            logger: self.logger,
+            max_level: AtomicU8::new(self.max_level.load(Ordering::Relaxed)),
+            denied_targets: self.denied_targets.clone(),
+            flood: self.flood,
+        }
+    }
 }
 
 impl fmt::Debug for Node {
@@ -93,7 +115,7 @@ impl Node {
         let inner = NodeInner {
             id,
             logger: NodeLogger::Default,
-            max_level: LevelFilter::TRACE,
+            max_level: AtomicU8::new(level_to_u8(LevelFilter::TRACE)),
             denied_targets: [].into(),
             flood: None,
         };
@@ -107,7 +129,27 @@ impl Node {
 
     /// The same node, producing nothing above `level`.
     pub fn with_max_level(self, level: LevelFilter) -> Self {
-        self.with(|inner| inner.max_level = level)
+        self.with(|inner| inner.max_level = AtomicU8::new(level_to_u8(level)))
+    }
+
+    /// Changes the node's most verbose level now, for every handle of it
+    /// (its `otel_*!` records and the third-party events in its scope; the
+    /// latter also pass the layer's filter first). A record racing the
+    /// change obeys the old or the new level.
+    ///
+    /// ```
+    /// use selftrace::{Destination, Node, NodeLogs, otel_debug};
+    /// use tracing::level_filters::LevelFilter;
+    ///
+    /// let path = NodeLogs::new(Destination::Console);
+    /// let node = Node::new("processor.batch.0").with_max_level(LevelFilter::INFO);
+    /// let telemetry = path.shared(node.clone());
+    /// assert!(!telemetry.enabled(tracing::Level::DEBUG));
+    /// node.set_max_level(LevelFilter::DEBUG);
+    /// assert!(telemetry.enabled(tracing::Level::DEBUG));
+    /// ```
+    pub fn set_max_level(&self, level: LevelFilter) {
+        self.inner.max_level.store(level_to_u8(level), Ordering::Relaxed);
     }
 
     /// The same node, discarding (and counting) the third-party events raised
@@ -170,7 +212,7 @@ impl Node {
 
     /// The most verbose level the node produces.
     pub fn max_level(&self) -> LevelFilter {
-        self.inner.max_level
+        level_from_u8(self.inner.max_level.load(Ordering::Relaxed))
     }
 
     /// Whether third-party events of `target` raised in this node's scope are
