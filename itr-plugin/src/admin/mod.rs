@@ -20,10 +20,12 @@ use std::{
 
 use selftrace::{
     Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeLogs,
-    NodeMetrics, OtlpTracingLayer, SharedTelemetry, encoder::EncoderSettings,
+    NodeMetrics, OtlpTracingLayer, SharedTelemetry,
+    encoder::EncoderSettings,
+    levels::{DynamicFilter, LevelError, LevelHandle},
 };
-use tracing_core::{Metadata, Subscriber};
-use tracing_subscriber::{Layer, filter::filter_fn, registry::LookupSpan};
+use tracing_core::{LevelFilter, Subscriber};
+use tracing_subscriber::{Layer, registry::LookupSpan};
 
 pub use self::error::SetupError;
 use self::exporting::Exporting;
@@ -116,8 +118,12 @@ pub struct SelfTelemetry {
     logs: LogsConfig,
     zone: Zone,
     nodes: BTreeSet<String>,
+    /// Every node handed out, by id, with its own `level` (from `nodes:`)
+    /// and its cap (ERROR for the zone's): what level changes update.
+    made: Mutex<Made>,
     path: NodeLogs,
     layer: OtlpTracingLayer,
+    filter: DynamicFilter,
     handle: DestinationHandle,
     internal: Option<InternalTelemetry>,
     receivers: Mutex<BTreeMap<String, InternalTelemetryReceiver>>,
@@ -125,6 +131,29 @@ pub struct SelfTelemetry {
     bridge: Option<selftrace_bridge::SdkBridge>,
     #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
     exporters: Vec<selftrace_bridge::OtlpExporter>,
+}
+
+/// The level set last, and the nodes made.
+struct Made {
+    level: LevelFilter,
+    /// The most verbose `level` of `nodes:`.
+    configured: LevelFilter,
+    nodes: BTreeMap<String, MadeNode>,
+}
+
+impl Made {
+    /// The node logs' level: the most verbose of `level` and the nodes' own
+    /// (a node's level can only restrict its node logs').
+    fn ceiling(&self, level: LevelFilter) -> LevelFilter {
+        self.nodes.values().filter_map(|m| m.own_level).fold(level.max(self.configured), LevelFilter::max)
+    }
+}
+
+/// A node [`SelfTelemetry::node`] made.
+struct MadeNode {
+    node: Node,
+    own_level: Option<LevelFilter>,
+    cap: LevelFilter,
 }
 
 /// What [`SelfTelemetry::builder`] collects.
@@ -171,9 +200,77 @@ impl SelfTelemetry {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let level = self.logs.level();
-        let level_filter = filter_fn(move |meta: &Metadata<'_>| *meta.level() <= level).with_max_level_hint(level);
-        self.layer.clone().with_filter(level_filter)
+        self.layer.clone().with_filter(self.filter.clone())
+    }
+
+    /// Changes the level of everything now: the layer's filter (its
+    /// directives are replaced), the node logs, and every node without a
+    /// `level` of its own in `nodes:` (the zone's nodes stay at ERROR at
+    /// most). A lowered level takes effect at once, a raised one makes the
+    /// callsites above it cost nothing again; an event racing the change
+    /// obeys the old or the new level.
+    ///
+    /// ```
+    /// # use selftrace_itr::{SelfTelemetry, ServiceConfig};
+    /// # use tracing::level_filters::LevelFilter;
+    /// # let config = ServiceConfig::from_yaml("s.yaml", "service:\n  telemetry:\n    logs:\n      processors: []\n")?;
+    /// let telemetry = SelfTelemetry::builder(&config.telemetry).node("main/batch").build()?;
+    /// let batch = telemetry.shared("main/batch")?;
+    /// assert!(!batch.enabled(tracing::Level::DEBUG));
+    /// telemetry.set_level(LevelFilter::DEBUG);
+    /// assert!(batch.enabled(tracing::Level::DEBUG));
+    /// assert_eq!(telemetry.level_handle().current()?, "debug");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_level(&self, level: LevelFilter) {
+        let _ = self.filter.handle().set_level(level);
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.level = level;
+        self.path.set_max_level(made.ceiling(level));
+        for m in made.nodes.values().filter(|m| m.own_level.is_none()) {
+            m.node.set_max_level(level.min(m.cap));
+        }
+    }
+
+    /// Replaces the layer's filter with `EnvFilter` directives
+    /// (`"info,h2=off,my_crate=debug"`) for third-party events; nodes keep
+    /// their levels.
+    ///
+    /// # Errors
+    ///
+    /// [`LevelError::Directives`] when they do not parse; the filter keeps
+    /// what it had.
+    pub fn set_directives(&self, directives: &str) -> Result<(), LevelError> {
+        self.filter.handle().set_directives(directives)
+    }
+
+    /// Changes node `id`'s level now (capped at ERROR for the zone's nodes),
+    /// for every handle of it; it keeps that level through [`set_level`](Self::set_level).
+    ///
+    /// # Errors
+    ///
+    /// A [`SetupError`] when the builder was not told about node `id`.
+    pub fn set_node_level(&self, id: &str, level: LevelFilter) -> Result<(), SetupError> {
+        if !self.nodes.contains(id) {
+            let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+            return Err(SetupError::new("nodes", None, format!("no node `{id}` (nodes: {})", known.join(", "))));
+        }
+        self.node(id)?;
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = made.nodes.get_mut(id) {
+            m.own_level = Some(level.min(m.cap));
+            m.node.set_max_level(level.min(m.cap));
+        }
+        self.path.set_max_level(made.ceiling(made.level));
+        Ok(())
+    }
+
+    /// The handle of the layer's filter (shaped like
+    /// `tracing_subscriber::reload::Handle`): what [`set_level`](Self::set_level)
+    /// and [`set_directives`](Self::set_directives) change for third-party
+    /// events.
+    pub fn level_handle(&self) -> LevelHandle {
+        self.filter.handle()
     }
 
     /// The node `id`, with its `nodes:` override and the zone's rules: a
@@ -186,24 +283,31 @@ impl SelfTelemetry {
     /// Only for a node the builder was not told about and that the zone
     /// rejects; the overrides were checked at build.
     pub fn node(&self, id: &str) -> Result<Node, SetupError> {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = made.nodes.get(id) {
+            return Ok(m.node.clone());
+        }
         let o = self.logs.node(id).copied().unwrap_or_default();
         let logger = o.logger;
-        let node = if self.zone.contains(id) {
+        let (node, cap) = if self.zone.contains(id) {
             let node = check::zone_node(&self.zone, &self.logs, id)?;
-            match o.level {
-                Some(level) => {
-                    let capped = level.min(node.max_level());
-                    node.with_max_level(capped)
-                }
+            let cap = node.max_level();
+            let node = match o.level {
+                Some(level) => node.with_max_level(level.min(cap)),
                 None => node,
-            }
+            };
+            (node, cap)
         } else {
             let node = Node::new(id).with_logger(logger.unwrap_or(NodeLogger::Default));
-            node.with_max_level(o.level.unwrap_or(self.logs.level()))
+            (node.with_max_level(o.level.unwrap_or(made.level)), LevelFilter::TRACE)
         };
         // Whichever node logs the mode uses, the configured flood control.
         let flood = o.flood_control.map_or(self.logs.flood_limit(), |f| f.limit());
-        Ok(node.with_flood_limit(flood))
+        let node = node.with_flood_limit(flood);
+        // One node per id: its level changes reach every handle of it, and
+        // its flood control counts all of them together.
+        made.nodes.insert(id.to_owned(), MadeNode { node: node.clone(), own_level: o.level, cap });
+        Ok(node)
     }
 
     /// [`node`](Self::node)'s telemetry for a `Send` node.
@@ -437,6 +541,12 @@ impl SelfTelemetryBuilder {
         }
         let layer = layer.build();
         let handle = layer.handle();
+        let (filter, _) = DynamicFilter::new(logs.level());
+        // The node logs' level is a ceiling over every node's: the most
+        // verbose of `level` and the `nodes:` levels.
+        let configured = logs.nodes().filter_map(|(_, o)| o.level).fold(LevelFilter::OFF, LevelFilter::max);
+        let made = Made { level: logs.level(), configured, nodes: BTreeMap::new() };
+        path.set_max_level(made.ceiling(logs.level()));
         if mode == Mode::ItrOnly
             && let Some(internal) = &internal
         {
@@ -449,8 +559,10 @@ impl SelfTelemetryBuilder {
             logs,
             zone,
             nodes: self.nodes,
+            made: Mutex::new(made),
             path,
             layer,
+            filter,
             handle,
             internal,
             receivers: Mutex::new(receivers),
@@ -514,6 +626,42 @@ mod tests {
             .node("main")
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn levels_change_at_runtime_and_nodes_keep_their_own_and_their_cap() {
+        let yaml = "service:\n  telemetry:\n    logs:\n      level: info\n      internal_collection: { enabled: true }\n      processors: []\n      nodes:\n        main/verbose: { level: debug }\n";
+        let config = ServiceConfig::from_yaml("t.yaml", yaml).unwrap();
+        let telemetry = SelfTelemetry::builder(&config.telemetry)
+            .receiver("itr", ReceiverSettings::default())
+            .node("itr/exporter")
+            .edge("itr", "itr/exporter")
+            .node("main/quiet")
+            .node("main/verbose")
+            .build()
+            .unwrap();
+        let (quiet, verbose, zone) = (
+            telemetry.node("main/quiet").unwrap(),
+            telemetry.node("main/verbose").unwrap(),
+            telemetry.node("itr/exporter").unwrap(),
+        );
+        let levels = || (quiet.max_level(), verbose.max_level(), zone.max_level(), telemetry.node_logs().max_level());
+        assert_eq!(levels(), (LevelFilter::INFO, LevelFilter::DEBUG, LevelFilter::ERROR, LevelFilter::DEBUG));
+        // A later handle is the same node: a change reaches it too.
+        let quiet_handle = telemetry.shared("main/quiet").unwrap();
+        telemetry.set_level(LevelFilter::WARN);
+        assert_eq!(levels(), (LevelFilter::WARN, LevelFilter::DEBUG, LevelFilter::ERROR, LevelFilter::DEBUG));
+        assert!(!quiet_handle.enabled(tracing_core::Level::INFO));
+        telemetry.set_level(LevelFilter::TRACE);
+        assert_eq!(levels(), (LevelFilter::TRACE, LevelFilter::DEBUG, LevelFilter::ERROR, LevelFilter::TRACE));
+        telemetry.set_node_level("itr/exporter", LevelFilter::TRACE).unwrap();
+        assert_eq!(zone.max_level(), LevelFilter::ERROR, "the zone's nodes stay capped");
+        telemetry.set_node_level("main/quiet", LevelFilter::ERROR).unwrap();
+        telemetry.set_level(LevelFilter::INFO);
+        assert_eq!(levels(), (LevelFilter::ERROR, LevelFilter::DEBUG, LevelFilter::ERROR, LevelFilter::DEBUG));
+        assert!(telemetry.set_node_level("main/unknown", LevelFilter::INFO).is_err());
+        assert!(telemetry.set_directives("info,[").is_err());
+        assert_eq!(telemetry.level_handle().current().unwrap(), "info", "kept");
     }
 
     #[test]
