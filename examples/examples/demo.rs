@@ -4,7 +4,8 @@
 //! plus OTLP/HTTP with `--otlp-endpoint`) through which the engine's own
 //! logs flow, attributed to the node that emitted them. At the end it
 //! prints the telemetry counters and checks that every event is accounted
-//! for.
+//! for. Halfway through, the level changes to DEBUG at runtime; a stuck
+//! sensor's retries show flood control's summary record.
 //!
 //! Run: `cargo run -p selftrace-examples --example demo [-- OPTIONS]`
 //!
@@ -20,6 +21,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use selftrace_examples::engine::{self, CONFIGS, EngineConfig, RunOptions};
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -98,7 +100,19 @@ fn main() -> ExitCode {
         otlp_endpoint: flag(&args, "--otlp-endpoint"),
         internal: Some(internal.handle().clone()),
     };
-    let report = match runtime.block_on(engine::run(&config, &telemetry, &options)) {
+    // Halfway through, the level goes from the configuration's to DEBUG at
+    // runtime: the batch processor's debug records start to appear.
+    let halfway = options.duration / 2;
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(halfway);
+            let before = telemetry.level_handle().current().unwrap_or_default();
+            telemetry.set_level(LevelFilter::DEBUG);
+            println!("== level changed at runtime: {before} -> debug (SelfTelemetry::set_level)");
+        });
+        runtime.block_on(engine::run(&config, &telemetry, &options))
+    });
+    let report = match run {
         Ok(report) => report,
         Err(e) => {
             eprintln!("demo: {source}: {e}");

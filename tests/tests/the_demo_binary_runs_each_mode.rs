@@ -135,9 +135,12 @@ fn itr_only_exports_over_otlp_http_to_a_real_receiver() {
     assert!(count("\"eventName\":\"generator.batch.generated\"") >= 2, "{records:#?}");
     assert!(count("\"stringValue\":\"sampled sensors\"") >= 2, "{records:#?}");
     assert!(count("\"stringValue\":\"connection pool stats\"") >= 2, "{records:#?}");
-    // INFO, and the stuck sensor's WARN retries, cut by flood control to
-    // 10 and one summary.
-    assert_eq!(count("\"severityNumber\":9") + count("\"severityNumber\":13"), records.len(), "{records:#?}");
+    // INFO, the stuck sensor's WARN retries, cut by flood control to 10 and
+    // one summary, and after the demo's level change halfway, DEBUG.
+    let by_severity = count("\"severityNumber\":9") + count("\"severityNumber\":13") + count("\"severityNumber\":5");
+    assert_eq!(by_severity, records.len(), "{records:#?}");
+    assert!(count("\"eventName\":\"batch.flushed\"") >= 1, "a debug record after the level change: {records:#?}");
+    assert!(out.contains("== level changed at runtime: info -> debug"), "{out}");
     assert_eq!(count("sensor not responding"), 10, "{records:#?}");
     assert_eq!(count("\"stringValue\":\"suppressed "), 1, "one flood summary: {records:#?}");
 }
