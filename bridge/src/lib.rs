@@ -98,7 +98,9 @@
 //!   `otlp_grpc_provider` (needs a Tokio runtime).
 
 pub mod console;
-pub mod decode;
+/// The zero-copy reader of OTLP logs requests (it lives in `selftrace`,
+/// whose startup buffer and console print encoded requests too).
+pub use selftrace::decode;
 #[cfg(feature = "export")]
 pub mod export;
 mod providers;

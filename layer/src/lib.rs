@@ -139,6 +139,7 @@ pub mod batch;
 pub mod channel;
 mod clock;
 pub mod console;
+pub mod decode;
 mod destination;
 pub mod encoder;
 pub mod flood;

@@ -41,7 +41,7 @@
 
 use std::{cell::RefCell, fmt};
 
-use selftrace::{
+use crate::{
     view::{AnyValue, ArrayView, LogRecordView, MapView, RecordVisitor, Severity, TraceContext},
     wire,
 };
@@ -148,8 +148,6 @@ impl From<wire::Error> for DecodeError {
             wire::ErrorKind::VarintTooLong => DecodeErrorKind::VarintTooLong,
             wire::ErrorKind::InvalidFieldNumber => DecodeErrorKind::InvalidFieldNumber,
             wire::ErrorKind::UnsupportedWireType(wire) => DecodeErrorKind::UnsupportedWireType(wire),
-            // A new kind of wire error: the closest.
-            _ => DecodeErrorKind::Truncated,
         };
         DecodeError::new(error.at, kind)
     }
@@ -496,7 +494,7 @@ impl MapView for KeyValues<'_> {
 ///
 /// ```
 /// use selftrace::{view::{LogRecordView, Severity}, encoder::StatefulOtlpEncoder};
-/// use selftrace_bridge::decode::LogsRequest;
+/// use selftrace::decode::LogsRequest;
 ///
 /// // Bytes as the selftrace layer produces them (here from a hand-made view).
 /// # use selftrace::view::{AnyValue, RecordVisitor};
@@ -779,7 +777,7 @@ impl<'a> ScopeLogs<'a> {
     /// # Errors
     ///
     /// The first problem found; the records before it were ended.
-    pub(crate) fn try_for_each_record(&self, sink: &mut impl RecordSink) -> Result<usize, DecodeError> {
+    pub fn try_for_each_record(&self, sink: &mut impl RecordSink) -> Result<usize, DecodeError> {
         let mut count = 0;
         let mut cur = Cursor::new(self.msg);
         while let Some((number, wire)) = cur.key()? {
@@ -799,7 +797,7 @@ impl<'a> ScopeLogs<'a> {
 }
 
 /// What [`ScopeLogs::try_for_each_record`] hands each record to.
-pub(crate) trait RecordSink: RecordVisitor {
+pub trait RecordSink: RecordVisitor {
     /// A record starts: what was built for a record that did not end is
     /// discarded.
     fn begin(&mut self);
