@@ -11,6 +11,7 @@
 use crate::{
     channel::OtlpBytesSender,
     node::{NodeLogs, Output},
+    startup::StartupBuffer,
 };
 
 /// Where the layer delivers events.
@@ -35,6 +36,18 @@ pub enum Destination {
     /// path's [`NodeMetrics`](crate::NodeMetrics) count what the flushes
     /// delivered or dropped.
     Buffered(NodeLogs),
+    /// Keep each event, encoded, until the real destination is set (see
+    /// [`startup`](crate::startup)): a layer installed before its exporter
+    /// or pipeline exists loses nothing of the start.
+    Startup(StartupBuffer),
+}
+
+impl Destination {
+    /// [`Destination::Startup`] with a buffer of
+    /// [`DEFAULT_STARTUP_BUFFER_BYTES`](crate::startup::DEFAULT_STARTUP_BUFFER_BYTES).
+    pub fn startup() -> Self {
+        Destination::Startup(StartupBuffer::default())
+    }
 }
 
 impl From<Destination> for Output {
@@ -45,6 +58,8 @@ impl From<Destination> for Output {
             Destination::Console => Output::Console,
             Destination::Noop => Output::Noop,
             Destination::Buffered(path) => path.output().clone(),
+            // Node logs do not wait: their records go to the console.
+            Destination::Startup(_) => Output::Console,
         }
     }
 }

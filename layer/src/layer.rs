@@ -15,6 +15,7 @@ use crate::{
     clock::now_unix_nanos,
     console,
     destination::Destination,
+    encoder::OtlpBytes,
     encoder::{EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
     flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, SummaryRecord},
     logger::NodeLogger,
@@ -23,6 +24,7 @@ use crate::{
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy},
     record::{self, TracingLogRecord},
+    startup::{self, Push, StartupBuffer},
     view::{LogRecordView, TraceContext},
 };
 
@@ -347,7 +349,25 @@ impl DestinationHandle {
     ///
     /// [`HandleError`] when the layer was dropped.
     pub fn set(&self, destination: Destination) -> Result<Destination, HandleError> {
-        let previous = self.shared()?.destination.swap(Arc::new(destination));
+        let shared = self.shared()?;
+        let current = shared.destination.load_full();
+        if let Destination::Startup(buffer) = &*current
+            && !matches!(&destination, Destination::Startup(next) if next.same(buffer))
+        {
+            // What the buffer kept goes first; the swap happens under its
+            // lock, so no new event passes the kept ones.
+            let _guard = LayerGuard::enter();
+            let next = Arc::new(destination);
+            let mut previous = None;
+            buffer.hand_over(
+                &next,
+                Some(&shared.counters),
+                &|record| shared.encode_one(startup::OVERFLOW_SCOPE, record),
+                || previous = Some(shared.destination.swap(next.clone())),
+            );
+            return Ok(previous.map_or(Destination::Noop, Arc::unwrap_or_clone));
+        }
+        let previous = shared.destination.swap(Arc::new(destination));
         Ok(Arc::unwrap_or_clone(previous))
     }
 
@@ -383,16 +403,24 @@ impl DestinationHandle {
 }
 
 impl Drop for LayerState {
-    /// The summaries of flood control still pending go out with the layer.
+    /// A startup buffer nobody took is printed on the console, and the
+    /// summaries of flood control still pending go out with the layer.
     fn drop(&mut self) {
-        let Some(flood) = &self.flood else { return };
-        let destination = self.destination.load();
         let Some(_guard) = LayerGuard::enter() else { return };
+        let destination = self.destination.load_full();
+        let target = match &*destination {
+            Destination::Startup(buffer) => {
+                buffer.hand_over(&Destination::Console, Some(&self.counters), &|_| None, || {});
+                Destination::Console
+            }
+            other => other.clone(),
+        };
+        let Some(flood) = &self.flood else { return };
         let now = now_unix_nanos();
         let mut encoder = None;
         flood.table.sweep(now, true, |info, summary| {
             let record = SummaryRecord { info, summary, time: now };
-            match &**destination {
+            match &target {
                 Destination::Channel(sender) => {
                     let encoder = encoder.get_or_insert_with(|| self.new_encoder());
                     if let Some(reason) = self.encode_and_send(encoder, None, sender, &info.scope, &record) {
@@ -407,7 +435,8 @@ impl Drop for LayerState {
                     path.log_unattributed(&info.scope, &record);
                     self.counters.delivered();
                 }
-                Destination::Noop => self.counters.dropped(DropReason::Discarded),
+                // `Startup` was replaced by `Console` above.
+                Destination::Noop | Destination::Startup(_) => self.counters.dropped(DropReason::Discarded),
             }
         });
     }
@@ -515,7 +544,40 @@ impl LayerState {
                     self.drop_event(reason, scope, record);
                 }
             }
+            Destination::Startup(buffer) => self.keep(buffer, scope, record),
         }
+    }
+
+    /// Keeps `record`, encoded, in a startup buffer.
+    #[cold]
+    fn keep<R: LogRecordView + ?Sized>(self: &Arc<Self>, buffer: &StartupBuffer, scope: &str, record: &R) {
+        let encoded = self.with_encoder(|encoder, _| {
+            let cut = encoder.encode_log_record(scope, record).ok()?;
+            Some((encoder.flush(), cut))
+        });
+        let Some((request, cut)) = encoded else {
+            return self.drop_event(DropReason::RecordTooLarge, scope, record);
+        };
+        if cut > 0 {
+            self.counters.truncated(cut);
+        }
+        match buffer.push(request, record.time_unix_nano().unwrap_or(0), Some(&self.counters)) {
+            Push::Kept => {}
+            // Counted; the hand-over adds one record that says how many.
+            Push::Full => self.counters.dropped(DropReason::StartupBufferFull),
+            // Handed over meanwhile: where the layer sends now.
+            Push::Closed(request) => match startup::deliver_request(&self.destination.load(), request) {
+                None => self.counters.delivered(),
+                Some(reason) => self.counters.dropped(reason),
+            },
+        }
+    }
+
+    /// One record as a request of its own, with the layer's resource.
+    fn encode_one(&self, scope: &str, record: &dyn LogRecordView) -> Option<OtlpBytes> {
+        let mut encoder = self.new_encoder();
+        encoder.encode_log_record(scope, record).ok()?;
+        Some(encoder.flush())
     }
 
     /// Encodes `record` as one request and sends it; the reason when it was

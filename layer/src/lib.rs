@@ -152,6 +152,7 @@ pub mod node;
 pub mod pipeline;
 pub mod raw;
 pub mod record;
+pub mod startup;
 pub mod view;
 pub mod wire;
 

@@ -11,7 +11,7 @@ use std::sync::{
 };
 
 /// How many [`DropReason`]s there are.
-const REASONS: usize = 7;
+const REASONS: usize = 8;
 
 /// Why an event did not reach its destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +37,10 @@ pub enum DropReason {
     /// [`flood`](crate::flood)); a summary record stands for it. Not printed
     /// by the raw logger.
     Suppressed,
+    /// The event came before its destination existed and did not fit the
+    /// startup buffer (see [`startup`](crate::startup)); one record at the
+    /// hand-over counts them.
+    StartupBufferFull,
 }
 
 impl DropReason {
@@ -49,6 +53,7 @@ impl DropReason {
         DropReason::Discarded,
         DropReason::ShutDown,
         DropReason::Suppressed,
+        DropReason::StartupBufferFull,
     ];
 
     /// A short snake_case name, as used in metric names and raw log lines.
@@ -61,6 +66,7 @@ impl DropReason {
             DropReason::Discarded => "discarded",
             DropReason::ShutDown => "shut_down",
             DropReason::Suppressed => "suppressed",
+            DropReason::StartupBufferFull => "startup_buffer_full",
         }
     }
 
@@ -73,6 +79,7 @@ impl DropReason {
             DropReason::Discarded => 4,
             DropReason::ShutDown => 5,
             DropReason::Suppressed => 6,
+            DropReason::StartupBufferFull => 7,
         }
     }
 }
@@ -97,6 +104,9 @@ pub struct LayerMetrics {
     /// found no entry in the table (see [`flood`](crate::flood)); counted
     /// in `delivered` or `dropped` as well.
     pub flood_untracked: u64,
+    /// Events kept in a startup buffer, waiting for their destination (see
+    /// [`startup`](crate::startup)).
+    pub startup_buffered: u64,
 }
 
 impl LayerMetrics {
@@ -110,9 +120,9 @@ impl LayerMetrics {
         self.dropped.iter().sum()
     }
 
-    /// Events the layer saw: `delivered + dropped_total`.
+    /// Events the layer saw: `delivered + dropped_total + startup_buffered`.
     pub fn received(&self) -> u64 {
-        self.delivered + self.dropped_total()
+        self.delivered + self.dropped_total() + self.startup_buffered
     }
 }
 
@@ -131,6 +141,8 @@ pub(crate) struct LayerCounters {
     /// each thread's counts are in exactly one of the two (moved under the
     /// lock).
     threads: Mutex<(Vec<Arc<ThreadCounts>>, ThreadTotals)>,
+    /// Events in a startup buffer (startup only: one shared counter).
+    startup_buffered: AtomicU64,
 }
 
 /// One thread's counts of the channel path: only that thread writes them.
@@ -270,6 +282,11 @@ impl LayerCounters {
         }
     }
 
+    /// `delta` more (or fewer) events in a startup buffer.
+    pub(crate) fn startup_buffered(&self, delta: i64) {
+        self.startup_buffered.fetch_add(delta as u64, Ordering::Relaxed);
+    }
+
     #[inline]
     pub(crate) fn untracked(&self) {
         self.shard().flood_untracked.fetch_add(1, Ordering::Relaxed);
@@ -309,6 +326,7 @@ impl LayerCounters {
             }),
             truncated_values,
             flood_untracked: sum(|s| &s.flood_untracked),
+            startup_buffered: self.startup_buffered.load(Ordering::Relaxed),
         }
     }
 }

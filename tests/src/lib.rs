@@ -28,17 +28,23 @@ pub mod records;
 /// The demo engine's binary (`cargo run -p selftrace-examples --example
 /// demo`), built first if need be with the cargo running the tests.
 pub fn demo_binary() -> PathBuf {
+    example_binary("demo")
+}
+
+/// The binary of example `name` of `selftrace-examples`, built first if
+/// need be with the cargo running the tests.
+pub fn example_binary(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "selftrace-examples", "--example", "demo"])
+        .args(["build", "--quiet", "-p", "selftrace-examples", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "building the demo failed");
-    // target/debug/deps/<test> → target/debug/examples/demo
+    assert!(status.success(), "building the example {name} failed");
+    // target/debug/deps/<test> → target/debug/examples/<name>
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX))
+    profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The canonical lines (`decode_logs.py`: one per resource and per record)

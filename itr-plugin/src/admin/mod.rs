@@ -23,6 +23,7 @@ use selftrace::{
     NodeMetrics, OtlpTracingLayer, SharedTelemetry,
     encoder::EncoderSettings,
     levels::{DynamicFilter, LevelError, LevelHandle},
+    startup::StartupBuffer,
 };
 use tracing_core::{LevelFilter, Subscriber};
 use tracing_subscriber::{Layer, registry::LookupSpan};
@@ -68,9 +69,11 @@ use crate::{
 /// batch in that exporter's per-thread buffers, which it flushes on its
 /// timer.
 ///
-/// In ITR-only mode the layer starts on the console and is swapped to the
-/// router once the receivers exist, through its destination handle; every
-/// event goes to exactly one of the two.
+/// In ITR-only mode the layer starts on a startup buffer
+/// (`logs.startup_buffer_bytes`, 1 MiB by default) and is swapped to the
+/// router when the engine takes the last receiver to mount it: the events
+/// kept meanwhile go to the router first, in order. An engine that never
+/// takes them has them printed on the console at shutdown.
 ///
 /// # Errors at build
 ///
@@ -344,8 +347,21 @@ impl SelfTelemetry {
 
     /// The `internal_telemetry` receiver `id`, once, for the engine to
     /// mount. `None` when there is no such receiver or it was taken.
+    ///
+    /// In ITR-only mode, taking the last one hands the layer's startup
+    /// buffer (the third-party events logged so far) to the receivers'
+    /// router, and the layer sends there from then on.
     pub fn take_receiver(&self, id: &str) -> Option<InternalTelemetryReceiver> {
-        self.receivers.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+        let mut receivers = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        let receiver = receivers.remove(id);
+        if receiver.is_some()
+            && receivers.is_empty()
+            && self.mode == Mode::ItrOnly
+            && let Some(internal) = &self.internal
+        {
+            let _ = self.handle.set(internal.destination());
+        }
+        receiver
     }
 
     /// Counters of everything, at any time.
@@ -524,10 +540,12 @@ impl SelfTelemetryBuilder {
                 .with_flood_limit(logs.flood_limit())
                 .build(),
         };
-        // ITR only: on the console until the receivers exist, then swapped.
-        let initial = match &exporting.buffers {
-            Some(buffers) => Destination::Buffered(buffers.clone()),
-            None => exporting.destination.clone().unwrap_or(Destination::Console),
+        // ITR only: a startup buffer until the engine has taken every
+        // receiver to mount it, then the router.
+        let initial = match (&exporting.buffers, mode) {
+            (Some(buffers), _) => Destination::Buffered(buffers.clone()),
+            (None, Mode::ItrOnly) => Destination::Startup(StartupBuffer::new(check::startup_buffer_bytes(&logs)?)),
+            (None, _) => exporting.destination.clone().unwrap_or(Destination::Console),
         };
         let mut layer =
             OtlpTracingLayer::builder(initial).with_encoder_settings(encoding).with_flood_limit(logs.flood_limit());
@@ -547,11 +565,6 @@ impl SelfTelemetryBuilder {
         let configured = logs.nodes().filter_map(|(_, o)| o.level).fold(LevelFilter::OFF, LevelFilter::max);
         let made = Made { level: logs.level(), configured, nodes: BTreeMap::new() };
         path.set_max_level(made.ceiling(logs.level()));
-        if mode == Mode::ItrOnly
-            && let Some(internal) = &internal
-        {
-            let _ = handle.set(internal.destination());
-        }
 
         Ok(SelfTelemetry {
             mode,
@@ -681,8 +694,9 @@ mod tests {
     }
 
     /// Events of `hyper`, `hyper::client::pool` and `hyperloop` outside any
-    /// node, then `hyper::client::pool` inside `main`: (discarded, delivered)
-    /// by the layer.
+    /// node, then `hyper::client::pool` inside `main`: (discarded, taken) by
+    /// the layer (delivered, or kept in ITR-only mode's startup buffer until
+    /// the receivers are taken).
     fn transport_events(telemetry: &SelfTelemetry) -> (u64, u64) {
         let subscriber = tracing_subscriber::registry().with(telemetry.layer());
         tracing::subscriber::with_default(subscriber, || {
@@ -693,7 +707,36 @@ mod tests {
             node.in_scope(|| tracing::error!(target: "hyper::client::pool", "inside"));
         });
         let layer = telemetry.metrics().layer;
-        (layer.dropped(selftrace::DropReason::Discarded), layer.delivered)
+        (layer.dropped(selftrace::DropReason::Discarded), layer.delivered + layer.startup_buffered)
+    }
+
+    #[test]
+    fn itr_only_keeps_early_events_until_the_last_receiver_is_taken() {
+        let yaml =
+            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n";
+        let telemetry = telemetry(yaml);
+        let offered = |t: &SelfTelemetry| t.metrics().receivers.iter().map(|r| r.offered).sum::<u64>();
+        let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "early", "before the receivers");
+            let m = telemetry.metrics().layer;
+            assert_eq!((m.startup_buffered, m.delivered, offered(&telemetry)), (1, 0, 0));
+            let receiver = telemetry.take_receiver("itr").expect("the receiver");
+            let m = telemetry.metrics().layer;
+            assert_eq!((m.startup_buffered, m.delivered, offered(&telemetry)), (0, 1, 1), "handed to the router");
+            tracing::error!(target: "early", "after");
+            assert_eq!(offered(&telemetry), 2);
+            drop(receiver);
+        });
+
+        let too_big = yaml.replace("processors: []", "processors: []\n      startup_buffer_bytes: 1000000000");
+        let config = ServiceConfig::from_yaml("t.yaml", &too_big).unwrap();
+        let error = SelfTelemetry::builder(&config.telemetry)
+            .receiver("itr", ReceiverSettings::default())
+            .build()
+            .expect_err("over the bound");
+        assert_eq!(error.path(), "service.telemetry.logs.startup_buffer_bytes");
+        assert!(error.message().contains("268435456 bytes"), "{error}");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::receiver::{DEFAULT_FLUSH_INTERVAL, duration};
 ///               otlp:
 ///                 endpoint: http://localhost:4318/v1/logs
 ///                 protocol: http/protobuf   # or grpc
+///       startup_buffer_bytes: 1048576 # ITR only: events kept until the receivers are mounted
 ///       flood_control:               # repeated events past 10 per 10 s are summarised
 ///         events: 10
 ///         window: 10s
@@ -120,6 +121,8 @@ pub struct LogsConfig {
     transport: Option<Spanned<TransportConfig>>,
     #[serde(default)]
     flood_control: FloodControl,
+    #[serde(default)]
+    startup_buffer_bytes: Option<usize>,
 }
 
 /// `flood_control`, in `logs` and in a `nodes:` entry: a repeated event
@@ -311,6 +314,13 @@ impl LogsConfig {
     /// `None` when disabled. A node's `flood_control` wins for that node.
     pub fn flood_limit(&self) -> Option<FloodLimit> {
         self.flood_control.limit()
+    }
+
+    /// `startup_buffer_bytes`: in ITR-only mode, how many bytes of encoded
+    /// third-party events the layer keeps until the receivers are mounted
+    /// (default 1 MiB, at most 256 MiB; 0 keeps none, counting them).
+    pub fn startup_buffer_bytes(&self) -> usize {
+        self.startup_buffer_bytes.unwrap_or(selftrace::startup::DEFAULT_STARTUP_BUFFER_BYTES)
     }
 
     /// `internal_collection` (defaults when left out).
