@@ -35,7 +35,7 @@
 //! every OTLP encoder writes (the key, then one scalar field, lengths of one
 //! byte) is read in a few comparisons; any other shape is read field by
 //! field, with the same result. The SDK emitter
-//! ([`SdkEmitter`](crate::sdk::SdkEmitter)) reads each record once,
+//! (`selftrace_bridge::sdk::SdkEmitter`) reads each record once,
 //! checking it while it builds the SDK record, and emits it only once the
 //! record is found whole.
 

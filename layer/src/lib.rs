@@ -20,10 +20,12 @@
 //!  OtlpTracingLayer::on_event ── already inside the layer? ──► raw logger (stderr) + count
 //!          │ ── inside a node scope? ──► that node's logger (see Nodes)
 //!          │ load the destination once (hot-swappable)
+//!          │ ── repeated past its budget? ──► counted as suppressed, one summary per window (flood)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
 //!          ├─ Buffered(node logs) ─► this thread's buffer of the path (flushed by its owner)
 //!          ├─ Console ─► one human-readable line on stderr
+//!          ├─ Startup ─► kept encoded until the destination is set (startup)
 //!          └─ Noop ────► counted as discarded
 //! ```
 //!
@@ -71,7 +73,14 @@
 //! ```
 //!
 //! Swapping the destination at runtime goes through a [`DestinationHandle`]
-//! (see its example).
+//! (see its example). What users of self telemetry ask peers for:
+//!
+//! * [`flood`]: a repeated event past 10 per 10 s is suppressed before it
+//!   is encoded and summarised in one counted record per window;
+//! * [`startup`]: events logged before the destination exists wait, encoded
+//!   and bounded, and reach it first, in order;
+//! * [`levels`]: the level or `EnvFilter` directives change at runtime,
+//!   for the layer and for each node.
 //!
 //! # Nodes
 //!

@@ -2,8 +2,8 @@
 //! encoded, in order, bounded in bytes, and handed to the destination when
 //! it is set.
 //!
-//! A layer built with [`Destination::startup`](crate::Destination::startup)
-//! (or given a [`Destination::Startup`](crate::Destination::Startup)) encodes
+//! A layer built with [`Destination::startup`]
+//! (or given a [`Destination::Startup`]) encodes
 //! each event as one OTLP request, as for a channel, and keeps it in the
 //! buffer. When [`DestinationHandle::set`](crate::DestinationHandle::set)
 //! replaces the buffer with a real destination, the kept requests go to it
@@ -14,7 +14,7 @@
 //!
 //! Bounded: at most its capacity in request bytes
 //! ([`DEFAULT_STARTUP_BUFFER_BYTES`], 1 MiB). An event that does not fit is
-//! counted as [`DropReason::StartupBufferFull`](crate::DropReason::StartupBufferFull),
+//! counted as [`DropReason::StartupBufferFull`],
 //! and the hand-over adds one record that says how many there were
 //! (`selftrace.startup_buffer.overflow`, with the count and the first and
 //! last times), so `received == delivered + dropped + startup_buffered`
