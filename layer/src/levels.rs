@@ -35,13 +35,22 @@
 //! each decision reads the state once. Span-based directives (`[span]`,
 //! `[{field=value}]`) apply to spans created after the change.
 //!
-//! Do not change levels from inside a `Layer` or a `Debug` implementation:
-//! rebuilding the interest cache takes tracing's callsite registry lock.
+//! Change levels where the subscriber is the default: under the global
+//! default (`init()`), anywhere; under a scoped one (`with_default`), inside
+//! its scope. While a process has a single dispatcher, tracing-core rebuilds
+//! callsite interest against the calling thread's default, so a change made
+//! outside a scoped subscriber's scope would leave its callsites' interest
+//! computed for no subscriber.
+//!
+//! Changes are made one at a time, each with its rebuild (tracing-core lets
+//! two rebuilds run at once, and an older one could finish last). Do not
+//! change levels from inside a `Layer` or a `Debug` implementation:
+//! rebuilding the interest cache takes tracing's registry locks.
 
 use std::{
     fmt,
     sync::{
-        Arc, Weak,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicU8, Ordering},
     },
 };
@@ -142,6 +151,14 @@ impl DynamicFilter {
     }
 }
 
+/// Level changes one at a time, each with its rebuild: tracing-core lets
+/// two rebuilds of the interest cache run at once, and the one that started
+/// first (with the older state) may finish last and leave its result.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn parse(directives: &str) -> Result<EnvFilter, LevelError> {
     EnvFilter::builder()
         .parse(directives)
@@ -161,6 +178,7 @@ impl LevelHandle {
     /// [`LevelError::Gone`] when the filter was dropped.
     pub fn set_level(&self, level: LevelFilter) -> Result<(), LevelError> {
         let inner = self.inner()?;
+        let _one_at_a_time = serial();
         inner.level.store(level_to_u8(level), Ordering::Release);
         inner.directives.store(None);
         tracing_core::callsite::rebuild_interest_cache();
@@ -177,6 +195,7 @@ impl LevelHandle {
     pub fn set_directives(&self, directives: &str) -> Result<(), LevelError> {
         let inner = self.inner()?;
         let filter = parse(directives)?;
+        let _one_at_a_time = serial();
         inner.directives.store(Some(Arc::new((filter, directives.to_owned()))));
         tracing_core::callsite::rebuild_interest_cache();
         Ok(())

@@ -54,13 +54,16 @@ fn a_level_change_racing_two_logging_threads_loses_and_duplicates_nothing() {
             })
             .collect();
         // Toggle between WARN and INFO while they log, letting at least 50
-        // events through each state.
-        for _ in 0..ROUNDS {
-            levels.set_level(LevelFilter::WARN).expect("alive");
-            wait_for(50);
-            levels.set_level(LevelFilter::INFO).expect("alive");
-            wait_for(50);
-        }
+        // events through each state; changes are made where the subscriber
+        // is the default (see `selftrace::levels`).
+        tracing::dispatcher::with_default(&dispatch, || {
+            for _ in 0..ROUNDS {
+                levels.set_level(LevelFilter::WARN).expect("alive");
+                wait_for(50);
+                levels.set_level(LevelFilter::INFO).expect("alive");
+                wait_for(50);
+            }
+        });
         stop.store(true, Ordering::SeqCst);
         workers.into_iter().map(|w| w.join().expect("worker")).sum()
     });
@@ -93,14 +96,19 @@ fn directives_change_at_runtime_and_an_invalid_one_keeps_the_old() {
             tracing::warn!(target: "net", "net warn");
         })
     };
+    // Changes are made where the subscriber is the default (see
+    // `selftrace::levels`): here, its scope.
+    let in_scope = |change: &dyn Fn()| tracing::dispatcher::with_default(&dispatch, change);
     log_all();
-    levels.set_directives("error,db=debug").expect("valid");
+    in_scope(&|| levels.set_directives("error,db=debug").expect("valid"));
     log_all();
-    let error = levels.set_directives("info,db=[unclosed").expect_err("invalid");
-    assert!(matches!(error, LevelError::Directives { .. }), "{error}");
-    assert!(error.to_string().contains("the previous level is kept"), "{error}");
+    in_scope(&|| {
+        let error = levels.set_directives("info,db=[unclosed").expect_err("invalid");
+        assert!(matches!(error, LevelError::Directives { .. }), "{error}");
+        assert!(error.to_string().contains("the previous level is kept"), "{error}");
+    });
     log_all(); // still error,db=debug
-    levels.set_level(LevelFilter::INFO).expect("alive");
+    in_scope(&|| levels.set_level(LevelFilter::INFO).expect("alive"));
     log_all();
     let bodies: Vec<String> = channel
         .receiver()
