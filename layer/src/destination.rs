@@ -9,9 +9,13 @@
 //! neither.
 
 use crate::{
-    channel::OtlpBytesSender,
+    channel::{OtlpBytesSender, TrySendError},
+    console,
+    encoder::OtlpBytes,
+    metrics::DropReason,
     node::{NodeLogs, Output},
-    startup::StartupBuffer,
+    startup::{self, Push, StartupBuffer},
+    view::LogRecordView,
 };
 
 /// Where the layer delivers events.
@@ -47,6 +51,54 @@ impl Destination {
     /// [`DEFAULT_STARTUP_BUFFER_BYTES`](crate::startup::DEFAULT_STARTUP_BUFFER_BYTES).
     pub fn startup() -> Self {
         Destination::Startup(StartupBuffer::default())
+    }
+
+    /// Hands one encoded request on (a startup buffer's, at its hand-over);
+    /// the reason when it was not taken.
+    pub(crate) fn take_request(&self, request: OtlpBytes) -> Option<DropReason> {
+        let sender = match self {
+            Destination::Channel(sender) => sender,
+            Destination::Buffered(path) => match path.output() {
+                Output::Channel(sender) => sender,
+                Output::Console => return startup::print(&request),
+                _ => return Some(DropReason::Discarded),
+            },
+            Destination::Console => return startup::print(&request),
+            Destination::Noop => return Some(DropReason::Discarded),
+            Destination::Startup(buffer) => {
+                return match buffer.push(request, crate::clock::now_unix_nanos(), None) {
+                    Push::Kept => None,
+                    Push::Full | Push::Closed(_) => Some(DropReason::StartupBufferFull),
+                };
+            }
+        };
+        match sender.try_send(request) {
+            Ok(()) => None,
+            Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
+            Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
+        }
+    }
+
+    /// Hands one record on as [`take_request`](Self::take_request) does;
+    /// `encode` makes a request of it (with the layer's resource) where
+    /// bytes are taken.
+    pub(crate) fn take_record(
+        &self,
+        scope: &str,
+        record: &dyn LogRecordView,
+        encode: &dyn Fn(&dyn LogRecordView) -> Option<OtlpBytes>,
+    ) -> Option<DropReason> {
+        match self {
+            Destination::Console => {
+                console::print_console_line(scope, record);
+                None
+            }
+            Destination::Noop => Some(DropReason::Discarded),
+            _ => match encode(record) {
+                Some(request) => self.take_request(request),
+                None => Some(DropReason::RecordTooLarge),
+            },
+        }
     }
 }
 

@@ -359,10 +359,11 @@ impl DestinationHandle {
             let _guard = LayerGuard::enter();
             let next = Arc::new(destination);
             let mut previous = None;
+            let encode = |record: &dyn LogRecordView| shared.encode_one(startup::OVERFLOW_SCOPE, record);
             buffer.hand_over(
-                &next,
                 Some(&shared.counters),
-                &|record| shared.encode_one(startup::OVERFLOW_SCOPE, record),
+                &|request| next.take_request(request),
+                &|record| next.take_record(startup::OVERFLOW_SCOPE, record, &encode),
                 || previous = Some(shared.destination.swap(next.clone())),
             );
             return Ok(previous.map_or(Destination::Noop, Arc::unwrap_or_clone));
@@ -410,8 +411,14 @@ impl Drop for LayerState {
         let destination = self.destination.load_full();
         let target = match &*destination {
             Destination::Startup(buffer) => {
-                buffer.hand_over(&Destination::Console, Some(&self.counters), &|_| None, || {});
-                Destination::Console
+                let console = Destination::Console;
+                buffer.hand_over(
+                    Some(&self.counters),
+                    &|request| console.take_request(request),
+                    &|record| console.take_record(startup::OVERFLOW_SCOPE, record, &|_| None),
+                    || {},
+                );
+                console
             }
             other => other.clone(),
         };
@@ -566,7 +573,7 @@ impl LayerState {
             // Counted; the hand-over adds one record that says how many.
             Push::Full => self.counters.dropped(DropReason::StartupBufferFull),
             // Handed over meanwhile: where the layer sends now.
-            Push::Closed(request) => match startup::deliver_request(&self.destination.load(), request) {
+            Push::Closed(request) => match self.destination.load().take_request(request) {
                 None => self.counters.delivered(),
                 Some(reason) => self.counters.dropped(reason),
             },

@@ -51,10 +51,8 @@ use std::{
 
 use crate::{
     console,
-    destination::Destination,
     encoder::OtlpBytes,
     metrics::{DropReason, LayerCounters},
-    node::Output,
     raw::raw_note,
     view::{AnyValue, LogRecordView, RecordVisitor, Severity},
 };
@@ -183,7 +181,11 @@ impl StartupBuffer {
     /// filling it counts them as still buffered: to have them counted,
     /// set the layer's destination to `Console` instead.
     pub fn print_to_console(&self) -> usize {
-        self.hand_over(&Destination::Console, None, &|_| None, || {})
+        let record = |record: &dyn LogRecordView| {
+            console::print_console_line(OVERFLOW_SCOPE, record);
+            None
+        };
+        self.hand_over(None, &|request| print(&request), &record, || {})
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -219,18 +221,16 @@ impl StartupBuffer {
         Push::Kept
     }
 
-    /// Hands what it holds to `destination`, in order, then the overflow
-    /// record (`encode` makes a request of it, with the layer's resource,
-    /// for destinations that take bytes); counts each outcome in
-    /// `counters`. `then` runs while the buffer is still locked (the layer
+    /// Hands what it holds to `send`, in order, then the overflow record to
+    /// `send_record`; counts each outcome in `counters`. `then` runs while the buffer is still locked (the layer
     /// swaps its destination there, so no new event passes the old ones).
     /// Returns how many records it handed over; 0 when it was closed
     /// already.
     pub(crate) fn hand_over(
         &self,
-        destination: &Destination,
         counters: Option<&LayerCounters>,
-        encode: &dyn Fn(&dyn LogRecordView) -> Option<OtlpBytes>,
+        send: &dyn Fn(OtlpBytes) -> Option<DropReason>,
+        send_record: &dyn Fn(&dyn LogRecordView) -> Option<DropReason>,
         then: impl FnOnce(),
     ) -> usize {
         let mut state = self.lock();
@@ -248,7 +248,7 @@ impl StartupBuffer {
         let mut handed = 0;
         for request in requests {
             handed += 1;
-            match deliver_request(destination, request) {
+            match send(request) {
                 None => {
                     if let Some(counters) = counters {
                         counters.delivered();
@@ -267,7 +267,7 @@ impl StartupBuffer {
         if overflow.count > 0 {
             handed += 1;
             let record = OverflowRecord { overflow, capacity: self.inner.capacity, time: overflow.last };
-            let reason = deliver_record(destination, &record, encode);
+            let reason = send_record(&record);
             if let Some(counters) = counters {
                 match reason {
                     None => counters.delivered(),
@@ -280,57 +280,12 @@ impl StartupBuffer {
     }
 }
 
-/// Hands one encoded request to `destination`; the reason when it did not
-/// take it.
-pub(crate) fn deliver_request(destination: &Destination, request: OtlpBytes) -> Option<DropReason> {
-    let sender = match destination {
-        Destination::Channel(sender) => sender,
-        Destination::Buffered(path) => match path.output() {
-            Output::Channel(sender) => sender,
-            Output::Console => return print(&request),
-            _ => return Some(DropReason::Discarded),
-        },
-        Destination::Console => return print(&request),
-        Destination::Noop => return Some(DropReason::Discarded),
-        Destination::Startup(buffer) => {
-            return match buffer.push(request, crate::clock::now_unix_nanos(), None) {
-                Push::Kept => None,
-                Push::Full | Push::Closed(_) => Some(DropReason::StartupBufferFull),
-            };
-        }
-    };
-    match sender.try_send(request) {
-        Ok(()) => None,
-        Err(crate::TrySendError::Full(_)) => Some(DropReason::ChannelFull),
-        Err(crate::TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
-    }
-}
-
-fn print(request: &OtlpBytes) -> Option<DropReason> {
+/// Prints one encoded request on the console.
+pub(crate) fn print(request: &OtlpBytes) -> Option<DropReason> {
     // Our own encoding: it decodes.
     match console::print_request(request.as_bytes()) {
         Ok(_) => None,
         Err(_) => Some(DropReason::RecordTooLarge),
-    }
-}
-
-/// Hands the overflow record to `destination` (encoded where it takes
-/// bytes).
-fn deliver_record(
-    destination: &Destination,
-    record: &OverflowRecord,
-    encode: &dyn Fn(&dyn LogRecordView) -> Option<OtlpBytes>,
-) -> Option<DropReason> {
-    match destination {
-        Destination::Console => {
-            console::print_console_line(OVERFLOW_SCOPE, record);
-            None
-        }
-        Destination::Noop => Some(DropReason::Discarded),
-        _ => match encode(record) {
-            Some(request) => deliver_request(destination, request),
-            None => Some(DropReason::RecordTooLarge),
-        },
     }
 }
 
