@@ -68,6 +68,10 @@ pub const SUPPRESSED_LAST_TIME: &str = "selftrace.suppressed.last_time_unix_nano
 /// How far from its place a key is looked for in the table.
 const PROBES: usize = 8;
 
+/// Past its budget, a key's events read the clock for the first this many
+/// of a window, then one in this many.
+pub(crate) const CLOCK_EVERY: u64 = 64;
+
 // === impl FloodLimit ===
 
 /// How many events of one key pass per window: the rest are suppressed and
@@ -306,22 +310,25 @@ impl<T> FloodTable<T> {
         Self { slots: (0..capacity).map(|_| Slot::default()).collect(), next_due: AtomicU64::new(u64::MAX) }
     }
 
-    /// Decides for one event of `key` at `now` under `limit`. `info` makes
-    /// the key's summary data on its first event; `opts_out` tells, once,
-    /// whether the callsite opted out; `summary` writes the summary of the
-    /// key's last window when this event starts a new one (before the event
-    /// itself is delivered).
+    /// Decides for one event of `key` under `limit`; `clock` tells the time
+    /// when it is needed (the first event of a key, and past the budget only
+    /// for the first [`CLOCK_EVERY`] suppressed events of a window and every
+    /// [`CLOCK_EVERY`]th after: a storm reads the clock rarely). `info`
+    /// makes the key's summary data on its first event; `opts_out` tells,
+    /// once, whether the callsite opted out; `summary` writes the summary of
+    /// the key's last window when this event starts a new one (before the
+    /// event itself is delivered).
     #[inline]
     pub(crate) fn admit<'t>(
         &'t self,
         key: Key,
         limit: FloodLimit,
-        now: u64,
+        clock: impl Fn() -> u64,
         info: impl FnOnce() -> SiteInfo<T>,
         opts_out: impl FnOnce() -> bool,
         summary: impl FnOnce(&'t SiteInfo<T>, Summary),
     ) -> Admit {
-        let Some(slot) = self.find(key, now, info) else {
+        let Some(slot) = self.find(key, &clock, info) else {
             return Admit::Untracked;
         };
         // Within the budget: one load and one add on the key's own line.
@@ -330,20 +337,26 @@ impl<T> FloodTable<T> {
         {
             return Admit::Pass;
         }
-        self.past_budget(slot, limit, now, opts_out, summary)
+        self.past_budget(slot, limit, clock, opts_out, summary)
     }
 
-    #[cold]
     fn past_budget<'t>(
         &self,
         slot: &'t Slot<T>,
         limit: FloodLimit,
-        now: u64,
+        clock: impl Fn() -> u64,
         opts_out: impl FnOnce() -> bool,
         summary: impl FnOnce(&'t SiteInfo<T>, Summary),
     ) -> Admit {
+        // In a storm, the clock is read every `CLOCK_EVERY` events: the
+        // window's end is then seen that many events late at most, and the
+        // last suppression time is that recent.
+        let n = slot.suppressed.load(Ordering::Relaxed);
+        let now = if n < CLOCK_EVERY || n % CLOCK_EVERY == 0 { Some(clock()) } else { None };
         let start = slot.start.load(Ordering::Relaxed);
-        if now.saturating_sub(start) >= limit.window_ns() {
+        if let Some(now) = now
+            && now.saturating_sub(start) >= limit.window_ns()
+        {
             // The window ended: the first thread to see it starts the next
             // one with this event, and writes the last one's summary.
             if slot.start.compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
@@ -369,12 +382,15 @@ impl<T> FloodTable<T> {
             }
             _ => {}
         }
-        if slot.suppressed.fetch_add(1, Ordering::Relaxed) == 0 {
-            slot.first.store(now, Ordering::Relaxed);
-            let end = slot.start.load(Ordering::Relaxed).saturating_add(limit.window_ns());
-            self.next_due.fetch_min(end, Ordering::Relaxed);
+        let first = slot.suppressed.fetch_add(1, Ordering::Relaxed) == 0;
+        if let Some(now) = now {
+            if first {
+                slot.first.store(now, Ordering::Relaxed);
+                let end = slot.start.load(Ordering::Relaxed).saturating_add(limit.window_ns());
+                self.next_due.fetch_min(end, Ordering::Relaxed);
+            }
+            slot.last.store(now, Ordering::Relaxed);
         }
-        slot.last.store(now, Ordering::Relaxed);
         Admit::Suppress
     }
 
@@ -416,7 +432,7 @@ impl<T> FloodTable<T> {
 
     /// The entry of `key`, made on its first event.
     #[inline]
-    fn find(&self, key: Key, now: u64, info: impl FnOnce() -> SiteInfo<T>) -> Option<&Slot<T>> {
+    fn find(&self, key: Key, clock: &impl Fn() -> u64, info: impl FnOnce() -> SiteInfo<T>) -> Option<&Slot<T>> {
         let mask = self.slots.len() - 1;
         let place = key.place(mask);
         for i in 0..PROBES {
@@ -427,7 +443,7 @@ impl<T> FloodTable<T> {
                         return Some(slot);
                     }
                 }
-                EMPTY => return Self::claim(slot, key, now, info),
+                EMPTY => return Self::claim(slot, key, clock(), info),
                 // Being made: maybe for this key; let this event through.
                 _ => return None,
             }
@@ -554,7 +570,7 @@ mod tests {
 
     /// Admits one event of `key` at `now`; the summaries it wrote go to `out`.
     fn admit(table: &FloodTable, key: Key, limit: FloodLimit, now: u64, out: &mut Vec<Summary>) -> Admit {
-        table.admit(key, limit, now, info(limit), || false, |_, s| out.push(s))
+        table.admit(key, limit, || now, info(limit), || false, |_, s| out.push(s))
     }
 
     #[test]
@@ -632,7 +648,7 @@ mod tests {
             let admitted = table.admit(
                 key,
                 limit,
-                0,
+                || 0,
                 info(limit),
                 || {
                     asked += 1;

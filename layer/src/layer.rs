@@ -495,6 +495,27 @@ impl LayerState {
         if in_node.is_some() {
             return self.counters.delivered();
         }
+        // Stamped once admitted: a suppressed event mostly reads no clock,
+        // and does not load the destination.
+        let mut record = self.record_at(event, log_meta, 0);
+        if let Some(flood) = &self.flood {
+            let admitted = flood.table.admit(
+                Key { site: record.flood_site(), node: 0 },
+                flood.limit,
+                now_unix_nanos,
+                || SiteInfo::new(&record, record.target(), (), flood.limit),
+                || flood::opts_out(&record),
+                |info, summary| {
+                    let time = now_unix_nanos();
+                    self.deliver(&self.destination.load(), &info.scope, &SummaryRecord { info, summary, time });
+                },
+            );
+            match admitted {
+                Admit::Pass => {}
+                Admit::Suppress => return self.counters.dropped(DropReason::Suppressed),
+                Admit::Untracked => self.counters.untracked(),
+            }
+        }
         let destination = self.destination.load();
         match &**destination {
             // Discarded on purpose: not even the clock is read.
@@ -503,29 +524,19 @@ impl LayerState {
             // unless the raw logger prints it.
             Destination::Channel(sender) if sender.is_refusing() => {
                 self.counters.dropped(DropReason::ChannelFull);
-                return raw_log_lazy(DropReason::ChannelFull, || self.record_with(event, log_meta));
+                return raw_log_lazy(DropReason::ChannelFull, || {
+                    record.stamp(now_unix_nanos());
+                    record
+                });
             }
             _ => {}
         }
         let now = now_unix_nanos();
-        let record = self.record_at(event, log_meta, now);
-        if let Some(flood) = &self.flood {
-            let admitted = flood.table.admit(
-                Key { site: record.flood_site(), node: 0 },
-                flood.limit,
-                now,
-                || SiteInfo::new(&record, record.target(), (), flood.limit),
-                || flood::opts_out(&record),
-                |info, summary| self.deliver(&destination, &info.scope, &SummaryRecord { info, summary, time: now }),
-            );
-            match admitted {
-                Admit::Pass => {}
-                Admit::Suppress => return self.counters.dropped(DropReason::Suppressed),
-                Admit::Untracked => self.counters.untracked(),
-            }
-            if flood.table.is_due(now) {
-                self.write_summaries(&destination, now, false);
-            }
+        record.stamp(now);
+        if let Some(flood) = &self.flood
+            && flood.table.is_due(now)
+        {
+            self.write_summaries(&destination, now, false);
         }
         self.deliver(&destination, record.target(), &record);
     }

@@ -87,6 +87,12 @@ impl<'a> TracingLogRecord<'a> {
         self.metadata().target()
     }
 
+    /// Sets the time (and observed time) to `time_unix_nano`.
+    #[inline]
+    pub(crate) fn stamp(&mut self, time_unix_nano: u64) {
+        self.time_unix_nano = time_unix_nano;
+    }
+
     /// Whether the event was re-emitted from the `log` crate.
     pub fn is_log(&self) -> bool {
         self.log_metadata.is_some()

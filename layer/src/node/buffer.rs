@@ -298,7 +298,7 @@ impl LogsInner {
         let admitted = self.flood.admit(
             Key { site, node: node.address() },
             limit,
-            now,
+            || now,
             || SiteInfo::new(record, node.id(), node.clone(), limit),
             || flood::opts_out(record),
             |info, taken| *summary = Some((info, taken)),
