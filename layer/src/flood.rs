@@ -352,7 +352,7 @@ impl<T> FloodTable<T> {
         // window's end is then seen that many events late at most, and the
         // last suppression time is that recent.
         let n = slot.suppressed.load(Ordering::Relaxed);
-        let now = if n < CLOCK_EVERY || n % CLOCK_EVERY == 0 { Some(clock()) } else { None };
+        let now = if n < CLOCK_EVERY || n.is_multiple_of(CLOCK_EVERY) { Some(clock()) } else { None };
         let start = slot.start.load(Ordering::Relaxed);
         if let Some(now) = now
             && now.saturating_sub(start) >= limit.window_ns()
