@@ -24,7 +24,16 @@
 //! | third_party/scaling_buffered_one_thread | 222.8 ns |                    |                       |
 //! | third_party/scaling_buffered_two_threads | 307.4 ns (a pair) |           |                       |
 //!
-//! The anchor ran slow in this run (the keeping appender is usually 1.7-2×
+//! Flood control (this stop, one run of a subset; flood control is off in
+//! every other bench, which repeat one callsite): `selftrace_channel`
+//! 302.2 ns, `appender_noop_processor` 275.2 ns (1.10×),
+//! `selftrace_dropped_channel_full` 60.1 ns, `selftrace_suppressed` 51.1 ns
+//! (0.17× a delivered event; target ≤ 0.2×: met); `scaling_suppressed`
+//! 39.9 ns on one thread, 118.7 ns a pair on two (0.67×: both threads
+//! count on the key's cache line); `scaling_dropped` 63.8 ns and 63.0 ns a
+//! pair (2.03×).
+//!
+//! The full run below is the previous stop's. The anchor ran slow in that run (the keeping appender is usually 1.7-2×
 //! the no-op one): two earlier runs of the same code gave `selftrace_channel`
 //! 1.43× and 1.64×; time ratios move by ±0.3 here, the instruction counts
 //! do not (`bash scripts/instructions`: channel 2311 per event against the
