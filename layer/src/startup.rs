@@ -2,8 +2,8 @@
 //! encoded, in order, bounded in bytes, and handed to the destination when
 //! it is set.
 //!
-//! A layer built with [`Destination::startup`]
-//! (or given a [`Destination::Startup`]) encodes
+//! A layer built with [`Destination::startup`](crate::Destination::startup)
+//! (or given a [`Destination::Startup`](crate::Destination::Startup)) encodes
 //! each event as one OTLP request, as for a channel, and keeps it in the
 //! buffer. When [`DestinationHandle::set`](crate::DestinationHandle::set)
 //! replaces the buffer with a real destination, the kept requests go to it
