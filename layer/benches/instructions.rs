@@ -29,9 +29,9 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2270 |               1.24× |
+//! | selftrace_channel     |                   2278 |               1.25× |
 //! | channel_flood_checked |                   2331 |               1.28× |
-//! | node_logs             |                   1658 |               0.91× |
+//! | node_logs             |                   1629 |               0.89× |
 //! | dropped               |                    396 |               0.22× |
 //! | suppressed            |                    376 |               0.21× |
 //! | bridge_one_record     |                   4641 |               2.54× |

@@ -282,6 +282,7 @@ impl<S: Subscriber> Filter<S> for DynamicFilter {
 }
 
 /// `LevelFilter` as a byte (OFF 0, ERROR 1 .. TRACE 5), for atomics.
+#[inline]
 pub(crate) fn level_to_u8(level: LevelFilter) -> u8 {
     match level.into_level() {
         None => 0,

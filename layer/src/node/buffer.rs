@@ -37,7 +37,7 @@ use crate::{
     console,
     encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
     flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, Summary, SummaryRecord},
-    levels::{level_from_u8, level_to_u8},
+    levels::level_to_u8,
     logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
     raw::{raw_log, raw_note, raw_record},
@@ -214,8 +214,11 @@ impl LogsInner {
     /// Whether a record at `level` from `node` is produced at all.
     #[inline]
     pub(crate) fn enabled(&self, node: &Node, level: Level) -> bool {
-        level <= level_from_u8(self.max_level.load(Ordering::Relaxed))
-            && level <= node.max_level()
+        // Levels as `levels::level_to_u8` codes them: a record passes when
+        // its code is at most both.
+        let code = level_to_u8(LevelFilter::from_level(level));
+        code <= self.max_level.load(Ordering::Relaxed)
+            && code <= node.max_level_code()
             && !matches!(node.logger(), NodeLogger::Noop)
     }
 

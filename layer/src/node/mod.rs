@@ -210,6 +210,12 @@ impl Node {
         self.inner.logger
     }
 
+    /// [`max_level`](Self::max_level) as `levels::level_to_u8` codes it.
+    #[inline]
+    pub(crate) fn max_level_code(&self) -> u8 {
+        self.inner.max_level.load(Ordering::Relaxed)
+    }
+
     /// The most verbose level the node produces.
     pub fn max_level(&self) -> LevelFilter {
         level_from_u8(self.inner.max_level.load(Ordering::Relaxed))
