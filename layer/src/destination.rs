@@ -54,7 +54,9 @@ impl Destination {
     }
 
     /// Hands one encoded request on (a startup buffer's, at its hand-over);
-    /// the reason when it was not taken.
+    /// the reason when it was not taken. Into another startup buffer it is
+    /// only pushed: the layer, which counts what its buffers keep, routes
+    /// those itself.
     pub(crate) fn take_request(&self, request: OtlpBytes) -> Option<DropReason> {
         let sender = match self {
             Destination::Channel(sender) => sender,

@@ -193,27 +193,19 @@ impl Key {
 }
 
 /// What a summary repeats of the events it stands for, kept when the key's
-/// entry is made (its only allocation), and `T`: where the summary goes
-/// (the node of a node logs' key).
+/// entry is made (its only allocation), and `T`: where the summary goes (a
+/// layer's key: its target, the scope name; a node logs' key: the node).
 #[derive(Debug)]
-pub(crate) struct SiteInfo<T = ()> {
+pub(crate) struct SiteInfo<T = Box<str>> {
     pub(crate) severity: Option<Severity>,
     pub(crate) event_name: Option<Box<str>>,
-    /// The scope name (a layer's target, a node's id).
-    pub(crate) scope: Box<str>,
     pub(crate) to: T,
     limit: FloodLimit,
 }
 
 impl<T> SiteInfo<T> {
-    pub(crate) fn new<R: LogRecordView + ?Sized>(record: &R, scope: &str, to: T, limit: FloodLimit) -> Self {
-        Self {
-            severity: record.severity(),
-            event_name: record.event_name().map(Into::into),
-            scope: scope.into(),
-            to,
-            limit,
-        }
+    pub(crate) fn new<R: LogRecordView + ?Sized>(record: &R, to: T, limit: FloodLimit) -> Self {
+        Self { severity: record.severity(), event_name: record.event_name().map(Into::into), to, limit }
     }
 }
 
@@ -283,7 +275,7 @@ pub(crate) enum Admit {
 }
 
 /// The keys of one layer or node logs; `T`: where a key's summaries go.
-pub(crate) struct FloodTable<T = ()> {
+pub(crate) struct FloodTable<T = Box<str>> {
     slots: Box<[Slot<T>]>,
     /// The earliest end of a window with suppressed events (`u64::MAX`:
     /// none): events check it to write summaries nobody else would.
@@ -497,7 +489,7 @@ pub(crate) fn opts_out<R: LogRecordView + ?Sized>(record: &R) -> bool {
 
 /// The record that stands for a key's suppressed events.
 #[derive(Debug)]
-pub(crate) struct SummaryRecord<'a, T = ()> {
+pub(crate) struct SummaryRecord<'a, T = Box<str>> {
     pub(crate) info: &'a SiteInfo<T>,
     pub(crate) summary: Summary,
     pub(crate) time: u64,
@@ -565,7 +557,7 @@ mod tests {
     }
 
     fn info(limit: FloodLimit) -> impl FnOnce() -> SiteInfo {
-        move || SiteInfo::new(&Rec, "db", (), limit)
+        move || SiteInfo::new(&Rec, "db".into(), limit)
     }
 
     /// Admits one event of `key` at `now`; the summaries it wrote go to `out`.

@@ -22,7 +22,7 @@ use crate::{
     metrics::{DropReason, LayerCounters, LayerMetrics, ThreadCounts, ThreadCountsGuard},
     node::{self, is_under},
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
-    raw::{raw_log, raw_log_lazy},
+    raw::{raw_log, raw_log_lazy, raw_note},
     record::{self, TracingLogRecord},
     startup::{self, Push, StartupBuffer},
     view::{LogRecordView, TraceContext},
@@ -359,13 +359,7 @@ impl DestinationHandle {
             let _guard = LayerGuard::enter();
             let next = Arc::new(destination);
             let mut previous = None;
-            let encode = |record: &dyn LogRecordView| shared.encode_one(startup::OVERFLOW_SCOPE, record);
-            buffer.hand_over(
-                Some(&shared.counters),
-                &|request| next.take_request(request),
-                &|record| next.take_record(startup::OVERFLOW_SCOPE, record, &encode),
-                || previous = Some(shared.destination.swap(next.clone())),
-            );
+            shared.hand_over(buffer, &next, || previous = Some(shared.destination.swap(next.clone())));
             return Ok(previous.map_or(Destination::Noop, Arc::unwrap_or_clone));
         }
         let previous = shared.destination.swap(Arc::new(destination));
@@ -412,39 +406,19 @@ impl Drop for LayerState {
         let target = match &*destination {
             Destination::Startup(buffer) => {
                 let console = Destination::Console;
-                buffer.hand_over(
-                    Some(&self.counters),
-                    &|request| console.take_request(request),
-                    &|record| console.take_record(startup::OVERFLOW_SCOPE, record, &|_| None),
-                    || {},
-                );
+                self.hand_over(buffer, &console, || {});
                 console
             }
             other => other.clone(),
         };
         let Some(flood) = &self.flood else { return };
         let now = now_unix_nanos();
-        let mut encoder = None;
         flood.table.sweep(now, true, |info, summary| {
             let record = SummaryRecord { info, summary, time: now };
-            match &target {
-                Destination::Channel(sender) => {
-                    let encoder = encoder.get_or_insert_with(|| self.new_encoder());
-                    if let Some(reason) = self.encode_and_send(encoder, None, sender, &info.scope, &record) {
-                        self.drop_event(reason, &info.scope, &record);
-                    }
-                }
-                Destination::Console => {
-                    console::print_console_line(&info.scope, &record);
-                    self.counters.delivered();
-                }
-                Destination::Buffered(path) => {
-                    path.log_unattributed(&info.scope, &record);
-                    self.counters.delivered();
-                }
-                // `Startup` was replaced by `Console` above.
-                Destination::Noop | Destination::Startup(_) => self.counters.dropped(DropReason::Discarded),
-            }
+            // Without this thread's encoder (it needs the `Arc`): one of
+            // its own per summary, at the layer's end.
+            let outcome = target.take_record(&info.to, &record, &|record| self.encode_one(&info.to, record));
+            self.count(outcome, &info.to, &record);
         });
     }
 }
@@ -495,19 +469,19 @@ impl LayerState {
         if in_node.is_some() {
             return self.counters.delivered();
         }
-        // Stamped once admitted: a suppressed event mostly reads no clock,
-        // and does not load the destination.
-        let mut record = self.record_at(event, log_meta, 0);
+        // Stamped (and given its trace context) once admitted: a suppressed
+        // event mostly reads no clock, and does not load the destination.
+        let mut record = TracingLogRecord::with_log_metadata(event, log_meta, 0);
         if let Some(flood) = &self.flood {
             let admitted = flood.table.admit(
                 Key { site: record.flood_site(), node: 0 },
                 flood.limit,
                 now_unix_nanos,
-                || SiteInfo::new(&record, record.target(), (), flood.limit),
+                || SiteInfo::new(&record, record.target().into(), flood.limit),
                 || flood::opts_out(&record),
                 |info, summary| {
                     let time = now_unix_nanos();
-                    self.deliver(&self.destination.load(), &info.scope, &SummaryRecord { info, summary, time });
+                    self.deliver(&self.destination.load(), &info.to, &SummaryRecord { info, summary, time });
                 },
             );
             match admitted {
@@ -533,6 +507,7 @@ impl LayerState {
         }
         let now = now_unix_nanos();
         record.stamp(now);
+        let record = record.with_trace_context(self.current_trace_context());
         if let Some(flood) = &self.flood
             && flood.table.is_due(now)
         {
@@ -579,15 +554,70 @@ impl LayerState {
         if cut > 0 {
             self.counters.truncated(cut);
         }
-        match buffer.push(request, record.time_unix_nano().unwrap_or(0), Some(&self.counters)) {
+        self.keep_request(buffer, request, record.time_unix_nano().unwrap_or(0));
+    }
+
+    /// Keeps an encoded request in a startup buffer, counted as buffered.
+    fn keep_request(&self, buffer: &StartupBuffer, request: OtlpBytes, time: u64) {
+        match buffer.push(request, time, Some(&self.counters)) {
             Push::Kept => {}
             // Counted; the hand-over adds one record that says how many.
             Push::Full => self.counters.dropped(DropReason::StartupBufferFull),
-            // Handed over meanwhile: where the layer sends now.
-            Push::Closed(request) => match self.destination.load().take_request(request) {
+            // Handed over meanwhile: where the layer sends now (a buffer
+            // handed over is never taken again: set it as the destination
+            // anew and its events are refused).
+            Push::Closed(request) => {
+                let now = self.destination.load_full();
+                match &*now {
+                    Destination::Startup(again) if again.same(buffer) => {
+                        self.counters.dropped(DropReason::StartupBufferFull)
+                    }
+                    now => self.send_request(now, request),
+                }
+            }
+        }
+    }
+
+    /// Hands a kept request to `destination`, counting where it went.
+    fn send_request(&self, destination: &Destination, request: OtlpBytes) {
+        match destination {
+            Destination::Startup(buffer) => self.keep_request(buffer, request, now_unix_nanos()),
+            other => match other.take_request(request) {
                 None => self.counters.delivered(),
-                Some(reason) => self.counters.dropped(reason),
+                Some(reason) => {
+                    self.counters.dropped(reason);
+                    if reason != DropReason::Discarded {
+                        raw_note(reason, format_args!("startup buffer: a request refused at the hand-over"));
+                    }
+                }
             },
+        }
+    }
+
+    /// Hands what `buffer` kept to `next` (see [`StartupBuffer`]), `then`
+    /// under its lock.
+    fn hand_over(&self, buffer: &StartupBuffer, next: &Destination, then: impl FnOnce()) {
+        let encode = |record: &dyn LogRecordView| self.encode_one(startup::OVERFLOW_SCOPE, record);
+        let send_record = |record: &dyn LogRecordView| match next {
+            Destination::Startup(_) => {
+                if let Some(request) = encode(record) {
+                    self.send_request(next, request);
+                }
+            }
+            _ => {
+                self.count(next.take_record(startup::OVERFLOW_SCOPE, record, &encode), startup::OVERFLOW_SCOPE, record)
+            }
+        };
+        buffer.hand_over(Some(&self.counters), &|request| self.send_request(next, request), &send_record, then);
+    }
+
+    /// Counts a record handed on outside the event path: delivered, or
+    /// dropped (and noted) for `outcome`.
+    fn count<R: LogRecordView + ?Sized>(&self, outcome: Option<DropReason>, scope: &str, record: &R) {
+        match outcome {
+            None => self.counters.delivered(),
+            Some(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
+            Some(reason) => self.drop_event(reason, scope, record),
         }
     }
 
@@ -645,7 +675,7 @@ impl LayerState {
     fn write_summaries(self: &Arc<Self>, destination: &Destination, now: u64, all: bool) -> usize {
         let Some(flood) = &self.flood else { return 0 };
         flood.table.sweep(now, all, |info, summary| {
-            self.deliver(destination, &info.scope, &SummaryRecord { info, summary, time: now });
+            self.deliver(destination, &info.to, &SummaryRecord { info, summary, time: now });
         })
     }
 
@@ -678,13 +708,8 @@ impl LayerState {
     /// The view of `event` with its `log` metadata already recovered,
     /// stamped now.
     fn record_with<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>) -> TracingLogRecord<'a> {
-        self.record_at(event, log_meta, now_unix_nanos())
-    }
-
-    /// The view of `event` with its `log` metadata already recovered,
-    /// stamped `now`.
-    fn record_at<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>, now: u64) -> TracingLogRecord<'a> {
-        TracingLogRecord::with_log_metadata(event, log_meta, now).with_trace_context(self.current_trace_context())
+        TracingLogRecord::with_log_metadata(event, log_meta, now_unix_nanos())
+            .with_trace_context(self.current_trace_context())
     }
 
     fn drop_event<R: LogRecordView + ?Sized>(&self, reason: DropReason, scope: &str, record: &R) {

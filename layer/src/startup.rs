@@ -53,7 +53,6 @@ use crate::{
     console,
     encoder::OtlpBytes,
     metrics::{DropReason, LayerCounters},
-    raw::raw_note,
     view::{AnyValue, LogRecordView, RecordVisitor, Severity},
 };
 
@@ -181,11 +180,15 @@ impl StartupBuffer {
     /// filling it counts them as still buffered: to have them counted,
     /// set the layer's destination to `Console` instead.
     pub fn print_to_console(&self) -> usize {
-        let record = |record: &dyn LogRecordView| {
-            console::print_console_line(OVERFLOW_SCOPE, record);
-            None
-        };
-        self.hand_over(None, &|request| print(&request), &record, || {})
+        let record = |record: &dyn LogRecordView| console::print_console_line(OVERFLOW_SCOPE, record);
+        self.hand_over(
+            None,
+            &|request| {
+                let _ = print(&request);
+            },
+            &record,
+            || {},
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -222,15 +225,16 @@ impl StartupBuffer {
     }
 
     /// Hands what it holds to `send`, in order, then the overflow record to
-    /// `send_record`; counts each outcome in `counters`. `then` runs while the buffer is still locked (the layer
-    /// swaps its destination there, so no new event passes the old ones).
-    /// Returns how many records it handed over; 0 when it was closed
-    /// already.
+    /// `send_record` (the senders count where each went); takes them out of
+    /// `counters`' buffered count. `then` runs while the buffer is still
+    /// locked (the layer swaps its destination there, so no new event
+    /// passes the old ones). Returns how many records it handed over; 0
+    /// when it was closed already.
     pub(crate) fn hand_over(
         &self,
         counters: Option<&LayerCounters>,
-        send: &dyn Fn(OtlpBytes) -> Option<DropReason>,
-        send_record: &dyn Fn(&dyn LogRecordView) -> Option<DropReason>,
+        send: &dyn Fn(OtlpBytes),
+        send_record: &dyn Fn(&dyn LogRecordView),
         then: impl FnOnce(),
     ) -> usize {
         let mut state = self.lock();
@@ -245,35 +249,11 @@ impl StartupBuffer {
         if let Some(counters) = counters {
             counters.startup_buffered(-(requests.len() as i64));
         }
-        let mut handed = 0;
-        for request in requests {
-            handed += 1;
-            match send(request) {
-                None => {
-                    if let Some(counters) = counters {
-                        counters.delivered();
-                    }
-                }
-                Some(reason) => {
-                    if let Some(counters) = counters {
-                        counters.dropped(reason);
-                    }
-                    if reason != DropReason::Discarded {
-                        raw_note(reason, format_args!("startup buffer: a request refused at the hand-over"));
-                    }
-                }
-            }
-        }
+        let mut handed = requests.len();
+        requests.into_iter().for_each(send);
         if overflow.count > 0 {
             handed += 1;
-            let record = OverflowRecord { overflow, capacity: self.inner.capacity, time: overflow.last };
-            let reason = send_record(&record);
-            if let Some(counters) = counters {
-                match reason {
-                    None => counters.delivered(),
-                    Some(reason) => counters.dropped(reason),
-                }
-            }
+            send_record(&OverflowRecord { overflow, capacity: self.inner.capacity, time: overflow.last });
         }
         then();
         handed

@@ -105,3 +105,24 @@ fn a_layer_dropped_before_any_destination_prints_what_it_kept() {
     let m = handle.metrics();
     assert_eq!((m.delivered, m.startup_buffered), (1, 0));
 }
+
+#[test]
+fn a_buffer_handed_to_another_buffer_is_counted_once() {
+    let layer = OtlpTracingLayer::builder(Destination::startup()).with_flood_limit(None).build();
+    let handle = layer.handle();
+    let channel = OtlpBytesChannel::new(100);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for seq in 0..3_i64 {
+            tracing::info!(seq, "first buffer");
+        }
+        handle.set(Destination::startup()).expect("alive");
+        let m = handle.metrics();
+        assert_eq!((m.startup_buffered, m.delivered), (3, 0), "still waiting, in the second buffer");
+        tracing::info!(seq = 3_i64, "second buffer");
+        handle.set(Destination::Channel(channel.sender())).expect("alive");
+    });
+    let seqs: Vec<i64> = records(&channel).iter().map(|r| int(r, "seq").expect("seq")).collect();
+    assert_eq!(seqs, [0, 1, 2, 3]);
+    let m = handle.metrics();
+    assert_eq!((m.delivered, m.startup_buffered, m.received()), (4, 0, 4));
+}

@@ -280,8 +280,13 @@ impl LogsInner {
                     }
                     DropReason::Reentrant
                 }
-                // `Noop`, and anything new, discards.
-                _ => DropReason::Discarded,
+                // `Noop`, and anything new, discards (the summary too).
+                _ => {
+                    if let Some(summary) = &summary {
+                        self.refuse(DropReason::Discarded, node, summary);
+                    }
+                    DropReason::Discarded
+                }
             }
         };
         self.refuse(refused, node, record);
@@ -302,7 +307,7 @@ impl LogsInner {
             Key { site, node: node.address() },
             limit,
             || now,
-            || SiteInfo::new(record, node.id(), node.clone(), limit),
+            || SiteInfo::new(record, node.clone(), limit),
             || flood::opts_out(record),
             |info, taken| *summary = Some((info, taken)),
         );
