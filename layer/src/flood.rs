@@ -34,8 +34,12 @@
 //!
 //! Windows are fixed and start at the key's first event past the end of the
 //! previous one; threads racing at a window's edge may let one or two events
-//! more through, never lose one uncounted. The first and last suppression
-//! times of a summary are approximate under such races.
+//! more through, never lose one uncounted. Past its budget a key reads the
+//! clock for the first 64 suppressed events of a window and one in 64
+//! after, so in a storm a window's end is seen up to 63 events late and the
+//! last suppression time is that recent. In the layer the check runs before
+//! the destination is loaded, and a suppressed event is neither stamped nor
+//! encoded.
 
 use std::{
     fmt,

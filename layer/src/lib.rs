@@ -19,8 +19,8 @@
 //!          ▼
 //!  OtlpTracingLayer::on_event ── already inside the layer? ──► raw logger (stderr) + count
 //!          │ ── inside a node scope? ──► that node's logger (see Nodes)
-//!          │ load the destination once (hot-swappable)
 //!          │ ── repeated past its budget? ──► counted as suppressed, one summary per window (flood)
+//!          │ load the destination once (hot-swappable)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
 //!          ├─ Buffered(node logs) ─► this thread's buffer of the path (flushed by its owner)
@@ -41,8 +41,9 @@
 //!   (a `Debug` implementation that logs), inside a [`PipelineScope`](crate::pipeline::PipelineScope) (the
 //!   threads that carry the bytes onward) or inside an OpenTelemetry
 //!   telemetry-suppressed context (the SDK's exports) goes to the raw logger.
-//! * **Never loses silently**: every event is delivered or counted under one
-//!   [`DropReason`]; [`LayerMetrics::received`] `== delivered + dropped`.
+//! * **Never loses silently**: every event is delivered, counted under one
+//!   [`DropReason`], or waiting in a startup buffer;
+//!   [`LayerMetrics::received`] `== delivered + dropped + startup_buffered`.
 //! * **No allocation per event** once warm: each thread encodes into its own
 //!   fixed buffer, and each request is copied once into a hand-off block and
 //!   split off it as `Bytes` (see [`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder) for when a new block

@@ -1,8 +1,9 @@
 //! Counters of what the layer delivered and dropped, and their snapshot.
 //!
-//! Every event the layer sees is either delivered (handed to its
-//! destination) or dropped for exactly one [`DropReason`], so
-//! `received == delivered + dropped_total` holds at all times. Counters are
+//! Every event the layer sees is delivered (handed to its destination),
+//! dropped for exactly one [`DropReason`], or waiting in a startup buffer,
+//! so `received == delivered + dropped_total + startup_buffered` holds at
+//! all times. Counters are
 //! relaxed atomics: one uncontended increment per event.
 
 use std::sync::{

@@ -309,7 +309,7 @@ impl SelfTelemetry {
         let node = node.with_flood_limit(flood);
         // One node per id: its level changes reach every handle of it, and
         // its flood control counts all of them together.
-        made.nodes.insert(id.to_owned(), MadeNode { node: node.clone(), own_level: o.level, cap });
+        made.nodes.insert(id.to_owned(), MadeNode { node: node.clone(), own_level: o.level.map(|l| l.min(cap)), cap });
         Ok(node)
     }
 
