@@ -29,11 +29,11 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2278 |               1.25× |
-//! | channel_flood_checked |                   2331 |               1.28× |
+//! | selftrace_channel     |                   2319 |               1.27× |
+//! | channel_flood_checked |                   2379 |               1.30× |
 //! | node_logs             |                   1629 |               0.89× |
-//! | dropped               |                    396 |               0.22× |
-//! | suppressed            |                    376 |               0.21× |
+//! | dropped               |                    402 |               0.22× |
+//! | suppressed            |                    374 |               0.21× |
 //! | bridge_one_record     |                   4641 |               2.54× |
 //! | bridge_100_records    |                   3504 |               1.92× |
 //!
