@@ -7,8 +7,8 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
-use tracing_subscriber::{Layer, layer::Context};
+use tracing_core::{Event, LevelFilter, Metadata, Subscriber, span};
+use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use crate::{
     channel::{OtlpBytesSender, TrySendError},
@@ -24,6 +24,7 @@ use crate::{
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy, raw_note},
     record::{self, TracingLogRecord},
+    spans::{EventSpans, Recorded, SpanFields, SpanSource},
     startup::{self, Push, StartupBuffer},
     view::{LogRecordView, TraceContext},
 };
@@ -77,6 +78,8 @@ pub(crate) struct LayerState {
     trace_context: bool,
     denied: Option<Denied>,
     flood: Option<LayerFlood>,
+    span_fields: Option<SpanFields>,
+    code_location: bool,
 }
 
 /// The layer's flood control (see [`flood`](crate::flood)).
@@ -131,6 +134,8 @@ impl OtlpTracingLayer {
             trace_context: false,
             denied: None,
             flood: Some(FloodLimit::DEFAULT),
+            span_fields: None,
+            code_location: false,
         }
     }
 
@@ -155,6 +160,8 @@ pub struct OtlpTracingLayerBuilder {
     trace_context: bool,
     denied: Option<(Vec<String>, NodeLogger, LevelFilter)>,
     flood: Option<FloodLimit>,
+    span_fields: Option<SpanFields>,
+    code_location: bool,
 }
 
 impl OtlpTracingLayerBuilder {
@@ -200,6 +207,52 @@ impl OtlpTracingLayerBuilder {
     /// ```
     pub fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
         self.flood = limit;
+        self
+    }
+
+    /// Adds the fields of the spans each event is inside to its record (see
+    /// [`spans`](crate::spans)); `None` (the default) adds none. Needs a
+    /// subscriber that stores spans (`tracing_subscriber::registry()`).
+    pub fn with_span_fields(mut self, fields: Option<SpanFields>) -> Self {
+        self.span_fields = fields;
+        self
+    }
+
+    /// Writes where each event was emitted as its first attributes:
+    /// `code.file.path`, `code.line.number`, `code.module.name`
+    /// ([`CodeLocation`](crate::view::CodeLocation)), encoded once per
+    /// callsite. Off by default.
+    ///
+    /// ```
+    /// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+    /// use selftrace::{decode::LogsRequest, view::{AnyValue, LogRecordView, RecordVisitor}};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let channel = OtlpBytesChannel::new(8);
+    /// let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+    ///     .with_code_location(true)
+    ///     .build();
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!("located");
+    /// });
+    ///
+    /// struct Attributes(Vec<(String, String)>);
+    /// impl RecordVisitor for Attributes {
+    ///     fn visit_body(&mut self, _: AnyValue<'_>) {}
+    ///     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+    ///         self.0.push((key.into(), format!("{value:?}")));
+    ///     }
+    /// }
+    /// let request = channel.receiver().try_recv().unwrap();
+    /// let mut seen = Attributes(Vec::new());
+    /// LogsRequest::new(request.as_bytes()).for_each_record(|_, record| record.visit(&mut seen))?;
+    /// let keys: Vec<&str> = seen.0.iter().map(|(k, _)| k.as_str()).collect();
+    /// assert_eq!(keys, ["code.file.path", "code.line.number", "code.module.name"]);
+    /// assert!(seen.0[0].1.ends_with(".rs\")"), "{}", seen.0[0].1);
+    /// # Ok::<(), selftrace::decode::DecodeError>(())
+    /// ```
+    pub fn with_code_location(mut self, enabled: bool) -> Self {
+        self.code_location = enabled;
         self
     }
 
@@ -276,6 +329,8 @@ impl OtlpTracingLayerBuilder {
                 trace_context: self.trace_context,
                 denied,
                 flood: self.flood.map(|limit| LayerFlood { limit, table: FloodTable::default() }),
+                span_fields: self.span_fields,
+                code_location: self.code_location,
             }),
         }
     }
@@ -425,9 +480,65 @@ impl Drop for LayerState {
 
 // === impl Layer ===
 
-impl<S: Subscriber> Layer<S> for OtlpTracingLayer {
-    fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
-        self.shared.on_event(event);
+impl<S: Subscriber + for<'l> LookupSpan<'l>> Layer<S> for OtlpTracingLayer {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        let Some(fields) = &self.shared.span_fields else { return };
+        if attrs.fields().is_empty() || !fields.wants(attrs.metadata().name()) {
+            return;
+        }
+        let Some(span) = cx.span(id) else { return };
+        let recorded = Recorded::new(attrs, self.shared.limits.max_value_bytes());
+        let mut extensions = span.extensions_mut();
+        if !recorded.is_empty() && extensions.get_mut::<Recorded>().is_none() {
+            extensions.insert(recorded);
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        let Some(fields) = &self.shared.span_fields else { return };
+        let Some(span) = cx.span(id) else { return };
+        if !fields.wants(span.name()) {
+            return;
+        }
+        let max_value = self.shared.limits.max_value_bytes();
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<Recorded>() {
+            Some(recorded) => recorded.record(values, max_value),
+            None => {
+                let mut recorded = Recorded::default();
+                recorded.record(values, max_value);
+                if !recorded.is_empty() {
+                    extensions.insert(recorded);
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, cx: Context<'_, S>) {
+        match &self.shared.span_fields {
+            None => self.shared.on_event(event, None),
+            Some(fields) => {
+                let source = EventScope { cx: &cx, event };
+                self.shared.on_event(event, Some(EventSpans { fields, source: &source }));
+            }
+        }
+    }
+}
+
+/// The spans of an event, from the registry.
+struct EventScope<'c, S> {
+    cx: &'c Context<'c, S>,
+    event: &'c Event<'c>,
+}
+
+impl<S: Subscriber + for<'l> LookupSpan<'l>> SpanSource for EventScope<'_, S> {
+    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded)) {
+        let Some(scope) = self.cx.event_scope(self.event) else { return };
+        for span in scope {
+            if let Some(recorded) = span.extensions().get::<Recorded>() {
+                f(recorded);
+            }
+        }
     }
 }
 thread_local! {
@@ -441,7 +552,7 @@ struct LocalEncoder {
     counts: ThreadCountsGuard,
 }
 impl LayerState {
-    fn on_event(self: &Arc<Self>, event: &Event<'_>) {
+    fn on_event(self: &Arc<Self>, event: &Event<'_>, spans: Option<EventSpans<'_>>) {
         // Already inside selftrace or a pipeline scope, or raised by the
         // OpenTelemetry pipeline itself (an exporter's transport, the SDK's
         // own diagnostics): never fed back in.
@@ -465,13 +576,17 @@ impl LayerState {
             return self.divert(denied.logger, denied.level, event, log_meta);
         }
         // Inside a node scope the node decides: its logger, its attribution.
-        let in_node = node::with_current(|node| node.log_from_layer(target, &self.record_with(event, log_meta.take())));
+        let in_node = node::with_current(|node| {
+            node.log_from_layer(target, &self.record_with(event, log_meta.take()).with_spans(spans))
+        });
         if in_node.is_some() {
             return self.counters.delivered();
         }
         // Stamped (and given its trace context) once admitted: a suppressed
         // event mostly reads no clock, and does not load the destination.
-        let mut record = TracingLogRecord::with_log_metadata(event, log_meta, 0);
+        let mut record = TracingLogRecord::with_log_metadata(event, log_meta, 0)
+            .with_spans(spans)
+            .with_code_location(self.code_location);
         if let Some(flood) = &self.flood {
             let admitted = flood.table.admit(
                 Key { site: record.flood_site(), node: 0 },
@@ -710,6 +825,7 @@ impl LayerState {
     fn record_with<'a>(&self, event: &'a Event<'a>, log_meta: Option<Metadata<'a>>) -> TracingLogRecord<'a> {
         TracingLogRecord::with_log_metadata(event, log_meta, now_unix_nanos())
             .with_trace_context(self.current_trace_context())
+            .with_code_location(self.code_location)
     }
 
     fn drop_event<R: LogRecordView + ?Sized>(&self, reason: DropReason, scope: &str, record: &R) {

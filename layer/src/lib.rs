@@ -162,6 +162,7 @@ pub mod node;
 pub mod pipeline;
 pub mod raw;
 pub mod record;
+pub mod spans;
 pub mod startup;
 pub mod view;
 pub mod wire;

@@ -8,7 +8,10 @@ use tracing_core::{
 };
 use tracing_log::NormalizeEvent;
 
-use crate::view::{AnyValue, LogRecordView, RecordVisitor, Severity, TraceContext};
+use crate::{
+    spans::EventSpans,
+    view::{AnyValue, CodeLocation, LogRecordView, RecordVisitor, Severity, TraceContext},
+};
 
 /// A zero-copy [`LogRecordView`] over a `tracing::Event`.
 ///
@@ -44,6 +47,8 @@ pub struct TracingLogRecord<'a> {
     log_metadata: Option<Metadata<'a>>,
     time_unix_nano: u64,
     trace_context: Option<TraceContext>,
+    spans: Option<EventSpans<'a>>,
+    code_location: bool,
 }
 
 impl<'a> TracingLogRecord<'a> {
@@ -64,7 +69,21 @@ impl<'a> TracingLogRecord<'a> {
         log_metadata: Option<Metadata<'a>>,
         time_unix_nano: u64,
     ) -> Self {
-        Self { event, log_metadata, time_unix_nano, trace_context: None }
+        Self { event, log_metadata, time_unix_nano, trace_context: None, spans: None, code_location: false }
+    }
+
+    /// Adds the fields of the spans the event is inside.
+    #[inline]
+    pub(crate) fn with_spans(mut self, spans: Option<EventSpans<'a>>) -> Self {
+        self.spans = spans;
+        self
+    }
+
+    /// Writes the callsite's file, line and module as attributes
+    /// ([`CodeLocation`]).
+    pub fn with_code_location(mut self, enabled: bool) -> Self {
+        self.code_location = enabled;
+        self
     }
 
     /// Attaches the trace context the event was emitted in.
@@ -174,6 +193,19 @@ impl LogRecordView for TracingLogRecord<'_> {
 
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         self.event.record(&mut FieldVisitor { visitor, skip_log_fields: self.is_log() });
+        if let Some(spans) = &self.spans {
+            spans.visit(self.event, visitor);
+        }
+    }
+
+    /// The file, line and module of the callsite (for `log` records, of the
+    /// `log` call), when asked for.
+    fn code_location(&self) -> Option<CodeLocation<'_>> {
+        if !self.code_location {
+            return None;
+        }
+        let meta = self.metadata();
+        Some(CodeLocation { file: meta.file(), line: meta.line(), module: meta.module_path() })
     }
 
     /// The callsite's metadata, whose level and name are static; `None`

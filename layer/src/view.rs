@@ -204,7 +204,77 @@ pub trait RecordVisitor {
     fn visit_body(&mut self, body: AnyValue<'_>);
     /// One attribute; called once per attribute, in order.
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>);
+    /// One attribute that selftrace already encoded (a span's field, recorded
+    /// once per span): `encoded` is the same attribute as the encoder writes
+    /// it, which the encoder copies as it is. By default, the same as
+    /// [`visit_attribute`](Self::visit_attribute).
+    fn visit_pre_encoded_attribute(&mut self, key: &str, value: AnyValue<'_>, encoded: PreEncoded<'_>) {
+        let _ = encoded;
+        self.visit_attribute(key, value);
+    }
+    /// `count` attributes the view left out while visiting (span fields past
+    /// their budget); added to the record's `dropped_attributes_count` by the
+    /// encoder. By default ignored.
+    fn visit_dropped_attributes(&mut self, count: u32) {
+        let _ = count;
+    }
 }
+
+/// An attribute encoded by selftrace as one OTLP `LogRecord.attributes`
+/// field (its tag, its length and the `KeyValue`), handed to
+/// [`RecordVisitor::visit_pre_encoded_attribute`]. Only selftrace makes
+/// them, so their bytes are always well formed.
+#[derive(Clone, Copy, Debug)]
+pub struct PreEncoded<'a>(&'a [u8]);
+
+impl<'a> PreEncoded<'a> {
+    /// Bytes written by selftrace's encoder as one attribute field.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
+    /// The encoded field.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// Where in the source a record was emitted: the OpenTelemetry semantic
+/// conventions' `code.file.path`, `code.line.number`, and the Rust module
+/// path as `code.module.name` (as `tracing-opentelemetry` writes it; a
+/// `tracing` callsite knows no function name).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeLocation<'a> {
+    /// The source file (`code.file.path`).
+    pub file: Option<&'a str>,
+    /// The line in it (`code.line.number`).
+    pub line: Option<u32>,
+    /// The module path (`code.module.name`).
+    pub module: Option<&'a str>,
+}
+
+impl CodeLocation<'_> {
+    /// Visits the location as attributes, in the order the encoder writes
+    /// them.
+    pub fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        if let Some(file) = self.file {
+            visitor.visit_attribute(CODE_FILE_PATH, AnyValue::Str(file));
+        }
+        if let Some(line) = self.line {
+            visitor.visit_attribute(CODE_LINE_NUMBER, AnyValue::Int(i64::from(line)));
+        }
+        if let Some(module) = self.module {
+            visitor.visit_attribute(CODE_MODULE_NAME, AnyValue::Str(module));
+        }
+    }
+}
+
+/// The attribute key of the source file.
+pub const CODE_FILE_PATH: &str = "code.file.path";
+/// The attribute key of the line.
+pub const CODE_LINE_NUMBER: &str = "code.line.number";
+/// The attribute key of the module path.
+pub const CODE_MODULE_NAME: &str = "code.module.name";
 
 /// A read-only view of one log record, shaped after the OTLP `LogRecord`.
 ///
@@ -277,6 +347,13 @@ pub trait LogRecordView {
     fn callsite_id(&self) -> Option<NonZeroUsize> {
         None
     }
+
+    /// Where the record was emitted, written as its first attributes; `None`
+    /// (the default) writes none. Like the severity text and the event
+    /// name, it is encoded once per [`callsite_id`](Self::callsite_id).
+    fn code_location(&self) -> Option<CodeLocation<'_>> {
+        None
+    }
 }
 
 impl<T: LogRecordView + ?Sized> LogRecordView for &T {
@@ -306,6 +383,9 @@ impl<T: LogRecordView + ?Sized> LogRecordView for &T {
     }
     fn callsite_id(&self) -> Option<NonZeroUsize> {
         (**self).callsite_id()
+    }
+    fn code_location(&self) -> Option<CodeLocation<'_>> {
+        (**self).code_location()
     }
 }
 

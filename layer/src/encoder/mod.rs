@@ -80,7 +80,7 @@ use self::{
     writer::{Exceeded, Out, truncate_at_char_boundary},
 };
 use crate::{
-    view::{AnyValue, LogRecordView, RecordVisitor},
+    view::{AnyValue, LogRecordView, PreEncoded, RecordVisitor},
     wire::varint_len,
 };
 
@@ -504,6 +504,14 @@ impl StatefulOtlpEncoder {
                 if let Some(name) = record.event_name() {
                     dropped += u32::from(self.out.put_string_field(tag::LOG_EVENT_NAME, name, max_value)?);
                 }
+                if let Some(location) = record.code_location() {
+                    let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
+                    location.visit(&mut fields);
+                    if fields.abort {
+                        return Err(Exceeded::Request);
+                    }
+                    dropped = dropped.saturating_add(fields.dropped);
+                }
             }
         }
         if let Some(cx) = record.trace_context() {
@@ -529,11 +537,13 @@ impl StatefulOtlpEncoder {
 /// [`MAX_CACHED_HEAD_BYTES`] bytes.
 pub const MAX_CACHED_CALLSITES: usize = 512;
 
-/// The longest encoded severity text and event name a callsite keeps.
+/// The longest encoded severity text, event name and code location a
+/// callsite keeps.
 pub const MAX_CACHED_HEAD_BYTES: usize = 256;
 
-/// The severity text and event name fields of each callsite seen, encoded
-/// (`None`: encoded per record, because a value was cut or too long).
+/// The severity text, event name and code location fields of each callsite
+/// seen, encoded (`None`: encoded per record, because a value was cut or too
+/// long).
 #[derive(Debug, Default)]
 struct Callsites {
     heads: HashMap<NonZeroUsize, Option<Box<[u8]>>, BuildHasherDefault<IdHasher>>,
@@ -564,6 +574,13 @@ impl Callsites {
             && out.put_string_field(tag::LOG_EVENT_NAME, name, max_value) != Ok(false)
         {
             return None;
+        }
+        if let Some(location) = record.code_location() {
+            let mut fields = FieldWriter { out: &mut out, max_value, dropped: 0, abort: false };
+            location.visit(&mut fields);
+            if fields.abort || fields.dropped > 0 {
+                return None;
+            }
         }
         (out.buf.len() <= MAX_CACHED_HEAD_BYTES).then(|| out.buf.into_boxed_slice())
     }
@@ -637,6 +654,32 @@ impl RecordVisitor for FieldWriter<'_> {
         let max_value = self.max_value;
         self.field(|out| out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0));
     }
+
+    /// Copied whole, or left out and counted when it would cross the
+    /// record's limit.
+    fn visit_pre_encoded_attribute(&mut self, _: &str, _: AnyValue<'_>, encoded: PreEncoded<'_>) {
+        if self.abort {
+            return;
+        }
+        match self.out.put_slice(encoded.as_bytes()) {
+            Ok(()) => {}
+            Err(Exceeded::Record) => self.dropped = self.dropped.saturating_add(1),
+            Err(Exceeded::Request) => self.abort = true,
+        }
+    }
+
+    fn visit_dropped_attributes(&mut self, count: u32) {
+        self.dropped = self.dropped.saturating_add(count);
+    }
+}
+
+/// Encodes one attribute as the record writer would, unbounded but for
+/// `max_value`: the bytes of a [`PreEncoded`] attribute, and whether its
+/// value was cut.
+pub(crate) fn pre_encode_attribute(key: &str, value: AnyValue<'_>, max_value: usize) -> (Vec<u8>, bool) {
+    let mut out = Out::unbounded();
+    let cut = out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0).unwrap_or(true);
+    (out.buf, cut)
 }
 
 #[cfg(test)]

@@ -1,0 +1,442 @@
+//! Span fields on log records (opt-in).
+//!
+//! With [`SpanFields`] set on the layer
+//! ([`OtlpTracingLayerBuilder::with_span_fields`](crate::OtlpTracingLayerBuilder::with_span_fields)),
+//! each record carries the fields of the spans its event is inside, as
+//! attributes after the event's own:
+//!
+//! ```text
+//! info_span!("request", request_id = 7, user = "alice")
+//!   └─ info_span!("db", user = "bob")
+//!        └─ info!(rows = 3, "query done")
+//!
+//! attributes: rows = 3, user = "bob", request_id = 7
+//! ```
+//!
+//! * The event's own field wins over any span's; among spans the innermost
+//!   wins. A field shadowed so is not written and not counted.
+//! * All spans, or only the spans [named](SpanFields::named).
+//! * Bounded per record by a count ([`SpanFields::max_fields`]) and a byte
+//!   budget ([`SpanFields::max_bytes`], measured on the encoded
+//!   attributes): span fields that do not fit are left out and counted in
+//!   the record's `dropped_attributes_count`. Once the count is full, the
+//!   fields of the remaining outer spans are counted without checking their
+//!   names (a deep stack costs one length read per span).
+//!
+//! # Cost
+//!
+//! A span's fields are recorded once, when the span is created
+//! (`on_new_span`) and when a field is recorded again (`Span::record`): each
+//! value is formatted once, cut to the layer's value limit, and encoded as
+//! the attribute the encoder writes, kept in the span's extensions (one
+//! allocation per span with fields, one per field). An event then copies
+//! those bytes: no value is formatted again. Per event: one lookup of the
+//! current span in the registry and, per span, one read lock of its
+//! extensions. Spans created while no layer asks for span fields cost
+//! nothing; events outside spans cost the lookup only.
+//!
+//! The first layer that records a span's fields keeps them: with two layers
+//! asking for span fields, both read the first one's (their value limits
+//! may differ).
+
+use std::{error::Error, fmt};
+
+use tracing_core::{
+    Event,
+    field::{Field, Visit},
+    span,
+};
+
+use crate::{
+    encoder::{TRUNCATION_MARKER, pre_encode_attribute},
+    view::{AnyValue, PreEncoded, RecordVisitor},
+};
+
+/// Default [`SpanFields::max_fields`].
+pub const DEFAULT_MAX_SPAN_FIELDS: usize = 32;
+/// The largest [`SpanFields::max_fields`] accepted.
+pub const MAX_SPAN_FIELDS: usize = 256;
+/// Default [`SpanFields::max_bytes`].
+pub const DEFAULT_MAX_SPAN_FIELD_BYTES: usize = 4096;
+/// The largest [`SpanFields::max_bytes`] accepted (a record's own limit
+/// bounds it too).
+pub const MAX_SPAN_FIELD_BYTES: usize = 1 << 20;
+
+/// Which spans' fields a record carries, and how many.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, spans::SpanFields};
+/// use selftrace::decode::LogsRequest;
+/// use selftrace::view::{AnyValue, LogRecordView, RecordVisitor};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let channel = OtlpBytesChannel::new(8);
+/// let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+///     .with_span_fields(Some(SpanFields::all()))
+///     .build();
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let _request = tracing::info_span!("request", request_id = 7, user = "alice").entered();
+///     tracing::info!(rows = 3, "query done");
+/// });
+///
+/// struct Keys(Vec<String>);
+/// impl RecordVisitor for Keys {
+///     fn visit_body(&mut self, _: AnyValue<'_>) {}
+///     fn visit_attribute(&mut self, key: &str, _: AnyValue<'_>) { self.0.push(key.into()) }
+/// }
+/// let request = channel.receiver().try_recv().unwrap();
+/// let mut keys = Keys(Vec::new());
+/// LogsRequest::new(request.as_bytes()).for_each_record(|_, record| record.visit(&mut keys))?;
+/// assert_eq!(keys.0, ["rows", "request_id", "user"]);
+/// # Ok::<(), selftrace::decode::DecodeError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanFields {
+    names: Option<Box<[Box<str>]>>,
+    max_fields: usize,
+    max_bytes: usize,
+}
+
+/// Why a [`SpanFields`] bound was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanFieldsError(String);
+
+impl fmt::Display for SpanFieldsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for SpanFieldsError {}
+
+impl SpanFields {
+    /// The fields of every span, within the default bounds.
+    pub fn all() -> Self {
+        Self { names: None, max_fields: DEFAULT_MAX_SPAN_FIELDS, max_bytes: DEFAULT_MAX_SPAN_FIELD_BYTES }
+    }
+
+    /// The fields of the spans named `names` only (a span's name is its
+    /// `info_span!("name", ...)`), within the default bounds.
+    pub fn named<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
+        let names = names.into_iter().map(|n| n.into().into_boxed_str()).collect();
+        Self { names: Some(names), ..Self::all() }
+    }
+
+    /// At most `max_fields` span fields (1..=[`MAX_SPAN_FIELDS`]) and
+    /// `max_bytes` of them encoded (1..=[`MAX_SPAN_FIELD_BYTES`]) per
+    /// record.
+    ///
+    /// # Errors
+    ///
+    /// A bound outside its range.
+    pub fn with_bounds(mut self, max_fields: usize, max_bytes: usize) -> Result<Self, SpanFieldsError> {
+        if !(1..=MAX_SPAN_FIELDS).contains(&max_fields) {
+            return Err(SpanFieldsError(format!(
+                "span fields: max_fields must be 1..={MAX_SPAN_FIELDS}, got {max_fields}"
+            )));
+        }
+        if !(1..=MAX_SPAN_FIELD_BYTES).contains(&max_bytes) {
+            return Err(SpanFieldsError(format!(
+                "span fields: max_bytes must be 1..={MAX_SPAN_FIELD_BYTES}, got {max_bytes}"
+            )));
+        }
+        self.max_fields = max_fields;
+        self.max_bytes = max_bytes;
+        Ok(self)
+    }
+
+    /// The most span fields a record carries.
+    pub fn max_fields(&self) -> usize {
+        self.max_fields
+    }
+
+    /// The most bytes of encoded span fields a record carries.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The span names whose fields are kept; `None` for all spans.
+    pub fn names(&self) -> Option<&[Box<str>]> {
+        self.names.as_deref()
+    }
+
+    /// Whether the fields of a span named `name` are kept.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.names.as_ref().is_none_or(|names| names.iter().any(|n| &**n == name))
+    }
+}
+
+// === impl Recorded ===
+
+/// The fields of one span, each encoded once: kept in the span's extensions.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    fields: Vec<RecordedField>,
+}
+
+#[derive(Debug)]
+struct RecordedField {
+    name: &'static str,
+    value: Stored,
+    encoded: Box<[u8]>,
+    /// The value was cut to the value limit.
+    cut: bool,
+}
+
+/// A field's value as it was recorded (values formatted once).
+#[derive(Debug)]
+enum Stored {
+    Str(Box<str>),
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+    Bytes(Box<[u8]>),
+}
+
+impl Stored {
+    fn view(&self) -> AnyValue<'_> {
+        match self {
+            Stored::Str(s) => AnyValue::Str(s),
+            Stored::Int(i) => AnyValue::Int(*i),
+            Stored::Bool(b) => AnyValue::Bool(*b),
+            Stored::Double(d) => AnyValue::Double(*d),
+            Stored::Bytes(b) => AnyValue::Bytes(b),
+        }
+    }
+}
+
+impl Recorded {
+    /// Records the values of a new span.
+    pub(crate) fn new(values: &span::Attributes<'_>, max_value: usize) -> Self {
+        let mut this = Self::default();
+        values.record(&mut Recorder { recorded: &mut this, max_value });
+        this
+    }
+
+    /// Records values given after the span was created.
+    pub(crate) fn record(&mut self, values: &span::Record<'_>, max_value: usize) {
+        values.record(&mut Recorder { recorded: self, max_value });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Sets `name`; `long`: the value was longer than what `value` holds.
+    fn set(&mut self, name: &'static str, value: Stored, max_value: usize, long: bool) {
+        let (value, cut) = match value {
+            Stored::Str(s) if s.len() > max_value || (long && !s.ends_with(TRUNCATION_MARKER)) => {
+                (Stored::Str(cut_to(&s, max_value)), true)
+            }
+            value => (value, long),
+        };
+        let (encoded, cut_again) = pre_encode_attribute(name, value.view(), max_value);
+        let field = RecordedField { name, value, encoded: encoded.into_boxed_slice(), cut: cut || cut_again };
+        match self.fields.iter_mut().find(|f| f.name == name) {
+            Some(old) => *old = field,
+            None => self.fields.push(field),
+        }
+    }
+}
+
+/// `s` cut at a character boundary to end with [`TRUNCATION_MARKER`] within
+/// `max` bytes (without it when `max` cannot hold it).
+fn cut_to(s: &str, max: usize) -> Box<str> {
+    let marker = if max >= TRUNCATION_MARKER.len() { TRUNCATION_MARKER } else { "" };
+    let mut keep = (max - marker.len()).min(s.len());
+    while !s.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut cut = String::with_capacity(keep + marker.len());
+    cut.push_str(&s[..keep]);
+    cut.push_str(marker);
+    cut.into_boxed_str()
+}
+
+/// Formats into a string of at most `cap` bytes, then refuses more.
+struct Bounded {
+    out: String,
+    cap: usize,
+    long: bool,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, piece: &str) -> fmt::Result {
+        let room = self.cap - self.out.len();
+        if piece.len() <= room {
+            self.out.push_str(piece);
+            return Ok(());
+        }
+        let mut keep = room;
+        while !piece.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        self.out.push_str(&piece[..keep]);
+        self.long = true;
+        Err(fmt::Error)
+    }
+}
+
+/// Adapts `tracing`'s visitor to [`Recorded::set`].
+struct Recorder<'r> {
+    recorded: &'r mut Recorded,
+    max_value: usize,
+}
+
+impl Recorder<'_> {
+    /// Formats `value` once, at most to the value limit.
+    fn formatted(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut out = Bounded { out: String::new(), cap: self.max_value, long: false };
+        // An error is the limit reached (or the value's own `Debug` failing:
+        // what it wrote is kept).
+        let _ = fmt::write(&mut out, format_args!("{value:?}"));
+        self.recorded.set(field.name(), Stored::Str(out.out.into_boxed_str()), self.max_value, out.long);
+    }
+}
+
+impl Visit for Recorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.recorded.set(field.name(), Stored::Double(value), self.max_value, false);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.recorded.set(field.name(), Stored::Int(value), self.max_value, false);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.record_i64(field, v),
+            Err(_) => self.formatted(field, &value),
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(v) => self.record_i64(field, v),
+            Err(_) => self.formatted(field, &value),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match i64::try_from(value) {
+            Ok(v) => self.record_i64(field, v),
+            Err(_) => self.formatted(field, &value),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.recorded.set(field.name(), Stored::Bool(value), self.max_value, false);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        // A long value is cut before it is copied.
+        let long = value.len() > self.max_value;
+        let kept = if long { cut_to(value, self.max_value) } else { value.into() };
+        self.recorded.set(field.name(), Stored::Str(kept), self.max_value, long);
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        let long = value.len() > self.max_value;
+        let kept = value.get(..self.max_value).unwrap_or(value);
+        self.recorded.set(field.name(), Stored::Bytes(kept.into()), self.max_value, long);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        struct Shown<'e>(&'e (dyn Error + 'static));
+        impl fmt::Debug for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self.0, f)
+            }
+        }
+        self.formatted(field, &Shown(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.formatted(field, value);
+    }
+}
+
+// === impl EventSpans ===
+
+/// Walks the spans an event is inside, innermost first, handing each one's
+/// recorded fields (those without any are skipped).
+pub(crate) trait SpanSource {
+    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded));
+}
+
+/// The spans of one event and the bounds their fields are written within.
+#[derive(Clone, Copy)]
+pub(crate) struct EventSpans<'a> {
+    pub(crate) fields: &'a SpanFields,
+    pub(crate) source: &'a dyn SpanSource,
+}
+
+impl fmt::Debug for EventSpans<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSpans").field("fields", self.fields).finish_non_exhaustive()
+    }
+}
+
+impl EventSpans<'_> {
+    /// Visits the span fields `event` carries (see the module docs), then
+    /// the count of those left out.
+    pub(crate) fn visit(&self, event: &Event<'_>, visitor: &mut dyn RecordVisitor) {
+        let own = event.metadata().fields();
+        let (max_fields, max_bytes) = (self.fields.max_fields, self.fields.max_bytes);
+        let mut written: [&str; MAX_SPAN_FIELDS] = [""; MAX_SPAN_FIELDS];
+        let (mut count, mut bytes, mut dropped) = (0_usize, 0_usize, 0_u32);
+        self.source.for_each_span(&mut |span| {
+            if count == max_fields {
+                dropped = dropped.saturating_add(u32::try_from(span.fields.len()).unwrap_or(u32::MAX));
+                return;
+            }
+            for field in &span.fields {
+                if own.field(field.name).is_some() || written[..count].contains(&field.name) {
+                    continue;
+                }
+                if count == max_fields || bytes + field.encoded.len() > max_bytes {
+                    dropped = dropped.saturating_add(1);
+                    continue;
+                }
+                visitor.visit_pre_encoded_attribute(field.name, field.value.view(), PreEncoded::new(&field.encoded));
+                if field.cut {
+                    dropped = dropped.saturating_add(1);
+                }
+                written[count] = field.name;
+                count += 1;
+                bytes += field.encoded.len();
+            }
+        });
+        if dropped > 0 {
+            visitor.visit_dropped_attributes(dropped);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_checked() {
+        assert!(SpanFields::all().with_bounds(1, 1).is_ok());
+        assert_eq!(
+            SpanFields::all().with_bounds(0, 10).expect_err("out of range").to_string(),
+            "span fields: max_fields must be 1..=256, got 0"
+        );
+        assert_eq!(
+            SpanFields::all().with_bounds(10, MAX_SPAN_FIELD_BYTES + 1).expect_err("out of range").to_string(),
+            "span fields: max_bytes must be 1..=1048576, got 1048577"
+        );
+    }
+
+    #[test]
+    fn cut_values_end_with_the_marker_within_the_limit() {
+        let cut = cut_to(&"é".repeat(100), 31);
+        assert!(cut.len() <= 31, "{}", cut.len());
+        assert!(cut.ends_with(TRUNCATION_MARKER));
+        assert_eq!(&*cut_to("abc", 2), "ab");
+    }
+}
