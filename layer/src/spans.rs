@@ -39,7 +39,7 @@
 //! asking for span fields, both read the first one's (their value limits
 //! may differ).
 
-use std::{error::Error, fmt};
+use std::{error::Error, fmt, num::NonZeroUsize};
 
 use tracing_core::{
     Event,
@@ -49,7 +49,7 @@ use tracing_core::{
 
 use crate::{
     encoder::{TRUNCATION_MARKER, pre_encode_attribute},
-    view::{AnyValue, PreEncoded, RecordVisitor},
+    view::{AnyValue, CodeLocation, LogRecordView, PreEncoded, RecordVisitor, Severity, TraceContext},
 };
 
 /// Default [`SpanFields::max_fields`].
@@ -384,34 +384,147 @@ impl EventSpans<'_> {
     /// the count of those left out.
     pub(crate) fn visit(&self, event: &Event<'_>, visitor: &mut dyn RecordVisitor) {
         let own = event.metadata().fields();
-        let (max_fields, max_bytes) = (self.fields.max_fields, self.fields.max_bytes);
-        let mut written: [&str; MAX_SPAN_FIELDS] = [""; MAX_SPAN_FIELDS];
-        let (mut count, mut bytes, mut dropped) = (0_usize, 0_usize, 0_u32);
-        self.source.for_each_span(&mut |span| {
-            if count == max_fields {
-                dropped = dropped.saturating_add(u32::try_from(span.fields.len()).unwrap_or(u32::MAX));
-                return;
+        visit_span_fields(self.fields, self.source, &|name| own.field(name).is_some(), visitor);
+    }
+}
+
+/// Visits the fields of the spans `source` walks that `own` does not name,
+/// within the bounds of `fields`, then the count of those left out.
+fn visit_span_fields(
+    fields: &SpanFields,
+    source: &dyn SpanSource,
+    own: &dyn Fn(&str) -> bool,
+    visitor: &mut dyn RecordVisitor,
+) {
+    let (max_fields, max_bytes) = (fields.max_fields, fields.max_bytes);
+    let mut written: [&str; MAX_SPAN_FIELDS] = [""; MAX_SPAN_FIELDS];
+    let (mut count, mut bytes, mut dropped) = (0_usize, 0_usize, 0_u32);
+    source.for_each_span(&mut |span| {
+        if count == max_fields {
+            dropped = dropped.saturating_add(u32::try_from(span.fields.len()).unwrap_or(u32::MAX));
+            return;
+        }
+        for field in &span.fields {
+            if own(field.name) || written[..count].contains(&field.name) {
+                continue;
             }
-            for field in &span.fields {
-                if own.field(field.name).is_some() || written[..count].contains(&field.name) {
-                    continue;
+            if count == max_fields || bytes + field.encoded.len() > max_bytes {
+                dropped = dropped.saturating_add(1);
+                continue;
+            }
+            visitor.visit_pre_encoded_attribute(field.name, field.value.view(), PreEncoded::new(&field.encoded));
+            if field.cut {
+                dropped = dropped.saturating_add(1);
+            }
+            written[count] = field.name;
+            count += 1;
+            bytes += field.encoded.len();
+        }
+    });
+    if dropped > 0 {
+        visitor.visit_dropped_attributes(dropped);
+    }
+}
+
+// === impl CurrentSpans ===
+
+/// A record logged straight to a node (`otel_*!`, `log_event`) with the
+/// fields of the spans current on this thread, as a layer with span fields
+/// recorded them in the default subscriber's `tracing_subscriber::Registry`
+/// (none with another subscriber).
+pub(crate) struct CurrentSpans<'r, R: ?Sized> {
+    pub(crate) inner: &'r R,
+    pub(crate) fields: &'r SpanFields,
+}
+
+/// The spans current on this thread, from the default dispatcher's registry.
+struct RegistrySpans;
+
+impl SpanSource for RegistrySpans {
+    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded)) {
+        use tracing_subscriber::registry::LookupSpan as _;
+        tracing::dispatcher::get_default(|dispatch| {
+            let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else { return };
+            let current = dispatch.current_span();
+            let Some(span) = current.id().and_then(|id| registry.span(id)) else { return };
+            for span in span.scope() {
+                if let Some(recorded) = span.extensions().get::<Recorded>() {
+                    f(recorded);
                 }
-                if count == max_fields || bytes + field.encoded.len() > max_bytes {
-                    dropped = dropped.saturating_add(1);
-                    continue;
-                }
-                visitor.visit_pre_encoded_attribute(field.name, field.value.view(), PreEncoded::new(&field.encoded));
-                if field.cut {
-                    dropped = dropped.saturating_add(1);
-                }
-                written[count] = field.name;
-                count += 1;
-                bytes += field.encoded.len();
             }
         });
-        if dropped > 0 {
-            visitor.visit_dropped_attributes(dropped);
+    }
+}
+
+/// Remembers the keys a record's own attributes use (hashed, at most
+/// [`OWN_KEYS`]), passing everything on.
+struct OwnKeys<'v> {
+    visitor: &'v mut dyn RecordVisitor,
+    keys: [u64; OWN_KEYS],
+    count: usize,
+}
+
+/// The own attributes a [`CurrentSpans`] record checks span fields against
+/// (an `otel_*!` record has at most 32 fields).
+const OWN_KEYS: usize = 64;
+
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl RecordVisitor for OwnKeys<'_> {
+    fn visit_body(&mut self, body: AnyValue<'_>) {
+        self.visitor.visit_body(body);
+    }
+    fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+        if let Some(slot) = self.keys.get_mut(self.count) {
+            *slot = key_hash(key);
+            self.count += 1;
         }
+        self.visitor.visit_attribute(key, value);
+    }
+    fn visit_pre_encoded_attribute(&mut self, key: &str, value: AnyValue<'_>, encoded: PreEncoded<'_>) {
+        self.visitor.visit_pre_encoded_attribute(key, value, encoded);
+    }
+    fn visit_dropped_attributes(&mut self, count: u32) {
+        self.visitor.visit_dropped_attributes(count);
+    }
+}
+
+impl<R: LogRecordView + ?Sized> LogRecordView for CurrentSpans<'_, R> {
+    fn time_unix_nano(&self) -> Option<u64> {
+        self.inner.time_unix_nano()
+    }
+    fn observed_time_unix_nano(&self) -> Option<u64> {
+        self.inner.observed_time_unix_nano()
+    }
+    fn severity(&self) -> Option<Severity> {
+        self.inner.severity()
+    }
+    fn severity_text(&self) -> Option<&str> {
+        self.inner.severity_text()
+    }
+    fn event_name(&self) -> Option<&str> {
+        self.inner.event_name()
+    }
+    fn trace_context(&self) -> Option<TraceContext> {
+        self.inner.trace_context()
+    }
+    fn dropped_attributes_count(&self) -> u32 {
+        self.inner.dropped_attributes_count()
+    }
+    fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        let mut own = OwnKeys { visitor, keys: [0; OWN_KEYS], count: 0 };
+        self.inner.visit(&mut own);
+        let OwnKeys { visitor, keys, count } = own;
+        let keys = &keys[..count];
+        visit_span_fields(self.fields, &RegistrySpans, &|name| keys.contains(&key_hash(name)), visitor);
+    }
+    fn callsite_id(&self) -> Option<NonZeroUsize> {
+        self.inner.callsite_id()
+    }
+    fn code_location(&self) -> Option<CodeLocation<'_>> {
+        self.inner.code_location()
     }
 }
 

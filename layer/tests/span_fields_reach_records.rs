@@ -284,3 +284,31 @@ fn code_location_is_written_from_the_callsite() {
         );
     }
 }
+
+#[test]
+fn otel_records_carry_the_current_spans_when_their_node_logs_ask() {
+    let node_channel = OtlpBytesChannel::new(64);
+    let logs = NodeLogs::builder(Destination::Channel(node_channel.sender()))
+        .with_span_fields(Some(SpanFields::all()))
+        .build();
+    let plain = NodeLogs::new(Destination::Channel(node_channel.sender()));
+    let node = logs.shared(Node::new("processor.0"));
+    let plain_node = plain.shared(Node::new("processor.1"));
+    let channel = OtlpBytesChannel::new(64);
+    let layer = layer(&channel, SpanFields::all());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        selftrace::otel_info!(node, "outside.span");
+        let _s = tracing::info_span!("batch", batch_id = 42, size = 10).entered();
+        selftrace::otel_info!(node, "batch.done", size = 11_i64);
+        selftrace::otel_info!(plain_node, "batch.done");
+    });
+    logs.flush(selftrace::FlushReason::Explicit);
+    plain.flush(selftrace::FlushReason::Explicit);
+    let records: Vec<Record> = node_channel.receiver().drain().flat_map(|b| decode(b.as_bytes()).records).collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(attrs(&records[0]), []);
+    // The record's own `size` wins over the span's.
+    assert_eq!(attrs(&records[1]), [("size", &Value::Int(11)), ("batch_id", &Value::Int(42))]);
+    // Node logs that did not ask: none.
+    assert_eq!(attrs(&records[2]), []);
+}

@@ -164,3 +164,35 @@ fn python_opentelemetry_proto_decodes_our_bytes_like_prost() {
     assert_eq!(expected.iter().filter(|l| l.starts_with(&hex(b"a"))).count(), 2);
     assert!(expected.last().is_some_and(|l| l.ends_with(&format!("|{}|{}|1", "ab".repeat(16), "cd".repeat(8)))));
 }
+
+#[test]
+fn span_fields_and_code_location_decode_in_python_like_prost() {
+    let channel = OtlpBytesChannel::new(64);
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_service_name("python-spans")
+        .with_span_fields(Some(selftrace::spans::SpanFields::all()))
+        .with_code_location(true)
+        .build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _request = tracing::info_span!("request", request_id = 7_i64, user = "alice", ratio = 0.5_f64).entered();
+        let _db = tracing::info_span!("db", user = "bøb", blob = "x".repeat(10_000).as_str()).entered();
+        tracing::info!(rows = 3_i64, "query done");
+    });
+    let requests: Vec<OtlpBytes> = channel.receiver().drain().collect();
+    assert_eq!(requests.len(), 1);
+    let expected = prost_lines(&requests);
+    assert_eq!(python_decode(&requests), expected);
+    let record = &expected[1];
+    for (key, value) in [
+        ("code.file.path", format!("s:{}", hex(file!().as_bytes()))),
+        ("rows", "i:3".into()),
+        ("user", format!("s:{}", hex("bøb".as_bytes()))),
+        ("request_id", "i:7".into()),
+    ] {
+        assert!(record.contains(&format!("{}={value}", hex(key.as_bytes()))), "{key} in {record}");
+    }
+    assert!(!record.contains(&format!("{}=s:{}", hex(b"user"), hex(b"alice"))), "{record}");
+    // The 10 000-byte blob: cut to the value limit, then past the span
+    // fields' byte budget: left out, counted once.
+    assert!(record.ends_with("|1|||0"), "{record}");
+}

@@ -41,6 +41,7 @@ use crate::{
     logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
     raw::{raw_log, raw_note, raw_record},
+    spans::SpanFields,
     view::LogRecordView,
 };
 
@@ -102,6 +103,8 @@ pub(crate) struct LogsInner {
     /// limit; keyed by callsite and node.
     pub(super) flood_limit: Option<FloodLimit>,
     flood: FloodTable<Node>,
+    /// The span fields records logged straight to a node carry.
+    span_fields: Option<SpanFields>,
     pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
@@ -147,6 +150,7 @@ impl LogsInner {
         resource: OtlpResource,
         max_level: LevelFilter,
         flood_limit: Option<FloodLimit>,
+        span_fields: Option<SpanFields>,
     ) -> Self {
         LogsInner {
             output,
@@ -155,6 +159,7 @@ impl LogsInner {
             max_level: AtomicU8::new(level_to_u8(max_level)),
             flood_limit,
             flood: FloodTable::default(),
+            span_fields,
             shut_down: AtomicBool::new(false),
             counters: NodeCounters::default(),
             registry: Mutex::default(),
@@ -211,6 +216,12 @@ impl LogsInner {
         // During thread teardown: a buffer of its own, drained when dropped.
         found.unwrap_or_else(|| Rc::new(RefCell::new(Buffer::new(self.clone()))))
     }
+    /// The span fields of records logged straight to a node.
+    #[inline]
+    pub(crate) fn span_fields(&self) -> Option<&SpanFields> {
+        self.span_fields.as_ref()
+    }
+
     /// Whether a record at `level` from `node` is produced at all.
     #[inline]
     pub(crate) fn enabled(&self, node: &Node, level: Level) -> bool {

@@ -12,6 +12,7 @@ use crate::{
     encoder::{EncoderLimits, EncoderSettings},
     flood::FloodLimit,
     metrics::NodeMetrics,
+    spans::SpanFields,
     view::LogRecordView,
 };
 
@@ -80,6 +81,7 @@ impl NodeLogs {
             settings: EncoderSettings::default(),
             max_level: LevelFilter::TRACE,
             flood: Some(FloodLimit::DEFAULT),
+            span_fields: None,
         }
     }
 
@@ -167,6 +169,7 @@ pub struct NodeLogsBuilder {
     settings: EncoderSettings,
     max_level: LevelFilter,
     flood: Option<FloodLimit>,
+    span_fields: Option<SpanFields>,
 }
 impl NodeLogsBuilder {
     crate::__encoder_settings_setters!(settings);
@@ -190,11 +193,33 @@ impl NodeLogsBuilder {
         self
     }
 
+    /// Records logged straight to a node (`otel_*!`, `log_event`) carry the
+    /// fields of the spans current on the logging thread, as the
+    /// [`OtlpTracingLayer`](crate::OtlpTracingLayer) recorded them (give it
+    /// [`with_span_fields`](crate::OtlpTracingLayerBuilder::with_span_fields)
+    /// too; the subscriber must be a `tracing_subscriber::Registry` with
+    /// layers). `fields` bounds them per record, as on the layer. Events
+    /// that reach a node through the layer carry the layer's span fields
+    /// whatever this says. `None` (the default): none, and no lookup.
+    pub fn with_span_fields(mut self, fields: Option<SpanFields>) -> Self {
+        self.span_fields = fields;
+        self
+    }
+
     /// Builds the node logs.
     pub fn build(self) -> NodeLogs {
         // The record clock calibrates here, not at the first event.
         crate::clock::warm();
         let (limits, resource) = (self.settings.limits(), self.settings.resource());
-        NodeLogs { inner: Arc::new(LogsInner::new(self.output, limits, resource, self.max_level, self.flood)) }
+        NodeLogs {
+            inner: Arc::new(LogsInner::new(
+                self.output,
+                limits,
+                resource,
+                self.max_level,
+                self.flood,
+                self.span_fields,
+            )),
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::{
     metrics::DropReason,
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     record::TracingLogRecord,
+    spans::CurrentSpans,
     view::LogRecordView,
 };
 
@@ -93,7 +94,13 @@ macro_rules! scope_methods {
 
             /// Logs one record (see [`NodeTelemetry::log_event`]).
             pub fn log_event<R: LogRecordView + ?Sized>(&self, record: &R) {
-                guarded(&self.inner.logs, &self.inner.node, record, || self.log_unguarded(record));
+                match self.inner.logs.span_fields() {
+                    None => guarded(&self.inner.logs, &self.inner.node, record, || self.log_unguarded(record)),
+                    Some(fields) => {
+                        let record = CurrentSpans { inner: record, fields };
+                        guarded(&self.inner.logs, &self.inner.node, &record, || self.log_unguarded(&record))
+                    }
+                }
             }
 
             /// Enters this node's scope on this thread until the guard is
