@@ -79,12 +79,46 @@ pub fn print_console_line(scope: &str, record: &(impl LogRecordView + ?Sized)) {
 /// Prints the line `write` produces to stderr, with a trailing newline,
 /// under the stderr lock and without allocating.
 pub(crate) fn print_line(write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
-    let stderr = io::stderr();
-    let mut line = StackLine { out: stderr.lock(), buf: [0; 1024], len: 0 };
-    // Formatting errors leave a partial line; it is still worth printing.
-    let _ = write(&mut line);
-    let _ = line.write_str("\n");
-    line.flush();
+    print_line_to(ConsoleStream::Stderr, write);
+}
+
+/// Prints the line `write` produces to `stream`, with a trailing newline,
+/// under the stream's lock and without allocating.
+pub(crate) fn print_line_to(stream: ConsoleStream, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
+    fn print<W: io::Write>(out: W, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
+        let mut line = StackLine { out, buf: [0; 1024], len: 0 };
+        // Formatting errors leave a partial line; it is still worth printing.
+        let _ = write(&mut line);
+        let _ = line.write_str("\n");
+        line.flush();
+    }
+    match stream {
+        ConsoleStream::Stderr => print(io::stderr().lock(), write),
+        ConsoleStream::Stdout => print(io::stdout().lock(), write),
+    }
+}
+
+/// The stream console lines go to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ConsoleStream {
+    /// Standard error (the default: the text console's stream).
+    #[default]
+    Stderr,
+    /// Standard output (where log agents read OTLP/JSON lines from a
+    /// container).
+    Stdout,
+}
+
+/// How console lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConsoleFormat {
+    /// Human-readable text on stderr ([`write_console_line`]).
+    #[default]
+    Text,
+    /// One OTLP/JSON `ExportLogsServiceRequest` per line on the stream (see
+    /// [`json`](crate::json)).
+    OtlpJson(ConsoleStream),
 }
 
 /// A line buffered on the stack and written out in 1 KiB chunks.

@@ -675,6 +675,18 @@ impl<'a> DecodedResource<'a> {
     }
 }
 
+impl<'a> DecodedResource<'a> {
+    /// Reads and checks one encoded `Resource` message (as
+    /// [`OtlpResource::encoded`](crate::encoder::OtlpResource::encoded) holds).
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with the bytes.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::check(Msg::new(bytes))
+    }
+}
+
 impl MapView for DecodedResource<'_> {
     fn visit_entries(&self, visitor: &mut dyn FnMut(&str, AnyValue<'_>)) {
         self.attributes.visit_entries(visitor);
@@ -907,6 +919,21 @@ impl<'a> DecodedRecord<'a> {
             lend(body, |value| visitor.visit_body(value));
         }
         Ok(this)
+    }
+
+    /// The `severity_text` field as it is (empty when not set).
+    pub fn severity_text_field(&self) -> &'a str {
+        self.severity_text
+    }
+
+    /// The `trace_id` field as it is (empty or 16 bytes).
+    pub fn trace_id(&self) -> &'a [u8] {
+        self.trace_id
+    }
+
+    /// The `span_id` field as it is (empty or 8 bytes).
+    pub fn span_id(&self) -> &'a [u8] {
+        self.span_id
     }
 
     /// The raw `severity_number`, also outside OTLP's 1..=24.

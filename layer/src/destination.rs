@@ -10,8 +10,9 @@
 
 use crate::{
     channel::{OtlpBytesSender, TrySendError},
-    console,
+    console::{self, ConsoleFormat, ConsoleStream},
     encoder::OtlpBytes,
+    json,
     metrics::DropReason,
     node::{NodeLogs, Output},
     startup::{self, Push, StartupBuffer},
@@ -26,6 +27,12 @@ pub enum Destination {
     Channel(OtlpBytesSender),
     /// Write each event as a human-readable line to stderr, synchronously.
     Console,
+    /// Write each event as one OTLP/JSON line (an `ExportLogsServiceRequest`
+    /// of one record, see [`json`](crate::json)) to the stream,
+    /// synchronously: encoded once with the layer's resource and limits,
+    /// then written from the bytes. For log agents reading a container's
+    /// output, and the Collector's `otlpjsonfile` receiver.
+    OtlpJson(ConsoleStream),
     /// Discard every event (counted as [`DropReason::Discarded`](crate::DropReason::Discarded)).
     Noop,
     /// Encode each event into this thread's buffer of a [`NodeLogs`]
@@ -62,10 +69,11 @@ impl Destination {
             Destination::Channel(sender) => sender,
             Destination::Buffered(path) => match path.output() {
                 Output::Channel(sender) => sender,
-                Output::Console => return startup::print(&request),
+                Output::Console(format) => return print(&request, *format),
                 _ => return Some(DropReason::Discarded),
             },
             Destination::Console => return startup::print(&request),
+            Destination::OtlpJson(stream) => return print(&request, ConsoleFormat::OtlpJson(*stream)),
             Destination::Noop => return Some(DropReason::Discarded),
             Destination::Startup(buffer) => {
                 return match buffer.push(request, crate::clock::now_unix_nanos(), None) {
@@ -104,16 +112,29 @@ impl Destination {
     }
 }
 
+/// Prints an encoded request in `format`; `RecordTooLarge` if it does not
+/// decode (never: it is our own encoding).
+pub(crate) fn print(request: &OtlpBytes, format: ConsoleFormat) -> Option<DropReason> {
+    match format {
+        ConsoleFormat::OtlpJson(stream) => match json::print_request(request.as_bytes(), stream) {
+            Ok(_) => None,
+            Err(_) => Some(DropReason::RecordTooLarge),
+        },
+        _ => startup::print(request),
+    }
+}
+
 impl From<Destination> for Output {
     /// A `NodeLogs`'s output: `Buffered(path)` sends where `path` sends.
     fn from(destination: Destination) -> Self {
         match destination {
             Destination::Channel(sender) => Output::Channel(sender),
-            Destination::Console => Output::Console,
+            Destination::Console => Output::Console(ConsoleFormat::Text),
+            Destination::OtlpJson(stream) => Output::Console(ConsoleFormat::OtlpJson(stream)),
             Destination::Noop => Output::Noop,
             Destination::Buffered(path) => path.output().clone(),
             // Node logs do not wait: their records go to the console.
-            Destination::Startup(_) => Output::Console,
+            Destination::Startup(_) => Output::Console(ConsoleFormat::Text),
         }
     }
 }

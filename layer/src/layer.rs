@@ -13,7 +13,7 @@ use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 use crate::{
     channel::{OtlpBytesSender, TrySendError},
     clock::now_unix_nanos,
-    console,
+    console::{self, ConsoleStream},
     destination::Destination,
     encoder::OtlpBytes,
     encoder::{EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder},
@@ -644,6 +644,7 @@ impl LayerState {
                 path.log_unattributed(scope, record);
                 self.counters.delivered();
             }
+            Destination::OtlpJson(stream) => self.print_json(*stream, scope, record),
             Destination::Channel(sender) => {
                 // Counted in this thread's own counts where there are some.
                 let refused =
@@ -653,6 +654,25 @@ impl LayerState {
                 }
             }
             Destination::Startup(buffer) => self.keep(buffer, scope, record),
+        }
+    }
+
+    /// Encodes `record` as one request and prints it as an OTLP/JSON line.
+    #[cold]
+    fn print_json<R: LogRecordView + ?Sized>(self: &Arc<Self>, stream: ConsoleStream, scope: &str, record: &R) {
+        let encoded = self.with_encoder(|encoder, _| {
+            let cut = encoder.encode_log_record(scope, record).ok()?;
+            Some((encoder.flush(), cut))
+        });
+        let Some((request, cut)) = encoded else {
+            return self.drop_event(DropReason::RecordTooLarge, scope, record);
+        };
+        if cut > 0 {
+            self.counters.truncated(cut);
+        }
+        match crate::json::print_request(request.as_bytes(), stream) {
+            Ok(_) => self.counters.delivered(),
+            Err(_) => self.drop_event(DropReason::RecordTooLarge, scope, record),
         }
     }
 

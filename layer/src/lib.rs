@@ -153,6 +153,7 @@ pub mod decode;
 mod destination;
 pub mod encoder;
 pub mod flood;
+pub mod json;
 mod layer;
 pub mod levels;
 mod logger;

@@ -34,9 +34,10 @@ use super::Node;
 use crate::{
     channel::{OtlpBytesSender, TrySendError},
     clock::now_unix_nanos,
-    console,
+    console::{self, ConsoleFormat},
     encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
     flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, Summary, SummaryRecord},
+    json,
     levels::level_to_u8,
     logger::NodeLogger,
     metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
@@ -85,8 +86,8 @@ enum Flush {
 pub enum Output {
     /// Records are batched in per-thread buffers, flushed into the channel.
     Channel(OtlpBytesSender),
-    /// Each record is printed when it is logged.
-    Console,
+    /// Each record is printed when it is logged, in this format.
+    Console(ConsoleFormat),
     /// Records are discarded (and counted).
     Noop,
 }
@@ -105,6 +106,8 @@ pub(crate) struct LogsInner {
     flood: FloodTable<Node>,
     /// The span fields records logged straight to a node carry.
     span_fields: Option<SpanFields>,
+    /// How records printed on the console are written.
+    console_format: ConsoleFormat,
     pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
@@ -151,8 +154,14 @@ impl LogsInner {
         max_level: LevelFilter,
         flood_limit: Option<FloodLimit>,
         span_fields: Option<SpanFields>,
+        console_format: Option<ConsoleFormat>,
     ) -> Self {
+        let console_format = console_format.unwrap_or(match output {
+            Output::Console(format) => format,
+            _ => ConsoleFormat::Text,
+        });
         LogsInner {
+            console_format,
             output,
             limits,
             resource,
@@ -258,12 +267,12 @@ impl LogsInner {
             let time = record.time_unix_nano().unwrap_or(0);
             let summary = summary.map(|(info, summary)| SummaryRecord { info, summary, time });
             match (node.logger(), &self.output) {
-                (NodeLogger::Console, _) | (NodeLogger::Default, Output::Console) => {
+                (NodeLogger::Console, _) | (NodeLogger::Default, Output::Console(_)) => {
                     if let Some(summary) = &summary {
-                        console::print_console_line(node.id(), summary);
+                        self.print(node.id(), summary);
                         self.delivered();
                     }
-                    console::print_console_line(node.id(), record);
+                    self.print(node.id(), record);
                     return self.delivered();
                 }
                 (NodeLogger::Raw, _) => {
@@ -367,6 +376,14 @@ impl LogsInner {
         }
     }
 
+    /// Prints a record on the console, in the console format.
+    fn print<R: LogRecordView + ?Sized>(&self, scope: &str, record: &R) {
+        match self.console_format {
+            ConsoleFormat::OtlpJson(stream) => json::print_record(&self.resource, scope, record, stream),
+            _ => console::print_console_line(scope, record),
+        }
+    }
+
     /// Counts a record that went out synchronously (console, raw logger).
     fn delivered(&self) {
         add(&self.counters.received, 1);
@@ -380,7 +397,7 @@ impl LogsInner {
         let error = record.severity().is_some_and(|s| s.number() >= 17);
         match logger {
             NodeLogger::Console if error => {
-                console::print_console_line(node.id(), record);
+                self.print(node.id(), record);
                 self.delivered();
             }
             NodeLogger::Raw if error => {

@@ -9,6 +9,7 @@ use super::{
     buffer::{LogsInner, Output},
 };
 use crate::{
+    console::ConsoleFormat,
     encoder::{EncoderLimits, EncoderSettings},
     flood::FloodLimit,
     metrics::NodeMetrics,
@@ -82,6 +83,7 @@ impl NodeLogs {
             max_level: LevelFilter::TRACE,
             flood: Some(FloodLimit::DEFAULT),
             span_fields: None,
+            console_format: None,
         }
     }
 
@@ -170,6 +172,7 @@ pub struct NodeLogsBuilder {
     max_level: LevelFilter,
     flood: Option<FloodLimit>,
     span_fields: Option<SpanFields>,
+    console_format: Option<ConsoleFormat>,
 }
 impl NodeLogsBuilder {
     crate::__encoder_settings_setters!(settings);
@@ -206,6 +209,17 @@ impl NodeLogsBuilder {
         self
     }
 
+    /// How records printed on the console (nodes whose logger is
+    /// [`NodeLogger::Console`](crate::NodeLogger::Console), every node when
+    /// the output is the console) are written. Default: the output's format
+    /// when it is the console ([`Destination::Console`](crate::Destination::Console):
+    /// text, [`Destination::OtlpJson`](crate::Destination::OtlpJson): OTLP/JSON),
+    /// else text.
+    pub fn with_console_format(mut self, format: ConsoleFormat) -> Self {
+        self.console_format = Some(format);
+        self
+    }
+
     /// Builds the node logs.
     pub fn build(self) -> NodeLogs {
         // The record clock calibrates here, not at the first event.
@@ -219,6 +233,7 @@ impl NodeLogsBuilder {
                 self.max_level,
                 self.flood,
                 self.span_fields,
+                self.console_format,
             )),
         }
     }
