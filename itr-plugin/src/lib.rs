@@ -164,6 +164,7 @@
 //! The minimum supported Rust version is 1.88.
 
 mod admin;
+pub mod bounds;
 pub mod config;
 pub mod receiver;
 pub mod telemetry;

@@ -125,6 +125,21 @@ impl InternalTelemetryBuilder {
         self
     }
 
+    /// Records logged straight to a node carry the fields of the current
+    /// spans (see
+    /// [`NodeLogsBuilder::with_span_fields`](selftrace::node::NodeLogsBuilder::with_span_fields)).
+    pub fn with_span_fields(mut self, fields: Option<selftrace::spans::SpanFields>) -> Self {
+        self.path = self.path.with_span_fields(fields);
+        self
+    }
+
+    /// How nodes whose logger is `console` print (see
+    /// [`NodeLogsBuilder::with_console_format`](selftrace::node::NodeLogsBuilder::with_console_format)).
+    pub fn with_console_format(mut self, format: selftrace::console::ConsoleFormat) -> Self {
+        self.path = self.path.with_console_format(format);
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> InternalTelemetry {
         InternalTelemetry {

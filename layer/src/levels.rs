@@ -149,6 +149,16 @@ impl DynamicFilter {
     pub fn handle(&self) -> LevelHandle {
         LevelHandle { inner: Arc::downgrade(&self.inner) }
     }
+
+    /// The most verbose level anything passes at: the level, or the most
+    /// verbose of the directives (`"warn,db=debug"`: DEBUG).
+    pub fn max_level(&self) -> LevelFilter {
+        match &*self.inner.directives.load() {
+            Some(directives) => <EnvFilter as Filter<tracing_subscriber::Registry>>::max_level_hint(&directives.0)
+                .unwrap_or(LevelFilter::TRACE),
+            None => self.inner.level(),
+        }
+    }
 }
 
 /// Level changes one at a time, each with its rebuild: tracing-core lets

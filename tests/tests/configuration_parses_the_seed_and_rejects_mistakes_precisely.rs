@@ -106,11 +106,15 @@ fn wrong_types_and_values_name_the_key() {
         e.contains("`service.telemetry.logs.processors[0].batch.exporter.otlp.timeout`") && e.contains("no unit"),
         "{e}"
     );
-    // In range, checked after parsing: the place of the section.
+    // Each in range, the two together not: checked after parsing, at the
+    // place of the section.
     let e = engine_error(
-        "service:\n  telemetry:\n    logs:\n      internal_collection: { buffer_size_bytes: 100 }\n      processors: []\n",
+        "service:\n  telemetry:\n    logs:\n      internal_collection: { buffer_size_bytes: 4096, max_record_bytes: 4000 }\n      processors: []\n",
     );
-    assert!(e.contains("`service.telemetry.logs.internal_collection` (line 4, column 28): buffer capacity 100"), "{e}");
+    assert!(
+        e.contains("`service.telemetry.logs.internal_collection` (line 4, column 28): record limit 4000 must be at least 128 and at most the buffer capacity 4096 less 512"),
+        "{e}"
+    );
 }
 
 const ITR_PIPELINE: &str = "\
@@ -168,4 +172,96 @@ fn modes_and_graphs_that_disagree_are_rejected() {
         "service:\n  telemetry:\n    logs:\n      internal_collection: {{ enabled: true }}\n      nodes:\n        main/exporter/consol: {{ logger: raw }}\n{ITR_PIPELINE}"
     ));
     assert!(e.contains("`service.telemetry.logs.nodes.main/exporter/consol` (line 6, column 31): no node"), "{e}");
+}
+
+#[test]
+fn every_capacity_and_count_out_of_its_range_is_rejected_at_its_key() {
+    let logs = |body: &str| service_error(&format!("service:\n  telemetry:\n    logs:\n{body}"));
+    let collection = |key: &str, value: &str| {
+        logs(&format!("      internal_collection:\n        enabled: true\n        {key}: {value}\n"))
+    };
+    for (got, want) in [
+        (
+            collection("max_record_count", "1000000000000"),
+            "service.yaml:6:27: `service.telemetry.logs.internal_collection.max_record_count`: 1000000000000 is out of range: 1 to 1000000",
+        ),
+        (
+            collection("max_record_count", "0"),
+            "service.yaml:6:27: `service.telemetry.logs.internal_collection.max_record_count`: 0 is out of range: 1 to 1000000",
+        ),
+        (
+            collection("buffer_size_bytes", "100"),
+            "service.yaml:6:28: `service.telemetry.logs.internal_collection.buffer_size_bytes`: 100 is out of range: 1024 to 268435456",
+        ),
+        (
+            collection("max_record_bytes", "64"),
+            "service.yaml:6:27: `service.telemetry.logs.internal_collection.max_record_bytes`: 64 is out of range: 128 to 268435456",
+        ),
+        (
+            collection("max_value_bytes", "0"),
+            "service.yaml:6:26: `service.telemetry.logs.internal_collection.max_value_bytes`: 0 is out of range: 1 to 268435456",
+        ),
+        (
+            collection("flush_interval", "2h"),
+            "service.yaml:6:25: `service.telemetry.logs.internal_collection.flush_interval`: 2h is out of range: 1ms to 1h",
+        ),
+        (
+            logs("      startup_buffer_bytes: 300000000\n"),
+            "service.yaml:4:29: `service.telemetry.logs.startup_buffer_bytes`: 300000000 is out of range: 0 to 268435456",
+        ),
+        (
+            logs("      span_fields: { enabled: true, max_fields: 1000 }\n"),
+            "service.yaml:4:49: `service.telemetry.logs.span_fields.max_fields`: 1000 is out of range: 1 to 256",
+        ),
+        (
+            logs("      span_fields: { enabled: true, max_bytes: 0 }\n"),
+            "service.yaml:4:48: `service.telemetry.logs.span_fields.max_bytes`: 0 is out of range: 1 to 1048576",
+        ),
+        (
+            logs("      console: { format: text, stream: stdout }\n"),
+            "service.yaml:4:16: `service.telemetry.logs.console`: the text console writes to stderr; `stream` is for `format: otlp_json`",
+        ),
+    ] {
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn receiver_capacities_out_of_range_are_rejected_at_their_key() {
+    use selftrace_itr::{ReceiverSettings, config::from_yaml};
+    for (yaml, want) in [
+        ("channel_capacity: 0\n", "itr.yaml:1:19: `channel_capacity`: 0 is out of range: 1 to 1000000"),
+        ("channel_capacity: 5000000\n", "itr.yaml:1:19: `channel_capacity`: 5000000 is out of range: 1 to 1000000"),
+        ("max_batch_records: 10000000\n", "itr.yaml:1:20: `max_batch_records`: 10000000 is out of range: 1 to 1000000"),
+        ("max_batch_bytes: 10\n", "itr.yaml:1:18: `max_batch_bytes`: 10 is out of range: 1024 to 67108864"),
+        ("flush_interval: 0s\n", "itr.yaml:1:17: `flush_interval`: 0s is out of range: 1ms to 1h"),
+    ] {
+        let got = from_yaml::<ReceiverSettings>("itr.yaml", yaml).expect_err("out of range").to_string();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_resource_that_leaves_no_room_for_a_record_is_rejected_naming_the_attribute() {
+    let huge = "x".repeat(10 << 20);
+    let config = ServiceConfig::from_yaml(
+        "service.yaml",
+        &format!("service:\n  telemetry:\n    resource:\n      host.name: box\n      service.name: {huge}\n    logs:\n      processors: []\n"),
+    )
+    .expect("parses: the size is checked with the limits, at build");
+    let error = selftrace_itr::SelfTelemetry::builder(&config.telemetry).build().expect_err("rejected").to_string();
+    assert_eq!(
+        error,
+        "`service.telemetry.resource.service.name`: the resource takes 10485809 bytes encoded (10485760 of them this attribute's value), more than the 48993 bytes a request has room for beside a record at the limit (`internal_collection.buffer_size_bytes` 65536 less `max_record_bytes` 16383 less 160 for the envelope): every record would be dropped as too large"
+    );
+    // 40 KiB fits the default limits.
+    let fits = ServiceConfig::from_yaml(
+        "service.yaml",
+        &format!(
+            "service:\n  telemetry:\n    resource:\n      note: {}\n    logs:\n      processors: []\n",
+            "y".repeat(40 << 10)
+        ),
+    )
+    .expect("parses");
+    selftrace_itr::SelfTelemetry::builder(&fits.telemetry).build().expect("fits").shutdown();
 }

@@ -237,3 +237,71 @@ fn the_json_console_destination_and_node_logs_print_lines_protobuf_parses() {
         ]
     );
 }
+
+/// In the child process: the telemetry a YAML builds, printing OTLP/JSON
+/// lines on stdout, with span fields and code location.
+fn log_through_yaml(case: &str) {
+    let logs = match case {
+        "exporter" => "processors:\n        - simple: { exporter: { console: { format: otlp_json, stream: stdout } } }",
+        _ => "processors: []\n      console: { format: otlp_json, stream: stdout }",
+    };
+    let yaml = format!(
+        "service:\n  telemetry:\n    resource: {{ service.name: yaml-json }}\n    logs:\n      level: info\n      span_fields: {{ enabled: true, spans: [request] }}\n      code_location: true\n      {logs}\n"
+    );
+    let config = selftrace_itr::ServiceConfig::from_yaml("service.yaml", &yaml).expect("parses");
+    let telemetry = selftrace_itr::SelfTelemetry::builder(&config.telemetry).node("main").build().expect("builds");
+    let node = telemetry.shared("main").expect("node");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(telemetry.layer()), || {
+        let _request = tracing::info_span!("request", request_id = 7).entered();
+        let _other = tracing::info_span!("other", hidden = 1).entered();
+        tracing::info!(target: "app", rows = 3, "served");
+        node.in_scope(|| tracing::warn!(target: "lib", "in the node"));
+    });
+    telemetry.shutdown();
+}
+
+#[test]
+fn yaml_console_exporters_print_otlp_json_lines_with_span_fields_and_code_location() {
+    if let Ok(case) = std::env::var("SELFTRACE_JSON_YAML_CHILD") {
+        return log_through_yaml(&case);
+    }
+    for case in ["exporter", "console"] {
+        let exe = std::env::current_exe().expect("test binary");
+        let output = std::process::Command::new(exe)
+            .args([
+                "yaml_console_exporters_print_otlp_json_lines_with_span_fields_and_code_location",
+                "--exact",
+                "--nocapture",
+            ])
+            .env("SELFTRACE_JSON_YAML_CHILD", case)
+            .output()
+            .expect("child runs");
+        assert!(output.status.success(), "{case}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).expect("utf-8");
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with('{')).collect();
+        assert_eq!(lines.len(), 2, "{case}: {stdout}");
+        assert!(lines.iter().all(|l| l.contains(r#"{"key":"service.name","value":{"stringValue":"yaml-json"}}"#)));
+        let dir = std::env::temp_dir().join(format!("selftrace-json-yaml-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("stdout.json");
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        let parsed = std::process::Command::new(python())
+            .arg(python_script("json_lines_match.py"))
+            .arg("--parse-only")
+            .arg(&path)
+            .output()
+            .expect("python runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+        let hex = selftrace_tests::hex;
+        let location = "code.file.path,code.line.number,code.module.name";
+        assert_eq!(
+            String::from_utf8_lossy(&parsed.stdout).lines().collect::<Vec<_>>(),
+            [
+                format!("app|9|{}|{location},rows,request_id", hex(b"served")),
+                format!("main|13|{}|{location},request_id", hex(b"in the node")),
+            ],
+            "{case}"
+        );
+    }
+}

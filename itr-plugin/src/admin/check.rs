@@ -147,19 +147,3 @@ pub(super) fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node
 pub(super) fn invalid_receiver(id: &str, error: &ConfigError) -> SetupError {
     SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string()).caused_by(error.clone())
 }
-
-/// The most a startup buffer may hold: 256 MiB.
-pub(super) const MAX_STARTUP_BUFFER_BYTES: usize = 256 << 20;
-
-/// `logs.startup_buffer_bytes`, checked.
-pub(super) fn startup_buffer_bytes(logs: &LogsConfig) -> Result<usize, SetupError> {
-    let bytes = logs.startup_buffer_bytes();
-    if bytes > MAX_STARTUP_BUFFER_BYTES {
-        return Err(SetupError::new(
-            format!("{LOGS}.startup_buffer_bytes"),
-            None,
-            format!("{bytes} is more than the most a startup buffer may hold ({MAX_STARTUP_BUFFER_BYTES} bytes)"),
-        ));
-    }
-    Ok(bytes)
-}

@@ -41,8 +41,11 @@ impl Exporting {
         provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     ) -> Result<Self, SetupError> {
         let own_provider = provider.is_some();
+        // `console: { format: otlp_json }`: lines written from the bytes.
+        let (json, processors): (Processors<'_>, Processors<'_>) =
+            logs.processors().iter().enumerate().partition(|(_, p)| !own_provider && p.otlp_json_console().is_some());
         let (native, through_sdk): (Processors<'_>, Processors<'_>) =
-            logs.processors().iter().enumerate().partition(|(_, p)| !own_provider && p.is_native_export());
+            processors.into_iter().partition(|(_, p)| !own_provider && p.is_native_export());
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         let exporters = native
             .iter()
@@ -76,9 +79,10 @@ impl Exporting {
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         exporting.extend(exporters.iter().map(|e| e.destination()));
         exporting.extend(bridge.as_ref().map(|b| b.destination()));
+        exporting.extend(json.iter().filter_map(|(_, p)| p.otlp_json_console()).map(Destination::OtlpJson));
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         let buffers = match &exporters[..] {
-            [exporter] if bridge.is_none() => Some(exporter.node_logs()),
+            [exporter] if bridge.is_none() && json.is_empty() => Some(exporter.node_logs()),
             _ => None,
         };
         #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]

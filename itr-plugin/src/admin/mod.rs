@@ -21,6 +21,7 @@ use std::{
 use selftrace::{
     Destination, DestinationHandle, EncoderLimits, LayerMetrics, LocalTelemetry, Node, NodeLogger, NodeLogs,
     NodeMetrics, OtlpTracingLayer, SharedTelemetry,
+    console::ConsoleFormat,
     encoder::EncoderSettings,
     levels::{DynamicFilter, LevelError, LevelHandle},
     startup::StartupBuffer,
@@ -31,7 +32,7 @@ use tracing_subscriber::{Layer, registry::LookupSpan};
 pub use self::error::SetupError;
 use self::exporting::Exporting;
 use crate::{
-    config::{LogsConfig, Mode, SdkExporter, TelemetryConfig},
+    config::{DEFAULT_DIRECTIVES, LevelSource, LogsConfig, Mode, SdkExporter, TelemetryConfig},
     receiver::{InternalTelemetryReceiver, ReceiverMetrics, ReceiverSettings},
     telemetry::InternalTelemetry,
     zone::Zone,
@@ -127,6 +128,8 @@ pub struct SelfTelemetry {
     path: NodeLogs,
     layer: OtlpTracingLayer,
     filter: DynamicFilter,
+    /// Where the layer's level came from at build.
+    level_source: LevelSource,
     handle: DestinationHandle,
     internal: Option<InternalTelemetry>,
     receivers: Mutex<BTreeMap<String, InternalTelemetryReceiver>>,
@@ -340,6 +343,13 @@ impl SelfTelemetry {
         self.zone_logger
     }
 
+    /// Where the layer's level came from when it was built: `level` in the
+    /// configuration, `RUST_LOG`, or the default directives (also when
+    /// `RUST_LOG` did not parse).
+    pub fn level_source(&self) -> &LevelSource {
+        &self.level_source
+    }
+
     /// The node logs component logs go through.
     pub fn node_logs(&self) -> &NodeLogs {
         &self.path
@@ -508,7 +518,9 @@ impl SelfTelemetryBuilder {
 
         // Every encoder's resource and limits.
         let resource = Resource::of(&self.config, &self.service_name);
-        let encoding = resource.encoder_settings(check::limits(&logs)?);
+        let limits = check::limits(&logs)?;
+        let encoding = resource.encoder_settings(limits);
+        resource.fits(&encoding, &self.config)?;
 
         // The SDK modes' processors, and where they take requests.
         #[cfg(feature = "sdk")]
@@ -516,13 +528,22 @@ impl SelfTelemetryBuilder {
         #[cfg(not(feature = "sdk"))]
         let exporting = Exporting::build(&logs)?;
 
+        // The layer's level: `level`, else `RUST_LOG`, else the default.
+        let (filter, level_source) = level_filter(&logs);
+        let level = filter.max_level();
+
         // The node logs, the receivers and the layer.
         let internal = mode.collects_internally().then(|| {
-            InternalTelemetry::builder()
+            let internal = InternalTelemetry::builder()
                 .with_encoder_settings(encoding.clone())
-                .with_max_level(logs.level())
+                .with_max_level(level)
                 .with_flood_limit(logs.flood_limit())
-                .build()
+                .with_span_fields(logs.span_fields().cloned());
+            match logs.console_format() {
+                Some(format) => internal.with_console_format(format),
+                None => internal,
+            }
+            .build()
         });
         let mut receivers = BTreeMap::new();
         if let Some(internal) = &internal {
@@ -534,21 +555,31 @@ impl SelfTelemetryBuilder {
         let path = match (&internal, &exporting.buffers, &exporting.destination) {
             (Some(internal), ..) => internal.node_logs().clone(),
             (None, Some(buffers), _) => buffers.clone(),
-            (None, None, destination) => NodeLogs::builder(destination.clone().unwrap_or(Destination::Console))
-                .with_encoder_settings(encoding.clone())
-                .with_max_level(logs.level())
-                .with_flood_limit(logs.flood_limit())
-                .build(),
+            (None, None, destination) => {
+                let path = NodeLogs::builder(destination.clone().unwrap_or_else(|| console(&logs)))
+                    .with_encoder_settings(encoding.clone())
+                    .with_max_level(level)
+                    .with_flood_limit(logs.flood_limit())
+                    .with_span_fields(logs.span_fields().cloned());
+                match logs.console_format() {
+                    Some(format) => path.with_console_format(format),
+                    None => path,
+                }
+                .build()
+            }
         };
         // ITR only: a startup buffer until the engine has taken every
         // receiver to mount it, then the router.
         let initial = match (&exporting.buffers, mode) {
             (Some(buffers), _) => Destination::Buffered(buffers.clone()),
-            (None, Mode::ItrOnly) => Destination::Startup(StartupBuffer::new(check::startup_buffer_bytes(&logs)?)),
-            (None, _) => exporting.destination.clone().unwrap_or(Destination::Console),
+            (None, Mode::ItrOnly) => Destination::Startup(StartupBuffer::new(logs.startup_buffer_bytes())),
+            (None, _) => exporting.destination.clone().unwrap_or_else(|| console(&logs)),
         };
-        let mut layer =
-            OtlpTracingLayer::builder(initial).with_encoder_settings(encoding).with_flood_limit(logs.flood_limit());
+        let mut layer = OtlpTracingLayer::builder(initial)
+            .with_encoder_settings(encoding)
+            .with_flood_limit(logs.flood_limit())
+            .with_span_fields(logs.span_fields().cloned())
+            .with_code_location(logs.code_location());
         if exports {
             let transport = logs.transport();
             layer = layer.with_denied_targets_to(
@@ -559,12 +590,11 @@ impl SelfTelemetryBuilder {
         }
         let layer = layer.build();
         let handle = layer.handle();
-        let (filter, _) = DynamicFilter::new(logs.level());
         // The node logs' level is a ceiling over every node's: the most
-        // verbose of `level` and the `nodes:` levels.
+        // verbose of the level and the `nodes:` levels.
         let configured = logs.nodes().filter_map(|(_, o)| o.level).fold(LevelFilter::OFF, LevelFilter::max);
-        let made = Made { level: logs.level(), configured, nodes: BTreeMap::new() };
-        path.set_max_level(made.ceiling(logs.level()));
+        let made = Made { level, configured, nodes: BTreeMap::new() };
+        path.set_max_level(made.ceiling(level));
 
         Ok(SelfTelemetry {
             mode,
@@ -576,6 +606,7 @@ impl SelfTelemetryBuilder {
             path,
             layer,
             filter,
+            level_source,
             handle,
             internal,
             receivers: Mutex::new(receivers),
@@ -584,6 +615,56 @@ impl SelfTelemetryBuilder {
             #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
             exporters: exporting.exporters,
         })
+    }
+}
+
+/// The console destination `console` names.
+fn console(logs: &LogsConfig) -> Destination {
+    match logs.console_format() {
+        Some(ConsoleFormat::OtlpJson(stream)) => Destination::OtlpJson(stream),
+        _ => Destination::Console,
+    }
+}
+
+/// The layer's filter and where its level came from: `level`, else
+/// `RUST_LOG` (read once, here), else the default directives. A `RUST_LOG`
+/// that does not parse is told on stderr, naming the variable, and the
+/// default applies.
+fn level_filter(logs: &LogsConfig) -> (DynamicFilter, LevelSource) {
+    let rust_log = match std::env::var("RUST_LOG") {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            selftrace::raw::write_raw_note(
+                "selftrace-itr",
+                format_args!("RUST_LOG is not valid UTF-8; using the default level `{DEFAULT_DIRECTIVES}`"),
+            );
+            None
+        }
+    };
+    let default = || match DynamicFilter::with_directives(DEFAULT_DIRECTIVES) {
+        Ok((filter, _)) => filter,
+        Err(_) => DynamicFilter::new(LevelFilter::INFO).0,
+    };
+    match logs.level_source(rust_log.as_deref()) {
+        LevelSource::Config(level) => (DynamicFilter::new(level).0, LevelSource::Config(level)),
+        LevelSource::Env(directives) => match DynamicFilter::with_directives(&directives) {
+            Ok((filter, _)) => (filter, LevelSource::Env(directives)),
+            Err(e) => {
+                let reason = match &e {
+                    LevelError::Directives { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                selftrace::raw::write_raw_note(
+                    "selftrace-itr",
+                    format_args!(
+                        "RUST_LOG={directives:?} is not a valid filter ({reason}); using the default level `{DEFAULT_DIRECTIVES}`"
+                    ),
+                );
+                (default(), LevelSource::Default)
+            }
+        },
+        _ => (default(), LevelSource::Default),
     }
 }
 
@@ -611,6 +692,37 @@ impl Resource {
     fn encoder_settings(&self, limits: EncoderLimits) -> EncoderSettings {
         let settings = EncoderSettings::new().with_service_name(self.service_name.clone()).with_limits(limits);
         self.attributes.iter().fold(settings, |s, (k, v)| s.with_resource_attribute(k.clone(), v.clone()))
+    }
+
+    /// Whether the encoded resource leaves room for a record at the limit
+    /// ([`EncoderLimits::resource_room`]); else an error naming its largest
+    /// attribute, instead of every record dropped as too large later.
+    fn fits(&self, encoding: &EncoderSettings, config: &TelemetryConfig) -> Result<(), SetupError> {
+        let limits = encoding.limits();
+        let (size, room) = (encoding.resource().encoded().len(), limits.resource_room());
+        if size <= room {
+            return Ok(());
+        }
+        let name = ("service.name", self.service_name.as_str());
+        let attributes = self.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let (key, value) =
+            std::iter::once(name).chain(attributes).max_by_key(|(k, v)| k.len() + v.len()).unwrap_or(name);
+        let path = if key == "service.name" && !config.resource.contains_key(key) {
+            "the service name the engine gives".to_owned()
+        } else {
+            format!("service.telemetry.resource.{key}")
+        };
+        Err(SetupError::new(
+            path,
+            None,
+            format!(
+                "the resource takes {size} bytes encoded ({} of them this attribute's value), more than the {room} bytes a request has room for beside a record at the limit (`internal_collection.buffer_size_bytes` {} less `max_record_bytes` {} less {} for the envelope): every record would be dropped as too large",
+                value.len(),
+                limits.buffer_capacity(),
+                limits.max_record_bytes(),
+                selftrace::encoder::RESOURCE_ROOM_ENVELOPE_BYTES,
+            ),
+        ))
     }
 
     /// The SDK's resource.
@@ -680,7 +792,7 @@ mod tests {
     #[test]
     fn a_setup_error_gives_the_error_it_wraps_as_its_source() {
         use std::error::Error as _;
-        let yaml = "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true, buffer_size_bytes: 100 }\n      processors: []\n";
+        let yaml = "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true, buffer_size_bytes: 4096, max_record_bytes: 4000 }\n      processors: []\n";
         let config = ServiceConfig::from_yaml("t.yaml", yaml).unwrap();
         let error =
             SelfTelemetry::builder(&config.telemetry).receiver("itr", ReceiverSettings::default()).build().unwrap_err();
@@ -730,32 +842,36 @@ mod tests {
         });
 
         let too_big = yaml.replace("processors: []", "processors: []\n      startup_buffer_bytes: 1000000000");
-        let config = ServiceConfig::from_yaml("t.yaml", &too_big).unwrap();
-        let error = SelfTelemetry::builder(&config.telemetry)
-            .receiver("itr", ReceiverSettings::default())
-            .build()
-            .expect_err("over the bound");
+        let error = ServiceConfig::from_yaml("t.yaml", &too_big).expect_err("over the bound");
         assert_eq!(error.path(), "service.telemetry.logs.startup_buffer_bytes");
-        assert!(error.message().contains("268435456 bytes"), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "t.yaml:6:29: `service.telemetry.logs.startup_buffer_bytes`: 1000000000 is out of range: 0 to 268435456"
+        );
     }
 
+    /// With `level` written: the default directives (the transport crates
+    /// `off`) do not apply, the layer's own denial does.
     #[test]
     fn transport_crates_never_reach_an_exporting_destination() {
         let itr_only = telemetry(
-            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: []\n",
+            "service:\n  telemetry:\n    logs:\n      level: info\n      internal_collection: { enabled: true }\n      processors: []\n",
         );
         assert_eq!(itr_only.mode(), Mode::ItrOnly);
         assert_eq!(transport_events(&itr_only), (3, 1), "only `hyperloop` gets through, inside a node or not");
         let hybrid = telemetry(
-            "service:\n  telemetry:\n    logs:\n      internal_collection: { enabled: true }\n      processors: [{simple: {exporter: {console: }}}]\n",
+            "service:\n  telemetry:\n    logs:\n      level: info\n      internal_collection: { enabled: true }\n      processors: [{simple: {exporter: {console: }}}]\n",
         );
         assert_eq!(transport_events(&hybrid), (3, 1), "the ITR exports: the same in hybrid mode");
         hybrid.shutdown();
         itr_only.shutdown();
 
         // Nothing is exported in console mode: they are printed like the rest.
-        let config =
-            ServiceConfig::from_yaml("t.yaml", "service:\n  telemetry:\n    logs:\n      processors: []\n").unwrap();
+        let config = ServiceConfig::from_yaml(
+            "t.yaml",
+            "service:\n  telemetry:\n    logs:\n      level: info\n      processors: []\n",
+        )
+        .unwrap();
         let console = SelfTelemetry::builder(&config.telemetry).node("main").build().unwrap();
         assert_eq!(console.mode(), Mode::Console);
         assert_eq!(transport_events(&console), (0, 4));

@@ -5,8 +5,13 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 
 use selftrace::{
     DEFAULT_CHANNEL_CAPACITY, NodeLogger,
-    encoder::{DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES},
+    console::{ConsoleFormat, ConsoleStream},
+    encoder::{
+        DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, MIN_BUFFER_CAPACITY,
+        MIN_MAX_RECORD_BYTES,
+    },
     flood::FloodLimit,
+    spans::{MAX_SPAN_FIELD_BYTES, MAX_SPAN_FIELDS, SpanFields},
 };
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -15,7 +20,10 @@ use tracing_core::LevelFilter;
 mod yaml;
 
 pub use self::yaml::{YamlError, from_yaml};
-use crate::receiver::{DEFAULT_FLUSH_INTERVAL, duration};
+use crate::{
+    bounds::{MAX_BYTES, MAX_COUNT, interval, within, within_option},
+    receiver::DEFAULT_FLUSH_INTERVAL,
+};
 
 /// The `service` section of an engine's configuration: the part selftrace
 /// reads. An engine embeds it in its own configuration type, or reads a
@@ -110,7 +118,7 @@ pub struct TelemetryConfig {
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
     #[serde(default)]
-    level: LogLevel,
+    level: Option<LogLevel>,
     #[serde(default)]
     internal_collection: Option<Spanned<InternalCollection>>,
     #[serde(default)]
@@ -121,8 +129,138 @@ pub struct LogsConfig {
     transport: Option<Spanned<TransportConfig>>,
     #[serde(default)]
     flood_control: FloodControl,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "within_option::<_, 0, MAX_BYTES>")]
     startup_buffer_bytes: Option<usize>,
+    #[serde(default)]
+    span_fields: SpanFieldsConfig,
+    #[serde(default)]
+    code_location: bool,
+    #[serde(default)]
+    console: Option<ConsoleConfig>,
+}
+
+/// `span_fields`: each record carries the fields of the spans its event is
+/// inside (see [`selftrace::spans`]). Off by default.
+///
+/// ```yaml
+/// span_fields:
+///   enabled: true       # default false
+///   spans: [request]    # only these spans' fields; left out: every span
+///   max_fields: 32      # per record, 1 to 256
+///   max_bytes: 4096     # of encoded span fields per record, 1 to 1048576
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SpanFieldsAsWritten")]
+pub struct SpanFieldsConfig {
+    fields: Option<SpanFields>,
+}
+
+impl SpanFieldsConfig {
+    /// The span fields, `None` when not enabled.
+    pub fn fields(&self) -> Option<&SpanFields> {
+        self.fields.as_ref()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpanFieldsAsWritten {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    spans: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "within_option::<_, 1, MAX_SPAN_FIELDS>")]
+    max_fields: Option<usize>,
+    #[serde(default, deserialize_with = "within_option::<_, 1, MAX_SPAN_FIELD_BYTES>")]
+    max_bytes: Option<usize>,
+}
+
+impl TryFrom<SpanFieldsAsWritten> for SpanFieldsConfig {
+    type Error = selftrace::spans::SpanFieldsError;
+
+    fn try_from(written: SpanFieldsAsWritten) -> Result<Self, Self::Error> {
+        let fields = match written.spans {
+            Some(names) => SpanFields::named(names),
+            None => SpanFields::all(),
+        };
+        let fields = fields.with_bounds(
+            written.max_fields.unwrap_or(selftrace::spans::DEFAULT_MAX_SPAN_FIELDS),
+            written.max_bytes.unwrap_or(selftrace::spans::DEFAULT_MAX_SPAN_FIELD_BYTES),
+        )?;
+        Ok(Self { fields: written.enabled.then_some(fields) })
+    }
+}
+
+/// `console`: how the console prints, in `console` mode and for nodes whose
+/// logger is `console`.
+///
+/// ```yaml
+/// console:
+///   format: otlp_json   # text (default) | otlp_json: one OTLP/JSON request per line
+///   stream: stdout      # stderr (default) | stdout; otlp_json only
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ConsoleAsWritten")]
+pub struct ConsoleConfig {
+    format: ConsoleFormat,
+}
+
+impl ConsoleConfig {
+    /// The format (and stream) written.
+    pub fn format(&self) -> ConsoleFormat {
+        self.format
+    }
+}
+
+/// A console as written: a format and a stream.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsoleAsWritten {
+    #[serde(default)]
+    format: ConsoleFormatName,
+    #[serde(default)]
+    stream: Option<StreamName>,
+}
+
+#[derive(Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum ConsoleFormatName {
+    #[default]
+    Text,
+    OtlpJson,
+}
+
+#[derive(Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum StreamName {
+    Stderr,
+    Stdout,
+}
+
+impl TryFrom<ConsoleAsWritten> for ConsoleFormat {
+    type Error = String;
+
+    fn try_from(written: ConsoleAsWritten) -> Result<Self, Self::Error> {
+        let stream = match written.stream {
+            Some(StreamName::Stdout) => ConsoleStream::Stdout,
+            _ => ConsoleStream::Stderr,
+        };
+        match (written.format, written.stream) {
+            (ConsoleFormatName::Text, Some(StreamName::Stdout)) => {
+                Err("the text console writes to stderr; `stream` is for `format: otlp_json`".into())
+            }
+            (ConsoleFormatName::Text, _) => Ok(ConsoleFormat::Text),
+            (ConsoleFormatName::OtlpJson, _) => Ok(ConsoleFormat::OtlpJson(stream)),
+        }
+    }
+}
+
+impl TryFrom<ConsoleAsWritten> for ConsoleConfig {
+    type Error = String;
+
+    fn try_from(written: ConsoleAsWritten) -> Result<Self, Self::Error> {
+        ConsoleFormat::try_from(written).map(|format| Self { format })
+    }
 }
 
 /// `flood_control`, in `logs` and in a `nodes:` entry: a repeated event
@@ -305,9 +443,42 @@ impl LogsConfig {
         }
     }
 
-    /// `level`: the most verbose level collected (default `info`).
-    pub fn level(&self) -> LevelFilter {
-        self.level.filter()
+    /// `level`: the most verbose level collected, when written (see
+    /// [`level_source`](Self::level_source) for what applies when it is
+    /// not).
+    pub fn written_level(&self) -> Option<LevelFilter> {
+        self.level.map(LogLevel::filter)
+    }
+
+    /// Where the layer's level comes from, as upstream (the OpenTelemetry
+    /// Collector's Rust peers, `tracing-subscriber`) settled it: `level`
+    /// when written; else `rust_log` (the `RUST_LOG` environment variable,
+    /// full `EnvFilter` syntax) when set and not blank; else
+    /// [`DEFAULT_DIRECTIVES`] (`info`, the transport crates `off`).
+    pub fn level_source(&self, rust_log: Option<&str>) -> LevelSource {
+        match (self.written_level(), rust_log.map(str::trim).filter(|v| !v.is_empty())) {
+            (Some(level), _) => LevelSource::Config(level),
+            (None, Some(directives)) => LevelSource::Env(directives.to_owned()),
+            (None, None) => LevelSource::Default,
+        }
+    }
+
+    /// `span_fields`: the span fields records carry, `None` when off.
+    pub fn span_fields(&self) -> Option<&SpanFields> {
+        self.span_fields.fields()
+    }
+
+    /// `code_location`: records carry `code.file.path`,
+    /// `code.line.number` and `code.module.name` (default false).
+    pub fn code_location(&self) -> bool {
+        self.code_location
+    }
+
+    /// `console`: how the console prints, when written (left out: text on
+    /// stderr in `console` mode; nodes whose logger is `console` print as
+    /// their node logs' output does when it is a console, else text).
+    pub fn console_format(&self) -> Option<ConsoleFormat> {
+        self.console.map(|c| c.format())
     }
 
     /// `flood_control`: the limit of repeated events (default 10 per 10 s),
@@ -377,13 +548,30 @@ fn location(at: &serde_saphyr::Location) -> (usize, usize) {
     (n(at.line()), n(at.column()))
 }
 
+/// The directives that apply when neither `level` nor `RUST_LOG` says:
+/// `info`, and the transport crates (whose events an export would feed
+/// back, and which log per request at `debug`) `off`.
+pub const DEFAULT_DIRECTIVES: &str = "info,h2=off,hyper=off,hyper_util=off,tonic=off,reqwest=off";
+
+/// Where the level of selftrace's layer comes from
+/// ([`LogsConfig::level_source`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LevelSource {
+    /// `level`, as written.
+    Config(LevelFilter),
+    /// `RUST_LOG`'s directives, read once when the telemetry is built.
+    Env(String),
+    /// [`DEFAULT_DIRECTIVES`].
+    Default,
+}
+
 /// `level`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum LogLevel {
     Trace,
     Debug,
-    #[default]
     Info,
     Warn,
     Error,
@@ -411,18 +599,24 @@ impl LogLevel {
 pub struct InternalCollection {
     /// Component logs go to the `internal_telemetry` receivers.
     pub enabled: bool,
-    /// The per-thread encoder buffer (default 64 KiB).
+    /// The per-thread encoder buffer (default 64 KiB; 1 KiB to 256 MiB).
+    #[serde(deserialize_with = "within::<_, MIN_BUFFER_CAPACITY, MAX_BYTES>")]
     pub buffer_size_bytes: usize,
-    /// The largest record (default 16383: a 2-byte length).
+    /// The largest record (default 16383: a 2-byte length; 128 bytes to
+    /// 256 MiB, and at most `buffer_size_bytes` less 512).
+    #[serde(deserialize_with = "within::<_, MIN_MAX_RECORD_BYTES, MAX_BYTES>")]
     pub max_record_bytes: usize,
-    /// The largest string value before truncation (default 8 KiB).
+    /// The largest string value before truncation (default 8 KiB; 1 byte to
+    /// 256 MiB).
+    #[serde(deserialize_with = "within::<_, 1, MAX_BYTES>")]
     pub max_value_bytes: usize,
     /// The queue size of a receiver that does not set `channel_capacity`
-    /// (requests; default 1000).
+    /// (requests; default 1000; 1 to 1 000 000).
+    #[serde(deserialize_with = "within::<_, 1, MAX_COUNT>")]
     pub max_record_count: usize,
     /// The flush interval of a receiver that does not set
-    /// `flush_interval` (default 1 s).
-    #[serde(deserialize_with = "duration")]
+    /// `flush_interval` (default 1 s; 1ms to 1h).
+    #[serde(deserialize_with = "interval")]
     pub flush_interval: Duration,
 }
 
@@ -462,6 +656,16 @@ impl SdkProcessor {
         matches!(self, SdkProcessor::Batch(ProcessorConfig { exporter: SdkExporter::Otlp(_) }))
     }
 
+    /// Where a `console` exporter with `format: otlp_json` writes (in a
+    /// `batch` or `simple` processor alike: selftrace writes the lines,
+    /// synchronously, from the encoded bytes); `None` for any other.
+    pub fn otlp_json_console(&self) -> Option<ConsoleStream> {
+        match self.exporter() {
+            SdkExporter::Console(Some(console)) => console.otlp_json(),
+            _ => None,
+        }
+    }
+
     /// The processor's exporter.
     pub fn exporter(&self) -> &SdkExporter {
         match self {
@@ -484,16 +688,46 @@ pub struct ProcessorConfig {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SdkExporter {
-    /// `console:` (no settings): `opentelemetry-stdout`.
-    Console(Option<NoSettings>),
+    /// `console:`: without settings (or `format: text`), the OpenTelemetry
+    /// SDK's `opentelemetry-stdout`; `console: { format: otlp_json, stream:
+    /// stdout }` (stream `stdout` by default), selftrace's OTLP/JSON lines
+    /// written from the encoded bytes, no SDK (see
+    /// [`selftrace::json`]).
+    Console(Option<ConsoleExporter>),
     /// `otlp: { endpoint, protocol }`: `opentelemetry-otlp`.
     Otlp(OtlpExporterConfig),
 }
 
-/// An exporter that takes no settings (`console:` or `console: {}`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoSettings {}
+/// The settings of a `console` exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ConsoleAsWritten")]
+pub struct ConsoleExporter {
+    /// `Some(stream)` for `format: otlp_json`; `None` for the SDK's exporter.
+    json: Option<ConsoleStream>,
+}
+
+impl ConsoleExporter {
+    /// Where OTLP/JSON lines go, for `format: otlp_json`; `None` for the
+    /// SDK's `opentelemetry-stdout`.
+    pub fn otlp_json(&self) -> Option<ConsoleStream> {
+        self.json
+    }
+}
+
+impl TryFrom<ConsoleAsWritten> for ConsoleExporter {
+    type Error = String;
+
+    fn try_from(written: ConsoleAsWritten) -> Result<Self, Self::Error> {
+        match (written.format, written.stream) {
+            (ConsoleFormatName::Text, None) => Ok(Self { json: None }),
+            (ConsoleFormatName::Text, Some(_)) => {
+                Err("the SDK's console exporter writes to stdout; `stream` is for `format: otlp_json`".into())
+            }
+            (ConsoleFormatName::OtlpJson, Some(StreamName::Stderr)) => Ok(Self { json: Some(ConsoleStream::Stderr) }),
+            (ConsoleFormatName::OtlpJson, _) => Ok(Self { json: Some(ConsoleStream::Stdout) }),
+        }
+    }
+}
 
 /// `otlp:` exporter settings.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -617,7 +851,7 @@ mod tests {
             config.telemetry.logs.processors(),
             &[SdkProcessor::Batch(ProcessorConfig { exporter: SdkExporter::Console(None) })]
         );
-        assert_eq!(config.telemetry.logs.level(), LevelFilter::INFO);
+        assert_eq!(config.telemetry.logs.written_level(), None);
     }
 
     #[test]
@@ -640,7 +874,7 @@ mod tests {
             "service:\n  telemetry:\n    logs:\n      level: debug\n      processors:\n        - simple:\n            exporter:\n              otlp:\n                endpoint: http://127.0.0.1:4317\n                protocol: grpc\n      nodes:\n        main/exporter: { logger: raw, level: error }\n",
         )
         .unwrap();
-        assert_eq!(config.level(), LevelFilter::DEBUG);
+        assert_eq!(config.written_level(), Some(LevelFilter::DEBUG));
         let SdkExporter::Otlp(otlp) = config.processors()[0].exporter() else { panic!("otlp") };
         assert_eq!(otlp.protocol, Some(OtlpProtocol::Grpc));
         let (id, o) = config.nodes().next().unwrap();

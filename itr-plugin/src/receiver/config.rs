@@ -3,7 +3,10 @@
 use std::{fmt, time::Duration};
 
 use selftrace::DEFAULT_CHANNEL_CAPACITY;
-use serde::{Deserialize, Deserializer, de};
+use serde::Deserialize;
+
+pub use crate::bounds::parse_duration;
+use crate::bounds::{MAX_COUNT, MAX_INTERVAL, MIN_INTERVAL, interval, interval_option, within, within_option};
 
 /// Default [`ReceiverConfig::flush_interval`].
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -45,15 +48,20 @@ pub const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiverConfig {
     /// How often the receiver flushes the node logs' buffers and sends what
-    /// it holds (default 1 s).
-    #[serde(deserialize_with = "duration")]
+    /// it holds (default 1 s; 1ms to 1h).
+    #[serde(deserialize_with = "interval")]
     pub flush_interval: Duration,
-    /// How many requests the router queues for this receiver (default 1000).
+    /// How many requests the router queues for this receiver (default 1000;
+    /// 1 to 1 000 000).
+    #[serde(deserialize_with = "within::<_, 1, MAX_COUNT>")]
     pub channel_capacity: usize,
     /// A batch made of several requests stays under this many bytes (a
-    /// single larger request goes out alone, unchanged).
+    /// single larger request goes out alone, unchanged; 1 KiB to 64 MiB).
+    #[serde(deserialize_with = "within::<_, MIN_MAX_BATCH_BYTES, MAX_MAX_BATCH_BYTES>")]
     pub max_batch_bytes: usize,
-    /// A batch made of several requests holds at most this many records.
+    /// A batch made of several requests holds at most this many records
+    /// (default 8192; 1 to 1 000 000).
+    #[serde(deserialize_with = "within::<_, 1, MAX_COUNT>")]
     pub max_batch_records: usize,
     /// What the router drops when this receiver's queue is full.
     pub overflow: Overflow,
@@ -82,17 +90,17 @@ impl ReceiverConfig {
     /// A [`ConfigError`] naming the first key out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key, reason: &str| Err(ConfigError { key, reason: reason.into() });
-        if self.flush_interval.is_zero() {
-            return fail("flush_interval", "must be more than zero");
+        if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&self.flush_interval) {
+            return fail("flush_interval", "must be 1ms to 1h");
         }
-        if self.channel_capacity == 0 {
-            return fail("channel_capacity", "must be at least 1");
+        if !(1..=MAX_COUNT).contains(&self.channel_capacity) {
+            return fail("channel_capacity", &format!("must be 1 to {MAX_COUNT}"));
         }
         if !(MIN_MAX_BATCH_BYTES..=MAX_MAX_BATCH_BYTES).contains(&self.max_batch_bytes) {
             return fail("max_batch_bytes", &format!("must be {MIN_MAX_BATCH_BYTES} to {MAX_MAX_BATCH_BYTES}"));
         }
-        if self.max_batch_records == 0 {
-            return fail("max_batch_records", "must be at least 1");
+        if !(1..=MAX_COUNT).contains(&self.max_batch_records) {
+            return fail("max_batch_records", &format!("must be 1 to {MAX_COUNT}"));
         }
         Ok(())
     }
@@ -170,37 +178,6 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`: a number and one of `ns`,
-/// `us`, `ms`, `s`, `m`, `h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "" => return Err(format!("`{text}` has no unit (ns, us, ms, s, m or h)")),
-        other => return Err(format!("`{other}` is not a unit (ns, us, ms, s, m or h)")),
-    };
-    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
-    Duration::try_from_secs_f64(number * scale).map_err(|_| format!("`{text}` is out of range"))
-}
-
-pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map_err(de::Error::custom)
-}
-
-pub(crate) fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    Option::<String>::deserialize(deserializer)?
-        .map(|text| parse_duration(&text).map_err(de::Error::custom))
-        .transpose()
-}
-
 /// An `internal_telemetry` entry of a pipeline as written, every key
 /// optional: keys left out come from the defaults it is
 /// [resolved](Self::resolve) against (`internal_collection`'s
@@ -223,13 +200,16 @@ pub(crate) fn duration_option<'de, D: Deserializer<'de>>(deserializer: D) -> Res
 #[non_exhaustive]
 pub struct ReceiverSettings {
     /// [`ReceiverConfig::flush_interval`].
-    #[serde(default, deserialize_with = "duration_option")]
+    #[serde(default, deserialize_with = "interval_option")]
     pub flush_interval: Option<Duration>,
     /// [`ReceiverConfig::channel_capacity`].
+    #[serde(default, deserialize_with = "within_option::<_, 1, MAX_COUNT>")]
     pub channel_capacity: Option<usize>,
     /// [`ReceiverConfig::max_batch_bytes`].
+    #[serde(default, deserialize_with = "within_option::<_, MIN_MAX_BATCH_BYTES, MAX_MAX_BATCH_BYTES>")]
     pub max_batch_bytes: Option<usize>,
     /// [`ReceiverConfig::max_batch_records`].
+    #[serde(default, deserialize_with = "within_option::<_, 1, MAX_COUNT>")]
     pub max_batch_records: Option<usize>,
     /// [`ReceiverConfig::overflow`].
     pub overflow: Option<Overflow>,

@@ -23,7 +23,6 @@ mod config;
 mod host;
 pub(crate) mod router;
 
-pub(crate) use self::config::{duration, duration_option};
 use self::router::{QueueCounters, Router};
 pub use self::{
     config::{
@@ -32,6 +31,7 @@ pub use self::{
     },
     host::{Control, OutputClosed, ReceiverHost},
 };
+pub(crate) use crate::bounds::duration_option;
 
 /// The Internal Telemetry Receiver (ITR).
 ///

@@ -22,6 +22,14 @@ pub const MIN_BUFFER_CAPACITY: usize = 1024;
 /// The smallest record limit [`EncoderLimits`] accepts.
 pub const MIN_MAX_RECORD_BYTES: usize = 128;
 
+/// The scope name [`EncoderLimits::resource_room`] keeps room for.
+pub const RESOURCE_ROOM_SCOPE_BYTES: usize = 128;
+
+/// What [`EncoderLimits::resource_room`] keeps for the envelope besides the
+/// resource: the lengths and tags of the request, a scope name of
+/// [`RESOURCE_ROOM_SCOPE_BYTES`] and the record's framing.
+pub const RESOURCE_ROOM_ENVELOPE_BYTES: usize = 32 + RESOURCE_ROOM_SCOPE_BYTES;
+
 /// Room a record's limit leaves in the buffer for the request's envelope
 /// (resource, scope, lengths).
 pub(super) const ENVELOPE_ROOM: usize = 512;
@@ -94,6 +102,16 @@ impl EncoderLimits {
             return Err(LimitsError("value limit must be greater than zero".into()));
         }
         Ok(Self { buffer_capacity, max_record_bytes, max_value_bytes })
+    }
+
+    /// The most bytes an encoded resource may take so that a record at the
+    /// record limit, under a scope name of up to
+    /// [`RESOURCE_ROOM_SCOPE_BYTES`], still fits a request: the buffer
+    /// capacity less the record limit less
+    /// [`RESOURCE_ROOM_ENVELOPE_BYTES`]. With a larger resource, such records
+    /// are dropped as too large.
+    pub fn resource_room(&self) -> usize {
+        self.buffer_capacity.saturating_sub(self.max_record_bytes).saturating_sub(RESOURCE_ROOM_ENVELOPE_BYTES)
     }
 
     /// The buffer capacity: the largest request.

@@ -70,7 +70,8 @@ pub use self::{
     bytes::OtlpBytes,
     limits::{
         DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncoderLimits, LimitsError,
-        MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, TRUNCATION_MARKER,
+        MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, RESOURCE_ROOM_ENVELOPE_BYTES, RESOURCE_ROOM_SCOPE_BYTES,
+        TRUNCATION_MARKER,
     },
     resource::{OtlpResource, OtlpResourceBuilder, ResourceValue},
     settings::EncoderSettings,
