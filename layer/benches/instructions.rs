@@ -131,6 +131,32 @@ fn main() {
             });
             assert_eq!(handle.metrics().dropped(DropReason::Suppressed), events);
         }
+        // Span fields on: the event inside 0, 1 or 3 spans of 2 fields.
+        "span_fields_0" | "span_fields_1" | "span_fields_3" | "code_location" => {
+            let spans: usize = scenario.strip_prefix("span_fields_").and_then(|n| n.parse().ok()).unwrap_or(0);
+            let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
+            let builder =
+                selftrace::OtlpTracingLayer::builder(Destination::Channel(channel.sender())).with_flood_limit(None);
+            let layer = if scenario == "code_location" {
+                builder.with_code_location(true)
+            } else {
+                builder.with_span_fields(Some(selftrace::spans::SpanFields::all()))
+            }
+            .build();
+            let handle = layer.handle();
+            fn in_spans(spans: usize, f: &mut dyn FnMut()) {
+                if spans == 0 {
+                    return f();
+                }
+                let _span = tracing::info_span!("work", id = 7_i64, user = "alice").entered();
+                in_spans(spans - 1, f)
+            }
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                in_spans(spans, &mut || produce(events, &mut third_party_event))
+            });
+            assert_eq!(handle.metrics().delivered, events);
+            black_box(channel.receiver().drain().count());
+        }
         "dropped" => {
             let channel = OtlpBytesChannel::new(1);
             let sender = channel.sender();
@@ -147,7 +173,7 @@ fn main() {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed)"
+                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location)"
                 );
             }
             std::process::exit(2);

@@ -55,7 +55,7 @@ use crate::{
 /// Default [`SpanFields::max_fields`].
 pub const DEFAULT_MAX_SPAN_FIELDS: usize = 32;
 /// The largest [`SpanFields::max_fields`] accepted.
-pub const MAX_SPAN_FIELDS: usize = 256;
+pub const MAX_SPAN_FIELDS: usize = 64;
 /// Default [`SpanFields::max_bytes`].
 pub const DEFAULT_MAX_SPAN_FIELD_BYTES: usize = 4096;
 /// The largest [`SpanFields::max_bytes`] accepted (a record's own limit
@@ -179,6 +179,9 @@ pub(crate) struct Recorded {
 #[derive(Debug)]
 struct RecordedField {
     name: &'static str,
+    /// [`key_hash`] of the name: what outer spans' fields are checked
+    /// against.
+    hash: u64,
     value: Stored,
     encoded: Box<[u8]>,
     /// The value was cut to the value limit.
@@ -233,7 +236,13 @@ impl Recorded {
             value => (value, long),
         };
         let (encoded, cut_again) = pre_encode_attribute(name, value.view(), max_value);
-        let field = RecordedField { name, value, encoded: encoded.into_boxed_slice(), cut: cut || cut_again };
+        let field = RecordedField {
+            name,
+            hash: key_hash(name),
+            value,
+            encoded: encoded.into_boxed_slice(),
+            cut: cut || cut_again,
+        };
         match self.fields.iter_mut().find(|f| f.name == name) {
             Some(old) => *old = field,
             None => self.fields.push(field),
@@ -384,7 +393,15 @@ impl EventSpans<'_> {
     /// the count of those left out.
     pub(crate) fn visit(&self, event: &Event<'_>, visitor: &mut dyn RecordVisitor) {
         let own = event.metadata().fields();
-        visit_span_fields(self.fields, self.source, &|name| own.field(name).is_some(), visitor);
+        // Most names differ in length: rejected before their bytes are
+        // compared.
+        let is_own = |name: &str| {
+            own.iter().any(|f| {
+                let own = f.name();
+                own.len() == name.len() && own.as_bytes().first() == name.as_bytes().first() && own == name
+            })
+        };
+        visit_span_fields(self.fields, self.source, &is_own, visitor);
     }
 }
 
@@ -397,15 +414,19 @@ fn visit_span_fields(
     visitor: &mut dyn RecordVisitor,
 ) {
     let (max_fields, max_bytes) = (fields.max_fields, fields.max_bytes);
-    let mut written: [&str; MAX_SPAN_FIELDS] = [""; MAX_SPAN_FIELDS];
+    // The names written so far (hashed): made at the first span with fields,
+    // checked from the second on (a span's own names are unique).
+    let mut written: Option<[u64; MAX_SPAN_FIELDS]> = None;
     let (mut count, mut bytes, mut dropped) = (0_usize, 0_usize, 0_u32);
     source.for_each_span(&mut |span| {
         if count == max_fields {
             dropped = dropped.saturating_add(u32::try_from(span.fields.len()).unwrap_or(u32::MAX));
             return;
         }
+        let first = written.is_none();
+        let names = written.get_or_insert([0; MAX_SPAN_FIELDS]);
         for field in &span.fields {
-            if own(field.name) || written[..count].contains(&field.name) {
+            if own(field.name) || (!first && names[..count].contains(&field.hash)) {
                 continue;
             }
             if count == max_fields || bytes + field.encoded.len() > max_bytes {
@@ -416,7 +437,7 @@ fn visit_span_fields(
             if field.cut {
                 dropped = dropped.saturating_add(1);
             }
-            written[count] = field.name;
+            names[count] = field.hash;
             count += 1;
             bytes += field.encoded.len();
         }
@@ -537,7 +558,7 @@ mod tests {
         assert!(SpanFields::all().with_bounds(1, 1).is_ok());
         assert_eq!(
             SpanFields::all().with_bounds(0, 10).expect_err("out of range").to_string(),
-            "span fields: max_fields must be 1..=256, got 0"
+            "span fields: max_fields must be 1..=64, got 0"
         );
         assert_eq!(
             SpanFields::all().with_bounds(10, MAX_SPAN_FIELD_BYTES + 1).expect_err("out of range").to_string(),

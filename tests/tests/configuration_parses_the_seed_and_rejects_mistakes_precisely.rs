@@ -211,7 +211,7 @@ fn every_capacity_and_count_out_of_its_range_is_rejected_at_its_key() {
         ),
         (
             logs("      span_fields: { enabled: true, max_fields: 1000 }\n"),
-            "service.yaml:4:49: `service.telemetry.logs.span_fields.max_fields`: 1000 is out of range: 1 to 256",
+            "service.yaml:4:49: `service.telemetry.logs.span_fields.max_fields`: 1000 is out of range: 1 to 64",
         ),
         (
             logs("      span_fields: { enabled: true, max_bytes: 0 }\n"),

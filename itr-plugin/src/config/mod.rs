@@ -146,7 +146,7 @@ pub struct LogsConfig {
 /// span_fields:
 ///   enabled: true       # default false
 ///   spans: [request]    # only these spans' fields; left out: every span
-///   max_fields: 32      # per record, 1 to 256
+///   max_fields: 32      # per record, 1 to 64
 ///   max_bytes: 4096     # of encoded span fields per record, 1 to 1048576
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
