@@ -108,7 +108,7 @@ fn formats(c: &mut Criterion) {
     // From a record view: the console destinations of node logs.
     let resource = OtlpResource::builder().with_attribute("service.name", "bench").build();
     let mut record = None;
-    let _ = LogsRequest::new(bytes).for_each_record(|scope, r| record = Some((scope.name().to_owned(), r.clone())));
+    let _ = LogsRequest::new(bytes).for_each_record(|scope, r| record = Some((scope.name().to_owned(), *r)));
     if let Some((scope, record)) = record {
         c.bench_function("records/text_line_from_view", |b| {
             b.iter(|| {
