@@ -25,6 +25,7 @@
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
 //!          ├─ Buffered(node logs) ─► this thread's buffer of the path (flushed by its owner)
 //!          ├─ Console ─► one human-readable line on stderr
+//!          ├─ OtlpJson ─► one OTLP/JSON request per line on stdout or stderr (json)
 //!          ├─ Startup ─► kept encoded until the destination is set (startup)
 //!          └─ Noop ────► counted as discarded
 //! ```
@@ -81,7 +82,14 @@
 //! * [`startup`]: events logged before the destination exists wait, encoded
 //!   and bounded, and reach it first, in order;
 //! * [`levels`]: the level or `EnvFilter` directives change at runtime,
-//!   for the layer and for each node.
+//!   for the layer and for each node;
+//! * [`spans`]: records carry the fields of the spans their event is inside
+//!   (opt-in, recorded once per span), and
+//!   [`with_code_location`](OtlpTracingLayerBuilder::with_code_location)
+//!   where they were emitted;
+//! * [`json`]: OTLP/JSON lines, one `ExportLogsServiceRequest` per line, for
+//!   log agents and the Collector's `otlpjsonfile` receiver
+//!   ([`Destination::OtlpJson`]).
 //!
 //! # Nodes
 //!
@@ -130,8 +138,8 @@
 //! | `severity_text`             | `"TRACE"`, `"DEBUG"`, `"INFO"`, `"WARN"`, `"ERROR"` |
 //! | `event_name`                | an explicit `name:` (the `otel_*!` macros' second argument); tracing's generated `"event file:line"` is not a name and is left out |
 //! | `body`                      | the `message` field as a string; left out when empty |
-//! | `attributes`                | every other field, in order: `i64`, `f64`, `bool`, `&str`, `&[u8]` as themselves; `u64`, `i128`, `u128` as int when they fit in `i64`, else as their decimal string; `?value` / `%value` formatted straight into the buffer as strings; errors (`&dyn Error`) as their `Display` string |
-//! | `dropped_attributes_count`  | values cut or left out to respect the limits |
+//! | `attributes`                | with [`with_code_location`](OtlpTracingLayerBuilder::with_code_location), first `code.file.path`, `code.line.number`, `code.module.name` (encoded once per callsite); then every other field, in order: `i64`, `f64`, `bool`, `&str`, `&[u8]` as themselves; `u64`, `i128`, `u128` as int when they fit in `i64`, else as their decimal string; `?value` / `%value` formatted straight into the buffer as strings; errors (`&dyn Error`) as their `Display` string; then, with [`with_span_fields`](OtlpTracingLayerBuilder::with_span_fields), the fields of the spans the event is inside, innermost first, a key once (the event's own field wins) |
+//! | `dropped_attributes_count`  | values cut or left out to respect the limits, and span fields past their budget |
 //! | `trace_id`, `span_id`, `flags` | the active OpenTelemetry span, with the `trace` feature and `with_trace_context(true)` |
 //! | scope name (`ScopeLogs`)    | the node's id inside a node scope and for `otel_*!` records; else the event's target (for `log` records, the `log` target; `log.*` fields are left out) |
 //! | resource                    | the builder's resource attributes; `service.name` defaults to `unknown_service` |

@@ -35,7 +35,7 @@ use crate::{
 ///     resource:                      # resource attributes of every request
 ///       service.name: my-engine
 ///     logs:
-///       level: info                  # trace, debug, info, warn, error, off
+///       level: info                  # trace, debug, info, warn, error, off; see "Level" below
 ///       internal_collection:         # component logs into the engine's own pipeline
 ///         enabled: true
 ///         buffer_size_bytes: 65536   # per-thread encoder buffer
@@ -54,7 +54,57 @@ use crate::{
 ///         window: 10s
 ///       nodes:                       # per-node overrides
 ///         main/exporter/otlp: { logger: console, level: debug, flood_control: { enabled: false } }
+///       span_fields:                 # records carry their spans' fields (off by default)
+///         enabled: true
+///         spans: [request]           # only these spans; left out: every span
+///       code_location: true          # code.file.path, code.line.number, code.module.name
+///       console: { format: otlp_json, stream: stdout }   # console mode and `console` node loggers
 /// ```
+///
+/// # Level
+///
+/// As upstream settled it (`tracing-subscriber`'s `EnvFilter`, the Rust
+/// peers of the Collector): `level` when written wins; else the `RUST_LOG`
+/// environment variable (full `EnvFilter` syntax: `warn,my_crate=debug`),
+/// read once when [`SelfTelemetry`](crate::SelfTelemetry) is built; else
+/// [`DEFAULT_DIRECTIVES`]: `info`, with the transport crates (`h2`, `hyper`,
+/// `hyper_util`, `tonic`, `reqwest`) `off`. A `RUST_LOG` that does not
+/// parse is reported on stderr, naming the variable and the parser's
+/// reason, and the default applies (see
+/// [`SelfTelemetry::level_source`](crate::SelfTelemetry::level_source)). The
+/// node logs take the most verbose level the result lets through.
+///
+/// # Bounds
+///
+/// Every capacity, count and interval is checked while the YAML is read:
+/// a value outside its range is an error at its own key, line and column:
+///
+/// ```text
+/// service.yaml:6:27: `service.telemetry.logs.internal_collection.max_record_count`: 1000000000000 is out of range: 1 to 1000000
+/// ```
+///
+/// | key | default | range |
+/// |---|---|---|
+/// | `internal_collection.buffer_size_bytes` | 65536 | 1024 to 268435456 |
+/// | `internal_collection.max_record_bytes` | 16383 | 128 to 268435456, and at most `buffer_size_bytes` less 512 (checked at build) |
+/// | `internal_collection.max_value_bytes` | 8192 | 1 to 268435456 |
+/// | `internal_collection.max_record_count` | 1000 | 1 to 1000000 |
+/// | `internal_collection.flush_interval` | 1s | 1ms to 1h |
+/// | `startup_buffer_bytes` | 1048576 | 0 to 268435456 |
+/// | `flood_control.events` | 10 | 1 to 4294967295 |
+/// | `flood_control.window` | 10s | 1ms to 24h |
+/// | `span_fields.max_fields` | 32 | 1 to 64 |
+/// | `span_fields.max_bytes` | 4096 | 1 to 1048576 |
+/// | receiver `channel_capacity` | `max_record_count` | 1 to 1000000 |
+/// | receiver `max_batch_bytes` | 524288 | 1024 to 67108864 |
+/// | receiver `max_batch_records` | 8192 | 1 to 1000000 |
+/// | receiver `flush_interval` | `flush_interval` | 1ms to 1h |
+///
+/// The resource (`resource:` and the service name) must leave a request
+/// room for a record at the limit: more than `buffer_size_bytes` less
+/// `max_record_bytes` less 160 bytes encoded is an error at build naming its
+/// largest attribute (`service.telemetry.resource.service.name`), instead of
+/// every record dropped as too large later.
 ///
 /// # Examples
 ///
