@@ -196,6 +196,42 @@ pub fn print_record(
     print_line_to(stream, |out| write_record(out, resource, scope, record));
 }
 
+/// A sink that prints each request as one OTLP/JSON line on a stream: a
+/// [`Destination::OtlpJson`](crate::Destination::OtlpJson) where a sender
+/// is needed (a fan-out of several exporters). It takes every request
+/// (printing is synchronous); one that does not decode is refused as
+/// closed, never printed in part.
+///
+/// ```
+/// use selftrace::{OtlpBytesSender, console::ConsoleStream, json::JsonLines};
+///
+/// let sender = OtlpBytesSender::from_sink(std::sync::Arc::new(JsonLines(ConsoleStream::Stdout)));
+/// assert!(!sender.is_closed());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonLines(pub ConsoleStream);
+
+impl crate::channel::OtlpSink for JsonLines {
+    fn try_send(&self, bytes: crate::OtlpBytes) -> Result<(), crate::TrySendError> {
+        match print_request(bytes.as_bytes(), self.0) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(crate::TrySendError::Closed(bytes)),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        usize::MAX
+    }
+
+    fn queued(&self) -> usize {
+        0
+    }
+
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
 /// Why writing stopped: the output failed, or (never, after the check)
 /// the bytes.
 enum Stop {

@@ -243,6 +243,10 @@ fn the_json_console_destination_and_node_logs_print_lines_protobuf_parses() {
 fn log_through_yaml(case: &str) {
     let logs = match case {
         "exporter" => "processors:\n        - simple: { exporter: { console: { format: otlp_json, stream: stdout } } }",
+        // Two exporters: a fan-out, each gets every record.
+        "fanout" => {
+            "processors:\n        - simple: { exporter: { console: { format: otlp_json } } }\n        - batch: { exporter: { console: { format: otlp_json, stream: stderr } } }"
+        }
         _ => "processors: []\n      console: { format: otlp_json, stream: stdout }",
     };
     let yaml = format!(
@@ -265,7 +269,7 @@ fn yaml_console_exporters_print_otlp_json_lines_with_span_fields_and_code_locati
     if let Ok(case) = std::env::var("SELFTRACE_JSON_YAML_CHILD") {
         return log_through_yaml(&case);
     }
-    for case in ["exporter", "console"] {
+    for case in ["exporter", "console", "fanout"] {
         let exe = std::env::current_exe().expect("test binary");
         let output = std::process::Command::new(exe)
             .args([
@@ -280,6 +284,11 @@ fn yaml_console_exporters_print_otlp_json_lines_with_span_fields_and_code_locati
         let stdout = String::from_utf8(output.stdout).expect("utf-8");
         let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with('{')).collect();
         assert_eq!(lines.len(), 2, "{case}: {stdout}");
+        if case == "fanout" {
+            let stderr = String::from_utf8(output.stderr).expect("utf-8");
+            let on_stderr: Vec<&str> = stderr.lines().filter(|l| l.starts_with('{')).collect();
+            assert_eq!(on_stderr, lines, "both exporters print every record");
+        }
         assert!(lines.iter().all(|l| l.contains(r#"{"key":"service.name","value":{"stringValue":"yaml-json"}}"#)));
         let dir = std::env::temp_dir().join(format!("selftrace-json-yaml-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).expect("temp dir");

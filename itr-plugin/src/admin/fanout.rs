@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use selftrace::{Destination, OtlpBytes, OtlpBytesSender, TrySendError, channel::OtlpSink};
+use selftrace::{Destination, OtlpBytes, OtlpBytesSender, TrySendError, channel::OtlpSink, json::JsonLines};
 
 pub(super) fn destination(mut destinations: Vec<Destination>) -> Option<Destination> {
     if destinations.len() <= 1 {
@@ -13,6 +13,8 @@ pub(super) fn destination(mut destinations: Vec<Destination>) -> Option<Destinat
         .into_iter()
         .filter_map(|d| match d {
             Destination::Channel(sender) => Some(sender),
+            Destination::OtlpJson(stream) => Some(OtlpBytesSender::from_sink(Arc::new(JsonLines(stream)))),
+            // The exporting side makes channels and JSON lines only.
             _ => None,
         })
         .collect();
