@@ -20,7 +20,10 @@
 //!   as `channel_full` (the raw logger prints nothing: 0 lines a second);
 //! * `channel_flood_checked`: `selftrace_channel` with flood control on and
 //!   every event within its budget (what the check costs);
-//! * `suppressed`: flood control on, every event past its budget.
+//! * `suppressed`: flood control on, every event past its budget;
+//! * `span_fields_0`, `span_fields_1`, `span_fields_3`: span fields on, the
+//!   event inside 0, 1 or 3 spans of 2 fields;
+//! * `code_location`: the code location on every record.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
 //! valgrind 3.19, rustc 1.95.0; the bridge's scenarios come from
@@ -28,16 +31,21 @@
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
-//! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2319 |               1.27× |
-//! | channel_flood_checked |                   2379 |               1.30× |
-//! | node_logs             |                   1629 |               0.89× |
-//! | dropped               |                    402 |               0.22× |
-//! | suppressed            |                    374 |               0.21× |
-//! | bridge_one_record     |                   4641 |               2.54× |
-//! | bridge_100_records    |                   3504 |               1.92× |
+//! | appender_noop         |                   1764 |               1.00× |
+//! | selftrace_channel     |                   2342 |               1.33× |
+//! | channel_flood_checked |                   2402 |               1.36× |
+//! | node_logs             |                   1631 |               0.92× |
+//! | dropped               |                    419 |               0.24× |
+//! | suppressed            |                    397 |               0.23× |
+//! | span_fields_0         |                   2465 |               1.40× |
+//! | span_fields_1         |                   3362 |               1.91× |
+//! | span_fields_3         |                   4220 |               2.39× |
+//! | code_location         |                   2410 |               1.37× |
+//! | bridge_one_record     |                   4620 |               2.62× |
+//! | bridge_100_records    |                   3505 |               1.99× |
 //!
-//! (The previous stop: 2311, 1602, 415; the bridge 4633 and 3478.) A dropped
+//! (CI's run at 6b10ae6; the stop before: 2319, 1629, 402; the bridge 4641
+//! and 3504; the floor moved 1824 → 1764 with no change of its code.) A dropped
 //! event costs 0.17× a delivered one: once a send found the channel full,
 //! the next events are refused before they are stamped or encoded, and the
 //! silenced raw logger reads no clock. A suppressed one, 0.17× too: flood
