@@ -660,16 +660,7 @@ impl LayerState {
     /// Encodes `record` as one request and prints it as an OTLP/JSON line.
     #[cold]
     fn print_json<R: LogRecordView + ?Sized>(self: &Arc<Self>, stream: ConsoleStream, scope: &str, record: &R) {
-        let encoded = self.with_encoder(|encoder, _| {
-            let cut = encoder.encode_log_record(scope, record).ok()?;
-            Some((encoder.flush(), cut))
-        });
-        let Some((request, cut)) = encoded else {
-            return self.drop_event(DropReason::RecordTooLarge, scope, record);
-        };
-        if cut > 0 {
-            self.counters.truncated(cut);
-        }
+        let Some(request) = self.encode_alone(scope, record) else { return };
         match crate::json::print_request(request.as_bytes(), stream) {
             Ok(_) => self.counters.delivered(),
             Err(_) => self.drop_event(DropReason::RecordTooLarge, scope, record),
@@ -679,17 +670,25 @@ impl LayerState {
     /// Keeps `record`, encoded, in a startup buffer.
     #[cold]
     fn keep<R: LogRecordView + ?Sized>(self: &Arc<Self>, buffer: &StartupBuffer, scope: &str, record: &R) {
+        let Some(request) = self.encode_alone(scope, record) else { return };
+        self.keep_request(buffer, request, record.time_unix_nano().unwrap_or(0));
+    }
+
+    /// `record` as a request of its own, from this thread's encoder, its
+    /// cut values counted; `None` when it is too large (dropped, counted).
+    fn encode_alone<R: LogRecordView + ?Sized>(self: &Arc<Self>, scope: &str, record: &R) -> Option<OtlpBytes> {
         let encoded = self.with_encoder(|encoder, _| {
             let cut = encoder.encode_log_record(scope, record).ok()?;
             Some((encoder.flush(), cut))
         });
         let Some((request, cut)) = encoded else {
-            return self.drop_event(DropReason::RecordTooLarge, scope, record);
+            self.drop_event(DropReason::RecordTooLarge, scope, record);
+            return None;
         };
         if cut > 0 {
             self.counters.truncated(cut);
         }
-        self.keep_request(buffer, request, record.time_unix_nano().unwrap_or(0));
+        Some(request)
     }
 
     /// Keeps an encoded request in a startup buffer, counted as buffered.

@@ -57,6 +57,25 @@ fn check_in_python(requests: &[OtlpBytes]) -> Vec<String> {
     lines.lines().map(str::to_owned).collect()
 }
 
+/// Lines a process printed, parsed one by one by protobuf's JSON parser in
+/// Python (`json_lines_match.py --parse-only`): one line per record, its
+/// scope, severity number, body (hex) and attribute keys.
+fn parse_in_python(lines: &[&str]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("selftrace-json-lines-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("printed.json");
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let parsed = std::process::Command::new(python())
+        .arg(python_script("json_lines_match.py"))
+        .arg("--parse-only")
+        .arg(&path)
+        .output()
+        .expect("python runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    String::from_utf8_lossy(&parsed.stdout).lines().map(str::to_owned).collect()
+}
+
 /// A record with what JSON must escape, every value kind and a trace
 /// context.
 struct Awkward;
@@ -215,21 +234,9 @@ fn the_json_console_destination_and_node_logs_print_lines_protobuf_parses() {
     let stdout = String::from_utf8(output.stdout).expect("utf-8");
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with('{')).collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    let dir = std::env::temp_dir().join(format!("selftrace-json-child-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("stdout.json");
-    std::fs::write(&path, lines.join("\n")).expect("write");
-    let parsed = std::process::Command::new(python())
-        .arg(python_script("json_lines_match.py"))
-        .arg("--parse-only")
-        .arg(&path)
-        .output()
-        .expect("python runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
     let hex = selftrace_tests::hex;
     assert_eq!(
-        String::from_utf8_lossy(&parsed.stdout).lines().collect::<Vec<_>>(),
+        parse_in_python(&lines),
         [
             format!("app|9|{}|n", hex("to \"stdout\"\n".as_bytes())),
             format!("app|13|{}|", hex(b"again")),
@@ -290,22 +297,10 @@ fn yaml_console_exporters_print_otlp_json_lines_with_span_fields_and_code_locati
             assert_eq!(on_stderr, lines, "both exporters print every record");
         }
         assert!(lines.iter().all(|l| l.contains(r#"{"key":"service.name","value":{"stringValue":"yaml-json"}}"#)));
-        let dir = std::env::temp_dir().join(format!("selftrace-json-yaml-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("stdout.json");
-        std::fs::write(&path, lines.join("\n")).expect("write");
-        let parsed = std::process::Command::new(python())
-            .arg(python_script("json_lines_match.py"))
-            .arg("--parse-only")
-            .arg(&path)
-            .output()
-            .expect("python runs");
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
         let hex = selftrace_tests::hex;
         let location = "code.file.path,code.line.number,code.module.name";
         assert_eq!(
-            String::from_utf8_lossy(&parsed.stdout).lines().collect::<Vec<_>>(),
+            parse_in_python(&lines),
             [
                 format!("app|9|{}|{location},rows,request_id", hex(b"served")),
                 format!("main|13|{}|{location},request_id", hex(b"in the node")),
