@@ -148,6 +148,8 @@
 //!
 //! * `trace`: read trace and span ids from the active OpenTelemetry
 //!   `Context` (turns on `opentelemetry/trace`).
+//! * `metrics`: selftrace's counters as OpenTelemetry observable
+//!   instruments ([`instruments`]; turns on `opentelemetry/metrics`).
 //!
 //! # Supported Rust versions
 //!
@@ -161,6 +163,8 @@ pub mod decode;
 mod destination;
 pub mod encoder;
 pub mod flood;
+#[cfg(feature = "metrics")]
+pub mod instruments;
 pub mod json;
 mod layer;
 pub mod levels;

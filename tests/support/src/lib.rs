@@ -12,5 +12,6 @@
 
 pub mod bench;
 pub mod host;
+pub mod metrics;
 pub mod record;
 pub mod sdk;
