@@ -103,6 +103,8 @@ pub mod console;
 pub use selftrace::decode;
 #[cfg(feature = "export")]
 pub mod export;
+#[cfg(feature = "metrics")]
+pub mod instruments;
 mod providers;
 pub mod sdk;
 

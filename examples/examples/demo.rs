@@ -5,7 +5,10 @@
 //! logs flow, attributed to the node that emitted them. At the end it
 //! prints the telemetry counters and checks that every event is accounted
 //! for. Halfway through, the level changes to DEBUG at runtime; a stuck
-//! sensor's retries show flood control's summary record.
+//! sensor's retries show flood control's summary record. Every second the
+//! OpenTelemetry SDK's periodic reader exports selftrace's counters (as
+//! instruments: `metrics: { enabled: true }`); the last export must match
+//! the final counters.
 //!
 //! Run: `cargo run -p selftrace-examples --example demo [-- OPTIONS]`
 //!
@@ -20,7 +23,10 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use selftrace_examples::engine::{self, CONFIGS, EngineConfig, RunOptions};
+use selftrace_examples::{
+    engine::{self, CONFIGS, EngineConfig, RunOptions},
+    metrics::ConsoleMetrics,
+};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
@@ -61,6 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // selftrace's counters as OpenTelemetry instruments (`metrics: {
+    // enabled: true }` in the configuration): the SDK's periodic reader
+    // exports them every second to a console exporter of the demo's.
+    let (meter_provider, exported) = ConsoleMetrics::provider(Duration::from_secs(1));
+    opentelemetry::global::set_meter_provider(meter_provider.clone());
     let telemetry = match engine::self_telemetry(&config, "selftrace-demo", None) {
         Ok(telemetry) => telemetry,
         Err(e) => {
@@ -173,11 +184,29 @@ fn main() -> ExitCode {
             e.records_in_flight
         );
     }
+    // The last export (at the provider's shutdown, the counters final)
+    // against the snapshot.
+    let _ = meter_provider.shutdown();
+    let last = exported.lock().map(|e| e.clone()).unwrap_or_default();
+    let get = |key: &str| last.get(key).copied();
+    let sum = |prefix: &str| last.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| *v).sum::<u64>();
+    let metrics_match = get("selftrace.layer.records.received{}") == Some(layer.received())
+        && get("selftrace.layer.records.delivered{}") == Some(layer.delivered)
+        && sum("selftrace.layer.records.dropped{") == layer.dropped_total()
+        && get("selftrace.telemetry.events_received{}") == Some(path.events_received)
+        && get("selftrace.telemetry.events_delivered{}") == Some(path.events_delivered)
+        && sum("selftrace.telemetry.records.dropped{") == path.events_dropped_total();
+    if metrics_match {
+        println!("== the exported metrics match the counters");
+    } else {
+        println!("== the exported metrics do not match the counters");
+    }
     let exported = m.exporters.iter().all(|e| {
         e.records_in_flight == 0
             && e.records_received == e.records_acknowledged + e.records_rejected + e.dropped() - e.dropped_queue_full
     });
     let balanced = exported
+        && metrics_match
         && layer.received() == layer.delivered + layer.dropped_total()
         && path.events_received == path.events_delivered + path.events_dropped_total() + path.events_buffered();
     if balanced {

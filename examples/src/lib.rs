@@ -4,6 +4,7 @@
 //! whose code is [`engine`].
 
 pub mod engine;
+pub mod metrics;
 
 use std::time::Duration;
 

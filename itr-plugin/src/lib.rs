@@ -166,6 +166,8 @@
 mod admin;
 pub mod bounds;
 pub mod config;
+#[cfg(feature = "metrics")]
+pub mod instruments;
 pub mod receiver;
 pub mod telemetry;
 pub mod zone;

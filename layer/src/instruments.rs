@@ -70,6 +70,27 @@ pub const PREFIX: &str = "selftrace";
 /// per series.
 pub type Observe<'a> = &'a mut dyn FnMut(u64, &[KeyValue]);
 
+/// One counter read off a snapshot `T`: its name, unit, description and
+/// value (see [`counters`]).
+pub type Field<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
+
+/// Reads a snapshot at collection: what the callbacks of [`counters`] share.
+pub type Read<T> = std::sync::Arc<dyn Fn() -> T + Send + Sync>;
+
+/// Registers one [`counter`] per field of `fields`, each reading `read()`
+/// and reporting one series with `attributes`.
+pub fn counters<T: 'static>(
+    meter: &Meter,
+    read: &Read<T>,
+    attributes: &std::sync::Arc<[KeyValue]>,
+    fields: &[Field<T>],
+) {
+    for &(name, unit, description, value) in fields {
+        let (read, attributes) = (read.clone(), attributes.clone());
+        counter(meter, name, unit, description, move |observe: Observe<'_>| observe(value(&read()), &attributes));
+    }
+}
+
 /// Registers a monotonic counter (`ObservableCounter<u64>`) named `name`
 /// whose callback hands `read` the observer at each collection.
 pub fn counter(
@@ -173,39 +194,46 @@ pub fn observe_layer(meter: &Meter, handle: &DestinationHandle) {
 /// with `attributes` (none, or what tells several node logs apart).
 pub fn observe_node_logs(meter: &Meter, logs: &NodeLogs, attributes: &[KeyValue]) {
     let attributes: std::sync::Arc<[KeyValue]> = attributes.into();
-    let node = |read: fn(&NodeMetrics) -> u64| {
-        let (logs, attributes) = (logs.clone(), attributes.clone());
-        move |observe: Observe<'_>| observe(read(&logs.metrics()), &attributes)
+    let read: Read<NodeMetrics> = {
+        let logs = logs.clone();
+        std::sync::Arc::new(move || logs.metrics())
     };
-    let counters: [(&'static str, &'static str, &'static str, fn(&NodeMetrics) -> u64); 7] = [
-        (
-            "selftrace.telemetry.events_received",
-            "{record}",
-            "Records produced by nodes and events raised in node scopes",
-            |m| m.events_received,
-        ),
-        ("selftrace.telemetry.events_delivered", "{record}", "Records handed to the node logs' destination", |m| {
-            m.events_delivered
-        }),
-        ("selftrace.telemetry.events_dropped", "{record}", "Records dropped, every reason", |m| {
-            m.events_dropped_total()
-        }),
-        ("selftrace.telemetry.bytes_flushed", "By", "Bytes of the requests the destination took", |m| m.bytes_flushed),
-        ("selftrace.telemetry.flush_count", "{flush}", "Requests flushed out of buffers", |m| m.flush_count),
-        ("selftrace.telemetry.overflow_flush_count", "{flush}", "Flushes made because a buffer was full", |m| {
-            m.overflow_flush_count
-        }),
-        ("selftrace.telemetry.timer_flush_count", "{flush}", "Flushes made by a timer owner", |m| m.timer_flush_count),
-    ];
-    for (name, unit, description, read) in counters {
-        counter(meter, name, unit, description, node(read));
-    }
+    counters(
+        meter,
+        &read,
+        &attributes,
+        &[
+            (
+                "selftrace.telemetry.events_received",
+                "{record}",
+                "Records produced by nodes and events raised in node scopes",
+                |m| m.events_received,
+            ),
+            ("selftrace.telemetry.events_delivered", "{record}", "Records handed to the node logs' destination", |m| {
+                m.events_delivered
+            }),
+            ("selftrace.telemetry.events_dropped", "{record}", "Records dropped, every reason", |m| {
+                m.events_dropped_total()
+            }),
+            ("selftrace.telemetry.bytes_flushed", "By", "Bytes of the requests the destination took", |m| {
+                m.bytes_flushed
+            }),
+            ("selftrace.telemetry.flush_count", "{flush}", "Requests flushed out of buffers", |m| m.flush_count),
+            ("selftrace.telemetry.overflow_flush_count", "{flush}", "Flushes made because a buffer was full", |m| {
+                m.overflow_flush_count
+            }),
+            ("selftrace.telemetry.timer_flush_count", "{flush}", "Flushes made by a timer owner", |m| {
+                m.timer_flush_count
+            }),
+        ],
+    );
+    let (buffered, buffered_attributes) = (read.clone(), attributes.clone());
     gauge(
         meter,
         "selftrace.telemetry.events_buffered",
         "{record}",
         "Records waiting in buffers for their flush",
-        node(NodeMetrics::events_buffered),
+        move |observe| observe(buffered().events_buffered(), &buffered_attributes),
     );
     let logs = logs.clone();
     counter(

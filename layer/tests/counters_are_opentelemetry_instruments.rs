@@ -62,8 +62,8 @@ fn a_storm_into_a_stalled_channel_is_exported_as_counted() {
     let buffered = value(&series, "selftrace.layer.records.buffered{}");
     assert_eq!(received, 1000);
     assert_eq!(received, delivered + exported_drops + buffered, "received == delivered + dropped, exported");
-    assert_eq!(series["selftrace.layer.records.received{}"].1, true, "a monotonic sum");
-    assert_eq!(series["selftrace.layer.records.buffered{}"].1, false, "a gauge");
+    assert!(series["selftrace.layer.records.received{}"].1, "a monotonic sum");
+    assert!(!series["selftrace.layer.records.buffered{}"].1, "a gauge");
 
     let nodes = logs.metrics();
     let node_value = |name: &str| value(&series, &format!("selftrace.telemetry.{name}{{pipeline=main}}"));

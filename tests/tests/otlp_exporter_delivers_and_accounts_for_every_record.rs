@@ -152,6 +152,9 @@ fn retryable_partial_and_refused_answers_are_each_counted() {
         .with_max_delay(Duration::from_secs(60))
         .build()
         .expect("exporter starts");
+    // Its counters as OpenTelemetry instruments, exported in memory.
+    let (provider, metrics) = selftrace_test_support::metrics::in_memory_provider();
+    exporter.observe(&opentelemetry::metrics::MeterProvider::meter(&provider, "selftrace"), &[]);
     let requests = produce(15);
 
     // A full batch goes at once: 503 (Retry-After: 1), then partial success.
@@ -168,6 +171,20 @@ fn retryable_partial_and_refused_answers_are_each_counted() {
 
     assert_eq!((m.records_acknowledged, m.records_rejected, m.dropped_rejected), (8, 2, 5), "{m:?}");
     assert_accounted(15, &m);
+    let series = selftrace_test_support::metrics::collect(&provider, &metrics);
+    let exported = |key: &str| selftrace_test_support::metrics::value(&series, key);
+    assert_eq!(
+        (
+            exported("selftrace.exporter.records.acknowledged{}"),
+            exported("selftrace.exporter.records.rejected{}"),
+            exported("selftrace.exporter.records.dropped{reason=rejected}"),
+            exported("selftrace.exporter.retries{}"),
+            exported("selftrace.exporter.records.received{}"),
+            exported("selftrace.exporter.records.in_flight{}"),
+        ),
+        (8, 2, 5, 1, 15, 0),
+        "exported as the exporter counts"
+    );
     let got = peer.requests(13, Duration::from_secs(10));
     let answers: Vec<_> = got.iter().map(|r| r.answer.as_str()).collect();
     assert_eq!(

@@ -658,6 +658,16 @@ impl OtlpExporter {
         self.counters.snapshot()
     }
 
+    /// Registers the exporter's counters as observable instruments on
+    /// `meter`, each series with `attributes` (see
+    /// [`instruments`](crate::instruments)); read at collection only, also
+    /// after the exporter stopped.
+    #[cfg(feature = "metrics")]
+    pub fn observe(&self, meter: &opentelemetry::metrics::Meter, attributes: &[opentelemetry::KeyValue]) {
+        let counters = self.counters.clone();
+        crate::instruments::observe_exporter(meter, Arc::new(move || counters.snapshot()), attributes);
+    }
+
     /// Stops the exporter and waits for it: what is in the channel and in
     /// the batch being built is sent (with retries) until the shutdown
     /// timeout; what is left then is dropped and counted

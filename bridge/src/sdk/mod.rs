@@ -258,6 +258,15 @@ impl SdkBridge {
         self.counters.snapshot()
     }
 
+    /// Registers the bridge's counters as observable instruments on
+    /// `meter`, each series with `attributes` (see
+    /// [`instruments`](crate::instruments)); read at collection only.
+    #[cfg(feature = "metrics")]
+    pub fn observe(&self, meter: &opentelemetry::metrics::Meter, attributes: &[opentelemetry::KeyValue]) {
+        let counters = self.counters.clone();
+        crate::instruments::observe_bridge(meter, Arc::new(move || counters.snapshot()), attributes);
+    }
+
     /// Stops the consumer and waits for it: the requests waiting in the
     /// channel are emitted, then the provider is flushed and shut down.
     /// Calling it again returns the same result.

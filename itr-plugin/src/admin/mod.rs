@@ -173,11 +173,37 @@ pub struct SelfTelemetryBuilder {
     edges: Vec<(String, String)>,
     #[cfg(feature = "sdk")]
     provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+    #[cfg(feature = "metrics")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 const LOGS: &str = "service.telemetry.logs";
 
 impl SelfTelemetry {
+    /// Registers every counter as observable instruments on `meter`: the
+    /// layer's and the node logs' ([`selftrace::instruments`]), each
+    /// receiver's ([`instruments`](crate::instruments)), the SDK bridge's
+    /// and each native exporter's (`selftrace_bridge::instruments`; an
+    /// exporter's series carry `exporter`, its index in `processors`).
+    /// Read at collection only: the event path does not change. `build`
+    /// calls it when `service.telemetry.metrics.enabled`.
+    #[cfg(feature = "metrics")]
+    pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        selftrace::instruments::observe_layer(meter, &self.handle);
+        selftrace::instruments::observe_node_logs(meter, &self.path, &[]);
+        if let Some(internal) = &self.internal {
+            crate::instruments::observe_receivers(meter, internal);
+        }
+        #[cfg(feature = "sdk")]
+        if let Some(bridge) = &self.bridge {
+            bridge.observe(meter, &[]);
+        }
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        for (i, exporter) in self.exporters.iter().enumerate() {
+            exporter.observe(meter, &[opentelemetry::KeyValue::new("exporter", i as i64)]);
+        }
+    }
+
     /// Starts describing an engine configured by `config`.
     pub fn builder(config: &TelemetryConfig) -> SelfTelemetryBuilder {
         SelfTelemetryBuilder {
@@ -188,6 +214,8 @@ impl SelfTelemetry {
             edges: Vec::new(),
             #[cfg(feature = "sdk")]
             provider: None,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 
@@ -464,6 +492,14 @@ impl SelfTelemetryBuilder {
         self
     }
 
+    /// The meter `service.telemetry.metrics` registers selftrace's counters
+    /// on (default: the global meter provider's meter `selftrace`).
+    #[cfg(feature = "metrics")]
+    pub fn with_meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     /// The SDK modes use `provider` instead of one built from
     /// `processors` (which still select the mode): several exporters of
     /// your own, custom processors, an in-memory exporter in tests.
@@ -501,6 +537,14 @@ impl SelfTelemetryBuilder {
     ///
     /// See [`SelfTelemetry`].
     pub fn build(self) -> Result<SelfTelemetry, SetupError> {
+        #[cfg(not(feature = "metrics"))]
+        if self.config.metrics.enabled {
+            return Err(SetupError::new(
+                "service.telemetry.metrics.enabled",
+                None,
+                "selftrace's metrics need the `metrics` feature of selftrace-itr",
+            ));
+        }
         let logs = self.config.logs.clone();
         let mode = logs.mode();
         check::mode_matches_graph(&logs, mode, &self.receivers)?;
@@ -596,7 +640,13 @@ impl SelfTelemetryBuilder {
         let made = Made { level, configured, nodes: BTreeMap::new() };
         path.set_max_level(made.ceiling(level));
 
-        Ok(SelfTelemetry {
+        #[cfg(feature = "metrics")]
+        let meter = self
+            .config
+            .metrics
+            .enabled
+            .then(|| self.meter.clone().unwrap_or_else(|| opentelemetry::global::meter("selftrace")));
+        let telemetry = SelfTelemetry {
             mode,
             zone_logger,
             logs,
@@ -614,7 +664,12 @@ impl SelfTelemetryBuilder {
             bridge: exporting.bridge,
             #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
             exporters: exporting.exporters,
-        })
+        };
+        #[cfg(feature = "metrics")]
+        if let Some(meter) = meter {
+            telemetry.observe(&meter);
+        }
+        Ok(telemetry)
     }
 }
 

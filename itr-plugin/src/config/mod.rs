@@ -161,6 +161,31 @@ pub struct TelemetryConfig {
     /// `service.telemetry.logs`.
     #[serde(default)]
     pub logs: LogsConfig,
+    /// `service.telemetry.metrics`: selftrace's own counters as OpenTelemetry
+    /// instruments.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `service.telemetry.metrics`: every counter of selftrace (the layer, the
+/// node logs, each receiver, the SDK bridge, each native exporter) as
+/// observable instruments on the engine's OpenTelemetry `Meter`
+/// (`SelfTelemetryBuilder::with_meter`, else the global meter provider's
+/// meter `selftrace`). Needs the `metrics` feature of selftrace-itr. The
+/// instruments are listed in [`selftrace::instruments`] and the crates'
+/// `instruments` modules.
+///
+/// ```yaml
+/// metrics:
+///   enabled: true   # default false
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// Register the instruments.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// `service.telemetry.logs`.

@@ -1,0 +1,148 @@
+//! The SDK bridge's and the native exporter's counters as OpenTelemetry
+//! observable instruments (feature `metrics`; see
+//! [`selftrace::instruments`] for the layer's and the node logs', the
+//! conventions and the helpers): [`SdkBridge::observe`](crate::SdkBridge::observe),
+//! [`OtlpExporter::observe`](crate::OtlpExporter::observe).
+//!
+//! | instrument | kind | unit | from |
+//! |---|---|---|---|
+//! | `selftrace.bridge.requests` | counter | `{request}` | [`BridgeMetrics::requests`] |
+//! | `selftrace.bridge.records.emitted` | counter | `{record}` | [`BridgeMetrics::records_emitted`] |
+//! | `selftrace.bridge.requests.malformed` | counter | `{request}` | [`BridgeMetrics::malformed_requests`] |
+//! | `selftrace.bridge.values.dropped` (`field`: `event_name`, `severity_text`) | counter | `{value}` | [`BridgeMetrics::event_names_dropped`], [`BridgeMetrics::severity_texts_dropped`] |
+//! | `selftrace.bridge.loggers.uncached` | counter | `{logger}` | [`BridgeMetrics::uncached_loggers`] |
+//! | `selftrace.bridge.flushes` (`outcome`: `done`, `failed`) | counter | `{flush}` | [`BridgeMetrics::backpressure_flushes`] |
+//! | `selftrace.exporter.requests.received` | counter | `{request}` | [`ExporterMetrics::requests_received`] |
+//! | `selftrace.exporter.requests.malformed` | counter | `{request}` | [`ExporterMetrics::malformed_requests`] |
+//! | `selftrace.exporter.responses.malformed` | counter | `{response}` | [`ExporterMetrics::malformed_responses`] |
+//! | `selftrace.exporter.records.received` | counter | `{record}` | [`ExporterMetrics::records_received`] |
+//! | `selftrace.exporter.records.sent` | counter | `{record}` | [`ExporterMetrics::records_sent`] |
+//! | `selftrace.exporter.records.acknowledged` | counter | `{record}` | [`ExporterMetrics::records_acknowledged`] |
+//! | `selftrace.exporter.records.rejected` | counter | `{record}` | [`ExporterMetrics::records_rejected`] |
+//! | `selftrace.exporter.records.dropped` (`reason`: `queue_full`, `rejected`, `retries_exhausted`, `shutdown`) | counter | `{record}` | the `dropped_*` fields |
+//! | `selftrace.exporter.records.in_flight` | gauge | `{record}` | [`ExporterMetrics::records_in_flight`] |
+//! | `selftrace.exporter.batches.sent` | counter | `{batch}` | [`ExporterMetrics::batches_sent`] |
+//! | `selftrace.exporter.bytes.sent` | counter | `By` | [`ExporterMetrics::bytes_sent`] |
+//! | `selftrace.exporter.retries` | counter | `{attempt}` | [`ExporterMetrics::retries`] |
+
+use std::sync::Arc;
+
+use opentelemetry::{KeyValue, metrics::Meter};
+use selftrace::instruments::{Read, counter, counters, gauge};
+
+use crate::BridgeMetrics;
+#[cfg(feature = "export")]
+use crate::ExporterMetrics;
+
+/// `attributes` and one more.
+fn with(attributes: &[KeyValue], key: &'static str, value: &'static str) -> Vec<KeyValue> {
+    let mut all = attributes.to_vec();
+    all.push(KeyValue::new(key, value));
+    all
+}
+
+pub(crate) fn observe_bridge(meter: &Meter, read: Read<BridgeMetrics>, attributes: &[KeyValue]) {
+    let attributes: Arc<[KeyValue]> = attributes.into();
+    counters(
+        meter,
+        &read,
+        &attributes,
+        &[
+            ("selftrace.bridge.requests", "{request}", "Requests the bridge read", |m| m.requests),
+            ("selftrace.bridge.records.emitted", "{record}", "Records emitted into the SDK", |m| m.records_emitted),
+            ("selftrace.bridge.requests.malformed", "{request}", "Requests with malformed bytes", |m| {
+                m.malformed_requests
+            }),
+            ("selftrace.bridge.loggers.uncached", "{logger}", "Groups of records through an uncached logger", |m| {
+                m.uncached_loggers
+            }),
+        ],
+    );
+    let values = (read.clone(), attributes.clone());
+    counter(
+        meter,
+        "selftrace.bridge.values.dropped",
+        "{value}",
+        "Values left off records: the interner was full",
+        move |observe| {
+            let m = (values.0)();
+            observe(m.event_names_dropped, &with(&values.1, "field", "event_name"));
+            observe(m.severity_texts_dropped, &with(&values.1, "field", "severity_text"));
+        },
+    );
+    counter(
+        meter,
+        "selftrace.bridge.flushes",
+        "{flush}",
+        "Waits for the provider to export before emitting more",
+        move |observe| {
+            let m = read();
+            observe(m.backpressure_flushes.saturating_sub(m.failed_flushes), &with(&attributes, "outcome", "done"));
+            observe(m.failed_flushes, &with(&attributes, "outcome", "failed"));
+        },
+    );
+}
+
+#[cfg(feature = "export")]
+pub(crate) fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[KeyValue]) {
+    let attributes: Arc<[KeyValue]> = attributes.into();
+    counters(
+        meter,
+        &read,
+        &attributes,
+        &[
+            ("selftrace.exporter.requests.received", "{request}", "Requests taken from the channel", |m| {
+                m.requests_received
+            }),
+            ("selftrace.exporter.requests.malformed", "{request}", "Requests that were not OTLP, never sent", |m| {
+                m.malformed_requests
+            }),
+            ("selftrace.exporter.responses.malformed", "{response}", "Successful answers that were not OTLP", |m| {
+                m.malformed_responses
+            }),
+            ("selftrace.exporter.records.received", "{record}", "Records taken from the channel", |m| {
+                m.records_received
+            }),
+            ("selftrace.exporter.records.sent", "{record}", "Records in batches sent (first attempts)", |m| {
+                m.records_sent
+            }),
+            ("selftrace.exporter.records.acknowledged", "{record}", "Records the endpoint accepted", |m| {
+                m.records_acknowledged
+            }),
+            (
+                "selftrace.exporter.records.rejected",
+                "{record}",
+                "Records the endpoint rejected in a partial success",
+                |m| m.records_rejected,
+            ),
+            ("selftrace.exporter.batches.sent", "{batch}", "Batches sent (first attempts)", |m| m.batches_sent),
+            ("selftrace.exporter.bytes.sent", "By", "Bytes of the batches sent, before compression", |m| m.bytes_sent),
+            ("selftrace.exporter.retries", "{attempt}", "Attempts that were retries", |m| m.retries),
+        ],
+    );
+    let (in_flight, in_flight_attributes) = (read.clone(), attributes.clone());
+    gauge(
+        meter,
+        "selftrace.exporter.records.in_flight",
+        "{record}",
+        "Records taken, not yet acknowledged or dropped",
+        move |observe| observe(in_flight().records_in_flight, &in_flight_attributes),
+    );
+    counter(
+        meter,
+        "selftrace.exporter.records.dropped",
+        "{record}",
+        "Records the exporter dropped, by reason",
+        move |observe| {
+            let m = read();
+            for (reason, value) in [
+                ("queue_full", m.dropped_queue_full),
+                ("rejected", m.dropped_rejected),
+                ("retries_exhausted", m.dropped_retries_exhausted),
+                ("shutdown", m.dropped_shutdown),
+            ] {
+                observe(value, &with(&attributes, "reason", reason));
+            }
+        },
+    );
+}
