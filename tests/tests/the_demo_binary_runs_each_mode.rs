@@ -21,6 +21,10 @@ fn demo(args: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "demo {args:?} failed: {stderr}\n{stdout}");
     assert!(stdout.contains("== every event accounted for"), "{stdout}");
+    // selftrace's counters exported through the SDK's periodic reader, the
+    // last export equal to the final counters.
+    assert!(stdout.contains("== metrics (OpenTelemetry, periodic reader) selftrace.layer: "), "{stdout}");
+    assert!(stdout.contains("== the exported metrics match the counters"), "{stdout}");
     stdout
 }
 

@@ -34,6 +34,8 @@ use crate::{
 ///   telemetry:
 ///     resource:                      # resource attributes of every request
 ///       service.name: my-engine
+///     metrics:                       # selftrace's counters as OpenTelemetry instruments
+///       enabled: true                # (feature `metrics`; SelfTelemetryBuilder::with_meter, else global)
 ///     logs:
 ///       level: info                  # trace, debug, info, warn, error, off; see "Level" below
 ///       internal_collection:         # component logs into the engine's own pipeline
