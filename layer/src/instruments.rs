@@ -31,6 +31,9 @@
 //! | `selftrace.telemetry.overflow_flush_count` | counter | `{flush}` | [`NodeMetrics::overflow_flush_count`] |
 //! | `selftrace.telemetry.timer_flush_count` | counter | `{flush}` | [`NodeMetrics::timer_flush_count`] |
 //!
+//! Register each source once per meter: the instruments of a second call
+//! report the same series again.
+//!
 //! The `telemetry.*` names are the design's own list for the node logs.
 //! `selftrace-itr` adds each receiver's (attribute `receiver`) and
 //! `selftrace-bridge` the SDK bridge's and each native exporter's, with the

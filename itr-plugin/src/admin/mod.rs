@@ -186,7 +186,8 @@ impl SelfTelemetry {
     /// and each native exporter's (`selftrace_bridge::instruments`; an
     /// exporter's series carry `exporter`, its index in `processors`).
     /// Read at collection only: the event path does not change. `build`
-    /// calls it when `service.telemetry.metrics.enabled`.
+    /// calls it when `service.telemetry.metrics.enabled`; call it once per
+    /// meter (a second call reports every series twice).
     #[cfg(feature = "metrics")]
     pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
         selftrace::instruments::observe_layer(meter, &self.handle);
