@@ -190,13 +190,18 @@ fn main() -> ExitCode {
     let last = exported.lock().map(|e| e.clone()).unwrap_or_default();
     let get = |key: &str| last.get(key).copied();
     let sum = |prefix: &str| last.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| *v).sum::<u64>();
-    let metrics_match = get("selftrace.layer.records.received{}") == Some(layer.received())
-        && get("selftrace.layer.records.delivered{}") == Some(layer.delivered)
-        && sum("selftrace.layer.records.dropped{") == layer.dropped_total()
-        && get("selftrace.telemetry.events_received{}") == Some(path.events_received)
-        && get("selftrace.telemetry.events_delivered{}") == Some(path.events_delivered)
-        && sum("selftrace.telemetry.records.dropped{") == path.events_dropped_total();
-    if metrics_match {
+    // Only when the configuration asks for them (`metrics: { enabled: true }`).
+    let metrics_enabled = config.service.telemetry.metrics.enabled;
+    let metrics_match = !metrics_enabled
+        || get("selftrace.layer.records.received{}") == Some(layer.received())
+            && get("selftrace.layer.records.delivered{}") == Some(layer.delivered)
+            && sum("selftrace.layer.records.dropped{") == layer.dropped_total()
+            && get("selftrace.telemetry.events_received{}") == Some(path.events_received)
+            && get("selftrace.telemetry.events_delivered{}") == Some(path.events_delivered)
+            && sum("selftrace.telemetry.records.dropped{") == path.events_dropped_total();
+    if !metrics_enabled {
+        println!("== metrics not enabled (service.telemetry.metrics)");
+    } else if metrics_match {
         println!("== the exported metrics match the counters");
     } else {
         println!("== the exported metrics do not match the counters");
