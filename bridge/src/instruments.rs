@@ -30,9 +30,30 @@ use std::sync::Arc;
 use opentelemetry::{KeyValue, metrics::Meter};
 use selftrace::instruments::{Read, counter, counters, gauge};
 
-use crate::BridgeMetrics;
+use crate::{BridgeMetrics, SdkBridge};
 #[cfg(feature = "export")]
-use crate::ExporterMetrics;
+use crate::{ExporterMetrics, OtlpExporter};
+
+impl SdkBridge {
+    /// Registers the bridge's counters as observable instruments on
+    /// `meter`, each series with `attributes` (see the
+    /// [`instruments`](crate::instruments) module); read at collection
+    /// only. Once per meter.
+    pub fn observe(&self, meter: &Meter, attributes: &[KeyValue]) {
+        observe_bridge(meter, self.metrics_reader(), attributes);
+    }
+}
+
+#[cfg(feature = "export")]
+impl OtlpExporter {
+    /// Registers the exporter's counters as observable instruments on
+    /// `meter`, each series with `attributes` (see the
+    /// [`instruments`](crate::instruments) module); read at collection
+    /// only, also after the exporter stopped. Once per meter.
+    pub fn observe(&self, meter: &Meter, attributes: &[KeyValue]) {
+        observe_exporter(meter, self.metrics_reader(), attributes);
+    }
+}
 
 /// `attributes` and one more.
 fn with(attributes: &[KeyValue], key: &'static str, value: &'static str) -> Vec<KeyValue> {
@@ -41,7 +62,7 @@ fn with(attributes: &[KeyValue], key: &'static str, value: &'static str) -> Vec<
     all
 }
 
-pub(crate) fn observe_bridge(meter: &Meter, read: Read<BridgeMetrics>, attributes: &[KeyValue]) {
+fn observe_bridge(meter: &Meter, read: Read<BridgeMetrics>, attributes: &[KeyValue]) {
     let attributes: Arc<[KeyValue]> = attributes.into();
     counters(
         meter,
@@ -84,7 +105,7 @@ pub(crate) fn observe_bridge(meter: &Meter, read: Read<BridgeMetrics>, attribute
 }
 
 #[cfg(feature = "export")]
-pub(crate) fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[KeyValue]) {
+fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[KeyValue]) {
     let attributes: Arc<[KeyValue]> = attributes.into();
     counters(
         meter,

@@ -24,6 +24,16 @@ use selftrace::instruments::{Observe, counter, gauge};
 
 use crate::{receiver::ReceiverMetrics, telemetry::InternalTelemetry};
 
+impl InternalTelemetry {
+    /// Registers the node logs' and every receiver's counters as
+    /// observable instruments on `meter` (see the module docs); receivers
+    /// made later are read too. Read at collection only. Once per meter.
+    pub fn observe(&self, meter: &Meter) {
+        selftrace::instruments::observe_node_logs(meter, self.node_logs(), &[]);
+        observe_receivers(meter, self);
+    }
+}
+
 type Field = (&'static str, &'static str, &'static str, fn(&ReceiverMetrics) -> u64);
 
 /// Observes `value` of every receiver of `telemetry`, with its id.

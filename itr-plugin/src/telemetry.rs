@@ -197,16 +197,6 @@ impl InternalTelemetry {
         ReceiverFactory { telemetry: self.clone() }
     }
 
-    /// Registers the node logs' and every receiver's counters as
-    /// observable instruments on `meter` (see
-    /// [`instruments`](crate::instruments)); receivers made later are read
-    /// too. Read at collection only.
-    #[cfg(feature = "metrics")]
-    pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
-        selftrace::instruments::observe_node_logs(meter, &self.inner.path, &[]);
-        crate::instruments::observe_receivers(meter, self);
-    }
-
     /// A snapshot of every counter: the node logs' and each receiver's
     /// (also of receivers that are gone).
     pub fn metrics(&self) -> TelemetryMetrics {

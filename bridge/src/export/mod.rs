@@ -658,14 +658,12 @@ impl OtlpExporter {
         self.counters.snapshot()
     }
 
-    /// Registers the exporter's counters as observable instruments on
-    /// `meter`, each series with `attributes` (see
-    /// [`instruments`](crate::instruments)); read at collection only, also
-    /// after the exporter stopped.
+    /// Reads the counters at any time, also after the exporter stopped
+    /// (what its instruments observe).
     #[cfg(feature = "metrics")]
-    pub fn observe(&self, meter: &opentelemetry::metrics::Meter, attributes: &[opentelemetry::KeyValue]) {
+    pub(crate) fn metrics_reader(&self) -> selftrace::instruments::Read<ExporterMetrics> {
         let counters = self.counters.clone();
-        crate::instruments::observe_exporter(meter, Arc::new(move || counters.snapshot()), attributes);
+        Arc::new(move || counters.snapshot())
     }
 
     /// Stops the exporter and waits for it: what is in the channel and in

@@ -258,13 +258,11 @@ impl SdkBridge {
         self.counters.snapshot()
     }
 
-    /// Registers the bridge's counters as observable instruments on
-    /// `meter`, each series with `attributes` (see
-    /// [`instruments`](crate::instruments)); read at collection only.
+    /// Reads the counters at any time (what its instruments observe).
     #[cfg(feature = "metrics")]
-    pub fn observe(&self, meter: &opentelemetry::metrics::Meter, attributes: &[opentelemetry::KeyValue]) {
+    pub(crate) fn metrics_reader(&self) -> selftrace::instruments::Read<BridgeMetrics> {
         let counters = self.counters.clone();
-        crate::instruments::observe_bridge(meter, Arc::new(move || counters.snapshot()), attributes);
+        Arc::new(move || counters.snapshot())
     }
 
     /// Stops the consumer and waits for it: the requests waiting in the
