@@ -28,7 +28,9 @@
 use std::sync::Arc;
 
 use opentelemetry::{KeyValue, metrics::Meter};
-use selftrace::instruments::{Read, counter, counters, gauge};
+#[cfg(feature = "export")]
+use selftrace::instruments::gauge;
+use selftrace::instruments::{Read, counter, counters};
 
 use crate::{BridgeMetrics, SdkBridge};
 #[cfg(feature = "export")]
