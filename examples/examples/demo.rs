@@ -17,7 +17,8 @@
 //!   (`examples/configs/`; default itr-only);
 //! * `--config FILE`: a YAML configuration of your own instead;
 //! * `--otlp-endpoint URL`: also export the internal pipeline over
-//!   OTLP/HTTP (e.g. `http://127.0.0.1:4318/v1/logs`).
+//!   OTLP/HTTP (e.g. `http://127.0.0.1:4318/v1/logs`), and selftrace's
+//!   metrics to the same endpoint's `/v1/metrics`.
 
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "the demo prints what it shows")]
 
@@ -70,7 +71,20 @@ fn main() -> ExitCode {
     // selftrace's counters as OpenTelemetry instruments (`metrics: {
     // enabled: true }` in the configuration): the SDK's periodic reader
     // exports them every second to a console exporter of the demo's.
-    let (meter_provider, exported) = ConsoleMetrics::provider(Duration::from_secs(1));
+    // With `--otlp-endpoint .../v1/logs`, the metrics go to `.../v1/metrics`
+    // of the same endpoint too.
+    let metrics_endpoint = flag(&args, "--otlp-endpoint").map(|logs| match logs.strip_suffix("/v1/logs") {
+        Some(base) => format!("{base}/v1/metrics"),
+        None => format!("{}/v1/metrics", logs.trim_end_matches('/')),
+    });
+    let (meter_provider, exported) = match ConsoleMetrics::provider(Duration::from_secs(1), metrics_endpoint.as_deref())
+    {
+        Ok(provider) => provider,
+        Err(e) => {
+            eprintln!("demo: the OTLP metric exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
     opentelemetry::global::set_meter_provider(meter_provider.clone());
     let telemetry = match engine::self_telemetry(&config, "selftrace-demo", None) {
         Ok(telemetry) => telemetry,

@@ -30,12 +30,28 @@ pub struct ConsoleMetrics {
 
 impl ConsoleMetrics {
     /// A meter provider whose periodic reader exports here every `interval`,
-    /// and where the last values are kept.
-    pub fn provider(interval: Duration) -> (SdkMeterProvider, Exported) {
+    /// and where the last values are kept; with `otlp_endpoint` (an
+    /// OTLP/HTTP metrics URL, `.../v1/metrics`), a second periodic reader
+    /// exports there through `opentelemetry-otlp`.
+    ///
+    /// # Errors
+    ///
+    /// The OTLP exporter's, when it cannot be built.
+    pub fn provider(
+        interval: Duration,
+        otlp_endpoint: Option<&str>,
+    ) -> Result<(SdkMeterProvider, Exported), opentelemetry_otlp::ExporterBuildError> {
+        use opentelemetry_otlp::WithExportConfig as _;
         let exporter = ConsoleMetrics::default();
         let last = exporter.last.clone();
         let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).with_interval(interval).build();
-        (SdkMeterProvider::builder().with_reader(reader).build(), last)
+        let mut provider = SdkMeterProvider::builder().with_reader(reader);
+        if let Some(endpoint) = otlp_endpoint {
+            let otlp = opentelemetry_otlp::MetricExporter::builder().with_http().with_endpoint(endpoint).build()?;
+            provider = provider
+                .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(otlp).with_interval(interval).build());
+        }
+        Ok((provider.build(), last))
     }
 }
 

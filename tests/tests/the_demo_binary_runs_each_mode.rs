@@ -117,11 +117,15 @@ fn itr_only_exports_over_otlp_http_to_a_real_receiver() {
         .expect("the receiver's line");
     // The demo's OTLP exporter shut down (flushed) before the demo exited:
     // read what the receiver prints until every record sent is there.
+    // oteltap prints metrics too (the demo sends selftrace's to the same
+    // endpoint's /v1/metrics): a metric has data points, a record never.
+    let is_metric = |line: &str| line.contains("\"dataPoints\"");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records: Vec<String> = Vec::new();
+    let (mut records, mut metrics): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     while records.len() < sent {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
         match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with('{') && is_metric(&line) => metrics.push(line),
             Ok(line) if line.starts_with('{') => records.push(line),
             Ok(_) => {}
             Err(_) => break,
@@ -131,7 +135,13 @@ fn itr_only_exports_over_otlp_http_to_a_real_receiver() {
     let _ = tap.wait();
     let _ = reader.join();
     // Anything printed beyond them (a record twice) is counted too.
-    records.extend(lines.try_iter().filter(|l| l.starts_with('{')));
+    for line in lines.try_iter().filter(|l| l.starts_with('{')) {
+        if is_metric(&line) { metrics.push(line) } else { records.push(line) }
+    }
+    assert!(
+        metrics.iter().any(|m| m.contains("selftrace.layer.records.received")),
+        "selftrace's metrics over OTLP/HTTP: {metrics:#?}"
+    );
 
     assert!(sent > 0, "{out}");
     assert_eq!(records.len(), sent, "every record the pipeline sent arrived:\n{records:#?}\n{out}");
