@@ -107,9 +107,7 @@ pub fn counter(
         .u64_observable_counter(name)
         .with_unit(unit)
         .with_description(description)
-        .with_callback(move |instrument: &dyn AsyncInstrument<u64>| {
-            read(&mut |value, attributes| instrument.observe(value, attributes))
-        })
+        .with_callback(callback(read))
         .build();
 }
 
@@ -126,10 +124,16 @@ pub fn gauge(
         .u64_observable_gauge(name)
         .with_unit(unit)
         .with_description(description)
-        .with_callback(move |instrument: &dyn AsyncInstrument<u64>| {
-            read(&mut |value, attributes| instrument.observe(value, attributes))
-        })
+        .with_callback(callback(read))
         .build();
+}
+
+/// The SDK's callback for `read`: each `observe` it makes is the
+/// instrument's.
+fn callback(
+    read: impl Fn(Observe<'_>) + Send + Sync + 'static,
+) -> impl Fn(&dyn AsyncInstrument<u64>) + Send + Sync + 'static {
+    move |instrument| read(&mut |value, attributes| instrument.observe(value, attributes))
 }
 
 /// `attributes` with `reason` added: one series per [`DropReason`].

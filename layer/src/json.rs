@@ -185,6 +185,13 @@ pub fn print_request(bytes: &[u8], stream: ConsoleStream) -> Result<usize, Decod
     Ok(count)
 }
 
+/// Prints a request selftrace's encoder wrote (it always decodes: no check
+/// first) as one OTLP/JSON line on `stream`.
+pub(crate) fn print_encoded(bytes: &crate::OtlpBytes, stream: ConsoleStream) {
+    let request = LogsRequest::new(bytes.as_bytes());
+    print_line_to(stream, |out| write_checked(out, &request).map_err(|_| fmt::Error));
+}
+
 /// Prints one record as an OTLP/JSON line on `stream` (see
 /// [`write_record`]).
 pub fn print_record(

@@ -661,10 +661,8 @@ impl LayerState {
     #[cold]
     fn print_json<R: LogRecordView + ?Sized>(self: &Arc<Self>, stream: ConsoleStream, scope: &str, record: &R) {
         let Some(request) = self.encode_alone(scope, record) else { return };
-        match crate::json::print_request(request.as_bytes(), stream) {
-            Ok(_) => self.counters.delivered(),
-            Err(_) => self.drop_event(DropReason::RecordTooLarge, scope, record),
-        }
+        crate::json::print_encoded(&request, stream);
+        self.counters.delivered();
     }
 
     /// Keeps `record`, encoded, in a startup buffer.
