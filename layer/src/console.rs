@@ -9,6 +9,18 @@
 //!
 //! timestamp (UTC, microseconds), severity, scope, the event name when there
 //! is one, the body, then the attributes; string attributes are quoted.
+//!
+//! One record is one line. Everything in it that comes from the event (the
+//! scope, the event name, the body, field names and values, `Debug` output)
+//! is escaped the way Rust writes a string literal: a control character, a
+//! C1 control, `DEL`, a bidirectional control or a line separator becomes a
+//! visible escape such as `\u{1b}` or `\n`, and `\` becomes `\\`, so a
+//! line can neither drive the terminal nor forge another line, and reads as
+//! it is stored:
+//!
+//! ```text
+//! 2026-11-21T07:44:38.123456Z  INFO app: login from user\u{1b}[2J\nERROR forged user="user\u{1b}[2J\nERROR forged"
+//! ```
 
 use std::{
     fmt::{self, Write as _},
@@ -17,6 +29,7 @@ use std::{
 
 use crate::{
     decode::{DecodeError, LogsRequest},
+    escape::{Escaped, write_bare, write_quoted},
     view::{AnyValue, LogRecordView, RecordVisitor},
 };
 
@@ -58,9 +71,12 @@ pub fn write_console_line(
         None => out.write_str("-")?,
     }
     let severity = record.severity_text().unwrap_or("-");
-    write!(out, " {severity:>5} {scope}")?;
-    if let Some(name) = record.event_name() {
-        write!(out, " {name}")?;
+    write!(out, " {severity:>5} ")?;
+    write_bare(out, scope)?;
+    // An empty name is no name, as in OTLP (where the two are one encoding).
+    if let Some(name) = record.event_name().filter(|name| !name.is_empty()) {
+        out.write_char(' ')?;
+        write_bare(out, name)?;
     }
     out.write_char(':')?;
     let mut fields = ConsoleFields { out, result: Ok(()) };
@@ -170,15 +186,20 @@ impl RecordVisitor for ConsoleFields<'_> {
 
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
         if self.result.is_ok() {
-            self.result = write!(self.out, " {key}=").and_then(|()| write_value(self.out, value, true));
+            self.result = self
+                .out
+                .write_char(' ')
+                .and_then(|()| write_bare(self.out, key))
+                .and_then(|()| self.out.write_char('='))
+                .and_then(|()| write_value(self.out, value, true));
         }
     }
 }
 
 fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool) -> fmt::Result {
     match value {
-        AnyValue::Str(s) if quote => write!(out, "{s:?}"),
-        AnyValue::Str(s) => out.write_str(s),
+        AnyValue::Str(s) if quote => write_quoted(out, s),
+        AnyValue::Str(s) => write_bare(out, s),
         AnyValue::Bool(b) => write!(out, "{b}"),
         AnyValue::Int(i) => write!(out, "{i}"),
         AnyValue::Double(d) => write!(out, "{d}"),
@@ -186,7 +207,8 @@ fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool) -> fm
             out.write_str("0x")?;
             b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
         }
-        AnyValue::Fmt(v) => write!(out, "{v:?}"),
+        // A `Debug` implementation writes what it likes: escaped as it goes.
+        AnyValue::Fmt(v) => write!(Escaped::bare(out), "{v:?}"),
         AnyValue::Array(a) => {
             out.write_char('[')?;
             let mut result = Ok(());
@@ -207,7 +229,8 @@ fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool) -> fm
             m.visit_entries(&mut |k, v| {
                 if result.is_ok() {
                     result = if first { Ok(()) } else { out.write_str(", ") }
-                        .and_then(|()| write!(out, "{k}="))
+                        .and_then(|()| write_bare(out, k))
+                        .and_then(|()| out.write_char('='))
                         .and_then(|()| write_value(out, v, true));
                     first = false;
                 }

@@ -162,6 +162,7 @@ pub mod console;
 pub mod decode;
 mod destination;
 pub mod encoder;
+mod escape;
 pub mod flood;
 #[cfg(feature = "metrics")]
 pub mod instruments;

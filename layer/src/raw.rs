@@ -13,6 +13,9 @@
 //!   second (see [`set_raw_lines_per_second`]), so a storm cannot flood the
 //!   terminal; the first line of the next second reports how many were
 //!   suppressed. Counted in [`raw_logger_metrics`].
+//! * **Escaped**: the record's text and the note are escaped as the
+//!   [console](crate::console) escapes them, into the same stack buffer, so
+//!   one line is one event and no control character reaches the terminal.
 //! * **Never recursive**: an event raised while this thread is writing a raw
 //!   line (a `Debug` implementation that logs) is suppressed and counted.
 //!
@@ -21,12 +24,13 @@
 
 use std::{
     cell::Cell,
-    fmt,
+    fmt::{self, Write as _},
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
 use crate::{
     console,
+    escape::{self, Escaped},
     metrics::{DropReason, ShardedCounter},
     record::TracingLogRecord,
     view::LogRecordView,
@@ -102,7 +106,7 @@ pub(crate) fn raw_record(scope: &str, record: &(impl LogRecordView + ?Sized)) {
 /// Writes a note (not a record) for `reason`: a request of several records
 /// that could not be handed off.
 pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
-    raw_line(reason.as_str(), |line| line.write_fmt(note));
+    raw_line(reason.as_str(), |line| Escaped::bare(line).write_fmt(note));
 }
 
 /// Writes `selftrace[<label>] <note>` to stderr through the raw logger: rate
@@ -110,7 +114,10 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
 ///
 /// For code that carries selftrace's bytes onward (a bridge, a receiver) and
 /// must report a problem, a malformed request say, without logging through
-/// `tracing` (which could feed the report back into the pipeline).
+/// `tracing` (which could feed the report back into the pipeline). The
+/// label and the note are escaped as a console line's text is (see
+/// [`console`](crate::console)): a reason an endpoint sent, a path, an error
+/// message stay on one line and cannot drive the terminal.
 ///
 /// # Examples
 ///
@@ -118,7 +125,7 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
 /// selftrace::raw::write_raw_note("bridge", format_args!("request of {} bytes skipped", 42));
 /// ```
 pub fn write_raw_note(label: &str, note: fmt::Arguments<'_>) {
-    raw_line(label, |line| line.write_fmt(note));
+    raw_line(label, |line| Escaped::bare(line).write_fmt(note));
 }
 
 /// Writes `selftrace[<label>] ` and then `body`'s text as one line.
@@ -132,7 +139,9 @@ fn raw_line(label: &str, body: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) 
         return;
     }
     console::print_line(|line| {
-        write!(line, "selftrace[{label}] ")?;
+        line.write_str("selftrace[")?;
+        escape::write_bare(line, label)?;
+        line.write_str("] ")?;
         body(line)
     });
     WRITTEN.fetch_add(1, Ordering::Relaxed);

@@ -156,3 +156,30 @@ fn node_records_allocate_nothing_once_warm() {
     assert_eq!(metrics.events_received, 3 * 12_000);
     assert_eq!(metrics.events_delivered, metrics.events_received);
 }
+
+/// A dropped event written by the raw logger, with characters to escape in
+/// its message and fields, allocates nothing: the line is escaped into the
+/// raw logger's stack buffer.
+#[test]
+fn a_raw_line_with_control_characters_allocates_nothing() {
+    selftrace::raw::set_raw_lines_per_second(u32::MAX);
+    let (sender, _receiver) = OtlpBytesChannel::new(1).into_parts();
+    let layer = OtlpTracingLayer::builder(Destination::Channel(sender)).with_flood_limit(None).build();
+    let handle = layer.handle();
+    let evil = "user\x1b[2J\x1b[31mFAKE\nERROR forged line\r\x07\u{202e}\\";
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        // The first fills the channel, the second warms the raw path.
+        for _ in 0..2 {
+            tracing::info!(user = evil, debug = ?evil, "login from {}", evil);
+        }
+        let allocations = count_allocations(|| {
+            for _ in 0..10 {
+                tracing::info!(user = evil, debug = ?evil, "login from {}", evil);
+            }
+        });
+        assert_eq!(allocations, 0);
+    });
+    let written = selftrace::raw::raw_logger_metrics().written;
+    assert!(written >= 11, "the lines were written, not held back ({written})");
+    assert_eq!(handle.metrics().dropped(selftrace::DropReason::ChannelFull), 11);
+}
