@@ -90,12 +90,16 @@
 //! other threads out ([`selftrace::TRANSPORT_TARGETS`]).
 
 mod config;
+mod spool;
 mod transport;
+mod worker;
 
 use std::{
+    collections::VecDeque,
     fmt,
     future::Future,
     io,
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -112,19 +116,21 @@ pub use config::{
     OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
 };
 use selftrace::{
-    Destination, FlushReason, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesReceiver,
-    OtlpBytesSender, OtlpTracingLayer, OtlpTracingLayerBuilder, TrySendError,
-    batch::{Batch, Batcher},
+    Destination, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
+    OtlpTracingLayerBuilder, TrySendError,
+    batch::Batcher,
     channel::OtlpSink,
     encoder::EncoderSettings,
     pipeline::{enter_zone_thread, zone_thread_start},
-    raw::write_raw_note,
 };
+pub use spool::SpoolError;
 use tokio::sync::watch;
 
 use self::{
     config::Settings,
-    transport::{Outcome, Transport},
+    spool::Spool,
+    transport::Transport,
+    worker::{QueueBytes, Worker},
 };
 
 /// Default most records in one batch (the SDK's `BatchLogProcessor`'s).
@@ -135,6 +141,14 @@ pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// Default capacity of the exporter's channel, in requests.
 pub const DEFAULT_EXPORT_CHANNEL_CAPACITY: usize = 2048;
+/// Default most bytes the exporter holds in memory (32 MiB): requests in
+/// its channel, the batch being built, batches waiting, the one in flight.
+pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 32 << 20;
+/// Default most bytes a spool holds on disk (1 GiB).
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+/// Default interval between syncs of a spool to the disk (500 ms, Vector's
+/// disk buffer's): what a machine crash can lose.
+pub const DEFAULT_SPOOL_SYNC: Duration = Duration::from_millis(500);
 /// Default time [`OtlpExporter::shutdown`] gives what is left to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -143,11 +157,6 @@ const LABEL: &str = "otlp_export";
 /// The shortest batch delay and first retry delay (shorter ones are raised
 /// to it).
 const MIN_DELAY: Duration = Duration::from_millis(1);
-
-/// How long the worker lets requests gather in the channel after a wake
-/// that found few waiting (a millisecond, tokio's timer resolution; far below
-/// the batch delay).
-const LINGER: Duration = Duration::from_millis(1);
 
 // === impl RetryPolicy ===
 
@@ -189,6 +198,8 @@ pub enum ExportError {
     Start(io::Error),
     /// The exporter's thread panicked; what it held was not sent.
     Panicked,
+    /// The spool directory cannot be used.
+    Spool(SpoolError),
 }
 
 impl ExportError {
@@ -204,6 +215,7 @@ impl fmt::Display for ExportError {
             Self::Config(e) => write!(f, "invalid OTLP exporter configuration: {e}"),
             Self::Start(_) => f.write_str("cannot start the OTLP exporter"),
             Self::Panicked => f.write_str("the OTLP exporter's thread panicked"),
+            Self::Spool(_) => f.write_str("cannot open the OTLP exporter's spool"),
         }
     }
 }
@@ -213,8 +225,15 @@ impl std::error::Error for ExportError {
         match self {
             Self::Config(e) => Some(e),
             Self::Start(e) => Some(e),
+            Self::Spool(e) => Some(e),
             Self::Panicked => None,
         }
+    }
+}
+
+impl From<SpoolError> for ExportError {
+    fn from(e: SpoolError) -> Self {
+        Self::Spool(e)
     }
 }
 
@@ -248,8 +267,13 @@ pub struct ExporterMetrics {
     pub records_acknowledged: u64,
     /// Records the endpoint rejected in a `partial_success`.
     pub records_rejected: u64,
-    /// Records refused at the channel, full (the exporter was busy).
+    /// Records refused at the channel: full, or the exporter's memory at
+    /// [`max_queue_bytes`](OtlpExporterBuilder::with_max_queue_bytes).
     pub dropped_queue_full: u64,
+    /// Records refused because the spool was at its
+    /// [`max_bytes`](OtlpExporterBuilder::with_spool_max_bytes) (the
+    /// newest are refused, the oldest kept).
+    pub dropped_spool_full: u64,
     /// Records of batches the endpoint refused (a non-retryable failure).
     pub dropped_rejected: u64,
     /// Records of batches still failing when the retry time ran out.
@@ -261,14 +285,43 @@ pub struct ExporterMetrics {
     pub malformed_requests: u64,
     /// Successful answers whose body was not an `ExportLogsServiceResponse`.
     pub malformed_responses: u64,
-    /// Records taken and not yet acknowledged or dropped.
+    /// Records taken and not yet acknowledged or dropped (with a spool:
+    /// those recovered at start too, and at the end what the spool keeps
+    /// for the next exporter).
     pub records_in_flight: u64,
+    /// Records written to the spool.
+    pub records_spooled: u64,
+    /// Records a previous exporter left unacknowledged in the spool, found
+    /// at start (they are sent first).
+    pub records_recovered: u64,
+    /// Of those, records that had been sent before (the endpoint may have
+    /// them already): the duplicates at-least-once delivery may make.
+    pub records_redelivered: u64,
+    /// Spool frames cut off (torn by a crash) or skipped (checksum failed);
+    /// their records cannot be counted.
+    pub spool_corrupt_frames: u64,
+    /// Writes to the spool that failed (disk full, read-only): the batch
+    /// was kept in memory, within the memory cap.
+    pub spool_write_errors: u64,
+    /// Reads from the spool that failed.
+    pub spool_read_errors: u64,
+    /// Bytes of the spool's segments now.
+    pub spool_bytes: u64,
+    /// Records in the spool not yet acknowledged, now.
+    pub spool_records: u64,
+    /// Bytes the exporter holds in memory now (at most
+    /// [`max_queue_bytes`](OtlpExporterBuilder::with_max_queue_bytes)).
+    pub queue_bytes: u64,
 }
 
 impl ExporterMetrics {
     /// Records dropped, every reason together.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_rejected + self.dropped_retries_exhausted + self.dropped_shutdown
+        self.dropped_queue_full
+            + self.dropped_spool_full
+            + self.dropped_rejected
+            + self.dropped_retries_exhausted
+            + self.dropped_shutdown
     }
 }
 
@@ -289,6 +342,17 @@ struct Counters {
     malformed_requests: AtomicU64,
     malformed_responses: AtomicU64,
     records_in_flight: AtomicU64,
+    dropped_spool_full: AtomicU64,
+    records_spooled: AtomicU64,
+    records_recovered: AtomicU64,
+    records_redelivered: AtomicU64,
+    spool_corrupt_frames_open: AtomicU64,
+    spool_corrupt_frames_running: AtomicU64,
+    spool_write_errors: AtomicU64,
+    spool_read_errors: AtomicU64,
+    spool_bytes: AtomicU64,
+    spool_records: AtomicU64,
+    queue_bytes: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -314,6 +378,16 @@ impl Counters {
             malformed_requests: get(&self.malformed_requests),
             malformed_responses: get(&self.malformed_responses),
             records_in_flight: get(&self.records_in_flight),
+            dropped_spool_full: get(&self.dropped_spool_full),
+            records_spooled: get(&self.records_spooled),
+            records_recovered: get(&self.records_recovered),
+            records_redelivered: get(&self.records_redelivered),
+            spool_corrupt_frames: get(&self.spool_corrupt_frames_open) + get(&self.spool_corrupt_frames_running),
+            spool_write_errors: get(&self.spool_write_errors),
+            spool_read_errors: get(&self.spool_read_errors),
+            spool_bytes: get(&self.spool_bytes),
+            spool_records: get(&self.spool_records),
+            queue_bytes: get(&self.queue_bytes),
         }
     }
 
@@ -336,8 +410,18 @@ pub struct OtlpExporterBuilder {
     max_batch_bytes: usize,
     max_delay: Duration,
     capacity: usize,
+    max_queue_bytes: u64,
     retry: RetryPolicy,
     shutdown_timeout: Duration,
+    spool: Option<SpoolSettings>,
+}
+
+/// Where and how an exporter spools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SpoolSettings {
+    dir: PathBuf,
+    max_bytes: u64,
+    sync: Duration,
 }
 
 impl OtlpExporterBuilder {
@@ -411,6 +495,52 @@ impl OtlpExporterBuilder {
         self
     }
 
+    /// The most bytes the exporter holds in memory (default
+    /// [`DEFAULT_MAX_QUEUE_BYTES`]): requests in its channel, the batch
+    /// being built, batches waiting (for their turn, for a retry), the one
+    /// in flight, and with a spool the frames kept to save reading them
+    /// back. A request that would pass it is refused and counted
+    /// ([`ExporterMetrics::dropped_queue_full`]); the producer never waits.
+    pub fn with_max_queue_bytes(mut self, bytes: u64) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Spools batches to `dir` (see [Durable delivery](self#durable-delivery)):
+    /// they survive an outage of the endpoint up to the spool's
+    /// [size](Self::with_spool_max_bytes), and a crash of the process.
+    /// The directory is created `0700` if missing.
+    pub fn with_spool(mut self, dir: impl Into<PathBuf>) -> Self {
+        let spool = self.spool.get_or_insert_with(|| SpoolSettings {
+            dir: PathBuf::new(),
+            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            sync: DEFAULT_SPOOL_SYNC,
+        });
+        spool.dir = dir.into();
+        self
+    }
+
+    /// The most bytes the spool holds on disk (default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`]); past it, new batches are refused and
+    /// counted ([`ExporterMetrics::dropped_spool_full`]). Without
+    /// [`with_spool`](Self::with_spool), it does nothing.
+    pub fn with_spool_max_bytes(mut self, bytes: u64) -> Self {
+        if let Some(spool) = &mut self.spool {
+            spool.max_bytes = bytes;
+        }
+        self
+    }
+
+    /// How often the spool is flushed to the disk (default
+    /// [`DEFAULT_SPOOL_SYNC`]): what a machine crash can lose. Without
+    /// [`with_spool`](Self::with_spool), it does nothing.
+    pub fn with_spool_sync(mut self, interval: Duration) -> Self {
+        if let Some(spool) = &mut self.spool {
+            spool.sync = interval;
+        }
+        self
+    }
+
     /// How retryable failures are retried (default
     /// [`RetryPolicy::default`]; a first delay under 1 ms counts as 1 ms).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -441,9 +571,26 @@ impl OtlpExporterBuilder {
             self.settings.resolve(|_| None)?
         };
         let counters = Arc::new(Counters::default());
+        // The spool's frames kept in memory for its reader: a quarter of the
+        // memory cap, so batches waiting for the disk keep most of it.
+        let cache = usize::try_from(self.max_queue_bytes / 4).unwrap_or(usize::MAX);
+        let spool = match &self.spool {
+            Some(settings) => {
+                let (spool, recovered) = Spool::open(&settings.dir, settings.max_bytes, cache)?;
+                add(&counters.records_recovered, recovered.records);
+                add(&counters.records_redelivered, recovered.redelivered);
+                add(&counters.records_in_flight, recovered.records);
+                add(&counters.spool_corrupt_frames_open, recovered.corrupt_frames);
+                counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
+                counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+                Some(spool)
+            }
+            None => None,
+        };
+        let queue = Arc::new(QueueBytes::new(self.max_queue_bytes));
         let (tx, rx) = OtlpBytesChannel::new(self.capacity).into_parts();
         let rx_capacity = tx.capacity();
-        let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters) });
+        let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters), queue: Arc::clone(&queue) });
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
         // records, flushed by the worker.
@@ -460,12 +607,18 @@ impl OtlpExporterBuilder {
             path: path.clone(),
             rx,
             counters: Arc::clone(&counters),
+            queue,
             batcher: Batcher::new(self.max_batch_bytes, self.max_batch_records),
             // A zero delay would spin the worker: a millisecond at least.
             max_delay: self.max_delay.max(MIN_DELAY),
             retry: RetryPolicy { initial: self.retry.initial.max(MIN_DELAY), ..self.retry },
+            shutdown_timeout: self.shutdown_timeout,
             stop: stop_rx,
-            rng: seed(),
+            rng: worker::seed(),
+            sync_every: self.spool.as_ref().map_or(DEFAULT_SPOOL_SYNC, |s| s.sync.max(MIN_DELAY)),
+            spool,
+            memory: VecDeque::new(),
+            memory_bytes: 0,
             _done: done_tx,
         };
         let thread = std::thread::Builder::new()
@@ -588,8 +741,10 @@ impl OtlpExporter {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_delay: DEFAULT_MAX_DELAY,
             capacity: DEFAULT_EXPORT_CHANNEL_CAPACITY,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             retry: RetryPolicy::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            spool: None,
         }
     }
 
@@ -731,6 +886,7 @@ impl Drop for OtlpExporter {
 struct ExportSink {
     tx: OtlpBytesSender,
     counters: Arc<Counters>,
+    queue: Arc<QueueBytes>,
 }
 
 impl fmt::Debug for ExportSink {
@@ -741,10 +897,19 @@ impl fmt::Debug for ExportSink {
 
 impl OtlpSink for ExportSink {
     fn try_send(&self, bytes: OtlpBytes) -> Result<(), TrySendError> {
+        let len = bytes.len() as u64;
+        let refused = |bytes: &OtlpBytes| {
+            let records = selftrace::batch::shape(bytes.as_bytes()).map_or(0, |s| s.records);
+            add(&self.counters.dropped_queue_full, records);
+        };
+        if !self.queue.reserve(len) {
+            refused(&bytes);
+            return Err(TrySendError::Full(bytes));
+        }
         self.tx.try_send(bytes).inspect_err(|e| {
+            self.queue.release(len);
             if let TrySendError::Full(bytes) = e {
-                let records = selftrace::batch::shape(bytes.as_bytes()).map_or(0, |s| s.records);
-                add(&self.counters.dropped_queue_full, records);
+                refused(bytes);
             }
         })
     }
@@ -760,245 +925,4 @@ impl OtlpSink for ExportSink {
     fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
-}
-
-// === impl Worker ===
-
-/// What woke the worker.
-enum Wake {
-    /// Shutdown was asked, or every sender is gone.
-    Stop,
-    /// Time to flush the per-thread buffers and send what is pending.
-    Flush,
-    Request(OtlpBytes),
-}
-
-/// The loop on the exporter's thread.
-struct Worker {
-    /// The per-thread buffers it flushes.
-    path: NodeLogs,
-    rx: OtlpBytesReceiver,
-    /// The channel's capacity.
-    capacity: usize,
-    counters: Arc<Counters>,
-    batcher: Batcher,
-    max_delay: Duration,
-    retry: RetryPolicy,
-    /// The shutdown deadline, once shutdown is asked.
-    stop: watch::Receiver<Option<Instant>>,
-    rng: u64,
-    /// Dropped when the worker ends, which wakes `shutdown`.
-    _done: flume::Sender<()>,
-}
-
-impl Worker {
-    async fn run(mut self, mut transport: Transport) {
-        // Every `max_delay`: the per-thread buffers flushed and everything
-        // pending sent, so nothing waits longer; full batches go at once.
-        let mut flush_at = tokio::time::Instant::now() + self.max_delay;
-        loop {
-            if self.stop.borrow().is_some() {
-                break;
-            }
-            let wake = tokio::select! {
-                biased;
-                _ = self.stop.changed() => Wake::Stop,
-                () = tokio::time::sleep_until(flush_at) => Wake::Flush,
-                request = self.rx.recv_async() => request.map_or(Wake::Stop, Wake::Request),
-            };
-            let all = match wake {
-                Wake::Stop => break,
-                Wake::Flush => {
-                    flush_at = tokio::time::Instant::now() + self.max_delay;
-                    self.collect(FlushReason::Timer);
-                    true
-                }
-                Wake::Request(request) => {
-                    self.take(request);
-                    // Few requests waiting: let more gather before waiting
-                    // on the channel again (a parked worker is woken by
-                    // every send, a context switch per few events). Many
-                    // waiting: a burst, take them at once.
-                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() {
-                        tokio::time::sleep(LINGER).await;
-                    }
-                    self.take_queued();
-                    false
-                }
-            };
-            while let Some(batch) = self.batcher.next_batch(all) {
-                self.export(&mut transport, batch).await;
-            }
-        }
-        self.finish(&mut transport).await;
-    }
-
-    /// Sends what is in the channel now and what is pending, until the
-    /// shutdown deadline.
-    async fn finish(&mut self, transport: &mut Transport) {
-        // Room first, then the buffers drained into the channel; what is
-        // logged after goes to the raw logger, counted as `ShutDown`. Taken
-        // up to what is queued now: producers cannot hold shutdown up.
-        self.take_all();
-        self.path.shutdown();
-        self.take_all();
-        while let Some(batch) = self.batcher.next_batch(true) {
-            self.export(transport, batch).await;
-        }
-    }
-
-    /// Takes what is queued, flushes the per-thread buffers, takes what
-    /// that gave.
-    fn collect(&mut self, reason: FlushReason) {
-        // Room first: a flush into a full channel would be dropped.
-        self.take_all();
-        if self.path.flush(reason) > 0 {
-            self.take_all();
-        }
-    }
-
-    /// Takes everything the channel holds now.
-    fn take_all(&mut self) {
-        for _ in 0..self.rx.len() {
-            match self.rx.try_recv() {
-                Some(request) => self.take(request),
-                None => return,
-            }
-        }
-    }
-
-    fn take(&mut self, request: OtlpBytes) {
-        add(&self.counters.requests_received, 1);
-        let len = request.len();
-        match self.batcher.push(request) {
-            Ok(shape) => {
-                add(&self.counters.records_received, shape.records);
-                add(&self.counters.records_in_flight, shape.records);
-            }
-            Err(_) => {
-                add(&self.counters.malformed_requests, 1);
-                write_raw_note(LABEL, format_args!("dropped a malformed request of {len} bytes"));
-            }
-        }
-    }
-
-    /// Takes what waits in the channel, at most a batch's worth beyond what
-    /// is pending.
-    fn take_queued(&mut self) {
-        while !self.batcher.is_full() {
-            match self.rx.try_recv() {
-                Some(request) => self.take(request),
-                None => return,
-            }
-        }
-    }
-
-    /// Sends one batch until it is acknowledged, refused, out of retry time
-    /// or out of shutdown time; counts where its records went.
-    async fn export(&mut self, transport: &mut Transport, batch: Batch) {
-        let Batch { bytes, records, .. } = batch;
-        let counters = Arc::clone(&self.counters);
-        let counters = &*counters;
-        add(&counters.batches_sent, 1);
-        add(&counters.records_sent, records);
-        add(&counters.bytes_sent, bytes.len() as u64);
-        let body = bytes.into_bytes();
-        let give_up = Instant::now() + self.retry.max_elapsed;
-        let mut backoff = self.retry.initial;
-        let mut attempt = 0u32;
-        loop {
-            if attempt > 0 {
-                add(&counters.retries, 1);
-            }
-            attempt += 1;
-            let Some(outcome) = self.until_shutdown(transport.send(body.clone())).await else {
-                return self.shutdown_drop(records);
-            };
-            let (after, reason) = match outcome {
-                Outcome::Accepted { rejected, message, malformed } => {
-                    let rejected = rejected.min(records);
-                    counters.settle(&counters.records_acknowledged, records - rejected);
-                    counters.settle(&counters.records_rejected, rejected);
-                    if malformed {
-                        add(&counters.malformed_responses, 1);
-                        write_raw_note(
-                            LABEL,
-                            format_args!(
-                                "the endpoint answered success with a body that is not an ExportLogsServiceResponse"
-                            ),
-                        );
-                    }
-                    if rejected > 0 || message.is_some() {
-                        write_raw_note(
-                            LABEL,
-                            format_args!(
-                                "partial success: {rejected} of {records} records rejected: {}",
-                                message.as_deref().unwrap_or("")
-                            ),
-                        );
-                    }
-                    return;
-                }
-                Outcome::Refused { reason } => {
-                    counters.settle(&counters.dropped_rejected, records);
-                    write_raw_note(LABEL, format_args!("{records} records dropped, refused by the endpoint: {reason}"));
-                    return;
-                }
-                Outcome::Retry { after, reason } => (after, reason),
-            };
-            let delay = after.unwrap_or_else(|| self.jitter(backoff));
-            backoff = (backoff * 2).min(self.retry.max_interval);
-            if Instant::now() + delay > give_up {
-                counters.settle(&counters.dropped_retries_exhausted, records);
-                write_raw_note(LABEL, format_args!("{records} records dropped after {attempt} attempts: {reason}"));
-                return;
-            }
-            if attempt == 1 {
-                write_raw_note(LABEL, format_args!("retrying {records} records in {delay:?}: {reason}"));
-            }
-            if self.until_shutdown(tokio::time::sleep(delay)).await.is_none() {
-                return self.shutdown_drop(records);
-            }
-        }
-    }
-
-    fn shutdown_drop(&self, records: u64) {
-        self.counters.settle(&self.counters.dropped_shutdown, records);
-        write_raw_note(LABEL, format_args!("shutdown deadline passed: {records} records dropped"));
-    }
-
-    /// Runs `future` to its end, unless shutdown is asked and its deadline
-    /// passes first (`None`).
-    async fn until_shutdown<F: Future>(&mut self, future: F) -> Option<F::Output> {
-        let mut future = std::pin::pin!(future);
-        loop {
-            let deadline = *self.stop.borrow_and_update();
-            if let Some(deadline) = deadline {
-                return tokio::time::timeout_at(deadline.into(), future).await.ok();
-            }
-            tokio::select! {
-                output = &mut future => return Some(output),
-                changed = self.stop.changed() => if changed.is_err() {
-                    // The exporter handle is gone without a deadline: no
-                    // limit but the retry policy's.
-                    return Some(future.await);
-                },
-            }
-        }
-    }
-
-    /// A delay in the upper half of `backoff`.
-    fn jitter(&mut self, backoff: Duration) -> Duration {
-        // xorshift64: jitter needs spread, not unpredictability.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let half = backoff / 2;
-        half + half.mul_f64((self.rng >> 11) as f64 / (1u64 << 53) as f64)
-    }
-}
-
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    (nanos ^ 0x9e37_79b9_7f4a_7c15) | 1
 }

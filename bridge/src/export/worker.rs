@@ -1,0 +1,533 @@
+//! The loop on the exporter's thread: takes requests from the channel,
+//! merges them into batches, queues the batches (in memory, or in the spool)
+//! and sends them one at a time with OTLP's retry semantics, while it keeps
+//! taking requests.
+
+use std::{
+    collections::VecDeque,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use selftrace::{
+    FlushReason, NodeLogs, OtlpBytes, OtlpBytesReceiver,
+    batch::{Batch, Batcher},
+    raw::write_raw_note,
+};
+use tokio::sync::watch;
+
+use super::{
+    Counters, LABEL, RetryPolicy, add,
+    spool::{AppendError, Frame, Spool},
+    transport::{Outcome, Transport},
+};
+
+/// How long the worker lets requests gather in the channel after a wake
+/// that found few waiting (a millisecond, tokio's timer resolution; far below
+/// the batch delay).
+const LINGER: Duration = Duration::from_millis(1);
+
+/// How long a spool whose disk failed waits before it is written again.
+const SPOOL_RETRY: Duration = Duration::from_secs(1);
+
+// === impl QueueBytes ===
+
+/// The exporter's memory, in bytes, shared by the producers and the worker:
+/// requests in the channel, and what the worker holds (the batch being
+/// built, batches waiting, the one in flight, frames kept for the spool's
+/// reader). A request that would take it past `cap` is refused.
+#[derive(Debug)]
+pub(super) struct QueueBytes {
+    channel: AtomicU64,
+    worker: AtomicU64,
+    cap: u64,
+}
+
+impl QueueBytes {
+    pub(super) fn new(cap: u64) -> Self {
+        Self { channel: AtomicU64::new(0), worker: AtomicU64::new(0), cap }
+    }
+
+    /// Takes room for `len` bytes in the channel; `false`: over the cap.
+    pub(super) fn reserve(&self, len: u64) -> bool {
+        let before = self.channel.fetch_add(len, Ordering::Relaxed);
+        if before + len + self.worker.load(Ordering::Relaxed) > self.cap {
+            self.channel.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back room a request took and did not use (refused by the
+    /// channel after all).
+    pub(super) fn release(&self, len: u64) {
+        self.channel.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// Bytes held now.
+    pub(super) fn held(&self) -> u64 {
+        self.channel.load(Ordering::Relaxed) + self.worker.load(Ordering::Relaxed)
+    }
+}
+
+// === impl Worker ===
+
+/// What is sent: a batch from memory or a frame from the spool.
+struct Item {
+    body: Bytes,
+    records: u64,
+    /// The spool's frame, to settle once answered.
+    frame: Option<Frame>,
+}
+
+type Send = Pin<Box<dyn Future<Output = (Transport, Outcome)>>>;
+
+/// The one item being sent, with its retry state.
+struct Flight {
+    item: Item,
+    attempt: u32,
+    backoff: Duration,
+    /// When retries stop (memory only: the spool retries until the
+    /// endpoint is back).
+    give_up: Option<Instant>,
+    /// Waiting for the answer, or for the next attempt.
+    state: FlightState,
+}
+
+enum FlightState {
+    Sending(Send),
+    Waiting(Pin<Box<tokio::time::Sleep>>),
+}
+
+/// What woke the worker.
+enum Wake {
+    /// Shutdown was asked, or every sender is gone.
+    Stop,
+    /// Time to flush the per-thread buffers and send what is pending.
+    Flush,
+    /// Time to sync the spool.
+    Sync,
+    Request(OtlpBytes),
+    Answer(Box<(Transport, Outcome)>),
+    Retry,
+}
+
+pub(super) struct Worker {
+    /// The per-thread buffers it flushes.
+    pub(super) path: NodeLogs,
+    pub(super) rx: OtlpBytesReceiver,
+    /// The channel's capacity.
+    pub(super) capacity: usize,
+    pub(super) counters: Arc<Counters>,
+    pub(super) queue: Arc<QueueBytes>,
+    pub(super) batcher: Batcher,
+    pub(super) max_delay: Duration,
+    pub(super) retry: RetryPolicy,
+    pub(super) shutdown_timeout: Duration,
+    /// The shutdown deadline, once shutdown is asked.
+    pub(super) stop: watch::Receiver<Option<Instant>>,
+    pub(super) rng: u64,
+    pub(super) spool: Option<Spool>,
+    pub(super) sync_every: Duration,
+    /// Batches waiting in memory (no spool, or its disk failed).
+    pub(super) memory: VecDeque<Batch>,
+    pub(super) memory_bytes: u64,
+    /// Dropped when the worker ends, which wakes `shutdown`.
+    pub(super) _done: flume::Sender<()>,
+}
+
+impl Worker {
+    pub(super) async fn run(mut self, transport: Transport) {
+        let mut transport = Some(transport);
+        let mut flight: Option<Flight> = None;
+        let mut flush_at = tokio::time::Instant::now() + self.max_delay;
+        let mut sync_at = tokio::time::Instant::now() + self.sync_every;
+        let mut spool_retry_at: Option<Instant> = None;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if deadline.is_none() {
+                deadline = *self.stop.borrow();
+                if deadline.is_some() {
+                    self.drain_for_shutdown(&mut spool_retry_at);
+                }
+            }
+            if let Some(deadline) = deadline {
+                if flight.is_none() && self.is_empty() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            if flight.is_none()
+                && let Some(idle) = transport.take()
+            {
+                match self.next_item() {
+                    Some(item) => flight = Some(self.start(idle, item)),
+                    None => transport = Some(idle),
+                }
+            }
+            self.publish_held(flight.as_ref());
+            let stopping = deadline.is_some();
+            let stop_at = deadline.map_or_else(|| tokio::time::Instant::now() + self.max_delay, Into::into);
+            let wake = tokio::select! {
+                biased;
+                _ = self.stop.changed(), if !stopping => Wake::Stop,
+                answer = wait_answer(&mut flight) => answer,
+                () = tokio::time::sleep_until(stop_at), if stopping => Wake::Flush,
+                () = tokio::time::sleep_until(flush_at), if !stopping => Wake::Flush,
+                () = tokio::time::sleep_until(sync_at), if self.spool.is_some() => Wake::Sync,
+                request = self.rx.recv_async(), if !stopping => request.map_or(Wake::Stop, Wake::Request),
+            };
+            match wake {
+                Wake::Stop => {
+                    if self.stop.borrow().is_none() {
+                        // Every sender is gone without a shutdown: the
+                        // shutdown timeout applies all the same.
+                        deadline = Some(Instant::now() + self.shutdown_timeout);
+                        self.drain_for_shutdown(&mut spool_retry_at);
+                    }
+                }
+                Wake::Flush => {
+                    if !stopping {
+                        flush_at = tokio::time::Instant::now() + self.max_delay;
+                        self.collect(FlushReason::Timer);
+                        self.queue_batches(true, &mut spool_retry_at);
+                    }
+                }
+                Wake::Sync => {
+                    sync_at = tokio::time::Instant::now() + self.sync_every;
+                    self.sync_spool();
+                }
+                Wake::Request(request) => {
+                    self.take(request);
+                    // Few requests waiting: let more gather before waiting
+                    // on the channel again (a parked worker is woken by
+                    // every send, a context switch per few events). Many
+                    // waiting: a burst, take them at once.
+                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() && flight.is_none() {
+                        tokio::time::sleep(LINGER).await;
+                    }
+                    self.take_queued();
+                    self.queue_batches(false, &mut spool_retry_at);
+                }
+                Wake::Answer(answer) => {
+                    let (returned, outcome) = *answer;
+                    transport = Some(returned);
+                    if let Some(f) = flight.take() {
+                        flight = self.answered(f, outcome);
+                    }
+                }
+                Wake::Retry => {
+                    if let (Some(f), Some(t)) = (flight.as_mut(), transport.take()) {
+                        add(&self.counters.retries, 1);
+                        f.attempt += 1;
+                        f.state = FlightState::Sending(send(t, f.item.body.clone()));
+                    }
+                }
+            }
+        }
+        // Out of time: what is left is dropped (memory) or stays in the
+        // spool for the next exporter.
+        if let Some(f) = flight.take() {
+            self.unsent(f.item);
+        }
+        self.drop_memory_at_shutdown();
+        self.sync_spool();
+        self.publish_held(None);
+    }
+
+    /// Whether nothing is left to send.
+    fn is_empty(&self) -> bool {
+        self.batcher.is_empty() && self.memory.is_empty() && self.spool.as_ref().is_none_or(Spool::is_drained)
+    }
+
+    /// Shutdown: everything queued now and the per-thread buffers go to the
+    /// queue; what is logged after goes to the raw logger, counted as
+    /// `ShutDown`. Taken up to what is queued now: producers cannot hold
+    /// shutdown up.
+    fn drain_for_shutdown(&mut self, spool_retry_at: &mut Option<Instant>) {
+        self.take_all();
+        self.path.shutdown();
+        self.take_all();
+        self.queue_batches(true, spool_retry_at);
+    }
+
+    /// Takes what is queued, flushes the per-thread buffers, takes what
+    /// that gave.
+    fn collect(&mut self, reason: FlushReason) {
+        // Room first: a flush into a full channel would be dropped.
+        self.take_all();
+        if self.path.flush(reason) > 0 {
+            self.take_all();
+        }
+    }
+
+    /// Takes everything the channel holds now.
+    fn take_all(&mut self) {
+        for _ in 0..self.rx.len() {
+            match self.rx.try_recv() {
+                Some(request) => self.take(request),
+                None => return,
+            }
+        }
+    }
+
+    /// Takes what waits in the channel, at most a batch's worth beyond what
+    /// is pending.
+    fn take_queued(&mut self) {
+        while !self.batcher.is_full() {
+            match self.rx.try_recv() {
+                Some(request) => self.take(request),
+                None => return,
+            }
+        }
+    }
+
+    fn take(&mut self, request: OtlpBytes) {
+        add(&self.counters.requests_received, 1);
+        let len = request.len();
+        self.queue.channel.fetch_sub(len as u64, Ordering::Relaxed);
+        match self.batcher.push(request) {
+            Ok(shape) => {
+                add(&self.counters.records_received, shape.records);
+                add(&self.counters.records_in_flight, shape.records);
+            }
+            Err(_) => {
+                add(&self.counters.malformed_requests, 1);
+                write_raw_note(LABEL, format_args!("dropped a malformed request of {len} bytes"));
+            }
+        }
+        self.publish_held(None);
+    }
+
+    /// Moves full batches (every batch when `all`) from the batcher to the
+    /// spool, or to memory.
+    fn queue_batches(&mut self, all: bool, spool_retry_at: &mut Option<Instant>) {
+        while let Some(batch) = self.batcher.next_batch(all) {
+            self.queue(batch, spool_retry_at);
+        }
+    }
+
+    fn queue(&mut self, batch: Batch, spool_retry_at: &mut Option<Instant>) {
+        // Order is kept: while batches wait in memory (the disk failed),
+        // new ones wait behind them until the disk is tried again.
+        let disk_ok = spool_retry_at.is_none_or(|at| Instant::now() >= at);
+        if let Some(spool) = self.spool.as_mut()
+            && self.memory.is_empty()
+            && disk_ok
+        {
+            match spool.append(&batch.bytes.clone().into_bytes(), batch.records) {
+                Ok(()) => {
+                    *spool_retry_at = None;
+                    add(&self.counters.records_spooled, batch.records);
+                    return;
+                }
+                Err(AppendError::Full) => {
+                    self.counters.settle(&self.counters.dropped_spool_full, batch.records);
+                    write_raw_note(
+                        LABEL,
+                        format_args!("spool full: {} records dropped (the oldest are kept)", batch.records),
+                    );
+                    return;
+                }
+                Err(AppendError::Io(e)) => {
+                    add(&self.counters.spool_write_errors, 1);
+                    *spool_retry_at = Some(Instant::now() + SPOOL_RETRY);
+                    write_raw_note(
+                        LABEL,
+                        format_args!("cannot write the spool ({e}): {} records kept in memory", batch.records),
+                    );
+                }
+            }
+        }
+        self.memory_bytes += batch.bytes.len() as u64;
+        self.memory.push_back(batch);
+    }
+
+    /// The next item to send: the spool's frames first (they are older),
+    /// then batches in memory.
+    fn next_item(&mut self) -> Option<Item> {
+        if let Some(spool) = self.spool.as_mut() {
+            match spool.next() {
+                Ok(Some(frame)) => {
+                    return Some(Item { body: frame.bytes.clone(), records: frame.records, frame: Some(frame) });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    add(&self.counters.spool_read_errors, 1);
+                    write_raw_note(LABEL, format_args!("cannot read the spool: {e}"));
+                }
+            }
+        }
+        let batch = self.memory.pop_front()?;
+        self.memory_bytes -= batch.bytes.len() as u64;
+        Some(Item { body: batch.bytes.into_bytes(), records: batch.records, frame: None })
+    }
+
+    fn start(&mut self, transport: Transport, item: Item) -> Flight {
+        add(&self.counters.batches_sent, 1);
+        add(&self.counters.records_sent, item.records);
+        add(&self.counters.bytes_sent, item.body.len() as u64);
+        let give_up = self.spool.is_none().then(|| Instant::now() + self.retry.max_elapsed);
+        let state = FlightState::Sending(send(transport, item.body.clone()));
+        Flight { item, attempt: 1, backoff: self.retry.initial, give_up, state }
+    }
+
+    /// The endpoint answered: settle the item, or wait to try again.
+    fn answered(&mut self, mut flight: Flight, outcome: Outcome) -> Option<Flight> {
+        let records = flight.item.records;
+        let counters = Arc::clone(&self.counters);
+        let (after, reason) = match outcome {
+            Outcome::Accepted { rejected, message, malformed } => {
+                let rejected = rejected.min(records);
+                counters.settle(&counters.records_acknowledged, records - rejected);
+                counters.settle(&counters.records_rejected, rejected);
+                if malformed {
+                    add(&counters.malformed_responses, 1);
+                    write_raw_note(
+                        LABEL,
+                        format_args!(
+                            "the endpoint answered success with a body that is not an ExportLogsServiceResponse"
+                        ),
+                    );
+                }
+                if rejected > 0 || message.is_some() {
+                    write_raw_note(
+                        LABEL,
+                        format_args!(
+                            "partial success: {rejected} of {records} records rejected: {}",
+                            message.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
+                self.settle_frame(flight.item);
+                return None;
+            }
+            Outcome::Refused { reason } => {
+                counters.settle(&counters.dropped_rejected, records);
+                write_raw_note(LABEL, format_args!("{records} records dropped, refused by the endpoint: {reason}"));
+                self.settle_frame(flight.item);
+                return None;
+            }
+            Outcome::Retry { after, reason } => (after, reason),
+        };
+        let delay = after.unwrap_or_else(|| self.jitter(flight.backoff));
+        flight.backoff = (flight.backoff * 2).min(self.retry.max_interval);
+        if flight.give_up.is_some_and(|give_up| Instant::now() + delay > give_up) {
+            counters.settle(&counters.dropped_retries_exhausted, records);
+            write_raw_note(
+                LABEL,
+                format_args!("{records} records dropped after {} attempts: {reason}", flight.attempt),
+            );
+            return None;
+        }
+        if flight.attempt == 1 {
+            write_raw_note(LABEL, format_args!("retrying {records} records in {delay:?}: {reason}"));
+        }
+        flight.state = FlightState::Waiting(Box::pin(tokio::time::sleep(delay)));
+        Some(flight)
+    }
+
+    /// A spooled item was answered for: the spool's cursor moves past it.
+    fn settle_frame(&mut self, item: Item) {
+        if let (Some(spool), Some(frame)) = (self.spool.as_mut(), item.frame.as_ref())
+            && let Err(e) = spool.settle(frame)
+        {
+            add(&self.counters.spool_write_errors, 1);
+            write_raw_note(LABEL, format_args!("cannot record an acknowledgement in the spool: {e}"));
+        }
+    }
+
+    /// An item the shutdown deadline left unsent: dropped, unless the spool
+    /// keeps it for the next exporter.
+    fn unsent(&mut self, item: Item) {
+        if item.frame.is_none() {
+            self.shutdown_drop(item.records);
+        }
+    }
+
+    fn drop_memory_at_shutdown(&mut self) {
+        let mut records = self.batcher.clear();
+        // The batcher's records were counted in flight when taken.
+        records += self.memory.drain(..).map(|b| b.records).sum::<u64>();
+        self.memory_bytes = 0;
+        if records > 0 {
+            self.shutdown_drop(records);
+        }
+    }
+
+    fn shutdown_drop(&self, records: u64) {
+        self.counters.settle(&self.counters.dropped_shutdown, records);
+        write_raw_note(LABEL, format_args!("shutdown deadline passed: {records} records dropped"));
+    }
+
+    fn sync_spool(&mut self) {
+        if let Some(spool) = self.spool.as_mut() {
+            if let Err(e) = spool.sync() {
+                add(&self.counters.spool_write_errors, 1);
+                write_raw_note(LABEL, format_args!("cannot sync the spool: {e}"));
+            }
+            self.counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
+            self.counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+            self.counters.spool_corrupt_frames_running.store(spool.corrupt_frames(), Ordering::Relaxed);
+        }
+    }
+
+    /// What the worker holds now, for the producers' cap and the gauges.
+    fn publish_held(&self, flight: Option<&Flight>) {
+        let in_flight = flight.map_or(0, |f| f.item.body.len() as u64);
+        let cached = self.spool.as_ref().map_or(0, Spool::cached_bytes) as u64;
+        let held = self.batcher.pending_bytes() as u64 + self.memory_bytes + in_flight + cached;
+        self.queue.worker.store(held, Ordering::Relaxed);
+        self.counters.queue_bytes.store(self.queue.held(), Ordering::Relaxed);
+        if let Some(spool) = &self.spool {
+            self.counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
+            self.counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+        }
+    }
+
+    /// A delay in the upper half of `backoff`.
+    fn jitter(&mut self, backoff: Duration) -> Duration {
+        // xorshift64: jitter needs spread, not unpredictability.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = backoff / 2;
+        half + half.mul_f64((self.rng >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+fn send(mut transport: Transport, body: Bytes) -> Send {
+    Box::pin(async move {
+        let outcome = transport.send(body).await;
+        (transport, outcome)
+    })
+}
+
+/// The answer to the item in flight, or the end of its wait; pending
+/// forever when nothing is in flight.
+async fn wait_answer(flight: &mut Option<Flight>) -> Wake {
+    match flight.as_mut().map(|f| &mut f.state) {
+        Some(FlightState::Sending(send)) => {
+            let (transport, outcome) = send.await;
+            Wake::Answer(Box::new((transport, outcome)))
+        }
+        Some(FlightState::Waiting(sleep)) => {
+            sleep.await;
+            Wake::Retry
+        }
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ 0x9e37_79b9_7f4a_7c15) | 1
+}
