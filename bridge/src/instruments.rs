@@ -141,8 +141,45 @@ fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[Ke
             ("selftrace.exporter.batches.sent", "{batch}", "Batches sent (first attempts)", |m| m.batches_sent),
             ("selftrace.exporter.bytes.sent", "By", "Bytes of the batches sent, before compression", |m| m.bytes_sent),
             ("selftrace.exporter.retries", "{attempt}", "Attempts that were retries", |m| m.retries),
+            ("selftrace.exporter.spool.records.written", "{record}", "Records written to the spool", |m| {
+                m.records_spooled
+            }),
+            (
+                "selftrace.exporter.spool.records.recovered",
+                "{record}",
+                "Records a previous exporter left in the spool",
+                |m| m.records_recovered,
+            ),
+            (
+                "selftrace.exporter.spool.records.redelivered",
+                "{record}",
+                "Recovered records sent before (possible duplicates)",
+                |m| m.records_redelivered,
+            ),
+            (
+                "selftrace.exporter.spool.frames.corrupt",
+                "{frame}",
+                "Spool frames torn or damaged, cut off or skipped",
+                |m| m.spool_corrupt_frames,
+            ),
+            ("selftrace.exporter.spool.errors", "{error}", "Spool writes and reads that failed", |m| {
+                m.spool_write_errors + m.spool_read_errors
+            }),
         ],
     );
+    for (name, unit, description, value) in [
+        (
+            "selftrace.exporter.spool.records",
+            "{record}",
+            "Records in the spool not yet acknowledged",
+            (|m| m.spool_records) as fn(&ExporterMetrics) -> u64,
+        ),
+        ("selftrace.exporter.spool.size", "By", "Bytes of the spool's segments", |m| m.spool_bytes),
+        ("selftrace.exporter.queue.size", "By", "Bytes the exporter holds in memory", |m| m.queue_bytes),
+    ] {
+        let (read, attributes) = (read.clone(), attributes.clone());
+        gauge(meter, name, unit, description, move |observe| observe(value(&read()), &attributes));
+    }
     let (in_flight, in_flight_attributes) = (read.clone(), attributes.clone());
     gauge(
         meter,
@@ -160,6 +197,7 @@ fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[Ke
             let m = read();
             for (reason, value) in [
                 ("queue_full", m.dropped_queue_full),
+                ("spool_full", m.dropped_spool_full),
                 ("rejected", m.dropped_rejected),
                 ("retries_exhausted", m.dropped_retries_exhausted),
                 ("shutdown", m.dropped_shutdown),

@@ -187,15 +187,21 @@ fn main() -> ExitCode {
     }
     for e in &m.exporters {
         println!(
-            "otlp exporter: {} records in, {} acknowledged, {} rejected, dropped: queue {}, refused {}, retries exhausted {}, shutdown {}; {} in flight",
+            "otlp exporter: {} records in, {} acknowledged, {} rejected, dropped: queue {}, spool full {}, refused {}, retries exhausted {}, shutdown {}; {} in flight; spool: {} recovered ({} redelivered), {} written, {} kept, {} corrupt frames",
             e.records_received,
             e.records_acknowledged,
             e.records_rejected,
             e.dropped_queue_full,
+            e.dropped_spool_full,
             e.dropped_rejected,
             e.dropped_retries_exhausted,
             e.dropped_shutdown,
-            e.records_in_flight
+            e.records_in_flight,
+            e.records_recovered,
+            e.records_redelivered,
+            e.records_spooled,
+            e.spool_records,
+            e.spool_corrupt_frames
         );
     }
     // The last export (at the provider's shutdown, the counters final)
@@ -221,8 +227,11 @@ fn main() -> ExitCode {
         println!("== the exported metrics do not match the counters");
     }
     let exported = m.exporters.iter().all(|e| {
-        e.records_in_flight == 0
-            && e.records_received == e.records_acknowledged + e.records_rejected + e.dropped() - e.dropped_queue_full
+        // What a spool keeps for the next start is in flight, not lost.
+        e.records_in_flight == e.spool_records
+            && e.records_recovered + e.records_received
+                == e.records_acknowledged + e.records_rejected + e.dropped() - e.dropped_queue_full
+                    + e.records_in_flight
     });
     let balanced = exported
         && metrics_match

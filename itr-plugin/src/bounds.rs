@@ -80,6 +80,26 @@ pub(crate) fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     check_interval(&String::deserialize(d)?)
 }
 
+/// The smallest spool the configuration accepts (64 KiB).
+pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
+
+/// The largest spool the configuration accepts (1 TiB).
+pub const MAX_SPOOL_BYTES: u64 = 1 << 40;
+
+/// A spool size within [`MIN_SPOOL_BYTES`]..=[`MAX_SPOOL_BYTES`], when the
+/// key may be left out.
+pub(crate) fn spool_bytes_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)?
+        .map(|v| {
+            if (MIN_SPOOL_BYTES..=MAX_SPOOL_BYTES).contains(&v) {
+                Ok(v)
+            } else {
+                Err(de::Error::custom(format!("{v} is out of range: {MIN_SPOOL_BYTES} to {MAX_SPOOL_BYTES}")))
+            }
+        })
+        .transpose()
+}
+
 /// As [`interval`], when the key may be left out.
 pub(crate) fn interval_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Option::<String>::deserialize(d)?.map(|text| check_interval(&text)).transpose()

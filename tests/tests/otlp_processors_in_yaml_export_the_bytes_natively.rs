@@ -145,3 +145,48 @@ fn a_bad_environment_variable_names_itself() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_spool_in_yaml_keeps_what_the_endpoint_did_not_take_for_the_next_start() {
+    let dir = std::env::temp_dir().join(format!("selftrace-yaml-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let spooled = |endpoint: &str| {
+        config(&format!(
+            "        - batch:\n            exporter:\n              otlp:\n                endpoint: {endpoint}\n                max_queue_bytes: 1048576\n                spool: {{ dir: {}, max_bytes: 1048576, sync: 20ms }}\n",
+            dir.display()
+        ))
+    };
+    // The endpoint is down: every record stays in the spool.
+    let down = format!("http://127.0.0.1:{}", selftrace_tests::peer::free_port());
+    let config = spooled(&down);
+    let telemetry = SelfTelemetry::builder(&config.telemetry).node("main/receiver").build().expect("builds");
+    let metrics = run(&telemetry);
+    let [first] = metrics.exporters[..] else { panic!("one exporter: {:?}", metrics.exporters) };
+    assert_eq!((first.records_spooled, first.spool_records, first.dropped()), (50, 50, 0), "{first:?}");
+    assert!(dir.is_dir());
+
+    // The next start, with the endpoint up, sends them first.
+    let peer = Peer::start("http", 0, "[]");
+    let config = spooled(&peer.url(""));
+    let telemetry = SelfTelemetry::builder(&config.telemetry).node("main/receiver").build().expect("builds");
+    let metrics = run(&telemetry);
+    let [second] = metrics.exporters[..] else { panic!("one exporter: {:?}", metrics.exporters) };
+    assert_eq!(second.records_recovered, 50, "{second:?}");
+    assert_eq!(second.records_acknowledged, 100, "{second:?}");
+    assert_eq!(peer.requests(100, Duration::from_secs(10)).iter().map(|r| r.records.len()).sum::<usize>(), 100);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_spool_on_a_simple_processor_or_out_of_range_is_a_precise_error() {
+    let yaml = "service:\n  telemetry:\n    logs:\n      processors:\n        - simple:\n            exporter:\n              otlp: { endpoint: \"http://127.0.0.1:1\", spool: { dir: /tmp/x } }\n";
+    let config = ServiceConfig::from_yaml("service.yaml", yaml).expect("parses");
+    let error = SelfTelemetry::builder(&config.telemetry).build().expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("processors[0].exporter.otlp.spool") && message.contains("`batch`"), "{message}");
+
+    let yaml = "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp: { spool: { dir: /tmp/x, max_bytes: 10 } }\n";
+    let error = ServiceConfig::from_yaml("service.yaml", yaml).expect_err("out of range");
+    let message = error.to_string();
+    assert!(message.contains("10 is out of range: 65536 to 1099511627776"), "{message}");
+}

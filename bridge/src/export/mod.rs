@@ -28,13 +28,61 @@
 //!
 //! # Bounded, never blocking
 //!
-//! Memory is at most the per-thread buffers (threads × buffer capacity), the
-//! channel ([`DEFAULT_EXPORT_CHANNEL_CAPACITY`] requests), one batch being
-//! built and one in flight with its retries.
-//! While a batch is in flight the channel fills; producers never wait: a
-//! request refused for lack of room is counted
+//! Memory is at most the per-thread buffers (threads × buffer capacity)
+//! plus [`DEFAULT_MAX_QUEUE_BYTES`] (see
+//! [`with_max_queue_bytes`](OtlpExporterBuilder::with_max_queue_bytes)):
+//! the requests in the channel, the batch being built, the batches waiting
+//! for their turn or for a retry, the one in flight. The channel also holds
+//! at most [`DEFAULT_EXPORT_CHANNEL_CAPACITY`] requests. The worker keeps
+//! taking requests while a batch is sent or waits to be retried; producers
+//! never wait: a request refused for lack of room is counted
 //! ([`ExporterMetrics::dropped_queue_full`]) by the exporter and by the
 //! producer (as `ChannelFull`).
+//!
+//! # Durable delivery
+//!
+//! Off by default. With [`with_spool`](OtlpExporterBuilder::with_spool),
+//! every batch is written to a spool directory before it is sent, and sent
+//! from there, in order, one at a time:
+//!
+//! * **Outages**: a retryable failure is retried until the endpoint is back
+//!   (the retry policy's `max_elapsed` does not apply), while new batches go
+//!   to the disk: an outage loses nothing until the spool holds
+//!   [`with_spool_max_bytes`](OtlpExporterBuilder::with_spool_max_bytes)
+//!   (default [`DEFAULT_SPOOL_MAX_BYTES`]); past it the newest batches are
+//!   refused and counted ([`ExporterMetrics::dropped_spool_full`]), the
+//!   oldest kept. Memory stays within the cap above.
+//! * **Restarts and crashes**: a new exporter on the same directory sends
+//!   what the last one left unacknowledged first
+//!   ([`ExporterMetrics::records_recovered`]). Delivery is at least once: a
+//!   batch the endpoint acknowledged just before a crash, before the spool
+//!   recorded it, is sent again (at most the one batch in flight after a
+//!   process crash; [`ExporterMetrics::records_redelivered`] counts the
+//!   records that may be duplicates). A process crash (`kill -9`) loses
+//!   what had not reached the spool: the per-thread buffers and the channel,
+//!   at most one [max delay](OtlpExporterBuilder::with_max_delay) of
+//!   records. A machine crash also loses what was written since the last
+//!   sync: at most one
+//!   [`with_spool_sync`](OtlpExporterBuilder::with_spool_sync) interval
+//!   (default [`DEFAULT_SPOOL_SYNC`]).
+//! * **Shutdown** sends until the shutdown timeout; what is left stays in
+//!   the spool (counted in [`ExporterMetrics::spool_records`], not dropped).
+//! * **Faults**: a disk that refuses a write (full, read-only) keeps the
+//!   batch in memory, within the cap, and tries the disk again a second
+//!   later ([`ExporterMetrics::spool_write_errors`]); a frame torn by a
+//!   crash or damaged on the disk is cut off or skipped and counted
+//!   ([`ExporterMetrics::spool_corrupt_frames`]), the rest delivered; a
+//!   directory that cannot be created or written, that another exporter
+//!   holds (a lock), or that other users can write is an error at build
+//!   ([`ExportError::Spool`], [`SpoolError`]). The directory is created
+//!   `0700` and its files `0600`: they hold other people's logs.
+//!
+//! Accounting across restarts: `records_recovered + records_received ==
+//! records_acknowledged + records_rejected + dropped (by reason) +
+//! records_in_flight`, where at the end `records_in_flight` is what the
+//! spool keeps for the next exporter. The spool's format, its crash
+//! semantics and why it is not a library are documented in its source
+//! (`bridge/src/export/spool.rs`).
 //!
 //! # OTLP semantics
 //!
@@ -49,7 +97,8 @@
 //!   not answer within the timeout): retried with exponential backoff and
 //!   jitter, honouring `Retry-After`, for at most
 //!   [`RetryPolicy::max_elapsed`]; then dropped and counted
-//!   ([`ExporterMetrics::dropped_retries_exhausted`]).
+//!   ([`ExporterMetrics::dropped_retries_exhausted`]). With a spool, until
+//!   the endpoint is back.
 //! * Other failures (HTTP 400, 413, ...; gRPC `INVALID_ARGUMENT`, ...):
 //!   dropped and counted ([`ExporterMetrics::dropped_rejected`]).
 //!
@@ -59,8 +108,8 @@
 //! `records_received + dropped_queue_full == records_acknowledged +
 //! records_rejected + dropped (by reason) + records in the exporter`. After
 //! [`OtlpExporter::shutdown`] nothing is left in the exporter
-//! ([`ExporterMetrics::records_in_flight`]), and events logged later are
-//! counted as `ShutDown` by the buffers.
+//! ([`ExporterMetrics::records_in_flight`]) but what a spool keeps, and
+//! events logged later are counted as `ShutDown` by the buffers.
 //!
 //! # Configuration
 //!

@@ -52,6 +52,18 @@ pub(super) fn exporter(
     if let Some(timeout) = otlp.timeout {
         builder = builder.with_timeout(timeout);
     }
+    if let Some(bytes) = otlp.max_queue_bytes {
+        builder = builder.with_max_queue_bytes(bytes as u64);
+    }
+    if let Some(spool) = &otlp.spool {
+        builder = builder.with_spool(&spool.dir);
+        if let Some(bytes) = spool.max_bytes {
+            builder = builder.with_spool_max_bytes(bytes);
+        }
+        if let Some(sync) = spool.sync {
+            builder = builder.with_spool_sync(sync);
+        }
+    }
     builder.build().map_err(|e| match e {
         // A builder setting is a key under this exporter; an
         // environment variable is named as it is.
@@ -59,6 +71,15 @@ pub(super) fn exporter(
             SetupError::new(c.key.clone(), None, format!("{} (read for {path})", c.message))
         }
         ExportError::Config(c) => SetupError::new(format!("{path}.{}", c.key), logs.processors_location(), c.message),
+        // The spool's error names its directory and says what to change.
+        ExportError::Spool(e) => SetupError::new(
+            format!("{path}.spool.dir"),
+            logs.processors_location(),
+            match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            },
+        ),
         other => SetupError::new(path, logs.processors_location(), other.to_string()),
     })
 }

@@ -22,6 +22,16 @@ pub(super) fn provider(
         let path = format!("{LOGS}.processors[{i}]");
         builder = match processor.exporter() {
             SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
+            SdkExporter::Otlp(otlp) if otlp.spool.is_some() || otlp.max_queue_bytes.is_some() => {
+                let key = if otlp.spool.is_some() { "spool" } else { "max_queue_bytes" };
+                return Err(SetupError::new(
+                    format!("{path}.exporter.otlp.{key}"),
+                    logs.processors_location(),
+                    format!(
+                        "`{key}` is for selftrace's own exporter: use a `batch` processor (a `simple` one goes through the SDK)"
+                    ),
+                ));
+            }
             SdkExporter::Otlp(otlp) => match otlp.protocol.unwrap_or_default() {
                 OtlpProtocol::HttpProtobuf => {
                     #[cfg(feature = "otlp-http")]

@@ -50,6 +50,7 @@ use crate::{
 ///               otlp:
 ///                 endpoint: http://localhost:4318/v1/logs
 ///                 protocol: http/protobuf   # or grpc
+///                 spool: { dir: /var/lib/engine/selftrace, max_bytes: 1073741824, sync: 500ms }  # off by default
 ///       startup_buffer_bytes: 1048576 # ITR only: events kept until the receivers are mounted
 ///       flood_control:               # repeated events past 10 per 10 s are summarised
 ///         events: 10
@@ -101,6 +102,9 @@ use crate::{
 /// | receiver `max_batch_bytes` | 524288 | 1024 to 67108864 |
 /// | receiver `max_batch_records` | 8192 | 1 to 1000000 |
 /// | receiver `flush_interval` | `flush_interval` | 1ms to 1h |
+/// | `otlp.max_queue_bytes` | 33554432 | 65536 to 268435456 |
+/// | `otlp.spool.max_bytes` | 1073741824 | 65536 to 1099511627776 |
+/// | `otlp.spool.sync` | 500ms | 1ms to 1h |
 ///
 /// The resource (`resource:` and the service name) must leave a request
 /// room for a record at the limit: more than `buffer_size_bytes` less
@@ -834,6 +838,32 @@ pub struct OtlpExporterConfig {
     /// `OTEL_EXPORTER_OTLP_*TIMEOUT`, else 10 s.
     #[serde(default, deserialize_with = "crate::receiver::duration_option")]
     pub timeout: Option<Duration>,
+    /// The most bytes the exporter holds in memory. Left out: 32 MiB.
+    /// Native export only (a `batch` processor).
+    #[serde(default, deserialize_with = "within_option::<_, { 64 << 10 }, MAX_BYTES>")]
+    pub max_queue_bytes: Option<usize>,
+    /// A disk spool: batches survive an endpoint outage and a crash.
+    /// Native export only (a `batch` processor).
+    #[serde(default)]
+    pub spool: Option<SpoolConfig>,
+}
+
+/// `spool:` of an `otlp` exporter: where and how much it keeps on disk (see
+/// `selftrace_bridge::OtlpExporterBuilder::with_spool` for the guarantee).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// The directory (created `0700` if missing; one exporter at a time).
+    pub dir: std::path::PathBuf,
+    /// The most bytes on disk; past it the newest batches are refused.
+    /// Left out: 1 GiB.
+    #[serde(default, deserialize_with = "crate::bounds::spool_bytes_option")]
+    pub max_bytes: Option<u64>,
+    /// How often the spool is flushed to the disk (`500ms`). Left out:
+    /// 500 ms.
+    #[serde(default, deserialize_with = "crate::bounds::interval_option")]
+    pub sync: Option<Duration>,
 }
 
 /// Compression of an `otlp` exporter's requests.
