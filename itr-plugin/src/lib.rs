@@ -161,7 +161,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.88.
+//! The minimum supported Rust version is 1.89.
 
 mod admin;
 pub mod bounds;

@@ -484,6 +484,9 @@ pub struct Batch {
     pub records: u64,
     /// Requests merged into it.
     pub requests: usize,
+    /// The sum of those requests' lengths (what a producer handed over,
+    /// for accounting in bytes).
+    pub request_bytes: usize,
 }
 
 impl Batcher {
@@ -540,7 +543,7 @@ impl Batcher {
         if self.requests.is_empty() || !(all || self.is_full()) {
             return None;
         }
-        let (mut bytes, mut records, mut count) = (0usize, 0u64, 0usize);
+        let (mut bytes, mut records, mut count, mut request_bytes) = (0usize, 0u64, 0usize, 0usize);
         for (request, shape, _) in &self.requests {
             let size = self.writer.worst_size(request.len(), *shape);
             if count > 0 && (bytes.saturating_add(size) > self.max_bytes || records + shape.records > self.max_records)
@@ -550,6 +553,7 @@ impl Batcher {
             bytes = bytes.saturating_add(size);
             records += shape.records;
             count += 1;
+            request_bytes += request.len();
         }
         let merged = if count == 1 {
             // Alone: sent as it is, without a copy.
@@ -570,7 +574,7 @@ impl Batcher {
         };
         self.bytes = self.bytes.saturating_sub(bytes);
         self.records -= records;
-        Some(Batch { bytes: merged, records, requests: count })
+        Some(Batch { bytes: merged, records, requests: count, request_bytes })
     }
 
     /// Drops everything queued; returns how many records that was.

@@ -153,7 +153,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.88 (edition 2024).
+//! The minimum supported Rust version is 1.89 (edition 2024).
 
 pub mod batch;
 pub mod channel;

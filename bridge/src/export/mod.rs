@@ -667,7 +667,8 @@ impl OtlpExporterBuilder {
             sync_every: self.spool.as_ref().map_or(DEFAULT_SPOOL_SYNC, |s| s.sync.max(MIN_DELAY)),
             spool,
             memory: VecDeque::new(),
-            memory_bytes: 0,
+            batcher_bytes: 0,
+            cache_held: 0,
             _done: done_tx,
         };
         let thread = std::thread::Builder::new()

@@ -38,41 +38,47 @@ const SPOOL_RETRY: Duration = Duration::from_secs(1);
 
 // === impl QueueBytes ===
 
-/// The exporter's memory, in bytes, shared by the producers and the worker:
-/// requests in the channel, and what the worker holds (the batch being
-/// built, batches waiting, the one in flight, frames kept for the spool's
-/// reader). A request that would take it past `cap` is refused.
+/// The exporter's memory, in bytes, shared by the producers and the worker.
+/// A request holds its length from the moment a producer hands it over
+/// until its records leave the memory: written to the spool, acknowledged
+/// or dropped. Frames the worker holds besides (kept for the spool's
+/// reader, read back from the disk to be sent) hold their length while
+/// held. A request that would take it past `cap` is refused.
 #[derive(Debug)]
 pub(super) struct QueueBytes {
-    channel: AtomicU64,
-    worker: AtomicU64,
+    held: AtomicU64,
     cap: u64,
 }
 
 impl QueueBytes {
     pub(super) fn new(cap: u64) -> Self {
-        Self { channel: AtomicU64::new(0), worker: AtomicU64::new(0), cap }
+        Self { held: AtomicU64::new(0), cap }
     }
 
-    /// Takes room for `len` bytes in the channel; `false`: over the cap.
+    /// Takes room for `len` bytes; `false`: over the cap.
     pub(super) fn reserve(&self, len: u64) -> bool {
-        let before = self.channel.fetch_add(len, Ordering::Relaxed);
-        if before + len + self.worker.load(Ordering::Relaxed) > self.cap {
-            self.channel.fetch_sub(len, Ordering::Relaxed);
+        let before = self.held.fetch_add(len, Ordering::Relaxed);
+        if before + len > self.cap {
+            self.held.fetch_sub(len, Ordering::Relaxed);
             return false;
         }
         true
     }
 
-    /// Gives back room a request took and did not use (refused by the
-    /// channel after all).
+    /// Holds `len` bytes more, cap or not (what the worker must hold to
+    /// send).
+    fn hold(&self, len: u64) {
+        self.held.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// Gives back `len` bytes.
     pub(super) fn release(&self, len: u64) {
-        self.channel.fetch_sub(len, Ordering::Relaxed);
+        self.held.fetch_sub(len, Ordering::Relaxed);
     }
 
     /// Bytes held now.
     pub(super) fn held(&self) -> u64 {
-        self.channel.load(Ordering::Relaxed) + self.worker.load(Ordering::Relaxed)
+        self.held.load(Ordering::Relaxed)
     }
 }
 
@@ -82,6 +88,8 @@ impl QueueBytes {
 struct Item {
     body: Bytes,
     records: u64,
+    /// Bytes it holds in [`QueueBytes`].
+    held: u64,
     /// The spool's frame, to settle once answered.
     frame: Option<Frame>,
 }
@@ -137,7 +145,10 @@ pub(super) struct Worker {
     pub(super) sync_every: Duration,
     /// Batches waiting in memory (no spool, or its disk failed).
     pub(super) memory: VecDeque<Batch>,
-    pub(super) memory_bytes: u64,
+    /// The lengths of the requests in the batcher.
+    pub(super) batcher_bytes: u64,
+    /// The bytes of the spool's reader cache held in [`QueueBytes`].
+    pub(super) cache_held: u64,
     /// Dropped when the worker ends, which wakes `shutdown`.
     pub(super) _done: flume::Sender<()>,
 }
@@ -173,7 +184,7 @@ impl Worker {
                     None => transport = Some(idle),
                 }
             }
-            self.publish_held(flight.as_ref());
+            self.publish_held();
             let stopping = deadline.is_some();
             let stop_at = deadline.map_or_else(|| tokio::time::Instant::now() + self.max_delay, Into::into);
             let wake = tokio::select! {
@@ -240,7 +251,7 @@ impl Worker {
         }
         self.drop_memory_at_shutdown();
         self.sync_spool();
-        self.publish_held(None);
+        self.publish_held();
     }
 
     /// Whether nothing is left to send.
@@ -293,24 +304,25 @@ impl Worker {
     fn take(&mut self, request: OtlpBytes) {
         add(&self.counters.requests_received, 1);
         let len = request.len();
-        self.queue.channel.fetch_sub(len as u64, Ordering::Relaxed);
         match self.batcher.push(request) {
             Ok(shape) => {
+                self.batcher_bytes += len as u64;
                 add(&self.counters.records_received, shape.records);
                 add(&self.counters.records_in_flight, shape.records);
             }
             Err(_) => {
+                self.queue.release(len as u64);
                 add(&self.counters.malformed_requests, 1);
                 write_raw_note(LABEL, format_args!("dropped a malformed request of {len} bytes"));
             }
         }
-        self.publish_held(None);
     }
 
     /// Moves full batches (every batch when `all`) from the batcher to the
     /// spool, or to memory.
     fn queue_batches(&mut self, all: bool, spool_retry_at: &mut Option<Instant>) {
         while let Some(batch) = self.batcher.next_batch(all) {
+            self.batcher_bytes -= batch.request_bytes as u64;
             self.queue(batch, spool_retry_at);
         }
     }
@@ -327,9 +339,13 @@ impl Worker {
                 Ok(()) => {
                     *spool_retry_at = None;
                     add(&self.counters.records_spooled, batch.records);
+                    // On the disk now: the memory is the reader's cache's.
+                    self.queue.release(batch.request_bytes as u64);
+                    self.account_cache();
                     return;
                 }
                 Err(AppendError::Full) => {
+                    self.queue.release(batch.request_bytes as u64);
                     self.counters.settle(&self.counters.dropped_spool_full, batch.records);
                     write_raw_note(
                         LABEL,
@@ -347,8 +363,18 @@ impl Worker {
                 }
             }
         }
-        self.memory_bytes += batch.bytes.len() as u64;
         self.memory.push_back(batch);
+    }
+
+    /// Holds the spool reader's cache in [`QueueBytes`] as it is now.
+    fn account_cache(&mut self) {
+        let cached = self.spool.as_ref().map_or(0, Spool::cached_bytes) as u64;
+        if cached > self.cache_held {
+            self.queue.hold(cached - self.cache_held);
+        } else {
+            self.queue.release(self.cache_held - cached);
+        }
+        self.cache_held = cached;
     }
 
     /// The next item to send: the spool's frames first (they are older),
@@ -357,7 +383,11 @@ impl Worker {
         if let Some(spool) = self.spool.as_mut() {
             match spool.next() {
                 Ok(Some(frame)) => {
-                    return Some(Item { body: frame.bytes.clone(), records: frame.records, frame: Some(frame) });
+                    // Held while it is sent, wherever it was read from.
+                    let held = frame.bytes.len() as u64;
+                    self.queue.hold(held);
+                    self.account_cache();
+                    return Some(Item { body: frame.bytes.clone(), records: frame.records, held, frame: Some(frame) });
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -367,8 +397,12 @@ impl Worker {
             }
         }
         let batch = self.memory.pop_front()?;
-        self.memory_bytes -= batch.bytes.len() as u64;
-        Some(Item { body: batch.bytes.into_bytes(), records: batch.records, frame: None })
+        Some(Item {
+            body: batch.bytes.into_bytes(),
+            records: batch.records,
+            held: batch.request_bytes as u64,
+            frame: None,
+        })
     }
 
     fn start(&mut self, transport: Transport, item: Item) -> Flight {
@@ -407,13 +441,13 @@ impl Worker {
                         ),
                     );
                 }
-                self.settle_frame(flight.item);
+                self.settle_item(flight.item);
                 return None;
             }
             Outcome::Refused { reason } => {
                 counters.settle(&counters.dropped_rejected, records);
                 write_raw_note(LABEL, format_args!("{records} records dropped, refused by the endpoint: {reason}"));
-                self.settle_frame(flight.item);
+                self.settle_item(flight.item);
                 return None;
             }
             Outcome::Retry { after, reason } => (after, reason),
@@ -426,6 +460,7 @@ impl Worker {
                 LABEL,
                 format_args!("{records} records dropped after {} attempts: {reason}", flight.attempt),
             );
+            self.settle_item(flight.item);
             return None;
         }
         if flight.attempt == 1 {
@@ -435,8 +470,10 @@ impl Worker {
         Some(flight)
     }
 
-    /// A spooled item was answered for: the spool's cursor moves past it.
-    fn settle_frame(&mut self, item: Item) {
+    /// An item was answered for: its memory is free, and the spool's cursor
+    /// moves past it.
+    fn settle_item(&mut self, item: Item) {
+        self.queue.release(item.held);
         if let (Some(spool), Some(frame)) = (self.spool.as_mut(), item.frame.as_ref())
             && let Err(e) = spool.settle(frame)
         {
@@ -448,6 +485,7 @@ impl Worker {
     /// An item the shutdown deadline left unsent: dropped, unless the spool
     /// keeps it for the next exporter.
     fn unsent(&mut self, item: Item) {
+        self.queue.release(item.held);
         if item.frame.is_none() {
             self.shutdown_drop(item.records);
         }
@@ -455,9 +493,12 @@ impl Worker {
 
     fn drop_memory_at_shutdown(&mut self) {
         let mut records = self.batcher.clear();
+        self.queue.release(std::mem::take(&mut self.batcher_bytes));
         // The batcher's records were counted in flight when taken.
-        records += self.memory.drain(..).map(|b| b.records).sum::<u64>();
-        self.memory_bytes = 0;
+        for batch in self.memory.drain(..) {
+            records += batch.records;
+            self.queue.release(batch.request_bytes as u64);
+        }
         if records > 0 {
             self.shutdown_drop(records);
         }
@@ -480,12 +521,8 @@ impl Worker {
         }
     }
 
-    /// What the worker holds now, for the producers' cap and the gauges.
-    fn publish_held(&self, flight: Option<&Flight>) {
-        let in_flight = flight.map_or(0, |f| f.item.body.len() as u64);
-        let cached = self.spool.as_ref().map_or(0, Spool::cached_bytes) as u64;
-        let held = self.batcher.pending_bytes() as u64 + self.memory_bytes + in_flight + cached;
-        self.queue.worker.store(held, Ordering::Relaxed);
+    /// The gauges: memory held, the spool's size and records.
+    fn publish_held(&self) {
         self.counters.queue_bytes.store(self.queue.held(), Ordering::Relaxed);
         if let Some(spool) = &self.spool {
             self.counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
