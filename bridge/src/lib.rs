@@ -8,14 +8,17 @@
 //!   endpoint unchanged: requests merged into batches without decoding a
 //!   record, OTLP's retry and partial-success semantics, the standard
 //!   `OTEL_EXPORTER_OTLP_*` variables, and every record accounted for up to
-//!   the endpoint ([`ExporterMetrics`]). What a `batch` processor with an
-//!   `otlp` exporter builds in `selftrace-itr`'s configuration.
+//!   the endpoint ([`ExporterMetrics`]), its memory capped in bytes, and
+//!   optionally a disk spool that carries batches through endpoint outages
+//!   and process crashes ([durable delivery](export#durable-delivery)). What
+//!   a `batch` processor with an `otlp` exporter builds in
+//!   `selftrace-itr`'s configuration.
 //! * [`SdkBridge`]: the bytes into the OpenTelemetry SDK's processors and
 //!   exporters (stdout, anything else), or the console.
 //!
 //! ```text
 //!  OtlpTracingLayer ─┐                  OtlpExporter (its own thread)
-//!  NodeLogs ─────────┼─► OtlpBytesChannel ─► Batcher ─► POST /v1/logs | LogsService/Export
+//!  NodeLogs ─────────┼─► OtlpBytesChannel ─► Batcher ─► [spool] ─► POST /v1/logs | LogsService/Export
 //!                    │                  SdkBridge (thread or async task)
 //!                    └─► OtlpBytesChannel ─► LogsRequest (zero-copy decoder)
 //!                                              ─► SdkEmitter: Logger::create_log_record + setters

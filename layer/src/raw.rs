@@ -14,7 +14,7 @@
 //!   terminal; the first line of the next second reports how many were
 //!   suppressed. Counted in [`raw_logger_metrics`].
 //! * **Escaped**: the record's text and the note are escaped as the
-//!   [console](crate::console) escapes them, into the same stack buffer, so
+//!   [`console`] escapes them, into the same stack buffer, so
 //!   one line is one event and no control character reaches the terminal.
 //! * **Never recursive**: an event raised while this thread is writing a raw
 //!   line (a `Debug` implementation that logs) is suppressed and counted.
@@ -116,7 +116,7 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
 /// must report a problem, a malformed request say, without logging through
 /// `tracing` (which could feed the report back into the pipeline). The
 /// label and the note are escaped as a console line's text is (see
-/// [`console`](crate::console)): a reason an endpoint sent, a path, an error
+/// [`console`]): a reason an endpoint sent, a path, an error
 /// message stay on one line and cannot drive the terminal.
 ///
 /// # Examples

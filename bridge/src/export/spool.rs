@@ -246,6 +246,8 @@ pub(crate) struct Spool {
     verified: Position,
     /// Data written since the last sync.
     dirty: bool,
+    /// The cursor written since the last sync.
+    cursor_dirty: bool,
 }
 
 impl fmt::Debug for Spool {
@@ -312,6 +314,7 @@ impl Spool {
             corrupt_frames: 0,
             verified: Position::default(),
             dirty: false,
+            cursor_dirty: false,
         };
         let mut recovered = Recovered::default();
         for seq in seqs {
@@ -451,9 +454,18 @@ impl Spool {
                 }
                 continue;
             }
-            match self.read_frame(segment_len)? {
-                Some(frame) => return self.hand_out(frame).map(Some),
-                None => continue,
+            match self.read_frame(segment_len) {
+                Ok(Some(frame)) => return self.hand_out(frame).map(Some),
+                Ok(None) => continue,
+                Err(e) => {
+                    // A segment that cannot be read (removed, failing disk):
+                    // the rest of it is given up, counted, and the reader
+                    // goes on with the next one.
+                    self.corrupt_frames += 1;
+                    self.reader = None;
+                    self.read = Position { seq: self.read.seq, offset: segment_len };
+                    return Err(e);
+                }
             }
         }
     }
@@ -523,16 +535,25 @@ impl Spool {
 
     /// Flushes written frames and the cursor to the disk.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
-        if !std::mem::take(&mut self.dirty) {
-            return self.cursor_file.sync_data();
-        }
-        if let Some(writer) = &self.writer {
+        if std::mem::take(&mut self.dirty)
+            && let Some(writer) = &self.writer
+        {
             writer.sync_data()?;
         }
-        self.cursor_file.sync_data()
+        if std::mem::take(&mut self.cursor_dirty) {
+            self.cursor_file.sync_data()?;
+        }
+        Ok(())
     }
 
     fn start_segment(&mut self, seq: u64) -> io::Result<()> {
+        // The segment left behind is synced now: `sync` only sees the
+        // newest one.
+        if let Some(old) = self.writer.take()
+            && self.dirty
+        {
+            old.sync_data()?;
+        }
         let path = self.segment_path(seq);
         let mut file = private_file(&path, true).map_err(|e| match e {
             SpoolError::Io { source, .. } => source,
@@ -556,6 +577,7 @@ impl Spool {
         }
         let crc = crc32fast::hash(&buf[..40]);
         buf[40..].copy_from_slice(&crc.to_le_bytes());
+        self.cursor_dirty = true;
         self.cursor_file.seek(SeekFrom::Start(0))?;
         self.cursor_file.write_all(&buf)
     }
