@@ -42,8 +42,14 @@
 //! # Durable delivery
 //!
 //! Off by default. With [`with_spool`](OtlpExporterBuilder::with_spool),
-//! every batch is written to a spool directory before it is sent, and sent
-//! from there, in order, one at a time:
+//! batches are sent as without one, and every
+//! [`with_spool_sync`](OtlpExporterBuilder::with_spool_sync) interval
+//! (default [`DEFAULT_SPOOL_SYNC`]) what is not acknowledged yet (the batch
+//! in flight, the batches waiting) is written to a spool directory and
+//! flushed to the disk (`fdatasync`), then sent from there, in order, one at
+//! a time. Batches the endpoint acknowledges within the interval never touch
+//! the disk (write-behind: a healthy endpoint costs a spool nearly nothing);
+//! batches also go to the disk at once when they fill half the memory cap.
 //!
 //! * **Outages**: a retryable failure is retried until the endpoint is back
 //!   (the retry policy's `max_elapsed` does not apply), while new batches go
@@ -54,22 +60,22 @@
 //!   oldest kept. Memory stays within the cap above.
 //! * **Restarts and crashes**: a new exporter on the same directory sends
 //!   what the last one left unacknowledged first
-//!   ([`ExporterMetrics::records_recovered`]). Delivery is at least once: a
-//!   batch the endpoint acknowledged just before a crash, before the spool
-//!   recorded it, is sent again (at most the one batch in flight after a
-//!   process crash; [`ExporterMetrics::records_redelivered`] counts the
-//!   records that may be duplicates). A process crash (`kill -9`) loses
-//!   what had not reached the spool: the per-thread buffers and the channel,
-//!   at most one [max delay](OtlpExporterBuilder::with_max_delay) of
-//!   records. A machine crash also loses what was written since the last
-//!   sync: at most one
-//!   [`with_spool_sync`](OtlpExporterBuilder::with_spool_sync) interval
-//!   (default [`DEFAULT_SPOOL_SYNC`]).
+//!   ([`ExporterMetrics::records_recovered`]). A crash, of the process
+//!   (`kill -9`) or of the machine, loses what had not reached the disk:
+//!   the batches of at most the last sync interval that the endpoint had
+//!   not acknowledged, and what was still in the per-thread buffers and the
+//!   channel (at most one [max delay](OtlpExporterBuilder::with_max_delay)).
+//!   Delivery is at least once: a batch the endpoint acknowledged just
+//!   before a crash, before the spool recorded it, is sent again: the one
+//!   batch in flight after a process crash, at most one sync interval of
+//!   batches after a machine crash;
+//!   [`ExporterMetrics::records_redelivered`] counts the records that may
+//!   be duplicates.
 //! * **Shutdown** sends until the shutdown timeout; what is left stays in
 //!   the spool (counted in [`ExporterMetrics::spool_records`], not dropped).
 //! * **Faults**: a disk that refuses a write (full, read-only) keeps the
-//!   batch in memory, within the cap, and tries the disk again a second
-//!   later ([`ExporterMetrics::spool_write_errors`]); a frame torn by a
+//!   batches in memory, within the cap, and is tried again at the next sync
+//!   ([`ExporterMetrics::spool_write_errors`]); a frame torn by a
 //!   crash or damaged on the disk is cut off or skipped and counted
 //!   ([`ExporterMetrics::spool_corrupt_frames`]), the rest delivered; a
 //!   directory that cannot be created or written, that another exporter
@@ -196,7 +202,7 @@ pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 32 << 20;
 /// Default most bytes a spool holds on disk (1 GiB).
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 /// Default interval between syncs of a spool to the disk (500 ms, Vector's
-/// disk buffer's): what a machine crash can lose.
+/// disk buffer's): what a crash can lose.
 pub const DEFAULT_SPOOL_SYNC: Duration = Duration::from_millis(500);
 /// Default time [`OtlpExporter::shutdown`] gives what is left to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -557,7 +563,8 @@ impl OtlpExporterBuilder {
 
     /// Spools batches to `dir` (see [Durable delivery](self#durable-delivery)):
     /// they survive an outage of the endpoint up to the spool's
-    /// [size](Self::with_spool_max_bytes), and a crash of the process.
+    /// [size](Self::with_spool_max_bytes), and a crash of the process or of
+    /// the machine, but for the last [sync interval](Self::with_spool_sync).
     /// The directory is created `0700` if missing.
     pub fn with_spool(mut self, dir: impl Into<PathBuf>) -> Self {
         let spool = self.spool.get_or_insert_with(|| SpoolSettings {
@@ -580,8 +587,9 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// How often the spool is flushed to the disk (default
-    /// [`DEFAULT_SPOOL_SYNC`]): what a machine crash can lose. Without
+    /// How often what is not acknowledged is written to the spool and
+    /// flushed to the disk (default [`DEFAULT_SPOOL_SYNC`]): what a crash
+    /// can lose. Without
     /// [`with_spool`](Self::with_spool), it does nothing.
     pub fn with_spool_sync(mut self, interval: Duration) -> Self {
         if let Some(spool) = &mut self.spool {
@@ -652,6 +660,7 @@ impl OtlpExporterBuilder {
         let endpoint = resolved.endpoint.to_string();
         let protocol = resolved.protocol;
         let worker = Worker {
+            flight: None,
             capacity: rx_capacity,
             path: path.clone(),
             rx,
@@ -667,6 +676,7 @@ impl OtlpExporterBuilder {
             sync_every: self.spool.as_ref().map_or(DEFAULT_SPOOL_SYNC, |s| s.sync.max(MIN_DELAY)),
             spool,
             memory: VecDeque::new(),
+            memory_bytes: 0,
             batcher_bytes: 0,
             cache_held: 0,
             _done: done_tx,

@@ -24,18 +24,16 @@
 //!
 //! # Delivery and crashes
 //!
-//! Frames are read and sent in order, one at a time. Before a frame is sent
-//! the cursor records it as sent; once the endpoint answers (acknowledged,
-//! or refused for good), the cursor moves past it. Both are small writes in
-//! place. Data and cursor are flushed to the disk (`fdatasync`) every `sync`
-//! interval and when the exporter stops.
+//! The exporter writes to the spool what is not acknowledged at each sync
+//! (write-behind; see the exporter's docs), then `fdatasync`s the segment
+//! and the cursor. Frames are read and sent in order, one at a time. Before
+//! a frame is sent the cursor records it as sent (a batch already in flight
+//! when it is written is recorded so at once); once the endpoint answers
+//! (acknowledged, or refused for good), the cursor moves past it. Both are
+//! small writes in place.
 //!
-//! * A process crash (`kill -9`, a panic that aborts) loses nothing the
-//!   spool has written: the kernel holds it. What a crash loses is what had
-//!   not reached the spool yet: the per-thread buffers and the channel (at
-//!   most one batch delay of records) and the batch being built.
-//! * A machine crash (power, kernel) can also lose what was written since
-//!   the last sync: at most one `sync` interval.
+//! * A crash (process or machine) loses what had not been written and
+//!   synced: at most one sync interval.
 //! * At least once: a frame sent and acknowledged whose acknowledgement the
 //!   cursor had not recorded is sent again on restart. Those are the frames
 //!   between the acknowledged and the sent position: at most one frame after
@@ -380,6 +378,21 @@ impl Spool {
 
     /// Appends one batch as a frame.
     pub(crate) fn append(&mut self, bytes: &Bytes, records: u64) -> Result<(), AppendError> {
+        self.append_frame(bytes, records, true).map(|_| ())
+    }
+
+    /// Appends a batch that is being sent already (it waited in memory and
+    /// nothing older is left in the spool): written as a frame, read at
+    /// once and recorded as sent, so that the answer settles it.
+    pub(crate) fn append_in_flight(&mut self, bytes: &Bytes, records: u64) -> Result<Frame, AppendError> {
+        let end = self.append_frame(bytes, records, false)?;
+        let frame = Frame { bytes: bytes.clone(), records, end };
+        self.hand_out(frame).map_err(AppendError::Io)
+    }
+
+    /// Appends a frame; `cache`: keep it for the reader. Returns where it
+    /// ends.
+    fn append_frame(&mut self, bytes: &Bytes, records: u64, cache: bool) -> Result<Position, AppendError> {
         let frame_len = FRAME_HEADER + bytes.len() as u64;
         if self.bytes() + frame_len > self.max_bytes {
             return Err(AppendError::Full);
@@ -412,11 +425,11 @@ impl Spool {
         self.dirty = true;
         // Keep it in memory for the reader while it fits, in order: a gap
         // (a frame left out) is read back from the disk.
-        if self.cache_bytes + bytes.len() <= self.cache_limit {
+        if cache && self.cache_bytes + bytes.len() <= self.cache_limit {
             self.cache_bytes += bytes.len();
             self.cache.push_back((pos, Frame { bytes: bytes.clone(), records, end }));
         }
-        Ok(())
+        Ok(end)
     }
 
     /// The next frame to send, skipping (and counting) damaged ones; the

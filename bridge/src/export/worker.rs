@@ -33,9 +33,6 @@ use super::{
 /// the batch delay).
 const LINGER: Duration = Duration::from_millis(1);
 
-/// How long a spool whose disk failed waits before it is written again.
-const SPOOL_RETRY: Duration = Duration::from_secs(1);
-
 // === impl QueueBytes ===
 
 /// The exporter's memory, in bytes, shared by the producers and the worker.
@@ -94,10 +91,10 @@ struct Item {
     frame: Option<Frame>,
 }
 
-type Send = Pin<Box<dyn Future<Output = (Transport, Outcome)>>>;
+type SendFuture = Pin<Box<dyn Future<Output = (Transport, Outcome)> + std::marker::Send>>;
 
 /// The one item being sent, with its retry state.
-struct Flight {
+pub(super) struct Flight {
     item: Item,
     attempt: u32,
     backoff: Duration,
@@ -109,7 +106,7 @@ struct Flight {
 }
 
 enum FlightState {
-    Sending(Send),
+    Sending(SendFuture),
     Waiting(Pin<Box<tokio::time::Sleep>>),
 }
 
@@ -127,6 +124,8 @@ enum Wake {
 }
 
 pub(super) struct Worker {
+    /// The item being sent, if any.
+    pub(super) flight: Option<Flight>,
     /// The per-thread buffers it flushes.
     pub(super) path: NodeLogs,
     pub(super) rx: OtlpBytesReceiver,
@@ -143,8 +142,11 @@ pub(super) struct Worker {
     pub(super) rng: u64,
     pub(super) spool: Option<Spool>,
     pub(super) sync_every: Duration,
-    /// Batches waiting in memory (no spool, or its disk failed).
+    /// Batches waiting in memory: without a spool, and with one until the
+    /// next sync writes them (or half the memory cap is reached).
     pub(super) memory: VecDeque<Batch>,
+    /// The lengths of the requests in `memory`.
+    pub(super) memory_bytes: u64,
     /// The lengths of the requests in the batcher.
     pub(super) batcher_bytes: u64,
     /// The bytes of the spool's reader cache held in [`QueueBytes`].
@@ -156,31 +158,29 @@ pub(super) struct Worker {
 impl Worker {
     pub(super) async fn run(mut self, transport: Transport) {
         let mut transport = Some(transport);
-        let mut flight: Option<Flight> = None;
         let mut flush_at = tokio::time::Instant::now() + self.max_delay;
         let mut sync_at = tokio::time::Instant::now() + self.sync_every;
-        let mut spool_retry_at: Option<Instant> = None;
         let mut deadline: Option<Instant> = None;
         loop {
             if deadline.is_none() {
                 deadline = *self.stop.borrow();
                 if deadline.is_some() {
-                    self.drain_for_shutdown(&mut spool_retry_at);
+                    self.drain_for_shutdown();
                 }
             }
             if let Some(deadline) = deadline {
-                if flight.is_none() && self.is_empty() {
+                if self.flight.is_none() && self.is_empty() {
                     break;
                 }
                 if Instant::now() >= deadline {
                     break;
                 }
             }
-            if flight.is_none()
+            if self.flight.is_none()
                 && let Some(idle) = transport.take()
             {
                 match self.next_item() {
-                    Some(item) => flight = Some(self.start(idle, item)),
+                    Some(item) => self.flight = Some(self.start(idle, item)),
                     None => transport = Some(idle),
                 }
             }
@@ -190,7 +190,7 @@ impl Worker {
             let wake = tokio::select! {
                 biased;
                 _ = self.stop.changed(), if !stopping => Wake::Stop,
-                answer = wait_answer(&mut flight) => answer,
+                answer = wait_answer(&mut self.flight) => answer,
                 () = tokio::time::sleep_until(stop_at), if stopping => Wake::Flush,
                 () = tokio::time::sleep_until(flush_at), if !stopping => Wake::Flush,
                 () = tokio::time::sleep_until(sync_at), if self.spool.is_some() => Wake::Sync,
@@ -202,18 +202,19 @@ impl Worker {
                         // Every sender is gone without a shutdown: the
                         // shutdown timeout applies all the same.
                         deadline = Some(Instant::now() + self.shutdown_timeout);
-                        self.drain_for_shutdown(&mut spool_retry_at);
+                        self.drain_for_shutdown();
                     }
                 }
                 Wake::Flush => {
                     if !stopping {
                         flush_at = tokio::time::Instant::now() + self.max_delay;
                         self.collect(FlushReason::Timer);
-                        self.queue_batches(true, &mut spool_retry_at);
+                        self.queue_batches(true);
                     }
                 }
                 Wake::Sync => {
                     sync_at = tokio::time::Instant::now() + self.sync_every;
+                    self.spill();
                     self.sync_spool();
                 }
                 Wake::Request(request) => {
@@ -222,21 +223,21 @@ impl Worker {
                     // on the channel again (a parked worker is woken by
                     // every send, a context switch per few events). Many
                     // waiting: a burst, take them at once.
-                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() && flight.is_none() {
+                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() && self.flight.is_none() {
                         tokio::time::sleep(LINGER).await;
                     }
                     self.take_queued();
-                    self.queue_batches(false, &mut spool_retry_at);
+                    self.queue_batches(false);
                 }
                 Wake::Answer(answer) => {
                     let (returned, outcome) = *answer;
                     transport = Some(returned);
-                    if let Some(f) = flight.take() {
-                        flight = self.answered(f, outcome);
+                    if let Some(f) = self.flight.take() {
+                        self.flight = self.answered(f, outcome);
                     }
                 }
                 Wake::Retry => {
-                    if let (Some(f), Some(t)) = (flight.as_mut(), transport.take()) {
+                    if let (Some(f), Some(t)) = (self.flight.as_mut(), transport.take()) {
                         add(&self.counters.retries, 1);
                         f.attempt += 1;
                         f.state = FlightState::Sending(send(t, f.item.body.clone()));
@@ -244,9 +245,11 @@ impl Worker {
                 }
             }
         }
-        // Out of time: what is left is dropped (memory) or stays in the
-        // spool for the next exporter.
-        if let Some(f) = flight.take() {
+        // Out of time: what is left goes to the spool for the next exporter
+        // (the batch in flight marked as sent), or, without one (or if the
+        // disk refuses), is dropped and counted.
+        self.spill();
+        if let Some(f) = self.flight.take() {
             self.unsent(f.item);
         }
         self.drop_memory_at_shutdown();
@@ -263,11 +266,11 @@ impl Worker {
     /// queue; what is logged after goes to the raw logger, counted as
     /// `ShutDown`. Taken up to what is queued now: producers cannot hold
     /// shutdown up.
-    fn drain_for_shutdown(&mut self, spool_retry_at: &mut Option<Instant>) {
+    fn drain_for_shutdown(&mut self) {
         self.take_all();
         self.path.shutdown();
         self.take_all();
-        self.queue_batches(true, spool_retry_at);
+        self.queue_batches(true);
     }
 
     /// Takes what is queued, flushes the per-thread buffers, takes what
@@ -318,52 +321,74 @@ impl Worker {
         }
     }
 
-    /// Moves full batches (every batch when `all`) from the batcher to the
-    /// spool, or to memory.
-    fn queue_batches(&mut self, all: bool, spool_retry_at: &mut Option<Instant>) {
+    /// Moves full batches (every batch when `all`) from the batcher to
+    /// memory, where they wait their turn (and, with a spool, the next sync).
+    fn queue_batches(&mut self, all: bool) {
         while let Some(batch) = self.batcher.next_batch(all) {
             self.batcher_bytes -= batch.request_bytes as u64;
-            self.queue(batch, spool_retry_at);
+            self.memory_bytes += batch.request_bytes as u64;
+            self.memory.push_back(batch);
+        }
+        // Half the memory cap waiting: to the spool now, not at the sync.
+        if self.spool.is_some() && self.memory_bytes > self.queue.cap / 2 {
+            self.spill();
         }
     }
 
-    fn queue(&mut self, batch: Batch, spool_retry_at: &mut Option<Instant>) {
-        // Order is kept: while batches wait in memory (the disk failed),
-        // new ones wait behind them until the disk is tried again.
-        let disk_ok = spool_retry_at.is_none_or(|at| Instant::now() >= at);
-        if let Some(spool) = self.spool.as_mut()
-            && self.memory.is_empty()
-            && disk_ok
+    /// Writes what waits in memory to the spool, oldest first: the batch in
+    /// flight (when the spool has nothing older, it is recorded as sent),
+    /// then the batches waiting. A full spool refuses the newest (dropped,
+    /// counted); a disk that refuses a write leaves the rest in memory until
+    /// the next sync.
+    fn spill(&mut self) {
+        let Some(spool) = self.spool.as_mut() else { return };
+        if let Some(flight) = self.flight.as_mut()
+            && flight.item.frame.is_none()
+            && spool.is_drained()
         {
-            match spool.append(&batch.bytes.clone().into_bytes(), batch.records) {
-                Ok(()) => {
-                    *spool_retry_at = None;
-                    add(&self.counters.records_spooled, batch.records);
-                    // On the disk now: the memory is the reader's cache's.
-                    self.queue.release(batch.request_bytes as u64);
-                    self.account_cache();
+            match spool.append_in_flight(&flight.item.body, flight.item.records) {
+                Ok(frame) => {
+                    add(&self.counters.records_spooled, flight.item.records);
+                    flight.item.frame = Some(frame);
+                }
+                // Being sent: it stays in memory until answered.
+                Err(AppendError::Full) => {}
+                Err(AppendError::Io(e)) => {
+                    add(&self.counters.spool_write_errors, 1);
+                    write_raw_note(LABEL, format_args!("cannot write the spool ({e}): batches kept in memory"));
                     return;
                 }
+            }
+        }
+        while let Some(batch) = self.memory.front() {
+            match spool.append(&batch.bytes.clone().into_bytes(), batch.records) {
+                Ok(()) => {
+                    add(&self.counters.records_spooled, batch.records);
+                }
                 Err(AppendError::Full) => {
-                    self.queue.release(batch.request_bytes as u64);
                     self.counters.settle(&self.counters.dropped_spool_full, batch.records);
                     write_raw_note(
                         LABEL,
                         format_args!("spool full: {} records dropped (the oldest are kept)", batch.records),
                     );
-                    return;
                 }
                 Err(AppendError::Io(e)) => {
                     add(&self.counters.spool_write_errors, 1);
-                    *spool_retry_at = Some(Instant::now() + SPOOL_RETRY);
                     write_raw_note(
                         LABEL,
                         format_args!("cannot write the spool ({e}): {} records kept in memory", batch.records),
                     );
+                    break;
                 }
             }
+            // On the disk (or dropped): the memory is free, but for the
+            // reader's cache.
+            if let Some(batch) = self.memory.pop_front() {
+                self.memory_bytes -= batch.request_bytes as u64;
+                self.queue.release(batch.request_bytes as u64);
+            }
         }
-        self.memory.push_back(batch);
+        self.account_cache();
     }
 
     /// Holds the spool reader's cache in [`QueueBytes`] as it is now.
@@ -397,6 +422,7 @@ impl Worker {
             }
         }
         let batch = self.memory.pop_front()?;
+        self.memory_bytes -= batch.request_bytes as u64;
         Some(Item {
             body: batch.bytes.into_bytes(),
             records: batch.records,
@@ -499,6 +525,7 @@ impl Worker {
             records += batch.records;
             self.queue.release(batch.request_bytes as u64);
         }
+        self.memory_bytes = 0;
         if records > 0 {
             self.shutdown_drop(records);
         }
@@ -541,7 +568,7 @@ impl Worker {
     }
 }
 
-fn send(mut transport: Transport, body: Bytes) -> Send {
+fn send(mut transport: Transport, body: Bytes) -> SendFuture {
     Box::pin(async move {
         let outcome = transport.send(body).await;
         (transport, outcome)
