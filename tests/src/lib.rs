@@ -25,6 +25,30 @@ pub fn hex(bytes: &[u8]) -> String {
 pub mod peer;
 pub mod records;
 
+/// Waits until `done` holds for `exporter`'s metrics, or 30 s pass; the
+/// metrics read last.
+pub fn wait_for(
+    exporter: &selftrace_bridge::OtlpExporter,
+    done: impl Fn(&selftrace_bridge::ExporterMetrics) -> bool,
+) -> selftrace_bridge::ExporterMetrics {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = exporter.metrics();
+        if done(&metrics) || std::time::Instant::now() > deadline {
+            return metrics;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The integer attribute `key` of a canonical record line (as
+/// `tests/python/decode_logs.py` prints it: keys in hex, `i:` values).
+pub fn int_attribute(line: &str, key: &str) -> Option<i64> {
+    let attributes = line.split('|').nth(7)?;
+    let prefix = format!("{}=i:", hex(key.as_bytes()));
+    attributes.split(';').find_map(|kv| kv.strip_prefix(prefix.as_str())).and_then(|v| v.parse().ok())
+}
+
 /// The demo engine's binary (`cargo run -p selftrace-examples --example
 /// demo`), built first if need be with the cargo running the tests.
 pub fn demo_binary() -> PathBuf {

@@ -19,7 +19,7 @@ use selftrace_bridge::{
 };
 use selftrace_tests::{
     peer::{Peer, free_port},
-    python, python_decode,
+    python, python_decode, wait_for,
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -69,18 +69,6 @@ fn builder(endpoint: &str) -> OtlpExporterBuilder {
             max_interval: Duration::from_millis(400),
             max_elapsed: Duration::from_secs(20),
         })
-}
-
-/// Waits until `done` holds for the exporter's metrics (or 30 s pass).
-fn wait_for(exporter: &OtlpExporter, done: impl Fn(&ExporterMetrics) -> bool) -> ExporterMetrics {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = exporter.metrics();
-        if done(&metrics) || Instant::now() > deadline {
-            return metrics;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every record produced is acknowledged, rejected or dropped, and none is

@@ -8,7 +8,7 @@ use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use selftrace::{Destination, OtlpBytes, OtlpBytesChannel, OtlpTracingLayer, TrySendError};
@@ -16,7 +16,11 @@ use selftrace_bridge::{
     ExporterMetrics, OtlpExporter, OtlpExporterBuilder,
     export::{ExportError, RetryPolicy},
 };
-use selftrace_tests::peer::{Peer, free_port};
+use selftrace_tests::{
+    int_attribute,
+    peer::{Peer, free_port},
+    wait_for,
+};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// `n` one-record requests with `seq = 0..n` and `pad` bytes of text each.
@@ -62,26 +66,12 @@ fn builder(endpoint: &str) -> OtlpExporterBuilder {
         })
 }
 
-fn wait_for(exporter: &OtlpExporter, done: impl Fn(&ExporterMetrics) -> bool) -> ExporterMetrics {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = exporter.metrics();
-        if done(&metrics) || Instant::now() > deadline {
-            return metrics;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The `seq` numbers the peer received.
 fn received(peer: &Peer, records: u64) -> Vec<u64> {
     peer.requests(records as usize, Duration::from_secs(30))
         .iter()
         .flat_map(|r| r.records.iter())
-        .filter_map(|line| {
-            let attributes = line.split('|').nth(7)?;
-            attributes.split(';').find_map(|kv| kv.strip_prefix("736571=i:")).and_then(|v| v.parse().ok())
-        })
+        .filter_map(|line| int_attribute(line, "seq").and_then(|s| u64::try_from(s).ok()))
         .collect()
 }
 

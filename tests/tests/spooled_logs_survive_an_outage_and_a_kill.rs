@@ -14,15 +14,16 @@ use std::{
     time::Duration,
 };
 
-use selftrace_tests::peer::{Peer, free_port};
+use selftrace_tests::{
+    int_attribute,
+    peer::{Peer, free_port},
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_spool_child");
 
-/// The `seq` attribute of a canonical record line (`seq` is `736571` in
-/// hex).
+/// The `seq` attribute of a canonical record line.
 fn seq(line: &str) -> Option<u64> {
-    let attributes = line.split('|').nth(7)?;
-    attributes.split(';').find_map(|kv| kv.strip_prefix("736571=i:")).and_then(|v| v.parse().ok())
+    int_attribute(line, "seq").and_then(|s| u64::try_from(s).ok())
 }
 
 fn metrics(line: &str) -> BTreeMap<String, u64> {
