@@ -478,10 +478,9 @@ pub(crate) fn opts_out<R: LogRecordView + ?Sized>(record: &R) -> bool {
     struct Find(bool);
     impl RecordVisitor for Find {
         fn visit_body(&mut self, _: AnyValue<'_>) {}
-        fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
-            if key == OPT_OUT_FIELD && matches!(value, AnyValue::Bool(false)) {
-                self.0 = true;
-            }
+        fn visit_attribute(&mut self, _: &str, _: AnyValue<'_>) {}
+        fn visit_rate_limit(&mut self, enabled: bool) {
+            self.0 = !enabled;
         }
     }
     let mut find = Find(false);

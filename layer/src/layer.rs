@@ -320,7 +320,11 @@ impl OtlpTracingLayerBuilder {
             let logger = if logger == NodeLogger::Default { NodeLogger::Noop } else { logger };
             Denied { targets: targets.into_iter().map(String::into_boxed_str).collect(), first_bytes, logger, level }
         });
-        OtlpTracingLayer {
+        let attach_to = match &self.destination {
+            Destination::Buffered(path) => Some(path.clone()),
+            _ => None,
+        };
+        let layer = OtlpTracingLayer {
             shared: Arc::new(LayerState {
                 destination: ArcSwap::from_pointee(self.destination),
                 counters: Arc::default(),
@@ -332,7 +336,35 @@ impl OtlpTracingLayerBuilder {
                 span_fields: self.span_fields,
                 code_location: self.code_location,
             }),
+        };
+        // Node logs written into flush this layer's flood summaries before
+        // they shut down: a process that bursts and exits loses none.
+        if let Some(path) = attach_to {
+            path.inner.attach(Box::new(AttachedLayer {
+                layer: Arc::downgrade(&layer.shared),
+                counters: Arc::clone(&layer.shared.counters),
+            }));
         }
+        layer
+    }
+}
+
+/// A layer as node logs see it (see [`crate::NodeLogs::layer_metrics`]).
+struct AttachedLayer {
+    layer: std::sync::Weak<LayerState>,
+    counters: Arc<LayerCounters>,
+}
+
+impl crate::node::Attached for AttachedLayer {
+    fn flush_summaries(&self) {
+        let Some(shared) = self.layer.upgrade() else { return };
+        let destination = shared.destination.load();
+        let Some(_guard) = LayerGuard::enter() else { return };
+        shared.write_summaries(&destination, now_unix_nanos(), true);
+    }
+
+    fn metrics(&self) -> LayerMetrics {
+        self.counters.snapshot()
     }
 }
 
@@ -640,6 +672,9 @@ impl LayerState {
                 console::print_console_line(scope, record);
                 self.counters.delivered();
             }
+            // Shut down: dropped here (raw line, `ShutDown`), so that the
+            // layer and the node logs do not both count it.
+            Destination::Buffered(path) if path.is_shut_down() => self.drop_event(DropReason::ShutDown, scope, record),
             Destination::Buffered(path) => {
                 path.log_unattributed(scope, record);
                 self.counters.delivered();

@@ -6,9 +6,12 @@
 //! all times. Counters are
 //! relaxed atomics: one uncontended increment per event.
 
-use std::sync::{
-    Arc, Mutex, PoisonError,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
+use std::{
+    fmt,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
 };
 
 /// How many [`DropReason`]s there are.
@@ -30,7 +33,9 @@ pub enum DropReason {
     /// to the raw logger.
     RecordTooLarge,
     /// Discarded on purpose: the destination or the node's logger is `Noop`,
-    /// or the event is above the node's level.
+    /// the event is above the node's level, or it comes from a target kept
+    /// out (an exporter's layer keeps the transport crates' events out,
+    /// those its own thread raises among them: a few per run are normal).
     Discarded,
     /// The node logs was shut down; the event went to the raw logger.
     ShutDown,
@@ -90,7 +95,7 @@ impl DropReason {
 /// Like every `*Metrics` snapshot of selftrace's crates: plain data, one
 /// public field per counter, methods only for counts by [`DropReason`] and
 /// for sums.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LayerMetrics {
     /// Events handed to the destination (accepted by the channel, or
@@ -124,6 +129,41 @@ impl LayerMetrics {
     /// Events the layer saw: `delivered + dropped_total + startup_buffered`.
     pub fn received(&self) -> u64 {
         self.delivered + self.dropped_total() + self.startup_buffered
+    }
+
+    /// Adds `other`'s counts to these (several layers into one place).
+    pub(crate) fn add(&mut self, other: &LayerMetrics) {
+        self.delivered += other.delivered;
+        for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
+            *mine += theirs;
+        }
+        self.truncated_values += other.truncated_values;
+        self.flood_untracked += other.flood_untracked;
+        self.startup_buffered += other.startup_buffered;
+    }
+}
+
+/// Drops by reason, as `{"suppressed": 990, "discarded": 12}`: the reasons
+/// with a count, by name.
+struct ByReason<'a>(&'a [u64; REASONS]);
+
+impl fmt::Debug for ByReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(DropReason::ALL.iter().zip(self.0).filter(|(_, n)| **n > 0).map(|(r, n)| (r.as_str(), n)))
+            .finish()
+    }
+}
+
+impl fmt::Debug for LayerMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerMetrics")
+            .field("delivered", &self.delivered)
+            .field("dropped", &ByReason(&self.dropped))
+            .field("truncated_values", &self.truncated_values)
+            .field("flood_untracked", &self.flood_untracked)
+            .field("startup_buffered", &self.startup_buffered)
+            .finish()
     }
 }
 
@@ -340,7 +380,7 @@ impl LayerCounters {
 /// buffered: `events_received == events_delivered + events_dropped_total +
 /// events_buffered`. Counters of different threads are read one after the
 /// other, so the equation is exact when no thread is logging.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NodeMetrics {
     /// `telemetry.events_received`: records produced by nodes (and
@@ -365,6 +405,22 @@ pub struct NodeMetrics {
     /// Records let through without flood control because their key found
     /// no entry in the table (see [`flood`](crate::flood)).
     pub flood_untracked: u64,
+}
+
+impl fmt::Debug for NodeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeMetrics")
+            .field("events_received", &self.events_received)
+            .field("events_delivered", &self.events_delivered)
+            .field("events_dropped", &ByReason(&self.dropped))
+            .field("bytes_flushed", &self.bytes_flushed)
+            .field("flush_count", &self.flush_count)
+            .field("overflow_flush_count", &self.overflow_flush_count)
+            .field("timer_flush_count", &self.timer_flush_count)
+            .field("truncated_values", &self.truncated_values)
+            .field("flood_untracked", &self.flood_untracked)
+            .finish()
+    }
 }
 
 impl NodeMetrics {

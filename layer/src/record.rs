@@ -243,6 +243,8 @@ impl FieldVisitor<'_> {
 pub(crate) fn visit_field(visitor: &mut dyn RecordVisitor, name: &str, value: AnyValue<'_>) {
     if name == "message" {
         visitor.visit_body(value);
+    } else if let (AnyValue::Bool(enabled), crate::flood::OPT_OUT_FIELD) = (&value, name) {
+        visitor.visit_rate_limit(*enabled);
     } else {
         visitor.visit_attribute(name, value);
     }

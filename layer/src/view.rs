@@ -218,6 +218,14 @@ pub trait RecordVisitor {
     fn visit_dropped_attributes(&mut self, count: u32) {
         let _ = count;
     }
+
+    /// The event's `internal_log_rate_limit` field
+    /// ([`flood::OPT_OUT_FIELD`](crate::flood::OPT_OUT_FIELD)): an
+    /// instruction to selftrace's flood control, not data, so it is not an
+    /// attribute. By default ignored.
+    fn visit_rate_limit(&mut self, enabled: bool) {
+        let _ = enabled;
+    }
 }
 
 /// An attribute encoded by selftrace as one OTLP `LogRecord.attributes`

@@ -453,11 +453,14 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
         thread.join().expect("joined");
     }
 
-    // After shutdown, events are refused and counted, never buffered away.
+    // After shutdown, events are refused and counted once, by the layer
+    // (never delivered by it and dropped again by the buffers).
     let m = exporter.shutdown().expect("clean shutdown");
     tracing::dispatcher::with_default(&dispatch, || tracing::info!(target: "batched", "too late"));
+    assert_eq!(handle.metrics().dropped(DropReason::ShutDown), 1);
+    assert_eq!(handle.metrics().delivered, 1000);
     let buffers = exporter.buffer_metrics();
-    assert_eq!(buffers.events_dropped(DropReason::ShutDown), 1, "{buffers:?}");
+    assert_eq!(buffers.events_received, 1000, "{buffers:?}");
     assert_accounted(1000, &m);
 }
 

@@ -858,6 +858,15 @@ impl OtlpExporter {
         self.path.metrics()
     }
 
+    /// The counters of the layers built from [`layer`](Self::layer) and
+    /// [`layer_builder`](Self::layer_builder), summed (also once they are
+    /// gone): events delivered to the exporter's buffers, and dropped by
+    /// reason, flood control's
+    /// [`Suppressed`](selftrace::DropReason::Suppressed) among them.
+    pub fn layer_metrics(&self) -> selftrace::LayerMetrics {
+        self.path.layer_metrics()
+    }
+
     /// The endpoint in force (after the environment and the defaults).
     pub fn endpoint(&self) -> &str {
         &self.endpoint

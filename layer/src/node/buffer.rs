@@ -40,7 +40,7 @@ use crate::{
     json,
     levels::level_to_u8,
     logger::NodeLogger,
-    metrics::{DropReason, NodeCounters, NodeMetrics, add, bump},
+    metrics::{DropReason, LayerMetrics, NodeCounters, NodeMetrics, add, bump},
     raw::{raw_log, raw_note, raw_record},
     spans::SpanFields,
     view::LogRecordView,
@@ -114,6 +114,17 @@ pub(crate) struct LogsInner {
     registry: Mutex<Registry>,
     /// The shared buffers being flushed by `flush_all`.
     flush_list: Mutex<Vec<Arc<Mutex<Buffer>>>>,
+    /// Layers whose destination is these node logs: their flood summaries
+    /// go out before the node logs shut down, their counters are summed.
+    attached: Mutex<Vec<Box<dyn Attached>>>,
+}
+
+/// A layer that writes into node logs (see `LogsInner::attached`).
+pub(crate) trait Attached: Send + Sync {
+    /// Writes the layer's pending flood summaries, if it is still alive.
+    fn flush_summaries(&self);
+    /// The layer's counters (also once it is gone).
+    fn metrics(&self) -> LayerMetrics;
 }
 
 /// The buffers of the path that are alive.
@@ -173,6 +184,7 @@ impl LogsInner {
             counters: NodeCounters::default(),
             registry: Mutex::default(),
             flush_list: Mutex::default(),
+            attached: Mutex::default(),
         }
     }
 
@@ -191,10 +203,28 @@ impl LogsInner {
     /// refuses new records.
     pub(super) fn shutdown(self: &Arc<Self>) {
         if !self.shut_down.load(Ordering::Acquire) {
+            // The layers' summaries first: they write into these buffers.
+            for layer in self.attached.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                layer.flush_summaries();
+            }
             self.write_summaries(now_unix_nanos(), true);
         }
         self.shut_down.store(true, Ordering::Release);
         self.flush_all(Flush::Drain);
+    }
+
+    /// Attaches a layer whose destination is these node logs.
+    pub(crate) fn attach(&self, layer: Box<dyn Attached>) {
+        self.attached.lock().unwrap_or_else(|p| p.into_inner()).push(layer);
+    }
+
+    /// The counters of the layers attached, summed.
+    pub(super) fn layer_metrics(&self) -> LayerMetrics {
+        let mut sum = LayerMetrics::default();
+        for layer in self.attached.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            sum.add(&layer.metrics());
+        }
+        sum
     }
 
     /// Flushes what a host asked for.

@@ -12,7 +12,7 @@ use crate::{
     console::ConsoleFormat,
     encoder::{EncoderLimits, EncoderSettings},
     flood::FloodLimit,
-    metrics::NodeMetrics,
+    metrics::{LayerMetrics, NodeMetrics},
     spans::SpanFields,
     view::LogRecordView,
 };
@@ -117,11 +117,21 @@ impl NodeLogs {
         self.inner.write_summaries(crate::clock::now_unix_nanos(), true)
     }
 
-    /// Drains the shared buffers of every thread and this thread's local
-    /// buffer, then refuses new records: they go to the raw logger, counted
-    /// as [`DropReason::ShutDown`](crate::DropReason::ShutDown). Idempotent.
+    /// Writes the pending flood summaries (of the nodes, and of the layers
+    /// that write here), drains the shared buffers of every thread and this
+    /// thread's local buffer, then refuses new records: they go to the raw
+    /// logger, counted as [`DropReason::ShutDown`](crate::DropReason::ShutDown).
+    /// Idempotent.
     pub fn shutdown(&self) {
         self.inner.shutdown();
+    }
+
+    /// The counters of the layers whose destination is these node logs
+    /// ([`Destination::Buffered`](crate::Destination::Buffered) at build),
+    /// summed: what they delivered here, and what they dropped on the way
+    /// (flood control's `Suppressed` among them).
+    pub fn layer_metrics(&self) -> LayerMetrics {
+        self.inner.layer_metrics()
     }
 
     /// Whether [`shutdown`](Self::shutdown) ran.

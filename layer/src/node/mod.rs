@@ -45,7 +45,7 @@ use crate::{
     levels::{level_from_u8, level_to_u8},
 };
 
-pub(crate) use self::telemetry::with_current;
+pub(crate) use self::{buffer::Attached, telemetry::with_current};
 pub use self::{
     buffer::FlushReason,
     buffer::Output,
