@@ -507,3 +507,17 @@ fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
     assert!(got.iter().all(|l| l.contains("hello from selftrace")), "{:?}", got.first());
     assert_accounted(120, &m);
 }
+
+/// `with_endpoint("http://host:port")`, as `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// and the YAML take it: the logs path is added (it used to post to `/`
+/// and get 404).
+#[test]
+fn an_endpoint_without_a_path_gets_the_logs_path() {
+    let peer = Peer::start("http", 0, "[]");
+    let exporter = builder(&peer.url("")).build().expect("builds");
+    assert_eq!(exporter.endpoint(), format!("{}/v1/logs", peer.url("")));
+    let requests = produce(10);
+    feed(&exporter, &requests);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.records_acknowledged, m.dropped_rejected), (10, 0), "{m:?}");
+}

@@ -99,11 +99,11 @@ fn bad_exporter_settings_in_yaml_are_errors_with_their_key_path() {
     let cases = [
         (
             "              otlp: { endpoint: \"localhost:4318\" }\n",
-            "`service.telemetry.logs.processors[0].exporter.otlp.endpoint` (line 9, column 9): `localhost:4318` has no scheme; write `http://localhost:4318` or `https://localhost:4318`",
+            "`service.telemetry.logs.processors[0].batch.exporter.otlp.endpoint` (line 9, column 9): `localhost:4318` has no scheme; write `http://localhost:4318` or `https://localhost:4318`",
         ),
         (
             "              otlp: { endpoint: \"http://h:4318\", headers: { \"bad key\": v } }\n",
-            "`service.telemetry.logs.processors[0].exporter.otlp.headers` (line 9, column 9): `bad key` is not a valid header name",
+            "`service.telemetry.logs.processors[0].batch.exporter.otlp.headers` (line 9, column 9): `bad key` is not a valid header name",
         ),
     ];
     for (exporter, expected) in cases {
@@ -140,7 +140,7 @@ fn a_bad_environment_variable_names_itself() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "`OTEL_EXPORTER_OTLP_TIMEOUT`: `10s` is not a positive number of milliseconds (read for service.telemetry.logs.processors[0].exporter.otlp)"
+            "`OTEL_EXPORTER_OTLP_TIMEOUT`: `10s` is not a positive number of milliseconds (read for service.telemetry.logs.processors[0].batch.exporter.otlp)"
         ),
         "{stderr}"
     );
@@ -183,7 +183,7 @@ fn a_spool_on_a_simple_processor_or_out_of_range_is_a_precise_error() {
     let config = ServiceConfig::from_yaml("service.yaml", yaml).expect("parses");
     let error = SelfTelemetry::builder(&config.telemetry).build().expect_err("refused");
     let message = error.to_string();
-    assert!(message.contains("processors[0].exporter.otlp.spool") && message.contains("`batch`"), "{message}");
+    assert!(message.contains("processors[0].simple.exporter.otlp.spool") && message.contains("`batch`"), "{message}");
 
     let yaml = "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp: { spool: { dir: /tmp/x, max_bytes: 10 } }\n";
     let error = ServiceConfig::from_yaml("service.yaml", yaml).expect_err("out of range");

@@ -123,7 +123,12 @@ pub(crate) struct Settings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Resolved {
     pub(crate) endpoint: http::Uri,
+    /// Where the endpoint came from (`endpoint` or a variable's name), for
+    /// errors found when the client is built.
+    pub(crate) endpoint_key: String,
     pub(crate) protocol: Protocol,
+    /// Where the protocol came from.
+    pub(crate) protocol_key: String,
     pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub(crate) compression: Compression,
     pub(crate) timeout: Duration,
@@ -140,31 +145,36 @@ impl Settings {
             env(signal).map(|v| (signal.to_owned(), v)).or_else(|| env(generic).map(|v| (generic.to_owned(), v)))
         };
 
-        let protocol = match self.protocol {
-            Some(protocol) => protocol,
+        let (protocol_key, protocol) = match self.protocol {
+            Some(protocol) => ("protocol".to_owned(), protocol),
             None => match pick(OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) {
-                Some((key, value)) => Protocol::parse(&value).map_err(|m| error(&key, m))?,
-                None => Protocol::default(),
+                Some((key, value)) => {
+                    let protocol = Protocol::parse(&value).map_err(|m| error(&key, m))?;
+                    (key, protocol)
+                }
+                None => ("protocol".to_owned(), Protocol::default()),
             },
         };
 
+        // One rule for OTLP/HTTP: a URL with a path is used as it is; one
+        // without (or with `/` only) gets `/v1/logs`, whether it came from
+        // the builder, the YAML or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`.
+        // `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL: `/v1/logs` is always
+        // appended to it (the specification's rule).
+        let http = protocol == Protocol::HttpProtobuf;
         let (key, endpoint) =
             match (&self.endpoint, env(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), env(OTEL_EXPORTER_OTLP_ENDPOINT)) {
-                (Some(endpoint), _, _) => ("endpoint", endpoint.clone()),
-                (None, Some(endpoint), _) => (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, endpoint),
-                // The base URL: OTLP/HTTP appends the signal's path.
-                (None, None, Some(base)) => match protocol {
-                    Protocol::HttpProtobuf => {
-                        (OTEL_EXPORTER_OTLP_ENDPOINT, format!("{}/v1/logs", base.trim_end_matches('/')))
-                    }
-                    Protocol::Grpc => (OTEL_EXPORTER_OTLP_ENDPOINT, base),
-                },
+                (Some(endpoint), _, _) => ("endpoint", signal_url(endpoint.trim(), http, false)),
+                (None, Some(endpoint), _) => {
+                    (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, signal_url(endpoint.trim(), http, false))
+                }
+                (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(base.trim(), http, true)),
                 (None, None, None) => match protocol {
-                    Protocol::HttpProtobuf => ("endpoint", DEFAULT_HTTP_ENDPOINT.to_owned()),
-                    Protocol::Grpc => ("endpoint", DEFAULT_GRPC_ENDPOINT.to_owned()),
+                    Protocol::HttpProtobuf => ("endpoint", parse_endpoint(DEFAULT_HTTP_ENDPOINT)),
+                    Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
                 },
             };
-        let endpoint = parse_endpoint(endpoint.trim()).map_err(|m| error(key, m))?;
+        let endpoint = endpoint.map_err(|m| error(key, m))?;
 
         let headers = match &self.headers {
             Some(headers) => {
@@ -196,14 +206,33 @@ impl Settings {
             },
         };
 
-        Ok(Resolved { endpoint, protocol, headers, compression, timeout })
+        Ok(Resolved { endpoint, endpoint_key: key.to_owned(), protocol, protocol_key, headers, compression, timeout })
     }
 }
 
-/// An `http` or `https` URL with a host.
+/// The URL to send to: `url` checked, with `/v1/logs` appended for
+/// OTLP/HTTP when it has no path, or always when it is a `base`.
+fn signal_url(url: &str, http: bool, base: bool) -> Result<http::Uri, String> {
+    let uri = parse_endpoint(url)?;
+    let bare = matches!(uri.path(), "" | "/");
+    if !http || !(base || bare) {
+        return Ok(uri);
+    }
+    let joined = format!("{}/v1/logs", url.trim_end_matches('/'));
+    joined.parse().map_err(|e| format!("`{joined}` is not a URL: {e}"))
+}
+
+/// An `http` or `https` URL with a host and, if any, a port that is one.
 fn parse_endpoint(url: &str) -> Result<http::Uri, String> {
     if !url.contains("://") {
-        return Err(format!("`{url}` has no scheme; write `http://{url}` or `https://{url}`"));
+        // Advice only when the advice is a URL itself.
+        let advice = format!("http://{url}");
+        return Err(match advice.parse::<http::Uri>() {
+            Ok(_) if !url.contains(char::is_whitespace) => {
+                format!("`{url}` has no scheme; write `http://{url}` or `https://{url}`")
+            }
+            _ => format!("`{url}` is not a URL (expected `http://host:port` or `https://host:port`)"),
+        });
     }
     let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     match uri.scheme_str() {
@@ -213,6 +242,13 @@ fn parse_endpoint(url: &str) -> Result<http::Uri, String> {
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("`{url}` has no host"));
+    }
+    // `http::Uri` keeps a port as text; a client refuses one past 65535.
+    if let Some(port) = uri.authority().and_then(|a| a.as_str().rsplit_once(':')).map(|(_, p)| p)
+        && !port.contains(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("`{url}`: `{port}` is not a port (0 to 65535)"));
     }
     Ok(uri)
 }
@@ -329,15 +365,47 @@ mod tests {
     }
 
     #[test]
+    fn one_rule_for_http_endpoints_without_a_path() {
+        let builder = |url: &str| Settings { endpoint: Some(url.into()), ..Settings::default() };
+        let cases = [
+            (resolve(builder("http://127.0.0.1:4318"), &[]), "http://127.0.0.1:4318/v1/logs"),
+            (resolve(builder("http://127.0.0.1:4318/"), &[]), "http://127.0.0.1:4318/v1/logs"),
+            (resolve(builder("http://127.0.0.1:4318/custom"), &[]), "http://127.0.0.1:4318/custom"),
+            (
+                resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "http://c:4318")]),
+                "http://c:4318/v1/logs",
+            ),
+            (
+                resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://c:4318/base")]),
+                "http://c:4318/base/v1/logs",
+            ),
+        ];
+        for (resolved, expected) in cases {
+            assert_eq!(resolved.map(|r| r.endpoint.to_string()).ok().as_deref(), Some(expected));
+        }
+        // A protocol from a variable names the variable in later errors.
+        let grpc = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc")]).unwrap();
+        assert_eq!((grpc.protocol_key.as_str(), grpc.endpoint_key.as_str()), (OTEL_EXPORTER_OTLP_PROTOCOL, "endpoint"));
+    }
+
+    #[test]
     fn bad_values_name_their_variable_or_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[(OTEL_EXPORTER_OTLP_ENDPOINT, "not a url")],
-                "OTEL_EXPORTER_OTLP_ENDPOINT: `not a url/v1/logs` has no scheme",
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `not a url` is not a URL (expected `http://host:port` or `https://host:port`)",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4318")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `collector:4318` has no scheme; write `http://collector:4318` or `https://collector:4318`",
             ),
             (
                 &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://bad host")],
-                "OTEL_EXPORTER_OTLP_ENDPOINT: `http://bad host/v1/logs` is not a URL",
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `http://bad host` is not a URL",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://127.0.0.1:99999")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:99999`: `99999` is not a port (0 to 65535)",
             ),
             (
                 &[(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "ftp://x/v1/logs")],

@@ -124,11 +124,18 @@
 //!
 //! | setting | builder | environment | default |
 //! |---|---|---|---|
-//! | endpoint | [`with_endpoint`](OtlpExporterBuilder::with_endpoint) (used as is) | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP/HTTP appends `/v1/logs`) | `http://localhost:4318/v1/logs`, gRPC `http://localhost:4317` |
+//! | endpoint | [`with_endpoint`](OtlpExporterBuilder::with_endpoint) | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT` (a base: OTLP/HTTP always appends `/v1/logs`) | `http://localhost:4318/v1/logs`, gRPC `http://localhost:4317` |
 //! | protocol | [`with_protocol`](OtlpExporterBuilder::with_protocol) | `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `http/protobuf` |
 //! | headers | [`with_header`](OtlpExporterBuilder::with_header) | `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, percent-encoded) | none |
 //! | compression | [`with_compression`](OtlpExporterBuilder::with_compression) | `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
 //! | timeout | [`with_timeout`](OtlpExporterBuilder::with_timeout) | `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//!
+//! One rule for OTLP/HTTP endpoints: a URL with a path is used as it is;
+//! one without a path (`http://collector:4318` or `…:4318/`) gets
+//! `/v1/logs`, whether it comes from the builder, the YAML or
+//! `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`; `OTEL_EXPORTER_OTLP_ENDPOINT` is a
+//! base URL and always gets `/v1/logs`. A `404` names the URL it was posted
+//! to. gRPC endpoints are used as they are.
 //!
 //! A value that cannot be used is an error at build naming the setting or
 //! the variable ([`ConfigError`]). `https` endpoints use rustls with the
@@ -482,8 +489,9 @@ struct SpoolSettings {
 impl OtlpExporterBuilder {
     selftrace::__encoder_settings_setters!(encoding);
 
-    /// The URL to send to, used as it is (for OTLP/HTTP, the whole
-    /// `…/v1/logs` URL; for gRPC, the server's).
+    /// The URL to send to: for OTLP/HTTP, `http://collector:4318` (a URL
+    /// without a path gets `/v1/logs`) or a whole URL with its path, used as
+    /// it is; for gRPC, the server's.
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.settings.endpoint = Some(endpoint.into());
         self

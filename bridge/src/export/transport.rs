@@ -43,7 +43,7 @@ impl Transport {
                 expect(unreachable_patterns, reason = "with both features every protocol is built")
             )]
             other => Err(ConfigError {
-                key: "protocol".into(),
+                key: config.protocol_key.clone(),
                 message: format!("{other:?} needs the `{}` feature of selftrace-bridge", feature_of(other)),
             }),
         }
@@ -103,11 +103,13 @@ impl Http {
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| ConfigError {
-                key: "endpoint".into(),
+                key: config.endpoint_key.clone(),
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
-        let url = reqwest::Url::parse(&config.endpoint.to_string())
-            .map_err(|e| ConfigError { key: "endpoint".into(), message: format!("`{}`: {e}", config.endpoint) })?;
+        let url = reqwest::Url::parse(&config.endpoint.to_string()).map_err(|e| ConfigError {
+            key: config.endpoint_key.clone(),
+            message: format!("`{}`: {e}", config.endpoint),
+        })?;
         let mut headers = http::HeaderMap::new();
         for (name, value) in &config.headers {
             headers.append(name.clone(), value.clone());
@@ -145,7 +147,11 @@ impl Http {
             };
         }
         let detail = body.map(|b| printable(&b)).unwrap_or_default();
-        let reason = format!("HTTP {status}{}{detail}", if detail.is_empty() { "" } else { ": " });
+        let mut reason = format!("HTTP {status}{}{detail}", if detail.is_empty() { "" } else { ": " });
+        if status == http::StatusCode::NOT_FOUND {
+            // The most common mistake: a URL whose path is not the logs one.
+            reason = format!("{reason} (posted to {}; an OTLP/HTTP endpoint takes logs at `/v1/logs`)", self.url);
+        }
         match status.as_u16() {
             // The specification's retryable codes.
             429 | 502 | 503 | 504 => Outcome::Retry { after: retry_after, reason },
@@ -214,7 +220,7 @@ impl Grpc {
         use tonic::transport::{ClientTlsConfig, Endpoint};
 
         let bad = |e: &dyn std::fmt::Display| ConfigError {
-            key: "endpoint".into(),
+            key: config.endpoint_key.clone(),
             message: format!("`{}`: {e}", config.endpoint),
         };
         let mut endpoint = Endpoint::from_shared(config.endpoint.to_string())

@@ -58,7 +58,7 @@ impl Exporting {
         if let Some((i, _)) = native.first() {
             let _ = encoding;
             return Err(SetupError::new(
-                format!("{LOGS}.processors[{i}].exporter.otlp"),
+                format!("{LOGS}.processors[{i}].batch.exporter.otlp"),
                 logs.processors_location(),
                 "the `otlp` exporter needs the `otlp-http` or `otlp-grpc` feature of selftrace-itr",
             ));
@@ -102,7 +102,7 @@ impl Exporting {
     pub(super) fn build(logs: &LogsConfig) -> Result<Self, SetupError> {
         if let Some(i) = logs.processors().iter().position(|p| p.is_native_export()) {
             return Err(SetupError::new(
-                format!("{LOGS}.processors[{i}].exporter.otlp"),
+                format!("{LOGS}.processors[{i}].batch.exporter.otlp"),
                 logs.processors_location(),
                 "the `otlp` exporter needs the `otlp-http` or `otlp-grpc` feature of selftrace-itr",
             ));

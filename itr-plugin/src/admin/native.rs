@@ -16,7 +16,7 @@ pub(super) fn exporter(
     exporter: &SdkExporter,
     mut builder: OtlpExporterBuilder,
 ) -> Result<OtlpExporter, SetupError> {
-    let path = format!("{LOGS}.processors[{i}].exporter.otlp");
+    let path = format!("{LOGS}.processors[{i}].batch.exporter.otlp");
     let SdkExporter::Otlp(otlp) = exporter else {
         return Err(SetupError::new(path, logs.processors_location(), "not an otlp exporter"));
     };

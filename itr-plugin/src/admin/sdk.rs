@@ -19,7 +19,7 @@ pub(super) fn provider(
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
     for &(i, processor) in processors {
         let batch = matches!(processor, SdkProcessor::Batch(_));
-        let path = format!("{LOGS}.processors[{i}]");
+        let path = format!("{LOGS}.processors[{i}].{}", if batch { "batch" } else { "simple" });
         builder = match processor.exporter() {
             SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
             SdkExporter::Otlp(otlp) if otlp.spool.is_some() || otlp.max_queue_bytes.is_some() => {
