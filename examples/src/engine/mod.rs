@@ -164,7 +164,18 @@ pub fn self_telemetry(
             }
             last = vec![id.clone()];
         }
-        for id in &exporters {
+        // The internal pipeline's `--otlp-endpoint` exporter, added by the
+        // command line: declared with its edges, so it is a zone node (its
+        // logs never reach the receiver that feeds it).
+        let cli = pipeline
+            .receivers
+            .iter()
+            .any(|r| matches!(r, ReceiverKind::InternalTelemetry(_)))
+            .then(|| format!("{}/exporter/otlp#cli", pipeline.name));
+        for id in exporters.iter().chain(&cli) {
+            if cli.as_ref() == Some(id) {
+                builder = builder.node(id.clone());
+            }
             for from in &last {
                 builder = builder.edge(from.clone(), id.clone());
             }

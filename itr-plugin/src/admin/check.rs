@@ -114,6 +114,14 @@ pub(super) fn zone(
         zone = zone.receiver(id.clone(), config.logger);
     }
     for (from, to) in edges {
+        if let Some(ghost) = [from, to].into_iter().find(|id| !nodes.contains(*id)) {
+            let known: Vec<&str> = nodes.iter().map(String::as_str).collect();
+            return Err(SetupError::new(
+                "pipelines",
+                None,
+                format!("edge `{from}` → `{to}`: no node `{ghost}` (nodes: {})", known.join(", ")),
+            ));
+        }
         zone = zone.edge(from.clone(), to.clone());
     }
     let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()).caused_by(e))?;

@@ -122,6 +122,9 @@ pub struct SelfTelemetry {
     logs: LogsConfig,
     zone: Zone,
     nodes: BTreeSet<String>,
+    /// Nodes the builder was not told about are accepted
+    /// ([`SelfTelemetryBuilder::with_runtime_nodes`]).
+    runtime_nodes: bool,
     /// Every node handed out, by id, with its own `level` (from `nodes:`)
     /// and its cap (ERROR for the zone's): what level changes update.
     made: Mutex<Made>,
@@ -169,6 +172,7 @@ pub struct SelfTelemetryBuilder {
     config: TelemetryConfig,
     service_name: String,
     nodes: BTreeSet<String>,
+    runtime_nodes: bool,
     receivers: Vec<(String, ReceiverSettings)>,
     edges: Vec<(String, String)>,
     #[cfg(feature = "sdk")]
@@ -211,6 +215,7 @@ impl SelfTelemetry {
             config: config.clone(),
             service_name: "unknown_service".into(),
             nodes: BTreeSet::new(),
+            runtime_nodes: false,
             receivers: Vec::new(),
             edges: Vec::new(),
             #[cfg(feature = "sdk")]
@@ -315,12 +320,33 @@ impl SelfTelemetry {
     ///
     /// # Errors
     ///
-    /// Only for a node the builder was not told about and that the zone
-    /// rejects; the overrides were checked at build.
+    /// A node the builder was not told about, when it was told about some
+    /// (a typo would otherwise carry the typo as its records' scope): the
+    /// error names the known nodes. Engines that add nodes at run time say
+    /// so with [`SelfTelemetryBuilder::with_runtime_nodes`]; each such node
+    /// is then noted once on the raw logger. Also a node the zone rejects;
+    /// the overrides were checked at build.
     pub fn node(&self, id: &str) -> Result<Node, SetupError> {
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = made.nodes.get(id) {
             return Ok(m.node.clone());
+        }
+        if !self.nodes.is_empty() && !self.nodes.contains(id) {
+            let known: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+            if !self.runtime_nodes {
+                return Err(SetupError::new(
+                    "node",
+                    None,
+                    format!(
+                        "no node `{id}` in the pipelines (nodes: {}); a node added at run time needs `SelfTelemetryBuilder::with_runtime_nodes`",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            selftrace::raw::write_raw_note(
+                "selftrace-itr",
+                format_args!("node `{id}` is not in the pipelines built with (nodes: {})", known.join(", ")),
+            );
         }
         let o = self.logs.node(id).copied().unwrap_or_default();
         let logger = o.logger;
@@ -525,7 +551,19 @@ impl SelfTelemetryBuilder {
         self
     }
 
-    /// An edge of the graph: `from` sends its output to `to`.
+    /// Accepts nodes the builder was not told about in
+    /// [`SelfTelemetry::node`] (and `shared`, `local`), for engines that add
+    /// nodes at run time; each is noted once on the raw logger. Off by
+    /// default: a node id the graph does not have is an error, so a typo
+    /// cannot pass silently. Without any [`node`](Self::node) or
+    /// [`receiver`](Self::receiver), every id is accepted.
+    pub fn with_runtime_nodes(mut self, enabled: bool) -> Self {
+        self.runtime_nodes = enabled;
+        self
+    }
+
+    /// An edge of the graph: `from` sends its output to `to`; both must be
+    /// nodes (or receivers) of the builder's.
     pub fn edge(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
         self.edges.push((from.into(), to.into()));
         self
@@ -653,6 +691,7 @@ impl SelfTelemetryBuilder {
             logs,
             zone,
             nodes: self.nodes,
+            runtime_nodes: self.runtime_nodes,
             made: Mutex::new(made),
             path,
             layer,
