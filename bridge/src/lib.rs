@@ -41,6 +41,18 @@
 //! * [`stdout_provider`], [`otlp_http_provider`], `otlp_grpc_provider`:
 //!   providers wired to the usual exporters.
 //!
+//! # Which to pick
+//!
+//! * Logs to an OTLP endpoint (a Collector, a backend): [`OtlpExporter`].
+//!   The bytes go as they are, with no SDK in the process for them; this is
+//!   what a `batch` processor with an `otlp` exporter builds.
+//! * The SDK's processors and exporters (stdout, an exporter of your own),
+//!   or an `SdkLoggerProvider` the application already has: [`SdkBridge`].
+//!   [`otlp_http_provider`] and `otlp_grpc_provider` wire the SDK to
+//!   `opentelemetry-otlp`'s exporters, for a provider that must export
+//!   through the SDK; for OTLP export alone, [`OtlpExporter`] costs about a
+//!   fifth of that path (see the README's Performance).
+//!
 //! # Getting started
 //!
 //! To an OTLP endpoint:
@@ -98,11 +110,14 @@
 //! * `otlp-http` (default): [`OtlpExporter`] over OTLP/HTTP (reqwest,
 //!   rustls) and [`otlp_http_provider`].
 //! * `otlp-grpc`: [`OtlpExporter`] over OTLP/gRPC (tonic) and
-//!   `otlp_grpc_provider` (needs a Tokio runtime).
+//!   `otlp_grpc_provider` (needs a Tokio runtime). Without it,
+//!   `Protocol::Grpc` (or `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`) is an error at
+//!   build naming the feature: a binary that must let its operator choose
+//!   gRPC is built with it.
 
 pub mod console;
-/// The zero-copy reader of OTLP logs requests (it lives in `selftrace`,
-/// whose startup buffer and console print encoded requests too).
+// The zero-copy reader of OTLP logs requests lives in `selftrace`, whose
+// startup buffer and console print encoded requests too.
 pub use selftrace::decode;
 #[cfg(feature = "export")]
 pub mod export;

@@ -921,6 +921,72 @@ impl<'a> DecodedRecord<'a> {
         Ok(this)
     }
 
+    /// The body when it is a string (zero-copy), the common case: `None`
+    /// for no body or a body of another kind (see
+    /// [`with_body`](Self::with_body)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftrace::{decode::LogsRequest, view::LogRecordView, Destination, OtlpBytesChannel, OtlpTracingLayer};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let channel = OtlpBytesChannel::new(8);
+    /// let layer = OtlpTracingLayer::new(Destination::Channel(channel.sender()));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!(target: "db", pool = 16_i64, "connected");
+    /// });
+    /// let bytes = channel.receiver().try_recv().expect("a request");
+    ///
+    /// LogsRequest::new(bytes.as_bytes()).for_each_record(|scope, record| {
+    ///     assert_eq!(scope.name(), "db");
+    ///     assert_eq!(record.body_str(), Some("connected"));
+    ///     assert_eq!(record.severity_text(), Some("INFO"));
+    ///     let mut attributes = Vec::new();
+    ///     record.for_each_attribute(|key, value| attributes.push(format!("{key}={value}")));
+    ///     assert_eq!(attributes, ["pool=16"]);
+    /// })?;
+    /// # Ok::<(), selftrace::decode::DecodeError>(())
+    /// ```
+    pub fn body_str(&self) -> Option<&'a str> {
+        let mut cur = Cursor::new(self.body?);
+        while let Ok(Some((number, wire))) = cur.key() {
+            match (number, wire) {
+                (1, LEN) => return cur.len().ok().and_then(|m| std::str::from_utf8(m.bytes).ok()),
+                _ => cur.skip(wire).ok()?,
+            }
+        }
+        None
+    }
+
+    /// Calls `f` with the body, whatever its kind; `None` without a body.
+    pub fn with_body<R>(&self, f: impl FnOnce(AnyValue<'_>) -> R) -> Option<R> {
+        struct Body<F, R>(Option<F>, Option<R>);
+        impl<F: FnOnce(AnyValue<'_>) -> R, R> RecordVisitor for Body<F, R> {
+            fn visit_body(&mut self, value: AnyValue<'_>) {
+                if let Some(f) = self.0.take() {
+                    self.1 = Some(f(value));
+                }
+            }
+            fn visit_attribute(&mut self, _: &str, _: AnyValue<'_>) {}
+        }
+        let mut body = Body(Some(f), None);
+        self.visit(&mut body);
+        body.1
+    }
+
+    /// Calls `f` with each attribute, in order.
+    pub fn for_each_attribute(&self, mut f: impl FnMut(&str, AnyValue<'_>)) {
+        struct Attributes<F>(F);
+        impl<F: FnMut(&str, AnyValue<'_>)> RecordVisitor for Attributes<F> {
+            fn visit_body(&mut self, _: AnyValue<'_>) {}
+            fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
+                (self.0)(key, value);
+            }
+        }
+        self.visit(&mut Attributes(&mut f));
+    }
+
     /// The `severity_text` field as it is (empty when not set).
     pub fn severity_text_field(&self) -> &'a str {
         self.severity_text

@@ -171,6 +171,66 @@ impl fmt::Debug for AnyValue<'_> {
     }
 }
 
+/// The value as a person reads it: a string as it is (no quotes), numbers
+/// and booleans as Rust writes them, bytes as `0x` and hex, a `Debug` value
+/// through `Debug`, arrays as `[a, b]` and maps as `{k: v}` (strings inside
+/// them quoted).
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::view::AnyValue;
+///
+/// assert_eq!(AnyValue::Str("ready").to_string(), "ready");
+/// assert_eq!(AnyValue::Int(4318).to_string(), "4318");
+/// assert_eq!(AnyValue::Bytes(&[0xca, 0xfe]).to_string(), "0xcafe");
+/// ```
+impl fmt::Display for AnyValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn inner(value: AnyValue<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match value {
+                AnyValue::Str(s) => write!(f, "{s:?}"),
+                other => write!(f, "{other}"),
+            }
+        }
+        match *self {
+            AnyValue::Str(s) => f.write_str(s),
+            AnyValue::Bool(b) => write!(f, "{b}"),
+            AnyValue::Int(i) => write!(f, "{i}"),
+            AnyValue::Double(d) => write!(f, "{d}"),
+            AnyValue::Bytes(bytes) => {
+                f.write_str("0x")?;
+                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            AnyValue::Fmt(v) => write!(f, "{v:?}"),
+            AnyValue::Array(array) => {
+                let mut result = f.write_str("[");
+                let mut first = true;
+                array.visit_values(&mut |v| {
+                    if result.is_ok() {
+                        result = if first { Ok(()) } else { f.write_str(", ") }.and_then(|()| inner(v, f));
+                        first = false;
+                    }
+                });
+                result.and_then(|()| f.write_str("]"))
+            }
+            AnyValue::Map(map) => {
+                let mut result = f.write_str("{");
+                let mut first = true;
+                map.visit_entries(&mut |k, v| {
+                    if result.is_ok() {
+                        result = if first { Ok(()) } else { f.write_str(", ") }
+                            .and_then(|()| write!(f, "{k}: "))
+                            .and_then(|()| inner(v, f));
+                        first = false;
+                    }
+                });
+                result.and_then(|()| f.write_str("}"))
+            }
+        }
+    }
+}
+
 impl<'a> From<&'a str> for AnyValue<'a> {
     fn from(value: &'a str) -> Self {
         AnyValue::Str(value)

@@ -38,7 +38,9 @@ pub enum Protocol {
     /// OTLP/HTTP with binary protobuf bodies (`http/protobuf`), the default.
     #[default]
     HttpProtobuf,
-    /// OTLP/gRPC (`grpc`).
+    /// OTLP/gRPC (`grpc`): needs the `otlp-grpc` feature of
+    /// `selftrace-bridge` (of `selftrace-itr` for the YAML); without it,
+    /// an error at build names the feature.
     Grpc,
 }
 
