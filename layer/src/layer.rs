@@ -590,6 +590,15 @@ impl LayerState {
         // own diagnostics): never fed back in.
         let guard = LayerGuard::enter();
         if guard.is_none() || otel_suppressed() {
+            // The transport crates' own rule first (their exporter's thread
+            // logs at every request): kept out, printed only at its level.
+            if let Some(denied) = &self.denied {
+                let log_meta = record::log_metadata(event);
+                let target = log_meta.as_ref().map_or(event.metadata().target(), |m| m.target());
+                if denied.denies(target) {
+                    return self.divert(denied.logger, denied.level, event, log_meta);
+                }
+            }
             let record = self.record(event);
             return self.drop_event(DropReason::Reentrant, record.target(), &record);
         }

@@ -77,3 +77,30 @@ fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reen
     let m = path.metrics();
     assert_eq!((m.events_received, m.events_delivered, m.events_dropped(DropReason::Reentrant)), (3, 1, 2));
 }
+
+/// The transport crates' events raised on a pipeline thread (an SDK
+/// exporter's HTTP client) follow the transport rule, as everywhere else:
+/// kept out and counted, printed only at the rule's level, not a raw line
+/// each as re-entrant.
+#[test]
+fn transport_events_inside_a_pipeline_scope_follow_the_transport_rule() {
+    let channel = OtlpBytesChannel::new(100);
+    let layer = OtlpTracingLayer::builder(Destination::Channel(channel.sender()))
+        .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
+        .build();
+    let handle = layer.handle();
+
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _scope = enter_pipeline_scope();
+        for _ in 0..100 {
+            tracing::trace!(target: "reqwest::blocking::wait", "wait at most 10s");
+        }
+        tracing::warn!(target: "my_exporter", "not a transport event");
+    });
+
+    let m = handle.metrics();
+    // Discarded by the rule (its logger is `Noop`, so no line): only the
+    // other event is re-entrant (a raw line).
+    assert_eq!((m.dropped(DropReason::Discarded), m.dropped(DropReason::Reentrant)), (100, 1), "{m:?}");
+    assert!(channel.receiver().is_empty());
+}
