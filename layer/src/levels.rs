@@ -125,7 +125,54 @@ impl fmt::Display for LevelError {
 
 impl std::error::Error for LevelError {}
 
+/// The level when nothing says otherwise: `info`, with the transport
+/// crates (`h2`, `hyper`, `hyper_util`, `tonic`, `reqwest`: an exporter's
+/// own stack, which logs per request at `debug`) `off`. `EnvFilter` matches
+/// targets by prefix: `hyper=off` also turns off a crate named `hyperloop`
+/// (set `RUST_LOG` to keep it).
+pub const DEFAULT_DIRECTIVES: &str = "info,h2=off,hyper=off,hyper_util=off,tonic=off,reqwest=off";
+
 impl DynamicFilter {
+    /// The filter every selftrace product starts with: `RUST_LOG`'s
+    /// directives (full `EnvFilter` syntax, read now), else
+    /// [`DEFAULT_DIRECTIVES`]. A `RUST_LOG` that does not parse (or is not
+    /// UTF-8) is told on stderr, naming the variable, and the default
+    /// applies. `selftrace-itr`'s configuration puts its `level` first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftrace::levels::DynamicFilter;
+    ///
+    /// let (filter, handle) = DynamicFilter::from_env();
+    /// # let _ = (filter, handle);
+    /// ```
+    pub fn from_env() -> (Self, LevelHandle) {
+        let directives = match std::env::var("RUST_LOG") {
+            Ok(value) if !value.trim().is_empty() => Some(value),
+            Ok(_) | Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                crate::raw::write_raw_note(
+                    "selftrace",
+                    format_args!("RUST_LOG is not valid UTF-8; using the default level `{DEFAULT_DIRECTIVES}`"),
+                );
+                None
+            }
+        };
+        if let Some(directives) = directives {
+            match Self::with_directives(&directives) {
+                Ok(filter) => return filter,
+                Err(e) => crate::raw::write_raw_note(
+                    "selftrace",
+                    format_args!(
+                        "RUST_LOG={directives:?} is not a valid filter ({e}); using the default level `{DEFAULT_DIRECTIVES}`"
+                    ),
+                ),
+            }
+        }
+        Self::with_directives(DEFAULT_DIRECTIVES).unwrap_or_else(|_| Self::new(LevelFilter::INFO))
+    }
+
     /// A filter at `level`, and the handle that changes it.
     pub fn new(level: LevelFilter) -> (Self, LevelHandle) {
         let inner = Arc::new(Inner { level: AtomicU8::new(level_to_u8(level)), directives: ArcSwapOption::empty() });

@@ -839,12 +839,25 @@ impl OtlpExporter {
     /// per event. Its records carry the exporter's resource. The transport
     /// crates' events ([`selftrace::TRANSPORT_TARGETS`]) are kept out
     /// (counted as discarded): exporting them would log more of them.
-    pub fn layer(&self) -> OtlpTracingLayer {
-        self.layer_builder().build()
+    ///
+    /// Levels follow the rule of every selftrace product
+    /// ([`DynamicFilter::from_env`](selftrace::levels::DynamicFilter::from_env)):
+    /// `RUST_LOG`, read now, else `info` with the transport crates off; a
+    /// per-layer filter, so other layers keep their own. For a filter of
+    /// your own, or the layer's [`handle`](OtlpTracingLayer::handle),
+    /// build it from [`layer_builder`](Self::layer_builder).
+    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + use<S>
+    where
+        S: tracing_core::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
+        let (filter, _) = selftrace::levels::DynamicFilter::from_env();
+        self.layer_builder().build().with_filter(filter)
     }
 
     /// The builder of [`layer`](Self::layer), to change more of it (flood
-    /// control, the denied targets' logger).
+    /// control, the denied targets' logger). The layer it builds has no
+    /// level filter: it exports every event it is given.
     pub fn layer_builder(&self) -> OtlpTracingLayerBuilder {
         OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
             .with_encoder_settings(self.encoding.clone())

@@ -629,12 +629,9 @@ fn location(at: &serde_saphyr::Location) -> (usize, usize) {
     (n(at.line()), n(at.column()))
 }
 
-/// The directives that apply when neither `level` nor `RUST_LOG` says:
-/// `info`, and the transport crates (whose events an export would feed
-/// back, and which log per request at `debug`) `off`. `EnvFilter` matches
-/// targets by prefix: `hyper=off` also turns off a crate named `hyperloop`
-/// (write `level` or `RUST_LOG` to keep it).
-pub const DEFAULT_DIRECTIVES: &str = "info,h2=off,hyper=off,hyper_util=off,tonic=off,reqwest=off";
+/// The directives that apply when neither `level` nor `RUST_LOG` says (the
+/// same for every selftrace product).
+pub use selftrace::levels::DEFAULT_DIRECTIVES;
 
 /// Where the level of selftrace's layer comes from
 /// ([`LogsConfig::level_source`]).
