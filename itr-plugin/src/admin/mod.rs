@@ -405,6 +405,18 @@ impl SelfTelemetry {
         &self.level_source
     }
 
+    /// The OTLP exporter the configuration built (the first `batch`
+    /// processor with an `otlp` exporter), if any: an internal pipeline's
+    /// exporter node ships its batches through it with
+    /// [`sender`](selftrace_bridge::OtlpExporter::sender) (the requests as
+    /// they are: one connection, one accounting, no second exporter). Its
+    /// thread is a zone thread, so nothing it logs feeds the pipeline. See
+    /// the `engine_walkthrough` example.
+    #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+    pub fn otlp_exporter(&self) -> Option<&selftrace_bridge::OtlpExporter> {
+        self.exporters.first()
+    }
+
     /// The node logs component logs go through.
     pub fn node_logs(&self) -> &NodeLogs {
         &self.path
