@@ -126,7 +126,7 @@ fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[Ke
             ("selftrace.exporter.records.received", "{record}", "Records taken from the channel", |m| {
                 m.records_received
             }),
-            ("selftrace.exporter.records.sent", "{record}", "Records in batches sent (first attempts)", |m| {
+            ("selftrace.exporter.records.sent", "{record}", "Records in batches that reached the endpoint", |m| {
                 m.records_sent
             }),
             ("selftrace.exporter.records.acknowledged", "{record}", "Records the endpoint accepted", |m| {
@@ -138,7 +138,7 @@ fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[Ke
                 "Records the endpoint rejected in a partial success",
                 |m| m.records_rejected,
             ),
-            ("selftrace.exporter.batches.sent", "{batch}", "Batches sent (first attempts)", |m| m.batches_sent),
+            ("selftrace.exporter.batches.sent", "{batch}", "Batches that reached the endpoint", |m| m.batches_sent),
             ("selftrace.exporter.bytes.sent", "By", "Bytes of the batches sent, before compression", |m| m.bytes_sent),
             ("selftrace.exporter.retries", "{attempt}", "Attempts that were retries", |m| m.retries),
             ("selftrace.exporter.spool.records.written", "{record}", "Records written to the spool", |m| {

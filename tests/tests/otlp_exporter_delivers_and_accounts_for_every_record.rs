@@ -521,3 +521,27 @@ fn an_endpoint_without_a_path_gets_the_logs_path() {
     let m = exporter.shutdown().expect("clean shutdown");
     assert_eq!((m.records_acknowledged, m.dropped_rejected), (10, 0), "{m:?}");
 }
+
+/// A batch is sent when the endpoint answers it: attempts at an endpoint
+/// that is not there are retries and, in the end, drops, never "sent".
+#[test]
+fn attempts_at_a_dead_endpoint_are_not_counted_as_sent() {
+    let exporter = OtlpExporter::builder()
+        .with_env(false)
+        .with_endpoint(format!("http://127.0.0.1:{}/v1/logs", free_port()))
+        .with_max_delay(Duration::from_millis(20))
+        .with_retry(RetryPolicy {
+            initial: Duration::from_millis(20),
+            max_interval: Duration::from_millis(40),
+            max_elapsed: Duration::from_millis(200),
+        })
+        .build()
+        .expect("builds");
+    let requests = produce(5);
+    feed(&exporter, &requests);
+    wait_for(&exporter, |m| m.dropped_retries_exhausted == 5);
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.batches_sent, m.records_sent, m.bytes_sent), (0, 0, 0), "{m:?}");
+    assert!(m.retries > 0, "{m:?}");
+    assert_eq!(m.dropped_retries_exhausted, 5, "{m:?}");
+}

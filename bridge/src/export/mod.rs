@@ -317,7 +317,11 @@ pub struct ExporterMetrics {
     pub requests_received: u64,
     /// Records in them.
     pub records_received: u64,
-    /// Batches sent (first attempts; retries are counted apart).
+    /// Batches that reached the endpoint: an attempt got an answer
+    /// (success, refusal or a retryable status; not an endpoint that could
+    /// not be reached or did not answer in time; for gRPC, `UNAVAILABLE` and
+    /// `DEADLINE_EXCEEDED` count as not reached). Each batch once; retries
+    /// are counted apart.
     pub batches_sent: u64,
     /// Records in those batches.
     pub records_sent: u64,

@@ -15,8 +15,9 @@ pub(crate) enum Outcome {
     /// `message` is the endpoint's explanation, if any.
     Accepted { rejected: u64, message: Option<String>, malformed: bool },
     /// A failure that may pass: try again, after `after` if the endpoint
-    /// said so.
-    Retry { after: Option<Duration>, reason: String },
+    /// said so. `reached`: the endpoint answered (a status), rather than
+    /// the request failing on the way (no connection, a timeout).
+    Retry { after: Option<Duration>, reason: String, reached: bool },
     /// A failure that will not pass (a bad request, too large, ...).
     Refused { reason: String },
 }
@@ -135,7 +136,7 @@ impl Http {
             Ok(response) => response,
             // Unreachable, refused, reset, timed out, a TLS failure: the
             // endpoint may come back.
-            Err(e) => return Outcome::Retry { after: None, reason: error_chain(&e) },
+            Err(e) => return Outcome::Retry { after: None, reason: error_chain(&e), reached: false },
         };
         let status = response.status();
         let retry_after = response.headers().get(http::header::RETRY_AFTER).and_then(|v| retry_after(v.to_str().ok()?));
@@ -154,7 +155,7 @@ impl Http {
         }
         match status.as_u16() {
             // The specification's retryable codes.
-            429 | 502 | 503 | 504 => Outcome::Retry { after: retry_after, reason },
+            429 | 502 | 503 | 504 => Outcome::Retry { after: retry_after, reason, reached: true },
             _ => Outcome::Refused { reason },
         }
     }
@@ -245,7 +246,7 @@ impl Grpc {
 
     async fn send(&mut self, body: Bytes) -> Outcome {
         if let Err(e) = self.client.ready().await {
-            return Outcome::Retry { after: None, reason: format!("gRPC channel not ready: {e}") };
+            return Outcome::Retry { after: None, reason: format!("gRPC channel not ready: {e}"), reached: false };
         }
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
@@ -264,7 +265,11 @@ impl Grpc {
                     | Code::Aborted
                     | Code::OutOfRange
                     | Code::Unavailable
-                    | Code::DataLoss => Outcome::Retry { after: None, reason },
+                    | Code::DataLoss => {
+                        // What tonic reports when no answer came: not reached.
+                        let reached = !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded);
+                        Outcome::Retry { after: None, reason, reached }
+                    }
                     _ => Outcome::Refused { reason },
                 }
             }

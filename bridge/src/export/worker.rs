@@ -96,6 +96,8 @@ type SendFuture = Pin<Box<dyn Future<Output = (Transport, Outcome)> + std::marke
 /// The one item being sent, with its retry state.
 pub(super) struct Flight {
     item: Item,
+    /// Whether an attempt reached the endpoint (counted as sent then).
+    reached: bool,
     attempt: u32,
     backoff: Duration,
     /// When retries stop (memory only: the spool retries until the
@@ -432,18 +434,23 @@ impl Worker {
     }
 
     fn start(&mut self, transport: Transport, item: Item) -> Flight {
-        add(&self.counters.batches_sent, 1);
-        add(&self.counters.records_sent, item.records);
-        add(&self.counters.bytes_sent, item.body.len() as u64);
         let give_up = self.spool.is_none().then(|| Instant::now() + self.retry.max_elapsed);
         let state = FlightState::Sending(send(transport, item.body.clone()));
-        Flight { item, attempt: 1, backoff: self.retry.initial, give_up, state }
+        Flight { item, reached: false, attempt: 1, backoff: self.retry.initial, give_up, state }
     }
 
     /// The endpoint answered: settle the item, or wait to try again.
     fn answered(&mut self, mut flight: Flight, outcome: Outcome) -> Option<Flight> {
         let records = flight.item.records;
         let counters = Arc::clone(&self.counters);
+        // Sent once the endpoint answered an attempt (not a request that
+        // never reached it).
+        let reached = !matches!(outcome, Outcome::Retry { reached: false, .. });
+        if reached && !std::mem::replace(&mut flight.reached, true) {
+            add(&counters.batches_sent, 1);
+            add(&counters.records_sent, records);
+            add(&counters.bytes_sent, flight.item.body.len() as u64);
+        }
         let (after, reason) = match outcome {
             Outcome::Accepted { rejected, message, malformed } => {
                 let rejected = rejected.min(records);
@@ -476,7 +483,7 @@ impl Worker {
                 self.settle_item(flight.item);
                 return None;
             }
-            Outcome::Retry { after, reason } => (after, reason),
+            Outcome::Retry { after, reason, .. } => (after, reason),
         };
         let delay = after.unwrap_or_else(|| self.jitter(flight.backoff));
         flight.backoff = (flight.backoff * 2).min(self.retry.max_interval);
