@@ -99,11 +99,11 @@ fn bad_exporter_settings_in_yaml_are_errors_with_their_key_path() {
     let cases = [
         (
             "              otlp: { endpoint: \"localhost:4318\" }\n",
-            "`service.telemetry.logs.processors[0].batch.exporter.otlp.endpoint` (line 9, column 9): `localhost:4318` has no scheme; write `http://localhost:4318` or `https://localhost:4318`",
+            "`service.telemetry.logs.processors[0].batch.exporter.otlp.endpoint` (line 11, column 33): `localhost:4318` has no scheme; write `http://localhost:4318` or `https://localhost:4318`",
         ),
         (
             "              otlp: { endpoint: \"http://h:4318\", headers: { \"bad key\": v } }\n",
-            "`service.telemetry.logs.processors[0].batch.exporter.otlp.headers` (line 9, column 9): `bad key` is not a valid header name",
+            "`service.telemetry.logs.processors[0].batch.exporter.otlp.headers` (line 11, column 59): `bad key` is not a valid header name",
         ),
     ];
     for (exporter, expected) in cases {

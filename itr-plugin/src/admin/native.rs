@@ -70,11 +70,15 @@ pub(super) fn exporter(
         ExportError::Config(c) if c.key.starts_with("OTEL_") => {
             SetupError::new(c.key.clone(), None, format!("{} (read for {path})", c.message))
         }
-        ExportError::Config(c) => SetupError::new(format!("{path}.{}", c.key), logs.processors_location(), c.message),
+        // At the key's own line and column where it is written.
+        ExportError::Config(c) => {
+            let at = otlp.location_of(&c.key).or(logs.processors_location());
+            SetupError::new(format!("{path}.{}", c.key), at, c.message)
+        }
         // The spool's error names its directory and says what to change.
         ExportError::Spool(e) => SetupError::new(
             format!("{path}.spool.dir"),
-            logs.processors_location(),
+            otlp.location_of("spool").or(logs.processors_location()),
             match std::error::Error::source(&e) {
                 Some(cause) => format!("{e}: {cause}"),
                 None => e.to_string(),

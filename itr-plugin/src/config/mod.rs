@@ -811,38 +811,86 @@ impl TryFrom<ConsoleAsWritten> for ConsoleExporter {
 
 /// `otlp:` exporter settings.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawOtlpExporterConfig")]
 #[non_exhaustive]
 pub struct OtlpExporterConfig {
     /// Where to send. For `http/protobuf`, a URL without a path gets
     /// `/v1/logs`. Left out: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else the protocol's default.
-    #[serde(default)]
     pub endpoint: Option<String>,
     /// `http/protobuf` or `grpc`. Left out: `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`,
     /// else `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`.
-    #[serde(default)]
     pub protocol: Option<OtlpProtocol>,
     /// Headers (gRPC metadata) of every request. Left out: from
     /// `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
-    #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
     /// `gzip` or `none`. Left out: from `OTEL_EXPORTER_OTLP_*COMPRESSION`,
     /// else `none`.
-    #[serde(default)]
     pub compression: Option<OtlpCompression>,
     /// The longest one request may take (`10s`, `500ms`). Left out: from
     /// `OTEL_EXPORTER_OTLP_*TIMEOUT`, else 10 s.
-    #[serde(default, deserialize_with = "crate::receiver::duration_option")]
     pub timeout: Option<Duration>,
     /// The most bytes the exporter holds in memory. Left out: 32 MiB.
     /// Native export only (a `batch` processor).
-    #[serde(default, deserialize_with = "within_option::<_, { 64 << 10 }, MAX_BYTES>")]
     pub max_queue_bytes: Option<usize>,
     /// A disk spool: batches survive an endpoint outage and a crash.
     /// Native export only (a `batch` processor).
-    #[serde(default)]
     pub spool: Option<SpoolConfig>,
+    /// Where each key written stands (line, column), for errors found when
+    /// the exporter is built.
+    locations: BTreeMap<&'static str, (usize, usize)>,
+}
+
+impl OtlpExporterConfig {
+    /// Where `key` (`endpoint`, `headers`, ...) is written, if it is.
+    pub(crate) fn location_of(&self, key: &str) -> Option<(usize, usize)> {
+        self.locations.get(key).copied()
+    }
+}
+
+/// [`OtlpExporterConfig`] as read, with where its keys stand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtlpExporterConfig {
+    #[serde(default)]
+    endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    protocol: Option<OtlpProtocol>,
+    #[serde(default)]
+    headers: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    compression: Option<Spanned<OtlpCompression>>,
+    #[serde(default, deserialize_with = "crate::receiver::duration_option")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "within_option::<_, { 64 << 10 }, MAX_BYTES>")]
+    max_queue_bytes: Option<usize>,
+    #[serde(default)]
+    spool: Option<Spanned<SpoolConfig>>,
+}
+
+impl From<RawOtlpExporterConfig> for OtlpExporterConfig {
+    fn from(raw: RawOtlpExporterConfig) -> Self {
+        let mut locations = BTreeMap::new();
+        let mut at = |key: &'static str, span: Option<&serde_saphyr::Location>| {
+            if let Some(span) = span {
+                locations.insert(key, location(span));
+            }
+        };
+        at("endpoint", raw.endpoint.as_ref().map(|s| &s.referenced));
+        at("headers", raw.headers.as_ref().map(|s| &s.referenced));
+        at("compression", raw.compression.as_ref().map(|s| &s.referenced));
+        at("spool", raw.spool.as_ref().map(|s| &s.referenced));
+        Self {
+            endpoint: raw.endpoint.map(|s| s.value),
+            protocol: raw.protocol,
+            headers: raw.headers.map(|s| s.value),
+            compression: raw.compression.map(|s| s.value),
+            timeout: raw.timeout,
+            max_queue_bytes: raw.max_queue_bytes,
+            spool: raw.spool.map(|s| s.value),
+            locations,
+        }
+    }
 }
 
 /// `spool:` of an `otlp` exporter: where and how much it keeps on disk (see
