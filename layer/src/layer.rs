@@ -133,7 +133,9 @@ impl OtlpTracingLayer {
             settings: EncoderSettings::default(),
             trace_context: false,
             denied: None,
-            flood: Some(FloodLimit::DEFAULT),
+            // An application's logs are its own: nothing suppressed unless
+            // asked (engines' self telemetry turns it on: SelfTelemetry, YAML).
+            flood: None,
             span_fields: None,
             code_location: false,
         }
@@ -176,8 +178,12 @@ impl OtlpTracingLayerBuilder {
     /// Flood control of the events sent to the destination (see
     /// [`flood`](crate::flood)): each callsite passes `limit` events per
     /// window, the rest are suppressed and summarised; `None` turns it off.
-    /// Default: [`FloodLimit::DEFAULT`], 10 events per 10 s. Events inside a
-    /// node scope follow their node logs' limit instead.
+    /// Default: off, as every exporter of an application's logs does: a
+    /// service that logs a line per request exports every line. An engine's
+    /// self telemetry turns it on ([`FloodLimit::DEFAULT`], 10 events per
+    /// 10 s, is what `selftrace-itr`'s configuration and [`NodeLogs`](crate::NodeLogs) use):
+    /// one noisy node or library cannot drown the rest. Events inside a node
+    /// scope follow their node logs' limit instead.
     ///
     /// ```
     /// use selftrace::{Destination, DropReason, OtlpBytesChannel, OtlpTracingLayer, flood::FloodLimit};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use selftrace::DropReason;
+use selftrace::{DropReason, flood::FloodLimit};
 use selftrace_bridge::OtlpExporter;
 use selftrace_tests::{hex, peer::Peer};
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
@@ -14,9 +14,10 @@ use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 #[test]
 fn a_burst_then_shutdown_delivers_the_summary_and_counts_what_it_stands_for() {
     let peer = Peer::start("http", 0, "[]");
-    // As the README's snippet: flood control as built by default.
+    // Flood control on, as an engine's self telemetry has it.
     let exporter = OtlpExporter::builder().with_env(false).with_endpoint(peer.url("/v1/logs")).build().expect("builds");
-    tracing_subscriber::registry().with(exporter.layer()).init();
+    let layer = exporter.layer_builder().with_flood_limit(Some(FloodLimit::DEFAULT)).build();
+    tracing_subscriber::registry().with(layer).init();
 
     for i in 0..1000_u64 {
         tracing::info!(target: "job", i, internal_log_rate_limit = true, "row done");
