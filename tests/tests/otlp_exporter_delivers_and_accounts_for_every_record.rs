@@ -545,3 +545,50 @@ fn attempts_at_a_dead_endpoint_are_not_counted_as_sent() {
     assert!(m.retries > 0, "{m:?}");
     assert_eq!(m.dropped_retries_exhausted, 5, "{m:?}");
 }
+
+/// The exporter's timer flushes the per-thread buffers straight into its
+/// batcher: a storm that keeps its channel (and its memory) full cannot
+/// make it refuse its own flush.
+#[test]
+fn a_timer_flush_is_delivered_while_a_storm_fills_the_channel() {
+    // The first request is held 2 s: the storm fills the memory meanwhile.
+    let peer = Peer::start("http", 0, r#"[{"sleep": 2.0}]"#);
+    let exporter =
+        builder(&peer.url("/v1/logs")).with_channel_capacity(4).with_max_queue_bytes(64 << 10).build().expect("builds");
+    let storm = produce(1);
+    let sender = exporter.sender();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storming = {
+        let (stop, request) = (stop.clone(), storm[0].clone());
+        thread::spawn(move || {
+            let mut refused = 0_u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                refused += u64::from(sender.try_send(request.clone()).is_err());
+            }
+            refused
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    let node = exporter.node_logs().shared(selftrace::Node::new("storm.node"));
+    for i in 0..10_i64 {
+        selftrace::otel_info!(node, "node.event", i);
+    }
+    // Several timer flushes while the storm goes on.
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let refused = storming.join().expect("the storm ends");
+    assert!(refused > 0, "the storm filled the channel");
+
+    let buffers = exporter.buffer_metrics();
+    assert_eq!(buffers.events_dropped(DropReason::ChannelFull), 0, "{buffers:?}");
+    assert_eq!(buffers.events_delivered, 10, "{buffers:?}");
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!(m.dropped_queue_full, refused, "{m:?}");
+    let node_records = peer
+        .requests(m.records_acknowledged as usize, Duration::from_secs(10))
+        .iter()
+        .flat_map(|r| r.records.clone())
+        .filter(|r| r.starts_with(&selftrace_tests::hex(b"storm.node")))
+        .count();
+    assert_eq!(node_records, 10);
+}

@@ -16,8 +16,10 @@
 //! [`node_logs`](OtlpExporter::node_logs) encode into per-thread buffers
 //! ([`selftrace::Destination::Buffered`]): one request per full buffer (64
 //! KiB by default) instead of one per event. The exporter flushes every
-//! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown; a thread
-//! flushes its own when it is full and when it ends.
+//! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown, straight
+//! into its batcher (its own flush is never refused by its own channel); a
+//! thread flushes its own into the channel when it is full and when it
+//! ends.
 //!
 //! A batch is sent as soon as it holds [`DEFAULT_MAX_BATCH_RECORDS`] records
 //! or [`DEFAULT_MAX_BATCH_BYTES`] bytes; every [`DEFAULT_MAX_DELAY`] the

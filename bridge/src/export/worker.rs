@@ -270,19 +270,26 @@ impl Worker {
     /// shutdown up.
     fn drain_for_shutdown(&mut self) {
         self.take_all();
-        self.path.shutdown();
+        let path = self.path.clone();
+        path.shutdown_into(&mut |request| self.take_flushed(request));
         self.take_all();
         self.queue_batches(true);
     }
 
-    /// Takes what is queued, flushes the per-thread buffers, takes what
-    /// that gave.
+    /// Takes what is queued, and the per-thread buffers straight (a flush
+    /// of the exporter's own is never refused by its own channel).
     fn collect(&mut self, reason: FlushReason) {
-        // Room first: a flush into a full channel would be dropped.
         self.take_all();
-        if self.path.flush(reason) > 0 {
-            self.take_all();
-        }
+        let path = self.path.clone();
+        path.flush_into(reason, &mut |request| self.take_flushed(request));
+    }
+
+    /// A request from a flush of the per-thread buffers: it did not come
+    /// through the channel, so its bytes are held here (over the cap if
+    /// need be: the flush is the exporter's own).
+    fn take_flushed(&mut self, request: OtlpBytes) {
+        self.queue.hold(request.len() as u64);
+        self.take(request);
     }
 
     /// Takes everything the channel holds now.

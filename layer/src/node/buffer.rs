@@ -68,6 +68,10 @@ pub enum FlushReason {
     Explicit,
 }
 
+/// Where a flush hands its requests when not to the output: the owner of
+/// the node logs (an exporter's worker) taking them straight.
+pub(crate) type Sink<'a, 'f> = Option<&'a mut (dyn FnMut(crate::encoder::OtlpBytes) + 'f)>;
+
 /// Why a buffer is flushed, including the reasons only selftrace uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flush {
@@ -201,7 +205,7 @@ impl LogsInner {
 
     /// Drains every buffer it can reach (see `NodeLogs::shutdown`), then
     /// refuses new records.
-    pub(super) fn shutdown(self: &Arc<Self>) {
+    pub(super) fn shutdown(self: &Arc<Self>, sink: Sink<'_, '_>) {
         if !self.shut_down.load(Ordering::Acquire) {
             // The layers' summaries first: they write into these buffers.
             for layer in self.attached.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -210,7 +214,7 @@ impl LogsInner {
             self.write_summaries(now_unix_nanos(), true);
         }
         self.shut_down.store(true, Ordering::Release);
-        self.flush_all(Flush::Drain);
+        self.flush_all(Flush::Drain, sink);
     }
 
     /// Attaches a layer whose destination is these node logs.
@@ -228,12 +232,12 @@ impl LogsInner {
     }
 
     /// Flushes what a host asked for.
-    pub(super) fn flush(self: &Arc<Self>, reason: FlushReason) -> usize {
+    pub(super) fn flush(self: &Arc<Self>, reason: FlushReason, sink: Sink<'_, '_>) -> usize {
         let now = now_unix_nanos();
         if self.flood.is_due(now) {
             self.write_summaries(now, false);
         }
-        self.flush_all(Flush::Asked(reason))
+        self.flush_all(Flush::Asked(reason), sink)
     }
 
     /// This thread's local buffer, made on first use.
@@ -505,12 +509,12 @@ impl LogsInner {
         let buffer = lock(&self.registry).shared.iter().find(|b| b.as_ptr() as usize == at).and_then(Weak::upgrade);
         // The registry lock is released: the buffer may be dropped here.
         if let Some(buffer) = buffer {
-            lock(&buffer).flush(Flush::Handover);
+            lock(&buffer).flush(Flush::Handover, None);
         }
     }
 
     /// Flushes every shared buffer and this thread's local buffer.
-    fn flush_all(self: &Arc<Self>, reason: Flush) -> usize {
+    fn flush_all(self: &Arc<Self>, reason: Flush, mut sink: Sink<'_, '_>) -> usize {
         let me = Arc::as_ptr(self);
         let mut flushed = 0;
         let local = LOCAL_BUFFERS
@@ -523,7 +527,7 @@ impl LogsInner {
         if let Some(local) = local
             && let Ok(mut buffer) = local.try_borrow_mut()
         {
-            flushed += usize::from(buffer.flush(reason));
+            flushed += usize::from(buffer.flush(reason, sink.as_deref_mut()));
         }
         // Take the buffers out of the registry's lock before locking them: a
         // buffer dropped here (its thread is gone) takes the registry lock.
@@ -535,7 +539,7 @@ impl LogsInner {
             shared.extend(registry.shared.iter().filter_map(Weak::upgrade));
         }
         for buffer in shared.iter() {
-            flushed += usize::from(lock(buffer).flush(reason));
+            flushed += usize::from(lock(buffer).flush(reason, sink.as_deref_mut()));
         }
         shared.clear();
         flushed
@@ -564,7 +568,7 @@ impl Buffer {
     fn log<R: LogRecordView + ?Sized>(&mut self, scope: &str, record: &R) {
         let mut result = self.encoder.encode_log_record(scope, record);
         if result == Err(EncodeError::BufferFull) {
-            self.flush(Flush::Overflow);
+            self.flush(Flush::Overflow, None);
             result = self.encoder.encode_log_record(scope, record);
         }
         bump(&self.counters.received, 1);
@@ -579,7 +583,10 @@ impl Buffer {
     }
 
     /// Hands the buffered request to the destination. False when empty.
-    fn flush(&mut self, reason: Flush) -> bool {
+    /// Flushes the buffer's request to `sink` when there is one (the
+    /// owner of the node logs taking it straight, never refused), else to
+    /// the output.
+    fn flush(&mut self, reason: Flush, sink: Sink<'_, '_>) -> bool {
         let records = self.encoder.record_count() as u64;
         if records == 0 {
             return false;
@@ -593,14 +600,18 @@ impl Buffer {
             Flush::Asked(FlushReason::Explicit) | Flush::Handover | Flush::Drain => {}
         }
         let len = bytes.len();
-        let refused = match &self.logs.output {
-            Output::Channel(sender) => match sender.try_send(bytes) {
+        let refused = match (sink, &self.logs.output) {
+            (Some(sink), _) => {
+                sink(bytes);
+                None
+            }
+            (None, Output::Channel(sender)) => match sender.try_send(bytes) {
                 Ok(()) => None,
                 Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
                 Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
             },
             // Records are only buffered for a channel.
-            _ => Some(DropReason::Discarded),
+            (None, _) => Some(DropReason::Discarded),
         };
         match refused {
             None => {
@@ -619,7 +630,7 @@ impl Buffer {
 impl Drop for Buffer {
     /// Drains the buffer and moves its counts to the path.
     fn drop(&mut self) {
-        self.flush(Flush::Drain);
+        self.flush(Flush::Drain, None);
         let mut registry = lock(&self.logs.registry);
         registry.counters.retain(|c| !Arc::ptr_eq(c, &self.counters));
         self.logs.counters.absorb(&self.counters);

@@ -105,7 +105,24 @@ impl NodeLogs {
     /// Local buffers of other threads are flushed by their own thread (a
     /// thread-per-core engine runs a flush on each core).
     pub fn flush(&self, reason: FlushReason) -> usize {
-        self.inner.flush(reason)
+        self.inner.flush(reason, None)
+    }
+
+    /// As [`flush`](Self::flush), handing each request to `sink` instead
+    /// of the output: for the owner of the node logs' channel (an
+    /// exporter's worker), whose own flush must never be refused by its own
+    /// channel. Plumbing for `selftrace-bridge`; not part of the semver
+    /// surface.
+    #[doc(hidden)]
+    pub fn flush_into(&self, reason: FlushReason, sink: &mut dyn FnMut(crate::encoder::OtlpBytes)) -> usize {
+        self.inner.flush(reason, Some(sink))
+    }
+
+    /// As [`shutdown`](Self::shutdown), draining into `sink` (see
+    /// [`flush_into`](Self::flush_into)). Plumbing for `selftrace-bridge`.
+    #[doc(hidden)]
+    pub fn shutdown_into(&self, sink: &mut dyn FnMut(crate::encoder::OtlpBytes)) {
+        self.inner.shutdown(Some(sink));
     }
 
     /// Writes now the flood control summary of every key whose events are
@@ -123,7 +140,7 @@ impl NodeLogs {
     /// logger, counted as [`DropReason::ShutDown`](crate::DropReason::ShutDown).
     /// Idempotent.
     pub fn shutdown(&self) {
-        self.inner.shutdown();
+        self.inner.shutdown(None);
     }
 
     /// The counters of the layers whose destination is these node logs
