@@ -32,10 +32,12 @@ use opentelemetry::{KeyValue, metrics::Meter};
 use selftrace::instruments::gauge;
 use selftrace::instruments::{Read, counter, counters};
 
+#[cfg(feature = "sdk")]
 use crate::{BridgeMetrics, SdkBridge};
 #[cfg(feature = "export")]
 use crate::{ExporterMetrics, OtlpExporter};
 
+#[cfg(feature = "sdk")]
 impl SdkBridge {
     /// Registers the bridge's counters as observable instruments on
     /// `meter`, each series with `attributes` (see the
@@ -64,6 +66,7 @@ fn with(attributes: &[KeyValue], key: &'static str, value: &'static str) -> Vec<
     all
 }
 
+#[cfg(feature = "sdk")]
 fn observe_bridge(meter: &Meter, read: Read<BridgeMetrics>, attributes: &[KeyValue]) {
     let attributes: Arc<[KeyValue]> = attributes.into();
     counters(

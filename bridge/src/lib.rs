@@ -107,30 +107,54 @@
 //!
 //! # Feature flags
 //!
-//! * `otlp-http` (default): [`OtlpExporter`] over OTLP/HTTP (reqwest,
-//!   rustls) and [`otlp_http_provider`].
-//! * `otlp-grpc`: [`OtlpExporter`] over OTLP/gRPC (tonic) and
-//!   `otlp_grpc_provider` (needs a Tokio runtime). Without it,
+//! Each feature names a product; the native exporter does not compile the
+//! SDK it replaces (`http` alone: no `opentelemetry_sdk`,
+//! `opentelemetry-otlp` or `opentelemetry-stdout`).
+//!
+//! * `http` (default): [`OtlpExporter`] over OTLP/HTTP (reqwest, rustls).
+//! * `grpc`: [`OtlpExporter`] over OTLP/gRPC (tonic). Without it,
 //!   `Protocol::Grpc` (or `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`) is an error at
 //!   build naming the feature: a binary that must let its operator choose
 //!   gRPC is built with it.
+//! * `sdk` (default): [`SdkBridge`] and `stdout_provider`: the bytes into the
+//!   OpenTelemetry SDK.
+//! * `sdk-otlp-http`, `sdk-otlp-grpc`: `otlp_http_provider` and
+//!   `otlp_http_exporter` (`otlp_grpc_*`): opentelemetry-otlp's exporters
+//!   for an SDK provider.
+//! * `otlp-http`, `otlp-grpc`: `http` + `sdk-otlp-http`, `grpc` +
+//!   `sdk-otlp-grpc` (the names of earlier releases).
+//! * `metrics`: the counters as OpenTelemetry observable instruments.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod console;
 // The zero-copy reader of OTLP logs requests lives in `selftrace`, whose
 // startup buffer and console print encoded requests too.
 pub use selftrace::decode;
 #[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
 pub mod export;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod instruments;
+#[cfg(feature = "sdk")]
 mod providers;
+#[cfg(feature = "sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
 pub mod sdk;
 
 #[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
 pub use export::{ExporterMetrics, OtlpExporter, OtlpExporterBuilder};
+#[cfg(feature = "sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
 pub use providers::stdout_provider;
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "sdk-otlp-grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk-otlp-grpc")))]
 pub use providers::{otlp_grpc_exporter, otlp_grpc_provider};
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "sdk-otlp-http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk-otlp-http")))]
 pub use providers::{otlp_http_exporter, otlp_http_provider};
+#[cfg(feature = "sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
 pub use sdk::{BridgeError, BridgeMetrics, SdkBridge, SdkBridgeBuilder};

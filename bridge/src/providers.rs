@@ -46,7 +46,7 @@ pub fn stdout_provider(resource: Resource) -> SdkLoggerProvider {
 /// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "sdk-otlp-http")]
 pub fn otlp_http_provider(
     endpoint: &str,
     resource: Resource,
@@ -62,7 +62,7 @@ pub fn otlp_http_provider(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "sdk-otlp-http")]
 pub fn otlp_http_exporter(
     endpoint: &str,
 ) -> Result<opentelemetry_otlp::LogExporter, opentelemetry_otlp::ExporterBuildError> {
@@ -83,7 +83,7 @@ pub fn otlp_http_exporter(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "sdk-otlp-grpc")]
 pub fn otlp_grpc_provider(
     endpoint: &str,
     resource: Resource,
@@ -98,7 +98,7 @@ pub fn otlp_grpc_provider(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "sdk-otlp-grpc")]
 pub fn otlp_grpc_exporter(
     endpoint: &str,
 ) -> Result<opentelemetry_otlp::LogExporter, opentelemetry_otlp::ExporterBuildError> {

@@ -2,7 +2,7 @@
 //! over OTLP/HTTP (reqwest) or OTLP/gRPC (tonic, with a codec that passes
 //! the bytes through), never re-encoded.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -24,9 +24,9 @@ pub(crate) enum Outcome {
 
 /// The client of one endpoint.
 pub(crate) enum Transport {
-    #[cfg(feature = "otlp-http")]
+    #[cfg(feature = "http")]
     Http(Http),
-    #[cfg(feature = "otlp-grpc")]
+    #[cfg(feature = "grpc")]
     Grpc(Grpc),
 }
 
@@ -35,12 +35,12 @@ impl Transport {
     /// channel's worker is spawned on it).
     pub(crate) fn new(config: &Resolved) -> Result<Self, ConfigError> {
         match config.protocol {
-            #[cfg(feature = "otlp-http")]
+            #[cfg(feature = "http")]
             Protocol::HttpProtobuf => Http::new(config).map(Transport::Http),
-            #[cfg(feature = "otlp-grpc")]
+            #[cfg(feature = "grpc")]
             Protocol::Grpc => Grpc::new(config).map(Transport::Grpc),
             #[cfg_attr(
-                all(feature = "otlp-http", feature = "otlp-grpc"),
+                all(feature = "http", feature = "grpc"),
                 expect(unreachable_patterns, reason = "with both features every protocol is built")
             )]
             other => Err(ConfigError {
@@ -53,9 +53,9 @@ impl Transport {
     /// Sends one `ExportLogsServiceRequest`.
     pub(crate) async fn send(&mut self, body: Bytes) -> Outcome {
         match self {
-            #[cfg(feature = "otlp-http")]
+            #[cfg(feature = "http")]
             Transport::Http(http) => http.send(body).await,
-            #[cfg(feature = "otlp-grpc")]
+            #[cfg(feature = "grpc")]
             Transport::Grpc(grpc) => grpc.send(body).await,
         }
     }
@@ -63,8 +63,8 @@ impl Transport {
 
 fn feature_of(protocol: Protocol) -> &'static str {
     match protocol {
-        Protocol::HttpProtobuf => "otlp-http",
-        Protocol::Grpc => "otlp-grpc",
+        Protocol::HttpProtobuf => "http",
+        Protocol::Grpc => "grpc",
     }
 }
 
@@ -75,7 +75,7 @@ fn tls_error(error: impl std::fmt::Display) -> ConfigError {
 // === impl Http ===
 
 /// OTLP/HTTP: `POST` of `application/x-protobuf` bodies.
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 pub(crate) struct Http {
     client: reqwest::Client,
     url: reqwest::Url,
@@ -83,7 +83,7 @@ pub(crate) struct Http {
     gzip: bool,
 }
 
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 impl Http {
     fn new(config: &Resolved) -> Result<Self, ConfigError> {
         use rustls_platform_verifier::BuilderVerifierExt;
@@ -161,7 +161,7 @@ impl Http {
     }
 }
 
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
     use std::io::Write;
 
@@ -171,17 +171,17 @@ fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 fn retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -194,7 +194,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// At most 200 characters of a response body, if it is text.
-#[cfg(feature = "otlp-http")]
+#[cfg(feature = "http")]
 fn printable(body: &[u8]) -> String {
     match std::str::from_utf8(body) {
         Ok(text) => text.chars().filter(|c| !c.is_control()).take(200).collect(),
@@ -205,17 +205,17 @@ fn printable(body: &[u8]) -> String {
 // === impl Grpc ===
 
 /// OTLP/gRPC: `LogsService/Export` through tonic, bytes passed through.
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "grpc")]
 pub(crate) struct Grpc {
     client: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: tonic::metadata::MetadataMap,
     timeout: Duration,
 }
 
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "grpc")]
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "grpc")]
 impl Grpc {
     fn new(config: &Resolved) -> Result<Self, ConfigError> {
         use tonic::transport::{ClientTlsConfig, Endpoint};
@@ -280,7 +280,7 @@ impl Grpc {
 /// A tonic codec whose messages are the encoded bytes themselves: the
 /// request goes out as selftrace encoded it, the response comes back as
 /// bytes for [`accepted`] to read.
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "grpc")]
 mod codec {
     use bytes::{Buf, BufMut, Bytes};
     use tonic::{
@@ -384,7 +384,7 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "otlp-http")]
+    #[cfg(feature = "http")]
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));

@@ -843,6 +843,10 @@ pub struct OtlpExporterConfig {
 
 impl OtlpExporterConfig {
     /// Where `key` (`endpoint`, `headers`, ...) is written, if it is.
+    #[cfg_attr(
+        not(any(feature = "otlp-http", feature = "otlp-grpc")),
+        expect(dead_code, reason = "used by the native exporter's setup")
+    )]
     pub(crate) fn location_of(&self, key: &str) -> Option<(usize, usize)> {
         self.locations.get(key).copied()
     }
