@@ -343,9 +343,13 @@ fn bad_settings_are_precise_errors_at_build() {
             "endpoint: `localhost:4318/v1/logs` has no scheme; write `http://localhost:4318/v1/logs` or `https://localhost:4318/v1/logs`"
         )
     );
-    let error =
-        OtlpExporter::builder().with_env(false).with_header("x-key", "a\nb").build().expect_err("rejected").to_string();
-    assert_eq!(error, "invalid OTLP exporter configuration: headers: the value of `x-key` is not a valid header value");
+    // Each cause said once: the error, then its source.
+    let error = OtlpExporter::builder().with_env(false).with_header("x-key", "a\nb").build().expect_err("rejected");
+    assert_eq!(error.to_string(), "invalid OTLP exporter configuration");
+    assert_eq!(
+        std::error::Error::source(&error).map(ToString::to_string).as_deref(),
+        Some("headers: the value of `x-key` is not a valid header value")
+    );
 }
 
 #[test]

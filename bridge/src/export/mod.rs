@@ -276,7 +276,8 @@ impl ExportError {
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Config(e) => write!(f, "invalid OTLP exporter configuration: {e}"),
+            // The cause is `source()`: said once, by whoever prints the chain.
+            Self::Config(_) => f.write_str("invalid OTLP exporter configuration"),
             Self::Start(_) => f.write_str("cannot start the OTLP exporter"),
             Self::Panicked => f.write_str("the OTLP exporter's thread panicked"),
             Self::Spool(_) => f.write_str("cannot open the OTLP exporter's spool"),

@@ -483,7 +483,9 @@ impl SelfTelemetry {
         if let Some(bridge) = &self.bridge
             && let Err(error) = bridge.shutdown()
         {
-            selftrace::raw::write_raw_note("selftrace-itr", format_args!("SDK bridge shutdown: {error}"));
+            // The error, then its cause (the SDK's), each once.
+            let cause = std::error::Error::source(&error).map(|c| format!(": {c}")).unwrap_or_default();
+            selftrace::raw::write_raw_note("selftrace-itr", format_args!("SDK bridge shutdown: {error}{cause}"));
         }
         self.metrics()
     }
