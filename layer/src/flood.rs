@@ -299,6 +299,10 @@ impl<T> Default for FloodTable<T> {
     }
 }
 
+/// How many times an event waits for a slot another thread is making:
+/// spins, then the last 16 yield.
+const MADE_WAIT: u32 = 1024 + 16;
+
 impl<T> FloodTable<T> {
     /// A table of `capacity` entries (a power of two at least).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
@@ -440,8 +444,29 @@ impl<T> FloodTable<T> {
                     }
                 }
                 EMPTY => return Self::claim(slot, key, clock(), info),
-                // Being made: maybe for this key; let this event through.
-                _ => return None,
+                // Being made, maybe for this key: wait the little it takes.
+                _ => return Self::made(slot, key),
+            }
+        }
+        None
+    }
+
+    /// The slot another thread is making, once it is ready and if it is for
+    /// `key`. Making one is a few stores and one allocation: spin, then
+    /// yield, a bounded number of times (never a lock); a maker that still
+    /// has not finished lets this event through, counted untracked.
+    #[cold]
+    fn made(slot: &Slot<T>, key: Key) -> Option<&Slot<T>> {
+        for attempt in 0..MADE_WAIT {
+            if slot.state.load(Ordering::Acquire) == READY {
+                let same =
+                    slot.site.load(Ordering::Relaxed) == key.site && slot.node.load(Ordering::Relaxed) == key.node;
+                return same.then_some(slot);
+            }
+            if attempt < MADE_WAIT - 16 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
         None
@@ -450,7 +475,8 @@ impl<T> FloodTable<T> {
     #[cold]
     fn claim(slot: &Slot<T>, key: Key, now: u64, info: impl FnOnce() -> SiteInfo<T>) -> Option<&Slot<T>> {
         if slot.state.compare_exchange(EMPTY, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            return None;
+            // Another thread claimed it first.
+            return Self::made(slot, key);
         }
         slot.site.store(key.site, Ordering::Relaxed);
         slot.node.store(key.node, Ordering::Relaxed);

@@ -110,6 +110,8 @@ fn two_threads_storming_one_callsite_get_one_summary() {
     assert_eq!(m.dropped(DropReason::Suppressed), 2 * PER_THREAD - 10);
     assert_eq!(m.received(), 2 * PER_THREAD + 1);
     assert_eq!(m.delivered, 11);
+    // The thread that found the key's entry being made waited for it.
+    assert_eq!(m.flood_untracked, 0);
 }
 
 #[test]
