@@ -1,6 +1,6 @@
-//! Arbitrary bytes through the zero-copy decoder, the console formatter and
-//! the SDK emitter: no input may panic, loop without end or allocate without
-//! bound.
+//! Arbitrary bytes through the SDK emitter (the decoder's own target is
+//! `layer/fuzz`): no input may panic, loop without end or allocate without
+//! bound in the OpenTelemetry SDK's hands.
 //!
 //! Run: `bash scripts/fuzz [seconds]` from the repository root.
 #![no_main]
@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use selftrace::view::{AnyValue, ArrayView as _, LogRecordView as _, MapView as _, RecordVisitor};
+use selftrace::view::{AnyValue, LogRecordView as _, MapView as _, RecordVisitor};
 use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
 
 /// Walks every nested value, as exporters do.
