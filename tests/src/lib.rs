@@ -105,3 +105,13 @@ pub fn python_decode(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The code blocks of the pages the README links to, as doctests.
+#[doc = include_str!("../../docs/features.md")]
+#[cfg(doctest)]
+pub struct FeaturesDoctests;
+
+/// The configuration reference's code blocks, as doctests.
+#[doc = include_str!("../../docs/configuration.md")]
+#[cfg(doctest)]
+pub struct ConfigurationDoctests;
