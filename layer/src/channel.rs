@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use crate::encoder::OtlpBytes;
+use crate::{encoder::OtlpBytes, metrics::DropReason};
 
 /// Default capacity of an [`OtlpBytesChannel`], in requests.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1000;
@@ -138,6 +138,15 @@ pub enum TrySendError {
 }
 
 impl TrySendError {
+    /// The reason a refused request's records are dropped under: the one
+    /// mapping every sender of selftrace's uses.
+    pub(crate) fn drop_reason(&self) -> DropReason {
+        match self {
+            TrySendError::Full(_) => DropReason::ChannelFull,
+            TrySendError::Closed(_) => DropReason::ChannelClosed,
+        }
+    }
+
     /// Whether the channel was full (rather than closed).
     pub fn is_full(&self) -> bool {
         matches!(self, TrySendError::Full(_))

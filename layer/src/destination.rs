@@ -9,7 +9,7 @@
 //! neither.
 
 use crate::{
-    channel::{OtlpBytesSender, TrySendError},
+    channel::OtlpBytesSender,
     console::{self, ConsoleFormat, ConsoleStream},
     encoder::OtlpBytes,
     json,
@@ -82,11 +82,7 @@ impl Destination {
                 };
             }
         };
-        match sender.try_send(request) {
-            Ok(()) => None,
-            Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
-            Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
-        }
+        sender.try_send(request).err().map(|refused| refused.drop_reason())
     }
 
     /// Hands one record on as [`take_request`](Self::take_request) does;

@@ -11,7 +11,7 @@ use tracing_core::{Event, LevelFilter, Metadata, Subscriber, span};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use crate::{
-    channel::{OtlpBytesSender, TrySendError},
+    channel::OtlpBytesSender,
     clock::now_unix_nanos,
     console::{self, ConsoleStream},
     destination::Destination,
@@ -844,11 +844,7 @@ impl LayerState {
                 }
             }
         }
-        match sent {
-            Ok(()) => None,
-            Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
-            Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
-        }
+        sent.err().map(|refused| refused.drop_reason())
     }
 
     /// Writes the summaries of flood control whose window ended by `now`

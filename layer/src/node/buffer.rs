@@ -32,7 +32,7 @@ use tracing_core::{Level, LevelFilter};
 
 use super::Node;
 use crate::{
-    channel::{OtlpBytesSender, TrySendError},
+    channel::OtlpBytesSender,
     clock::now_unix_nanos,
     console::{self, ConsoleFormat},
     encoder::{EncodeError, EncoderLimits, OtlpResource, StatefulOtlpEncoder},
@@ -605,11 +605,7 @@ impl Buffer {
                 sink(bytes);
                 None
             }
-            (None, Output::Channel(sender)) => match sender.try_send(bytes) {
-                Ok(()) => None,
-                Err(TrySendError::Full(_)) => Some(DropReason::ChannelFull),
-                Err(TrySendError::Closed(_)) => Some(DropReason::ChannelClosed),
-            },
+            (None, Output::Channel(sender)) => sender.try_send(bytes).err().map(|refused| refused.drop_reason()),
             // Records are only buffered for a channel.
             (None, _) => Some(DropReason::Discarded),
         };
