@@ -57,11 +57,12 @@ use selftrace_test_support::bench as support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
+use selftrace::decode::LogsRequest;
 use selftrace::{
     Destination, OtlpBytesChannel,
     view::{AnyValue, LogRecordView as _, RecordVisitor},
 };
-use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
+use selftrace_bridge::sdk::SdkEmitter;
 use support::{NoopProcessor, hundred_record_request, one_event_request, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -25,10 +25,11 @@
 //!                                              ─► SdkLoggerProvider ─► processors ─► exporters
 //! ```
 //!
-//! * [`LogsRequest`](crate::decode::LogsRequest): a zero-copy, allocation-free reader of an
-//!   `ExportLogsServiceRequest`; each record is a [`DecodedRecord`](crate::decode::DecodedRecord) that
+//! * [`LogsRequest`](selftrace::decode::LogsRequest) (in `selftrace`): the zero-copy,
+//!   allocation-free reader of an `ExportLogsServiceRequest` the SDK bridge
+//!   reads with; each record is a [`DecodedRecord`](selftrace::decode::DecodedRecord) that
 //!   implements [`selftrace::view::LogRecordView`]. Malformed bytes give a
-//!   [`DecodeError`](crate::decode::DecodeError) with the offset, never a panic.
+//!   [`DecodeError`](selftrace::decode::DecodeError) with the offset, never a panic.
 //! * [`SdkEmitter`](crate::sdk::SdkEmitter): records into an [`SdkLoggerProvider`](opentelemetry_sdk::logs::SdkLoggerProvider) through the SDK's
 //!   public API (mapping table there).
 //! * [`SdkBridge`]: the channel and the consumer that drains it (a thread of
@@ -36,8 +37,9 @@
 //!   graceful shutdown, no feedback loop from exporters that log, and
 //!   backpressure on the provider so that the SDK never drops what the
 //!   bridge counted as emitted.
-//! * [`write_request`](crate::console::write_request), [`print_request`](crate::console::print_request): console lines for the records of
-//!   a request, as the `Console` destination prints them.
+//! * [`selftrace::console::write_request`], [`selftrace::console::print_request`]
+//!   (in `selftrace`): console lines for the records of a request, as the
+//!   `Console` destination prints them.
 //! * [`stdout_provider`], [`otlp_http_provider`], `otlp_grpc_provider`:
 //!   providers wired to the usual exporters.
 //!
@@ -127,10 +129,6 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod console;
-// The zero-copy reader of OTLP logs requests lives in `selftrace`, whose
-// startup buffer and console print encoded requests too.
-pub use selftrace::decode;
 #[cfg(feature = "export")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
 pub mod export;

@@ -144,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             match &forward {
                 // Refusals are counted by the exporter (`dropped_queue_full`).
                 Some(sender) => shipped += usize::from(sender.try_send(batch).is_ok()),
-                None => shipped += selftrace_bridge::console::print_request(batch.as_bytes()).map_or(0, |_| 1),
+                None => shipped += selftrace::console::print_request(batch.as_bytes()).map_or(0, |_| 1),
             }
         }
         shipped

@@ -76,7 +76,7 @@ fn main() {
             bytes += request.len() as u64;
             // The SDK bridge's zero-copy decoder, printing console lines.
             lines.clear();
-            let decoded = selftrace_bridge::console::write_request(&mut lines, request.as_bytes());
+            let decoded = selftrace::console::write_request(&mut lines, request.as_bytes());
             let mut out = stdout.lock();
             let _ = out.write_all(lines.as_bytes());
             match decoded {

@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use selftrace::OtlpBytes;
 use selftrace::{Node, otel_info, otel_warn};
 use selftrace_itr::{
-    InternalTelemetry, OtlpBytes, ReceiverConfig, ReceiverHost,
+    InternalTelemetry, ReceiverConfig, ReceiverHost,
     receiver::{Control, OutputClosed},
 };
 use tokio::sync::mpsc;
@@ -48,7 +49,7 @@ async fn main() {
     // The next node: prints what arrives.
     let printer = tokio::spawn(async move {
         while let Some(batch) = downstream.recv().await {
-            let _ = selftrace_bridge::console::print_request(batch.as_bytes());
+            let _ = selftrace::console::print_request(batch.as_bytes());
         }
     });
 

@@ -8,8 +8,9 @@ pub mod metrics;
 
 use std::time::Duration;
 
+use selftrace::OtlpBytes;
 use selftrace_itr::{
-    OtlpBytes, ReceiverHost,
+    ReceiverHost,
     receiver::{Control, InternalTelemetryReceiver, OutputClosed},
 };
 
@@ -21,7 +22,7 @@ pub fn run_printing(receiver: InternalTelemetryReceiver) {
     impl ReceiverHost for Printing {
         type Sleep = tokio::time::Sleep;
         async fn send(&mut self, batch: OtlpBytes) -> Result<(), OutputClosed> {
-            selftrace_bridge::console::print_request(batch.as_bytes()).map(|_| ()).map_err(|_| OutputClosed)
+            selftrace::console::print_request(batch.as_bytes()).map(|_| ()).map_err(|_| OutputClosed)
         }
         async fn recv_control(&mut self) -> Control {
             Control::shutdown_within(Duration::from_secs(1))

@@ -175,6 +175,5 @@ pub mod zone;
 pub use admin::{SelfTelemetry, SelfTelemetryBuilder, SelfTelemetryMetrics, SetupError};
 pub use config::{Mode, ServiceConfig, TelemetryConfig};
 pub use receiver::{PipelineLogger, ReceiverConfig, ReceiverHost, ReceiverSettings};
-pub use selftrace::OtlpBytes;
 pub use telemetry::InternalTelemetry;
 pub use zone::Zone;

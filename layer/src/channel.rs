@@ -108,6 +108,7 @@ impl fmt::Debug for OtlpBytesSender {
 /// [`OtlpBytesSender::from_sink`] makes a sender of it, usable wherever a
 /// channel's sender is. Like a channel's, its `try_send` must never block,
 /// panic or log through `tracing`: it runs on the thread that logs.
+#[doc(hidden)]
 pub trait OtlpSink: fmt::Debug + Send + Sync + 'static {
     /// Hands `bytes` on without waiting.
     ///
@@ -225,6 +226,7 @@ impl OtlpBytesSender {
     }
 
     /// A sender that hands requests to `sink`.
+    #[doc(hidden)]
     pub fn from_sink(sink: Arc<dyn OtlpSink>) -> Self {
         Self { inner: SenderKind::Sink(sink) }
     }

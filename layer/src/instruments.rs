@@ -78,6 +78,7 @@ pub type Observe<'a> = &'a mut dyn FnMut(u64, &[KeyValue]);
 pub type Field<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
 /// Reads a snapshot at collection: what the callbacks of [`counters`] share.
+#[doc(hidden)]
 pub type Read<T> = std::sync::Arc<dyn Fn() -> T + Send + Sync>;
 
 /// Registers one [`counter`] per field of `fields`, each reading `read()`

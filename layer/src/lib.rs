@@ -155,6 +155,9 @@
 //!
 //! The minimum supported Rust version is 1.89 (edition 2024).
 
+// Plumbing for selftrace-bridge and selftrace-itr (the request merger, the
+// protobuf wire format): public for them, outside the semver surface.
+#[doc(hidden)]
 pub mod batch;
 pub mod channel;
 mod clock;
@@ -179,6 +182,7 @@ pub mod record;
 pub mod spans;
 pub mod startup;
 pub mod view;
+#[doc(hidden)]
 pub mod wire;
 
 pub use channel::{DEFAULT_CHANNEL_CAPACITY, OtlpBytesChannel, OtlpBytesReceiver, OtlpBytesSender, TrySendError};

@@ -124,6 +124,7 @@ pub(crate) fn raw_note(reason: DropReason, note: fmt::Arguments<'_>) {
 /// ```
 /// selftrace::raw::write_raw_note("bridge", format_args!("request of {} bytes skipped", 42));
 /// ```
+#[doc(hidden)]
 pub fn write_raw_note(label: &str, note: fmt::Arguments<'_>) {
     raw_line(label, |line| Escaped::bare(line).write_fmt(note));
 }

@@ -10,7 +10,8 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::view::{AnyValue, LogRecordView as _, MapView as _, RecordVisitor};
-use selftrace_bridge::{decode::LogsRequest, sdk::SdkEmitter};
+use selftrace::decode::LogsRequest;
+use selftrace_bridge::sdk::SdkEmitter;
 
 /// Walks every nested value, as exporters do.
 struct Walk;
@@ -51,6 +52,6 @@ fuzz_target!(|bytes: &[u8]| {
         }
     }
     let mut lines = String::new();
-    let _ = selftrace_bridge::console::write_request(&mut lines, bytes);
+    let _ = selftrace::console::write_request(&mut lines, bytes);
     let _ = SdkEmitter::new(PROVIDER.clone()).emit_request(bytes);
 });

@@ -20,7 +20,7 @@ use super::{
     intern::{Fx, Interner},
     metrics::{BridgeCounters, BridgeMetrics},
 };
-use crate::decode::{DecodeError, DecodedRecord, LogsRequest, RecordSink};
+use selftrace::decode::{DecodeError, DecodedRecord, LogsRequest, RecordSink};
 
 /// Default bound of [`SdkEmitter`]'s logger cache, in scopes.
 pub const DEFAULT_MAX_LOGGERS: usize = 1024;
@@ -396,7 +396,7 @@ fn add_attribute(
 }
 
 /// The SDK's value for `value`; nested values are bounded by the view (the
-/// decoder allows [`MAX_NESTING_DEPTH`](crate::decode::MAX_NESTING_DEPTH)).
+/// decoder allows [`MAX_NESTING_DEPTH`](selftrace::decode::MAX_NESTING_DEPTH)).
 fn sdk_value(value: AnyValue<'_>, strings: &mut Interner) -> SdkValue {
     match value {
         AnyValue::Str(s) => SdkValue::from(s.to_owned()),

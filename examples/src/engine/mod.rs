@@ -471,9 +471,7 @@ fn exporter_task(
                         for request in &requests {
                             if c.verbosity == Verbosity::Basic {
                                 let _ = writeln!(text, "[{id}] one request, {} bytes", request.len());
-                            } else if let Err(e) =
-                                selftrace_bridge::console::write_request(&mut text, request.as_bytes())
-                            {
+                            } else if let Err(e) = selftrace::console::write_request(&mut text, request.as_bytes()) {
                                 let _ = writeln!(text, "[{id}] undecodable request: {e}");
                             }
                         }
