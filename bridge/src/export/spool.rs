@@ -54,8 +54,8 @@
 //!
 //! | crate | fit |
 //! |---|---|
-//! | `okaywal` | a WAL with checkpoints into a store of one's own: the store and the acknowledgement cursor would still be ours; 2023 is its last release |
-//! | `yaque` | an async file queue with a similar segment layout; no checksum per record (a torn or flipped frame is read as data), last release 2022 |
+//! | `okaywal` | a WAL with checkpoints into a store of one's own: the store and the acknowledgement cursor would still be ours; marked early in development (0.3.1, 2023) |
+//! | `yaque` | an async, disk-backed queue (0.6): segments and a receiver's saved position, as here, but a dead process's lock is cleared by its `recovery` feature (sysinfo), and acknowledging is tied to its async receiver; pulls notify, sysinfo, futures |
 //! | `redb` | an embedded B-tree: every batch a copy-on-write transaction, deleting the front rewrites pages; a durable commit costs an fsync |
 //! | `fjall` | an LSM tree: compaction writes each batch again, many dependencies (lz4, xxhash, self-cell, ...) |
 //! | `otel-arrow`'s quiver | Arrow IPC segments for OTAP records, experimental and unpublished; not OTLP bytes |
