@@ -5,41 +5,8 @@
 use selftrace_test_support::record as support;
 
 use proptest::prelude::*;
-use prost::Message as _;
-use selftrace::{
-    EncoderLimits,
-    decode::LogsRequest,
-    encoder::{OtlpResource, StatefulOtlpEncoder},
-};
-use support::{Record, record_strategy};
-
-fn resource() -> OtlpResource {
-    OtlpResource::builder().with_attribute("service.name", "engine").with_attribute("host.cores", 2_i64).build()
-}
-
-fn encode(records: &[Record]) -> Vec<u8> {
-    let mut encoder = StatefulOtlpEncoder::with_limits(EncoderLimits::default(), resource());
-    for r in records {
-        encoder.encode_log_record(&r.scope, r).expect("record fits");
-    }
-    encoder.flush().as_bytes().to_vec()
-}
-
-/// The request `records` make with `flips` written over it, whole and cut at
-/// `cut`.
-fn corrupted(records: &[Record], flips: &[(prop::sample::Index, u8)], cut: prop::sample::Index) -> [Vec<u8>; 2] {
-    let mut bytes = encode(records);
-    for (at, byte) in flips {
-        let i = at.index(bytes.len());
-        bytes[i] = *byte;
-    }
-    let truncated = bytes[..cut.index(bytes.len() + 1)].to_vec();
-    [bytes, truncated]
-}
-
-fn prost_accepts(bytes: &[u8]) -> bool {
-    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(bytes).is_ok()
-}
+use selftrace::decode::LogsRequest;
+use support::{corrupted, prost_accepts, record_strategy};
 
 /// An SDK value as text, its maps sorted (their `Debug` follows a hash order).
 fn canon(value: &opentelemetry::logs::AnyValue) -> String {

@@ -29,8 +29,8 @@ use std::{
 
 use crate::{
     decode::{DecodeError, LogsRequest},
-    escape::{Escaped, write_bare, write_quoted},
-    view::{AnyValue, LogRecordView, RecordVisitor},
+    escape::write_bare,
+    view::{AnyValue, LogRecordView, RecordVisitor, write_value},
 };
 
 /// Writes one console line for `record` (without the trailing newline).
@@ -180,7 +180,7 @@ struct ConsoleFields<'o> {
 impl RecordVisitor for ConsoleFields<'_> {
     fn visit_body(&mut self, body: AnyValue<'_>) {
         if self.result.is_ok() {
-            self.result = self.out.write_char(' ').and_then(|()| write_value(self.out, body, false));
+            self.result = self.out.write_char(' ').and_then(|()| write_value(self.out, body, false, true));
         }
     }
 
@@ -191,52 +191,7 @@ impl RecordVisitor for ConsoleFields<'_> {
                 .write_char(' ')
                 .and_then(|()| write_bare(self.out, key))
                 .and_then(|()| self.out.write_char('='))
-                .and_then(|()| write_value(self.out, value, true));
-        }
-    }
-}
-
-fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool) -> fmt::Result {
-    match value {
-        AnyValue::Str(s) if quote => write_quoted(out, s),
-        AnyValue::Str(s) => write_bare(out, s),
-        AnyValue::Bool(b) => write!(out, "{b}"),
-        AnyValue::Int(i) => write!(out, "{i}"),
-        AnyValue::Double(d) => write!(out, "{d}"),
-        AnyValue::Bytes(b) => {
-            out.write_str("0x")?;
-            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
-        }
-        // A `Debug` implementation writes what it likes: escaped as it goes.
-        AnyValue::Fmt(v) => write!(Escaped::bare(out), "{v:?}"),
-        AnyValue::Array(a) => {
-            out.write_char('[')?;
-            let mut result = Ok(());
-            let mut first = true;
-            a.visit_values(&mut |v| {
-                if result.is_ok() {
-                    result = if first { Ok(()) } else { out.write_str(", ") }.and_then(|()| write_value(out, v, true));
-                    first = false;
-                }
-            });
-            result?;
-            out.write_char(']')
-        }
-        AnyValue::Map(m) => {
-            out.write_char('{')?;
-            let mut result = Ok(());
-            let mut first = true;
-            m.visit_entries(&mut |k, v| {
-                if result.is_ok() {
-                    result = if first { Ok(()) } else { out.write_str(", ") }
-                        .and_then(|()| write_bare(out, k))
-                        .and_then(|()| out.write_char('='))
-                        .and_then(|()| write_value(out, v, true));
-                    first = false;
-                }
-            });
-            result?;
-            out.write_char('}')
+                .and_then(|()| write_value(self.out, value, true, true));
         }
     }
 }

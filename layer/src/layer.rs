@@ -363,10 +363,9 @@ struct AttachedLayer {
 
 impl crate::node::Attached for AttachedLayer {
     fn flush_summaries(&self) {
-        let Some(shared) = self.layer.upgrade() else { return };
-        let destination = shared.destination.load();
-        let Some(_guard) = LayerGuard::enter() else { return };
-        shared.write_summaries(&destination, now_unix_nanos(), true);
+        if let Some(shared) = self.layer.upgrade() {
+            shared.flush_summaries();
+        }
     }
 
     fn metrics(&self) -> LayerMetrics {
@@ -477,11 +476,7 @@ impl DestinationHandle {
     ///
     /// [`HandleError`] when the layer was dropped.
     pub fn flush_summaries(&self) -> Result<usize, HandleError> {
-        let shared = self.shared()?;
-        let destination = shared.destination.load();
-        // Not fed back into the layer, whatever the destination does.
-        let Some(_guard) = LayerGuard::enter() else { return Ok(0) };
-        Ok(shared.write_summaries(&destination, now_unix_nanos(), true))
+        Ok(self.shared()?.flush_summaries())
     }
 
     /// A snapshot of the layer's counters (also after the layer is gone).
@@ -687,13 +682,13 @@ impl LayerState {
                 console::print_console_line(scope, record);
                 self.counters.delivered();
             }
-            // Shut down: dropped here (raw line, `ShutDown`), so that the
-            // layer and the node logs do not both count it.
-            Destination::Buffered(path) if path.is_shut_down() => self.drop_event(DropReason::ShutDown, scope, record),
-            Destination::Buffered(path) => {
-                path.log_unattributed(scope, record);
-                self.counters.delivered();
-            }
+            // Refused (shut down, no channel to buffer for): counted once,
+            // here, not delivered here and dropped again there.
+            Destination::Buffered(path) => match path.log_unattributed(scope, record) {
+                Ok(()) => self.counters.delivered(),
+                Err(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
+                Err(reason) => self.drop_event(reason, scope, record),
+            },
             Destination::OtlpJson(stream) => self.print_json(*stream, scope, record),
             Destination::Channel(sender) => {
                 // Counted in this thread's own counts where there are some.
@@ -845,6 +840,15 @@ impl LayerState {
             }
         }
         sent.err().map(|refused| refused.drop_reason())
+    }
+
+    /// Writes every pending flood summary now, to the current destination,
+    /// never fed back into the layer (a handle's `flush_summaries`, node
+    /// logs shutting down).
+    fn flush_summaries(self: &Arc<Self>) -> usize {
+        let destination = self.destination.load();
+        let Some(_guard) = LayerGuard::enter() else { return 0 };
+        self.write_summaries(&destination, now_unix_nanos(), true)
     }
 
     /// Writes the summaries of flood control whose window ended by `now`

@@ -125,6 +125,23 @@ impl fmt::Display for LevelError {
 
 impl std::error::Error for LevelError {}
 
+/// `RUST_LOG`, read now: `None` when unset, blank, or not UTF-8 (told on
+/// stderr under `label`). Plumbing for `selftrace-itr`.
+#[doc(hidden)]
+pub fn read_rust_log(label: &str) -> Option<String> {
+    match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => Some(value),
+        Ok(_) | Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            crate::raw::write_raw_note(
+                label,
+                format_args!("RUST_LOG is not valid UTF-8; using the default level `{DEFAULT_DIRECTIVES}`"),
+            );
+            None
+        }
+    }
+}
+
 /// The level when nothing says otherwise: `info`, with the transport
 /// crates (`h2`, `hyper`, `hyper_util`, `tonic`, `reqwest`: an exporter's
 /// own stack, which logs per request at `debug`) `off`. `EnvFilter` matches
@@ -148,29 +165,41 @@ impl DynamicFilter {
     /// # let _ = (filter, handle);
     /// ```
     pub fn from_env() -> (Self, LevelHandle) {
-        let directives = match std::env::var("RUST_LOG") {
-            Ok(value) if !value.trim().is_empty() => Some(value),
-            Ok(_) | Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(_)) => {
-                crate::raw::write_raw_note(
-                    "selftrace",
-                    format_args!("RUST_LOG is not valid UTF-8; using the default level `{DEFAULT_DIRECTIVES}`"),
-                );
-                None
-            }
-        };
+        Self::from_rust_log(read_rust_log("selftrace").as_deref(), "selftrace").0.handle_pair()
+    }
+
+    /// The filter of `RUST_LOG`'s `directives` (as [`read_rust_log`] gave
+    /// them), else [`DEFAULT_DIRECTIVES`]; whether the directives applied.
+    /// Directives that do not parse are told on stderr under `label` and
+    /// the default applies. Plumbing for `selftrace-itr`, which records
+    /// where its level came from.
+    #[doc(hidden)]
+    pub fn from_rust_log(directives: Option<&str>, label: &str) -> (Self, bool) {
         if let Some(directives) = directives {
-            match Self::with_directives(&directives) {
-                Ok(filter) => return filter,
-                Err(e) => crate::raw::write_raw_note(
-                    "selftrace",
-                    format_args!(
-                        "RUST_LOG={directives:?} is not a valid filter ({e}); using the default level `{DEFAULT_DIRECTIVES}`"
-                    ),
-                ),
+            match Self::with_directives(directives) {
+                Ok((filter, _)) => return (filter, true),
+                Err(e) => {
+                    let reason = match &e {
+                        LevelError::Directives { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    };
+                    crate::raw::write_raw_note(
+                        label,
+                        format_args!(
+                            "RUST_LOG={directives:?} is not a valid filter ({reason}); using the default level `{DEFAULT_DIRECTIVES}`"
+                        ),
+                    );
+                }
             }
         }
-        Self::with_directives(DEFAULT_DIRECTIVES).unwrap_or_else(|_| Self::new(LevelFilter::INFO))
+        let default =
+            Self::with_directives(DEFAULT_DIRECTIVES).map_or_else(|_| Self::new(LevelFilter::INFO).0, |(f, _)| f);
+        (default, false)
+    }
+
+    fn handle_pair(self) -> (Self, LevelHandle) {
+        let handle = self.handle();
+        (self, handle)
     }
 
     /// A filter at `level`, and the handle that changes it.

@@ -6,7 +6,10 @@
 //! are being visited) and a record decoded from bytes can both implement it
 //! without allocating.
 
-use std::{fmt, num::NonZeroUsize};
+use std::{
+    fmt::{self, Write as _},
+    num::NonZeroUsize,
+};
 
 // === impl Severity ===
 
@@ -173,8 +176,8 @@ impl fmt::Debug for AnyValue<'_> {
 
 /// The value as a person reads it: a string as it is (no quotes), numbers
 /// and booleans as Rust writes them, bytes as `0x` and hex, a `Debug` value
-/// through `Debug`, arrays as `[a, b]` and maps as `{k: v}` (strings inside
-/// them quoted).
+/// through `Debug`, arrays as `[a, b]` and maps as `{k=v}` (strings inside
+/// them quoted): the console's notation, without its escaping.
 ///
 /// # Examples
 ///
@@ -187,46 +190,60 @@ impl fmt::Debug for AnyValue<'_> {
 /// ```
 impl fmt::Display for AnyValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn inner(value: AnyValue<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match value {
-                AnyValue::Str(s) => write!(f, "{s:?}"),
-                other => write!(f, "{other}"),
-            }
+        write_value(f, *self, false, false)
+    }
+}
+
+/// Writes `value` as text: the one writer of `Display` and of console
+/// lines. `quote`: a string between `"` (strings inside arrays and maps are
+/// always quoted); `escape`: what comes from the event escaped (see
+/// [`escape`](crate::escape)).
+pub(crate) fn write_value(out: &mut dyn fmt::Write, value: AnyValue<'_>, quote: bool, escape: bool) -> fmt::Result {
+    use crate::escape::{Escaped, write_bare, write_quoted};
+    let key = |out: &mut dyn fmt::Write, k: &str| if escape { write_bare(out, k) } else { out.write_str(k) };
+    match value {
+        AnyValue::Str(s) if quote && escape => write_quoted(out, s),
+        AnyValue::Str(s) if quote => write!(out, "{s:?}"),
+        AnyValue::Str(s) => key(out, s),
+        AnyValue::Bool(b) => write!(out, "{b}"),
+        AnyValue::Int(i) => write!(out, "{i}"),
+        AnyValue::Double(d) => write!(out, "{d}"),
+        AnyValue::Bytes(b) => {
+            out.write_str("0x")?;
+            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
         }
-        match *self {
-            AnyValue::Str(s) => f.write_str(s),
-            AnyValue::Bool(b) => write!(f, "{b}"),
-            AnyValue::Int(i) => write!(f, "{i}"),
-            AnyValue::Double(d) => write!(f, "{d}"),
-            AnyValue::Bytes(bytes) => {
-                f.write_str("0x")?;
-                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
-            }
-            AnyValue::Fmt(v) => write!(f, "{v:?}"),
-            AnyValue::Array(array) => {
-                let mut result = f.write_str("[");
-                let mut first = true;
-                array.visit_values(&mut |v| {
-                    if result.is_ok() {
-                        result = if first { Ok(()) } else { f.write_str(", ") }.and_then(|()| inner(v, f));
-                        first = false;
-                    }
-                });
-                result.and_then(|()| f.write_str("]"))
-            }
-            AnyValue::Map(map) => {
-                let mut result = f.write_str("{");
-                let mut first = true;
-                map.visit_entries(&mut |k, v| {
-                    if result.is_ok() {
-                        result = if first { Ok(()) } else { f.write_str(", ") }
-                            .and_then(|()| write!(f, "{k}: "))
-                            .and_then(|()| inner(v, f));
-                        first = false;
-                    }
-                });
-                result.and_then(|()| f.write_str("}"))
-            }
+        // A `Debug` implementation writes what it likes: escaped as it goes.
+        AnyValue::Fmt(v) if escape => write!(Escaped::bare(out), "{v:?}"),
+        AnyValue::Fmt(v) => write!(out, "{v:?}"),
+        AnyValue::Array(a) => {
+            out.write_char('[')?;
+            let mut result = Ok(());
+            let mut first = true;
+            a.visit_values(&mut |v| {
+                if result.is_ok() {
+                    result = if first { Ok(()) } else { out.write_str(", ") }
+                        .and_then(|()| write_value(out, v, true, escape));
+                    first = false;
+                }
+            });
+            result?;
+            out.write_char(']')
+        }
+        AnyValue::Map(m) => {
+            out.write_char('{')?;
+            let mut result = Ok(());
+            let mut first = true;
+            m.visit_entries(&mut |k, v| {
+                if result.is_ok() {
+                    result = if first { Ok(()) } else { out.write_str(", ") }
+                        .and_then(|()| key(out, k))
+                        .and_then(|()| out.write_char('='))
+                        .and_then(|()| write_value(out, v, true, escape));
+                    first = false;
+                }
+            });
+            result?;
+            out.write_char('}')
         }
     }
 }

@@ -7,24 +7,10 @@ use selftrace_test_support::record as support;
 use proptest::prelude::*;
 use prost::Message as _;
 use selftrace::decode::{DecodeError, DecodeErrorKind, LogsRequest};
-use selftrace::{
-    EncoderLimits,
-    encoder::{OtlpResource, StatefulOtlpEncoder},
-    view::MapView,
+use selftrace::{EncoderLimits, encoder::StatefulOtlpEncoder, view::MapView};
+use support::{
+    Record, Value, corrupted, decode, encode_records, prost_accepts, record_strategy, test_resource as resource,
 };
-use support::{Record, Value, decode, record_strategy};
-
-fn resource() -> OtlpResource {
-    OtlpResource::builder().with_attribute("service.name", "engine").with_attribute("host.cores", 2_i64).build()
-}
-
-fn encode(records: &[Record]) -> Vec<u8> {
-    let mut encoder = StatefulOtlpEncoder::with_limits(EncoderLimits::default(), resource());
-    for r in records {
-        encoder.encode_log_record(&r.scope, r).expect("record fits");
-    }
-    encoder.flush().as_bytes().to_vec()
-}
 
 /// Every record of `bytes`, read by our decoder.
 fn ours(bytes: &[u8]) -> Result<Vec<Record>, DecodeError> {
@@ -51,28 +37,12 @@ fn read_all(bytes: &[u8]) {
     }
 }
 
-/// The request `records` make with `flips` written over it, whole and cut at
-/// `cut`.
-fn corrupted(records: &[Record], flips: &[(prop::sample::Index, u8)], cut: prop::sample::Index) -> [Vec<u8>; 2] {
-    let mut bytes = encode(records);
-    for (at, byte) in flips {
-        let i = at.index(bytes.len());
-        bytes[i] = *byte;
-    }
-    let truncated = bytes[..cut.index(bytes.len() + 1)].to_vec();
-    [bytes, truncated]
-}
-
-fn prost_accepts(bytes: &[u8]) -> bool {
-    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(bytes).is_ok()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn records_read_back_as_prost_reads_them(records in prop::collection::vec(record_strategy(), 1..12)) {
-        let bytes = encode(&records);
+        let bytes = encode_records(&records);
         let decoded = ours(&bytes).expect("our bytes decode");
         prop_assert_eq!(&decoded, &decode(&bytes).records);
         prop_assert_eq!(decoded, records);
@@ -80,7 +50,7 @@ proptest! {
 
     #[test]
     fn re_encoding_a_decoded_request_gives_the_same_bytes(records in prop::collection::vec(record_strategy(), 1..12)) {
-        let bytes = encode(&records);
+        let bytes = encode_records(&records);
         let mut encoder = StatefulOtlpEncoder::with_limits(EncoderLimits::default(), resource());
         LogsRequest::new(&bytes).for_each_record(|scope, record| {
             encoder.encode_log_record(scope.name(), record).expect("fits");
@@ -114,7 +84,7 @@ proptest! {
 
 #[test]
 fn a_truncated_request_reports_where_it_ends() {
-    let bytes = encode(&[Record { scope: "a".into(), severity: Some(9), ..Record::default() }]);
+    let bytes = encode_records(&[Record { scope: "a".into(), severity: Some(9), ..Record::default() }]);
     for cut in 1..bytes.len() {
         let err = ours(&bytes[..cut]).expect_err("a cut request is malformed");
         assert!(err.offset() <= cut, "offset {} within the {cut} bytes or at their end", err.offset());
@@ -134,7 +104,7 @@ fn a_trace_id_of_the_wrong_length_is_an_error() {
 
 #[test]
 fn records_before_an_error_are_visited() {
-    let good = encode(&[Record { scope: "a".into(), severity: Some(9), ..Record::default() }]);
+    let good = encode_records(&[Record { scope: "a".into(), severity: Some(9), ..Record::default() }]);
     // The same request twice, then a resource_logs whose length runs past the end.
     let bytes = [&good[..], &good[..], &[0x0a, 0x7f][..]].concat();
     let mut seen = 0;

@@ -415,8 +415,7 @@ struct Counters {
     records_spooled: AtomicU64,
     records_recovered: AtomicU64,
     records_redelivered: AtomicU64,
-    spool_corrupt_frames_open: AtomicU64,
-    spool_corrupt_frames_running: AtomicU64,
+    spool_corrupt_frames: AtomicU64,
     spool_write_errors: AtomicU64,
     spool_read_errors: AtomicU64,
     spool_bytes: AtomicU64,
@@ -451,7 +450,7 @@ impl Counters {
             records_spooled: get(&self.records_spooled),
             records_recovered: get(&self.records_recovered),
             records_redelivered: get(&self.records_redelivered),
-            spool_corrupt_frames: get(&self.spool_corrupt_frames_open) + get(&self.spool_corrupt_frames_running),
+            spool_corrupt_frames: get(&self.spool_corrupt_frames),
             spool_write_errors: get(&self.spool_write_errors),
             spool_read_errors: get(&self.spool_read_errors),
             spool_bytes: get(&self.spool_bytes),
@@ -652,9 +651,7 @@ impl OtlpExporterBuilder {
                 add(&counters.records_recovered, recovered.records);
                 add(&counters.records_redelivered, recovered.redelivered);
                 add(&counters.records_in_flight, recovered.records);
-                add(&counters.spool_corrupt_frames_open, recovered.corrupt_frames);
-                counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
-                counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+                worker::publish_spool(&counters, &spool);
                 Some(spool)
             }
             None => None,

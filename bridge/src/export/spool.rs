@@ -237,7 +237,7 @@ pub(crate) struct Spool {
     cache_limit: usize,
     /// Records in frames not acknowledged yet.
     pending_records: u64,
-    /// Frames skipped while reading (damaged after the open).
+    /// Frames cut off or skipped, at the open and while reading.
     corrupt_frames: u64,
     /// The end of what the open checked: damaged frames before it were
     /// counted then.
@@ -334,6 +334,7 @@ impl Spool {
             spool.segments.push_back(Segment { seq, len: scan.len });
         }
         spool.pending_records = recovered.records;
+        spool.corrupt_frames = recovered.corrupt_frames;
         spool.verified = spool.write_position();
         // Never write into a segment found on the disk: a new one, after
         // every sequence number the cursor or the directory has seen.
@@ -358,7 +359,8 @@ impl Spool {
         self.cache_bytes
     }
 
-    /// Frames skipped by the reader since the open (damaged while running).
+    /// Frames cut off or skipped: found at the open, and skipped by the
+    /// reader since (damaged while running).
     pub(crate) fn corrupt_frames(&self) -> u64 {
         self.corrupt_frames
     }

@@ -551,23 +551,20 @@ impl Worker {
     }
 
     fn sync_spool(&mut self) {
-        if let Some(spool) = self.spool.as_mut() {
-            if let Err(e) = spool.sync() {
-                add(&self.counters.spool_write_errors, 1);
-                write_raw_note(LABEL, format_args!("cannot sync the spool: {e}"));
-            }
-            self.counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
-            self.counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
-            self.counters.spool_corrupt_frames_running.store(spool.corrupt_frames(), Ordering::Relaxed);
+        if let Some(spool) = self.spool.as_mut()
+            && let Err(e) = spool.sync()
+        {
+            add(&self.counters.spool_write_errors, 1);
+            write_raw_note(LABEL, format_args!("cannot sync the spool: {e}"));
         }
+        self.publish_held();
     }
 
     /// The gauges: memory held, the spool's size and records.
     fn publish_held(&self) {
         self.counters.queue_bytes.store(self.queue.held(), Ordering::Relaxed);
         if let Some(spool) = &self.spool {
-            self.counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
-            self.counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+            publish_spool(&self.counters, spool);
         }
     }
 
@@ -580,6 +577,14 @@ impl Worker {
         let half = backoff / 2;
         half + half.mul_f64((self.rng >> 11) as f64 / (1u64 << 53) as f64)
     }
+}
+
+/// The spool's gauges: its size, its records not acknowledged, its damaged
+/// frames.
+pub(super) fn publish_spool(counters: &Counters, spool: &Spool) {
+    counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
+    counters.spool_records.store(spool.pending_records(), Ordering::Relaxed);
+    counters.spool_corrupt_frames.store(spool.corrupt_frames(), Ordering::Relaxed);
 }
 
 fn send(mut transport: Transport, body: Bytes) -> SendFuture {

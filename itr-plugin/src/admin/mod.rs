@@ -32,7 +32,7 @@ use tracing_subscriber::{Layer, registry::LookupSpan};
 pub use self::error::SetupError;
 use self::exporting::Exporting;
 use crate::{
-    config::{DEFAULT_DIRECTIVES, LevelSource, LogsConfig, Mode, SdkExporter, TelemetryConfig},
+    config::{LevelSource, LogsConfig, Mode, SdkExporter, TelemetryConfig},
     receiver::{InternalTelemetryReceiver, ReceiverMetrics, ReceiverSettings},
     telemetry::InternalTelemetry,
     zone::Zone,
@@ -740,40 +740,17 @@ fn console(logs: &LogsConfig) -> Destination {
 /// that does not parse is told on stderr, naming the variable, and the
 /// default applies.
 fn level_filter(logs: &LogsConfig) -> (DynamicFilter, LevelSource) {
-    let rust_log = match std::env::var("RUST_LOG") {
-        Ok(value) => Some(value),
-        Err(std::env::VarError::NotPresent) => None,
-        Err(std::env::VarError::NotUnicode(_)) => {
-            selftrace::raw::write_raw_note(
-                "selftrace-itr",
-                format_args!("RUST_LOG is not valid UTF-8; using the default level `{DEFAULT_DIRECTIVES}`"),
-            );
-            None
-        }
-    };
-    let default = || match DynamicFilter::with_directives(DEFAULT_DIRECTIVES) {
-        Ok((filter, _)) => filter,
-        Err(_) => DynamicFilter::new(LevelFilter::INFO).0,
-    };
+    // One reading of `RUST_LOG`, one default: the layer's own rule
+    // (`DynamicFilter::from_env`), with `level` first.
+    const LABEL: &str = "selftrace-itr";
+    let rust_log = selftrace::levels::read_rust_log(LABEL);
     match logs.level_source(rust_log.as_deref()) {
         LevelSource::Config(level) => (DynamicFilter::new(level).0, LevelSource::Config(level)),
-        LevelSource::Env(directives) => match DynamicFilter::with_directives(&directives) {
-            Ok((filter, _)) => (filter, LevelSource::Env(directives)),
-            Err(e) => {
-                let reason = match &e {
-                    LevelError::Directives { reason, .. } => reason.clone(),
-                    other => other.to_string(),
-                };
-                selftrace::raw::write_raw_note(
-                    "selftrace-itr",
-                    format_args!(
-                        "RUST_LOG={directives:?} is not a valid filter ({reason}); using the default level `{DEFAULT_DIRECTIVES}`"
-                    ),
-                );
-                (default(), LevelSource::Default)
-            }
+        LevelSource::Env(directives) => match DynamicFilter::from_rust_log(Some(&directives), LABEL) {
+            (filter, true) => (filter, LevelSource::Env(directives)),
+            (filter, false) => (filter, LevelSource::Default),
         },
-        _ => (default(), LevelSource::Default),
+        _ => (DynamicFilter::from_rust_log(None, LABEL).0, LevelSource::Default),
     }
 }
 

@@ -392,22 +392,23 @@ impl LogsInner {
 
     /// Buffers a record that belongs to no node (a third-party event the
     /// layer hands over, `Destination::Buffered`) in this thread's shared
-    /// buffer, under `scope`.
-    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(self: &Arc<Self>, scope: &str, record: &R) {
-        let refused = if self.shut_down.load(Ordering::Relaxed) {
-            DropReason::ShutDown
-        } else if matches!(self.output, Output::Channel(_)) {
-            // No handle whose records must stay in order across threads.
-            let last = AtomicUsize::new(0);
-            return self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
-        } else {
-            DropReason::Discarded
-        };
-        add(&self.counters.received, 1);
-        add(self.counters.dropped(refused), 1);
-        if refused != DropReason::Discarded {
-            raw_log(refused, scope, record);
+    /// buffer, under `scope`; refused (shut down, no channel to buffer for):
+    /// the reason, for the layer to count once.
+    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(
+        self: &Arc<Self>,
+        scope: &str,
+        record: &R,
+    ) -> Result<(), DropReason> {
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(DropReason::ShutDown);
         }
+        if !matches!(self.output, Output::Channel(_)) {
+            return Err(DropReason::Discarded);
+        }
+        // No handle whose records must stay in order across threads.
+        let last = AtomicUsize::new(0);
+        self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
+        Ok(())
     }
 
     /// Prints a record on the console, in the console format.

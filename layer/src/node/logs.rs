@@ -180,9 +180,13 @@ impl NodeLogs {
 
     /// Buffers a third-party event that belongs to no node
     /// (`Destination::Buffered`) in this thread's shared buffer, under
-    /// `scope`.
-    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(&self, scope: &str, record: &R) {
-        self.inner.log_unattributed(scope, record);
+    /// `scope`; the reason when refused, for the caller to count.
+    pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(
+        &self,
+        scope: &str,
+        record: &R,
+    ) -> Result<(), crate::DropReason> {
+        self.inner.log_unattributed(scope, record)
     }
 
     /// Where the path's flushed requests go.

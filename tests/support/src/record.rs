@@ -274,3 +274,39 @@ pub struct Decoded {
     /// `records`.
     pub services: Vec<String>,
 }
+
+/// The resource of [`encode_records`]' requests: two attributes.
+pub fn test_resource() -> selftrace::encoder::OtlpResource {
+    selftrace::encoder::OtlpResource::builder()
+        .with_attribute("service.name", "engine")
+        .with_attribute("host.cores", 2_i64)
+        .build()
+}
+
+/// The request `records` make, as one encoder writes them: what the
+/// decoder's and the SDK emitter's tests read.
+pub fn encode_records(records: &[Record]) -> Vec<u8> {
+    let mut encoder =
+        selftrace::encoder::StatefulOtlpEncoder::with_limits(selftrace::EncoderLimits::default(), test_resource());
+    for r in records {
+        encoder.encode_log_record(&r.scope, r).expect("record fits");
+    }
+    encoder.flush().as_bytes().to_vec()
+}
+
+/// The request `records` make with `flips` written over it, whole and cut
+/// at `cut`.
+pub fn corrupted(records: &[Record], flips: &[(prop::sample::Index, u8)], cut: prop::sample::Index) -> [Vec<u8>; 2] {
+    let mut bytes = encode_records(records);
+    for (at, byte) in flips {
+        let i = at.index(bytes.len());
+        bytes[i] = *byte;
+    }
+    let truncated = bytes[..cut.index(bytes.len() + 1)].to_vec();
+    [bytes, truncated]
+}
+
+/// Whether prost (`opentelemetry-proto`) accepts `bytes` as a request.
+pub fn prost_accepts(bytes: &[u8]) -> bool {
+    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(bytes).is_ok()
+}
