@@ -132,7 +132,8 @@
 #[cfg(feature = "export")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
 pub mod export;
-#[cfg(feature = "metrics")]
+// The counters of what the other features build: nothing without them.
+#[cfg(all(feature = "metrics", any(feature = "sdk", feature = "export")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod instruments;
 #[cfg(feature = "sdk")]
