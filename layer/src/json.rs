@@ -16,9 +16,14 @@
 //! * strings escaped per RFC 8259: `"`, `\` and every control character
 //!   (`\n`, `\t`, `\u0000`, ...); the rest is UTF-8 as it is.
 //!
-//! Lines are written straight from the encoded bytes ([`write_request`],
-//! through the zero-copy decoder) or from a record view
-//! ([`write_record`]), without an intermediate message.
+//! Lines are written straight from the encoded bytes, through the
+//! zero-copy decoder, without an intermediate message. There is one writer:
+//! every OTLP/JSON line selftrace prints (the layer's
+//! [`Destination::OtlpJson`](crate::Destination::OtlpJson), node logs
+//! printing in [`ConsoleFormat::OtlpJson`](crate::console::ConsoleFormat::OtlpJson),
+//! [`JsonLines`]) is a request encoded with its owner's resource and
+//! limits, then written by [`write_request`], so a record reads the same
+//! whichever way it went.
 
 use std::fmt::{self, Write as _};
 
@@ -27,8 +32,7 @@ use base64::Engine as _;
 use crate::{
     console::{ConsoleStream, print_line_to},
     decode::{DecodeError, DecodedRecord, DecodedResource, LogsRequest},
-    encoder::OtlpResource,
-    view::{AnyValue, CodeLocation, LogRecordView, MapView, RecordVisitor},
+    view::{AnyValue, LogRecordView, MapView, RecordVisitor},
 };
 
 /// Writes `bytes` (one `ExportLogsServiceRequest`) as one OTLP/JSON line,
@@ -130,48 +134,6 @@ fn write_checked(out: &mut dyn fmt::Write, request: &LogsRequest<'_>) -> Result<
     Ok(())
 }
 
-/// Writes one record as a request of its own, one OTLP/JSON line without
-/// the trailing newline: `resource` (as the encoder writes it) and the
-/// instrumentation scope `scope`. Values are written whole (no value limit
-/// applies, as on the text console); the record's code location comes first
-/// among its attributes.
-///
-/// # Errors
-///
-/// Only the errors `out` returns.
-pub fn write_record(
-    out: &mut dyn fmt::Write,
-    resource: &OtlpResource,
-    scope: &str,
-    record: &(impl LogRecordView + ?Sized),
-) -> fmt::Result {
-    out.write_str("{\"resourceLogs\":[{\"resource\":")?;
-    match DecodedResource::new(resource.encoded()) {
-        Ok(resource) => write_resource(out, &resource).map_err(|_| fmt::Error)?,
-        Err(_) => out.write_str("{}")?,
-    }
-    out.write_str(",\"scopeLogs\":[{\"scope\":{")?;
-    if !scope.is_empty() {
-        out.write_str("\"name\":")?;
-        string(out, scope)?;
-    }
-    out.write_str("},\"logRecords\":[")?;
-    let trace = record.trace_context();
-    let head = Head {
-        time: record.time_unix_nano().unwrap_or(0),
-        observed: record.observed_time_unix_nano().unwrap_or(0),
-        severity: record.severity().map_or(0, |s| s.number()),
-        severity_text: record.severity_text().unwrap_or(""),
-        event_name: record.event_name().unwrap_or(""),
-        flags: trace.map_or(0, |t| u32::from(t.flags)),
-        trace_id: trace.as_ref().map_or(&[][..], |t| &t.trace_id[..]),
-        span_id: trace.as_ref().map_or(&[][..], |t| &t.span_id[..]),
-        dropped: record.dropped_attributes_count(),
-    };
-    write_fields(out, &head, record, record.code_location()).map_err(|_| fmt::Error)?;
-    out.write_str("]}]}]}")
-}
-
 /// Prints `bytes` as one OTLP/JSON line on `stream` (under its lock, one
 /// write per 1 KiB, no allocation); returns how many records it holds.
 ///
@@ -190,17 +152,6 @@ pub fn print_request(bytes: &[u8], stream: ConsoleStream) -> Result<usize, Decod
 pub(crate) fn print_encoded(bytes: &crate::OtlpBytes, stream: ConsoleStream) {
     let request = LogsRequest::new(bytes.as_bytes());
     print_line_to(stream, |out| write_checked(out, &request).map_err(|_| fmt::Error));
-}
-
-/// Prints one record as an OTLP/JSON line on `stream` (see
-/// [`write_record`]).
-pub fn print_record(
-    resource: &OtlpResource,
-    scope: &str,
-    record: &(impl LogRecordView + ?Sized),
-    stream: ConsoleStream,
-) {
-    print_line_to(stream, |out| write_record(out, resource, scope, record));
 }
 
 /// A sink that prints each request as one OTLP/JSON line on a stream: a
@@ -287,91 +238,56 @@ fn write_resource(out: &mut dyn fmt::Write, resource: &DecodedResource<'_>) -> R
     Ok(())
 }
 
-/// The scalar fields of a record.
-struct Head<'a> {
-    time: u64,
-    observed: u64,
-    severity: i32,
-    severity_text: &'a str,
-    event_name: &'a str,
-    flags: u32,
-    trace_id: &'a [u8],
-    span_id: &'a [u8],
-    dropped: u32,
-}
-
 fn write_decoded(out: &mut dyn fmt::Write, record: &DecodedRecord<'_>) -> Result<(), Stop> {
-    let head = Head {
-        time: record.time_unix_nano().unwrap_or(0),
-        observed: record.observed_time_unix_nano().unwrap_or(0),
-        severity: record.severity_number(),
-        severity_text: record.severity_text_field(),
-        event_name: record.event_name().unwrap_or(""),
-        flags: record.flags(),
-        trace_id: record.trace_id(),
-        span_id: record.span_id(),
-        dropped: record.dropped_attributes_count(),
-    };
-    write_fields(out, &head, record, None)
-}
-
-fn write_fields(
-    out: &mut dyn fmt::Write,
-    head: &Head<'_>,
-    record: &(impl LogRecordView + ?Sized),
-    location: Option<CodeLocation<'_>>,
-) -> Result<(), Stop> {
     out.write_char('{')?;
     let mut first = true;
-    if head.time != 0 {
+    let time = record.time_unix_nano().unwrap_or(0);
+    if time != 0 {
         key(out, &mut first, "timeUnixNano")?;
-        write!(out, "\"{}\"", head.time)?;
+        write!(out, "\"{time}\"")?;
     }
-    if head.observed != 0 {
+    let observed = record.observed_time_unix_nano().unwrap_or(0);
+    if observed != 0 {
         key(out, &mut first, "observedTimeUnixNano")?;
-        write!(out, "\"{}\"", head.observed)?;
+        write!(out, "\"{observed}\"")?;
     }
-    if head.severity != 0 {
+    if record.severity_number() != 0 {
         key(out, &mut first, "severityNumber")?;
-        write!(out, "{}", head.severity)?;
+        write!(out, "{}", record.severity_number())?;
     }
-    if !head.severity_text.is_empty() {
+    if !record.severity_text_field().is_empty() {
         key(out, &mut first, "severityText")?;
-        string(out, head.severity_text)?;
+        string(out, record.severity_text_field())?;
     }
-    if !head.event_name.is_empty() {
+    if let Some(name) = record.event_name().filter(|name| !name.is_empty()) {
         key(out, &mut first, "eventName")?;
-        string(out, head.event_name)?;
+        string(out, name)?;
     }
-    // The body first (a view may visit it after attributes), then the
+    // The body first (the record may hold it after attributes), then the
     // attributes: two visits.
     let mut body = Body { out: &mut *out, first: &mut first, result: Ok(()) };
     record.visit(&mut body);
     body.result?;
     let mut attributes = Attributes::new(out, !first);
-    if let Some(location) = location {
-        location.visit(&mut attributes);
-    }
     record.visit(&mut attributes);
-    let dropped = head.dropped.saturating_add(attributes.dropped);
     if !attributes.finish()? {
         first = false;
     }
-    if dropped != 0 {
+    if record.dropped_attributes_count() != 0 {
         key(out, &mut first, "droppedAttributesCount")?;
-        write!(out, "{dropped}")?;
+        write!(out, "{}", record.dropped_attributes_count())?;
     }
-    if head.flags != 0 {
+    if record.flags() != 0 {
         key(out, &mut first, "flags")?;
-        write!(out, "{}", head.flags)?;
+        write!(out, "{}", record.flags())?;
     }
-    if !head.trace_id.is_empty() {
+    if !record.trace_id().is_empty() {
         key(out, &mut first, "traceId")?;
-        hex(out, head.trace_id)?;
+        hex(out, record.trace_id())?;
     }
-    if !head.span_id.is_empty() {
+    if !record.span_id().is_empty() {
         key(out, &mut first, "spanId")?;
-        hex(out, head.span_id)?;
+        hex(out, record.span_id())?;
     }
     out.write_char('}')?;
     Ok(())
@@ -401,12 +317,10 @@ impl RecordVisitor for Body<'_> {
     fn visit_attribute(&mut self, _: &str, _: AnyValue<'_>) {}
 }
 
-/// Writes `"attributes":[...]` when there is at least one, and remembers
-/// the attributes a view reports as left out.
+/// Writes `"attributes":[...]` when there is at least one.
 struct Attributes<'o> {
     out: &'o mut dyn fmt::Write,
     count: usize,
-    dropped: u32,
     result: fmt::Result,
     /// Whether the key must be preceded by a comma.
     after: bool,
@@ -414,7 +328,7 @@ struct Attributes<'o> {
 
 impl<'o> Attributes<'o> {
     fn new(out: &'o mut dyn fmt::Write, after: bool) -> Self {
-        Self { out, count: 0, dropped: 0, result: Ok(()), after }
+        Self { out, count: 0, result: Ok(()), after }
     }
 
     fn entry(&mut self, key: &str, value: AnyValue<'_>) {
@@ -449,9 +363,6 @@ impl RecordVisitor for Attributes<'_> {
     fn visit_body(&mut self, _: AnyValue<'_>) {}
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
         self.entry(key, value);
-    }
-    fn visit_dropped_attributes(&mut self, count: u32) {
-        self.dropped = self.dropped.saturating_add(count);
     }
 }
 

@@ -23,7 +23,7 @@ use std::{
     cell::RefCell,
     rc::{Rc, Weak as RcWeak},
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard, TryLockError, Weak,
         atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     },
 };
@@ -112,6 +112,8 @@ pub(crate) struct LogsInner {
     span_fields: Option<SpanFields>,
     /// How records printed on the console are written.
     console_format: ConsoleFormat,
+    /// Encodes the records printed as OTLP/JSON (made on first use).
+    json_encoder: Mutex<Option<StatefulOtlpEncoder>>,
     pub(super) shut_down: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
@@ -177,6 +179,7 @@ impl LogsInner {
         });
         LogsInner {
             console_format,
+            json_encoder: Mutex::default(),
             output,
             limits,
             resource,
@@ -304,10 +307,8 @@ impl LogsInner {
                 (NodeLogger::Console, _) | (NodeLogger::Default, Output::Console(_)) => {
                     if let Some(summary) = &summary {
                         self.print(node.id(), summary);
-                        self.delivered();
                     }
-                    self.print(node.id(), record);
-                    return self.delivered();
+                    return self.print(node.id(), record);
                 }
                 (NodeLogger::Raw, _) => {
                     if let Some(summary) = &summary {
@@ -392,8 +393,8 @@ impl LogsInner {
 
     /// Buffers a record that belongs to no node (a third-party event the
     /// layer hands over, `Destination::Buffered`) in this thread's shared
-    /// buffer, under `scope`; refused (shut down, no channel to buffer for):
-    /// the reason, for the layer to count once.
+    /// buffer, under `scope`, or prints it where the path prints; refused
+    /// (shut down, a `Noop` path): the reason, for the layer to count once.
     pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(
         self: &Arc<Self>,
         scope: &str,
@@ -402,8 +403,13 @@ impl LogsInner {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(DropReason::ShutDown);
         }
-        if !matches!(self.output, Output::Channel(_)) {
-            return Err(DropReason::Discarded);
+        match self.output {
+            Output::Channel(_) => {}
+            Output::Console(_) => {
+                self.print(scope, record);
+                return Ok(());
+            }
+            Output::Noop => return Err(DropReason::Discarded),
         }
         // No handle whose records must stay in order across threads.
         let last = AtomicUsize::new(0);
@@ -411,12 +417,46 @@ impl LogsInner {
         Ok(())
     }
 
-    /// Prints a record on the console, in the console format.
+    /// Prints a record on the console, in the console format, counted:
+    /// text straight from the record; OTLP/JSON from the record encoded with
+    /// the path's resource and limits, written by the one JSON writer (the
+    /// layer's `Destination::OtlpJson` prints the same line).
     fn print<R: LogRecordView + ?Sized>(&self, scope: &str, record: &R) {
-        match self.console_format {
-            ConsoleFormat::OtlpJson(stream) => json::print_record(&self.resource, scope, record, stream),
-            _ => console::print_console_line(scope, record),
+        let ConsoleFormat::OtlpJson(stream) = self.console_format else {
+            console::print_console_line(scope, record);
+            return self.delivered();
+        };
+        let encode = |encoder: &mut StatefulOtlpEncoder| {
+            let cut = encoder.encode_log_record(scope, record);
+            (encoder.flush(), cut)
+        };
+        // Taken by another thread (or by this one, from a value's `Debug`
+        // that logs): an encoder of its own for this record.
+        let (request, cut) = match self.json_encoder.try_lock() {
+            Ok(mut encoder) => encode(encoder.get_or_insert_with(|| self.json_encoder())),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                let mut encoder = poisoned.into_inner();
+                encoder.as_mut().map(StatefulOtlpEncoder::clear);
+                encode(encoder.get_or_insert_with(|| self.json_encoder()))
+            }
+            Err(TryLockError::WouldBlock) => encode(&mut self.json_encoder()),
+        };
+        match cut {
+            Ok(cut) => {
+                json::print_encoded(&request, stream);
+                add(&self.counters.truncated_values, u64::from(cut));
+                self.delivered();
+            }
+            Err(_) => {
+                add(&self.counters.received, 1);
+                add(self.counters.dropped(DropReason::RecordTooLarge), 1);
+                raw_log(DropReason::RecordTooLarge, scope, record);
+            }
         }
+    }
+
+    fn json_encoder(&self) -> StatefulOtlpEncoder {
+        StatefulOtlpEncoder::with_limits(self.limits, self.resource.clone())
     }
 
     /// Counts a record that went out synchronously (console, raw logger).
@@ -431,10 +471,7 @@ impl LogsInner {
     pub(crate) fn divert<R: LogRecordView + ?Sized>(&self, logger: NodeLogger, node: &Node, record: &R) {
         let error = record.severity().is_some_and(|s| s.number() >= 17);
         match logger {
-            NodeLogger::Console if error => {
-                self.print(node.id(), record);
-                self.delivered();
-            }
+            NodeLogger::Console if error => self.print(node.id(), record),
             NodeLogger::Raw if error => {
                 raw_record(node.id(), record);
                 self.delivered();
