@@ -10,16 +10,16 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de};
 
 /// The largest queue, batch or count the configuration accepts.
-pub const MAX_COUNT: usize = 1_000_000;
+pub(crate) const MAX_COUNT: usize = 1_000_000;
 
 /// The largest buffer or byte budget the configuration accepts (256 MiB).
-pub const MAX_BYTES: usize = 256 << 20;
+pub(crate) const MAX_BYTES: usize = 256 << 20;
 
 /// The shortest flush interval (1 ms).
-pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The longest flush interval (1 h).
-pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`: a number and one of `ns`,
 /// `us`, `ms`, `s`, `m`, `h`.
@@ -81,10 +81,10 @@ pub(crate) fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
 }
 
 /// The smallest spool the configuration accepts (64 KiB).
-pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
+pub(crate) const MIN_SPOOL_BYTES: u64 = 64 << 10;
 
 /// The largest spool the configuration accepts (1 TiB).
-pub const MAX_SPOOL_BYTES: u64 = 1 << 40;
+pub(crate) const MAX_SPOOL_BYTES: u64 = 1 << 40;
 
 /// A spool size within [`MIN_SPOOL_BYTES`]..=[`MAX_SPOOL_BYTES`], when the
 /// key may be left out.

@@ -124,7 +124,7 @@
 //! `Console` or `Raw` at ERROR only for debugging; asking for the `Default`
 //! logger there is a [`ZoneError`](crate::zone::ZoneError) naming the node. Library events in their
 //! scopes follow the same logger, and the transport crates
-//! ([`TRANSPORT_TARGETS`](crate::zone::TRANSPORT_TARGETS)) are discarded there, and on the layer in every
+//! ([`TRANSPORT_TARGETS`](selftrace::TRANSPORT_TARGETS)) are discarded there, and on the layer in every
 //! mode that exports over the network (`logs.transport`,
 //! [`TransportConfig`](crate::config::TransportConfig)). The receiver runs its own
 //! loop in its node's scope.
@@ -164,7 +164,7 @@
 //! The minimum supported Rust version is 1.89.
 
 mod admin;
-pub mod bounds;
+mod bounds;
 pub mod config;
 #[cfg(feature = "metrics")]
 pub mod instruments;

@@ -17,10 +17,7 @@ use tracing_core::LevelFilter;
 
 use crate::receiver::PipelineLogger;
 
-/// The transport crates whose events are discarded inside the zone by
-/// default (an exporter's HTTP or gRPC client logs on every batch), and out
-/// of every exporting destination.
-pub use selftrace::TRANSPORT_TARGETS;
+use selftrace::TRANSPORT_TARGETS;
 
 /// The zone of a pipeline graph: the receivers and every node downstream of them.
 ///

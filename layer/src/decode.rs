@@ -11,7 +11,7 @@
 //!
 //! The bytes are treated as hostile. A record is checked whole (every field,
 //! every nested value, UTF-8 of every string, the lengths of trace and span
-//! ids, a nesting depth of at most [`MAX_NESTING_DEPTH`]) before it is handed
+//! ids, a nesting depth of at most 32) before it is handed
 //! out; a problem gives a [`DecodeError`] with the byte offset where it was
 //! found, never a panic. Every step consumes input and recursion is bounded
 //! by the depth limit, so time is linear in the input and the stack is
@@ -48,6 +48,7 @@ use crate::{
 
 /// How deeply `AnyValue`s may nest (arrays and maps inside values) before a
 /// request is rejected. The selftrace encoder nests at most 16 deep.
+#[doc(hidden)]
 pub const MAX_NESTING_DEPTH: usize = 32;
 
 // === impl DecodeError ===
@@ -89,7 +90,7 @@ pub enum DecodeErrorKind {
         /// Its length in bytes.
         len: usize,
     },
-    /// Values nested deeper than [`MAX_NESTING_DEPTH`].
+    /// Values nested deeper than 32.
     TooDeep,
 }
 
@@ -531,7 +532,7 @@ impl<'a> LogsRequest<'a> {
     }
 
     /// The request's `ResourceLogs`, in order.
-    pub fn resource_logs(&self) -> ResourceLogsIter<'a> {
+    pub fn resource_logs(&self) -> impl Iterator<Item = Result<ResourceLogs<'a>, DecodeError>> + Clone + use<'a> {
         ResourceLogsIter { fields: Repeated::new(self.msg) }
     }
 
@@ -558,7 +559,7 @@ impl<'a> LogsRequest<'a> {
 
 /// The `ResourceLogs` of a [`LogsRequest`].
 #[derive(Clone, Debug)]
-pub struct ResourceLogsIter<'a> {
+struct ResourceLogsIter<'a> {
     fields: Repeated<'a>,
 }
 
@@ -607,7 +608,7 @@ impl<'a> ResourceLogs<'a> {
     }
 
     /// The `ScopeLogs`, in order.
-    pub fn scope_logs(&self) -> ScopeLogsIter<'a> {
+    pub fn scope_logs(&self) -> impl Iterator<Item = Result<ScopeLogs<'a>, DecodeError>> + Clone + use<'a> {
         ScopeLogsIter { fields: Repeated::new(self.msg) }
     }
 }
@@ -695,7 +696,7 @@ impl MapView for DecodedResource<'_> {
 
 /// The `ScopeLogs` of a [`ResourceLogs`].
 #[derive(Clone, Debug)]
-pub struct ScopeLogsIter<'a> {
+struct ScopeLogsIter<'a> {
     fields: Repeated<'a>,
 }
 
@@ -776,19 +777,20 @@ impl<'a> ScopeLogs<'a> {
     }
 
     /// The records, in order; each is checked whole before it is returned.
-    pub fn records(&self) -> RecordsIter<'a> {
+    pub fn records(&self) -> impl Iterator<Item = Result<DecodedRecord<'a>, DecodeError>> + Clone + use<'a> {
         RecordsIter { fields: Repeated::new(self.msg) }
     }
 
     /// Reads each record once, checking it while `sink` visits it: for each
-    /// record [`RecordSink::begin`], its attributes and body, then
-    /// [`RecordSink::end`] with the record once it is found whole. A record
+    /// record `RecordSink::begin`, its attributes and body, then
+    /// `RecordSink::end` with the record once it is found whole. A record
     /// found malformed half-way gets no `end`: what the sink built for it
     /// must be discarded.
     ///
     /// # Errors
     ///
     /// The first problem found; the records before it were ended.
+    #[doc(hidden)]
     pub fn try_for_each_record(&self, sink: &mut impl RecordSink) -> Result<usize, DecodeError> {
         let mut count = 0;
         let mut cur = Cursor::new(self.msg);
@@ -808,7 +810,9 @@ impl<'a> ScopeLogs<'a> {
     }
 }
 
-/// What [`ScopeLogs::try_for_each_record`] hands each record to.
+/// What `ScopeLogs::try_for_each_record` hands each record to (the SDK
+/// bridge's emitter): plumbing, outside semver.
+#[doc(hidden)]
 pub trait RecordSink: RecordVisitor {
     /// A record starts: what was built for a record that did not end is
     /// discarded.
@@ -819,7 +823,7 @@ pub trait RecordSink: RecordVisitor {
 
 /// The records of a [`ScopeLogs`].
 #[derive(Clone, Debug)]
-pub struct RecordsIter<'a> {
+struct RecordsIter<'a> {
     fields: Repeated<'a>,
 }
 

@@ -25,7 +25,7 @@
 //! (the name Vector's `tracing-limit` uses), read once, at its first event
 //! past the budget.
 //!
-//! The keys live in a table of [`MAX_FLOOD_KEYS`] entries per layer and per
+//! The keys live in a table of 512 entries per layer and per
 //! node logs, made at build, with no lock: an entry is claimed with one
 //! compare-and-swap, and counted with relaxed atomics of its own cache line.
 //! A key that finds no free entry near its place (the table is full), or
@@ -57,7 +57,7 @@ use crate::view::{AnyValue, LogRecordView, RecordVisitor, Severity};
 pub const OPT_OUT_FIELD: &str = "internal_log_rate_limit";
 
 /// How many keys (callsite and node) a layer or a node logs tracks at most.
-pub const MAX_FLOOD_KEYS: usize = 512;
+pub(crate) const MAX_FLOOD_KEYS: usize = 512;
 
 /// The attribute of a summary with how many events it stands for.
 pub const SUPPRESSED_COUNT: &str = "selftrace.suppressed.count";

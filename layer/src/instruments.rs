@@ -7,7 +7,7 @@
 //! collects: registering costs the event path nothing (no allocation, no
 //! atomic more).
 //!
-//! Names are under [`PREFIX`] (`selftrace.`); monotonic counts are
+//! Names are under `selftrace.`; monotonic counts are
 //! `ObservableCounter<u64>`, levels that go up and down (queues, buffers)
 //! `ObservableGauge<u64>`; units follow the semantic conventions
 //! (`{record}`, `{request}`, `By`). Drops are one instrument with a
@@ -37,7 +37,7 @@
 //! The `telemetry.*` names are the design's own list for the node logs.
 //! `selftrace-itr` adds each receiver's (attribute `receiver`) and
 //! `selftrace-bridge` the SDK bridge's and each native exporter's, with the
-//! same [`counter`] and [`gauge`] helpers.
+//! same helpers.
 //!
 //! # Examples
 //!
@@ -66,15 +66,14 @@ use crate::{
     node::NodeLogs,
 };
 
-/// The prefix of every instrument's name.
-pub const PREFIX: &str = "selftrace";
-
 /// What an instrument's callback reports: `observe(value, attributes)` once
 /// per series.
+#[doc(hidden)]
 pub type Observe<'a> = &'a mut dyn FnMut(u64, &[KeyValue]);
 
 /// One counter read off a snapshot `T`: its name, unit, description and
 /// value (see [`counters`]).
+#[doc(hidden)]
 pub type Field<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
 /// Reads a snapshot at collection: what the callbacks of [`counters`] share.
@@ -83,6 +82,7 @@ pub type Read<T> = std::sync::Arc<dyn Fn() -> T + Send + Sync>;
 
 /// Registers one [`counter`] per field of `fields`, each reading `read()`
 /// and reporting one series with `attributes`.
+#[doc(hidden)]
 pub fn counters<T: 'static>(
     meter: &Meter,
     read: &Read<T>,
@@ -97,6 +97,7 @@ pub fn counters<T: 'static>(
 
 /// Registers a monotonic counter (`ObservableCounter<u64>`) named `name`
 /// whose callback hands `read` the observer at each collection.
+#[doc(hidden)]
 pub fn counter(
     meter: &Meter,
     name: impl Into<Cow<'static, str>>,
@@ -114,6 +115,7 @@ pub fn counter(
 
 /// Registers a gauge (`ObservableGauge<u64>`): a level that goes up and
 /// down (a queue, a buffer), read as [`counter`] reads.
+#[doc(hidden)]
 pub fn gauge(
     meter: &Meter,
     name: impl Into<Cow<'static, str>>,
@@ -138,6 +140,7 @@ fn callback(
 }
 
 /// `attributes` with `reason` added: one series per [`DropReason`].
+#[doc(hidden)]
 pub fn by_reason(observe: Observe<'_>, attributes: &[KeyValue], count: impl Fn(DropReason) -> u64) {
     let mut with_reason = Vec::with_capacity(attributes.len() + 1);
     with_reason.extend_from_slice(attributes);

@@ -53,13 +53,17 @@ use crate::{
 };
 
 /// Default [`SpanFields::max_fields`].
+#[doc(hidden)]
 pub const DEFAULT_MAX_SPAN_FIELDS: usize = 32;
 /// The largest [`SpanFields::max_fields`] accepted.
+#[doc(hidden)]
 pub const MAX_SPAN_FIELDS: usize = 64;
 /// Default [`SpanFields::max_bytes`].
+#[doc(hidden)]
 pub const DEFAULT_MAX_SPAN_FIELD_BYTES: usize = 4096;
 /// The largest [`SpanFields::max_bytes`] accepted (a record's own limit
 /// bounds it too).
+#[doc(hidden)]
 pub const MAX_SPAN_FIELD_BYTES: usize = 1 << 20;
 
 /// Which spans' fields a record carries, and how many.
@@ -124,8 +128,8 @@ impl SpanFields {
         Self { names: Some(names), ..Self::all() }
     }
 
-    /// At most `max_fields` span fields (1..=[`MAX_SPAN_FIELDS`]) and
-    /// `max_bytes` of them encoded (1..=[`MAX_SPAN_FIELD_BYTES`]) per
+    /// At most `max_fields` span fields (1..=64) and
+    /// `max_bytes` of them encoded (1..=1 MiB) per
     /// record.
     ///
     /// # Errors

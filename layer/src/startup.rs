@@ -61,6 +61,7 @@ pub const DEFAULT_STARTUP_BUFFER_BYTES: usize = 1 << 20;
 
 /// The scope of the record that counts the events a startup buffer had no
 /// room for.
+#[doc(hidden)]
 pub const OVERFLOW_SCOPE: &str = "selftrace";
 /// Its event name.
 pub const OVERFLOW_EVENT: &str = "selftrace.startup_buffer.overflow";

@@ -355,11 +355,11 @@ impl CodeLocation<'_> {
 }
 
 /// The attribute key of the source file.
-pub const CODE_FILE_PATH: &str = "code.file.path";
+pub(crate) const CODE_FILE_PATH: &str = "code.file.path";
 /// The attribute key of the line.
-pub const CODE_LINE_NUMBER: &str = "code.line.number";
+pub(crate) const CODE_LINE_NUMBER: &str = "code.line.number";
 /// The attribute key of the module path.
-pub const CODE_MODULE_NAME: &str = "code.module.name";
+pub(crate) const CODE_MODULE_NAME: &str = "code.module.name";
 
 /// A read-only view of one log record, shaped after the OTLP `LogRecord`.
 ///
@@ -423,7 +423,7 @@ pub trait LogRecordView {
     /// [`event_name`] are always the same (a `tracing` callsite), or `None`
     /// (the default). The encoder reads and encodes those two once per
     /// identity and copies them after (a bounded cache, see
-    /// [`MAX_CACHED_CALLSITES`](crate::encoder::MAX_CACHED_CALLSITES)):
+    /// 512):
     /// records with the same identity and different texts would be encoded
     /// with the first one's.
     ///

@@ -16,13 +16,13 @@
 //! [`node_logs`](OtlpExporter::node_logs) encode into per-thread buffers
 //! ([`selftrace::Destination::Buffered`]): one request per full buffer (64
 //! KiB by default) instead of one per event. The exporter flushes every
-//! thread's buffer every [`DEFAULT_MAX_DELAY`] and at shutdown, straight
+//! thread's buffer every 1 s and at shutdown, straight
 //! into its batcher (its own flush is never refused by its own channel); a
 //! thread flushes its own into the channel when it is full and when it
 //! ends.
 //!
-//! A batch is sent as soon as it holds [`DEFAULT_MAX_BATCH_RECORDS`] records
-//! or [`DEFAULT_MAX_BATCH_BYTES`] bytes; every [`DEFAULT_MAX_DELAY`] the
+//! A batch is sent as soon as it holds 512 records
+//! or 1 MiB bytes; every 1 s the
 //! buffers are flushed and everything pending is sent (each settable on the
 //! builder), so no request waits longer. Requests are merged by [`selftrace::batch::Batcher`]: one
 //! `ResourceLogs` per resource, one `ScopeLogs` per run of a scope, the
@@ -31,11 +31,11 @@
 //! # Bounded, never blocking
 //!
 //! Memory is at most the per-thread buffers (threads × buffer capacity)
-//! plus [`DEFAULT_MAX_QUEUE_BYTES`] (see
+//! plus 32 MiB (see
 //! [`with_max_queue_bytes`](OtlpExporterBuilder::with_max_queue_bytes)):
 //! the requests in the channel, the batch being built, the batches waiting
 //! for their turn or for a retry, the one in flight. The channel also holds
-//! at most [`DEFAULT_EXPORT_CHANNEL_CAPACITY`] requests. The worker keeps
+//! at most 2048 requests. The worker keeps
 //! taking requests while a batch is sent or waits to be retried; producers
 //! never wait: a request refused for lack of room is counted
 //! ([`ExporterMetrics::dropped_queue_full`]) by the exporter and by the
@@ -46,7 +46,7 @@
 //! Off by default. With [`with_spool`](OtlpExporterBuilder::with_spool),
 //! batches are sent as without one, and every
 //! [`with_spool_sync`](OtlpExporterBuilder::with_spool_sync) interval
-//! (default [`DEFAULT_SPOOL_SYNC`]) what is not acknowledged yet (the batch
+//! (default 500 ms) what is not acknowledged yet (the batch
 //! in flight, the batches waiting) is written to a spool directory and
 //! flushed to the disk (`fdatasync`), then sent from there, in order, one at
 //! a time. Batches the endpoint acknowledges within the interval never touch
@@ -57,7 +57,7 @@
 //!   (the retry policy's `max_elapsed` does not apply), while new batches go
 //!   to the disk: an outage loses nothing until the spool holds
 //!   [`with_spool_max_bytes`](OtlpExporterBuilder::with_spool_max_bytes)
-//!   (default [`DEFAULT_SPOOL_MAX_BYTES`]); past it the newest batches are
+//!   (default 1 GiB); past it the newest batches are
 //!   refused and counted ([`ExporterMetrics::dropped_spool_full`]), the
 //!   oldest kept. Memory stays within the cap above.
 //! * **Restarts and crashes**: a new exporter on the same directory sends
@@ -172,13 +172,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use config::{
-    Compression, ConfigError, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT,
-    OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_LOGS_COMPRESSION, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_HEADERS,
-    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TIMEOUT, Protocol,
-};
+pub use config::{Compression, ConfigError, Protocol};
 use selftrace::{
     Destination, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
     OtlpTracingLayerBuilder, TrySendError,
@@ -198,23 +192,23 @@ use self::{
 };
 
 /// Default most records in one batch (the SDK's `BatchLogProcessor`'s).
-pub const DEFAULT_MAX_BATCH_RECORDS: u64 = 512;
+pub(crate) const DEFAULT_MAX_BATCH_RECORDS: u64 = 512;
 /// Default most bytes in one batch (1 MiB).
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
 /// Default longest a request waits for its batch to fill.
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// Default capacity of the exporter's channel, in requests.
-pub const DEFAULT_EXPORT_CHANNEL_CAPACITY: usize = 2048;
+pub(crate) const DEFAULT_EXPORT_CHANNEL_CAPACITY: usize = 2048;
 /// Default most bytes the exporter holds in memory (32 MiB): requests in
 /// its channel, the batch being built, batches waiting, the one in flight.
-pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 32 << 20;
+pub(crate) const DEFAULT_MAX_QUEUE_BYTES: u64 = 32 << 20;
 /// Default most bytes a spool holds on disk (1 GiB).
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+pub(crate) const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 /// Default interval between syncs of a spool to the disk (500 ms, Vector's
 /// disk buffer's): what a crash can lose.
-pub const DEFAULT_SPOOL_SYNC: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_SPOOL_SYNC: Duration = Duration::from_millis(500);
 /// Default time [`OtlpExporter::shutdown`] gives what is left to be sent.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 const LABEL: &str = "otlp_export";
 
@@ -522,7 +516,7 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// The longest one request may take (default [`DEFAULT_TIMEOUT`]); one
+    /// The longest one request may take (default 10 s); one
     /// that takes longer is retried.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
@@ -536,13 +530,13 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// Most records in one batch (default [`DEFAULT_MAX_BATCH_RECORDS`]).
+    /// Most records in one batch (default 512).
     pub fn with_max_batch_records(mut self, records: u64) -> Self {
         self.max_batch_records = records;
         self
     }
 
-    /// Most bytes in one batch (default [`DEFAULT_MAX_BATCH_BYTES`]); a
+    /// Most bytes in one batch (default 1 MiB); a
     /// single larger request goes alone.
     pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
         self.max_batch_bytes = bytes;
@@ -550,7 +544,7 @@ impl OtlpExporterBuilder {
     }
 
     /// Longest a request waits for its batch to fill, and how often the
-    /// per-thread buffers are flushed (default [`DEFAULT_MAX_DELAY`]; at
+    /// per-thread buffers are flushed (default 1 s; at
     /// least 1 ms).
     pub fn with_max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
@@ -558,14 +552,14 @@ impl OtlpExporterBuilder {
     }
 
     /// The channel holds at most `capacity` requests (default
-    /// [`DEFAULT_EXPORT_CHANNEL_CAPACITY`]).
+    /// 2048).
     pub fn with_channel_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// The most bytes the exporter holds in memory (default
-    /// [`DEFAULT_MAX_QUEUE_BYTES`]): requests in its channel, the batch
+    /// 32 MiB): requests in its channel, the batch
     /// being built, batches waiting (for their turn, for a retry), the one
     /// in flight, and with a spool the frames kept to save reading them
     /// back. A request that would pass it is refused and counted
@@ -591,7 +585,7 @@ impl OtlpExporterBuilder {
     }
 
     /// The most bytes the spool holds on disk (default
-    /// [`DEFAULT_SPOOL_MAX_BYTES`]); past it, new batches are refused and
+    /// 1 GiB); past it, new batches are refused and
     /// counted ([`ExporterMetrics::dropped_spool_full`]). Without
     /// [`with_spool`](Self::with_spool), it does nothing.
     pub fn with_spool_max_bytes(mut self, bytes: u64) -> Self {
@@ -602,7 +596,7 @@ impl OtlpExporterBuilder {
     }
 
     /// How often what is not acknowledged is written to the spool and
-    /// flushed to the disk (default [`DEFAULT_SPOOL_SYNC`]): what a crash
+    /// flushed to the disk (default 500 ms): what a crash
     /// can lose. Without
     /// [`with_spool`](Self::with_spool), it does nothing.
     pub fn with_spool_sync(mut self, interval: Duration) -> Self {
@@ -620,7 +614,7 @@ impl OtlpExporterBuilder {
     }
 
     /// How long [`OtlpExporter::shutdown`] waits for what is left (default
-    /// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    /// 5 s).
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self

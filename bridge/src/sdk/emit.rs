@@ -23,7 +23,7 @@ use super::{
 use selftrace::decode::{DecodeError, DecodedRecord, LogsRequest, RecordSink};
 
 /// Default bound of [`SdkEmitter`]'s logger cache, in scopes.
-pub const DEFAULT_MAX_LOGGERS: usize = 1024;
+pub(crate) const DEFAULT_MAX_LOGGERS: usize = 1024;
 
 // === impl SdkEmitter ===
 
@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_LOGGERS: usize = 1024;
 /// `Logger::create_log_record` / `LogRecord` setters, as
 /// `opentelemetry-appender-tracing` does for live events.
 ///
-/// One logger per scope name is cached (at most [`DEFAULT_MAX_LOGGERS`], or
+/// One logger per scope name is cached (at most 1024, or
 /// the bound given to [`with_max_loggers`](Self::with_max_loggers); past it,
 /// a group of records gets a logger of its own, counted in
 /// [`BridgeMetrics::uncached_loggers`]).

@@ -13,13 +13,13 @@ use opentelemetry::Key;
 /// How many distinct strings (event names, attribute keys, scope names,
 /// severity texts) the process may intern for the SDK's `&'static str`
 /// setters, all bridges together.
-pub const MAX_INTERNED_STRINGS: usize = 8192;
+pub(super) const MAX_INTERNED_STRINGS: usize = 8192;
 
 /// How many bytes those interned strings may take, all bridges together.
-pub const MAX_INTERNED_BYTES: usize = 512 * 1024;
+pub(super) const MAX_INTERNED_BYTES: usize = 512 * 1024;
 
 /// The longest string that is interned; longer ones are never interned.
-pub const MAX_INTERNED_LEN: usize = 256;
+pub(super) const MAX_INTERNED_LEN: usize = 256;
 
 // === interning ===
 

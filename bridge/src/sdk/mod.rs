@@ -28,13 +28,9 @@ use selftrace::{
     DEFAULT_CHANNEL_CAPACITY, Destination, NodeLogs, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
 };
 
+pub(crate) use self::emit::DEFAULT_MAX_LOGGERS;
 use self::{consumer::Consumer, metrics::BridgeCounters};
-pub use self::{
-    emit::{DEFAULT_MAX_LOGGERS, SdkEmitter},
-    error::BridgeError,
-    intern::{MAX_INTERNED_BYTES, MAX_INTERNED_LEN, MAX_INTERNED_STRINGS},
-    metrics::BridgeMetrics,
-};
+pub use self::{emit::SdkEmitter, error::BridgeError, metrics::BridgeMetrics};
 
 // === impl SdkBridgeBuilder ===
 
@@ -50,6 +46,7 @@ pub struct SdkBridgeBuilder {
 /// Default records emitted between two waits for the provider
 /// ([`SdkBridgeBuilder::with_flush_every`]): the SDK `BatchLogProcessor`'s
 /// default export batch, a quarter of its default queue (2048).
+#[doc(hidden)]
 pub const DEFAULT_FLUSH_EVERY: usize = 512;
 
 impl SdkBridgeBuilder {
@@ -62,14 +59,14 @@ impl SdkBridgeBuilder {
     }
 
     /// Caches at most `max_loggers` SDK loggers, one per scope name (default
-    /// [`DEFAULT_MAX_LOGGERS`]).
+    /// 1024).
     pub fn with_max_loggers(mut self, max_loggers: usize) -> Self {
         self.max_loggers = max_loggers;
         self
     }
 
     /// Waits for the provider to export what it holds (`force_flush`) after
-    /// every `records` records emitted (default [`DEFAULT_FLUSH_EVERY`]; 0
+    /// every `records` records emitted (default 512; 0
     /// never waits).
     ///
     /// The SDK's `BatchLogProcessor` drops records silently when its queue

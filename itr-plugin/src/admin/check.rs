@@ -62,8 +62,7 @@ pub(super) fn transport_is_not_exported(logs: &LogsConfig, exports: bool) -> Res
 pub(super) fn limits(logs: &LogsConfig) -> Result<EncoderLimits, SetupError> {
     let c = logs.internal_collection();
     EncoderLimits::new(c.buffer_size_bytes, c.max_record_bytes, c.max_value_bytes).map_err(|e| {
-        SetupError::new(format!("{LOGS}.internal_collection"), logs.internal_collection_location(), e.to_string())
-            .caused_by(e)
+        SetupError::from_error(format!("{LOGS}.internal_collection"), logs.internal_collection_location(), e)
     })
 }
 
@@ -124,7 +123,7 @@ pub(super) fn zone(
         }
         zone = zone.edge(from.clone(), to.clone());
     }
-    let zone = zone.build().map_err(|e| SetupError::new("pipelines", None, e.to_string()).caused_by(e))?;
+    let zone = zone.build().map_err(|e| SetupError::from_error("pipelines", None, e))?;
     for (id, _) in logs.nodes() {
         if !nodes.contains(id) {
             let known: Vec<&str> = nodes.iter().map(String::as_str).collect();
@@ -146,12 +145,11 @@ pub(super) fn zone(
 /// their own pipeline's logs).
 pub(super) fn zone_node(zone: &Zone, logs: &LogsConfig, id: &str) -> Result<Node, SetupError> {
     let logger = logs.node(id).and_then(|o| o.logger);
-    zone.node(id, logger).map_err(|e| {
-        SetupError::new(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e.to_string()).caused_by(e)
-    })
+    zone.node(id, logger)
+        .map_err(|e| SetupError::from_error(format!("{LOGS}.nodes.{id}.logger"), logs.node_location(id), e))
 }
 
 /// A receiver's settings out of range, named by the receiver.
 pub(super) fn invalid_receiver(id: &str, error: &ConfigError) -> SetupError {
-    SetupError::new(format!("pipelines.{id}.{}", error.key()), None, error.to_string()).caused_by(error.clone())
+    SetupError::from_error(format!("pipelines.{id}.{}", error.key()), None, error.clone())
 }

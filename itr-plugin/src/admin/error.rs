@@ -5,14 +5,20 @@ use std::{fmt, sync::Arc};
 
 /// A configuration [`SelfTelemetry`](crate::SelfTelemetry) cannot run: where and why.
 ///
+/// Made from another error (a bad limit, an SDK bridge that cannot start),
+/// it takes that error's place in a report: its [`message`](Self::message)
+/// is that error's text, its [`source`](std::error::Error::source) that
+/// error's source, so a chain of causes names each one once.
+///
 /// Two errors are equal when they name the same place and say the same; the
-/// error they wrap ([`source`](std::error::Error::source)) is not compared.
+/// causes are not compared.
 #[derive(Clone, Debug)]
 pub struct SetupError {
     path: String,
     at: Option<(usize, usize)>,
     message: String,
-    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// The error this one was made from: its source is this one's.
+    from: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl PartialEq for SetupError {
@@ -25,13 +31,16 @@ impl Eq for SetupError {}
 
 impl SetupError {
     pub(super) fn new(path: impl Into<String>, at: Option<(usize, usize)>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), at, message: message.into(), cause: None }
+        Self { path: path.into(), at, message: message.into(), from: None }
     }
 
-    /// This error, caused by `cause`.
-    pub(super) fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.cause = Some(Arc::new(cause));
-        self
+    /// `error` at `path`: its text, its source.
+    pub(crate) fn from_error(
+        path: impl Into<String>,
+        at: Option<(usize, usize)>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { path: path.into(), at, message: error.to_string(), from: Some(Arc::new(error)) }
     }
 
     /// The key path at fault, e.g. `service.telemetry.logs.nodes.x.logger`,
@@ -62,6 +71,6 @@ impl fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_ref().map(|c| &**c as &(dyn std::error::Error + 'static))
+        self.from.as_ref().and_then(|from| from.source())
     }
 }

@@ -70,9 +70,9 @@ impl Exporting {
                 Some(provider) => provider,
                 None => super::sdk::provider(logs, &through_sdk, resource.sdk_resource())?,
             };
-            let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn().map_err(|e| {
-                SetupError::new(format!("{LOGS}.processors"), logs.processors_location(), e.to_string()).caused_by(e)
-            })?;
+            let bridge = selftrace_bridge::SdkBridge::builder(provider)
+                .spawn()
+                .map_err(|e| SetupError::from_error(format!("{LOGS}.processors"), logs.processors_location(), e))?;
             Some(bridge)
         };
         let mut exporting: Vec<Destination> = Vec::new();

@@ -75,15 +75,13 @@ pub(super) fn exporter(
             let at = otlp.location_of(&c.key).or(logs.processors_location());
             SetupError::new(format!("{path}.{}", c.key), at, c.message)
         }
-        // The spool's error names its directory and says what to change.
-        ExportError::Spool(e) => SetupError::new(
+        // The spool's error names its directory and says what to change;
+        // its cause (the system's error) is the source.
+        ExportError::Spool(e) => SetupError::from_error(
             format!("{path}.spool.dir"),
             otlp.location_of("spool").or(logs.processors_location()),
-            match std::error::Error::source(&e) {
-                Some(cause) => format!("{e}: {cause}"),
-                None => e.to_string(),
-            },
+            e,
         ),
-        other => SetupError::new(path, logs.processors_location(), other.to_string()),
+        other => SetupError::from_error(path, logs.processors_location(), other),
     })
 }

@@ -70,7 +70,7 @@ use crate::{
 /// peers of the Collector): `level` when written wins; else the `RUST_LOG`
 /// environment variable (full `EnvFilter` syntax: `warn,my_crate=debug`),
 /// read once when [`SelfTelemetry`](crate::SelfTelemetry) is built; else
-/// [`DEFAULT_DIRECTIVES`]: `info`, with the transport crates (`h2`, `hyper`,
+/// [`DEFAULT_DIRECTIVES`](selftrace::levels::DEFAULT_DIRECTIVES): `info`, with the transport crates (`h2`, `hyper`,
 /// `hyper_util`, `tonic`, `reqwest`) `off`. A `RUST_LOG` that does not
 /// parse is reported on stderr, naming the variable and the parser's
 /// reason, and the default applies (see
@@ -535,7 +535,7 @@ impl LogsConfig {
     /// Collector's Rust peers, `tracing-subscriber`) settled it: `level`
     /// when written; else `rust_log` (the `RUST_LOG` environment variable,
     /// full `EnvFilter` syntax) when set and not blank; else
-    /// [`DEFAULT_DIRECTIVES`] (`info`, the transport crates `off`).
+    /// [`DEFAULT_DIRECTIVES`](selftrace::levels::DEFAULT_DIRECTIVES) (`info`, the transport crates `off`).
     pub fn level_source(&self, rust_log: Option<&str>) -> LevelSource {
         match (self.written_level(), rust_log.map(str::trim).filter(|v| !v.is_empty())) {
             (Some(level), _) => LevelSource::Config(level),
@@ -629,9 +629,8 @@ fn location(at: &serde_saphyr::Location) -> (usize, usize) {
     (n(at.line()), n(at.column()))
 }
 
-/// The directives that apply when neither `level` nor `RUST_LOG` says (the
-/// same for every selftrace product).
-pub use selftrace::levels::DEFAULT_DIRECTIVES;
+// The directives that apply when neither `level` nor `RUST_LOG` says (the
+// same for every selftrace product).
 
 /// Where the level of selftrace's layer comes from
 /// ([`LogsConfig::level_source`]).
@@ -642,7 +641,7 @@ pub enum LevelSource {
     Config(LevelFilter),
     /// `RUST_LOG`'s directives, read once when the telemetry is built.
     Env(String),
-    /// [`DEFAULT_DIRECTIVES`].
+    /// [`DEFAULT_DIRECTIVES`](selftrace::levels::DEFAULT_DIRECTIVES).
     Default,
 }
 

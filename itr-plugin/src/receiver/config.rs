@@ -9,16 +9,16 @@ pub use crate::bounds::parse_duration;
 use crate::bounds::{MAX_COUNT, MAX_INTERVAL, MIN_INTERVAL, interval, interval_option, within, within_option};
 
 /// Default [`ReceiverConfig::flush_interval`].
-pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Default [`ReceiverConfig::max_batch_bytes`] (512 KiB, well under the
 /// 4 MiB an OTLP/gRPC receiver takes by default).
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 512 * 1024;
+pub(crate) const DEFAULT_MAX_BATCH_BYTES: usize = 512 * 1024;
 /// Default [`ReceiverConfig::max_batch_records`].
-pub const DEFAULT_MAX_BATCH_RECORDS: usize = 8192;
+pub(crate) const DEFAULT_MAX_BATCH_RECORDS: usize = 8192;
 /// The smallest [`ReceiverConfig::max_batch_bytes`].
-pub const MIN_MAX_BATCH_BYTES: usize = 1024;
+pub(crate) const MIN_MAX_BATCH_BYTES: usize = 1024;
 /// The largest [`ReceiverConfig::max_batch_bytes`] (64 MiB).
-pub const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// The configuration of one `internal_telemetry` receiver.
 ///

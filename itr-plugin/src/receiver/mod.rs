@@ -23,12 +23,10 @@ mod config;
 mod host;
 pub(crate) mod router;
 
+pub(crate) use self::config::DEFAULT_FLUSH_INTERVAL;
 use self::router::{QueueCounters, Router};
 pub use self::{
-    config::{
-        ConfigError, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS, MAX_MAX_BATCH_BYTES,
-        MIN_MAX_BATCH_BYTES, Overflow, PipelineLogger, ReceiverConfig, ReceiverSettings, parse_duration,
-    },
+    config::{ConfigError, Overflow, PipelineLogger, ReceiverConfig, ReceiverSettings, parse_duration},
     host::{Control, OutputClosed, ReceiverHost},
 };
 pub(crate) use crate::bounds::duration_option;

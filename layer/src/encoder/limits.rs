@@ -17,17 +17,20 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 8 * 1024;
 pub const TRUNCATION_MARKER: &str = "…[truncated]";
 
 /// The smallest buffer capacity [`EncoderLimits`] accepts.
+#[doc(hidden)]
 pub const MIN_BUFFER_CAPACITY: usize = 1024;
 
 /// The smallest record limit [`EncoderLimits`] accepts.
+#[doc(hidden)]
 pub const MIN_MAX_RECORD_BYTES: usize = 128;
 
 /// The scope name [`EncoderLimits::resource_room`] keeps room for.
-pub const RESOURCE_ROOM_SCOPE_BYTES: usize = 128;
+pub(crate) const RESOURCE_ROOM_SCOPE_BYTES: usize = 128;
 
 /// What [`EncoderLimits::resource_room`] keeps for the envelope besides the
 /// resource: the lengths and tags of the request, a scope name of
-/// [`RESOURCE_ROOM_SCOPE_BYTES`] and the record's framing.
+/// 128 bytes and the record's framing.
+#[doc(hidden)]
 pub const RESOURCE_ROOM_ENVELOPE_BYTES: usize = 32 + RESOURCE_ROOM_SCOPE_BYTES;
 
 /// Room a record's limit leaves in the buffer for the request's envelope
@@ -83,8 +86,8 @@ impl EncoderLimits {
     ///
     /// # Errors
     ///
-    /// When the buffer is below [`MIN_BUFFER_CAPACITY`] or above 256 MiB, the
-    /// record limit is below [`MIN_MAX_RECORD_BYTES`] or leaves less than 512
+    /// When the buffer is below 1024 or above 256 MiB, the
+    /// record limit is below 128 or leaves less than 512
     /// bytes of the buffer for the request envelope, or the value limit is
     /// zero.
     pub fn new(buffer_capacity: usize, max_record_bytes: usize, max_value_bytes: usize) -> Result<Self, LimitsError> {
@@ -106,9 +109,9 @@ impl EncoderLimits {
 
     /// The most bytes an encoded resource may take so that a record at the
     /// record limit, under a scope name of up to
-    /// [`RESOURCE_ROOM_SCOPE_BYTES`], still fits a request: the buffer
+    /// 128 bytes, still fits a request: the buffer
     /// capacity less the record limit less
-    /// [`RESOURCE_ROOM_ENVELOPE_BYTES`]. With a larger resource, such records
+    /// 160 bytes. With a larger resource, such records
     /// are dropped as too large.
     pub fn resource_room(&self) -> usize {
         self.buffer_capacity.saturating_sub(self.max_record_bytes).saturating_sub(RESOURCE_ROOM_ENVELOPE_BYTES)

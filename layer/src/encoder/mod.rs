@@ -43,9 +43,9 @@
 //! consumer that keeps up therefore costs no allocation at all, and a slow one
 //! one allocation per block, not per request. Per encoder: the buffer plus at
 //! most one block; each request in flight keeps its block alive; plus the
-//! encoded severity text and event name of at most [`MAX_CACHED_CALLSITES`]
+//! encoded severity text and event name of at most 512
 //! callsites ([`LogRecordView::callsite_id`]), each at most
-//! [`MAX_CACHED_HEAD_BYTES`], allocated once when the callsite is first seen.
+//! 256 bytes, allocated once when the callsite is first seen.
 //!
 //! [`flush`]: StatefulOtlpEncoder::flush
 
@@ -70,8 +70,7 @@ pub use self::{
     bytes::OtlpBytes,
     limits::{
         DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VALUE_BYTES, EncoderLimits, LimitsError,
-        MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, RESOURCE_ROOM_ENVELOPE_BYTES, RESOURCE_ROOM_SCOPE_BYTES,
-        TRUNCATION_MARKER,
+        MIN_BUFFER_CAPACITY, MIN_MAX_RECORD_BYTES, RESOURCE_ROOM_ENVELOPE_BYTES, TRUNCATION_MARKER,
     },
     resource::{OtlpResource, OtlpResourceBuilder, ResourceValue},
     settings::EncoderSettings,
@@ -535,12 +534,13 @@ impl StatefulOtlpEncoder {
 /// event name encoded ([`LogRecordView::callsite_id`]); the records of
 /// callsites past it are encoded field by field, as records without an
 /// identity are. Each kept callsite holds at most
-/// [`MAX_CACHED_HEAD_BYTES`] bytes.
+/// 256 bytes bytes.
+#[doc(hidden)]
 pub const MAX_CACHED_CALLSITES: usize = 512;
 
 /// The longest encoded severity text, event name and code location a
 /// callsite keeps.
-pub const MAX_CACHED_HEAD_BYTES: usize = 256;
+pub(crate) const MAX_CACHED_HEAD_BYTES: usize = 256;
 
 /// The severity text, event name and code location fields of each callsite
 /// seen, encoded (`None`: encoded per record, because a value was cut or too

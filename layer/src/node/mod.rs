@@ -52,6 +52,7 @@ pub use self::{
     logs::{NodeLogs, NodeLogsBuilder},
     telemetry::{InNode, LocalTelemetry, NodeGuard, NodeScope, NodeTelemetry, SharedTelemetry},
 };
+#[doc(no_inline)]
 pub use crate::logger::NodeLogger;
 
 /// A node's identity and logger.
