@@ -38,12 +38,14 @@ pub fn stdout_provider(resource: Resource) -> SdkLoggerProvider {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use opentelemetry_sdk::Resource;
 ///
 /// let resource = Resource::builder().with_service_name("my-engine").build();
 /// let provider = selftrace_bridge::otlp_http_provider("http://localhost:4318/v1/logs", resource)?;
 /// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// // ... `bridge.layer()` in the subscriber ...
+/// bridge.shutdown()?; // exports what is left
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(feature = "sdk-otlp-http")]
@@ -62,6 +64,20 @@ pub fn otlp_http_provider(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+///
+/// let exporter = selftrace_bridge::otlp_http_exporter("http://localhost:4318/v1/logs")?;
+/// let provider = SdkLoggerProvider::builder()
+///     .with_log_processor(BatchLogProcessor::builder(exporter).build())
+///     .build();
+/// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// bridge.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "sdk-otlp-http")]
 pub fn otlp_http_exporter(
     endpoint: &str,
@@ -83,6 +99,22 @@ pub fn otlp_http_exporter(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry_sdk::Resource;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let resource = Resource::builder().with_service_name("my-engine").build();
+/// let provider = runtime.block_on(async { selftrace_bridge::otlp_grpc_provider("http://localhost:4317", resource) })?;
+/// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// bridge.shutdown()?; // before the runtime goes
+/// drop(runtime);
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "sdk-otlp-grpc")]
 pub fn otlp_grpc_provider(
     endpoint: &str,
@@ -98,6 +130,21 @@ pub fn otlp_grpc_provider(
 /// # Errors
 ///
 /// The exporter could not be built (an invalid endpoint, say).
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry_sdk::logs::SdkLoggerProvider;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let exporter = runtime.block_on(async { selftrace_bridge::otlp_grpc_exporter("http://localhost:4317") })?;
+/// let provider = SdkLoggerProvider::builder().with_batch_exporter(exporter).build();
+/// let bridge = selftrace_bridge::SdkBridge::builder(provider).spawn()?;
+/// bridge.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "sdk-otlp-grpc")]
 pub fn otlp_grpc_exporter(
     endpoint: &str,

@@ -23,6 +23,20 @@ pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`: a number and one of `ns`,
 /// `us`, `ms`, `s`, `m`, `h`.
+///
+/// For an engine reading durations in its own YAML as the configuration
+/// does.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selftrace_itr::receiver::parse_duration;
+///
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(parse_duration("10 parsecs").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());

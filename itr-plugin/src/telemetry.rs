@@ -78,7 +78,7 @@ impl fmt::Debug for InternalTelemetry {
 }
 
 /// Builds an [`InternalTelemetry`]; the settings are those of its
-/// [`NodeLogs`].
+/// [`NodeLogs`]. An example is at [`InternalTelemetry`].
 #[derive(Debug)]
 pub struct InternalTelemetryBuilder {
     path: NodeLogsBuilder,

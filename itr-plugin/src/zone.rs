@@ -52,7 +52,8 @@ pub struct Zone {
     transport_targets: Vec<String>,
 }
 
-/// Builds a [`Zone`] while the host builds its graph.
+/// Builds a [`Zone`] while the host builds its graph (an example is at
+/// [`Zone`]).
 #[derive(Clone, Debug)]
 pub struct ZoneBuilder {
     receivers: Vec<(String, PipelineLogger)>,

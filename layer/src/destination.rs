@@ -20,6 +20,20 @@ use crate::{
 };
 
 /// Where the layer delivers events.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, console::ConsoleStream};
+///
+/// // OTLP/JSON lines on stdout, for a log agent reading the container's output.
+/// let layer = OtlpTracingLayer::new(Destination::OtlpJson(ConsoleStream::Stdout));
+/// // Later, the encoded requests into a channel whose consumer exports them.
+/// let channel = OtlpBytesChannel::new(selftrace::DEFAULT_CHANNEL_CAPACITY);
+/// let previous = layer.handle().set(Destination::Channel(channel.sender()))?;
+/// assert!(matches!(previous, Destination::OtlpJson(ConsoleStream::Stdout)));
+/// # Ok::<(), selftrace::HandleError>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Destination {

@@ -155,6 +155,20 @@ impl OtlpTracingLayer {
 // === impl OtlpTracingLayerBuilder ===
 
 /// Builds an [`OtlpTracingLayer`].
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpTracingLayer, flood::FloodLimit};
+///
+/// let layer = OtlpTracingLayer::builder(Destination::Console)
+///     .with_service_name("my-engine")
+///     .with_resource_attribute("service.version", "1.4.2")
+///     .with_flood_limit(Some(FloodLimit::DEFAULT)) // an engine's self telemetry: summarise floods
+///     .with_code_location(true)
+///     .build();
+/// assert_eq!(layer.metrics().received(), 0);
+/// ```
 #[derive(Debug)]
 pub struct OtlpTracingLayerBuilder {
     destination: Destination,

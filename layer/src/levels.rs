@@ -64,6 +64,22 @@ use tracing_subscriber::{
 
 /// A per-layer filter whose level or directives change at runtime through
 /// its [`LevelHandle`]; see [the module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpTracingLayer, levels::DynamicFilter};
+/// use tracing_core::LevelFilter;
+/// use tracing_subscriber::{Layer as _, layer::SubscriberExt};
+///
+/// let (filter, handle) = DynamicFilter::new(LevelFilter::INFO);
+/// let layer = OtlpTracingLayer::new(Destination::Console).with_filter(filter);
+/// let _subscriber = tracing_subscriber::registry().with(layer);
+///
+/// handle.set_level(LevelFilter::DEBUG)?; // from an admin endpoint, a signal...
+/// handle.set_directives("info,my_engine::router=trace")?;
+/// # Ok::<(), selftrace::levels::LevelError>(())
+/// ```
 #[derive(Clone)]
 pub struct DynamicFilter {
     inner: Arc<Inner>,

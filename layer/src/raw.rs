@@ -77,6 +77,17 @@ pub fn raw_logger_metrics() -> RawLoggerMetrics {
 /// silences the raw logger, at no cost per line, not even a clock read;
 /// drops are still counted, and the lines held back are reported in one
 /// line once lines are allowed again).
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::raw::{DEFAULT_RAW_LINES_PER_SECOND, raw_logger_metrics, set_raw_lines_per_second};
+///
+/// set_raw_lines_per_second(DEFAULT_RAW_LINES_PER_SECOND * 2); // a noisy start-up
+/// let metrics = raw_logger_metrics();
+/// eprintln!("raw lines: {} written, {} held back", metrics.written, metrics.suppressed);
+/// set_raw_lines_per_second(DEFAULT_RAW_LINES_PER_SECOND);
+/// ```
 pub fn set_raw_lines_per_second(lines: u32) {
     LINES_PER_SECOND.store(lines, Ordering::Relaxed);
 }

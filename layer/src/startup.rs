@@ -68,6 +68,24 @@ pub const OVERFLOW_EVENT: &str = "selftrace.startup_buffer.overflow";
 
 /// Events waiting, encoded, for their destination (see
 /// [the module docs](self)). Cloning is cheap: clones are the same buffer.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer, startup::StartupBuffer};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// // 256 KiB of encoded events kept until the exporter exists.
+/// let layer = OtlpTracingLayer::new(Destination::Startup(StartupBuffer::new(256 << 10)));
+/// let handle = layer.handle();
+/// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+/// tracing::dispatcher::with_default(&dispatch, || tracing::info!("before the exporter"));
+///
+/// let channel = OtlpBytesChannel::new(16);
+/// handle.set(Destination::Channel(channel.sender()))?; // the kept event goes first
+/// assert_eq!(channel.receiver().len(), 1);
+/// # Ok::<(), selftrace::HandleError>(())
+/// ```
 #[derive(Clone)]
 pub struct StartupBuffer {
     inner: Arc<Inner>,

@@ -463,6 +463,32 @@ impl Counters {
 // === impl OtlpExporterBuilder ===
 
 /// Builds an [`OtlpExporter`]; see there.
+///
+/// Every setting is optional: without one, the `OTEL_EXPORTER_OTLP_*`
+/// variables, then the defaults, apply (see the [module docs](self)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selftrace_bridge::{OtlpExporter, export::{Compression, Protocol}};
+///
+/// let spool = std::env::temp_dir().join(format!("selftrace-doc-{}", std::process::id()));
+/// let exporter = OtlpExporter::builder()
+///     .with_endpoint("http://collector.internal:4318") // /v1/logs is added
+///     .with_protocol(Protocol::HttpProtobuf)
+///     .with_header("api-key", "secret")
+///     .with_compression(Compression::Gzip)
+///     .with_timeout(Duration::from_secs(5))
+///     .with_max_queue_bytes(16 << 20) // memory held while the endpoint is slow or down
+///     .with_spool(&spool) // and what outlives an outage or a crash
+///     .with_shutdown_timeout(Duration::from_millis(200))
+///     .build()?;
+/// let metrics = exporter.shutdown()?;
+/// assert_eq!(metrics.dropped(), 0);
+/// # std::fs::remove_dir_all(&spool)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OtlpExporterBuilder {
     settings: Settings,

@@ -35,6 +35,22 @@ pub use self::{emit::SdkEmitter, error::BridgeError, metrics::BridgeMetrics};
 // === impl SdkBridgeBuilder ===
 
 /// Builds an [`SdkBridge`]; see there.
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry_sdk::logs::SdkLoggerProvider;
+/// use selftrace_bridge::SdkBridge;
+///
+/// let provider = SdkLoggerProvider::builder().build(); // with the processors and exporters of your choice
+/// let bridge = SdkBridge::builder(provider)
+///     .with_channel_capacity(4096) // requests waiting for the consumer thread
+///     .with_flush_every(1024) // records emitted between two waits for the provider
+///     .spawn()?;
+/// let metrics = bridge.shutdown()?;
+/// assert_eq!(metrics.records_emitted, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SdkBridgeBuilder {
     provider: SdkLoggerProvider,

@@ -165,7 +165,9 @@ struct MadeNode {
     cap: LevelFilter,
 }
 
-/// What [`SelfTelemetry::builder`] collects.
+/// What [`SelfTelemetry::builder`] collects: the engine's graph (its
+/// receivers, nodes and edges) and what the YAML cannot say (a meter, an SDK
+/// provider of the engine's own). An example is at [`SelfTelemetry`].
 #[derive(Debug)]
 #[must_use = "a builder does nothing until built"]
 pub struct SelfTelemetryBuilder {

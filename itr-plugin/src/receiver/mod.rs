@@ -56,6 +56,9 @@ pub(crate) use crate::bounds::duration_option;
 /// dropped, counted and noted on the raw logger; they never reach the
 /// output.
 ///
+/// The [crate docs](crate#mounting-the-receiver-in-a-host) mount one in a
+/// small tokio host, run as a doctest.
+///
 /// [`max_batch_bytes`]: ReceiverConfig::max_batch_bytes
 /// [`max_batch_records`]: ReceiverConfig::max_batch_records
 pub struct InternalTelemetryReceiver {

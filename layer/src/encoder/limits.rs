@@ -63,6 +63,19 @@ impl Error for LimitsError {}
 // === impl EncoderLimits ===
 
 /// The size limits of a [`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder).
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, EncoderLimits, OtlpTracingLayer};
+///
+/// // 256 KiB requests, records of at most 32 KiB, string values cut past 1 KiB.
+/// let limits = EncoderLimits::new(256 << 10, 32 << 10, 1024)?;
+/// let layer = OtlpTracingLayer::builder(Destination::Console).with_limits(limits).build();
+/// # drop(layer);
+/// assert!(EncoderLimits::new(1024, 4096, 64).is_err()); // a record larger than a request
+/// # Ok::<(), selftrace::encoder::LimitsError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderLimits {
     pub(super) buffer_capacity: usize,

@@ -196,6 +196,24 @@ impl NodeLogs {
 }
 
 /// Builds a [`NodeLogs`].
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{Destination, Node, NodeLogs, OtlpBytesChannel, otel_warn};
+/// use tracing_core::LevelFilter;
+///
+/// let channel = OtlpBytesChannel::new(64);
+/// let logs = NodeLogs::builder(Destination::Channel(channel.sender()))
+///     .with_service_name("my-engine")
+///     .with_max_level(LevelFilter::INFO)
+///     .with_flood_limit(None) // every record, even repeated ones
+///     .build();
+/// let node = logs.shared(Node::new("exporter.otlp.0"));
+/// otel_warn!(node, "export.retry", attempt = 2_i64);
+/// logs.flush(selftrace::FlushReason::Explicit);
+/// assert_eq!(channel.receiver().len(), 1);
+/// ```
 #[derive(Debug)]
 pub struct NodeLogsBuilder {
     output: Output,
