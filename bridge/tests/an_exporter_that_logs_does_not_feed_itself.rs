@@ -24,9 +24,9 @@ use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 /// The exporter's own node, as an engine's exporter node would have.
 static EXPORTER_NODE: LazyLock<(NodeLogs, SharedTelemetry)> = LazyLock::new(|| {
-    let path = NodeLogs::builder(Destination::Console).with_flood_limit(None).build();
-    let node = path.shared(Node::new("exporter.chatty"));
-    (path, node)
+    let node_logs = NodeLogs::builder(Destination::Console).with_flood_limit(None).build();
+    let node = node_logs.shared(Node::new("exporter.chatty"));
+    (node_logs, node)
 });
 
 #[derive(Debug, Clone, Default)]

@@ -25,8 +25,8 @@ fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once()
     let bridge = SdkBridge::builder(keep.provider()).with_channel_capacity(10_000).spawn().expect("thread");
     let layer = OtlpTracingLayer::builder(bridge.destination()).with_flood_limit(None).build();
     let layer_metrics = layer.handle();
-    let path = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
-    let node = path.shared(Node::new("processor.batch"));
+    let node_logs = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
+    let node = node_logs.shared(Node::new("processor.batch"));
 
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..3_000_i64 {
@@ -34,10 +34,10 @@ fn a_thread_bridge_emits_everything_queued_before_shutdown_and_shuts_down_once()
             otel_info!(node, "node.tick", i);
         }
     });
-    path.shutdown();
+    node_logs.shutdown();
 
     let metrics = bridge.shutdown().expect("clean");
-    let delivered = layer_metrics.metrics().delivered + path.metrics().events_delivered;
+    let delivered = layer_metrics.metrics().delivered + node_logs.metrics().events_delivered;
     assert_eq!(delivered, 6_000);
     assert_eq!(metrics.records_emitted, delivered);
     assert_eq!(keep.len(), 6_000);
@@ -81,11 +81,11 @@ fn records_of_one_thread_arrive_in_order() {
 fn malformed_requests_are_counted_and_the_records_before_the_error_emitted() {
     let keep = Keep::default();
     let bridge = SdkBridge::builder(keep.provider()).spawn().expect("thread");
-    let path = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
-    let node = path.shared(Node::new("receiver"));
+    let node_logs = NodeLogs::builder(bridge.destination()).with_flood_limit(None).build();
+    let node = node_logs.shared(Node::new("receiver"));
     otel_info!(node, "one");
     otel_info!(node, "two");
-    path.flush(FlushReason::Explicit);
+    node_logs.flush(FlushReason::Explicit);
     let sender = sender(bridge.destination());
     // Garbage, then a truncated copy of nothing useful.
     sender.try_send(OtlpBytes::from_bytes(Bytes::from_static(&[0xff, 0xff, 0xff]))).expect("room");

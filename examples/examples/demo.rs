@@ -156,18 +156,18 @@ fn main() -> ExitCode {
         layer.dropped(selftrace::DropReason::Discarded),
         layer.dropped(selftrace::DropReason::Suppressed)
     );
-    let path = &m.node_logs;
+    let node_logs = &m.node_logs;
     println!(
         "components (node logs): received {} = delivered {} + dropped {} (suppressed {}: flood control, summarised) + buffered {}; {} flushes ({} timer, {} overflow), {} bytes",
-        path.events_received,
-        path.events_delivered,
-        path.events_dropped_total(),
-        path.events_dropped(selftrace::DropReason::Suppressed),
-        path.events_buffered(),
-        path.flush_count,
-        path.timer_flush_count,
-        path.overflow_flush_count,
-        path.bytes_flushed
+        node_logs.events_received,
+        node_logs.events_delivered,
+        node_logs.events_dropped_total(),
+        node_logs.events_dropped(selftrace::DropReason::Suppressed),
+        node_logs.events_buffered(),
+        node_logs.flush_count,
+        node_logs.timer_flush_count,
+        node_logs.overflow_flush_count,
+        node_logs.bytes_flushed
     );
     for r in &m.receivers {
         println!(
@@ -216,9 +216,9 @@ fn main() -> ExitCode {
         || get("selftrace.layer.records.received{}") == Some(layer.received())
             && get("selftrace.layer.records.delivered{}") == Some(layer.delivered)
             && sum("selftrace.layer.records.dropped{") == layer.dropped_total()
-            && get("selftrace.telemetry.events_received{}") == Some(path.events_received)
-            && get("selftrace.telemetry.events_delivered{}") == Some(path.events_delivered)
-            && sum("selftrace.telemetry.records.dropped{") == path.events_dropped_total();
+            && get("selftrace.telemetry.events_received{}") == Some(node_logs.events_received)
+            && get("selftrace.telemetry.events_delivered{}") == Some(node_logs.events_delivered)
+            && sum("selftrace.telemetry.records.dropped{") == node_logs.events_dropped_total();
     if !metrics_enabled {
         println!("== metrics not enabled (service.telemetry.metrics)");
     } else if metrics_match {
@@ -236,7 +236,8 @@ fn main() -> ExitCode {
     let balanced = exported
         && metrics_match
         && layer.received() == layer.delivered + layer.dropped_total()
-        && path.events_received == path.events_delivered + path.events_dropped_total() + path.events_buffered();
+        && node_logs.events_received
+            == node_logs.events_delivered + node_logs.events_dropped_total() + node_logs.events_buffered();
     if balanced {
         println!("== every event accounted for");
         ExitCode::SUCCESS

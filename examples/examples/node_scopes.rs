@@ -16,10 +16,10 @@ fn parse(input: &str) -> usize {
 
 fn main() {
     tracing_subscriber::registry().with(OtlpTracingLayer::new(Destination::Console)).init();
-    let path = NodeLogs::builder(Destination::Console).with_service_name("node-scopes").build();
+    let node_logs = NodeLogs::builder(Destination::Console).with_service_name("node-scopes").build();
 
-    let receiver = path.shared(Node::new("main/receiver/otlp"));
-    let exporter = path.shared(Node::new("main/exporter/otlp").with_logger(NodeLogger::Console));
+    let receiver = node_logs.shared(Node::new("main/receiver/otlp"));
+    let exporter = node_logs.shared(Node::new("main/exporter/otlp").with_logger(NodeLogger::Console));
 
     // Sync: the guard sets the current node on this thread.
     receiver.in_scope(|| {
@@ -36,8 +36,8 @@ fn main() {
     parse("no node here");
 
     // Node records are batched per thread; flush them now.
-    path.flush(FlushReason::Explicit);
-    let m = path.metrics();
+    node_logs.flush(FlushReason::Explicit);
+    let m = node_logs.metrics();
     assert_eq!(m.events_received, 4, "two events in each node");
 }
 

@@ -153,7 +153,7 @@
 //! # Metrics
 //!
 //! [`InternalTelemetry::metrics`] gives a snapshot at any time: the node
-//! path's counters (`events_received`, `events_dropped`, `bytes_flushed`,
+//! logs' counters (`events_received`, `events_dropped`, `bytes_flushed`,
 //! `flush_count`, `overflow_flush_count`, `timer_flush_count`, ...) and per
 //! receiver its queue (offered, accepted, dropped newest/oldest) and itself
 //! (records received, sent, dropped by reason, batches, bytes,

@@ -58,7 +58,7 @@ pub struct InternalTelemetry {
 }
 
 struct Inner {
-    path: NodeLogs,
+    node_logs: NodeLogs,
     router: Arc<Router>,
     sender: OtlpBytesSender,
     /// Every receiver made, for the metrics (also after it is gone).
@@ -71,7 +71,7 @@ type Made = (String, Arc<QueueCounters>, Arc<ReceiverCounters>);
 impl fmt::Debug for InternalTelemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InternalTelemetry")
-            .field("node_logs", &self.inner.path)
+            .field("node_logs", &self.inner.node_logs)
             .field("router", &self.inner.router)
             .finish()
     }
@@ -81,7 +81,7 @@ impl fmt::Debug for InternalTelemetry {
 /// [`NodeLogs`]. An example is at [`InternalTelemetry`].
 #[derive(Debug)]
 pub struct InternalTelemetryBuilder {
-    path: NodeLogsBuilder,
+    node_logs: NodeLogsBuilder,
     router: Arc<Router>,
     sender: OtlpBytesSender,
 }
@@ -89,31 +89,31 @@ pub struct InternalTelemetryBuilder {
 impl InternalTelemetryBuilder {
     /// Sets `service.name` on the resource (default `unknown_service`).
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.path = self.path.with_service_name(name);
+        self.node_logs = self.node_logs.with_service_name(name);
         self
     }
 
     /// Adds a resource attribute.
     pub fn with_resource_attribute(mut self, key: impl Into<String>, value: impl Into<ResourceValue>) -> Self {
-        self.path = self.path.with_resource_attribute(key, value);
+        self.node_logs = self.node_logs.with_resource_attribute(key, value);
         self
     }
 
     /// Sets the limits of every per-thread buffer.
     pub fn with_limits(mut self, limits: EncoderLimits) -> Self {
-        self.path = self.path.with_limits(limits);
+        self.node_logs = self.node_logs.with_limits(limits);
         self
     }
 
     /// Sets the resource and the limits at once.
     pub fn with_encoder_settings(mut self, settings: selftrace::encoder::EncoderSettings) -> Self {
-        self.path = self.path.with_encoder_settings(settings);
+        self.node_logs = self.node_logs.with_encoder_settings(settings);
         self
     }
 
     /// Records above `level` are not produced.
     pub fn with_max_level(mut self, level: LevelFilter) -> Self {
-        self.path = self.path.with_max_level(level);
+        self.node_logs = self.node_logs.with_max_level(level);
         self
     }
 
@@ -121,7 +121,7 @@ impl InternalTelemetryBuilder {
     /// [`NodeLogsBuilder::with_flood_limit`](selftrace::node::NodeLogsBuilder::with_flood_limit));
     /// default 10 events per 10 s per callsite and node, `None`: off.
     pub fn with_flood_limit(mut self, limit: Option<selftrace::flood::FloodLimit>) -> Self {
-        self.path = self.path.with_flood_limit(limit);
+        self.node_logs = self.node_logs.with_flood_limit(limit);
         self
     }
 
@@ -129,14 +129,14 @@ impl InternalTelemetryBuilder {
     /// spans (see
     /// [`NodeLogsBuilder::with_span_fields`](selftrace::node::NodeLogsBuilder::with_span_fields)).
     pub fn with_span_fields(mut self, fields: Option<selftrace::spans::SpanFields>) -> Self {
-        self.path = self.path.with_span_fields(fields);
+        self.node_logs = self.node_logs.with_span_fields(fields);
         self
     }
 
     /// How nodes whose logger is `console` print (see
     /// [`NodeLogsBuilder::with_console_format`](selftrace::node::NodeLogsBuilder::with_console_format)).
     pub fn with_console_format(mut self, format: selftrace::console::ConsoleFormat) -> Self {
-        self.path = self.path.with_console_format(format);
+        self.node_logs = self.node_logs.with_console_format(format);
         self
     }
 
@@ -144,7 +144,7 @@ impl InternalTelemetryBuilder {
     pub fn build(self) -> InternalTelemetry {
         InternalTelemetry {
             inner: Arc::new(Inner {
-                path: self.path.build(),
+                node_logs: self.node_logs.build(),
                 router: self.router,
                 sender: self.sender,
                 receivers: Mutex::default(),
@@ -164,13 +164,13 @@ impl InternalTelemetry {
     pub fn builder() -> InternalTelemetryBuilder {
         let router = Arc::new(Router::default());
         let sender = OtlpBytesSender::from_sink(Arc::new(RouterSink(router.clone())));
-        InternalTelemetryBuilder { path: NodeLogs::builder(Destination::Channel(sender.clone())), router, sender }
+        InternalTelemetryBuilder { node_logs: NodeLogs::builder(Destination::Channel(sender.clone())), router, sender }
     }
 
     /// The node logs: give each ordinary node its telemetry from here
     /// ([`NodeLogs::shared`], [`NodeLogs::local`]).
     pub fn node_logs(&self) -> &NodeLogs {
-        &self.inner.path
+        &self.inner.node_logs
     }
 
     /// The router as a destination: for the third-party layer in the
@@ -187,7 +187,8 @@ impl InternalTelemetry {
     /// A [`ConfigError`] when `config` does not [validate](ReceiverConfig::validate).
     pub fn receiver(&self, id: &str, config: ReceiverConfig) -> Result<InternalTelemetryReceiver, ConfigError> {
         config.validate()?;
-        let receiver = InternalTelemetryReceiver::new(id, config, self.inner.path.clone(), self.inner.router.clone());
+        let receiver =
+            InternalTelemetryReceiver::new(id, config, self.inner.node_logs.clone(), self.inner.router.clone());
         self.lock().push((id.to_owned(), receiver.queue_counters(), receiver.counters()));
         Ok(receiver)
     }
@@ -200,13 +201,13 @@ impl InternalTelemetry {
     /// A snapshot of every counter: the node logs' and each receiver's
     /// (also of receivers that are gone).
     pub fn metrics(&self) -> TelemetryMetrics {
-        let path = &self.inner.path;
+        let node_logs = &self.inner.node_logs;
         let receivers = self
             .lock()
             .iter()
-            .map(|(id, queue, counters)| snapshot(id, &self.inner.router, queue, counters, path))
+            .map(|(id, queue, counters)| snapshot(id, &self.inner.router, queue, counters, node_logs))
             .collect();
-        TelemetryMetrics { node_logs: path.metrics(), receivers }
+        TelemetryMetrics { node_logs: node_logs.metrics(), receivers }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Made>> {

@@ -72,9 +72,9 @@ fn a_multi_threaded_host_with_shared_nodes() {
     );
 
     let metrics = telemetry.metrics();
-    let path = &metrics.node_logs;
-    assert_eq!(path.events_received, NODES as u64 * PER_NODE);
-    assert_eq!(path.events_delivered, path.events_received);
+    let node_logs = &metrics.node_logs;
+    assert_eq!(node_logs.events_received, NODES as u64 * PER_NODE);
+    assert_eq!(node_logs.events_delivered, node_logs.events_received);
     assert_eq!(metrics.receivers[0].records_sent, NODES as u64 * PER_NODE);
 }
 
@@ -118,8 +118,8 @@ fn a_thread_per_core_host_with_local_nodes() {
                     control.send(Control::shutdown_within(Duration::from_secs(10))).unwrap();
                     let metrics = running.await.unwrap();
                     assert_eq!(metrics.records_sent, (NODES / 2) as u64 * PER_NODE, "{metrics:?}");
-                    let path = telemetry.node_logs().metrics();
-                    assert_eq!(path.events_delivered, path.events_received);
+                    let node_logs = telemetry.node_logs().metrics();
+                    assert_eq!(node_logs.events_delivered, node_logs.events_received);
                     tx.send(output.take()).unwrap();
                 });
             })

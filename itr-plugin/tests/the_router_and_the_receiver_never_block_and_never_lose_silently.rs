@@ -58,12 +58,12 @@ fn a_stalled_receiver_costs_the_others_nothing() {
             // is one request to the router. They never wait on anything.
             let producers: Vec<_> = (0..THREADS)
                 .map(|t| {
-                    let path = telemetry.node_logs().clone();
+                    let node_logs = telemetry.node_logs().clone();
                     std::thread::spawn(move || {
-                        let node = path.shared(Node::new(format!("producer.{t}")));
+                        let node = node_logs.shared(Node::new(format!("producer.{t}")));
                         for seq in 0..PER_THREAD {
                             otel_info!(node, "tick", seq = seq);
-                            path.flush(selftrace::FlushReason::Explicit);
+                            node_logs.flush(selftrace::FlushReason::Explicit);
                         }
                     })
                 })
@@ -105,9 +105,9 @@ fn a_stalled_receiver_costs_the_others_nothing() {
         // Each request is one record: the router counts them too.
         assert_eq!(stalled_m.router_dropped_records, stalled_m.offered - 4);
         // The producers' view: every flush was taken (by the live receiver).
-        let path = &metrics.node_logs;
-        assert_eq!(path.events_delivered, THREADS * PER_THREAD);
-        assert_eq!(path.events_dropped_total(), 0);
+        let node_logs = &metrics.node_logs;
+        assert_eq!(node_logs.events_delivered, THREADS * PER_THREAD);
+        assert_eq!(node_logs.events_dropped_total(), 0);
 
         // Now run the stalled one: it holds the first four requests (drop
         // newest) or the newest four, the very last one included (drop oldest).
@@ -146,9 +146,9 @@ fn with_no_receiver_left_producers_see_a_closed_channel() {
 
     otel_info!(node, "lost");
     telemetry.node_logs().flush(selftrace::FlushReason::Explicit);
-    let path = telemetry.node_logs().metrics();
-    assert_eq!(path.events_dropped(selftrace::DropReason::ChannelClosed), 1);
-    assert_eq!(path.events_received, 2);
+    let node_logs = telemetry.node_logs().metrics();
+    assert_eq!(node_logs.events_dropped(selftrace::DropReason::ChannelClosed), 1);
+    assert_eq!(node_logs.events_received, 2);
 }
 
 #[test]
@@ -203,9 +203,9 @@ fn shutdown_drains_every_thread_buffer() {
         let hold_rx = Arc::new(std::sync::Mutex::new(hold_rx));
         let threads: Vec<_> = (0..3)
             .map(|t| {
-                let (path, done_tx, hold_rx) = (telemetry.node_logs().clone(), done_tx.clone(), hold_rx.clone());
+                let (node_logs, done_tx, hold_rx) = (telemetry.node_logs().clone(), done_tx.clone(), hold_rx.clone());
                 std::thread::spawn(move || {
-                    let node = path.shared(Node::new(format!("thread.{t}")));
+                    let node = node_logs.shared(Node::new(format!("thread.{t}")));
                     for seq in 0..50_u64 {
                         otel_info!(node, "buffered", seq = seq);
                     }
@@ -333,13 +333,13 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     let receiver = telemetry.receiver("itr", ReceiverConfig { channel_capacity: 64, ..config(1) }).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {
-        let (path, stop) = (telemetry.node_logs().clone(), stop.clone());
+        let (node_logs, stop) = (telemetry.node_logs().clone(), stop.clone());
         std::thread::spawn(move || {
-            let node = path.shared(Node::new("busy"));
+            let node = node_logs.shared(Node::new("busy"));
             let mut seq = 0_u64;
             while !stop.load(Ordering::Relaxed) {
                 otel_info!(node, "busy", seq = seq);
-                path.flush(selftrace::FlushReason::Explicit);
+                node_logs.flush(selftrace::FlushReason::Explicit);
                 seq += 1;
             }
         })
@@ -364,9 +364,9 @@ fn producers_that_never_stop_do_not_keep_the_receiver_from_shutting_down() {
     // Every record the producer made is somewhere in the counts: with one
     // receiver (one record per request), what its queue took is what the
     // node logs delivered, and what it dropped the node logs saw refused.
-    let path = &after.node_logs;
-    assert_eq!(path.events_received, path.events_delivered + path.events_dropped_total());
-    assert_eq!(path.events_delivered, receiver.accepted, "{receiver:?}");
-    assert_eq!(path.events_dropped(selftrace::DropReason::ChannelFull), receiver.dropped_newest);
+    let node_logs = &after.node_logs;
+    assert_eq!(node_logs.events_received, node_logs.events_delivered + node_logs.events_dropped_total());
+    assert_eq!(node_logs.events_delivered, receiver.accepted, "{receiver:?}");
+    assert_eq!(node_logs.events_dropped(selftrace::DropReason::ChannelFull), receiver.dropped_newest);
     assert_eq!(receiver.accepted, receiver.records_received);
 }

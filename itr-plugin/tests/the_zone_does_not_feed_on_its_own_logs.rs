@@ -86,7 +86,7 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
         assert_eq!(metrics.batches_sent, batches);
         assert!(batches >= 1);
 
-        let path = telemetry.node_logs().metrics();
+        let node_logs = telemetry.node_logs().metrics();
         let after = handle.metrics();
         let received = after.received() - before.received();
         // Third-party: N/2 ordinary ones, 3 per batch from the exporter's scope.
@@ -97,17 +97,17 @@ fn an_exporter_that_logs_on_every_batch_does_not_amplify() {
             PipelineLogger::Noop => {
                 // Only the plain-tracing events of the zone reach the node
                 // path (the macros see a disabled logger); all discarded.
-                assert_eq!(path.events_dropped(DropReason::Discarded), 3 * batches);
-                assert_eq!(path.events_received, N / 2 + 3 * batches);
+                assert_eq!(node_logs.events_dropped(DropReason::Discarded), 3 * batches);
+                assert_eq!(node_logs.events_received, N / 2 + 3 * batches);
             }
             _ => {
                 // Raw at ERROR: otel_error! and the library's error go to the
                 // raw logger; warnings and the transport crate are discarded.
-                assert_eq!(path.events_dropped(DropReason::Discarded), 2 * batches);
-                assert_eq!(path.events_received, N / 2 + 4 * batches);
+                assert_eq!(node_logs.events_dropped(DropReason::Discarded), 2 * batches);
+                assert_eq!(node_logs.events_received, N / 2 + 4 * batches);
                 assert!(raw_logger_metrics().written >= raw_before + 2 * batches.min(10));
             }
         }
-        assert_eq!(path.events_delivered + path.events_dropped_total(), path.events_received);
+        assert_eq!(node_logs.events_delivered + node_logs.events_dropped_total(), node_logs.events_received);
     }
 }

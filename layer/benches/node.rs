@@ -74,9 +74,9 @@ const RUN: u64 = 200;
 
 /// Times `log` in runs of `RUN` records; flushes and drains between runs,
 /// untimed.
-fn buffered(iters: u64, path: &NodeLogs, receiver: &OtlpBytesReceiver, log: impl FnMut()) -> Duration {
+fn buffered(iters: u64, node_logs: &NodeLogs, receiver: &OtlpBytesReceiver, log: impl FnMut()) -> Duration {
     timed_in_runs(iters, RUN, log, || {
-        path.flush(FlushReason::Explicit);
+        node_logs.flush(FlushReason::Explicit);
         black_box(receiver.drain().count());
     })
 }
@@ -84,22 +84,22 @@ fn buffered(iters: u64, path: &NodeLogs, receiver: &OtlpBytesReceiver, log: impl
 fn node(c: &mut Criterion) {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = support::unlimited_node_logs(Destination::Channel(channel.sender()));
-    let shared = path.shared(Node::new("receiver.otlp.0"));
-    let local = path.local(Node::new("receiver.otlp.1"));
+    let node_logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
+    let shared = node_logs.shared(Node::new("receiver.otlp.0"));
+    let local = node_logs.local(Node::new("receiver.otlp.1"));
 
     c.bench_function("node/otel_info_shared", |b| {
-        b.iter_custom(|iters| buffered(iters, &path, &receiver, || node_event(&shared)))
+        b.iter_custom(|iters| buffered(iters, &node_logs, &receiver, || node_event(&shared)))
     });
     c.bench_function("node/otel_info_local", |b| {
-        b.iter_custom(|iters| buffered(iters, &path, &receiver, || node_event(&local)))
+        b.iter_custom(|iters| buffered(iters, &node_logs, &receiver, || node_event(&local)))
     });
 
     let subscriber = tracing_subscriber::registry().with(support::unlimited_layer(Destination::Noop));
     tracing::subscriber::with_default(subscriber, || {
         let _in_node = shared.enter();
         c.bench_function("node/third_party_in_scope", |b| {
-            b.iter_custom(|iters| buffered(iters, &path, &receiver, third_party_event))
+            b.iter_custom(|iters| buffered(iters, &node_logs, &receiver, third_party_event))
         });
     });
 
@@ -111,7 +111,7 @@ fn node(c: &mut Criterion) {
                     node_event(&shared);
                 }
                 let start = Instant::now();
-                black_box(path.flush(FlushReason::Timer));
+                black_box(node_logs.flush(FlushReason::Timer));
                 timed += start.elapsed();
                 black_box(receiver.drain().count());
             }
@@ -127,13 +127,13 @@ fn node(c: &mut Criterion) {
 }
 
 /// `threads` threads each log `iters` records into shared-flavour nodes of
-/// one path; returns the wall time. The channel holds one request and is
+/// one `NodeLogs`; returns the wall time. The channel holds one request and is
 /// never drained: overflow flushes are counted drops, as with a stalled
 /// consumer, so no consumer competes for the two cores.
 fn scaling_run(threads: usize, iters: u64) -> Duration {
     let channel = OtlpBytesChannel::new(1);
-    let path = support::unlimited_node_logs(Destination::Channel(channel.sender()));
-    let nodes: Vec<_> = (0..threads).map(|t| path.shared(Node::new(format!("node.{t}")))).collect();
+    let node_logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
+    let nodes: Vec<_> = (0..threads).map(|t| node_logs.shared(Node::new(format!("node.{t}")))).collect();
     support::timed_on_threads(threads, |thread, mark| {
         let node = &nodes[thread];
         node_event(node); // make this thread's buffer before timing

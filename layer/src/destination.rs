@@ -50,15 +50,15 @@ pub enum Destination {
     /// Discard every event (counted as [`DropReason::Discarded`](crate::DropReason::Discarded)).
     Noop,
     /// Encode each event into this thread's buffer of a [`NodeLogs`]
-    /// (`Destination::Buffered(path)`, or `path.into()`), under the event's target as its scope,
-    /// with the path's resource and limits: one request per full buffer or
-    /// per flush, not per event. Whoever owns the path flushes it
+    /// (`Destination::Buffered(node_logs)`, or `node_logs.into()`), under the event's target as its scope,
+    /// with the node logs' resource and limits: one request per full buffer or
+    /// per flush, not per event. Whoever owns the node logs flushes it
     /// ([`NodeLogs::flush`] on a timer, as `selftrace-bridge`'s
     /// `OtlpExporter` and `selftrace-itr`'s receivers do); a thread's
     /// buffer is also flushed when it is full and when the thread ends.
     ///
     /// The layer counts such an event delivered when the buffer has it; the
-    /// path's [`NodeMetrics`](crate::NodeMetrics) count what the flushes
+    /// node logs' [`NodeMetrics`](crate::NodeMetrics) count what the flushes
     /// delivered or dropped.
     Buffered(NodeLogs),
     /// Keep each event, encoded, until the real destination is set (see
@@ -81,7 +81,7 @@ impl Destination {
     pub(crate) fn take_request(&self, request: OtlpBytes) -> Option<DropReason> {
         let sender = match self {
             Destination::Channel(sender) => sender,
-            Destination::Buffered(path) => match path.output() {
+            Destination::Buffered(node_logs) => match node_logs.output() {
                 Output::Channel(sender) => sender,
                 Output::Console(format) => return print(&request, *format),
                 _ => return Some(DropReason::Discarded),
@@ -135,14 +135,14 @@ pub(crate) fn print(request: &OtlpBytes, format: ConsoleFormat) -> Option<DropRe
 }
 
 impl From<Destination> for Output {
-    /// A `NodeLogs`'s output: `Buffered(path)` sends where `path` sends.
+    /// A `NodeLogs`'s output: `Buffered(node_logs)` sends where `node_logs` sends.
     fn from(destination: Destination) -> Self {
         match destination {
             Destination::Channel(sender) => Output::Channel(sender),
             Destination::Console => Output::Console(ConsoleFormat::Text),
             Destination::OtlpJson(stream) => Output::Console(ConsoleFormat::OtlpJson(stream)),
             Destination::Noop => Output::Noop,
-            Destination::Buffered(path) => path.output().clone(),
+            Destination::Buffered(node_logs) => node_logs.output().clone(),
             // Node logs do not wait: their records go to the console.
             Destination::Startup(_) => Output::Console(ConsoleFormat::Text),
         }
@@ -151,7 +151,7 @@ impl From<Destination> for Output {
 
 impl From<NodeLogs> for Destination {
     /// [`Destination::Buffered`].
-    fn from(path: NodeLogs) -> Self {
-        Destination::Buffered(path)
+    fn from(node_logs: NodeLogs) -> Self {
+        Destination::Buffered(node_logs)
     }
 }

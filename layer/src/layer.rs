@@ -341,7 +341,7 @@ impl OtlpTracingLayerBuilder {
             Denied { targets: targets.into_iter().map(String::into_boxed_str).collect(), first_bytes, logger, level }
         });
         let attach_to = match &self.destination {
-            Destination::Buffered(path) => Some(path.clone()),
+            Destination::Buffered(node_logs) => Some(node_logs.clone()),
             _ => None,
         };
         let layer = OtlpTracingLayer {
@@ -359,8 +359,8 @@ impl OtlpTracingLayerBuilder {
         };
         // Node logs written into flush this layer's flood summaries before
         // they shut down: a process that bursts and exits loses none.
-        if let Some(path) = attach_to {
-            path.inner.attach(Box::new(AttachedLayer {
+        if let Some(node_logs) = attach_to {
+            node_logs.inner.attach(Box::new(AttachedLayer {
                 layer: Arc::downgrade(&layer.shared),
                 counters: Arc::clone(&layer.shared.counters),
             }));
@@ -698,7 +698,7 @@ impl LayerState {
             }
             // Refused (shut down, no channel to buffer for): counted once,
             // here, not delivered here and dropped again there.
-            Destination::Buffered(path) => match path.log_unattributed(scope, record) {
+            Destination::Buffered(node_logs) => match node_logs.log_unattributed(scope, record) {
                 Ok(()) => self.counters.delivered(),
                 Err(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
                 Err(reason) => self.drop_event(reason, scope, record),

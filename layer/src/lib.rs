@@ -23,14 +23,14 @@
 //!          │ load the destination once (hot-swappable)
 //!          ├─ Channel ─► TracingLogRecord ─► this thread's StatefulOtlpEncoder
 //!          │                 ─► flush: OtlpBytes ─► try_send ──full/closed──► raw logger + count
-//!          ├─ Buffered(node logs) ─► this thread's buffer of the path (flushed by its owner)
+//!          ├─ Buffered(node logs) ─► this thread's buffer of the node logs (flushed by its owner)
 //!          ├─ Console ─► one human-readable line on stderr
 //!          ├─ OtlpJson ─► one OTLP/JSON request per line on stdout or stderr (json)
 //!          ├─ Startup ─► kept encoded until the destination is set (startup)
 //!          └─ Noop ────► counted as discarded
 //! ```
 //!
-//! Guarantees on the path of an event:
+//! Guarantees on the node logs of an event:
 //!
 //! * **Bounded**: a request never exceeds the encoder's buffer capacity
 //!   ([`DEFAULT_BUFFER_CAPACITY`](crate::encoder::DEFAULT_BUFFER_CAPACITY)), a record never exceeds

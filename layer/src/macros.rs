@@ -59,8 +59,8 @@ macro_rules! otel_debug {
 /// ```
 /// use selftrace::{Destination, Node, NodeLogs, otel_info};
 ///
-/// let path = NodeLogs::new(Destination::Console);
-/// let effect = path.shared(Node::new("receiver.otlp.0"));
+/// let logs = NodeLogs::new(Destination::Console);
+/// let effect = logs.shared(Node::new("receiver.otlp.0"));
 /// let peer = std::net::Ipv4Addr::LOCALHOST;
 /// let batch = vec![1, 2, 3];
 ///

@@ -129,18 +129,18 @@ fn directives_change_at_runtime_and_an_invalid_one_keeps_the_old() {
 #[test]
 fn node_levels_change_at_runtime_for_every_handle() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
+    let node_logs = NodeLogs::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
     let node = Node::new("processor.batch.0");
-    let shared = path.shared(node.clone());
-    let local = path.local(node.clone());
+    let shared = node_logs.shared(node.clone());
+    let local = node_logs.local(node.clone());
     otel_debug!(shared, "batch.flushed", items = 1_u64); // not produced
-    path.set_max_level(LevelFilter::DEBUG);
+    node_logs.set_max_level(LevelFilter::DEBUG);
     otel_debug!(local, "batch.flushed", items = 2_u64);
     node.set_max_level(LevelFilter::INFO); // the node restricts itself
     otel_debug!(shared, "batch.flushed", items = 3_u64); // not produced
     otel_info!(shared, "batch.sent", items = 4_u64);
-    assert_eq!((path.max_level(), node.max_level()), (LevelFilter::DEBUG, LevelFilter::INFO));
-    path.flush(FlushReason::Explicit);
+    assert_eq!((node_logs.max_level(), node.max_level()), (LevelFilter::DEBUG, LevelFilter::INFO));
+    node_logs.flush(FlushReason::Explicit);
     let items: Vec<Value> = channel
         .receiver()
         .drain()
@@ -148,6 +148,6 @@ fn node_levels_change_at_runtime_for_every_handle() {
         .filter_map(|r| r.attributes.into_iter().find(|(k, _)| k == "items").map(|(_, v)| v))
         .collect();
     assert_eq!(items, [Value::Int(2), Value::Int(4)]);
-    let m = path.metrics();
+    let m = node_logs.metrics();
     assert_eq!((m.events_received, m.events_dropped(DropReason::Discarded)), (2, 0), "{m:?}");
 }

@@ -117,9 +117,9 @@ fn an_event_to_a_channel_allocates_nothing_once_warm() {
 fn node_records_allocate_nothing_once_warm() {
     let channel = OtlpBytesChannel::new(1000);
     let receiver = channel.receiver();
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_flood_limit(None).build();
-    let shared = path.shared(Node::new("receiver.otlp.0"));
-    let local = path.local(Node::new("processor.batch.0"));
+    let node_logs = NodeLogs::builder(Destination::Channel(channel.sender())).with_flood_limit(None).build();
+    let shared = node_logs.shared(Node::new("receiver.otlp.0"));
+    let local = node_logs.local(Node::new("processor.batch.0"));
     let layer = OtlpTracingLayer::new(Destination::Noop);
     let subscriber = tracing_subscriber::registry().with(layer);
 
@@ -140,7 +140,7 @@ fn node_records_allocate_nothing_once_warm() {
             shared.in_scope(|| tracing::info!(target: "hyper", i, "third party"));
             if i % 100 == 99 {
                 // What the ITR's timer does, and its consumer.
-                path.flush(FlushReason::Timer);
+                node_logs.flush(FlushReason::Timer);
                 receiver.drain().for_each(drop);
             }
         }
@@ -151,8 +151,8 @@ fn node_records_allocate_nothing_once_warm() {
         let allocations = count_allocations(|| run(EVENTS));
         assert_eq!(allocations, 0, "{allocations} allocations for {} records", 3 * EVENTS);
     });
-    path.shutdown();
-    let metrics = path.metrics();
+    node_logs.shutdown();
+    let metrics = node_logs.metrics();
     assert_eq!(metrics.events_received, 3 * 12_000);
     assert_eq!(metrics.events_delivered, metrics.events_received);
 }

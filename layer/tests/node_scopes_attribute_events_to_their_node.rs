@@ -22,11 +22,11 @@ fn records(receiver: &OtlpBytesReceiver) -> Vec<Record> {
 fn node_logs() -> (NodeLogs, OtlpBytesReceiver) {
     let channel = OtlpBytesChannel::new(100);
     // Flood control off: some tests repeat a callsite many times.
-    let path = NodeLogs::builder(Destination::Channel(channel.sender()))
+    let logs = NodeLogs::builder(Destination::Channel(channel.sender()))
         .with_service_name("engine")
         .with_flood_limit(None)
         .build();
-    (path, channel.receiver())
+    (logs, channel.receiver())
 }
 
 fn third_party_layer() -> (OtlpTracingLayer, OtlpBytesReceiver) {
@@ -36,11 +36,11 @@ fn third_party_layer() -> (OtlpTracingLayer, OtlpBytesReceiver) {
 
 #[test]
 fn a_third_party_event_inside_a_node_scope_is_attributed_to_the_node() {
-    let (path, node_records) = node_logs();
+    let (logs, node_records) = node_logs();
     let (layer, third_party) = third_party_layer();
     let metrics = layer.handle();
-    let a = path.shared(Node::new("receiver.otlp.0"));
-    let b = path.shared(Node::new("processor.batch.0"));
+    let a = logs.shared(Node::new("receiver.otlp.0"));
+    let b = logs.shared(Node::new("processor.batch.0"));
 
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::info!(target: "hyper", "outside");
@@ -58,7 +58,7 @@ fn a_third_party_event_inside_a_node_scope_is_attributed_to_the_node() {
     assert_eq!(outside.len(), 1);
     assert_eq!(outside[0].scope, "hyper");
 
-    path.flush(FlushReason::Timer);
+    logs.flush(FlushReason::Timer);
     let inside = records(&node_records);
     let seen: Vec<_> = inside.iter().map(|r| (r.scope.as_str(), r.body.clone())).collect();
     assert_eq!(
@@ -72,16 +72,16 @@ fn a_third_party_event_inside_a_node_scope_is_attributed_to_the_node() {
     assert_eq!(inside[1].severity_text.as_deref(), Some("WARN"));
     assert_eq!(metrics.metrics().received(), 4);
     assert_eq!(metrics.metrics().delivered, 4);
-    let node_metrics = path.metrics();
+    let node_metrics = logs.metrics();
     assert_eq!((node_metrics.events_received, node_metrics.events_delivered), (3, 3));
     assert_eq!(node_metrics.timer_flush_count, 1);
 }
 
 #[test]
 fn outside_any_scope_nothing_changes_and_leaving_a_scope_restores_the_outer_one() {
-    let (path, _records) = node_logs();
-    let a = path.shared(Node::new("a"));
-    let b = path.shared(Node::new("b"));
+    let (logs, _records) = node_logs();
+    let a = logs.shared(Node::new("a"));
+    let b = logs.shared(Node::new("b"));
     assert!(SharedTelemetry::current().is_none());
     a.in_scope(|| {
         assert_eq!(SharedTelemetry::current().map(|n| n.node().id().to_owned()).as_deref(), Some("a"));
@@ -94,8 +94,8 @@ fn outside_any_scope_nothing_changes_and_leaving_a_scope_restores_the_outer_one(
 
 #[test]
 fn otel_macros_build_the_record_from_their_callsite() {
-    let (path, receiver) = node_logs();
-    let node = path.shared(Node::new("exporter.otlp.0"));
+    let (logs, receiver) = node_logs();
+    let node = logs.shared(Node::new("exporter.otlp.0"));
     let peer = std::net::Ipv4Addr::LOCALHOST;
     let sizes = vec![1, 2];
     let retries = 3_u64;
@@ -106,7 +106,7 @@ fn otel_macros_build_the_record_from_their_callsite() {
     otel_info!(node, "i.event", peer = %peer, sizes = ?sizes, http.method = "POST", ok = true, ratio = 0.5);
     otel_warn!(node, "w.event", %peer, ?sizes, big, "retry {} of {}", 1, 3);
     otel_error!(&node, "e.event", code = -1_i64,);
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
 
     let got = records(&receiver);
     assert_eq!(got.len(), 5);
@@ -140,29 +140,29 @@ fn otel_macros_build_the_record_from_their_callsite() {
     );
     assert_eq!(got[4].attributes, [("code".to_owned(), Value::Int(-1))]);
     // All five of one node share one ScopeLogs.
-    let metrics = path.metrics();
+    let metrics = logs.metrics();
     assert_eq!((metrics.events_received, metrics.events_delivered, metrics.flush_count), (5, 5, 1));
 }
 
 #[test]
 fn otel_macros_never_touch_the_global_dispatch() {
-    let (path, receiver) = node_logs();
-    let node = path.shared(Node::new("n"));
+    let (logs, receiver) = node_logs();
+    let node = logs.shared(Node::new("n"));
     let (layer, third_party) = third_party_layer();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         otel_info!(node, "direct", "no subscriber sees this");
     });
     assert!(third_party.is_empty());
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
     assert_eq!(records(&receiver).len(), 1);
 }
 
 #[test]
 fn levels_of_the_path_and_of_the_node_filter_records() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
-    let quiet = path.shared(Node::new("quiet").with_max_level(LevelFilter::WARN));
-    let normal = path.shared(Node::new("normal"));
+    let logs = NodeLogs::builder(Destination::Channel(channel.sender())).with_max_level(LevelFilter::INFO).build();
+    let quiet = logs.shared(Node::new("quiet").with_max_level(LevelFilter::WARN));
+    let normal = logs.shared(Node::new("normal"));
     let mut evaluated = 0;
     let mut count = || {
         evaluated += 1;
@@ -174,10 +174,10 @@ fn levels_of_the_path_and_of_the_node_filter_records() {
     otel_info!(normal, "kept", n = count());
     otel_warn!(quiet, "kept", n = count());
     assert_eq!(evaluated, 2, "values of a disabled record are not evaluated");
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
     let got = records(&channel.receiver());
     assert_eq!(got.iter().map(|r| r.scope.as_str()).collect::<Vec<_>>(), ["normal", "quiet"]);
-    assert_eq!(path.metrics().events_received, 2, "disabled records are not produced");
+    assert_eq!(logs.metrics().events_received, 2, "disabled records are not produced");
 
     // A third-party event above the node's level, inside its scope: seen,
     // then discarded and counted.
@@ -185,22 +185,22 @@ fn levels_of_the_path_and_of_the_node_filter_records() {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         quiet.in_scope(|| tracing::info!("too verbose for this node"));
     });
-    assert_eq!(path.metrics().events_dropped(DropReason::Discarded), 1);
+    assert_eq!(logs.metrics().events_dropped(DropReason::Discarded), 1);
 }
 
 #[test]
 fn a_noop_node_produces_nothing() {
-    let (path, receiver) = node_logs();
-    let silent = path.shared(Node::new("silent").with_logger(NodeLogger::Noop));
+    let (logs, receiver) = node_logs();
+    let silent = logs.shared(Node::new("silent").with_logger(NodeLogger::Noop));
     let (layer, third_party) = third_party_layer();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         otel_error!(silent, "not.produced");
         silent.in_scope(|| tracing::error!("discarded"));
     });
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
     assert!(receiver.is_empty());
     assert!(third_party.is_empty());
-    let metrics = path.metrics();
+    let metrics = logs.metrics();
     assert_eq!(metrics.events_received, 1, "only the third-party event was produced");
     assert_eq!(metrics.events_dropped(DropReason::Discarded), 1);
 }
@@ -233,32 +233,32 @@ fn console_and_raw_nodes_print_on_stderr() {
 /// which reads what it printed.
 #[test]
 fn print_through_console_and_raw_nodes() {
-    let (path, receiver) = node_logs();
-    let console = path.shared(Node::new("console.node").with_logger(NodeLogger::Console));
-    let raw = path.shared(Node::new("raw.node").with_logger(NodeLogger::Raw));
+    let (logs, receiver) = node_logs();
+    let console = logs.shared(Node::new("console.node").with_logger(NodeLogger::Console));
+    let raw = logs.shared(Node::new("raw.node").with_logger(NodeLogger::Raw));
     otel_info!(console, "node.ready", port = 4317_i64, "ready");
     otel_error!(raw, "node.failed", "boom");
     let (layer, _third_party) = third_party_layer();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         console.in_scope(|| tracing::info!("from a library"));
     });
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
     assert!(receiver.is_empty(), "console and raw nodes do not buffer");
-    assert_eq!(path.metrics().events_delivered, 3);
+    assert_eq!(logs.metrics().events_delivered, 3);
 }
 
 #[test]
 fn a_node_scope_follows_its_future_across_threads() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().expect("a runtime");
-    let (path, receiver) = node_logs();
+    let (logs, receiver) = node_logs();
     let (layer, third_party) = third_party_layer();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
     let threads = runtime.block_on(async {
         let mut tasks = Vec::new();
         for n in 0..4 {
-            let node = path.shared(Node::new(format!("node.{n}")));
+            let node = logs.shared(Node::new(format!("node.{n}")));
             let dispatch = dispatch.clone();
             let task = node.clone().scope(async move {
                 let mut threads = std::collections::HashSet::new();
@@ -290,7 +290,7 @@ fn a_node_scope_follows_its_future_across_threads() {
     runtime.block_on(async {
         tokio::spawn(async { assert!(SharedTelemetry::current().is_none()) }).await.expect("the task completes");
     });
-    path.flush(FlushReason::Timer);
+    logs.flush(FlushReason::Timer);
 
     assert!(third_party.is_empty(), "every event was raised in a node scope");
     let got = records(&receiver);
@@ -310,12 +310,12 @@ fn a_node_scope_follows_its_future_across_threads() {
 
 #[test]
 fn a_local_node_logs_from_a_current_thread_runtime() {
-    let (path, receiver) = node_logs();
+    let (logs, receiver) = node_logs();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
     let local_set = tokio::task::LocalSet::new();
     local_set.block_on(&runtime, async {
         // A `!Send` node: its state and its telemetry stay on this thread.
-        let telemetry = path.local(Node::new("receiver.local.0"));
+        let telemetry = logs.local(Node::new("receiver.local.0"));
         let state = Rc::new(std::cell::Cell::new(0_i64));
         let node = {
             let state = state.clone();
@@ -332,12 +332,12 @@ fn a_local_node_logs_from_a_current_thread_runtime() {
         tokio::task::spawn_local(node).await.expect("the task completes");
         assert!(LocalTelemetry::current().is_none());
         // The timer owner runs on the same thread.
-        path.flush(FlushReason::Timer);
+        logs.flush(FlushReason::Timer);
     });
     let got = records(&receiver);
     assert_eq!(got.len(), 10);
     assert_eq!(got.last().expect("records").attributes, [("total".to_owned(), Value::Int(45))]);
-    assert_eq!(path.metrics().timer_flush_count, 1);
+    assert_eq!(logs.metrics().timer_flush_count, 1);
 }
 
 /// The macros write most values without `tracing`'s visitor: every kind,
@@ -347,8 +347,8 @@ fn a_local_node_logs_from_a_current_thread_runtime() {
 fn otel_macros_write_every_kind_as_the_same_tracing_event() {
     let limits = selftrace::EncoderLimits::new(4096, 1024, 24).expect("limits");
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).build();
-    let node = path.shared(Node::new("n"));
+    let logs = NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).build();
+    let node = logs.shared(Node::new("n"));
     let (layer, _third_party) = third_party_layer();
     let (short, long, owned) = ("short", "a string longer than the value limit", String::from("owned"));
     let (maybe, none, nested): (Option<i64>, Option<i64>, &&str) = (Some(4), None, &"nested");
@@ -372,7 +372,7 @@ fn otel_macros_write_every_kind_as_the_same_tracing_event() {
         both!(n = 1_i64, "formatted {} {}", 1, long);
         both!(message = "a message field", other = 1_i64);
     });
-    path.flush(FlushReason::Explicit);
+    logs.flush(FlushReason::Explicit);
     let got = records(&channel.receiver());
     assert_eq!(got.len(), 18);
     for pair in got.chunks(2) {

@@ -60,8 +60,8 @@ fn events_inside_an_opentelemetry_suppressed_context_are_counted_reentrant() {
 #[test]
 fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reentrant() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::new(Destination::Channel(channel.sender()));
-    let node = path.shared(Node::new("exporter.otlp"));
+    let node_logs = NodeLogs::new(Destination::Channel(channel.sender()));
+    let node = node_logs.shared(Node::new("exporter.otlp"));
 
     {
         let _scope = enter_pipeline_scope();
@@ -72,9 +72,9 @@ fn node_records_inside_a_pipeline_scope_or_a_suppressed_context_are_counted_reen
         otel_info!(node, "export.done", records = 4_i64);
     }
     otel_info!(node, "export.done", records = 5_i64);
-    path.flush(FlushReason::Explicit);
+    node_logs.flush(FlushReason::Explicit);
 
-    let m = path.metrics();
+    let m = node_logs.metrics();
     assert_eq!((m.events_received, m.events_delivered, m.events_dropped(DropReason::Reentrant)), (3, 1, 2));
 }
 

@@ -205,11 +205,11 @@ fn distinct_log_callsites_past_the_table_are_let_through_and_counted() {
 #[test]
 fn node_records_are_limited_per_callsite_and_node_and_summarised_by_node() {
     let channel = OtlpBytesChannel::new(100);
-    let path = NodeLogs::builder(Destination::Channel(channel.sender())).with_flood_limit(limit(3)).build();
-    let a = path.shared(Node::new("receiver.a"));
-    let b = path.local(Node::new("receiver.b"));
-    let exempt = path.shared(Node::new("receiver.exempt").with_flood_limit(None));
-    let generous = path.shared(Node::new("receiver.generous").with_flood_limit(limit(50)));
+    let node_logs = NodeLogs::builder(Destination::Channel(channel.sender())).with_flood_limit(limit(3)).build();
+    let a = node_logs.shared(Node::new("receiver.a"));
+    let b = node_logs.local(Node::new("receiver.b"));
+    let exempt = node_logs.shared(Node::new("receiver.exempt").with_flood_limit(None));
+    let generous = node_logs.shared(Node::new("receiver.generous").with_flood_limit(limit(50)));
     for i in 0..100_i64 {
         // One callsite, four nodes: four budgets.
         otel_warn!(a, "queue.full", i);
@@ -227,10 +227,10 @@ fn node_records_are_limited_per_callsite_and_node_and_summarised_by_node() {
             }
         });
     });
-    path.flush(FlushReason::Explicit);
-    let during = path.metrics();
+    node_logs.flush(FlushReason::Explicit);
+    let during = node_logs.metrics();
     assert_eq!(during.events_dropped(DropReason::Suppressed), 97 + 97 + 50 + 7);
-    path.shutdown(); // writes every pending summary, then drains
+    node_logs.shutdown(); // writes every pending summary, then drains
     let records = records(&channel.receiver());
     let count =
         |scope: &str, summary: bool| records.iter().filter(|r| r.scope == scope && is_summary(r) == summary).count();
@@ -242,7 +242,7 @@ fn node_records_are_limited_per_callsite_and_node_and_summarised_by_node() {
     let summary = records.iter().find(|r| r.scope == "receiver.b" && is_summary(r)).expect("b's summary");
     assert_eq!(summary.event_name.as_deref(), Some("queue.full"));
     assert_eq!(int(summary, selftrace::flood::SUPPRESSED_COUNT), 97);
-    let m = path.metrics();
+    let m = node_logs.metrics();
     assert_eq!(m.events_received, 400 + 10 + 4);
     assert_eq!(m.events_received, m.events_delivered + m.events_dropped_total());
     assert_eq!(m.events_delivered as usize, records.len());

@@ -15,7 +15,7 @@ use support::decode;
 
 const CAPACITY: usize = 4096;
 
-fn small_path(channel: &OtlpBytesChannel) -> NodeLogs {
+fn small_node_logs(channel: &OtlpBytesChannel) -> NodeLogs {
     let limits = EncoderLimits::new(CAPACITY, 1024, 256).expect("valid limits");
     // Flood control off: the storms below repeat one callsite.
     NodeLogs::builder(Destination::Channel(channel.sender())).with_limits(limits).with_flood_limit(None).build()
@@ -26,12 +26,12 @@ fn a_storm_against_a_stalled_channel_is_bounded_and_fully_counted() {
     set_raw_lines_per_second(0);
     let channel = OtlpBytesChannel::new(4);
     let receiver = channel.receiver();
-    let path = small_path(&channel);
+    let node_logs = small_node_logs(&channel);
     const PER_THREAD: u64 = 20_000;
     let text = "x".repeat(100);
 
     // Two threads share one node; a third has a node of its own, local.
-    let shared = path.shared(Node::new("storm.shared"));
+    let shared = node_logs.shared(Node::new("storm.shared"));
     let mut workers = Vec::new();
     for t in 0..2 {
         let node = shared.clone();
@@ -43,9 +43,9 @@ fn a_storm_against_a_stalled_channel_is_bounded_and_fully_counted() {
         }));
     }
     {
-        let path = path.clone();
+        let node_logs = node_logs.clone();
         workers.push(thread::spawn(move || {
-            let node = path.local(Node::new("storm.local"));
+            let node = node_logs.local(Node::new("storm.local"));
             for i in 0..PER_THREAD {
                 otel_warn!(node, "storm", i, text = text.as_str());
             }
@@ -64,9 +64,9 @@ fn a_storm_against_a_stalled_channel_is_bounded_and_fully_counted() {
         assert!(request.len() <= CAPACITY, "a request of {} bytes", request.len());
         delivered_records += decode(request.as_bytes()).records.len() as u64;
     }
-    path.shutdown();
+    node_logs.shutdown();
 
-    let metrics = path.metrics();
+    let metrics = node_logs.metrics();
     assert_eq!(metrics.events_received, 3 * PER_THREAD);
     assert_eq!(metrics.events_buffered(), 0, "{metrics:?}");
     assert_eq!(metrics.events_delivered + metrics.events_dropped_total(), metrics.events_received, "{metrics:?}");
@@ -85,16 +85,16 @@ fn a_record_larger_than_the_buffer_is_a_counted_drop() {
     // the buffer.
     let channel = OtlpBytesChannel::new(10);
     let limits = EncoderLimits::new(CAPACITY, 1024, 256).expect("valid limits");
-    let path = NodeLogs::builder(Destination::Channel(channel.sender()))
+    let node_logs = NodeLogs::builder(Destination::Channel(channel.sender()))
         .with_limits(limits)
         .with_resource_attribute("blob", "r".repeat(2 * CAPACITY))
         .build();
-    let node = path.shared(Node::new("n"));
+    let node = node_logs.shared(Node::new("n"));
     otel_info!(node, "too.large", "cannot fit");
-    path.flush(FlushReason::Explicit);
+    node_logs.flush(FlushReason::Explicit);
 
     assert!(channel.receiver().is_empty());
-    let metrics = path.metrics();
+    let metrics = node_logs.metrics();
     assert_eq!(metrics.events_dropped(DropReason::RecordTooLarge), 1);
     assert_eq!((metrics.events_received, metrics.events_dropped_total()), (1, 1));
 }
@@ -122,13 +122,13 @@ impl fmt::Debug for Panicky {
 fn logging_from_debug_from_a_panic_hook_and_after_shutdown_goes_to_the_raw_logger() {
     set_raw_lines_per_second(0);
     let channel = OtlpBytesChannel::new(10);
-    let path = small_path(&channel);
-    let node = path.shared(Node::new("n"));
+    let node_logs = small_node_logs(&channel);
+    let node = node_logs.shared(Node::new("n"));
 
     // From inside a Debug implementation: re-entrant, counted, no deadlock
     // on the buffer's lock.
     otel_info!(node, "outer", value = ?Loud(node.clone()));
-    assert_eq!(path.metrics().events_dropped(DropReason::Reentrant), 1);
+    assert_eq!(node_logs.metrics().events_dropped(DropReason::Reentrant), 1);
 
     // A value that panics mid-record, with a panic hook that logs: the hook
     // runs inside selftrace, so its record is re-entrant; the half-written
@@ -139,7 +139,7 @@ fn logging_from_debug_from_a_panic_hook_and_after_shutdown_goes_to_the_raw_logge
     let unwound = panic::catch_unwind(panic::AssertUnwindSafe(|| otel_info!(node, "boom", value = ?Panicky)));
     panic::set_hook(previous_hook);
     assert!(unwound.is_err());
-    assert_eq!(path.metrics().events_dropped(DropReason::Reentrant), 2);
+    assert_eq!(node_logs.metrics().events_dropped(DropReason::Reentrant), 2);
 
     // A panic hook outside selftrace logs normally.
     let hook_node = node.clone();
@@ -148,14 +148,14 @@ fn logging_from_debug_from_a_panic_hook_and_after_shutdown_goes_to_the_raw_logge
     let _ = panic::take_hook();
 
     otel_info!(node, "after");
-    path.shutdown();
+    node_logs.shutdown();
     otel_info!(node, "after.shutdown");
-    path.shutdown(); // idempotent
+    node_logs.shutdown(); // idempotent
 
     let records: Vec<_> = channel.receiver().drain().flat_map(|b| decode(b.as_bytes()).records).collect();
     let names: Vec<_> = records.iter().map(|r| r.event_name.clone().unwrap_or_default()).collect();
     assert_eq!(names, ["outer", "panic.hook", "after"]);
-    let metrics = path.metrics();
+    let metrics = node_logs.metrics();
     assert_eq!(metrics.events_dropped(DropReason::ShutDown), 1);
     assert_eq!(metrics.events_received, metrics.events_delivered + metrics.events_dropped_total(), "{metrics:?}");
 }

@@ -683,7 +683,7 @@ impl OtlpExporterBuilder {
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
         // records, flushed by the worker.
-        let path = NodeLogs::builder(Destination::Channel(sender.clone()))
+        let node_logs = NodeLogs::builder(Destination::Channel(sender.clone()))
             .with_encoder_settings(self.encoding.clone())
             .build();
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -694,7 +694,7 @@ impl OtlpExporterBuilder {
         let worker = Worker {
             flight: None,
             capacity: rx_capacity,
-            path: path.clone(),
+            node_logs: node_logs.clone(),
             rx,
             counters: Arc::clone(&counters),
             queue,
@@ -757,7 +757,7 @@ impl OtlpExporterBuilder {
         }
         Ok(OtlpExporter {
             sender,
-            path,
+            node_logs,
             encoding: self.encoding,
             counters,
             stop: stop_tx,
@@ -799,7 +799,7 @@ impl OtlpExporterBuilder {
 pub struct OtlpExporter {
     sender: OtlpBytesSender,
     /// The per-thread buffers its layer and nodes log into.
-    path: NodeLogs,
+    node_logs: NodeLogs,
     /// The resource and limits of its layer and node logs.
     encoding: EncoderSettings,
     counters: Arc<Counters>,
@@ -883,7 +883,7 @@ impl OtlpExporter {
     /// control, the denied targets' logger). The layer it builds has no
     /// level filter: it exports every event it is given.
     pub fn layer_builder(&self) -> OtlpTracingLayerBuilder {
-        OtlpTracingLayer::builder(Destination::Buffered(self.path.clone()))
+        OtlpTracingLayer::builder(Destination::Buffered(self.node_logs.clone()))
             .with_encoder_settings(self.encoding.clone())
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
     }
@@ -893,14 +893,14 @@ impl OtlpExporter {
     /// engine's nodes. [`shutdown`](Self::shutdown) drains and shuts it
     /// down; shutting it down earlier refuses the layer's events too.
     pub fn node_logs(&self) -> NodeLogs {
-        self.path.clone()
+        self.node_logs.clone()
     }
 
     /// The counters of those per-thread buffers: records taken, delivered
     /// to the exporter's channel, dropped by reason (`ChannelFull` when the
     /// exporter was busy, `ShutDown` after shutdown).
     pub fn buffer_metrics(&self) -> NodeMetrics {
-        self.path.metrics()
+        self.node_logs.metrics()
     }
 
     /// The counters of the layers built from [`layer`](Self::layer) and
@@ -909,7 +909,7 @@ impl OtlpExporter {
     /// reason, flood control's
     /// [`Suppressed`](selftrace::DropReason::Suppressed) among them.
     pub fn layer_metrics(&self) -> selftrace::LayerMetrics {
-        self.path.layer_metrics()
+        self.node_logs.layer_metrics()
     }
 
     /// The endpoint in force (after the environment and the defaults).

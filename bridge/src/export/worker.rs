@@ -129,7 +129,7 @@ pub(super) struct Worker {
     /// The item being sent, if any.
     pub(super) flight: Option<Flight>,
     /// The per-thread buffers it flushes.
-    pub(super) path: NodeLogs,
+    pub(super) node_logs: NodeLogs,
     pub(super) rx: OtlpBytesReceiver,
     /// The channel's capacity.
     pub(super) capacity: usize,
@@ -270,8 +270,8 @@ impl Worker {
     /// shutdown up.
     fn drain_for_shutdown(&mut self) {
         self.take_all();
-        let path = self.path.clone();
-        path.shutdown_into(&mut |request| self.take_flushed(request));
+        let node_logs = self.node_logs.clone();
+        node_logs.shutdown_into(&mut |request| self.take_flushed(request));
         self.take_all();
         self.queue_batches(true);
     }
@@ -280,8 +280,8 @@ impl Worker {
     /// of the exporter's own is never refused by its own channel).
     fn collect(&mut self, reason: FlushReason) {
         self.take_all();
-        let path = self.path.clone();
-        path.flush_into(reason, &mut |request| self.take_flushed(request));
+        let node_logs = self.node_logs.clone();
+        node_logs.flush_into(reason, &mut |request| self.take_flushed(request));
     }
 
     /// A request from a flush of the per-thread buffers: it did not come

@@ -128,7 +128,7 @@ pub struct SelfTelemetry {
     /// Every node handed out, by id, with its own `level` (from `nodes:`)
     /// and its cap (ERROR for the zone's): what level changes update.
     made: Mutex<Made>,
-    path: NodeLogs,
+    node_logs: NodeLogs,
     layer: OtlpTracingLayer,
     filter: DynamicFilter,
     /// Where the layer's level came from at build.
@@ -197,7 +197,7 @@ impl SelfTelemetry {
     #[cfg(feature = "metrics")]
     pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
         selftrace::instruments::observe_layer(meter, &self.handle);
-        selftrace::instruments::observe_node_logs(meter, &self.path, &[]);
+        selftrace::instruments::observe_node_logs(meter, &self.node_logs, &[]);
         if let Some(internal) = &self.internal {
             crate::instruments::observe_receivers(meter, internal);
         }
@@ -268,7 +268,7 @@ impl SelfTelemetry {
         let _ = self.filter.handle().set_level(level);
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         made.level = level;
-        self.path.set_max_level(made.ceiling(level));
+        self.node_logs.set_max_level(made.ceiling(level));
         for m in made.nodes.values().filter(|m| m.own_level.is_none()) {
             m.node.set_max_level(level.min(m.cap));
         }
@@ -303,7 +303,7 @@ impl SelfTelemetry {
             m.own_level = Some(level.min(m.cap));
             m.node.set_max_level(level.min(m.cap));
         }
-        self.path.set_max_level(made.ceiling(made.level));
+        self.node_logs.set_max_level(made.ceiling(made.level));
         Ok(())
     }
 
@@ -379,7 +379,7 @@ impl SelfTelemetry {
     ///
     /// As for [`node`](Self::node).
     pub fn shared(&self, id: &str) -> Result<SharedTelemetry, SetupError> {
-        Ok(self.path.shared(self.node(id)?))
+        Ok(self.node_logs.shared(self.node(id)?))
     }
 
     /// [`node`](Self::node)'s telemetry for a `!Send` node (per-thread
@@ -389,7 +389,7 @@ impl SelfTelemetry {
     ///
     /// As for [`node`](Self::node).
     pub fn local(&self, id: &str) -> Result<LocalTelemetry, SetupError> {
-        Ok(self.path.local(self.node(id)?))
+        Ok(self.node_logs.local(self.node(id)?))
     }
 
     /// The logger for the zone's threads: give
@@ -421,7 +421,7 @@ impl SelfTelemetry {
 
     /// The node logs component logs go through.
     pub fn node_logs(&self) -> &NodeLogs {
-        &self.path
+        &self.node_logs
     }
 
     /// The `internal_telemetry` receiver `id`, once, for the engine to
@@ -448,7 +448,7 @@ impl SelfTelemetry {
         SelfTelemetryMetrics {
             mode: self.mode,
             layer: self.handle.metrics(),
-            node_logs: self.path.metrics(),
+            node_logs: self.node_logs.metrics(),
             receivers: self.internal.as_ref().map(|i| i.metrics().receivers).unwrap_or_default(),
             #[cfg(feature = "sdk")]
             sdk: self.bridge.as_ref().map(|b| b.metrics()),
@@ -464,7 +464,7 @@ impl SelfTelemetry {
         // The flood summaries still pending go where their events went,
         // while the receivers still run.
         let _ = self.handle.flush_summaries();
-        self.path.flush_summaries();
+        self.node_logs.flush_summaries();
         let _ = self.handle.set(Destination::Console);
     }
 
@@ -474,7 +474,7 @@ impl SelfTelemetry {
     /// after the engine's pipelines (and so the receivers) have stopped.
     pub fn shutdown(&self) -> SelfTelemetryMetrics {
         self.begin_shutdown();
-        self.path.shutdown();
+        self.node_logs.shutdown();
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         for exporter in &self.exporters {
             if let Err(error) = exporter.shutdown() {
@@ -651,18 +651,18 @@ impl SelfTelemetryBuilder {
                 receivers.insert(id, receiver);
             }
         }
-        let path = match (&internal, &exporting.buffers, &exporting.destination) {
+        let node_logs = match (&internal, &exporting.buffers, &exporting.destination) {
             (Some(internal), ..) => internal.node_logs().clone(),
             (None, Some(buffers), _) => buffers.clone(),
             (None, None, destination) => {
-                let path = NodeLogs::builder(destination.clone().unwrap_or_else(|| console(&logs)))
+                let node_logs = NodeLogs::builder(destination.clone().unwrap_or_else(|| console(&logs)))
                     .with_encoder_settings(encoding.clone())
                     .with_max_level(level)
                     .with_flood_limit(logs.flood_limit())
                     .with_span_fields(logs.span_fields().cloned());
                 match logs.console_format() {
-                    Some(format) => path.with_console_format(format),
-                    None => path,
+                    Some(format) => node_logs.with_console_format(format),
+                    None => node_logs,
                 }
                 .build()
             }
@@ -693,7 +693,7 @@ impl SelfTelemetryBuilder {
         // verbose of the level and the `nodes:` levels.
         let configured = logs.nodes().filter_map(|(_, o)| o.level).fold(LevelFilter::OFF, LevelFilter::max);
         let made = Made { level, configured, nodes: BTreeMap::new() };
-        path.set_max_level(made.ceiling(level));
+        node_logs.set_max_level(made.ceiling(level));
 
         #[cfg(feature = "metrics")]
         let meter = self
@@ -709,7 +709,7 @@ impl SelfTelemetryBuilder {
             nodes: self.nodes,
             runtime_nodes: self.runtime_nodes,
             made: Mutex::new(made),
-            path,
+            node_logs,
             layer,
             filter,
             level_source,

@@ -65,7 +65,7 @@ pub struct InternalTelemetryReceiver {
     id: Box<str>,
     config: ReceiverConfig,
     rx: flume::Receiver<OtlpBytes>,
-    path: NodeLogs,
+    node_logs: NodeLogs,
     router: Arc<Router>,
     queue: Arc<QueueCounters>,
     counters: Arc<ReceiverCounters>,
@@ -173,15 +173,15 @@ enum Wake {
 }
 
 impl InternalTelemetryReceiver {
-    pub(crate) fn new(id: &str, config: ReceiverConfig, path: NodeLogs, router: Arc<Router>) -> Self {
+    pub(crate) fn new(id: &str, config: ReceiverConfig, node_logs: NodeLogs, router: Arc<Router>) -> Self {
         let (rx, queue) = router.add(id, config.channel_capacity, config.overflow);
         let node = Node::new(id)
             .with_logger(config.logger.node_logger())
             .with_max_level(tracing_core::LevelFilter::ERROR)
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
-        let telemetry = path.shared(node);
+        let telemetry = node_logs.shared(node);
         let pending = Batcher::new(config.max_batch_bytes, config.max_batch_records as u64);
-        Self { id: id.into(), config, rx, path, router, queue, counters: Arc::default(), telemetry, pending }
+        Self { id: id.into(), config, rx, node_logs, router, queue, counters: Arc::default(), telemetry, pending }
     }
 
     pub(crate) fn queue_counters(&self) -> Arc<QueueCounters> {
@@ -210,7 +210,7 @@ impl InternalTelemetryReceiver {
 
     /// A snapshot of its counters.
     pub fn metrics(&self) -> ReceiverMetrics {
-        snapshot(&self.id, &self.router, &self.queue, &self.counters, &self.path)
+        snapshot(&self.id, &self.router, &self.queue, &self.counters, &self.node_logs)
     }
 
     /// Runs the receiver until the host sends [`Control::Shutdown`] or its
@@ -283,7 +283,7 @@ impl InternalTelemetryReceiver {
     fn collect(&mut self, reason: FlushReason) {
         // Room first: a flush into a full queue would be dropped.
         self.take_queued();
-        if self.path.flush(reason) > 0 {
+        if self.node_logs.flush(reason) > 0 {
             self.take_queued();
         }
     }
@@ -407,7 +407,7 @@ pub(crate) fn snapshot(
     router: &Router,
     queue: &Arc<QueueCounters>,
     counters: &ReceiverCounters,
-    path: &NodeLogs,
+    node_logs: &NodeLogs,
 ) -> ReceiverMetrics {
     ReceiverMetrics {
         id: id.to_owned(),
@@ -428,6 +428,6 @@ pub(crate) fn snapshot(
         dropped_unsent: get(&counters.dropped_unsent),
         pending_records: get(&counters.pending_records),
         timer_flush_count: get(&counters.timer_flush_count),
-        node_logs: path.metrics(),
+        node_logs: node_logs.metrics(),
     }
 }

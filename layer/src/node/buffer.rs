@@ -84,7 +84,7 @@ enum Flush {
 
 /// Where a `NodeLogs`'s flushed requests go: a destination without the
 /// layer's `Buffered` (a [`Destination`](crate::Destination) converts into
-/// one; `Buffered(path)` sends where `path` sends).
+/// one; `Buffered(node_logs)` sends where `node_logs` sends).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Output {
@@ -133,7 +133,7 @@ pub(crate) trait Attached: Send + Sync {
     fn metrics(&self) -> LayerMetrics;
 }
 
-/// The buffers of the path that are alive.
+/// The buffers of the node logs that are alive.
 #[derive(Default)]
 struct Registry {
     /// Every thread's shared buffer, for the timer.
@@ -142,17 +142,17 @@ struct Registry {
     counters: Vec<Arc<NodeCounters>>,
 }
 
-/// Which path a thread's buffer belongs to (the path's address; a buffer
-/// keeps its path alive, so the address is not reused while it exists).
+/// Which node logs a thread's buffer belongs to (the node logs' address; a buffer
+/// keeps its node logs alive, so the address is not reused while it exists).
 type LogsKey = *const LogsInner;
 
 /// A thread's buffer for `Send` nodes.
 type SharedBuffer = Arc<Mutex<Buffer>>;
 
 thread_local! {
-    /// This thread's local buffer of each path, while a node uses it.
+    /// This thread's local buffer of each `NodeLogs`, while a node uses it.
     static LOCAL_BUFFERS: RefCell<Vec<(LogsKey, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
-    /// This thread's shared buffer of each path, until the thread exits.
+    /// This thread's shared buffer of each `NodeLogs`, until the thread exits.
     static SHARED_BUFFERS: RefCell<Vec<(LogsKey, SharedBuffer)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -195,7 +195,7 @@ impl LogsInner {
         }
     }
 
-    /// A snapshot of the counters of the path and of every live buffer.
+    /// A snapshot of the counters of the node logs and of every live buffer.
     pub(super) fn metrics(&self) -> NodeMetrics {
         let mut sum = NodeMetrics::default();
         let registry = lock(&self.registry);
@@ -250,7 +250,7 @@ impl LogsInner {
             .try_with(|cell| {
                 let mut list = cell.try_borrow_mut().ok()?;
                 list.retain(|(_, buffer)| buffer.strong_count() > 0);
-                if let Some(buffer) = list.iter().find(|(path, _)| *path == me).and_then(|(_, b)| b.upgrade()) {
+                if let Some(buffer) = list.iter().find(|(logs, _)| *logs == me).and_then(|(_, b)| b.upgrade()) {
                     return Some(buffer);
                 }
                 let buffer = Rc::new(RefCell::new(Buffer::new(self.clone())));
@@ -393,8 +393,8 @@ impl LogsInner {
 
     /// Buffers a record that belongs to no node (a third-party event the
     /// layer hands over, `Destination::Buffered`) in this thread's shared
-    /// buffer, under `scope`, or prints it where the path prints; refused
-    /// (shut down, a `Noop` path): the reason, for the layer to count once.
+    /// buffer, under `scope`, or prints it where the node logs prints; refused
+    /// (shut down, `Noop` node logs): the reason, for the layer to count once.
     pub(crate) fn log_unattributed<R: LogRecordView + ?Sized>(
         self: &Arc<Self>,
         scope: &str,
@@ -419,7 +419,7 @@ impl LogsInner {
 
     /// Prints a record on the console, in the console format, counted:
     /// text straight from the record; OTLP/JSON from the record encoded with
-    /// the path's resource and limits, written by the one JSON writer (the
+    /// the node logs' resource and limits, written by the one JSON writer (the
     /// layer's `Destination::OtlpJson` prints the same line).
     fn print<R: LogRecordView + ?Sized>(&self, scope: &str, record: &R) {
         let ConsoleFormat::OtlpJson(stream) = self.console_format else {
@@ -490,7 +490,7 @@ impl LogsInner {
         }
     }
 
-    /// Runs `f` on this thread's shared buffer of this path, made on first
+    /// Runs `f` on this thread's shared buffer of these node logs, made on first
     /// use.
     ///
     /// `last` is the buffer the caller's handle logged into before: when the
@@ -504,7 +504,7 @@ impl LogsInner {
         // this thread cannot hold it already (the caller's re-entrancy guard).
         let found = SHARED_BUFFERS.try_with(|cell| {
             let list = cell.try_borrow().ok()?;
-            let (_, buffer) = list.iter().find(|(path, _)| *path == me)?;
+            let (_, buffer) = list.iter().find(|(logs, _)| *logs == me)?;
             self.hand_over(last, buffer);
             f(&mut lock(buffer));
             Some(())
@@ -558,7 +558,7 @@ impl LogsInner {
         let local = LOCAL_BUFFERS
             .try_with(|cell| {
                 let list = cell.try_borrow().ok()?;
-                list.iter().find(|(path, _)| *path == me).and_then(|(_, buffer)| buffer.upgrade())
+                list.iter().find(|(logs, _)| *logs == me).and_then(|(_, buffer)| buffer.upgrade())
             })
             .ok()
             .flatten();
@@ -584,7 +584,7 @@ impl LogsInner {
     }
 }
 
-/// One thread's buffer of one path.
+/// One thread's buffer of one `NodeLogs`.
 pub(crate) struct Buffer {
     encoder: StatefulOtlpEncoder,
     logs: Arc<LogsInner>,
@@ -662,7 +662,7 @@ impl Buffer {
 }
 
 impl Drop for Buffer {
-    /// Drains the buffer and moves its counts to the path.
+    /// Drains the buffer and moves its counts to the node logs.
     fn drop(&mut self) {
         self.flush(Flush::Drain, None);
         let mut registry = lock(&self.logs.registry);

@@ -23,7 +23,7 @@ use crate::{
 /// Make one per engine, then hand each node a
 /// [`LocalTelemetry`](crate::LocalTelemetry) ([`local`](Self::local)) or a
 /// [`SharedTelemetry`](crate::SharedTelemetry) ([`shared`](Self::shared)).
-/// Cloning is cheap and every clone is the same path.
+/// Cloning is cheap and every clone is the same node logs.
 ///
 /// Memory is bounded by `threads × 2 × buffer capacity` (each buffer and the
 /// hand-off block its requests are split off) plus what the destination's
@@ -35,17 +35,17 @@ use crate::{
 /// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_info};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodeLogs::builder(Destination::Channel(channel.sender()))
+/// let logs = NodeLogs::builder(Destination::Channel(channel.sender()))
 ///     .with_service_name("my-engine")
 ///     .build();
-/// let telemetry = path.shared(Node::new("receiver.otlp.0"));
+/// let telemetry = logs.shared(Node::new("receiver.otlp.0"));
 ///
 /// otel_info!(telemetry, "receiver.started", port = 4317_i64, "listening");
-/// assert_eq!(path.metrics().events_buffered(), 1);
+/// assert_eq!(logs.metrics().events_buffered(), 1);
 ///
-/// path.flush(FlushReason::Timer); // what the ITR's timer does
+/// logs.flush(FlushReason::Timer); // what the ITR's timer does
 /// assert_eq!(channel.receiver().len(), 1);
-/// assert_eq!(path.metrics().events_delivered, 1);
+/// assert_eq!(logs.metrics().events_delivered, 1);
 /// ```
 #[derive(Clone)]
 pub struct NodeLogs {
@@ -73,8 +73,8 @@ impl NodeLogs {
     /// A builder for a `NodeLogs` sending to `output`, usually a
     /// [`Destination`](crate::Destination).
     ///
-    /// `Channel` batches records in per-thread buffers (`Buffered(path)`:
-    /// as `path`'s channel); `Console` prints each record when it is logged;
+    /// `Channel` batches records in per-thread buffers (`Buffered(node_logs)`:
+    /// as `node_logs`'s channel); `Console` prints each record when it is logged;
     /// `Noop` discards (and counts) them.
     pub fn builder(output: impl Into<Output>) -> NodeLogsBuilder {
         NodeLogsBuilder {
@@ -189,7 +189,7 @@ impl NodeLogs {
         self.inner.log_unattributed(scope, record)
     }
 
-    /// Where the path's flushed requests go.
+    /// Where the node logs' flushed requests go.
     pub(crate) fn output(&self) -> &Output {
         &self.inner.output
     }

@@ -142,9 +142,9 @@ impl Node {
     /// use selftrace::{Destination, Node, NodeLogs, otel_debug};
     /// use tracing::level_filters::LevelFilter;
     ///
-    /// let path = NodeLogs::new(Destination::Console);
+    /// let logs = NodeLogs::new(Destination::Console);
     /// let node = Node::new("processor.batch.0").with_max_level(LevelFilter::INFO);
-    /// let telemetry = path.shared(node.clone());
+    /// let telemetry = logs.shared(node.clone());
     /// assert!(!telemetry.enabled(tracing::Level::DEBUG));
     /// node.set_max_level(LevelFilter::DEBUG);
     /// assert!(telemetry.enabled(tracing::Level::DEBUG));

@@ -146,7 +146,7 @@ fn guarded<R: LogRecordView + ?Sized>(logs: &LogsInner, node: &Node, record: &R,
     match LayerGuard::enter() {
         Some(_guard) if !otel_suppressed() => match zone_thread_logger() {
             None => f(),
-            // A zone thread: the zone's logger, never the path.
+            // A zone thread: the zone's logger, never the node logs.
             Some(logger) => logs.divert(logger, node, record),
         },
         _ => logs.refuse(DropReason::Reentrant, node, record),
@@ -167,15 +167,15 @@ fn guarded<R: LogRecordView + ?Sized>(logs: &LogsInner, node: &Node, record: &R,
 /// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_debug};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodeLogs::new(Destination::Channel(channel.sender()));
-/// let telemetry = path.local(Node::new("processor.batch.0"));
+/// let logs = NodeLogs::new(Destination::Channel(channel.sender()));
+/// let telemetry = logs.local(Node::new("processor.batch.0"));
 ///
 /// otel_debug!(telemetry, "batch.sent", size = 512_u64);
 /// {
 ///     let _in_node = telemetry.enter();
 ///     tracing::info!("a library logging"); // attributed to processor.batch.0
 /// }
-/// path.flush(FlushReason::Timer); // on this thread: local buffers are per thread
+/// logs.flush(FlushReason::Timer); // on this thread: local buffers are per thread
 /// # assert_eq!(channel.receiver().len(), 1);
 /// ```
 #[derive(Clone)]
@@ -240,8 +240,8 @@ scope_methods!(LocalTelemetry);
 /// use selftrace::{Destination, FlushReason, Node, NodeLogs, OtlpBytesChannel, otel_warn};
 ///
 /// let channel = OtlpBytesChannel::new(100);
-/// let path = NodeLogs::new(Destination::Channel(channel.sender()));
-/// let telemetry = path.shared(Node::new("exporter.otlp.0"));
+/// let logs = NodeLogs::new(Destination::Channel(channel.sender()));
+/// let telemetry = logs.shared(Node::new("exporter.otlp.0"));
 ///
 /// let worker = {
 ///     let telemetry = telemetry.clone();
@@ -250,8 +250,8 @@ scope_methods!(LocalTelemetry);
 /// worker.join().unwrap();
 /// otel_warn!(telemetry, "export.retry", attempt = 3_i64);
 ///
-/// path.flush(FlushReason::Timer); // from any thread
-/// assert_eq!(path.metrics().events_delivered, 2);
+/// logs.flush(FlushReason::Timer); // from any thread
+/// assert_eq!(logs.metrics().events_delivered, 2);
 /// ```
 pub struct SharedTelemetry {
     inner: Arc<SharedInner>,
@@ -289,9 +289,9 @@ impl SharedTelemetry {
     /// As `log_unguarded`, with the record's flood control key given.
     pub(crate) fn log_at<R: LogRecordView + ?Sized>(&self, site: Option<u64>, record: &R) {
         let level = record_level(record);
-        let path = &self.inner.logs;
-        path.log(&self.inner.node, level, site, record, |f| {
-            path.with_shared_buffer(&self.last_buffer, f);
+        let logs = &self.inner.logs;
+        logs.log(&self.inner.node, level, site, record, |f| {
+            logs.with_shared_buffer(&self.last_buffer, f);
             true
         });
     }
@@ -312,12 +312,12 @@ impl Current {
     /// Sends a third-party event raised in this node's scope to its logger
     /// (the layer holds the re-entrancy guard).
     pub(crate) fn log_from_layer(&self, target: &str, record: &TracingLogRecord<'_>) {
-        let (node, path) = match self {
+        let (node, logs) = match self {
             Current::Local(local) => (&local.inner.node, &local.inner.logs),
             Current::Shared(shared) => (&shared.inner.node, &shared.inner.logs),
         };
         if node.denies_target(target) {
-            return path.refuse(DropReason::Discarded, node, record);
+            return logs.refuse(DropReason::Discarded, node, record);
         }
         let site = Some(record.flood_site());
         match self {
@@ -434,8 +434,8 @@ impl sealed::Sealed for SharedTelemetry {
 ///
 /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # rt.block_on(async {
-/// let path = NodeLogs::new(Destination::Noop);
-/// let node = path.shared(Node::new("receiver.otlp.0"));
+/// let logs = NodeLogs::new(Destination::Noop);
+/// let node = logs.shared(Node::new("receiver.otlp.0"));
 /// node.scope(async {
 ///     let child = InNode::new(SharedTelemetry::current(), async {
 ///         assert_eq!(SharedTelemetry::current().unwrap().node().id(), "receiver.otlp.0");

@@ -57,8 +57,8 @@ pub fn one_event_request() -> OtlpBytes {
 /// raised inside a node's scope).
 pub fn hundred_record_request() -> OtlpBytes {
     let channel = OtlpBytesChannel::new(1);
-    let path = unlimited_node_logs(Destination::Channel(channel.sender()));
-    let node = path.shared(Node::new("bench"));
+    let node_logs = unlimited_node_logs(Destination::Channel(channel.sender()));
+    let node = node_logs.shared(Node::new("bench"));
     let layer = unlimited_layer(Destination::Noop);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _in_node = node.enter();
@@ -66,7 +66,7 @@ pub fn hundred_record_request() -> OtlpBytes {
             third_party_event();
         }
     });
-    path.flush(FlushReason::Explicit);
+    node_logs.flush(FlushReason::Explicit);
     channel.receiver().try_recv().expect("one request of 100 records")
 }
 
