@@ -168,6 +168,16 @@ fn observe_exporter(meter: &Meter, read: Read<ExporterMetrics>, attributes: &[Ke
             ("selftrace.exporter.spool.errors", "{error}", "Spool writes and reads that failed", |m| {
                 m.spool_write_errors + m.spool_read_errors
             }),
+            ("selftrace.exporter.tls.failures", "{handshake}", "TLS handshakes that failed", |m| m.tls_failures),
+            ("selftrace.exporter.tls.reloads", "{reload}", "Certificate files read again after a change", |m| {
+                m.tls_reloads
+            }),
+            (
+                "selftrace.exporter.tls.reload_errors",
+                "{error}",
+                "Certificate file changes that did not load (the last good ones stayed)",
+                |m| m.tls_reload_errors,
+            ),
         ],
     );
     for (name, unit, description, value) in [

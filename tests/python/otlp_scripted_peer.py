@@ -1,7 +1,12 @@
 """A scripted OTLP logs endpoint, over HTTP (http.server) or gRPC (grpcio with
 the opentelemetry-proto package's LogsService stubs).
 
-Usage: otlp_scripted_peer.py http|grpc PORT SCRIPT_JSON [--tls CERT KEY]
+Usage: otlp_scripted_peer.py http|grpc PORT SCRIPT_JSON [--tls CERT KEY] [--client-ca CA]
+
+--tls serves over TLS with that certificate and key; --client-ca also
+requires a client certificate issued by that CA (mutual TLS: Python's `ssl`
+with CERT_REQUIRED, grpcio's ssl_server_credentials with
+require_client_auth).
 
 PORT 0 picks a free port. Prints `listening <port>` first. Each request
 takes the next answer of SCRIPT_JSON (a list), then every further request
@@ -64,7 +69,7 @@ def success(answer):
     return response
 
 
-def serve_http(port, script, tls):
+def serve_http(port, script, tls, client_ca):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
@@ -99,18 +104,28 @@ def serve_http(port, script, tls):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            # A refused handshake (the test's point): no traceback.
+            pass
+
+    server = Server(("127.0.0.1", port), Handler)
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls[0], tls[1])
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        if client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(client_ca)
+        # The handshake runs in the request's thread: one that fails does
+        # not stop the server.
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print("listening %d" % server.server_address[1])
     sys.stdout.flush()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
-def serve_grpc(port, script):
+def serve_grpc(port, script, tls, client_ca):
     from concurrent import futures
 
     import grpc
@@ -132,7 +147,17 @@ def serve_grpc(port, script):
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-    bound = server.add_insecure_port("127.0.0.1:%d" % port)
+    if tls:
+        with open(tls[0], "rb") as cert, open(tls[1], "rb") as key:
+            pair = (key.read(), cert.read())
+        roots = None
+        if client_ca:
+            with open(client_ca, "rb") as ca:
+                roots = ca.read()
+        credentials = grpc.ssl_server_credentials([pair], root_certificates=roots, require_client_auth=bool(client_ca))
+        bound = server.add_secure_port("127.0.0.1:%d" % port, credentials)
+    else:
+        bound = server.add_insecure_port("127.0.0.1:%d" % port)
     server.start()
     print("listening %d" % bound)
     sys.stdout.flush()
@@ -141,11 +166,18 @@ def serve_grpc(port, script):
 
 def main():
     protocol, port, script = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-    tls = sys.argv[5:7] if len(sys.argv) > 4 and sys.argv[4] == "--tls" else None
+    tls, client_ca, rest = None, None, sys.argv[4:]
+    while rest:
+        if rest[0] == "--tls":
+            tls, rest = rest[1:3], rest[3:]
+        elif rest[0] == "--client-ca":
+            client_ca, rest = rest[1], rest[2:]
+        else:
+            raise SystemExit("unknown argument %s" % rest[0])
     if protocol == "http":
-        server = serve_http(port, script, tls)
+        server = serve_http(port, script, tls, client_ca)
     elif protocol == "grpc":
-        server = serve_grpc(port, script)
+        server = serve_grpc(port, script, tls, client_ca)
     else:
         raise SystemExit("protocol: http or grpc")
     sys.stdin.read()

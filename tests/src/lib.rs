@@ -22,7 +22,9 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+pub mod export;
 pub mod peer;
+pub mod pki;
 pub mod records;
 
 /// Waits until `done` holds for `exporter`'s metrics, or 30 s pass; the

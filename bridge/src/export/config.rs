@@ -1,7 +1,9 @@
 //! Where and how the exporter sends: the builder's settings, the standard
 //! `OTEL_EXPORTER_OTLP_*` environment variables, and their precedence.
 
-use std::{fmt, time::Duration};
+use std::{fmt, path::PathBuf, time::Duration};
+
+use super::tls::{ResolvedTls, Source, TlsConfig};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL for every signal.
 pub(crate) const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -23,6 +25,23 @@ pub(crate) const OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP
 pub(crate) const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`.
 pub(crate) const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
+
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`: the CA file.
+pub(crate) const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`.
+pub(crate) const OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`: the client certificate file.
+pub(crate) const OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE`.
+pub(crate) const OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_KEY`: the client key file.
+pub(crate) const OTEL_EXPORTER_OTLP_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+/// `OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY`.
+pub(crate) const OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY";
+/// `OTEL_EXPORTER_OTLP_INSECURE`: gRPC in plaintext to an endpoint without a scheme.
+pub(crate) const OTEL_EXPORTER_OTLP_INSECURE: &str = "OTEL_EXPORTER_OTLP_INSECURE";
+/// `OTEL_EXPORTER_OTLP_LOGS_INSECURE`.
+pub(crate) const OTEL_EXPORTER_OTLP_LOGS_INSECURE: &str = "OTEL_EXPORTER_OTLP_LOGS_INSECURE";
 
 /// Default OTLP/HTTP logs URL.
 pub(crate) const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/logs";
@@ -119,6 +138,7 @@ pub(crate) struct Settings {
     pub(crate) headers: Option<Vec<(String, String)>>,
     pub(crate) compression: Option<Compression>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) tls: TlsConfig,
 }
 
 /// The settings in force, checked.
@@ -134,6 +154,7 @@ pub(crate) struct Resolved {
     pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub(crate) compression: Compression,
     pub(crate) timeout: Duration,
+    pub(crate) tls: ResolvedTls,
 }
 
 impl Settings {
@@ -164,13 +185,30 @@ impl Settings {
         // `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL: `/v1/logs` is always
         // appended to it (the specification's rule).
         let http = protocol == Protocol::HttpProtobuf;
+        let insecure = match self.tls.insecure {
+            Some(insecure) => insecure,
+            None => match pick(OTEL_EXPORTER_OTLP_LOGS_INSECURE, OTEL_EXPORTER_OTLP_INSECURE) {
+                Some((key, value)) => parse_bool(&value).map_err(|m| error(&key, m))?,
+                None => false,
+            },
+        };
+        // gRPC to an endpoint written without a scheme: TLS unless
+        // `insecure` (the specification's rule).
+        let scheme = |url: &str| -> String {
+            let url = url.trim();
+            match (http, url.contains("://"), insecure) {
+                (false, false, true) => format!("http://{url}"),
+                (false, false, false) => format!("https://{url}"),
+                _ => url.to_owned(),
+            }
+        };
         let (key, endpoint) =
             match (&self.endpoint, env(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), env(OTEL_EXPORTER_OTLP_ENDPOINT)) {
-                (Some(endpoint), _, _) => ("endpoint", signal_url(endpoint.trim(), http, false)),
+                (Some(endpoint), _, _) => ("endpoint", signal_url(&scheme(endpoint), http, false)),
                 (None, Some(endpoint), _) => {
-                    (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, signal_url(endpoint.trim(), http, false))
+                    (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, signal_url(&scheme(&endpoint), http, false))
                 }
-                (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(base.trim(), http, true)),
+                (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(&scheme(&base), http, true)),
                 (None, None, None) => match protocol {
                     Protocol::HttpProtobuf => ("endpoint", parse_endpoint(DEFAULT_HTTP_ENDPOINT)),
                     Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
@@ -208,7 +246,70 @@ impl Settings {
             },
         };
 
-        Ok(Resolved { endpoint, endpoint_key: key.to_owned(), protocol, protocol_key, headers, compression, timeout })
+        let file = |set: &Option<PathBuf>, setting: &str, signal: &str, generic: &str| match set {
+            Some(path) => Some(Source { path: path.clone(), key: setting.to_owned() }),
+            None => pick(signal, generic).map(|(key, value)| Source { path: PathBuf::from(value.trim()), key }),
+        };
+        let ca =
+            file(&self.tls.ca_file, "tls.ca_file", OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE);
+        let cert = file(
+            &self.tls.cert_file,
+            "tls.cert_file",
+            OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE,
+            OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        );
+        let key_file =
+            file(&self.tls.key_file, "tls.key_file", OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY);
+        let client = match (cert, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(error(
+                    &cert.key,
+                    format!(
+                        "a client certificate needs its key: set tls.key_file ({OTEL_EXPORTER_OTLP_CLIENT_KEY}) too, or neither"
+                    ),
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(error(
+                    &key.key,
+                    format!(
+                        "a client key needs its certificate: set tls.cert_file ({OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE}) too, or neither"
+                    ),
+                ));
+            }
+        };
+        let defaults = ResolvedTls::default();
+        let tls = ResolvedTls {
+            ca,
+            client,
+            insecure,
+            skip_verify: self.tls.insecure_skip_verify,
+            server_name: self.tls.server_name.clone(),
+            min_version: self.tls.min_version.unwrap_or(defaults.min_version),
+            reload_interval: self.tls.reload_interval.unwrap_or(defaults.reload_interval),
+        };
+
+        Ok(Resolved {
+            endpoint,
+            endpoint_key: key.to_owned(),
+            protocol,
+            protocol_key,
+            headers,
+            compression,
+            timeout,
+            tls,
+        })
+    }
+}
+
+/// `true` or `false` (any case), as the specification's booleans.
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("`{other}` is not `true` or `false`")),
     }
 }
 

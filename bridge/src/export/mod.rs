@@ -155,6 +155,7 @@
 
 mod config;
 mod spool;
+mod tls;
 mod transport;
 mod worker;
 
@@ -182,6 +183,7 @@ use selftrace::{
     pipeline::{enter_zone_thread, zone_thread_start},
 };
 pub use spool::SpoolError;
+pub use tls::{TlsConfig, TlsVersion};
 use tokio::sync::watch;
 
 use self::{
@@ -375,6 +377,15 @@ pub struct ExporterMetrics {
     /// Bytes the exporter holds in memory now (at most
     /// [`max_queue_bytes`](OtlpExporterBuilder::with_max_queue_bytes)).
     pub queue_bytes: u64,
+    /// TLS handshakes that failed (an unknown CA, an expired certificate, a
+    /// wrong host, a client certificate refused or missing); each is a
+    /// connection error, retried. Each kind is noted once on the raw logger.
+    pub tls_failures: u64,
+    /// Certificate files read again after they changed.
+    pub tls_reloads: u64,
+    /// Changes of the certificate files that did not load (the last good
+    /// ones stayed in use).
+    pub tls_reload_errors: u64,
 }
 
 impl ExporterMetrics {
@@ -415,6 +426,9 @@ struct Counters {
     spool_bytes: AtomicU64,
     spool_records: AtomicU64,
     queue_bytes: AtomicU64,
+    tls_failures: AtomicU64,
+    tls_reloads: AtomicU64,
+    tls_reload_errors: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -450,6 +464,9 @@ impl Counters {
             spool_bytes: get(&self.spool_bytes),
             spool_records: get(&self.spool_records),
             queue_bytes: get(&self.queue_bytes),
+            tls_failures: get(&self.tls_failures),
+            tls_reloads: get(&self.tls_reloads),
+            tls_reload_errors: get(&self.tls_reload_errors),
         }
     }
 
@@ -546,6 +563,15 @@ impl OtlpExporterBuilder {
     /// that takes longer is retried.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
+        self
+    }
+
+    /// TLS: a private CA, a client certificate, their reloading (see
+    /// [`TlsConfig`]). What it leaves unset comes from the
+    /// `OTEL_EXPORTER_OTLP_*CERTIFICATE`, `*CLIENT_KEY` and `*INSECURE`
+    /// variables.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.settings.tls = tls;
         self
     }
 
@@ -691,6 +717,7 @@ impl OtlpExporterBuilder {
         let (done_tx, done_rx) = flume::bounded::<()>(1);
         let endpoint = resolved.endpoint.to_string();
         let protocol = resolved.protocol;
+        let transport_counters = Arc::clone(&counters);
         let worker = Worker {
             flight: None,
             capacity: rx_capacity,
@@ -732,7 +759,7 @@ impl OtlpExporterBuilder {
                     }
                 };
                 runtime.block_on(async move {
-                    match Transport::new(&resolved) {
+                    match Transport::new(&resolved, &transport_counters) {
                         Ok(transport) => {
                             let _ = ready_tx.send(Ok(()));
                             worker.run(transport).await;

@@ -6,7 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::config::{Compression, ConfigError, Protocol, Resolved};
+use std::sync::Arc;
+
+use super::{
+    Counters,
+    config::{Compression, ConfigError, Protocol, Resolved},
+    tls,
+};
 
 /// What the endpoint made of one request.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,12 +39,12 @@ pub(crate) enum Transport {
 impl Transport {
     /// Builds the client. gRPC needs to run inside a Tokio runtime (the
     /// channel's worker is spawned on it).
-    pub(crate) fn new(config: &Resolved) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &Resolved, counters: &Arc<Counters>) -> Result<Self, ConfigError> {
         match config.protocol {
             #[cfg(feature = "http")]
-            Protocol::HttpProtobuf => Http::new(config).map(Transport::Http),
+            Protocol::HttpProtobuf => Http::new(config, counters).map(Transport::Http),
             #[cfg(feature = "grpc")]
-            Protocol::Grpc => Grpc::new(config).map(Transport::Grpc),
+            Protocol::Grpc => Grpc::new(config, counters).map(Transport::Grpc),
             #[cfg_attr(
                 all(feature = "http", feature = "grpc"),
                 expect(unreachable_patterns, reason = "with both features every protocol is built")
@@ -68,10 +74,6 @@ fn feature_of(protocol: Protocol) -> &'static str {
     }
 }
 
-fn tls_error(error: impl std::fmt::Display) -> ConfigError {
-    ConfigError { key: "endpoint".into(), message: format!("cannot set TLS up: {error}") }
-}
-
 // === impl Http ===
 
 /// OTLP/HTTP: `POST` of `application/x-protobuf` bodies.
@@ -81,23 +83,16 @@ pub(crate) struct Http {
     url: reqwest::Url,
     headers: http::HeaderMap,
     gzip: bool,
+    counters: Arc<Counters>,
+    tls_failures: tls::Failures,
 }
 
 #[cfg(feature = "http")]
 impl Http {
-    fn new(config: &Resolved) -> Result<Self, ConfigError> {
-        use rustls_platform_verifier::BuilderVerifierExt;
-
-        // rustls with reqwest's provider (aws-lc-rs) and the platform's
-        // roots, given ready-made: nothing process-wide is installed.
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(tls_error)?
-        .with_platform_verifier()
-        .map_err(tls_error)?
-        .with_no_client_auth();
+    fn new(config: &Resolved, counters: &Arc<Counters>) -> Result<Self, ConfigError> {
+        // rustls with reqwest's provider (aws-lc-rs), given ready-made:
+        // nothing process-wide is installed.
+        let tls = tls::client_config(&config.tls, counters)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(config.timeout)
@@ -120,7 +115,7 @@ impl Http {
         if gzip {
             headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
         }
-        Ok(Self { client, url, headers, gzip })
+        Ok(Self { client, url, headers, gzip, counters: Arc::clone(counters), tls_failures: tls::Failures::default() })
     }
 
     async fn send(&mut self, body: Bytes) -> Outcome {
@@ -136,7 +131,13 @@ impl Http {
             Ok(response) => response,
             // Unreachable, refused, reset, timed out, a TLS failure: the
             // endpoint may come back.
-            Err(e) => return Outcome::Retry { after: None, reason: error_chain(&e), reached: false },
+            Err(e) => {
+                let reason = error_chain(&e);
+                if let Some(failure) = tls::failure(&e) {
+                    self.tls_failures.record(failure, self.url.as_str(), &reason, &self.counters);
+                }
+                return Outcome::Retry { after: None, reason, reached: false };
+            }
         };
         let status = response.status();
         let retry_after = response.headers().get(http::header::RETRY_AFTER).and_then(|v| retry_after(v.to_str().ok()?));
@@ -210,6 +211,10 @@ pub(crate) struct Grpc {
     client: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: tonic::metadata::MetadataMap,
     timeout: Duration,
+    counters: Arc<Counters>,
+    url: String,
+    /// Shared with the connector, which sees the handshake's own errors.
+    failures: Arc<tls::Failures>,
 }
 
 #[cfg(feature = "grpc")]
@@ -217,22 +222,65 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Ex
 
 #[cfg(feature = "grpc")]
 impl Grpc {
-    fn new(config: &Resolved) -> Result<Self, ConfigError> {
-        use tonic::transport::{ClientTlsConfig, Endpoint};
+    fn new(config: &Resolved, counters: &Arc<Counters>) -> Result<Self, ConfigError> {
+        use tonic::transport::Endpoint;
 
         let bad = |e: &dyn std::fmt::Display| ConfigError {
             key: config.endpoint_key.clone(),
             message: format!("`{}`: {e}", config.endpoint),
         };
-        let mut endpoint = Endpoint::from_shared(config.endpoint.to_string())
+        let https = config.endpoint.scheme_str() == Some("https");
+        // tonic connects to a plain URI; over `https` the TLS is ours (the
+        // exporter's rustls configuration, which tonic's own TLS cannot
+        // take: a verifier, a certificate resolver), and the requests still
+        // say `https`.
+        let plain = match config.endpoint.authority() {
+            Some(authority) if https => format!("http://{authority}"),
+            _ => config.endpoint.to_string(),
+        };
+        let endpoint = Endpoint::from_shared(plain)
             .map_err(|e| bad(&e))?
+            .origin(config.endpoint.clone())
             .timeout(config.timeout)
             .connect_timeout(config.timeout);
-        if config.endpoint.scheme_str() == Some("https") {
-            endpoint = endpoint.tls_config(ClientTlsConfig::new().with_native_roots()).map_err(tls_error)?;
-        }
-        let mut client = tonic::client::Grpc::new(endpoint.connect_lazy())
-            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let failures = Arc::new(tls::Failures::default());
+        let channel = if https {
+            let mut tls = tls::client_config(&config.tls, counters)?;
+            tls.alpn_protocols = vec![b"h2".to_vec()];
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+            let host = config.endpoint.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| bad(&e))?;
+            let port = config.endpoint.port_u16().unwrap_or(443);
+            let address = format!("{}:{port}", config.endpoint.host().unwrap_or_default());
+            let (counters, url, failures) = (Arc::clone(counters), config.endpoint.to_string(), Arc::clone(&failures));
+            endpoint.connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+                let (connector, name, address) = (connector.clone(), name.clone(), address.clone());
+                let (counters, url, failures) = (Arc::clone(&counters), url.clone(), Arc::clone(&failures));
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(address).await?;
+                    let _ = tcp.set_nodelay(true);
+                    match connector.connect(name, tcp).await {
+                        Ok(stream) => Ok(hyper_util::rt::TokioIo::new(Observed {
+                            io: stream,
+                            failures,
+                            counters,
+                            url,
+                            heard: false,
+                            recorded: false,
+                        })),
+                        Err(e) => {
+                            if let Some(failure) = tls::failure(&e) {
+                                failures.record(failure, &url, &e.to_string(), &counters);
+                            }
+                            Err(e)
+                        }
+                    }
+                }
+            }))
+        } else {
+            endpoint.connect_lazy()
+        };
+        let mut client = tonic::client::Grpc::new(channel).accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         if config.compression == Compression::Gzip {
             client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
         }
@@ -241,7 +289,14 @@ impl Grpc {
             headers.append(name.clone(), value.clone());
         }
         let metadata = tonic::metadata::MetadataMap::from_headers(headers);
-        Ok(Self { client, metadata, timeout: config.timeout })
+        Ok(Self {
+            client,
+            metadata,
+            timeout: config.timeout,
+            counters: Arc::clone(counters),
+            url: config.endpoint.to_string(),
+            failures,
+        })
     }
 
     async fn send(&mut self, body: Bytes) -> Outcome {
@@ -257,6 +312,19 @@ impl Grpc {
             Err(status) => {
                 use tonic::Code;
                 let reason = format!("gRPC {:?}: {}", status.code(), status.message());
+                // Made by the transport, not answered by the server (tonic
+                // says `UNKNOWN` for a connection that broke): the endpoint
+                // may come back.
+                let transport = std::error::Error::source(&status)
+                    .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some());
+                // A refusal the server says after the handshake (TLS 1.3:
+                // a client certificate it does not take).
+                if let Some(failure) = tls::failure(&status) {
+                    self.failures.record(failure, &self.url, &reason, &self.counters);
+                }
+                if transport && status.code() == Code::Unknown {
+                    return Outcome::Retry { after: None, reason, reached: false };
+                }
                 match status.code() {
                     // The specification's retryable codes.
                     Code::Cancelled
@@ -266,14 +334,126 @@ impl Grpc {
                     | Code::OutOfRange
                     | Code::Unavailable
                     | Code::DataLoss => {
-                        // What tonic reports when no answer came: not reached.
-                        let reached = !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded);
+                        // What tonic reports when no answer came (a
+                        // connection closed under the request is
+                        // `CANCELLED`): not reached.
+                        let reached =
+                            !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled);
                         Outcome::Retry { after: None, reason, reached }
                     }
                     _ => Outcome::Refused { reason },
                 }
             }
         }
+    }
+}
+
+/// A TLS stream whose read errors are looked at: with TLS 1.3 a server
+/// refuses a client certificate after the handshake, in an alert the
+/// HTTP/2 connection reads and tonic reports only as a closed connection.
+#[cfg(feature = "grpc")]
+struct Observed<T> {
+    io: T,
+    failures: Arc<tls::Failures>,
+    counters: Arc<Counters>,
+    url: String,
+    /// The server sent something since the handshake (an HTTP/2 server
+    /// starts with its SETTINGS).
+    heard: bool,
+    /// A failure of this connection was recorded.
+    recorded: bool,
+}
+
+#[cfg(feature = "grpc")]
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Observed<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+        match &read {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() > before => this.heard = true,
+            // Closed before the server said anything: what a server that
+            // refuses the client certificate after a TLS 1.3 handshake
+            // does (often without the alert).
+            std::task::Poll::Ready(Ok(())) if !this.heard => {
+                this.refused("closed by the server before it sent anything")
+            }
+            _ => {}
+        }
+        this.look(read)
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl<T> Observed<T> {
+    /// Counts and notes a TLS failure `result` carries.
+    fn look<R>(&mut self, result: std::task::Poll<std::io::Result<R>>) -> std::task::Poll<std::io::Result<R>> {
+        if let std::task::Poll::Ready(Err(e)) = &result {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+            if let Some(failure) = tls::failure(e) {
+                self.record(failure, &e.to_string());
+            } else if !self.heard && matches!(e.kind(), UnexpectedEof | BrokenPipe | ConnectionReset) {
+                self.refused(&e.to_string());
+            }
+        }
+        result
+    }
+
+    fn refused(&mut self, detail: &str) {
+        self.record(tls::Failure::Refused, detail);
+    }
+
+    fn record(&mut self, failure: tls::Failure, detail: &str) {
+        if !std::mem::replace(&mut self.recorded, true) {
+            self.failures.record(failure, &self.url, detail, &self.counters);
+        }
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Observed<T> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let written = std::pin::Pin::new(&mut this.io).poll_write(cx, buf);
+        this.look(written)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = std::pin::Pin::new(&mut this.io).poll_flush(cx);
+        this.look(flushed)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let written = std::pin::Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.look(written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 
