@@ -290,3 +290,49 @@ fn tls_settings_that_cannot_work_are_errors_at_build_naming_the_file_and_the_set
         client.cert.display()
     )),);
 }
+
+#[test]
+fn a_tls_block_in_yaml_reaches_the_exporter_and_its_mistakes_name_their_key() {
+    use selftrace_itr::{SelfTelemetry, ServiceConfig};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let dir = dir("yaml");
+    let ca = Ca::new(&dir, "ca");
+    let server = ca.issue("server", Usage::Server, &["localhost"], false);
+    let client = ca.issue("client", Usage::Client, &[], false);
+    let peer = tls_peer("grpc", &server, Some(&ca.pair));
+    let yaml = |tls: &str| {
+        let text = format!(
+            "service:\n  telemetry:\n    logs:\n      level: info\n      flood_control: {{ enabled: false }}\n      processors:\n        - batch:\n            exporter:\n              otlp:\n                endpoint: \"{}\"\n                protocol: grpc\n                tls:\n{tls}",
+            url("grpc", &peer, "localhost")
+        );
+        ServiceConfig::from_yaml("service.yaml", &text).expect("parses")
+    };
+    let config = yaml(&format!(
+        "                  ca_file: {}\n                  cert_file: {}\n                  key_file: {}\n                  min_version: \"1.3\"\n                  reload_interval: 30s\n",
+        path(&ca.pair.cert),
+        path(&client.cert),
+        path(&client.key)
+    ));
+    let telemetry = SelfTelemetry::builder(&config.telemetry).build().expect("builds");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(telemetry.layer()), || {
+        for i in 0..12_i64 {
+            tracing::info!(target: "db", i, "query done");
+        }
+    });
+    let metrics = telemetry.shutdown();
+    let [exporter] = metrics.exporters[..] else { panic!("one exporter: {:?}", metrics.exporters) };
+    assert_eq!((exporter.records_acknowledged, exporter.tls_failures), (12, 0), "{exporter:?}");
+    assert_eq!(peer.requests(12, Duration::from_secs(10)).iter().map(|r| r.records.len()).sum::<usize>(), 12);
+
+    // Half a pair: the key at fault, where `tls:` is written.
+    let config = yaml(&format!("                  cert_file: {}\n", path(&client.cert)));
+    let error = SelfTelemetry::builder(&config.telemetry).build().expect_err("a certificate without its key");
+    assert_eq!(error.path(), "service.telemetry.logs.processors[0].batch.exporter.otlp.tls.cert_file");
+    assert_eq!(error.location(), Some((13, 19)));
+    assert!(error.message().starts_with("a client certificate needs its key"), "{error}");
+    // An unknown key is refused while the YAML is read.
+    let text = "service:\n  telemetry:\n    logs:\n      processors:\n        - batch:\n            exporter:\n              otlp:\n                tls: { ca_fil: x }\n";
+    let error = ServiceConfig::from_yaml("service.yaml", text).expect_err("a typo");
+    assert!(error.to_string().contains("ca_fil"), "{error}");
+}

@@ -409,6 +409,60 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_follow_the_same_precedence_and_a_pair_is_whole() {
+        let vars = [
+            (OTEL_EXPORTER_OTLP_CERTIFICATE, "/generic/ca.pem"),
+            (OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE, "/logs/ca.pem"),
+            (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, "/generic/client.pem"),
+            (OTEL_EXPORTER_OTLP_CLIENT_KEY, "/generic/client.key"),
+        ];
+        let tls = resolve(Settings::default(), &vars).unwrap().tls;
+        let source = |path: &str, key: &str| Source { path: path.into(), key: key.into() };
+        assert_eq!(tls.ca, Some(source("/logs/ca.pem", OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE)));
+        assert_eq!(
+            tls.client,
+            Some((
+                source("/generic/client.pem", OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE),
+                source("/generic/client.key", OTEL_EXPORTER_OTLP_CLIENT_KEY)
+            ))
+        );
+        // The builder's file wins and names its setting.
+        let settings = Settings { tls: TlsConfig::new().with_ca_file("/mine/ca.pem"), ..Settings::default() };
+        assert_eq!(resolve(settings, &vars).unwrap().tls.ca, Some(source("/mine/ca.pem", "tls.ca_file")));
+        // Half a pair, from the environment: named by its variable.
+        let error = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY, "/k")]).unwrap_err();
+        assert_eq!(error.key, OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY);
+        assert!(error.message.starts_with("a client key needs its certificate"), "{error}");
+        assert_eq!(resolve(Settings::default(), &[]).unwrap().tls, ResolvedTls::default());
+    }
+
+    #[test]
+    fn insecure_decides_the_scheme_of_a_grpc_endpoint_written_without_one() {
+        let grpc = |vars: &[(&str, &str)]| {
+            let mut all = vec![(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"), (OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4317")];
+            all.extend_from_slice(vars);
+            resolve(Settings::default(), &all)
+        };
+        assert_eq!(grpc(&[]).unwrap().endpoint, "https://collector:4317/");
+        assert_eq!(grpc(&[(OTEL_EXPORTER_OTLP_INSECURE, "true")]).unwrap().endpoint, "http://collector:4317/");
+        assert_eq!(grpc(&[(OTEL_EXPORTER_OTLP_LOGS_INSECURE, "FALSE")]).unwrap().endpoint, "https://collector:4317/");
+        let error = grpc(&[(OTEL_EXPORTER_OTLP_INSECURE, "yes")]).unwrap_err();
+        assert_eq!(
+            (error.key.as_str(), error.message.as_str()),
+            (OTEL_EXPORTER_OTLP_INSECURE, "`yes` is not `true` or `false`")
+        );
+        // A scheme says it itself; OTLP/HTTP still needs one.
+        assert_eq!(
+            grpc(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://c:4317"), (OTEL_EXPORTER_OTLP_INSECURE, "false")])
+                .map(|r| r.endpoint)
+                .ok(),
+            Some("http://c:4317/".parse().unwrap())
+        );
+        let http = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4318")]).unwrap_err();
+        assert!(http.message.contains("has no scheme"), "{http}");
+    }
+
+    #[test]
     fn defaults_per_protocol() {
         let http = resolve(Settings::default(), &[]).unwrap();
         assert_eq!(http.endpoint, DEFAULT_HTTP_ENDPOINT);

@@ -2,11 +2,11 @@
 
 use selftrace_bridge::{
     OtlpExporter, OtlpExporterBuilder,
-    export::{Compression, ExportError, Protocol},
+    export::{Compression, ExportError, Protocol, TlsConfig, TlsVersion},
 };
 
 use super::{LOGS, SetupError};
-use crate::config::{LogsConfig, OtlpCompression, OtlpProtocol, SdkExporter};
+use crate::config::{LogsConfig, OtlpCompression, OtlpProtocol, OtlpTlsConfig, SdkExporter, TlsMinVersion};
 
 /// The exporter of `processors[i]`, from `builder` (the resource and
 /// limits set).
@@ -55,6 +55,9 @@ pub(super) fn exporter(
     if let Some(bytes) = otlp.max_queue_bytes {
         builder = builder.with_max_queue_bytes(bytes as u64);
     }
+    if let Some(tls) = &otlp.tls {
+        builder = builder.with_tls(tls_config(tls));
+    }
     if let Some(spool) = &otlp.spool {
         builder = builder.with_spool(&spool.dir);
         if let Some(bytes) = spool.max_bytes {
@@ -72,7 +75,11 @@ pub(super) fn exporter(
         }
         // At the key's own line and column where it is written.
         ExportError::Config(c) => {
-            let at = otlp.location_of(&c.key).or(logs.processors_location());
+            // `tls.ca_file`: at `tls:` when the key itself is not placed.
+            let at = otlp
+                .location_of(&c.key)
+                .or_else(|| c.key.split('.').next().and_then(|head| otlp.location_of(head)))
+                .or(logs.processors_location());
             SetupError::new(format!("{path}.{}", c.key), at, c.message)
         }
         // The spool's error names its directory and says what to change;
@@ -84,4 +91,34 @@ pub(super) fn exporter(
         ),
         other => SetupError::from_error(path, logs.processors_location(), other),
     })
+}
+
+/// The exporter's TLS settings of `tls:`.
+fn tls_config(tls: &OtlpTlsConfig) -> TlsConfig {
+    let mut config = TlsConfig::new().with_insecure_skip_verify(tls.insecure_skip_verify);
+    if let Some(path) = &tls.ca_file {
+        config = config.with_ca_file(path);
+    }
+    if let Some(path) = &tls.cert_file {
+        config = config.with_cert_file(path);
+    }
+    if let Some(path) = &tls.key_file {
+        config = config.with_key_file(path);
+    }
+    if let Some(insecure) = tls.insecure {
+        config = config.with_insecure(insecure);
+    }
+    if let Some(name) = &tls.server_name {
+        config = config.with_server_name(name);
+    }
+    if let Some(version) = tls.min_version {
+        config = config.with_min_version(match version {
+            TlsMinVersion::Tls12 => TlsVersion::Tls12,
+            TlsMinVersion::Tls13 => TlsVersion::Tls13,
+        });
+    }
+    if let Some(interval) = tls.reload_interval {
+        config = config.with_reload_interval(interval);
+    }
+    config
 }

@@ -22,8 +22,14 @@ pub(super) fn provider(
         let path = format!("{LOGS}.processors[{i}].{}", if batch { "batch" } else { "simple" });
         builder = match processor.exporter() {
             SdkExporter::Console(_) => add(builder, batch, opentelemetry_stdout::LogExporter::default()),
-            SdkExporter::Otlp(otlp) if otlp.spool.is_some() || otlp.max_queue_bytes.is_some() => {
-                let key = if otlp.spool.is_some() { "spool" } else { "max_queue_bytes" };
+            SdkExporter::Otlp(otlp) if otlp.spool.is_some() || otlp.max_queue_bytes.is_some() || otlp.tls.is_some() => {
+                let key = if otlp.spool.is_some() {
+                    "spool"
+                } else if otlp.tls.is_some() {
+                    "tls"
+                } else {
+                    "max_queue_bytes"
+                };
                 return Err(SetupError::new(
                     format!("{path}.exporter.otlp.{key}"),
                     logs.processors_location(),

@@ -835,6 +835,9 @@ pub struct OtlpExporterConfig {
     /// A disk spool: batches survive an endpoint outage and a crash.
     /// Native export only (a `batch` processor).
     pub spool: Option<SpoolConfig>,
+    /// TLS: a private CA, a client certificate (mutual TLS), reloaded when
+    /// the files change. Native export only (a `batch` processor).
+    pub tls: Option<OtlpTlsConfig>,
     /// Where each key written stands (line, column), for errors found when
     /// the exporter is built.
     locations: BTreeMap<&'static str, (usize, usize)>,
@@ -869,6 +872,8 @@ struct RawOtlpExporterConfig {
     max_queue_bytes: Option<usize>,
     #[serde(default)]
     spool: Option<Spanned<SpoolConfig>>,
+    #[serde(default)]
+    tls: Option<Spanned<OtlpTlsConfig>>,
 }
 
 impl From<RawOtlpExporterConfig> for OtlpExporterConfig {
@@ -883,6 +888,7 @@ impl From<RawOtlpExporterConfig> for OtlpExporterConfig {
         at("headers", raw.headers.as_ref().map(|s| &s.referenced));
         at("compression", raw.compression.as_ref().map(|s| &s.referenced));
         at("spool", raw.spool.as_ref().map(|s| &s.referenced));
+        at("tls", raw.tls.as_ref().map(|s| &s.referenced));
         Self {
             endpoint: raw.endpoint.map(|s| s.value),
             protocol: raw.protocol,
@@ -891,6 +897,7 @@ impl From<RawOtlpExporterConfig> for OtlpExporterConfig {
             timeout: raw.timeout,
             max_queue_bytes: raw.max_queue_bytes,
             spool: raw.spool.map(|s| s.value),
+            tls: raw.tls.map(|s| s.value),
             locations,
         }
     }
@@ -912,6 +919,54 @@ pub struct SpoolConfig {
     /// 500 ms.
     #[serde(default, deserialize_with = "crate::bounds::interval_option")]
     pub sync: Option<Duration>,
+}
+
+/// `tls:` of an `otlp` exporter: the Collector's `configtls` settings.
+/// Each one left out comes from the environment
+/// (`OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE`, `..._CLIENT_CERTIFICATE`,
+/// `..._CLIENT_KEY`, `..._INSECURE`), else its default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OtlpTlsConfig {
+    /// CA certificates (PEM) to trust instead of the platform's roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The client certificate chain (PEM), for mutual TLS; needs `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM); needs `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<std::path::PathBuf>,
+    /// gRPC to an endpoint without a scheme: plaintext when `true`.
+    #[serde(default)]
+    pub insecure: Option<bool>,
+    /// Accept any server certificate (a test bench only; warned once).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// The name the server's certificate is checked against, instead of
+    /// the endpoint's host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The lowest TLS version: `"1.2"` (the default) or `"1.3"`.
+    #[serde(default)]
+    pub min_version: Option<TlsMinVersion>,
+    /// How often the certificate files are checked for a change (`60s`,
+    /// the default).
+    #[serde(default, deserialize_with = "crate::receiver::duration_option")]
+    pub reload_interval: Option<Duration>,
+}
+
+/// The lowest TLS version an `otlp` exporter accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum TlsMinVersion {
+    /// TLS 1.2 and 1.3.
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    Tls13,
 }
 
 /// Compression of an `otlp` exporter's requests.
