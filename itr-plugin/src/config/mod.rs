@@ -837,7 +837,7 @@ pub struct OtlpExporterConfig {
     pub spool: Option<SpoolConfig>,
     /// TLS: a private CA, a client certificate (mutual TLS), reloaded when
     /// the files change. Native export only (a `batch` processor).
-    pub tls: Option<OtlpTlsConfig>,
+    pub tls: Option<Box<OtlpTlsConfig>>,
     /// Where each key written stands (line, column), for errors found when
     /// the exporter is built.
     locations: BTreeMap<&'static str, (usize, usize)>,
@@ -897,7 +897,7 @@ impl From<RawOtlpExporterConfig> for OtlpExporterConfig {
             timeout: raw.timeout,
             max_queue_bytes: raw.max_queue_bytes,
             spool: raw.spool.map(|s| s.value),
-            tls: raw.tls.map(|s| s.value),
+            tls: raw.tls.map(|s| Box::new(s.value)),
             locations,
         }
     }
