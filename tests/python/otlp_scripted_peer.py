@@ -18,8 +18,10 @@ gets a plain success. An answer is an object:
   {"raw": "not protobuf"}               success whose body is these bytes (HTTP)
   {"sleep": 2.0}                        wait that long, then a plain success
 
-For every request it prints one `request|<n>|<answer>|<gzip>|<headers>` line
-(headers: the `x-`-prefixed ones, `k=v` joined by `;`), then the request's
+For every request it prints one `request|<n>|<answer>|<encoding>|<headers>`
+line (encoding: `gzip` or `plain`, then `+json` for an OTLP/JSON body,
+which is parsed with protobuf's `json_format` and answered in JSON;
+headers: the `x-`-prefixed ones, `k=v` joined by `;`), then the request's
 canonical lines (decode_logs.request_lines: `resource|...` and one line per
 record). Exits when its stdin closes.
 """
@@ -32,6 +34,7 @@ import threading
 import time
 
 from decode_logs import request_lines
+from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -48,11 +51,9 @@ def next_answer(script):
     return n, (script[n] if n < len(script) else {})
 
 
-def report(n, answer, gzipped, headers, request):
-    lines = [
-        "request|%d|%s|%s|%s"
-        % (n, json.dumps(answer, sort_keys=True), "gzip" if gzipped else "plain", ";".join(headers))
-    ]
+def report(n, answer, gzipped, headers, request, as_json=False):
+    encoding = ("gzip" if gzipped else "plain") + ("+json" if as_json else "")
+    lines = ["request|%d|%s|%s|%s" % (n, json.dumps(answer, sort_keys=True), encoding, ";".join(headers))]
     if request is not None:
         lines.extend(request_lines(request))
     with LOCK:
@@ -78,21 +79,29 @@ def serve_http(port, script, tls, client_ca):
             gzipped = self.headers.get("Content-Encoding") == "gzip"
             if gzipped:
                 body = gzip.decompress(body)
+            as_json = self.headers.get("Content-Type") == "application/json"
             request = ExportLogsServiceRequest()
-            request.ParseFromString(body)
+            if as_json:
+                json_format.Parse(body.decode("utf-8"), request)
+            else:
+                request.ParseFromString(body)
             headers = sorted(k.lower() + "=" + v for k, v in self.headers.items() if k.lower().startswith("x-"))
             n, answer = next_answer(script)
             if "sleep" in answer:
                 time.sleep(answer["sleep"])
             status = answer.get("status", 200)
-            if status == 200:
-                payload = answer["raw"].encode() if "raw" in answer else success(answer).SerializeToString()
+            if status == 200 and "raw" in answer:
+                payload = answer["raw"].encode()
+            elif status == 200 and as_json:
+                payload = json_format.MessageToJson(success(answer)).encode()
+            elif status == 200:
+                payload = success(answer).SerializeToString()
             else:
                 payload = b"scripted failure"
-            report(n, answer, gzipped, headers, request if status == 200 else None)
+            report(n, answer, gzipped, headers, request if status == 200 else None, as_json)
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Type", "application/json" if as_json else "application/x-protobuf")
                 if "retry_after" in answer:
                     self.send_header("Retry-After", answer["retry_after"])
                 self.send_header("Content-Length", str(len(payload)))

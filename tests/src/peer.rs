@@ -20,6 +20,9 @@ pub struct Request {
     pub answer: String,
     /// Whether its body was gzip.
     pub gzip: bool,
+    /// Whether its body was OTLP/JSON (`application/json`, parsed by
+    /// protobuf's own `json_format`).
+    pub json: bool,
     /// Its `x-` headers (or gRPC metadata), `k=v`, sorted.
     pub headers: Vec<String>,
     /// Its canonical `resource|…` lines (only for answered successes).
@@ -105,10 +108,11 @@ impl Peer {
                 let mut parts = rest.splitn(4, '|');
                 let _n = parts.next();
                 let answer = parts.next().unwrap_or_default().to_owned();
-                let gzip = parts.next() == Some("gzip");
+                let encoding = parts.next().unwrap_or_default();
+                let (gzip, json) = (encoding.starts_with("gzip"), encoding.ends_with("+json"));
                 let headers =
                     parts.next().unwrap_or_default().split(';').filter(|h| !h.is_empty()).map(str::to_owned).collect();
-                requests.push(Request { answer, gzip, headers, ..Request::default() });
+                requests.push(Request { answer, gzip, json, headers, ..Request::default() });
             } else if let Some(request) = requests.last_mut() {
                 if line.starts_with("resource|") {
                     request.resources.push(line);

@@ -1,9 +1,12 @@
 //! Where and how the exporter sends: the builder's settings, the standard
 //! `OTEL_EXPORTER_OTLP_*` environment variables, and their precedence.
 
-use std::{fmt, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use super::tls::{ResolvedTls, Source, TlsConfig};
+use super::{
+    ConfigError,
+    tls::{ResolvedTls, Source, TlsConfig},
+};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL for every signal.
 pub(crate) const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -21,7 +24,7 @@ pub(crate) const OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_LOG
 pub(crate) const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
 /// `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`.
 pub(crate) const OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION";
-/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `grpc`.
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, `http/json` or `grpc`.
 pub(crate) const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`.
 pub(crate) const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
@@ -57,6 +60,9 @@ pub enum Protocol {
     /// OTLP/HTTP with binary protobuf bodies (`http/protobuf`), the default.
     #[default]
     HttpProtobuf,
+    /// OTLP/HTTP with OTLP/JSON bodies (`http/json`): each batch written
+    /// from its bytes by selftrace's JSON writer, `application/json`.
+    HttpJson,
     /// OTLP/gRPC (`grpc`): needs the `otlp-grpc` feature of
     /// `selftrace-bridge` (of `selftrace-itr` for the YAML); without it,
     /// an error at build names the feature.
@@ -64,18 +70,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Parses the names the specification uses: `http/protobuf`, `grpc`.
+    /// Parses the names the specification uses: `http/protobuf`,
+    /// `http/json`, `grpc`.
     ///
     /// # Errors
     ///
-    /// Any other name (including `http/json`, which this exporter does not
-    /// write) is an error that says which are known.
+    /// Any other name is an error that says which are known.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name.trim() {
             "http/protobuf" => Ok(Self::HttpProtobuf),
+            "http/json" => Ok(Self::HttpJson),
             "grpc" => Ok(Self::Grpc),
-            "http/json" => Err("`http/json` is not supported; use `http/protobuf` or `grpc`".into()),
-            other => Err(format!("unknown protocol `{other}`; expected `http/protobuf` or `grpc`")),
+            other => Err(format!("unknown protocol `{other}`; expected `http/protobuf`, `http/json` or `grpc`")),
         }
     }
 }
@@ -105,25 +111,6 @@ impl Compression {
         }
     }
 }
-
-/// A setting that cannot be used: which one (a builder setting, a YAML key
-/// or an environment variable) and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The builder setting (`endpoint`, `headers`, ...) or environment
-    /// variable it came from.
-    pub key: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn error(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError { key: key.to_owned(), message: message.into() }
@@ -184,7 +171,7 @@ impl Settings {
         // the builder, the YAML or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`.
         // `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL: `/v1/logs` is always
         // appended to it (the specification's rule).
-        let http = protocol == Protocol::HttpProtobuf;
+        let http = protocol != Protocol::Grpc;
         let insecure = match self.tls.insecure {
             Some(insecure) => insecure,
             None => match pick(OTEL_EXPORTER_OTLP_LOGS_INSECURE, OTEL_EXPORTER_OTLP_INSECURE) {
@@ -210,7 +197,7 @@ impl Settings {
                 }
                 (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(&scheme(&base), http, true)),
                 (None, None, None) => match protocol {
-                    Protocol::HttpProtobuf => ("endpoint", parse_endpoint(DEFAULT_HTTP_ENDPOINT)),
+                    Protocol::HttpProtobuf | Protocol::HttpJson => ("endpoint", parse_endpoint(DEFAULT_HTTP_ENDPOINT)),
                     Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
                 },
             };
@@ -437,6 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn http_json_is_a_protocol_with_the_http_endpoint_rule() {
+        let json = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, "http/json")]).unwrap();
+        assert_eq!((json.protocol, json.endpoint.to_string()), (Protocol::HttpJson, DEFAULT_HTTP_ENDPOINT.to_owned()));
+        let base = resolve(
+            Settings::default(),
+            &[(OTEL_EXPORTER_OTLP_PROTOCOL, "http/json"), (OTEL_EXPORTER_OTLP_ENDPOINT, "https://c:4318")],
+        )
+        .unwrap();
+        assert_eq!(base.endpoint, "https://c:4318/v1/logs");
+        let error = resolve(Settings::default(), &[(OTEL_EXPORTER_OTLP_PROTOCOL, "http/xml")]).unwrap_err();
+        assert_eq!(error.message, "unknown protocol `http/xml`; expected `http/protobuf`, `http/json` or `grpc`");
+    }
+
+    #[test]
     fn insecure_decides_the_scheme_of_a_grpc_endpoint_written_without_one() {
         let grpc = |vars: &[(&str, &str)]| {
             let mut all = vec![(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"), (OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4317")];
@@ -590,8 +591,8 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_COMPRESSION: unknown compression `zstd`; expected `gzip` or `none`",
             ),
             (
-                &[(OTEL_EXPORTER_OTLP_PROTOCOL, "http/json")],
-                "OTEL_EXPORTER_OTLP_PROTOCOL: `http/json` is not supported; use `http/protobuf` or `grpc`",
+                &[(OTEL_EXPORTER_OTLP_PROTOCOL, "json")],
+                "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol `json`; expected `http/protobuf`, `http/json` or `grpc`",
             ),
         ];
         for (vars, expected) in cases {

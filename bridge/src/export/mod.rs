@@ -173,7 +173,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use config::{Compression, ConfigError, Protocol};
+pub use config::{Compression, Protocol};
 use selftrace::{
     Destination, NodeLogger, NodeLogs, NodeMetrics, OtlpBytes, OtlpBytesChannel, OtlpBytesSender, OtlpTracingLayer,
     OtlpTracingLayerBuilder, TrySendError,
@@ -303,6 +303,27 @@ impl From<ConfigError> for ExportError {
         Self::Config(e)
     }
 }
+
+// === ConfigError ===
+
+/// A setting that cannot be used: which one (a builder setting, a YAML key
+/// or an environment variable) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The builder setting (`endpoint`, `headers`, ...) or environment
+    /// variable it came from.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 // === impl ExporterMetrics ===
 

@@ -25,7 +25,7 @@ use rustls::{
 };
 use selftrace::raw::write_raw_note;
 
-use super::{Counters, LABEL, add, config::ConfigError};
+use super::{ConfigError, Counters, LABEL, add};
 
 /// How often, by default, the certificate files are checked for a change
 /// (the Collector's `reload_interval`; it has none by default, certificates

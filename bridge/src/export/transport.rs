@@ -9,8 +9,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::{
-    Counters,
-    config::{Compression, ConfigError, Protocol, Resolved},
+    ConfigError, Counters,
+    config::{Compression, Protocol, Resolved},
     tls,
 };
 
@@ -42,7 +42,7 @@ impl Transport {
     pub(crate) fn new(config: &Resolved, counters: &Arc<Counters>) -> Result<Self, ConfigError> {
         match config.protocol {
             #[cfg(feature = "http")]
-            Protocol::HttpProtobuf => Http::new(config, counters).map(Transport::Http),
+            Protocol::HttpProtobuf | Protocol::HttpJson => Http::new(config, counters).map(Transport::Http),
             #[cfg(feature = "grpc")]
             Protocol::Grpc => Grpc::new(config, counters).map(Transport::Grpc),
             #[cfg_attr(
@@ -69,7 +69,7 @@ impl Transport {
 
 fn feature_of(protocol: Protocol) -> &'static str {
     match protocol {
-        Protocol::HttpProtobuf => "http",
+        Protocol::HttpProtobuf | Protocol::HttpJson => "http",
         Protocol::Grpc => "grpc",
     }
 }
@@ -83,6 +83,8 @@ pub(crate) struct Http {
     url: reqwest::Url,
     headers: http::HeaderMap,
     gzip: bool,
+    /// `http/json`: bodies as OTLP/JSON, answers read as JSON.
+    json: bool,
     counters: Arc<Counters>,
     tls_failures: tls::Failures,
 }
@@ -110,15 +112,36 @@ impl Http {
         for (name, value) in &config.headers {
             headers.append(name.clone(), value.clone());
         }
-        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-protobuf"));
+        let json = config.protocol == Protocol::HttpJson;
+        let content_type = if json { "application/json" } else { "application/x-protobuf" };
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
         let gzip = config.compression == Compression::Gzip;
         if gzip {
             headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
         }
-        Ok(Self { client, url, headers, gzip, counters: Arc::clone(counters), tls_failures: tls::Failures::default() })
+        Ok(Self {
+            client,
+            url,
+            headers,
+            gzip,
+            json,
+            counters: Arc::clone(counters),
+            tls_failures: tls::Failures::default(),
+        })
     }
 
     async fn send(&mut self, body: Bytes) -> Outcome {
+        let body = if self.json {
+            // The batch's bytes, written as OTLP/JSON (checked whole: a
+            // batch the merger made always decodes).
+            let mut text = String::with_capacity(body.len() * 2);
+            match selftrace::json::write_request(&mut text, &body) {
+                Ok(_) => Bytes::from(text),
+                Err(e) => return Outcome::Refused { reason: format!("the batch cannot be written as JSON: {e}") },
+            }
+        } else {
+            body
+        };
         let body = if self.gzip {
             match gzip(&body) {
                 Ok(compressed) => compressed,
@@ -144,6 +167,7 @@ impl Http {
         let body = response.bytes().await;
         if status.is_success() {
             return match body {
+                Ok(body) if self.json => accepted_json(&body),
                 Ok(body) => accepted(&body),
                 Err(_) => Outcome::Accepted { rejected: 0, message: None, malformed: true },
             };
@@ -521,6 +545,40 @@ fn accepted(body: &[u8]) -> Outcome {
     }
 }
 
+/// Reads an `ExportLogsServiceResponse` in OTLP/JSON:
+/// `{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"..."}}`
+/// (the count a string or a number, as protobuf's JSON parsers take it; an
+/// empty body is an empty response).
+#[cfg(feature = "http")]
+fn accepted_json(body: &[u8]) -> Outcome {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Outcome::Accepted { rejected: 0, message: None, malformed: false };
+    }
+    let read = |value: &serde_json::Value| -> Option<(u64, Option<String>)> {
+        let object = value.as_object()?;
+        let Some(partial) = object.get("partialSuccess").or_else(|| object.get("partial_success")) else {
+            return Some((0, None));
+        };
+        let partial = partial.as_object()?;
+        let rejected = match partial.get("rejectedLogRecords").or_else(|| partial.get("rejected_log_records")) {
+            None => 0,
+            Some(serde_json::Value::String(text)) => text.parse::<i64>().ok()?.max(0).unsigned_abs(),
+            Some(number) => number.as_i64()?.max(0).unsigned_abs(),
+        };
+        let message = match partial.get("errorMessage").or_else(|| partial.get("error_message")) {
+            None => None,
+            Some(text) => Some(text.as_str()?.to_owned()),
+        };
+        Some((rejected, message))
+    };
+    match serde_json::from_slice::<serde_json::Value>(body).ok().as_ref().and_then(read) {
+        Some((rejected, message)) => {
+            Outcome::Accepted { rejected, message: message.filter(|m| !m.is_empty()), malformed: false }
+        }
+        None => Outcome::Accepted { rejected: 0, message: None, malformed: true },
+    }
+}
+
 fn partial_success(body: &[u8]) -> Option<(u64, Option<String>)> {
     use selftrace::wire::{Fields, Value, otlp::partial_success as ps, otlp::response};
     let (mut rejected, mut message) = (0u64, None);
@@ -562,6 +620,28 @@ mod tests {
             accepted(&[0x0a, 0x03, 0x0a, 0x01, b'x']),
             Outcome::Accepted { rejected: 0, message: None, malformed: true }
         );
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_json_partial_success_is_read_and_garbage_is_flagged() {
+        let ok = |rejected, message: Option<&str>| Outcome::Accepted {
+            rejected,
+            message: message.map(str::to_owned),
+            malformed: false,
+        };
+        assert_eq!(
+            accepted_json(br#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"bad"}}"#),
+            ok(3, Some("bad"))
+        );
+        assert_eq!(accepted_json(br#"{"partialSuccess":{"rejectedLogRecords":2}}"#), ok(2, None));
+        assert_eq!(accepted_json(b"{}"), ok(0, None));
+        assert_eq!(accepted_json(b" \n"), ok(0, None));
+        assert_eq!(accepted_json(br#"{"partialSuccess":{"rejectedLogRecords":"-1"}}"#), ok(0, None));
+        let malformed = Outcome::Accepted { rejected: 0, message: None, malformed: true };
+        assert_eq!(accepted_json(b"<html>oops</html>"), malformed);
+        assert_eq!(accepted_json(br#"{"partialSuccess":{"rejectedLogRecords":"many"}}"#), malformed);
+        assert_eq!(accepted_json(br#"[1]"#), malformed);
     }
 
     #[cfg(feature = "http")]

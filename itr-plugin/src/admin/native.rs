@@ -23,6 +23,7 @@ pub(super) fn exporter(
     if let Some(protocol) = otlp.protocol {
         let (protocol, feature, built) = match protocol {
             OtlpProtocol::HttpProtobuf => (Protocol::HttpProtobuf, "otlp-http", cfg!(feature = "otlp-http")),
+            OtlpProtocol::HttpJson => (Protocol::HttpJson, "otlp-http", cfg!(feature = "otlp-http")),
             OtlpProtocol::Grpc => (Protocol::Grpc, "otlp-grpc", cfg!(feature = "otlp-grpc")),
         };
         if !built {

@@ -39,6 +39,13 @@ pub(super) fn provider(
                 ));
             }
             SdkExporter::Otlp(otlp) => match otlp.protocol.unwrap_or_default() {
+                OtlpProtocol::HttpJson => {
+                    return Err(SetupError::new(
+                        format!("{path}.exporter.otlp.protocol"),
+                        logs.processors_location(),
+                        "`http/json` is written by selftrace's own exporter: use a `batch` processor (a `simple` one goes through the SDK)",
+                    ));
+                }
                 OtlpProtocol::HttpProtobuf => {
                     #[cfg(feature = "otlp-http")]
                     {

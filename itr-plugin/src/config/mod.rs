@@ -817,7 +817,7 @@ pub struct OtlpExporterConfig {
     /// `/v1/logs`. Left out: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else the protocol's default.
     pub endpoint: Option<String>,
-    /// `http/protobuf` or `grpc`. Left out: `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`,
+    /// `http/protobuf`, `http/json` or `grpc`. Left out: `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`,
     /// else `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`.
     pub protocol: Option<OtlpProtocol>,
     /// Headers (gRPC metadata) of every request. Left out: from
@@ -988,6 +988,10 @@ pub enum OtlpProtocol {
     #[default]
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
+    /// `http/json`: OTLP/JSON bodies (selftrace's own exporter, a `batch`
+    /// processor).
+    #[serde(rename = "http/json")]
+    HttpJson,
     /// `grpc` (needs this crate's `otlp-grpc` feature).
     #[serde(rename = "grpc")]
     Grpc,
