@@ -336,3 +336,88 @@ fn a_tls_block_in_yaml_reaches_the_exporter_and_its_mistakes_name_their_key() {
     let error = ServiceConfig::from_yaml("service.yaml", text).expect_err("a typo");
     assert!(error.to_string().contains("ca_fil"), "{error}");
 }
+
+#[test]
+fn a_rotated_ca_file_is_trusted_without_a_restart() {
+    let dir = dir("ca-rotation");
+    let old = Ca::new(&dir, "old");
+    let new = Ca::new(&dir, "new");
+    let server = new.issue("server", Usage::Server, &["localhost"], false);
+    let ca_file = dir.join("trusted.pem");
+    std::fs::copy(&old.pair.cert, &ca_file).expect("the old CA in place");
+    let peer = tls_peer("http", &server, None);
+    let exporter = builder(&url("http", &peer, "localhost"))
+        .with_tls(TlsConfig::new().with_ca_file(&ca_file).with_reload_interval(Duration::from_millis(100)))
+        .build()
+        .expect("the exporter starts");
+    feed(&exporter, &produce(3));
+    let m = wait_for(&exporter, |m| m.tls_failures >= 1);
+    assert_eq!(m.records_acknowledged, 0, "the old CA does not vouch for the server: {m:?}");
+    // A file that is not PEM for a moment: the last good CA stays.
+    std::fs::write(&ca_file, b"-----BEGIN CERT").expect("a torn write");
+    let m = wait_for(&exporter, |m| m.tls_reload_errors == 1);
+    assert_eq!((m.tls_reload_errors, m.tls_reloads), (1, 0), "{m:?}");
+    std::fs::copy(&new.pair.cert, &ca_file).expect("the new CA");
+    let m = wait_for(&exporter, |m| m.records_acknowledged == 3);
+    let end = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.records_acknowledged, m.tls_reloads), (3, 1), "{m:?}");
+    assert_accounted(3, &end);
+}
+
+#[test]
+fn insecure_skip_verify_takes_any_certificate() {
+    let dir = dir("skip-verify");
+    let unknown = Ca::new(&dir, "unknown");
+    let server = unknown.issue("server", Usage::Server, &["collector.example"], true);
+    let peer = tls_peer("http", &server, None);
+    let exporter = builder(&url("http", &peer, "localhost"))
+        .with_tls(TlsConfig::new().with_insecure_skip_verify(true))
+        .build()
+        .expect("the exporter starts");
+    feed(&exporter, &produce(3));
+    let m = wait_for(&exporter, |m| m.records_acknowledged == 3);
+    exporter.shutdown().expect("clean shutdown");
+    assert_eq!(
+        (m.records_acknowledged, m.tls_failures),
+        (3, 0),
+        "an unknown CA, an expired certificate, another host: {m:?}"
+    );
+}
+
+/// The stderr of `test` run alone in a child process: the raw logger's
+/// notes.
+fn stderr_of(test: &str) -> String {
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn insecure_skip_verify_is_warned_once() {
+    let stderr = stderr_of("insecure_skip_verify_takes_any_certificate");
+    let warning = "selftrace[otlp_export] insecure_skip_verify: the endpoint's certificate is not checked (encrypted, not authenticated)";
+    assert_eq!(stderr.lines().filter(|l| l.contains(warning)).count(), 1, "{stderr}");
+}
+
+/// The refused cases over HTTPS, run in a child process: one note per kind
+/// of failure, naming the endpoint and what to check.
+#[test]
+fn each_kind_of_handshake_failure_is_noted_once_with_what_to_check() {
+    let stderr = stderr_of("handshakes_refused_over_https_are_retried_and_counted");
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("] TLS with https://localhost:")).collect();
+    for advice in [
+        "the server's certificate is not signed by a CA the exporter trusts: check tls.ca_file (OTEL_EXPORTER_OTLP_CERTIFICATE)",
+        "the server's certificate has expired (or is not valid yet): renew it on the server",
+        "the server's certificate is not for the endpoint's host: check the endpoint or tls.server_name",
+        "the server refused the handshake: it may require a client certificate (tls.cert_file and tls.key_file",
+    ] {
+        let found = notes.iter().filter(|n| n.contains(advice)).count();
+        assert_eq!(found, 1, "{advice:?} once in {notes:#?}");
+    }
+    assert_eq!(notes.len(), 4, "{notes:#?}");
+}

@@ -140,8 +140,19 @@
 //! to. gRPC endpoints are used as they are.
 //!
 //! A value that cannot be used is an error at build naming the setting or
-//! the variable ([`ConfigError`]). `https` endpoints use rustls with the
-//! platform's certificate roots.
+//! the variable ([`ConfigError`]).
+//!
+//! # TLS
+//!
+//! `https` endpoints use rustls (aws-lc-rs), for OTLP/HTTP through reqwest
+//! and for OTLP/gRPC through the exporter's own connector: the platform's
+//! roots by default, or what [`TlsConfig`] (or the
+//! `OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE`, `..._CLIENT_CERTIFICATE`,
+//! `..._CLIENT_KEY`, `..._INSECURE` variables) says: a private CA, a client
+//! certificate for mutual TLS, files read again when they are rotated. A
+//! handshake that fails is a connection error (retried, counted in
+//! [`ExporterMetrics::tls_failures`], noted once per kind with what to
+//! check).
 //!
 //! # No feedback loop
 //!
