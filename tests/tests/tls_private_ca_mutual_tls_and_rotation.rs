@@ -404,20 +404,26 @@ fn insecure_skip_verify_is_warned_once() {
     assert_eq!(stderr.lines().filter(|l| l.contains(warning)).count(), 1, "{stderr}");
 }
 
-/// The refused cases over HTTPS, run in a child process: one note per kind
-/// of failure, naming the endpoint and what to check.
+/// The refused cases over HTTPS and over gRPC, each run in a child
+/// process: one note per kind of failure, naming the endpoint and what to
+/// check.
 #[test]
 fn each_kind_of_handshake_failure_is_noted_once_with_what_to_check() {
-    let stderr = stderr_of("handshakes_refused_over_https_are_retried_and_counted");
-    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("] TLS with https://localhost:")).collect();
-    for advice in [
-        "the server's certificate is not signed by a CA the exporter trusts: check tls.ca_file (OTEL_EXPORTER_OTLP_CERTIFICATE)",
-        "the server's certificate has expired (or is not valid yet): renew it on the server",
-        "the server's certificate is not for the endpoint's host: check the endpoint or tls.server_name",
-        "the server refused the handshake: it may require a client certificate (tls.cert_file and tls.key_file",
+    for test in [
+        "handshakes_refused_over_https_are_retried_and_counted",
+        "handshakes_refused_over_grpc_are_retried_and_counted",
     ] {
-        let found = notes.iter().filter(|n| n.contains(advice)).count();
-        assert_eq!(found, 1, "{advice:?} once in {notes:#?}");
+        let stderr = stderr_of(test);
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("] TLS with https://localhost:")).collect();
+        for advice in [
+            "the server's certificate is not signed by a CA the exporter trusts: check tls.ca_file (OTEL_EXPORTER_OTLP_CERTIFICATE)",
+            "the server's certificate has expired (or is not valid yet): renew it on the server",
+            "the server's certificate is not for the endpoint's host: check the endpoint or tls.server_name",
+            "the server refused the handshake: it may require a client certificate (tls.cert_file and tls.key_file",
+        ] {
+            let found = notes.iter().filter(|n| n.contains(advice)).count();
+            assert_eq!(found, 1, "{test}: {advice:?} once in {notes:#?}");
+        }
+        assert_eq!(notes.len(), 4, "{test}: {notes:#?}");
     }
-    assert_eq!(notes.len(), 4, "{notes:#?}");
 }
