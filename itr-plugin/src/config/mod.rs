@@ -49,8 +49,9 @@ use crate::{
 ///             exporter:
 ///               otlp:
 ///                 endpoint: http://localhost:4318/v1/logs
-///                 protocol: http/protobuf   # or grpc
+///                 protocol: http/protobuf   # or http/json, or grpc
 ///                 spool: { dir: /var/lib/engine/selftrace, max_bytes: 1073741824, sync: 500ms }  # off by default
+///                 tls: { ca_file: /etc/engine/ca.pem, cert_file: /etc/engine/tls.crt, key_file: /etc/engine/tls.key }
 ///       startup_buffer_bytes: 1048576 # ITR only: events kept until the receivers are mounted
 ///       flood_control:               # repeated events past 10 per 10 s are summarised
 ///         events: 10
@@ -105,6 +106,7 @@ use crate::{
 /// | `otlp.max_queue_bytes` | 33554432 | 65536 to 268435456 |
 /// | `otlp.spool.max_bytes` | 1073741824 | 65536 to 1099511627776 |
 /// | `otlp.spool.sync` | 500ms | 1ms to 1h |
+/// | `otlp.tls.reload_interval` | 60s | any duration |
 ///
 /// The resource (`resource:` and the service name) must leave a request
 /// room for a record at the limit: more than `buffer_size_bytes` less
