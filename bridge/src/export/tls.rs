@@ -207,25 +207,26 @@ pub(crate) fn client_config(tls: &ResolvedTls, counters: &Arc<Counters>) -> Resu
         TlsVersion::Tls12 => rustls::DEFAULT_VERSIONS,
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let mut verifier: Arc<dyn ServerCertVerifier> = if tls.skip_verify {
+    let roots = if tls.skip_verify {
         write_raw_note(
             LABEL,
             format_args!(
                 "insecure_skip_verify: the endpoint's certificate is not checked (encrypted, not authenticated)"
             ),
         );
-        Arc::new(AnyServer { provider: Arc::clone(&provider) })
+        Some(Roots::Any)
     } else if let Some(ca) = &tls.ca {
-        Arc::new(CaFile {
-            provider: Arc::clone(&provider),
-            current: Watched::new(std::slice::from_ref(ca), tls.reload_interval, &|files| load_ca(files, &provider))?,
-            counters: Arc::clone(counters),
-        })
+        let load = |files: &[Source]| load_ca(files, &provider);
+        Some(Roots::CaFile(Watched::new(std::slice::from_ref(ca), tls.reload_interval, &load)?))
     } else {
-        Arc::new(
+        None
+    };
+    let mut verifier: Arc<dyn ServerCertVerifier> = match roots {
+        Some(roots) => Arc::new(ServerCheck { provider: Arc::clone(&provider), roots, counters: Arc::clone(counters) }),
+        None => Arc::new(
             rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
                 .map_err(|e| config_error("tls", format!("cannot load the platform's roots: {e}")))?,
-        )
+        ),
     };
     if let Some(name) = &tls.server_name {
         let name = ServerName::try_from(name.clone())
@@ -404,27 +405,32 @@ impl ResolvesClientCert for ClientCert {
 
 // === Server certificate verifiers ===
 
-/// Checks the server's certificate against the CA file, read again when it
-/// changes.
-struct CaFile {
+/// Checks the server's certificate against a CA file (read again when it
+/// changes), or not at all (`insecure_skip_verify`); the handshake's
+/// signatures are checked either way (the peer holds the key of the
+/// certificate it sent).
+struct ServerCheck {
     provider: Arc<CryptoProvider>,
-    current: Watched<Arc<WebPkiServerVerifier>>,
+    roots: Roots,
     counters: Arc<Counters>,
 }
 
-impl CaFile {
-    fn verifier(&self) -> Arc<WebPkiServerVerifier> {
-        self.current.current(&|files| load_ca(files, &self.provider), &self.counters)
-    }
+enum Roots {
+    /// `insecure_skip_verify`.
+    Any,
+    CaFile(Watched<Arc<WebPkiServerVerifier>>),
 }
 
-impl fmt::Debug for CaFile {
+impl fmt::Debug for ServerCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaFile").field("files", &self.current.files).finish()
+        match &self.roots {
+            Roots::Any => f.write_str("ServerCheck(any)"),
+            Roots::CaFile(watched) => f.debug_tuple("ServerCheck").field(&watched.files).finish(),
+        }
     }
 }
 
-impl ServerCertVerifier for CaFile {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -433,7 +439,12 @@ impl ServerCertVerifier for CaFile {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        self.verifier().verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        match &self.roots {
+            Roots::Any => Ok(ServerCertVerified::assertion()),
+            Roots::CaFile(watched) => watched
+                .current(&|files| load_ca(files, &self.provider), &self.counters)
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+        }
     }
 
     fn verify_tls12_signature(
@@ -499,48 +510,6 @@ impl ServerCertVerifier for Renamed {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify`: any certificate; the handshake's signatures are
-/// still checked (the peer holds the key of the certificate it sent).
-#[derive(Debug)]
-struct AnyServer {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
