@@ -150,6 +150,7 @@
 //!   `Context` (turns on `opentelemetry/trace`).
 //! * `metrics`: selftrace's counters as OpenTelemetry observable
 //!   instruments ([`instruments`]; turns on `opentelemetry/metrics`).
+//! * `traces`: spans encoded as OTLP traces ([`traces`]).
 //!
 //! # Supported Rust versions
 //!
@@ -181,6 +182,8 @@ pub mod raw;
 pub mod record;
 pub mod spans;
 pub mod startup;
+#[cfg(feature = "traces")]
+pub mod traces;
 pub mod view;
 #[doc(hidden)]
 pub mod wire;

@@ -132,6 +132,41 @@ pub mod otlp {
         /// `string event_name = 12`
         pub const EVENT_NAME: u32 = 12;
     }
+    /// `Span` (`opentelemetry.proto.trace.v1`; `ExportTraceServiceRequest`,
+    /// `ResourceSpans` and `ScopeSpans` use the numbers of their logs
+    /// counterparts: `resource_spans = 1`, `resource = 1`,
+    /// `scope_spans = 2`, `scope = 1`, `spans = 2`).
+    pub mod span {
+        /// `bytes trace_id = 1`
+        pub const TRACE_ID: u32 = 1;
+        /// `bytes span_id = 2`
+        pub const SPAN_ID: u32 = 2;
+        /// `bytes parent_span_id = 4`
+        pub const PARENT_SPAN_ID: u32 = 4;
+        /// `string name = 5`
+        pub const NAME: u32 = 5;
+        /// `SpanKind kind = 6`
+        pub const KIND: u32 = 6;
+        /// `fixed64 start_time_unix_nano = 7`
+        pub const START_TIME_UNIX_NANO: u32 = 7;
+        /// `fixed64 end_time_unix_nano = 8`
+        pub const END_TIME_UNIX_NANO: u32 = 8;
+        /// `repeated KeyValue attributes = 9`
+        pub const ATTRIBUTES: u32 = 9;
+        /// `uint32 dropped_attributes_count = 10`
+        pub const DROPPED_ATTRIBUTES_COUNT: u32 = 10;
+        /// `Status status = 15`
+        pub const STATUS: u32 = 15;
+        /// `fixed32 flags = 16`
+        pub const FLAGS: u32 = 16;
+    }
+    /// `Status`.
+    pub mod status {
+        /// `string message = 2`
+        pub const MESSAGE: u32 = 2;
+        /// `StatusCode code = 3`
+        pub const CODE: u32 = 3;
+    }
     /// `KeyValue`.
     pub mod key_value {
         /// `string key = 1`

@@ -106,6 +106,33 @@ pub(super) mod tag {
     pub(crate) const LOG_SPAN_ID: u8 = tag(log_record::SPAN_ID, LEN);
     pub(crate) const LOG_OBSERVED_TIME: u8 = tag(log_record::OBSERVED_TIME_UNIX_NANO, I64);
     pub(crate) const LOG_EVENT_NAME: u8 = tag(log_record::EVENT_NAME, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_TRACE_ID: u8 = tag(span::TRACE_ID, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_SPAN_ID: u8 = tag(span::SPAN_ID, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_PARENT_SPAN_ID: u8 = tag(span::PARENT_SPAN_ID, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_NAME: u8 = tag(span::NAME, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_KIND: u8 = tag(span::KIND, VARINT);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_START_TIME: u8 = tag(span::START_TIME_UNIX_NANO, I64);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_END_TIME: u8 = tag(span::END_TIME_UNIX_NANO, I64);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_ATTRIBUTES: u8 = tag(span::ATTRIBUTES, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_DROPPED_ATTRIBUTES: u8 = tag(span::DROPPED_ATTRIBUTES_COUNT, VARINT);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_STATUS: u8 = tag(span::STATUS, LEN);
+    /// `fixed32 flags = 16`: a two-byte tag (field numbers past 15).
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_FLAGS: [u8; 2] = [(span::FLAGS << 3) as u8 | I32 | 0x80, (span::FLAGS >> 4) as u8];
+    #[cfg(feature = "traces")]
+    pub(crate) const STATUS_MESSAGE: u8 = tag(status::MESSAGE, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const STATUS_CODE: u8 = tag(status::CODE, VARINT);
     pub(crate) const KV_KEY: u8 = tag(key_value::KEY, LEN);
     pub(crate) const KV_VALUE: u8 = tag(key_value::VALUE, LEN);
     pub(crate) const ANY_STRING: u8 = tag(any_value::STRING, LEN);
@@ -350,6 +377,93 @@ impl StatefulOtlpEncoder {
         }
     }
 
+    /// Appends one span (see [`traces`](crate::traces)) under the
+    /// instrumentation scope `scope_name`, as
+    /// [`encode_log_record`](Self::encode_log_record) appends a record: the
+    /// same limits, the same errors, the buffer unchanged on an error. An
+    /// encoder holds one kind: a request of spans is an
+    /// `ExportTraceServiceRequest`; do not mix records in it.
+    ///
+    /// Returns how many values were cut or left out (counted in the span's
+    /// `dropped_attributes_count`).
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_log_record`](Self::encode_log_record).
+    #[cfg(feature = "traces")]
+    pub fn encode_span(
+        &mut self,
+        scope_name: &str,
+        span: &(impl crate::traces::SpanView + ?Sized),
+    ) -> Result<u32, EncodeError> {
+        let attempt = Attempt::new(self);
+        let encoded = attempt
+            .encoder
+            .encode_in_scope(scope_name, tag::SPAN_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_span(span, end));
+        match encoded {
+            Ok(dropped) => {
+                attempt.commit();
+                Ok(dropped)
+            }
+            Err(overflow) => {
+                let buffered = attempt.encoder.records > 0;
+                drop(attempt);
+                if overflow == Exceeded::Request && buffered {
+                    Err(EncodeError::BufferFull)
+                } else {
+                    Err(EncodeError::RecordTooLarge)
+                }
+            }
+        }
+    }
+
+    /// Writes the fields of `span` up to `end`; returns the values cut or
+    /// left out.
+    #[cfg(feature = "traces")]
+    fn write_span(&mut self, span: &(impl crate::traces::SpanView + ?Sized), end: usize) -> Result<u32, Exceeded> {
+        use crate::traces::SpanStatus;
+
+        self.out.set_record_end(end);
+        let max_value = self.limits.max_value_bytes;
+        self.out.put_bytes_field(tag::SPAN_TRACE_ID, &span.trace_id())?;
+        self.out.put_bytes_field(tag::SPAN_SPAN_ID, &span.span_id())?;
+        if let Some(parent) = span.parent_span_id() {
+            self.out.put_bytes_field(tag::SPAN_PARENT_SPAN_ID, &parent)?;
+        }
+        let mut flags = [0; 6];
+        flags[..2].copy_from_slice(&tag::SPAN_FLAGS);
+        flags[2..].copy_from_slice(&u32::from(span.flags()).to_le_bytes());
+        self.out.put_slice(&flags)?;
+        let mut dropped = span.dropped_attributes_count();
+        // A name cut to the value limit is still the name: not counted.
+        self.out.put_string_field(tag::SPAN_NAME, span.name(), max_value)?;
+        self.out.put_tag_varint(tag::SPAN_KIND, span.kind().number())?;
+        self.out.put_tag_fixed64(tag::SPAN_START_TIME, span.start_time_unix_nano())?;
+        self.out.put_tag_fixed64(tag::SPAN_END_TIME, span.end_time_unix_nano())?;
+        let mut fields = FieldWriter::new(&mut self.out, max_value, tag::SPAN_ATTRIBUTES);
+        span.visit(&mut fields);
+        if fields.abort {
+            return Err(Exceeded::Request);
+        }
+        dropped = dropped.saturating_add(fields.dropped);
+        let (code, message) = match span.status() {
+            SpanStatus::Unset => (0, ""),
+            SpanStatus::Ok => (1, ""),
+            SpanStatus::Error(message) => (2, message),
+        };
+        if code != 0 {
+            let message = writer::truncate_at_char_boundary(message, max_value.min(MAX_STATUS_MESSAGE_BYTES));
+            let len = if message.is_empty() { 0 } else { 1 + varint_len(message.len() as u64) + message.len() } + 2;
+            self.out.put_tag_varint(tag::SPAN_STATUS, len as u64)?;
+            if !message.is_empty() {
+                self.out.put_tag_varint(tag::STATUS_MESSAGE, message.len() as u64)?;
+                self.out.put_slice(message.as_bytes())?;
+            }
+            self.out.put_tag_varint(tag::STATUS_CODE, code)?;
+        }
+        Ok(dropped)
+    }
+
     /// Closes the current request and returns it; the encoder is then empty
     /// and ready for the next request. Returns empty bytes when there was no
     /// record.
@@ -416,6 +530,20 @@ impl StatefulOtlpEncoder {
     }
 
     fn try_encode(&mut self, scope_name: &str, record: &(impl LogRecordView + ?Sized)) -> Result<u32, Exceeded> {
+        self.encode_in_scope(scope_name, tag::LOG_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_record(record, end))
+    }
+
+    /// Opens the envelope of `scope_name` (the resource, the scope) if the
+    /// request does not have it open yet, then one record (a `LogRecord`,
+    /// or a `Span`: the envelopes of logs and traces share their field
+    /// numbers) that `write` fills up to the end it is given, then the count
+    /// of the values cut or left out (under `dropped_tag`); returns it.
+    fn encode_in_scope(
+        &mut self,
+        scope_name: &str,
+        dropped_tag: u8,
+        mut write: impl FnMut(&mut Self, usize) -> Result<u32, Exceeded>,
+    ) -> Result<u32, Exceeded> {
         // Envelope writes are bounded by the request only.
         self.out.set_record_end(usize::MAX);
         if self.resource_logs.is_none() {
@@ -445,14 +573,14 @@ impl StatefulOtlpEncoder {
         // First pass against the whole limit. Only if something had to be cut
         // and its count no longer fits is the record written again with room
         // kept for the count, so a record of exactly the limit stays whole.
-        let mut dropped = self.write_record(record, record_limit)?;
+        let mut dropped = write(self, record_limit)?;
         if dropped > 0 && self.out.check(1 + varint_len(u64::from(dropped))).is_err() {
             self.out.buf.truncate(record_start);
-            dropped = self.write_record(record, record_limit - DROPPED_COUNT_ROOM)?;
+            dropped = write(self, record_limit - DROPPED_COUNT_ROOM)?;
         }
         self.out.set_record_end(record_limit);
         if dropped > 0 {
-            self.out.put_tag_varint(tag::LOG_DROPPED_ATTRIBUTES, u64::from(dropped))?;
+            self.out.put_tag_varint(dropped_tag, u64::from(dropped))?;
         }
         self.out.close(at, width);
         self.out.set_record_end(usize::MAX);
@@ -505,7 +633,7 @@ impl StatefulOtlpEncoder {
                     dropped += u32::from(self.out.put_string_field(tag::LOG_EVENT_NAME, name, max_value)?);
                 }
                 if let Some(location) = record.code_location() {
-                    let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
+                    let mut fields = FieldWriter::new(&mut self.out, max_value, tag::LOG_ATTRIBUTES);
                     location.visit(&mut fields);
                     if fields.abort {
                         return Err(Exceeded::Request);
@@ -519,7 +647,7 @@ impl StatefulOtlpEncoder {
             self.out.put_bytes_field(tag::LOG_SPAN_ID, &cx.span_id)?;
             self.out.put_tag_fixed32(tag::LOG_FLAGS, u32::from(cx.flags))?;
         }
-        let mut fields = FieldWriter { out: &mut self.out, max_value, dropped: 0, abort: false };
+        let mut fields = FieldWriter::new(&mut self.out, max_value, tag::LOG_ATTRIBUTES);
         record.visit(&mut fields);
         if fields.abort {
             return Err(Exceeded::Request);
@@ -577,7 +705,7 @@ impl Callsites {
             return None;
         }
         if let Some(location) = record.code_location() {
-            let mut fields = FieldWriter { out: &mut out, max_value, dropped: 0, abort: false };
+            let mut fields = FieldWriter::new(&mut out, max_value, tag::LOG_ATTRIBUTES);
             location.visit(&mut fields);
             if fields.abort || fields.dropped > 0 {
                 return None;
@@ -586,6 +714,11 @@ impl Callsites {
         (out.buf.len() <= MAX_CACHED_HEAD_BYTES).then(|| out.buf.into_boxed_slice())
     }
 }
+
+/// A span status message longer than this is cut (it is a description,
+/// not data).
+#[cfg(feature = "traces")]
+const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
 
 /// Hashes a callsite identity (an address): one multiplication.
 #[derive(Default)]
@@ -614,8 +747,16 @@ impl Hasher for IdHasher {
 struct FieldWriter<'o> {
     out: &'o mut Out,
     max_value: usize,
+    /// The tag of an attribute: `LogRecord`'s, or `Span`'s.
+    attributes: u8,
     dropped: u32,
     abort: bool,
+}
+
+impl<'o> FieldWriter<'o> {
+    fn new(out: &'o mut Out, max_value: usize, attributes: u8) -> Self {
+        Self { out, max_value, attributes, dropped: 0, abort: false }
+    }
 }
 
 impl FieldWriter<'_> {
@@ -632,8 +773,8 @@ impl FieldWriter<'_> {
 
 impl RecordVisitor for FieldWriter<'_> {
     fn visit_body(&mut self, body: AnyValue<'_>) {
-        // An empty string body is no body.
-        if let AnyValue::Str("") = body {
+        // An empty string body is no body; a span has none.
+        if matches!(body, AnyValue::Str("")) || self.attributes != tag::LOG_ATTRIBUTES {
             return;
         }
         let max_value = self.max_value;
@@ -652,8 +793,8 @@ impl RecordVisitor for FieldWriter<'_> {
     }
 
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
-        let max_value = self.max_value;
-        self.field(|out| out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0));
+        let (max_value, attributes) = (self.max_value, self.attributes);
+        self.field(|out| out.put_key_value(attributes, key, value, max_value, 0));
     }
 
     /// Copied whole, or left out and counted when it would cross the
@@ -662,8 +803,15 @@ impl RecordVisitor for FieldWriter<'_> {
         if self.abort {
             return;
         }
+        let at = self.out.buf.len();
         match self.out.put_slice(encoded.as_bytes()) {
-            Ok(()) => {}
+            // A `LogRecord.attributes` field; a span's own tag where it is
+            // one (both tags are one byte).
+            Ok(()) => {
+                if let Some(tag) = self.out.buf.get_mut(at) {
+                    *tag = self.attributes;
+                }
+            }
             Err(Exceeded::Record) => self.dropped = self.dropped.saturating_add(1),
             Err(Exceeded::Request) => self.abort = true,
         }
