@@ -6,19 +6,26 @@
 //! records lost (produced − received by the endpoint; "counted" when
 //! selftrace's counters name every one of them).
 //!
-//! Run: `cargo bench -p selftrace-bridge --bench export` (about a minute).
+//! Run: `cargo bench -p selftrace-bridge --features otlp-http --bench export`
+//! (about a minute).
 //!
-//! Latest results (one run, 2026-12-06; this machine: 2 cores, rustc 1.95.0):
+//! Latest results (one run, 2026-12-07, after TLS, `http/json` and the
+//! gRPC connector; this machine: 2 cores, rustc 1.95.0; `cargo bench -p
+//! selftrace-bridge --features otlp-http --bench export --
+//! appender_batch_otlp selftrace_otlp_exporter`):
 //!
 //! | mode | scenario | producer ns/event | CPU ns per acknowledged event | vs anchor (producer, CPU) | lost (counted) |
 //! |---|---|---|---|---|---|
-//! | burst | appender_batch_otlp | 565 | 1819 | 1.00×, 1.00× | 0 (not counted) |
-//! | burst | appender_batch_otlp_default_queue | 291 | 2352 | 0.52×, 1.29× | 227719 (not counted) |
-//! | burst | selftrace_otlp_exporter | 167 | 233 | 0.30×, 0.13× | 0 (0) |
-//! | burst | selftrace_otlp_exporter_spool | 170 | 233 | 0.30×, 0.13× | 0 (0) |
-//! | steady | appender_batch_otlp | 287 | 1545 | 1.00×, 1.00× | 0 (not counted) |
-//! | steady | selftrace_otlp_exporter | 203 | 270 | 0.71×, 0.17× | 0 (0) |
-//! | steady | selftrace_otlp_exporter_spool | 188 | 260 | 0.65×, 0.17× | 0 (0) |
+//! | burst | appender_batch_otlp | 536 | 1687 | 1.00×, 1.00× | 0 (not counted) |
+//! | burst | appender_batch_otlp_default_queue | 301 | 2398 | 0.56×, 1.42× | 241563 (not counted) |
+//! | burst | selftrace_otlp_exporter | 184 | 233 | 0.34×, 0.14× | 0 (0) |
+//! | burst | selftrace_otlp_exporter_spool | 152 | 200 | 0.28×, 0.12× | 0 (0) |
+//! | steady | appender_batch_otlp | 258 | 1416 | 1.00×, 1.00× | 0 (not counted) |
+//! | steady | selftrace_otlp_exporter | 176 | 250 | 0.68×, 0.18× | 0 (0) |
+//! | steady | selftrace_otlp_exporter_spool | 182 | 250 | 0.71×, 0.18× | 0 (0) |
+//!
+//! The run before (2026-12-06): 0.13× and 0.17× CPU, 0.30× and 0.71×
+//! producer: within noise.
 //!
 //! Medians of 3 runs of each scenario (`-- appender_batch_otlp
 //! selftrace_otlp_exporter`; the SDK bridge's rows are in the README's
