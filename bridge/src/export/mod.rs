@@ -127,10 +127,14 @@
 //! | setting | builder | environment | default |
 //! |---|---|---|---|
 //! | endpoint | [`with_endpoint`](OtlpExporterBuilder::with_endpoint) | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT` (a base: OTLP/HTTP always appends `/v1/logs`) | `http://localhost:4318/v1/logs`, gRPC `http://localhost:4317` |
-//! | protocol | [`with_protocol`](OtlpExporterBuilder::with_protocol) | `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `http/protobuf` |
+//! | protocol | [`with_protocol`](OtlpExporterBuilder::with_protocol) | `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `http/json`, `grpc`) | `http/protobuf` |
 //! | headers | [`with_header`](OtlpExporterBuilder::with_header) | `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, percent-encoded) | none |
 //! | compression | [`with_compression`](OtlpExporterBuilder::with_compression) | `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
 //! | timeout | [`with_timeout`](OtlpExporterBuilder::with_timeout) | `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//! | CA file | [`with_tls`](OtlpExporterBuilder::with_tls) ([`TlsConfig::with_ca_file`]) | `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE` | the platform's roots |
+//! | client certificate | [`TlsConfig::with_cert_file`] | `OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` | none |
+//! | client key | [`TlsConfig::with_key_file`] | `OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` | none |
+//! | insecure (gRPC, no scheme) | [`TlsConfig::with_insecure`] | `OTEL_EXPORTER_OTLP_LOGS_INSECURE`, `OTEL_EXPORTER_OTLP_INSECURE` | `false` |
 //!
 //! One rule for OTLP/HTTP endpoints: a URL with a path is used as it is;
 //! one without a path (`http://collector:4318` or `…:4318/`) gets
