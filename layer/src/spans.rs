@@ -231,6 +231,23 @@ impl Recorded {
         self.fields.is_empty()
     }
 
+    /// The value of the string field `name`, if it was recorded as one.
+    #[cfg(feature = "traces")]
+    pub(crate) fn str_field(&self, name: &str) -> Option<&str> {
+        match self.fields.iter().find(|f| f.name == name).map(|f| &f.value) {
+            Some(Stored::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Each field: its name, its value, its encoding, whether it was cut.
+    #[cfg(feature = "traces")]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&'static str, AnyValue<'_>, PreEncoded<'_>, bool)) {
+        for field in &self.fields {
+            f(field.name, field.value.view(), PreEncoded::new(&field.encoded), field.cut);
+        }
+    }
+
     /// Sets `name`; `long`: the value was longer than what `value` holds.
     fn set(&mut self, name: &'static str, value: Stored, max_value: usize, long: bool) {
         let (value, cut) = match value {

@@ -13,8 +13,10 @@
 //! value longer than the value limit is cut with the truncation marker and
 //! counted in the span's `dropped_attributes_count`.
 //!
-//! This module holds the encoding; the `tracing` span layer that feeds it
-//! and the export to `/v1/traces` build on it.
+//! [`OtlpSpanLayer`] turns `tracing` spans into such requests, one per
+//! closed span, into an [`OtlpBytesSender`] (a channel whose consumer posts
+//! them to `/v1/traces`). Batching in the exporter's per-thread buffers, the
+//! export to `/v1/traces`, sampling and the ids on log records build on it.
 //!
 //! # Examples
 //!
@@ -46,7 +48,27 @@
 //! # Ok::<(), selftrace::encoder::EncodeError>(())
 //! ```
 
-use crate::view::RecordVisitor;
+use std::{
+    cell::Cell,
+    fmt,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use tracing_core::{Subscriber, span};
+use tracing_subscriber::{layer::Context, registry::LookupSpan};
+
+use crate::{
+    channel::OtlpBytesSender,
+    clock::now_unix_nanos,
+    encoder::{EncoderSettings, StatefulOtlpEncoder},
+    metrics::DropReason,
+    pipeline::in_pipeline_scope,
+    spans::Recorded,
+    view::{AnyValue, RecordVisitor},
+};
 
 /// What an OTLP `Span` is made of, read by the encoder in one pass.
 ///
@@ -146,4 +168,337 @@ pub enum SpanStatus<'a> {
     Ok,
     /// Failed, with a description.
     Error(&'a str),
+}
+
+// === The span layer ===
+
+/// A `tracing_subscriber` layer that turns each span, when it closes, into
+/// one OTLP `Span`, encoded once into an `ExportTraceServiceRequest` and
+/// handed to a sender (one request per span; `try_send`, never waiting).
+///
+/// * Ids: a root span starts a trace (random 16-byte trace id); a child
+///   takes its parent's trace id and the parent's span id as its parent;
+///   every span gets a random 8-byte span id.
+/// * The span's name is the `tracing` span's name, its instrumentation
+///   scope the span's target; its fields, recorded once when the span is
+///   made and when `Span::record` adds to them, are its attributes (cut and
+///   counted as a record's values are). `otel.kind` (`server`, `client`,
+///   `producer`, `consumer`, `internal`) sets the kind and
+///   `otel.status_code` (`ok`, `error`) with `otel.status_message` the
+///   status, as `tracing-opentelemetry` reads them; they are not attributes.
+/// * Start and end: when the span is made and when it closes.
+/// * Spans made on a pipeline thread (inside a
+///   [`PipelineScope`](crate::pipeline::PipelineScope): the threads that
+///   carry telemetry on) are not traced.
+/// * Counted ([`SpanMetrics`]): spans started, delivered, dropped by reason
+///   (the channel full or closed, a span larger than the record limit), and
+///   still open.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{OtlpBytesChannel, traces::OtlpSpanLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let channel = OtlpBytesChannel::new(64);
+/// let layer = OtlpSpanLayer::builder(channel.sender()).with_service_name("my-engine").build();
+/// let metrics = layer.clone();
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let request = tracing::info_span!("request", otel.kind = "server", route = "/v1/logs");
+///     request.in_scope(|| tracing::info_span!("decode", bytes = 512_i64).in_scope(|| {}));
+/// });
+/// // Two spans, each an ExportTraceServiceRequest: POST them to /v1/traces.
+/// assert_eq!(channel.receiver().len(), 2);
+/// assert_eq!(metrics.metrics().delivered, 2);
+/// ```
+#[derive(Clone)]
+pub struct OtlpSpanLayer {
+    shared: Arc<SpanShared>,
+}
+
+struct SpanShared {
+    sender: OtlpBytesSender,
+    settings: EncoderSettings,
+    /// Encoders not in use (a span takes one for its encoding).
+    encoders: Mutex<Vec<StatefulOtlpEncoder>>,
+    started: AtomicU64,
+    closed: AtomicU64,
+    delivered: AtomicU64,
+    dropped_channel_full: AtomicU64,
+    dropped_channel_closed: AtomicU64,
+    dropped_too_large: AtomicU64,
+    truncated_values: AtomicU64,
+}
+
+impl fmt::Debug for OtlpSpanLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpSpanLayer").field("metrics", &self.metrics()).finish_non_exhaustive()
+    }
+}
+
+/// What an [`OtlpSpanLayer`] did so far: `started == delivered + dropped +
+/// open`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanMetrics {
+    /// Spans made (and traced).
+    pub started: u64,
+    /// Spans encoded and handed to the sender.
+    pub delivered: u64,
+    /// Spans the sender refused: its channel was full.
+    pub dropped_channel_full: u64,
+    /// Spans the sender refused: its channel was closed.
+    pub dropped_channel_closed: u64,
+    /// Spans larger than the record limit even with every value cut.
+    pub dropped_too_large: u64,
+    /// Spans started and not closed yet.
+    pub open: u64,
+    /// Values cut to the value limit.
+    pub truncated_values: u64,
+}
+
+impl SpanMetrics {
+    /// Spans dropped, every reason together.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_channel_full + self.dropped_channel_closed + self.dropped_too_large
+    }
+}
+
+/// Builds an [`OtlpSpanLayer`] (an example is at [`OtlpSpanLayer`]).
+#[derive(Debug)]
+pub struct OtlpSpanLayerBuilder {
+    sender: OtlpBytesSender,
+    settings: EncoderSettings,
+}
+
+impl OtlpSpanLayerBuilder {
+    crate::__encoder_settings_setters!(settings);
+
+    /// The layer.
+    pub fn build(self) -> OtlpSpanLayer {
+        OtlpSpanLayer {
+            shared: Arc::new(SpanShared {
+                sender: self.sender,
+                settings: self.settings,
+                encoders: Mutex::default(),
+                started: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                dropped_channel_full: AtomicU64::new(0),
+                dropped_channel_closed: AtomicU64::new(0),
+                dropped_too_large: AtomicU64::new(0),
+                truncated_values: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl OtlpSpanLayer {
+    /// A builder whose spans go to `sender`.
+    pub fn builder(sender: OtlpBytesSender) -> OtlpSpanLayerBuilder {
+        OtlpSpanLayerBuilder { sender, settings: EncoderSettings::default() }
+    }
+
+    /// A snapshot of the counts.
+    pub fn metrics(&self) -> SpanMetrics {
+        let s = &self.shared;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (started, closed) = (get(&s.started), get(&s.closed));
+        SpanMetrics {
+            started,
+            delivered: get(&s.delivered),
+            dropped_channel_full: get(&s.dropped_channel_full),
+            dropped_channel_closed: get(&s.dropped_channel_closed),
+            dropped_too_large: get(&s.dropped_too_large),
+            open: started.saturating_sub(closed),
+            truncated_values: get(&s.truncated_values),
+        }
+    }
+}
+
+/// What a traced span keeps in its extensions until it closes.
+#[derive(Debug)]
+struct OpenSpan {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent: Option<[u8; 8]>,
+    start: u64,
+    fields: Recorded,
+}
+
+/// A closed span, as the encoder reads it.
+struct ClosedSpan<'a> {
+    open: &'a OpenSpan,
+    name: &'static str,
+    end: u64,
+}
+
+/// Fields that steer the span rather than describe it.
+fn is_special(name: &str) -> bool {
+    name.starts_with("otel.")
+}
+
+impl ClosedSpan<'_> {
+    fn text(&self, wanted: &str) -> Option<String> {
+        let mut found = None;
+        self.open.fields.for_each(|name, value, _, _| {
+            if name == wanted {
+                found = Some(match value {
+                    AnyValue::Str(s) => s.to_owned(),
+                    other => other.to_string(),
+                });
+            }
+        });
+        found
+    }
+}
+
+impl SpanView for ClosedSpan<'_> {
+    fn trace_id(&self) -> [u8; 16] {
+        self.open.trace_id
+    }
+    fn span_id(&self) -> [u8; 8] {
+        self.open.span_id
+    }
+    fn parent_span_id(&self) -> Option<[u8; 8]> {
+        self.open.parent
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn kind(&self) -> SpanKind {
+        self.text("otel.kind").as_deref().and_then(SpanKind::parse).unwrap_or_default()
+    }
+    fn start_time_unix_nano(&self) -> u64 {
+        self.open.start
+    }
+    fn end_time_unix_nano(&self) -> u64 {
+        self.end
+    }
+    fn status(&self) -> SpanStatus<'_> {
+        let message = self.open.fields.str_field("otel.status_message").unwrap_or("");
+        match self.text("otel.status_code").map(|code| code.to_ascii_lowercase()).as_deref() {
+            Some("ok") => SpanStatus::Ok,
+            Some("error") => SpanStatus::Error(message),
+            _ => SpanStatus::Unset,
+        }
+    }
+    fn visit(&self, visitor: &mut dyn RecordVisitor) {
+        let mut cut = 0_u32;
+        self.open.fields.for_each(|name, value, encoded, was_cut| {
+            if !is_special(name) {
+                visitor.visit_pre_encoded_attribute(name, value, encoded);
+                cut += u32::from(was_cut);
+            }
+        });
+        if cut > 0 {
+            visitor.visit_dropped_attributes(cut);
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's id generator: splitmix64 seeded from the clock, the
+    /// thread's own address and a process-wide counter.
+    static IDS: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let local = 0_u8;
+    now_unix_nanos()
+        ^ ((&local as *const u8 as u64).rotate_left(32))
+        ^ NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+}
+
+/// A random non-zero 64-bit id (splitmix64).
+fn random_u64() -> u64 {
+    IDS.try_with(|state| {
+        let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+    .unwrap_or_else(|_| seed())
+    .max(1)
+}
+
+impl<S> tracing_subscriber::Layer<S> for OtlpSpanLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        if in_pipeline_scope() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let parent = if attrs.is_root() {
+            None
+        } else if let Some(parent) = attrs.parent() {
+            ctx.span(parent)
+        } else {
+            ctx.lookup_current()
+        };
+        let inherited = parent.and_then(|p| p.extensions().get::<OpenSpan>().map(|o| (o.trace_id, o.span_id)));
+        let (trace_id, parent) = match inherited {
+            Some((trace_id, span_id)) => (trace_id, Some(span_id)),
+            None => {
+                let mut trace_id = [0; 16];
+                trace_id[..8].copy_from_slice(&random_u64().to_be_bytes());
+                trace_id[8..].copy_from_slice(&random_u64().to_be_bytes());
+                (trace_id, None)
+            }
+        };
+        let max_value = self.shared.settings.limits().max_value_bytes();
+        let open = OpenSpan {
+            trace_id,
+            span_id: random_u64().to_be_bytes(),
+            parent,
+            start: now_unix_nanos(),
+            fields: Recorded::new(attrs, max_value),
+        };
+        span.extensions_mut().insert(open);
+        self.shared.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let max_value = self.shared.settings.limits().max_value_bytes();
+        if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>() {
+            open.fields.record(values, max_value);
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(open) = span.extensions_mut().remove::<OpenSpan>() else { return };
+        let shared = &self.shared;
+        shared.closed.fetch_add(1, Ordering::Relaxed);
+        let closed = ClosedSpan { open: &open, name: span.metadata().name(), end: now_unix_nanos() };
+        let mut encoder = match shared.encoders.lock() {
+            Ok(mut pool) => pool.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        }
+        .unwrap_or_else(|| StatefulOtlpEncoder::with_limits(shared.settings.limits(), shared.settings.resource()));
+        let encoded = encoder.encode_span(span.metadata().target(), &closed);
+        let request = encoder.flush();
+        if let Ok(mut pool) = shared.encoders.lock() {
+            pool.push(encoder);
+        }
+        match encoded {
+            Ok(cut) => {
+                shared.truncated_values.fetch_add(u64::from(cut), Ordering::Relaxed);
+            }
+            Err(_) => {
+                shared.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        match shared.sender.try_send(request).err().map(|refused| refused.drop_reason()) {
+            None => shared.delivered.fetch_add(1, Ordering::Relaxed),
+            Some(DropReason::ChannelFull) => shared.dropped_channel_full.fetch_add(1, Ordering::Relaxed),
+            Some(_) => shared.dropped_channel_closed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
 }

@@ -1,0 +1,125 @@
+//! `tracing` spans through `OtlpSpanLayer`: one OTLP `Span` per closed
+//! span, decoded with prost: a tree across threads and an instrumented
+//! future keeps its trace id and parents, times nest, fields are
+//! attributes, `otel.kind` and `otel.status_code` steer kind and status;
+//! every span is delivered, dropped by reason, or still open.
+
+#![cfg(feature = "traces")]
+
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::ExportTraceServiceRequest,
+    common::v1::any_value::Value,
+    trace::v1::{Span, span::SpanKind, status::StatusCode},
+};
+use prost::Message as _;
+use selftrace::{OtlpBytesChannel, pipeline::enter_pipeline_scope, traces::OtlpSpanLayer};
+use tracing::Instrument as _;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Every span the channel holds, by name, with its scope.
+fn spans(channel: &OtlpBytesChannel) -> HashMap<String, (String, Span)> {
+    channel
+        .receiver()
+        .drain()
+        .flat_map(|request| {
+            let request = ExportTraceServiceRequest::decode(request.as_bytes()).expect("prost decodes it");
+            request.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| {
+                let scope = s.scope.map(|s| s.name).unwrap_or_default();
+                s.spans.into_iter().map(move |span| (span.name.clone(), (scope.clone(), span)))
+            })
+        })
+        .collect()
+}
+
+fn attribute(span: &Span, key: &str) -> Option<Value> {
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+}
+
+#[test]
+fn a_tree_across_threads_and_a_future_keeps_its_trace_and_parents() {
+    let channel = OtlpBytesChannel::new(64);
+    let layer = OtlpSpanLayer::builder(channel.sender()).with_service_name("spans-test").build();
+    let handle = layer.clone();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let request = tracing::info_span!(target: "server", "request", otel.kind = "server", route = "/v1/logs", status = tracing::field::Empty);
+        let _in_request = request.enter();
+        let decode = tracing::info_span!("decode", bytes = 512_i64);
+        decode.in_scope(|| {
+            let parent = decode.clone();
+            let dispatch = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    tracing::info_span!(parent: &parent, "work", otel.status_code = "error", otel.status_message = "boom").in_scope(|| {});
+                });
+            })
+            .join()
+            .expect("the thread");
+        });
+        drop(decode);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        runtime.block_on(async {}.instrument(tracing::info_span!("async.flush", otel.kind = "client")));
+        request.record("status", 200_i64);
+    });
+    let got = spans(&channel);
+    let m = handle.metrics();
+    assert_eq!((m.started, m.delivered, m.dropped(), m.open), (4, 4, 0, 0), "{m:?}");
+    let [request, decode, work, flush] = ["request", "decode", "work", "async.flush"].map(|n| got[n].1.clone());
+    assert_eq!(got["request"].0, "server");
+    // One trace; each child's parent is the span it was made in.
+    for span in [&decode, &work, &flush] {
+        assert_eq!(span.trace_id, request.trace_id, "{span:?}");
+    }
+    assert!(request.parent_span_id.is_empty());
+    assert_eq!(decode.parent_span_id, request.span_id);
+    assert_eq!(work.parent_span_id, decode.span_id);
+    assert_eq!(flush.parent_span_id, request.span_id);
+    let ids: std::collections::HashSet<_> =
+        [&request, &decode, &work, &flush].map(|s| s.span_id.clone()).into_iter().collect();
+    assert_eq!(ids.len(), 4, "span ids are distinct");
+    assert!(request.trace_id.len() == 16 && request.span_id.len() == 8 && request.trace_id.iter().any(|b| *b != 0));
+    // Times nest.
+    for (outer, inner) in [(&request, &decode), (&decode, &work), (&request, &flush)] {
+        assert!(
+            outer.start_time_unix_nano <= inner.start_time_unix_nano
+                && inner.end_time_unix_nano <= outer.end_time_unix_nano
+        );
+        assert!(inner.start_time_unix_nano <= inner.end_time_unix_nano);
+    }
+    // Kinds, status, attributes (otel.* fields steer, they are not attributes).
+    assert_eq!(
+        (request.kind, flush.kind, decode.kind),
+        (SpanKind::Server as i32, SpanKind::Client as i32, SpanKind::Internal as i32)
+    );
+    let status = work.status.clone().expect("a status");
+    assert_eq!((status.code, status.message.as_str()), (StatusCode::Error as i32, "boom"));
+    assert_eq!(attribute(&request, "route"), Some(Value::StringValue("/v1/logs".into())));
+    assert_eq!(attribute(&request, "status"), Some(Value::IntValue(200)), "recorded after the span was made");
+    assert_eq!(attribute(&decode, "bytes"), Some(Value::IntValue(512)));
+    assert!(request.attributes.iter().chain(&work.attributes).all(|kv| !kv.key.starts_with("otel.")));
+}
+
+#[test]
+fn every_span_is_delivered_dropped_by_reason_or_still_open() {
+    let channel = OtlpBytesChannel::new(1);
+    let layer = OtlpSpanLayer::builder(channel.sender()).build();
+    let handle = layer.clone();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let still_open = tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("first").in_scope(|| {});
+        tracing::info_span!("second").in_scope(|| {});
+        // Made on a pipeline thread: not traced at all.
+        let pipeline = enter_pipeline_scope();
+        tracing::info_span!("exporting").in_scope(|| {});
+        drop(pipeline);
+        tracing::info_span!("open")
+    });
+    let m = handle.metrics();
+    assert_eq!((m.started, m.delivered, m.dropped_channel_full, m.open), (3, 1, 1, 1), "{m:?}");
+    assert_eq!(m.started, m.delivered + m.dropped() + m.open);
+    drop(still_open);
+    drop(channel);
+    assert_eq!(handle.metrics().open, 0);
+}
