@@ -76,6 +76,16 @@ pub fn example_binary(name: &str) -> PathBuf {
 /// The canonical lines (`decode_logs.py`: one per resource and per record)
 /// of `requests`, decoded by Python's `opentelemetry-proto`.
 pub fn python_decode(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
+    python_decode_with("decode_logs.py", requests)
+}
+
+/// The canonical lines of `requests` (`ExportTraceServiceRequest`s),
+/// decoded by Python's opentelemetry-proto (`tests/python/decode_traces.py`).
+pub fn python_decode_traces(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
+    python_decode_with("decode_traces.py", requests)
+}
+
+fn python_decode_with(script: &str, requests: &[selftrace::OtlpBytes]) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("selftrace-python-{}-{}", std::process::id(), peer::free_port()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let paths: Vec<PathBuf> = requests
@@ -88,7 +98,7 @@ pub fn python_decode(requests: &[selftrace::OtlpBytes]) -> Vec<String> {
         })
         .collect();
     let python = python();
-    let script = python_script("decode_logs.py");
+    let script = python_script(script);
     let output = std::process::Command::new(&python).arg(&script).args(&paths).output().unwrap_or_else(|e| {
         panic!("cannot run {python}: {e}; install Python 3 with `pip install opentelemetry-proto`")
     });
