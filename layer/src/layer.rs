@@ -562,11 +562,22 @@ impl<S: Subscriber + for<'l> LookupSpan<'l>> Layer<S> for OtlpTracingLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, cx: Context<'_, S>) {
+        // The ids of the span the event is in, traced by an `OtlpSpanLayer`
+        // (looked up only for an event that is delivered).
+        #[cfg(feature = "traces")]
+        let ids = || {
+            crate::traces::any_span_layer()
+                .then(|| cx.event_span(event))
+                .flatten()
+                .and_then(|span| crate::traces::trace_context(&span))
+        };
+        #[cfg(not(feature = "traces"))]
+        let ids = || None;
         match &self.shared.span_fields {
-            None => self.shared.on_event(event, None),
+            None => self.shared.on_event(event, None, ids),
             Some(fields) => {
                 let source = EventScope { cx: &cx, event };
-                self.shared.on_event(event, Some(EventSpans { fields, source: &source }));
+                self.shared.on_event(event, Some(EventSpans { fields, source: &source }), ids);
             }
         }
     }
@@ -599,7 +610,12 @@ struct LocalEncoder {
     counts: ThreadCountsGuard,
 }
 impl LayerState {
-    fn on_event(self: &Arc<Self>, event: &Event<'_>, spans: Option<EventSpans<'_>>) {
+    fn on_event(
+        self: &Arc<Self>,
+        event: &Event<'_>,
+        spans: Option<EventSpans<'_>>,
+        ids: impl FnOnce() -> Option<TraceContext>,
+    ) {
         // Already inside selftrace or a pipeline scope, or raised by the
         // OpenTelemetry pipeline itself (an exporter's transport, the SDK's
         // own diagnostics): never fed back in.
@@ -678,7 +694,7 @@ impl LayerState {
         }
         let now = now_unix_nanos();
         record.stamp(now);
-        let record = record.with_trace_context(self.current_trace_context());
+        let record = record.with_trace_context(self.current_trace_context().or_else(ids));
         if let Some(flood) = &self.flood
             && flood.table.is_due(now)
         {

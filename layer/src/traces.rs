@@ -53,12 +53,15 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
 use tracing_core::{Subscriber, span};
-use tracing_subscriber::{layer::Context, registry::LookupSpan};
+use tracing_subscriber::{
+    layer::Context,
+    registry::{LookupSpan, SpanRef},
+};
 
 use crate::{
     channel::OtlpBytesSender,
@@ -67,7 +70,7 @@ use crate::{
     metrics::DropReason,
     pipeline::in_pipeline_scope,
     spans::Recorded,
-    view::{AnyValue, RecordVisitor},
+    view::{AnyValue, RecordVisitor, TraceContext},
 };
 
 /// What an OTLP `Span` is made of, read by the encoder in one pass.
@@ -276,6 +279,7 @@ impl OtlpSpanLayerBuilder {
 
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
+        SPAN_LAYERS.store(true, Ordering::Relaxed);
         OtlpSpanLayer {
             shared: Arc::new(SpanShared {
                 sender: self.sender,
@@ -314,6 +318,29 @@ impl OtlpSpanLayer {
             truncated_values: get(&s.truncated_values),
         }
     }
+}
+
+/// Whether an [`OtlpSpanLayer`] was ever made: until one is, log records
+/// do not look for span ids (one load per event).
+static SPAN_LAYERS: AtomicBool = AtomicBool::new(false);
+
+/// Whether an [`OtlpSpanLayer`] was ever made (else no span has ids).
+#[inline]
+pub(crate) fn any_span_layer() -> bool {
+    SPAN_LAYERS.load(Ordering::Relaxed)
+}
+
+/// The trace context of `span`, traced by an [`OtlpSpanLayer`]: what a log
+/// record inside it carries.
+pub(crate) fn trace_context<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.extensions().get::<OpenSpan>().map(|open| TraceContext {
+        trace_id: open.trace_id,
+        span_id: open.span_id,
+        flags: 1,
+    })
 }
 
 /// What a traced span keeps in its extensions until it closes.

@@ -123,3 +123,41 @@ fn every_span_is_delivered_dropped_by_reason_or_still_open() {
     drop(channel);
     assert_eq!(handle.metrics().open, 0);
 }
+
+#[test]
+fn log_records_inside_a_span_carry_its_ids() {
+    use selftrace::{Destination, OtlpTracingLayer, decode::LogsRequest, view::LogRecordView};
+
+    let spans_channel = OtlpBytesChannel::new(8);
+    let logs_channel = OtlpBytesChannel::new(8);
+    let subscriber = tracing_subscriber::registry()
+        .with(OtlpSpanLayer::builder(spans_channel.sender()).build())
+        .with(OtlpTracingLayer::builder(Destination::Channel(logs_channel.sender())).with_flood_limit(None).build());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("outside any span");
+        tracing::info_span!("request").in_scope(|| {
+            tracing::info!("inside the request");
+            tracing::info_span!("decode").in_scope(|| tracing::warn!("inside decode"));
+        });
+    });
+    let got = spans(&spans_channel);
+    let ids = |name: &str| (got[name].1.trace_id.clone(), got[name].1.span_id.clone());
+    let mut records = Vec::new();
+    for request in logs_channel.receiver().drain() {
+        LogsRequest::new(request.as_bytes())
+            .for_each_record(|_, record| {
+                let body = record.body_str().unwrap_or_default().to_owned();
+                let ids = record.trace_context().map(|cx| (cx.trace_id.to_vec(), cx.span_id.to_vec()));
+                records.push((body, ids));
+            })
+            .expect("our own bytes decode");
+    }
+    assert_eq!(
+        records,
+        [
+            ("outside any span".to_owned(), None),
+            ("inside the request".to_owned(), Some(ids("request"))),
+            ("inside decode".to_owned(), Some(ids("decode"))),
+        ]
+    );
+}

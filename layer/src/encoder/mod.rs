@@ -538,6 +538,7 @@ impl StatefulOtlpEncoder {
     /// or a `Span`: the envelopes of logs and traces share their field
     /// numbers) that `write` fills up to the end it is given, then the count
     /// of the values cut or left out (under `dropped_tag`); returns it.
+    #[inline(always)]
     fn encode_in_scope(
         &mut self,
         scope_name: &str,
