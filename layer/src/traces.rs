@@ -222,9 +222,11 @@ pub struct OtlpSpanLayer {
 struct SpanShared {
     sender: OtlpBytesSender,
     settings: EncoderSettings,
+    sampler: Sampler,
     /// Encoders not in use (a span takes one for its encoding).
     encoders: Mutex<Vec<StatefulOtlpEncoder>>,
     started: AtomicU64,
+    unsampled: AtomicU64,
     closed: AtomicU64,
     delivered: AtomicU64,
     dropped_channel_full: AtomicU64,
@@ -244,8 +246,10 @@ impl fmt::Debug for OtlpSpanLayer {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpanMetrics {
-    /// Spans made (and traced).
+    /// Sampled spans made.
     pub started: u64,
+    /// Spans made and not sampled (not recorded, not encoded).
+    pub unsampled: u64,
     /// Spans encoded and handed to the sender.
     pub delivered: u64,
     /// Spans the sender refused: its channel was full.
@@ -272,10 +276,23 @@ impl SpanMetrics {
 pub struct OtlpSpanLayerBuilder {
     sender: OtlpBytesSender,
     settings: EncoderSettings,
+    sampler: Sampler,
 }
 
 impl OtlpSpanLayerBuilder {
     crate::__encoder_settings_setters!(settings);
+
+    /// Samples this share of traces (default 1: every one), parent-based as
+    /// the OpenTelemetry SDK's default sampler: a root span is sampled when
+    /// its trace id falls under the ratio (the SDK's `TraceIdRatioBased`),
+    /// a child is sampled when its parent is. An unsampled span costs its
+    /// ids only (no field is recorded, nothing is encoded); log records
+    /// inside it carry its ids with the sampled flag off. A ratio outside
+    /// `0..=1` is clamped into it; NaN samples nothing.
+    pub fn with_sample_ratio(mut self, ratio: f64) -> Self {
+        self.sampler = Sampler::ratio(ratio);
+        self
+    }
 
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
@@ -284,8 +301,10 @@ impl OtlpSpanLayerBuilder {
             shared: Arc::new(SpanShared {
                 sender: self.sender,
                 settings: self.settings,
+                sampler: self.sampler,
                 encoders: Mutex::default(),
                 started: AtomicU64::new(0),
+                unsampled: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
                 delivered: AtomicU64::new(0),
                 dropped_channel_full: AtomicU64::new(0),
@@ -300,7 +319,7 @@ impl OtlpSpanLayerBuilder {
 impl OtlpSpanLayer {
     /// A builder whose spans go to `sender`.
     pub fn builder(sender: OtlpBytesSender) -> OtlpSpanLayerBuilder {
-        OtlpSpanLayerBuilder { sender, settings: EncoderSettings::default() }
+        OtlpSpanLayerBuilder { sender, settings: EncoderSettings::default(), sampler: Sampler::ratio(1.0) }
     }
 
     /// A snapshot of the counts.
@@ -310,6 +329,7 @@ impl OtlpSpanLayer {
         let (started, closed) = (get(&s.started), get(&s.closed));
         SpanMetrics {
             started,
+            unsampled: get(&s.unsampled),
             delivered: get(&s.delivered),
             dropped_channel_full: get(&s.dropped_channel_full),
             dropped_channel_closed: get(&s.dropped_channel_closed),
@@ -339,8 +359,29 @@ where
     span.extensions().get::<OpenSpan>().map(|open| TraceContext {
         trace_id: open.trace_id,
         span_id: open.span_id,
-        flags: 1,
+        flags: u8::from(open.sampled),
     })
+}
+
+/// The parent-based ratio sampler: a root span is sampled when the low 63
+/// bits of its trace id's last 8 bytes are under `ratio × 2^63`.
+#[derive(Clone, Copy, Debug)]
+struct Sampler {
+    threshold: u64,
+    all: bool,
+}
+
+impl Sampler {
+    fn ratio(ratio: f64) -> Self {
+        let ratio = if ratio.is_nan() { 0.0 } else { ratio.clamp(0.0, 1.0) };
+        Self { threshold: (ratio * (1_u64 << 63) as f64) as u64, all: ratio >= 1.0 }
+    }
+
+    fn samples(&self, trace_id: &[u8; 16]) -> bool {
+        let mut low = [0; 8];
+        low.copy_from_slice(&trace_id[8..]);
+        self.all || (u64::from_be_bytes(low) >> 1) < self.threshold
+    }
 }
 
 /// What a traced span keeps in its extensions until it closes.
@@ -349,6 +390,9 @@ struct OpenSpan {
     trace_id: [u8; 16],
     span_id: [u8; 8],
     parent: Option<[u8; 8]>,
+    /// Recorded and exported; an unsampled span keeps only its ids (its
+    /// children follow it, records inside it carry them, flag 0).
+    sampled: bool,
     start: u64,
     fields: Recorded,
 }
@@ -467,32 +511,43 @@ where
         } else {
             ctx.lookup_current()
         };
-        let inherited = parent.and_then(|p| p.extensions().get::<OpenSpan>().map(|o| (o.trace_id, o.span_id)));
-        let (trace_id, parent) = match inherited {
-            Some((trace_id, span_id)) => (trace_id, Some(span_id)),
+        let inherited =
+            parent.and_then(|p| p.extensions().get::<OpenSpan>().map(|o| (o.trace_id, o.span_id, o.sampled)));
+        // Parent-based: a child follows its parent; a root is sampled by its
+        // trace id against the ratio (the SDK's TraceIdRatioBased).
+        let (trace_id, parent, sampled) = match inherited {
+            Some((trace_id, span_id, sampled)) => (trace_id, Some(span_id), sampled),
             None => {
                 let mut trace_id = [0; 16];
                 trace_id[..8].copy_from_slice(&random_u64().to_be_bytes());
                 trace_id[8..].copy_from_slice(&random_u64().to_be_bytes());
-                (trace_id, None)
+                (trace_id, None, self.shared.sampler.samples(&trace_id))
             }
         };
-        let max_value = self.shared.settings.limits().max_value_bytes();
+        let fields = if sampled {
+            self.shared.started.fetch_add(1, Ordering::Relaxed);
+            Recorded::new(attrs, self.shared.settings.limits().max_value_bytes())
+        } else {
+            self.shared.unsampled.fetch_add(1, Ordering::Relaxed);
+            Recorded::default()
+        };
         let open = OpenSpan {
             trace_id,
             span_id: random_u64().to_be_bytes(),
             parent,
+            sampled,
             start: now_unix_nanos(),
-            fields: Recorded::new(attrs, max_value),
+            fields,
         };
         span.extensions_mut().insert(open);
-        self.shared.started.fetch_add(1, Ordering::Relaxed);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let max_value = self.shared.settings.limits().max_value_bytes();
-        if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>() {
+        if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>()
+            && open.sampled
+        {
             open.fields.record(values, max_value);
         }
     }
@@ -500,6 +555,9 @@ where
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let Some(open) = span.extensions_mut().remove::<OpenSpan>() else { return };
+        if !open.sampled {
+            return;
+        }
         let shared = &self.shared;
         shared.closed.fetch_add(1, Ordering::Relaxed);
         let closed = ClosedSpan { open: &open, name: span.metadata().name(), end: now_unix_nanos() };

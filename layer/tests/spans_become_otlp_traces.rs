@@ -161,3 +161,58 @@ fn log_records_inside_a_span_carry_its_ids() {
         ]
     );
 }
+
+#[test]
+fn sampling_is_parent_based_and_an_unsampled_span_costs_its_ids_only() {
+    use selftrace::{Destination, OtlpTracingLayer, decode::LogsRequest, view::LogRecordView};
+
+    // Nothing sampled: no span encoded; children follow; records carry the
+    // ids with the sampled flag off.
+    let spans_channel = OtlpBytesChannel::new(8);
+    let logs_channel = OtlpBytesChannel::new(8);
+    let layer = OtlpSpanLayer::builder(spans_channel.sender()).with_sample_ratio(0.0).build();
+    let handle = layer.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(OtlpTracingLayer::builder(Destination::Channel(logs_channel.sender())).with_flood_limit(None).build());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("root", key = "v").in_scope(|| {
+            tracing::info_span!("child").in_scope(|| tracing::info!("inside"));
+        });
+    });
+    let m = handle.metrics();
+    assert_eq!((m.started, m.unsampled, m.delivered, m.open), (0, 2, 0, 0), "{m:?}");
+    assert!(spans_channel.receiver().is_empty());
+    let mut flags = Vec::new();
+    for request in logs_channel.receiver().drain() {
+        LogsRequest::new(request.as_bytes())
+            .for_each_record(|_, record| flags.push(record.trace_context().map(|cx| cx.flags)))
+            .expect("our own bytes");
+    }
+    assert_eq!(flags, [Some(0)]);
+
+    // Half the traces: about half the roots, and every child with its root.
+    let channel = OtlpBytesChannel::new(4096);
+    let layer = OtlpSpanLayer::builder(channel.sender()).with_sample_ratio(0.5).build();
+    let handle = layer.clone();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..2000 {
+            tracing::info_span!("root").in_scope(|| tracing::info_span!("child").in_scope(|| {}));
+        }
+    });
+    let m = handle.metrics();
+    assert_eq!(m.started + m.unsampled, 4000, "{m:?}");
+    assert!((1600..=2400).contains(&m.started), "about half: {m:?}");
+    let got: Vec<Span> = channel
+        .receiver()
+        .drain()
+        .flat_map(|r| ExportTraceServiceRequest::decode(r.as_bytes()).expect("decodes").resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect();
+    let roots: std::collections::HashSet<Vec<u8>> =
+        got.iter().filter(|s| s.name == "root").map(|s| s.span_id.clone()).collect();
+    let children: Vec<&Span> = got.iter().filter(|s| s.name == "child").collect();
+    assert_eq!(children.len(), roots.len(), "a child is sampled exactly when its root is");
+    assert!(children.iter().all(|c| roots.contains(&c.parent_span_id)));
+}
