@@ -1,5 +1,7 @@
-"""A scripted OTLP logs endpoint, over HTTP (http.server) or gRPC (grpcio with
-the opentelemetry-proto package's LogsService stubs).
+"""A scripted OTLP logs and traces endpoint, over HTTP (http.server:
+`/v1/traces` takes ExportTraceServiceRequests, any other path logs) or gRPC
+(grpcio with the opentelemetry-proto package's LogsService and TraceService
+stubs).
 
 Usage: otlp_scripted_peer.py http|grpc PORT SCRIPT_JSON [--tls CERT KEY] [--client-ca CA]
 
@@ -39,6 +41,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+import decode_traces
 
 LOCK = threading.Lock()
 STATE = {"n": 0}
@@ -54,7 +61,9 @@ def next_answer(script):
 def report(n, answer, gzipped, headers, request, as_json=False):
     encoding = ("gzip" if gzipped else "plain") + ("+json" if as_json else "")
     lines = ["request|%d|%s|%s|%s" % (n, json.dumps(answer, sort_keys=True), encoding, ";".join(headers))]
-    if request is not None:
+    if isinstance(request, ExportTraceServiceRequest):
+        lines.extend(decode_traces.request_lines(request))
+    elif request is not None:
         lines.extend(request_lines(request))
     with LOCK:
         for line in lines:
@@ -62,10 +71,13 @@ def report(n, answer, gzipped, headers, request, as_json=False):
         sys.stdout.flush()
 
 
-def success(answer):
-    response = ExportLogsServiceResponse()
+def success(answer, traces=False):
+    response = ExportTraceServiceResponse() if traces else ExportLogsServiceResponse()
     if "rejected" in answer:
-        response.partial_success.rejected_log_records = answer["rejected"]
+        if traces:
+            response.partial_success.rejected_spans = answer["rejected"]
+        else:
+            response.partial_success.rejected_log_records = answer["rejected"]
         response.partial_success.error_message = answer.get("message", "")
     return response
 
@@ -80,7 +92,8 @@ def serve_http(port, script, tls, client_ca):
             if gzipped:
                 body = gzip.decompress(body)
             as_json = self.headers.get("Content-Type") == "application/json"
-            request = ExportLogsServiceRequest()
+            traces = self.path.endswith("/v1/traces")
+            request = ExportTraceServiceRequest() if traces else ExportLogsServiceRequest()
             if as_json:
                 json_format.Parse(body.decode("utf-8"), request)
             else:
@@ -93,9 +106,9 @@ def serve_http(port, script, tls, client_ca):
             if status == 200 and "raw" in answer:
                 payload = answer["raw"].encode()
             elif status == 200 and as_json:
-                payload = json_format.MessageToJson(success(answer)).encode()
+                payload = json_format.MessageToJson(success(answer, traces)).encode()
             elif status == 200:
-                payload = success(answer).SerializeToString()
+                payload = success(answer, traces).SerializeToString()
             else:
                 payload = b"scripted failure"
             report(n, answer, gzipped, headers, request if status == 200 else None, as_json)
@@ -139,23 +152,32 @@ def serve_grpc(port, script, tls, client_ca):
 
     import grpc
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    def export(request, context, traces):
+        metadata = dict(context.invocation_metadata())
+        headers = sorted(k + "=" + v for k, v in metadata.items() if k.startswith("x-"))
+        gzipped = metadata.get("grpc-encoding") == "gzip"
+        n, answer = next_answer(script)
+        if "sleep" in answer:
+            time.sleep(answer["sleep"])
+        if "code" in answer:
+            report(n, answer, gzipped, headers, None)
+            context.abort(getattr(grpc.StatusCode, answer["code"]), "scripted failure")
+        report(n, answer, gzipped, headers, request)
+        return success(answer, traces)
 
     class Logs(logs_service_pb2_grpc.LogsServiceServicer):
         def Export(self, request, context):
-            metadata = dict(context.invocation_metadata())
-            headers = sorted(k + "=" + v for k, v in metadata.items() if k.startswith("x-"))
-            gzipped = metadata.get("grpc-encoding") == "gzip"
-            n, answer = next_answer(script)
-            if "sleep" in answer:
-                time.sleep(answer["sleep"])
-            if "code" in answer:
-                report(n, answer, gzipped, headers, None)
-                context.abort(getattr(grpc.StatusCode, answer["code"]), "scripted failure")
-            report(n, answer, gzipped, headers, request)
-            return success(answer)
+            return export(request, context, False)
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            return export(request, context, True)
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
     if tls:
         with open(tls[0], "rb") as cert, open(tls[1], "rb") as key:
             pair = (key.read(), cert.read())

@@ -53,6 +53,78 @@ pub(crate) const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 /// Default time one request may take (the specification's 10 s).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What an exporter sends: its signal-specific variables, its path and
+/// its gRPC service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// `ExportLogsServiceRequest`s (the default).
+    #[default]
+    Logs,
+    /// `ExportTraceServiceRequest`s.
+    Traces,
+}
+
+/// The signal-specific variables of a [`Signal`] (the generic ones are
+/// shared).
+pub(crate) struct SignalVars {
+    pub(crate) endpoint: &'static str,
+    pub(crate) headers: &'static str,
+    pub(crate) timeout: &'static str,
+    pub(crate) compression: &'static str,
+    pub(crate) protocol: &'static str,
+    pub(crate) certificate: &'static str,
+    pub(crate) client_certificate: &'static str,
+    pub(crate) client_key: &'static str,
+    pub(crate) insecure: &'static str,
+}
+
+impl Signal {
+    /// The signal's variables.
+    pub(crate) const fn vars(self) -> &'static SignalVars {
+        match self {
+            Signal::Logs => &SignalVars {
+                endpoint: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+                headers: OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+                timeout: OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+                compression: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
+                protocol: OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+                certificate: OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE,
+                client_certificate: OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE,
+                client_key: OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY,
+                insecure: OTEL_EXPORTER_OTLP_LOGS_INSECURE,
+            },
+            Signal::Traces => &SignalVars {
+                endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            },
+        }
+    }
+
+    /// The OTLP/HTTP path: `/v1/logs`, `/v1/traces`.
+    pub(crate) const fn path(self) -> &'static str {
+        match self {
+            Signal::Logs => "/v1/logs",
+            Signal::Traces => "/v1/traces",
+        }
+    }
+
+    /// The gRPC method.
+    #[cfg_attr(not(feature = "grpc"), expect(dead_code, reason = "the gRPC transport's"))]
+    pub(crate) const fn grpc_method(self) -> &'static str {
+        match self {
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        }
+    }
+}
+
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -126,6 +198,7 @@ pub(crate) struct Settings {
     pub(crate) compression: Option<Compression>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) tls: TlsConfig,
+    pub(crate) signal: Signal,
 }
 
 /// The settings in force, checked.
@@ -142,6 +215,7 @@ pub(crate) struct Resolved {
     pub(crate) compression: Compression,
     pub(crate) timeout: Duration,
     pub(crate) tls: ResolvedTls,
+    pub(crate) signal: Signal,
 }
 
 impl Settings {
@@ -155,9 +229,10 @@ impl Settings {
             env(signal).map(|v| (signal.to_owned(), v)).or_else(|| env(generic).map(|v| (generic.to_owned(), v)))
         };
 
+        let (signal, vars) = (self.signal, self.signal.vars());
         let (protocol_key, protocol) = match self.protocol {
             Some(protocol) => ("protocol".to_owned(), protocol),
-            None => match pick(OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) {
+            None => match pick(vars.protocol, OTEL_EXPORTER_OTLP_PROTOCOL) {
                 Some((key, value)) => {
                     let protocol = Protocol::parse(&value).map_err(|m| error(&key, m))?;
                     (key, protocol)
@@ -174,7 +249,7 @@ impl Settings {
         let http = protocol != Protocol::Grpc;
         let insecure = match self.tls.insecure {
             Some(insecure) => insecure,
-            None => match pick(OTEL_EXPORTER_OTLP_LOGS_INSECURE, OTEL_EXPORTER_OTLP_INSECURE) {
+            None => match pick(vars.insecure, OTEL_EXPORTER_OTLP_INSECURE) {
                 Some((key, value)) => parse_bool(&value).map_err(|m| error(&key, m))?,
                 None => false,
             },
@@ -189,25 +264,25 @@ impl Settings {
                 _ => url.to_owned(),
             }
         };
-        let (key, endpoint) =
-            match (&self.endpoint, env(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), env(OTEL_EXPORTER_OTLP_ENDPOINT)) {
-                (Some(endpoint), _, _) => ("endpoint", signal_url(&scheme(endpoint), http, false)),
-                (None, Some(endpoint), _) => {
-                    (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, signal_url(&scheme(&endpoint), http, false))
-                }
-                (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(&scheme(&base), http, true)),
-                (None, None, None) => match protocol {
-                    Protocol::HttpProtobuf | Protocol::HttpJson => ("endpoint", parse_endpoint(DEFAULT_HTTP_ENDPOINT)),
-                    Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
-                },
-            };
+        let (key, endpoint) = match (&self.endpoint, env(vars.endpoint), env(OTEL_EXPORTER_OTLP_ENDPOINT)) {
+            (Some(endpoint), _, _) => ("endpoint", signal_url(&scheme(endpoint), http, false, signal)),
+            (None, Some(endpoint), _) => (vars.endpoint, signal_url(&scheme(&endpoint), http, false, signal)),
+            (None, None, Some(base)) => (OTEL_EXPORTER_OTLP_ENDPOINT, signal_url(&scheme(&base), http, true, signal)),
+            (None, None, None) => match protocol {
+                Protocol::HttpProtobuf | Protocol::HttpJson => (
+                    "endpoint",
+                    parse_endpoint(&format!("{}{}", DEFAULT_HTTP_ENDPOINT.trim_end_matches("/v1/logs"), signal.path())),
+                ),
+                Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
+            },
+        };
         let endpoint = endpoint.map_err(|m| error(key, m))?;
 
         let headers = match &self.headers {
             Some(headers) => {
                 headers.iter().map(|(k, v)| header(k, v).map_err(|m| error("headers", m))).collect::<Result<_, _>>()?
             }
-            None => match pick(OTEL_EXPORTER_OTLP_LOGS_HEADERS, OTEL_EXPORTER_OTLP_HEADERS) {
+            None => match pick(vars.headers, OTEL_EXPORTER_OTLP_HEADERS) {
                 Some((key, value)) => parse_headers(&value).map_err(|m| error(&key, m))?,
                 None => Vec::new(),
             },
@@ -215,7 +290,7 @@ impl Settings {
 
         let compression = match self.compression {
             Some(compression) => compression,
-            None => match pick(OTEL_EXPORTER_OTLP_LOGS_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION) {
+            None => match pick(vars.compression, OTEL_EXPORTER_OTLP_COMPRESSION) {
                 Some((key, value)) => Compression::parse(&value).map_err(|m| error(&key, m))?,
                 None => Compression::None,
             },
@@ -224,7 +299,7 @@ impl Settings {
         let timeout = match self.timeout {
             Some(timeout) if timeout.is_zero() => return Err(error("timeout", "must be more than 0")),
             Some(timeout) => timeout,
-            None => match pick(OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT) {
+            None => match pick(vars.timeout, OTEL_EXPORTER_OTLP_TIMEOUT) {
                 Some((key, value)) => match value.trim().parse::<u64>() {
                     Ok(ms) if ms > 0 => Duration::from_millis(ms),
                     _ => return Err(error(&key, format!("`{value}` is not a positive number of milliseconds"))),
@@ -237,16 +312,10 @@ impl Settings {
             Some(path) => Some(Source { path: path.clone(), key: setting.to_owned() }),
             None => pick(signal, generic).map(|(key, value)| Source { path: PathBuf::from(value.trim()), key }),
         };
-        let ca =
-            file(&self.tls.ca_file, "tls.ca_file", OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE);
-        let cert = file(
-            &self.tls.cert_file,
-            "tls.cert_file",
-            OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE,
-            OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
-        );
-        let key_file =
-            file(&self.tls.key_file, "tls.key_file", OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY);
+        let ca = file(&self.tls.ca_file, "tls.ca_file", vars.certificate, OTEL_EXPORTER_OTLP_CERTIFICATE);
+        let cert =
+            file(&self.tls.cert_file, "tls.cert_file", vars.client_certificate, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE);
+        let key_file = file(&self.tls.key_file, "tls.key_file", vars.client_key, OTEL_EXPORTER_OTLP_CLIENT_KEY);
         let client = match (cert, key_file) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -287,6 +356,7 @@ impl Settings {
             compression,
             timeout,
             tls,
+            signal,
         })
     }
 }
@@ -302,13 +372,13 @@ fn parse_bool(text: &str) -> Result<bool, String> {
 
 /// The URL to send to: `url` checked, with `/v1/logs` appended for
 /// OTLP/HTTP when it has no path, or always when it is a `base`.
-fn signal_url(url: &str, http: bool, base: bool) -> Result<http::Uri, String> {
+fn signal_url(url: &str, http: bool, base: bool, signal: Signal) -> Result<http::Uri, String> {
     let uri = parse_endpoint(url)?;
     let bare = matches!(uri.path(), "" | "/");
     if !http || !(base || bare) {
         return Ok(uri);
     }
-    let joined = format!("{}/v1/logs", url.trim_end_matches('/'));
+    let joined = format!("{}{}", url.trim_end_matches('/'), signal.path());
     joined.parse().map_err(|e| format!("`{joined}` is not a URL: {e}"))
 }
 

@@ -888,8 +888,57 @@ impl fmt::Debug for OtlpExporter {
 impl OtlpExporter {
     /// A builder with the defaults (and the environment).
     pub fn builder() -> OtlpExporterBuilder {
+        Self::signal_builder(config::Signal::Logs)
+    }
+
+    /// A builder of an exporter of spans (`ExportTraceServiceRequest`s, as
+    /// [`selftrace::traces`] encodes them): to `/v1/traces` over OTLP/HTTP,
+    /// `TraceService/Export` over gRPC, with the
+    /// `OTEL_EXPORTER_OTLP_TRACES_*` variables (then the generic ones)
+    /// where the logs exporter reads `..._LOGS_...`; the same batching,
+    /// retries, TLS, spool and accounting (its records are spans). Feed it
+    /// with [`span_layer`](Self::span_layer); its logs methods
+    /// ([`layer`](Self::layer), [`node_logs`](Self::node_logs)) are for a
+    /// logs exporter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selftrace_bridge::OtlpExporter;
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let traces = OtlpExporter::traces_builder()
+    ///     .with_endpoint("http://127.0.0.1:9") // POSTs to /v1/traces there (nothing listens in this example)
+    ///     .with_shutdown_timeout(Duration::from_millis(100))
+    ///     .build()?;
+    /// let subscriber = tracing_subscriber::registry().with(traces.span_layer());
+    /// tracing::subscriber::with_default(subscriber, || tracing::info_span!("request").in_scope(|| {}));
+    /// let metrics = traces.shutdown()?;
+    /// // One span taken, and (no endpoint here) dropped and counted.
+    /// assert_eq!((metrics.records_received, metrics.dropped()), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "traces")]
+    pub fn traces_builder() -> OtlpExporterBuilder {
+        Self::signal_builder(config::Signal::Traces)
+    }
+
+    /// A layer that turns each closed `tracing` span into an OTLP span sent
+    /// through this exporter (see
+    /// [`OtlpSpanLayer`](selftrace::traces::OtlpSpanLayer)), with the
+    /// exporter's resource and limits. For an exporter made by
+    /// [`traces_builder`](Self::traces_builder).
+    #[cfg(feature = "traces")]
+    pub fn span_layer(&self) -> selftrace::traces::OtlpSpanLayer {
+        selftrace::traces::OtlpSpanLayer::builder(self.sender.clone())
+            .with_encoder_settings(self.encoding.clone())
+            .build()
+    }
+
+    fn signal_builder(signal: config::Signal) -> OtlpExporterBuilder {
         OtlpExporterBuilder {
-            settings: Settings::default(),
+            settings: Settings { signal, ..Settings::default() },
             encoding: EncoderSettings::default(),
             read_env: true,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,

@@ -113,6 +113,12 @@ impl Http {
             headers.append(name.clone(), value.clone());
         }
         let json = config.protocol == Protocol::HttpJson;
+        if json && config.signal == super::config::Signal::Traces {
+            return Err(ConfigError {
+                key: config.protocol_key.clone(),
+                message: "`http/json` is written for logs only; send traces as `http/protobuf` or `grpc`".into(),
+            });
+        }
         let content_type = if json { "application/json" } else { "application/x-protobuf" };
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
         let gzip = config.compression == Compression::Gzip;
@@ -237,12 +243,11 @@ pub(crate) struct Grpc {
     timeout: Duration,
     counters: Arc<Counters>,
     url: String,
+    /// `LogsService/Export` or `TraceService/Export`.
+    method: &'static str,
     /// Shared with the connector, which sees the handshake's own errors.
     failures: Arc<tls::Failures>,
 }
-
-#[cfg(feature = "grpc")]
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
 #[cfg(feature = "grpc")]
 impl Grpc {
@@ -319,6 +324,7 @@ impl Grpc {
             timeout: config.timeout,
             counters: Arc::clone(counters),
             url: config.endpoint.to_string(),
+            method: config.signal.grpc_method(),
             failures,
         })
     }
@@ -330,7 +336,7 @@ impl Grpc {
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(self.timeout);
-        let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
+        let path = http::uri::PathAndQuery::from_static(self.method);
         match self.client.unary(request, path, codec::PassThrough).await {
             Ok(response) => accepted(&response.into_inner()),
             Err(status) => {
