@@ -185,10 +185,11 @@ pub enum SpanStatus<'a> {
 /// * The span's name is the `tracing` span's name, its instrumentation
 ///   scope the span's target; its fields, recorded once when the span is
 ///   made and when `Span::record` adds to them, are its attributes (cut and
-///   counted as a record's values are). `otel.kind` (`server`, `client`,
-///   `producer`, `consumer`, `internal`) sets the kind and
-///   `otel.status_code` (`ok`, `error`) with `otel.status_message` the
-///   status, as `tracing-opentelemetry` reads them; they are not attributes.
+///   counted as a record's values are). As `tracing-opentelemetry` reads
+///   them, and not as attributes: `otel.name` renames the span, `otel.kind`
+///   (`server`, `client`, `producer`, `consumer`, `internal`) sets its kind,
+///   `otel.status_code` (`ok`, `error`) with `otel.status_description` (or
+///   `otel.status_message`) its status.
 /// * Start and end: when the span is made and when it closes.
 /// * Spans made on a pipeline thread (inside a
 ///   [`PipelineScope`](crate::pipeline::PipelineScope): the threads that
@@ -435,7 +436,7 @@ impl SpanView for ClosedSpan<'_> {
         self.open.parent
     }
     fn name(&self) -> &str {
-        self.name
+        self.open.fields.str_field("otel.name").unwrap_or(self.name)
     }
     fn kind(&self) -> SpanKind {
         self.text("otel.kind").as_deref().and_then(SpanKind::parse).unwrap_or_default()
@@ -447,7 +448,10 @@ impl SpanView for ClosedSpan<'_> {
         self.end
     }
     fn status(&self) -> SpanStatus<'_> {
-        let message = self.open.fields.str_field("otel.status_message").unwrap_or("");
+        // `tracing-opentelemetry`'s name, and the proto field's.
+        let message = (self.open.fields.str_field("otel.status_description"))
+            .or_else(|| self.open.fields.str_field("otel.status_message"))
+            .unwrap_or("");
         match self.text("otel.status_code").map(|code| code.to_ascii_lowercase()).as_deref() {
             Some("ok") => SpanStatus::Ok,
             Some("error") => SpanStatus::Error(message),

@@ -1,0 +1,147 @@
+//! Fidelity: the same `tracing` spans through `OtlpSpanLayer` and through
+//! `tracing-opentelemetry` + the OpenTelemetry SDK (in-memory exporter)
+//! give the same names, kinds, parents, attributes and status.
+
+#![cfg(feature = "traces")]
+
+use std::collections::BTreeMap;
+
+use opentelemetry::{
+    KeyValue, Value as OtelValue,
+    trace::{SpanKind as OtelKind, Status, TracerProvider as _},
+};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::ExportTraceServiceRequest,
+    common::v1::any_value::Value,
+    trace::v1::{span::SpanKind as ProtoKind, status::StatusCode},
+};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use prost::Message as _;
+use selftrace::{OtlpBytesChannel, traces::OtlpSpanLayer};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// What both sides must agree on, per span: kind, parent's name,
+/// attributes (as text), status (code, message).
+type Summary = BTreeMap<String, (String, Option<String>, BTreeMap<String, String>, (String, String))>;
+
+fn workload() {
+    let request = tracing::info_span!(
+        "request",
+        otel.name = "GET /v1/logs",
+        otel.kind = "server",
+        route = "/v1/logs",
+        size = 512_i64,
+        ok = true,
+        ratio = 0.5
+    );
+    request.in_scope(|| {
+        tracing::info_span!("decode", otel.kind = "internal", records = 3_i64).in_scope(|| {
+            tracing::info_span!(
+                "call",
+                otel.kind = "client",
+                peer = "db",
+                otel.status_code = "error",
+                otel.status_description = "timed out"
+            )
+            .in_scope(|| {});
+        });
+        tracing::info_span!("publish", otel.kind = "producer", otel.status_code = "ok").in_scope(|| {});
+    });
+    request.record("size", 1024_i64);
+}
+
+fn ours() -> Summary {
+    let channel = OtlpBytesChannel::new(64);
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(OtlpSpanLayer::builder(channel.sender()).build()),
+        workload,
+    );
+    let spans: Vec<_> = channel
+        .receiver()
+        .drain()
+        .flat_map(|r| ExportTraceServiceRequest::decode(r.as_bytes()).expect("decodes").resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect();
+    let names: BTreeMap<Vec<u8>, String> = spans.iter().map(|s| (s.span_id.clone(), s.name.clone())).collect();
+    spans
+        .iter()
+        .map(|s| {
+            let kind = match ProtoKind::try_from(s.kind).unwrap_or(ProtoKind::Unspecified) {
+                ProtoKind::Server => "server",
+                ProtoKind::Client => "client",
+                ProtoKind::Producer => "producer",
+                ProtoKind::Consumer => "consumer",
+                _ => "internal",
+            };
+            let attributes = s
+                .attributes
+                .iter()
+                .map(|kv| {
+                    let text = match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                        Some(Value::StringValue(v)) => v,
+                        Some(Value::IntValue(v)) => v.to_string(),
+                        Some(Value::BoolValue(v)) => v.to_string(),
+                        Some(Value::DoubleValue(v)) => v.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (kv.key.clone(), text)
+                })
+                .collect();
+            let status = s.status.clone().unwrap_or_default();
+            let status = match StatusCode::try_from(status.code).unwrap_or(StatusCode::Unset) {
+                StatusCode::Ok => ("ok".to_owned(), String::new()),
+                StatusCode::Error => ("error".to_owned(), status.message),
+                StatusCode::Unset => ("unset".to_owned(), String::new()),
+            };
+            (s.name.clone(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status))
+        })
+        .collect()
+}
+
+fn theirs() -> Summary {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("fidelity"))
+        .with_location(false)
+        .with_target(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), workload);
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("the SDK's spans");
+    let names: std::collections::HashMap<_, _> =
+        spans.iter().map(|s| (s.span_context.span_id(), s.name.to_string())).collect();
+    let text = |value: &OtelValue| match value {
+        OtelValue::String(s) => s.to_string(),
+        other => other.to_string(),
+    };
+    spans
+        .iter()
+        .map(|s| {
+            let kind = match s.span_kind {
+                OtelKind::Server => "server",
+                OtelKind::Client => "client",
+                OtelKind::Producer => "producer",
+                OtelKind::Consumer => "consumer",
+                OtelKind::Internal => "internal",
+            };
+            let attributes =
+                s.attributes.iter().map(|KeyValue { key, value, .. }| (key.to_string(), text(value))).collect();
+            let status = match &s.status {
+                Status::Ok => ("ok".to_owned(), String::new()),
+                Status::Error { description } => ("error".to_owned(), description.to_string()),
+                Status::Unset => ("unset".to_owned(), String::new()),
+            };
+            (s.name.to_string(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status))
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_spans_give_the_same_names_kinds_parents_attributes_and_status() {
+    let (ours, theirs) = (ours(), theirs());
+    assert_eq!(ours.keys().collect::<Vec<_>>(), ["GET /v1/logs", "call", "decode", "publish"]);
+    assert_eq!(ours, theirs);
+}
