@@ -222,6 +222,14 @@ impl Recorded {
         this
     }
 
+    /// Records the fields of an event (a span event's attributes).
+    #[cfg(feature = "traces")]
+    pub(crate) fn from_event(event: &Event<'_>, max_value: usize) -> Self {
+        let mut this = Self::default();
+        event.record(&mut Recorder { recorded: &mut this, max_value });
+        this
+    }
+
     /// Records values given after the span was created.
     pub(crate) fn record(&mut self, values: &span::Record<'_>, max_value: usize) {
         values.record(&mut Recorder { recorded: self, max_value });
@@ -242,7 +250,7 @@ impl Recorded {
 
     /// Each field: its name, its value, its encoding, whether it was cut.
     #[cfg(feature = "traces")]
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&'static str, AnyValue<'_>, PreEncoded<'_>, bool)) {
+    pub(crate) fn for_each<'s>(&'s self, mut f: impl FnMut(&'static str, AnyValue<'s>, PreEncoded<'s>, bool)) {
         for field in &self.fields {
             f(field.name, field.value.view(), PreEncoded::new(&field.encoded), field.cut);
         }

@@ -66,7 +66,7 @@ use tracing_subscriber::{
 use crate::{
     channel::OtlpBytesSender,
     clock::now_unix_nanos,
-    encoder::{EncoderSettings, StatefulOtlpEncoder},
+    encoder::{EncoderSettings, StatefulOtlpEncoder, encode_span_event, pre_encode_attribute},
     metrics::DropReason,
     pipeline::in_pipeline_scope,
     spans::Recorded,
@@ -112,6 +112,16 @@ pub trait SpanView {
     /// Visits the span's attributes (`visit_attribute`,
     /// `visit_pre_encoded_attribute`); a body, if visited, is left out.
     fn visit(&self, visitor: &mut dyn RecordVisitor);
+    /// Hands each of the span's events to `f`, encoded (one `Span.events`
+    /// field each, as only selftrace makes them): none by default.
+    #[doc(hidden)]
+    fn visit_events(&self, f: &mut dyn FnMut(&[u8])) {
+        let _ = f;
+    }
+    /// Events left out before encoding.
+    fn dropped_events_count(&self) -> u32 {
+        0
+    }
 }
 
 /// OTLP `SpanKind` (`otel.kind` on a `tracing` span: `server`, `client`,
@@ -224,6 +234,7 @@ struct SpanShared {
     sender: OtlpBytesSender,
     settings: EncoderSettings,
     sampler: Sampler,
+    span_events: bool,
     /// Encoders not in use (a span takes one for its encoding).
     encoders: Mutex<Vec<StatefulOtlpEncoder>>,
     started: AtomicU64,
@@ -278,6 +289,7 @@ pub struct OtlpSpanLayerBuilder {
     sender: OtlpBytesSender,
     settings: EncoderSettings,
     sampler: Sampler,
+    span_events: bool,
 }
 
 impl OtlpSpanLayerBuilder {
@@ -295,6 +307,17 @@ impl OtlpSpanLayerBuilder {
         self
     }
 
+    /// Whether `tracing` events inside a sampled span become its span events
+    /// (default: no; the events go to the logs layers as records). As
+    /// `tracing-opentelemetry` writes them: the message is the event's name,
+    /// its attributes are `level`, `target` and the other fields. At most
+    /// 128 per span (the SDK's default limit), the rest counted in
+    /// `dropped_events_count`.
+    pub fn with_span_events(mut self, enabled: bool) -> Self {
+        self.span_events = enabled;
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
         SPAN_LAYERS.store(true, Ordering::Relaxed);
@@ -303,6 +326,7 @@ impl OtlpSpanLayerBuilder {
                 sender: self.sender,
                 settings: self.settings,
                 sampler: self.sampler,
+                span_events: self.span_events,
                 encoders: Mutex::default(),
                 started: AtomicU64::new(0),
                 unsampled: AtomicU64::new(0),
@@ -320,7 +344,12 @@ impl OtlpSpanLayerBuilder {
 impl OtlpSpanLayer {
     /// A builder whose spans go to `sender`.
     pub fn builder(sender: OtlpBytesSender) -> OtlpSpanLayerBuilder {
-        OtlpSpanLayerBuilder { sender, settings: EncoderSettings::default(), sampler: Sampler::ratio(1.0) }
+        OtlpSpanLayerBuilder {
+            sender,
+            settings: EncoderSettings::default(),
+            sampler: Sampler::ratio(1.0),
+            span_events: false,
+        }
     }
 
     /// A snapshot of the counts.
@@ -396,7 +425,15 @@ struct OpenSpan {
     sampled: bool,
     start: u64,
     fields: Recorded,
+    /// Its events, encoded (with `with_span_events`), at most
+    /// [`MAX_SPAN_EVENTS`]; the rest counted.
+    events: Vec<Box<[u8]>>,
+    dropped_events: u32,
 }
+
+/// The most events a span keeps (the OpenTelemetry SDK's default span
+/// limit).
+const MAX_SPAN_EVENTS: usize = 128;
 
 /// A closed span, as the encoder reads it.
 struct ClosedSpan<'a> {
@@ -457,6 +494,14 @@ impl SpanView for ClosedSpan<'_> {
             Some("error") => SpanStatus::Error(message),
             _ => SpanStatus::Unset,
         }
+    }
+    fn visit_events(&self, f: &mut dyn FnMut(&[u8])) {
+        for event in &self.open.events {
+            f(event);
+        }
+    }
+    fn dropped_events_count(&self) -> u32 {
+        self.open.dropped_events
     }
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         let mut cut = 0_u32;
@@ -542,8 +587,43 @@ where
             sampled,
             start: now_unix_nanos(),
             fields,
+            events: Vec::new(),
+            dropped_events: 0,
         };
         span.extensions_mut().insert(open);
+    }
+
+    fn on_event(&self, event: &tracing_core::Event<'_>, ctx: Context<'_, S>) {
+        if !self.shared.span_events || in_pipeline_scope() {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else { return };
+        let mut extensions = span.extensions_mut();
+        let Some(open) = extensions.get_mut::<OpenSpan>() else { return };
+        if !open.sampled {
+            return;
+        }
+        if open.events.len() == MAX_SPAN_EVENTS {
+            open.dropped_events = open.dropped_events.saturating_add(1);
+            return;
+        }
+        // As `tracing-opentelemetry` writes them: the message is the name,
+        // `level` and `target` come first, then the other fields.
+        let max_value = self.shared.settings.limits().max_value_bytes();
+        let fields = Recorded::from_event(event, max_value);
+        let meta = event.metadata();
+        let (level, _) = pre_encode_attribute("level", AnyValue::Str(meta.level().as_str()), max_value);
+        let (target, _) = pre_encode_attribute("target", AnyValue::Str(meta.target()), max_value);
+        let mut attributes: Vec<&[u8]> = vec![&level, &target];
+        let mut cut = 0_u32;
+        fields.for_each(|name, _, encoded, was_cut| {
+            if name != "message" {
+                attributes.push(encoded.as_bytes());
+                cut += u32::from(was_cut);
+            }
+        });
+        let name = fields.str_field("message").unwrap_or(meta.name());
+        open.events.push(encode_span_event(now_unix_nanos(), name, &attributes, cut, max_value).into_boxed_slice());
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {

@@ -155,10 +155,25 @@ pub mod otlp {
         pub const ATTRIBUTES: u32 = 9;
         /// `uint32 dropped_attributes_count = 10`
         pub const DROPPED_ATTRIBUTES_COUNT: u32 = 10;
+        /// `repeated Event events = 11`
+        pub const EVENTS: u32 = 11;
+        /// `uint32 dropped_events_count = 12`
+        pub const DROPPED_EVENTS_COUNT: u32 = 12;
         /// `Status status = 15`
         pub const STATUS: u32 = 15;
         /// `fixed32 flags = 16`
         pub const FLAGS: u32 = 16;
+    }
+    /// `Span.Event`.
+    pub mod span_event {
+        /// `fixed64 time_unix_nano = 1`
+        pub const TIME_UNIX_NANO: u32 = 1;
+        /// `string name = 2`
+        pub const NAME: u32 = 2;
+        /// `repeated KeyValue attributes = 3`
+        pub const ATTRIBUTES: u32 = 3;
+        /// `uint32 dropped_attributes_count = 4`
+        pub const DROPPED_ATTRIBUTES_COUNT: u32 = 4;
     }
     /// `Status`.
     pub mod status {

@@ -216,3 +216,27 @@ fn sampling_is_parent_based_and_an_unsampled_span_costs_its_ids_only() {
     assert_eq!(children.len(), roots.len(), "a child is sampled exactly when its root is");
     assert!(children.iter().all(|c| roots.contains(&c.parent_span_id)));
 }
+
+#[test]
+fn span_events_are_bounded_and_the_rest_counted() {
+    let channel = OtlpBytesChannel::new(8);
+    let layer = OtlpSpanLayer::builder(channel.sender()).with_span_events(true).build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info_span!("busy").in_scope(|| {
+            for i in 0..130_i64 {
+                tracing::info!(i, "tick");
+            }
+        });
+        // Outside any span: no span to add it to.
+        tracing::info!("alone");
+    });
+    let got = spans(&channel);
+    let busy = &got["busy"].1;
+    assert_eq!((busy.events.len(), busy.dropped_events_count), (128, 2));
+    let first = &busy.events[0];
+    assert_eq!(first.name, "tick");
+    let keys: Vec<&str> = first.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["level", "target", "i"]);
+    assert!(busy.events.windows(2).all(|w| w[0].time_unix_nano <= w[1].time_unix_nano));
+    assert!(busy.start_time_unix_nano <= first.time_unix_nano && first.time_unix_nano <= busy.end_time_unix_nano);
+}

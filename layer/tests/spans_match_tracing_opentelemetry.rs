@@ -1,6 +1,6 @@
 //! Fidelity: the same `tracing` spans through `OtlpSpanLayer` and through
 //! `tracing-opentelemetry` + the OpenTelemetry SDK (in-memory exporter)
-//! give the same names, kinds, parents, attributes and status.
+//! give the same names, kinds, parents, attributes, status and span events.
 
 #![cfg(feature = "traces")]
 
@@ -21,8 +21,10 @@ use selftrace::{OtlpBytesChannel, traces::OtlpSpanLayer};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// What both sides must agree on, per span: kind, parent's name,
-/// attributes (as text), status (code, message).
-type Summary = BTreeMap<String, (String, Option<String>, BTreeMap<String, String>, (String, String))>;
+/// attributes (as text), status (code, message), events (name and
+/// attributes as text).
+type Events = Vec<(String, Vec<(String, String)>)>;
+type Summary = BTreeMap<String, (String, Option<String>, BTreeMap<String, String>, (String, String), Events)>;
 
 fn workload() {
     let request = tracing::info_span!(
@@ -36,6 +38,8 @@ fn workload() {
     );
     request.in_scope(|| {
         tracing::info_span!("decode", otel.kind = "internal", records = 3_i64).in_scope(|| {
+            tracing::info!(records = 3_i64, "decoded");
+            tracing::warn!(name: "decode.slow", late = true, "slow batch");
             tracing::info_span!(
                 "call",
                 otel.kind = "client",
@@ -53,7 +57,7 @@ fn workload() {
 fn ours() -> Summary {
     let channel = OtlpBytesChannel::new(64);
     tracing::subscriber::with_default(
-        tracing_subscriber::registry().with(OtlpSpanLayer::builder(channel.sender()).build()),
+        tracing_subscriber::registry().with(OtlpSpanLayer::builder(channel.sender()).with_span_events(true).build()),
         workload,
     );
     let spans: Vec<_> = channel
@@ -74,27 +78,25 @@ fn ours() -> Summary {
                 ProtoKind::Consumer => "consumer",
                 _ => "internal",
             };
-            let attributes = s
-                .attributes
-                .iter()
-                .map(|kv| {
-                    let text = match kv.value.as_ref().and_then(|v| v.value.clone()) {
-                        Some(Value::StringValue(v)) => v,
-                        Some(Value::IntValue(v)) => v.to_string(),
-                        Some(Value::BoolValue(v)) => v.to_string(),
-                        Some(Value::DoubleValue(v)) => v.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (kv.key.clone(), text)
-                })
-                .collect();
+            let text = |kv: &opentelemetry_proto::tonic::common::v1::KeyValue| {
+                let text = match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                    Some(Value::StringValue(v)) => v,
+                    Some(Value::IntValue(v)) => v.to_string(),
+                    Some(Value::BoolValue(v)) => v.to_string(),
+                    Some(Value::DoubleValue(v)) => v.to_string(),
+                    other => format!("{other:?}"),
+                };
+                (kv.key.clone(), text)
+            };
+            let attributes = s.attributes.iter().map(text).collect();
+            let events = s.events.iter().map(|e| (e.name.clone(), e.attributes.iter().map(text).collect())).collect();
             let status = s.status.clone().unwrap_or_default();
             let status = match StatusCode::try_from(status.code).unwrap_or(StatusCode::Unset) {
                 StatusCode::Ok => ("ok".to_owned(), String::new()),
                 StatusCode::Error => ("error".to_owned(), status.message),
                 StatusCode::Unset => ("unset".to_owned(), String::new()),
             };
-            (s.name.clone(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status))
+            (s.name.clone(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status, events))
         })
         .collect()
 }
@@ -129,18 +131,26 @@ fn theirs() -> Summary {
             };
             let attributes =
                 s.attributes.iter().map(|KeyValue { key, value, .. }| (key.to_string(), text(value))).collect();
+            let events: Events = s
+                .events
+                .iter()
+                .map(|e| {
+                    let attributes = e.attributes.iter().map(|kv| (kv.key.to_string(), text(&kv.value))).collect();
+                    (e.name.to_string(), attributes)
+                })
+                .collect();
             let status = match &s.status {
                 Status::Ok => ("ok".to_owned(), String::new()),
                 Status::Error { description } => ("error".to_owned(), description.to_string()),
                 Status::Unset => ("unset".to_owned(), String::new()),
             };
-            (s.name.to_string(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status))
+            (s.name.to_string(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status, events))
         })
         .collect()
 }
 
 #[test]
-fn the_same_spans_give_the_same_names_kinds_parents_attributes_and_status() {
+fn the_same_spans_give_the_same_names_kinds_parents_attributes_status_and_events() {
     let (ours, theirs) = (ours(), theirs());
     assert_eq!(ours.keys().collect::<Vec<_>>(), ["GET /v1/logs", "call", "decode", "publish"]);
     assert_eq!(ours, theirs);

@@ -126,6 +126,18 @@ pub(super) mod tag {
     pub(crate) const SPAN_DROPPED_ATTRIBUTES: u8 = tag(span::DROPPED_ATTRIBUTES_COUNT, VARINT);
     #[cfg(feature = "traces")]
     pub(crate) const SPAN_STATUS: u8 = tag(span::STATUS, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_EVENTS: u8 = tag(span::EVENTS, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_DROPPED_EVENTS: u8 = tag(span::DROPPED_EVENTS_COUNT, VARINT);
+    #[cfg(feature = "traces")]
+    pub(crate) const EVENT_TIME: u8 = tag(span_event::TIME_UNIX_NANO, I64);
+    #[cfg(feature = "traces")]
+    pub(crate) const EVENT_NAME: u8 = tag(span_event::NAME, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const EVENT_ATTRIBUTES: u8 = tag(span_event::ATTRIBUTES, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const EVENT_DROPPED_ATTRIBUTES: u8 = tag(span_event::DROPPED_ATTRIBUTES_COUNT, VARINT);
     /// `fixed32 flags = 16`: a two-byte tag (field numbers past 15).
     #[cfg(feature = "traces")]
     pub(crate) const SPAN_FLAGS: [u8; 2] = [(span::FLAGS << 3) as u8 | I32 | 0x80, (span::FLAGS >> 4) as u8];
@@ -446,6 +458,24 @@ impl StatefulOtlpEncoder {
             return Err(Exceeded::Request);
         }
         dropped = dropped.saturating_add(fields.dropped);
+        // Each event whole or not at all; those past the record's limit are
+        // counted in `dropped_events_count`.
+        let mut dropped_events = span.dropped_events_count();
+        let mut result = Ok(());
+        span.visit_events(&mut |event: &[u8]| {
+            if result.is_err() {
+                return;
+            }
+            match self.out.put_slice(event) {
+                Ok(()) => {}
+                Err(Exceeded::Record) => dropped_events = dropped_events.saturating_add(1),
+                Err(Exceeded::Request) => result = Err(Exceeded::Request),
+            }
+        });
+        result?;
+        if dropped_events > 0 {
+            self.out.put_tag_varint(tag::SPAN_DROPPED_EVENTS, u64::from(dropped_events))?;
+        }
         let (code, message) = match span.status() {
             SpanStatus::Unset => (0, ""),
             SpanStatus::Ok => (1, ""),
@@ -826,6 +856,42 @@ impl RecordVisitor for FieldWriter<'_> {
 /// Encodes one attribute as the record writer would, unbounded but for
 /// `max_value`: the bytes of a [`PreEncoded`] attribute, and whether its
 /// value was cut.
+/// One `Span.Event` field (its tag, its length, the event): `time`,
+/// `name`, then `attributes` (each a pre-encoded attribute: its tag is
+/// rewritten to the event's) and how many were cut or left out.
+#[cfg(feature = "traces")]
+pub(crate) fn encode_span_event(
+    time: u64,
+    name: &str,
+    attributes: &[&[u8]],
+    dropped: u32,
+    max_value: usize,
+) -> Vec<u8> {
+    let name = truncate_at_char_boundary(name, max_value);
+    let mut body = Vec::with_capacity(16 + name.len() + attributes.iter().map(|a| a.len()).sum::<usize>());
+    body.push(tag::EVENT_TIME);
+    body.extend_from_slice(&time.to_le_bytes());
+    body.push(tag::EVENT_NAME);
+    crate::wire::put_varint(&mut body, name.len() as u64);
+    body.extend_from_slice(name.as_bytes());
+    for attribute in attributes {
+        let at = body.len();
+        body.extend_from_slice(attribute);
+        if let Some(tag) = body.get_mut(at) {
+            *tag = tag::EVENT_ATTRIBUTES;
+        }
+    }
+    if dropped > 0 {
+        body.push(tag::EVENT_DROPPED_ATTRIBUTES);
+        crate::wire::put_varint(&mut body, u64::from(dropped));
+    }
+    let mut event = Vec::with_capacity(body.len() + 6);
+    event.push(tag::SPAN_EVENTS);
+    crate::wire::put_varint(&mut event, body.len() as u64);
+    event.extend_from_slice(&body);
+    event
+}
+
 pub(crate) fn pre_encode_attribute(key: &str, value: AnyValue<'_>, max_value: usize) -> (Vec<u8>, bool) {
     let mut out = Out::unbounded();
     let cut = out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0).unwrap_or(true);
