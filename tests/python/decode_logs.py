@@ -65,12 +65,13 @@ def request_lines(request):
     return lines
 
 
-def main():
+def main(message=ExportLogsServiceRequest, lines=request_lines):
+    """Prints the lines of each file of the command line, a `message`."""
     for path in sys.argv[1:]:
-        request = ExportLogsServiceRequest()
+        request = message()
         with open(path, "rb") as f:
             request.ParseFromString(f.read())
-        for line in request_lines(request):
+        for line in lines(request):
             print(line)
 
 

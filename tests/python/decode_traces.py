@@ -4,8 +4,7 @@ notation of decode_logs.py (strings and bytes as hex). Used by
 tests/tests/python_opentelemetry_proto_decodes_our_spans.rs.
 """
 
-import sys
-
+import decode_logs
 from decode_logs import kv
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -39,14 +38,5 @@ def request_lines(request):
     return lines
 
 
-def main():
-    for path in sys.argv[1:]:
-        request = ExportTraceServiceRequest()
-        with open(path, "rb") as f:
-            request.ParseFromString(f.read())
-        for line in request_lines(request):
-            print(line)
-
-
 if __name__ == "__main__":
-    main()
+    decode_logs.main(ExportTraceServiceRequest, request_lines)

@@ -369,10 +369,16 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         record: &(impl LogRecordView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        // Rolls the buffer back if a value's `Debug` panics mid-record, so
-        // the records already buffered stay a valid request.
+        self.attempt(|encoder| encoder.try_encode(scope_name, record))
+    }
+
+    /// Runs `encode` as one attempt: committed when it succeeds; otherwise
+    /// (or if a value's `Debug` panics mid-record) the buffer is rolled
+    /// back, so the records already buffered stay a valid request.
+    #[inline(always)]
+    fn attempt(&mut self, encode: impl FnOnce(&mut Self) -> Result<u32, Exceeded>) -> Result<u32, EncodeError> {
         let attempt = Attempt::new(self);
-        match attempt.encoder.try_encode(scope_name, record) {
+        match encode(attempt.encoder) {
             Ok(dropped) => {
                 attempt.commit();
                 Ok(dropped)
@@ -408,25 +414,10 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         span: &(impl crate::traces::SpanView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        let attempt = Attempt::new(self);
-        let encoded = attempt
-            .encoder
-            .encode_in_scope(scope_name, tag::SPAN_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_span(span, end));
-        match encoded {
-            Ok(dropped) => {
-                attempt.commit();
-                Ok(dropped)
-            }
-            Err(overflow) => {
-                let buffered = attempt.encoder.records > 0;
-                drop(attempt);
-                if overflow == Exceeded::Request && buffered {
-                    Err(EncodeError::BufferFull)
-                } else {
-                    Err(EncodeError::RecordTooLarge)
-                }
-            }
-        }
+        self.attempt(|encoder| {
+            encoder
+                .encode_in_scope(scope_name, tag::SPAN_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_span(span, end))
+        })
     }
 
     /// Writes the fields of `span` up to `end`; returns the values cut or
