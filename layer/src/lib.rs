@@ -180,6 +180,8 @@ pub mod node;
 pub mod pipeline;
 pub mod raw;
 pub mod record;
+#[cfg(feature = "traces")]
+mod span_view;
 pub mod spans;
 pub mod startup;
 #[cfg(feature = "traces")]

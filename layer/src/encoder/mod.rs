@@ -395,7 +395,7 @@ impl StatefulOtlpEncoder {
         }
     }
 
-    /// Appends one span (see [`traces`](crate::traces)) under the
+    /// Appends one span (see the `traces` module) under the
     /// instrumentation scope `scope_name`, as
     /// [`encode_log_record`](Self::encode_log_record) appends a record: the
     /// same limits, the same errors, the buffer unchanged on an error. An
@@ -412,7 +412,7 @@ impl StatefulOtlpEncoder {
     pub fn encode_span(
         &mut self,
         scope_name: &str,
-        span: &(impl crate::traces::SpanView + ?Sized),
+        span: &(impl crate::span_view::SpanView + ?Sized),
     ) -> Result<u32, EncodeError> {
         self.attempt(|encoder| {
             encoder
@@ -423,8 +423,8 @@ impl StatefulOtlpEncoder {
     /// Writes the fields of `span` up to `end`; returns the values cut or
     /// left out.
     #[cfg(feature = "traces")]
-    fn write_span(&mut self, span: &(impl crate::traces::SpanView + ?Sized), end: usize) -> Result<u32, Exceeded> {
-        use crate::traces::SpanStatus;
+    fn write_span(&mut self, span: &(impl crate::span_view::SpanView + ?Sized), end: usize) -> Result<u32, Exceeded> {
+        use crate::span_view::SpanStatus;
 
         self.out.set_record_end(end);
         let max_value = self.limits.max_value_bytes;
