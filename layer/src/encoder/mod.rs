@@ -369,13 +369,30 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         record: &(impl LogRecordView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        self.attempt(|encoder| encoder.try_encode(scope_name, record))
+        // Written out rather than through `attempt`: on the event path the
+        // closure costs about 30 instructions per record (callgrind).
+        let attempt = Attempt::new(self);
+        match attempt.encoder.try_encode(scope_name, record) {
+            Ok(dropped) => {
+                attempt.commit();
+                Ok(dropped)
+            }
+            Err(overflow) => {
+                let buffered = attempt.encoder.records > 0;
+                drop(attempt);
+                if overflow == Exceeded::Request && buffered {
+                    Err(EncodeError::BufferFull)
+                } else {
+                    Err(EncodeError::RecordTooLarge)
+                }
+            }
+        }
     }
 
     /// Runs `encode` as one attempt: committed when it succeeds; otherwise
     /// (or if a value's `Debug` panics mid-record) the buffer is rolled
     /// back, so the records already buffered stay a valid request.
-    #[inline(always)]
+    #[cfg(feature = "traces")]
     fn attempt(&mut self, encode: impl FnOnce(&mut Self) -> Result<u32, Exceeded>) -> Result<u32, EncodeError> {
         let attempt = Attempt::new(self);
         match encode(attempt.encoder) {
