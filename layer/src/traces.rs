@@ -49,10 +49,10 @@
 //! ```
 
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     fmt,
     sync::{
-        Arc, Mutex,
+        Arc, Weak,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
@@ -127,8 +127,6 @@ struct SpanShared {
     settings: EncoderSettings,
     sampler: Sampler,
     span_events: bool,
-    /// Encoders not in use (a span takes one for its encoding).
-    encoders: Mutex<Vec<StatefulOtlpEncoder>>,
     started: AtomicU64,
     unsampled: AtomicU64,
     closed: AtomicU64,
@@ -219,7 +217,6 @@ impl OtlpSpanLayerBuilder {
                 settings: self.settings,
                 sampler: self.sampler,
                 span_events: self.span_events,
-                encoders: Mutex::default(),
                 started: AtomicU64::new(0),
                 unsampled: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
@@ -306,6 +303,44 @@ impl Sampler {
     }
 }
 
+thread_local! {
+    /// This thread's encoder for each live span layer (usually one): a span
+    /// is encoded where it closes, with no lock shared between threads.
+    static SPAN_ENCODERS: RefCell<Vec<(Weak<SpanShared>, StatefulOtlpEncoder)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl SpanShared {
+    /// Runs `f` on this thread's encoder of this layer (made on first use),
+    /// as the logs layer keeps its encoders; on a fresh one when the
+    /// thread's list is busy or gone (a span closed from inside an
+    /// encoding, or at thread exit).
+    fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder) -> R) -> R {
+        let fresh = || StatefulOtlpEncoder::with_limits(self.settings.limits(), self.settings.resource());
+        let me = Arc::as_ptr(self);
+        let ran = SPAN_ENCODERS
+            .try_with(|cell| {
+                let mut list = cell.try_borrow_mut().ok()?;
+                let index = match list.iter().position(|(owner, _)| std::ptr::eq(owner.as_ptr(), me)) {
+                    Some(index) => index,
+                    None => {
+                        // The first span of this layer on this thread: drop
+                        // the encoders of layers that are gone, make one.
+                        list.retain(|(owner, _)| owner.strong_count() > 0);
+                        list.push((Arc::downgrade(self), fresh()));
+                        list.len() - 1
+                    }
+                };
+                list.get_mut(index).map(|(_, encoder)| f(encoder))
+            })
+            .ok()
+            .flatten();
+        match ran {
+            Some(result) => result,
+            None => f(&mut fresh()),
+        }
+    }
+}
+
 /// What a traced span keeps in its extensions until it closes.
 #[derive(Debug)]
 struct OpenSpan {
@@ -339,21 +374,6 @@ fn is_special(name: &str) -> bool {
     name.starts_with("otel.")
 }
 
-impl ClosedSpan<'_> {
-    fn text(&self, wanted: &str) -> Option<String> {
-        let mut found = None;
-        self.open.fields.for_each(|name, value, _, _| {
-            if name == wanted {
-                found = Some(match value {
-                    AnyValue::Str(s) => s.to_owned(),
-                    other => other.to_string(),
-                });
-            }
-        });
-        found
-    }
-}
-
 impl SpanView for ClosedSpan<'_> {
     fn trace_id(&self) -> [u8; 16] {
         self.open.trace_id
@@ -368,7 +388,9 @@ impl SpanView for ClosedSpan<'_> {
         self.open.fields.str_field("otel.name").unwrap_or(self.name)
     }
     fn kind(&self) -> SpanKind {
-        self.text("otel.kind").as_deref().and_then(SpanKind::parse).unwrap_or_default()
+        // A string field (a `Debug` one was formatted into one when it was
+        // recorded): read where it is, nothing copied.
+        self.open.fields.str_field("otel.kind").and_then(SpanKind::parse).unwrap_or_default()
     }
     fn start_time_unix_nano(&self) -> u64 {
         self.open.start
@@ -381,9 +403,9 @@ impl SpanView for ClosedSpan<'_> {
         let message = (self.open.fields.str_field("otel.status_description"))
             .or_else(|| self.open.fields.str_field("otel.status_message"))
             .unwrap_or("");
-        match self.text("otel.status_code").map(|code| code.to_ascii_lowercase()).as_deref() {
-            Some("ok") => SpanStatus::Ok,
-            Some("error") => SpanStatus::Error(message),
+        match self.open.fields.str_field("otel.status_code") {
+            Some(code) if code.eq_ignore_ascii_case("ok") => SpanStatus::Ok,
+            Some(code) if code.eq_ignore_ascii_case("error") => SpanStatus::Error(message),
             _ => SpanStatus::Unset,
         }
     }
@@ -537,16 +559,10 @@ where
         let shared = &self.shared;
         shared.closed.fetch_add(1, Ordering::Relaxed);
         let closed = ClosedSpan { open: &open, name: span.metadata().name(), end: now_unix_nanos() };
-        let mut encoder = match shared.encoders.lock() {
-            Ok(mut pool) => pool.pop(),
-            Err(poisoned) => poisoned.into_inner().pop(),
-        }
-        .unwrap_or_else(|| StatefulOtlpEncoder::with_limits(shared.settings.limits(), shared.settings.resource()));
-        let encoded = encoder.encode_span(span.metadata().target(), &closed);
-        let request = encoder.flush();
-        if let Ok(mut pool) = shared.encoders.lock() {
-            pool.push(encoder);
-        }
+        let (encoded, request) = shared.with_encoder(|encoder| {
+            let encoded = encoder.encode_span(span.metadata().target(), &closed);
+            (encoded, encoder.flush())
+        });
         match encoded {
             Ok(cut) => {
                 shared.truncated_values.fetch_add(u64::from(cut), Ordering::Relaxed);

@@ -184,10 +184,6 @@ impl Compression {
     }
 }
 
-fn error(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_owned(), message: message.into() }
-}
-
 /// What the builder was given; `None` means "from the environment, else the
 /// default".
 #[derive(Clone, Debug, Default)]
@@ -234,7 +230,7 @@ impl Settings {
             Some(protocol) => ("protocol".to_owned(), protocol),
             None => match pick(vars.protocol, OTEL_EXPORTER_OTLP_PROTOCOL) {
                 Some((key, value)) => {
-                    let protocol = Protocol::parse(&value).map_err(|m| error(&key, m))?;
+                    let protocol = Protocol::parse(&value).map_err(|m| ConfigError::new(&key, m))?;
                     (key, protocol)
                 }
                 None => ("protocol".to_owned(), Protocol::default()),
@@ -250,7 +246,7 @@ impl Settings {
         let insecure = match self.tls.insecure {
             Some(insecure) => insecure,
             None => match pick(vars.insecure, OTEL_EXPORTER_OTLP_INSECURE) {
-                Some((key, value)) => parse_bool(&value).map_err(|m| error(&key, m))?,
+                Some((key, value)) => parse_bool(&value).map_err(|m| ConfigError::new(&key, m))?,
                 None => false,
             },
         };
@@ -276,14 +272,15 @@ impl Settings {
                 Protocol::Grpc => ("endpoint", parse_endpoint(DEFAULT_GRPC_ENDPOINT)),
             },
         };
-        let endpoint = endpoint.map_err(|m| error(key, m))?;
+        let endpoint = endpoint.map_err(|m| ConfigError::new(key, m))?;
 
         let headers = match &self.headers {
-            Some(headers) => {
-                headers.iter().map(|(k, v)| header(k, v).map_err(|m| error("headers", m))).collect::<Result<_, _>>()?
-            }
+            Some(headers) => headers
+                .iter()
+                .map(|(k, v)| header(k, v).map_err(|m| ConfigError::new("headers", m)))
+                .collect::<Result<_, _>>()?,
             None => match pick(vars.headers, OTEL_EXPORTER_OTLP_HEADERS) {
-                Some((key, value)) => parse_headers(&value).map_err(|m| error(&key, m))?,
+                Some((key, value)) => parse_headers(&value).map_err(|m| ConfigError::new(&key, m))?,
                 None => Vec::new(),
             },
         };
@@ -291,18 +288,23 @@ impl Settings {
         let compression = match self.compression {
             Some(compression) => compression,
             None => match pick(vars.compression, OTEL_EXPORTER_OTLP_COMPRESSION) {
-                Some((key, value)) => Compression::parse(&value).map_err(|m| error(&key, m))?,
+                Some((key, value)) => Compression::parse(&value).map_err(|m| ConfigError::new(&key, m))?,
                 None => Compression::None,
             },
         };
 
         let timeout = match self.timeout {
-            Some(timeout) if timeout.is_zero() => return Err(error("timeout", "must be more than 0")),
+            Some(timeout) if timeout.is_zero() => return Err(ConfigError::new("timeout", "must be more than 0")),
             Some(timeout) => timeout,
             None => match pick(vars.timeout, OTEL_EXPORTER_OTLP_TIMEOUT) {
                 Some((key, value)) => match value.trim().parse::<u64>() {
                     Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                    _ => return Err(error(&key, format!("`{value}` is not a positive number of milliseconds"))),
+                    _ => {
+                        return Err(ConfigError::new(
+                            &key,
+                            format!("`{value}` is not a positive number of milliseconds"),
+                        ));
+                    }
                 },
                 None => DEFAULT_TIMEOUT,
             },
@@ -320,7 +322,7 @@ impl Settings {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             (Some(cert), None) => {
-                return Err(error(
+                return Err(ConfigError::new(
                     &cert.key,
                     format!(
                         "a client certificate needs its key: set tls.key_file ({OTEL_EXPORTER_OTLP_CLIENT_KEY}) too, or neither"
@@ -328,7 +330,7 @@ impl Settings {
                 ));
             }
             (None, Some(key)) => {
-                return Err(error(
+                return Err(ConfigError::new(
                     &key.key,
                     format!(
                         "a client key needs its certificate: set tls.cert_file ({OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE}) too, or neither"
@@ -340,7 +342,6 @@ impl Settings {
         let tls = ResolvedTls {
             ca,
             client,
-            insecure,
             skip_verify: self.tls.insecure_skip_verify,
             server_name: self.tls.server_name.clone(),
             min_version: self.tls.min_version.unwrap_or(defaults.min_version),

@@ -340,6 +340,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// `key` cannot be used: `message`.
+    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), message: message.into() }
+    }
+}
+
 // === impl ExporterMetrics ===
 
 /// What an exporter did so far. Records are log records; requests are what

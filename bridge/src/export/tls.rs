@@ -174,7 +174,6 @@ pub(crate) struct ResolvedTls {
     pub(crate) ca: Option<Source>,
     /// The certificate chain and its key.
     pub(crate) client: Option<(Source, Source)>,
-    pub(crate) insecure: bool,
     pub(crate) skip_verify: bool,
     pub(crate) server_name: Option<String>,
     pub(crate) min_version: TlsVersion,
@@ -186,17 +185,12 @@ impl Default for ResolvedTls {
         Self {
             ca: None,
             client: None,
-            insecure: false,
             skip_verify: false,
             server_name: None,
             min_version: TlsVersion::Tls12,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
         }
     }
-}
-
-fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_owned(), message: message.into() }
 }
 
 /// The rustls configuration of `tls` (the caller sets the ALPN protocols
@@ -216,37 +210,40 @@ pub(crate) fn client_config(tls: &ResolvedTls, counters: &Arc<Counters>) -> Resu
         );
         Some(Roots::Any)
     } else if let Some(ca) = &tls.ca {
-        let load = |files: &[Source]| load_ca(files, &provider);
-        Some(Roots::CaFile(Watched::new(std::slice::from_ref(ca), tls.reload_interval, &load)?))
+        let for_ca = Arc::clone(&provider);
+        let load = move |files: &[Source]| load_ca(files, &for_ca);
+        Some(Roots::CaFile(Watched::new(std::slice::from_ref(ca), tls.reload_interval, load, counters)?))
     } else {
         None
     };
     let mut verifier: Arc<dyn ServerCertVerifier> = match roots {
-        Some(roots) => Arc::new(ServerCheck { provider: Arc::clone(&provider), roots, counters: Arc::clone(counters) }),
+        Some(roots) => Arc::new(ServerCheck { provider: Arc::clone(&provider), roots }),
         None => Arc::new(
             rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
-                .map_err(|e| config_error("tls", format!("cannot load the platform's roots: {e}")))?,
+                .map_err(|e| ConfigError::new("tls", format!("cannot load the platform's roots: {e}")))?,
         ),
     };
     if let Some(name) = &tls.server_name {
         let name = ServerName::try_from(name.clone())
-            .map_err(|_| config_error("tls.server_name", format!("`{name}` is not a DNS name or an IP address")))?;
+            .map_err(|_| ConfigError::new("tls.server_name", format!("`{name}` is not a DNS name or an IP address")))?;
         verifier = Arc::new(Renamed { inner: verifier, name });
     }
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
-        .map_err(|e| config_error("tls.min_version", e.to_string()))?
+        .map_err(|e| ConfigError::new("tls.min_version", e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     Ok(match &tls.client {
         Some((cert, key)) => {
             let files = [cert.clone(), key.clone()];
-            let current = Watched::new(&files, tls.reload_interval, &|files| load_client(files, &provider))?;
-            builder.with_client_cert_resolver(Arc::new(ClientCert {
-                current,
-                provider: Arc::clone(&provider),
-                counters: Arc::clone(counters),
-            }))
+            let for_client = Arc::clone(&provider);
+            let load = move |files: &[Source]| load_client(files, &for_client);
+            builder.with_client_cert_resolver(Arc::new(ClientCert(Watched::new(
+                &files,
+                tls.reload_interval,
+                load,
+                counters,
+            )?)))
         }
         None => builder.with_no_client_auth(),
     })
@@ -260,6 +257,8 @@ pub(crate) fn client_config(tls: &ResolvedTls, counters: &Arc<Counters>) -> Resu
 struct Watched<T> {
     files: Vec<Source>,
     interval: Duration,
+    load: Load<T>,
+    counters: Arc<Counters>,
     state: Mutex<WatchState<T>>,
 }
 
@@ -272,22 +271,33 @@ struct WatchState<T> {
     failed: Option<String>,
 }
 
-type Load<'a, T> = &'a dyn Fn(&[Source]) -> Result<T, ConfigError>;
+/// What reads the files into the value.
+type Load<T> = Box<dyn Fn(&[Source]) -> Result<T, ConfigError> + Send + Sync>;
 
 impl<T: Clone> Watched<T> {
-    fn new(files: &[Source], interval: Duration, load: Load<'_, T>) -> Result<Self, ConfigError> {
+    /// Reads `files` with `load` now (an error is the exporter's build
+    /// error) and again when they change; reloads counted in `counters`.
+    fn new(
+        files: &[Source],
+        interval: Duration,
+        load: impl Fn(&[Source]) -> Result<T, ConfigError> + Send + Sync + 'static,
+        counters: &Arc<Counters>,
+    ) -> Result<Self, ConfigError> {
         let stamps = stamps(files);
         let value = load(files)?;
         Ok(Self {
             files: files.to_vec(),
             interval,
+            load: Box::new(load),
+            counters: Arc::clone(counters),
             state: Mutex::new(WatchState { value, checked: Instant::now(), stamps, failed: None }),
         })
     }
 
     /// The value, read again first when the interval has passed and a file
     /// changed.
-    fn current(&self, load: Load<'_, T>, counters: &Counters) -> T {
+    fn current(&self) -> T {
+        let (load, counters) = (&self.load, &self.counters);
         let mut state = match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
@@ -329,16 +339,16 @@ fn stamps(files: &[Source]) -> Vec<Option<(SystemTime, u64)>> {
 
 fn read(source: &Source) -> Result<Vec<u8>, ConfigError> {
     fs::read(&source.path)
-        .map_err(|e| config_error(&source.key, format!("cannot read `{}`: {e}", source.path.display())))
+        .map_err(|e| ConfigError::new(&source.key, format!("cannot read `{}`: {e}", source.path.display())))
 }
 
 fn certificates(source: &Source) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let pem = read(source)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| config_error(&source.key, format!("`{}` is not PEM: {e}", source.path.display())))?;
+        .map_err(|e| ConfigError::new(&source.key, format!("`{}` is not PEM: {e}", source.path.display())))?;
     if certs.is_empty() {
-        return Err(config_error(&source.key, format!("`{}` holds no PEM certificate", source.path.display())));
+        return Err(ConfigError::new(&source.key, format!("`{}` holds no PEM certificate", source.path.display())));
     }
     Ok(certs)
 }
@@ -348,12 +358,15 @@ fn load_ca(files: &[Source], provider: &Arc<CryptoProvider>) -> Result<Arc<WebPk
     let mut roots = RootCertStore::empty();
     for cert in certificates(source)? {
         roots.add(cert).map_err(|e| {
-            config_error(&source.key, format!("`{}` holds a certificate that is not a CA: {e}", source.path.display()))
+            ConfigError::new(
+                &source.key,
+                format!("`{}` holds a certificate that is not a CA: {e}", source.path.display()),
+            )
         })?;
     }
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
         .build()
-        .map_err(|e| config_error(&source.key, format!("`{}`: {e}", source.path.display())))
+        .map_err(|e| ConfigError::new(&source.key, format!("`{}`: {e}", source.path.display())))
 }
 
 fn load_client(files: &[Source], provider: &Arc<CryptoProvider>) -> Result<Arc<CertifiedKey>, ConfigError> {
@@ -361,9 +374,9 @@ fn load_client(files: &[Source], provider: &Arc<CryptoProvider>) -> Result<Arc<C
     let chain = certificates(cert)?;
     let pem = read(key)?;
     let der = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| config_error(&key.key, format!("`{}` holds no PEM private key: {e}", key.path.display())))?;
+        .map_err(|e| ConfigError::new(&key.key, format!("`{}` holds no PEM private key: {e}", key.path.display())))?;
     let certified = CertifiedKey::from_der(chain, der, provider).map_err(|e| {
-        config_error(
+        ConfigError::new(
             &key.key,
             format!(
                 "`{}` is not the key of the certificate in `{}` ({}): {e}",
@@ -379,21 +392,17 @@ fn load_client(files: &[Source], provider: &Arc<CryptoProvider>) -> Result<Arc<C
 // === The client certificate ===
 
 /// Hands rustls the client certificate, read again when its files change.
-struct ClientCert {
-    current: Watched<Arc<CertifiedKey>>,
-    provider: Arc<CryptoProvider>,
-    counters: Arc<Counters>,
-}
+struct ClientCert(Watched<Arc<CertifiedKey>>);
 
 impl fmt::Debug for ClientCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCert").field("files", &self.current.files).finish()
+        f.debug_struct("ClientCert").field("files", &self.0.files).finish()
     }
 }
 
 impl ResolvesClientCert for ClientCert {
     fn resolve(&self, _: &[&[u8]], schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        let key = self.current.current(&|files| load_client(files, &self.provider), &self.counters);
+        let key = self.0.current();
         // A key the server cannot check is not worth sending.
         key.key.choose_scheme(schemes).is_some().then_some(key)
     }
@@ -412,7 +421,6 @@ impl ResolvesClientCert for ClientCert {
 struct ServerCheck {
     provider: Arc<CryptoProvider>,
     roots: Roots,
-    counters: Arc<Counters>,
 }
 
 enum Roots {
@@ -441,9 +449,9 @@ impl ServerCertVerifier for ServerCheck {
     ) -> Result<ServerCertVerified, TlsError> {
         match &self.roots {
             Roots::Any => Ok(ServerCertVerified::assertion()),
-            Roots::CaFile(watched) => watched
-                .current(&|files| load_ca(files, &self.provider), &self.counters)
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            Roots::CaFile(watched) => {
+                watched.current().verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
         }
     }
 
