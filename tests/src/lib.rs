@@ -23,6 +23,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub mod export;
+pub mod oteltap;
 pub mod peer;
 pub mod pki;
 pub mod records;

@@ -6,7 +6,6 @@
 //! `produced == acknowledged + rejected + dropped` holds in every test.
 
 use std::{
-    io::{BufRead as _, BufReader},
     process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
@@ -19,8 +18,9 @@ use selftrace_bridge::{
 };
 use selftrace_tests::{
     export::{assert_accounted, builder, expected_lines, feed, produce},
+    oteltap::Oteltap,
     peer::{Peer, free_port},
-    python, wait_for,
+    wait_for,
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -415,24 +415,8 @@ fn the_exporters_layer_batches_per_thread_and_flushes_on_its_timer() {
 
 #[test]
 fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
-    let port = free_port();
-    let mut tap = Command::new(python())
-        .args(["-m", "oteltap", "--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python runs");
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = tap.stdout.take().expect("piped");
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-    assert!(first.starts_with("Listening"), "oteltap did not start (scripts/test installs it): {first:?}");
-
-    let exporter = builder(&format!("http://127.0.0.1:{port}/v1/logs")).build().expect("exporter starts");
+    let tap = Oteltap::start();
+    let exporter = builder(&format!("http://127.0.0.1:{}/v1/logs", tap.port)).build().expect("exporter starts");
     let layer = exporter.layer_builder().with_flood_limit(None).build();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..120_i64 {
@@ -440,17 +424,7 @@ fn oteltap_receives_exactly_what_the_exporter_says_it_acknowledged() {
         }
     });
     let m = exporter.shutdown().expect("clean shutdown");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = Vec::new();
-    while got.len() < 120 && Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200))
-            && line.starts_with('{')
-        {
-            got.push(line);
-        }
-    }
-    let _ = tap.kill();
-    let _ = tap.wait();
+    let got = tap.records(120);
     assert_eq!(m.records_acknowledged, 120, "{m:?}");
     assert_eq!(got.len(), 120);
     assert!(got.iter().all(|l| l.contains("hello from selftrace")), "{:?}", got.first());

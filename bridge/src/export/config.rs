@@ -61,6 +61,10 @@ pub(crate) enum Signal {
     #[default]
     Logs,
     /// `ExportTraceServiceRequest`s.
+    #[cfg_attr(
+        not(feature = "traces"),
+        allow(dead_code, reason = "made by OtlpExporter::traces_builder; read by the OTLP/HTTP transport only")
+    )]
     Traces,
 }
 
