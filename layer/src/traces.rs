@@ -68,7 +68,8 @@ use crate::{
     clock::now_unix_nanos,
     encoder::{EncoderSettings, StatefulOtlpEncoder, encode_span_event, pre_encode_attribute},
     metrics::DropReason,
-    pipeline::in_pipeline_scope,
+    node::{NodeLogs, Output},
+    pipeline::{LayerGuard, in_pipeline_scope},
     spans::Recorded,
     view::{AnyValue, RecordVisitor, TraceContext},
 };
@@ -123,7 +124,7 @@ pub struct OtlpSpanLayer {
 }
 
 struct SpanShared {
-    sender: OtlpBytesSender,
+    output: SpanOutput,
     settings: EncoderSettings,
     sampler: Sampler,
     span_events: bool,
@@ -134,7 +135,18 @@ struct SpanShared {
     dropped_channel_full: AtomicU64,
     dropped_channel_closed: AtomicU64,
     dropped_too_large: AtomicU64,
+    dropped_shut_down: AtomicU64,
     truncated_values: AtomicU64,
+}
+
+/// Where closed spans go.
+#[derive(Debug)]
+enum SpanOutput {
+    /// One request per span.
+    Channel(OtlpBytesSender),
+    /// This thread's buffer of node logs that hold nothing but spans (an
+    /// exporter of traces flushes them).
+    Buffered(NodeLogs),
 }
 
 impl fmt::Debug for OtlpSpanLayer {
@@ -160,6 +172,8 @@ pub struct SpanMetrics {
     pub dropped_channel_closed: u64,
     /// Spans larger than the record limit even with every value cut.
     pub dropped_too_large: u64,
+    /// Spans closed after the exporter whose buffers they go to shut down.
+    pub dropped_shut_down: u64,
     /// Spans started and not closed yet.
     pub open: u64,
     /// Values cut to the value limit.
@@ -169,14 +183,14 @@ pub struct SpanMetrics {
 impl SpanMetrics {
     /// Spans dropped, every reason together.
     pub fn dropped(&self) -> u64 {
-        self.dropped_channel_full + self.dropped_channel_closed + self.dropped_too_large
+        self.dropped_channel_full + self.dropped_channel_closed + self.dropped_too_large + self.dropped_shut_down
     }
 }
 
 /// Builds an [`OtlpSpanLayer`] (an example is at [`OtlpSpanLayer`]).
 #[derive(Debug)]
 pub struct OtlpSpanLayerBuilder {
-    sender: OtlpBytesSender,
+    output: SpanOutput,
     settings: EncoderSettings,
     sampler: Sampler,
     span_events: bool,
@@ -213,7 +227,7 @@ impl OtlpSpanLayerBuilder {
         SPAN_LAYERS.store(true, Ordering::Relaxed);
         OtlpSpanLayer {
             shared: Arc::new(SpanShared {
-                sender: self.sender,
+                output: self.output,
                 settings: self.settings,
                 sampler: self.sampler,
                 span_events: self.span_events,
@@ -224,6 +238,7 @@ impl OtlpSpanLayerBuilder {
                 dropped_channel_full: AtomicU64::new(0),
                 dropped_channel_closed: AtomicU64::new(0),
                 dropped_too_large: AtomicU64::new(0),
+                dropped_shut_down: AtomicU64::new(0),
                 truncated_values: AtomicU64::new(0),
             }),
         }
@@ -233,8 +248,22 @@ impl OtlpSpanLayerBuilder {
 impl OtlpSpanLayer {
     /// A builder whose spans go to `sender`.
     pub fn builder(sender: OtlpBytesSender) -> OtlpSpanLayerBuilder {
+        Self::builder_to(SpanOutput::Channel(sender))
+    }
+
+    /// A builder whose spans are batched in the per-thread buffers of
+    /// `node_logs`, which must hold nothing but spans: an exporter of
+    /// traces flushes them (`OtlpExporter::span_layer` in
+    /// `selftrace-bridge`). Plumbing for `selftrace-bridge`; not part of the
+    /// semver surface.
+    #[doc(hidden)]
+    pub fn buffered(node_logs: NodeLogs) -> OtlpSpanLayerBuilder {
+        Self::builder_to(SpanOutput::Buffered(node_logs))
+    }
+
+    fn builder_to(output: SpanOutput) -> OtlpSpanLayerBuilder {
         OtlpSpanLayerBuilder {
-            sender,
+            output,
             settings: EncoderSettings::default(),
             sampler: Sampler::ratio(1.0),
             span_events: false,
@@ -253,6 +282,7 @@ impl OtlpSpanLayer {
             dropped_channel_full: get(&s.dropped_channel_full),
             dropped_channel_closed: get(&s.dropped_channel_closed),
             dropped_too_large: get(&s.dropped_too_large),
+            dropped_shut_down: get(&s.dropped_shut_down),
             open: started.saturating_sub(closed),
             truncated_values: get(&s.truncated_values),
         }
@@ -559,23 +589,49 @@ where
         let shared = &self.shared;
         shared.closed.fetch_add(1, Ordering::Relaxed);
         let closed = ClosedSpan { open: &open, name: span.metadata().name(), end: now_unix_nanos() };
-        let (encoded, request) = shared.with_encoder(|encoder| {
-            let encoded = encoder.encode_span(span.metadata().target(), &closed);
-            (encoded, encoder.flush())
-        });
-        match encoded {
+        let scope = span.metadata().target();
+        let taken = match &shared.output {
+            // Nothing up this thread's stack holds its buffer (a span closed
+            // from inside selftrace, or on a pipeline thread, goes alone).
+            SpanOutput::Buffered(node_logs) => match LayerGuard::enter() {
+                Some(_guard) => node_logs.log_span(scope, &closed),
+                None => match node_logs.output() {
+                    Output::Channel(sender) => shared.send_alone(sender, scope, &closed),
+                    _ => Err(DropReason::Discarded),
+                },
+            },
+            SpanOutput::Channel(sender) => shared.send_alone(sender, scope, &closed),
+        };
+        let counter = match taken {
             Ok(cut) => {
                 shared.truncated_values.fetch_add(u64::from(cut), Ordering::Relaxed);
+                &shared.delivered
             }
-            Err(_) => {
-                shared.dropped_too_large.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        match shared.sender.try_send(request).err().map(|refused| refused.drop_reason()) {
-            None => shared.delivered.fetch_add(1, Ordering::Relaxed),
-            Some(DropReason::ChannelFull) => shared.dropped_channel_full.fetch_add(1, Ordering::Relaxed),
-            Some(_) => shared.dropped_channel_closed.fetch_add(1, Ordering::Relaxed),
+            Err(DropReason::RecordTooLarge) => &shared.dropped_too_large,
+            Err(DropReason::ChannelFull) => &shared.dropped_channel_full,
+            Err(DropReason::ShutDown) => &shared.dropped_shut_down,
+            // Closed, or node logs that are not a channel's.
+            Err(_) => &shared.dropped_channel_closed,
         };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl SpanShared {
+    /// Encodes `span` as a request of its own on this thread's encoder and
+    /// hands it to `sender`; the values cut, or why it was refused.
+    fn send_alone(
+        self: &Arc<Self>,
+        sender: &OtlpBytesSender,
+        scope: &str,
+        span: &ClosedSpan<'_>,
+    ) -> Result<u32, DropReason> {
+        let (encoded, request) = self.with_encoder(|encoder| {
+            let encoded = encoder.encode_span(scope, span);
+            (encoded, encoder.flush())
+        });
+        let cut = encoded.map_err(|_| DropReason::RecordTooLarge)?;
+        sender.try_send(request).map_err(|refused| refused.drop_reason())?;
+        Ok(cut)
     }
 }

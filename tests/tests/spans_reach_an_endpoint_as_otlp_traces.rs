@@ -60,3 +60,57 @@ fn spans_reach_an_otlp_http_endpoint_at_v1_traces() {
 fn spans_reach_an_otlp_grpc_endpoint_through_the_trace_service() {
     exports("grpc");
 }
+
+/// An exporter whose endpoint is not there (its requests are retried, then
+/// dropped at shutdown and counted).
+fn unreachable(builder: selftrace_bridge::OtlpExporterBuilder) -> OtlpExporter {
+    builder
+        .with_env(false)
+        .with_endpoint("http://127.0.0.1:9")
+        .with_shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .expect("the exporter starts")
+}
+
+#[test]
+fn a_request_never_mixes_spans_and_records_each_refusal_counted() {
+    let logs = unreachable(OtlpExporter::builder());
+    let traces = unreachable(OtlpExporter::traces_builder());
+    // Spans into the logs exporter's buffers, records into the traces one's.
+    let spans = logs.span_layer();
+    let records = traces.layer_builder().build();
+    let handle = records.handle();
+    let node_logs = traces.node_logs();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(spans.clone()).with(records), || {
+        tracing::info_span!("request").in_scope(|| tracing::info!(target: "engine", "inside"));
+    });
+    let node = node_logs.shared(selftrace::Node::new("receiver.otlp.0"));
+    selftrace::otel_info!(node, "node.record");
+    let s = spans.metrics();
+    assert_eq!((s.started, s.delivered, s.dropped_channel_closed, s.open), (1, 0, 1, 0), "{s:?}");
+    assert_eq!(handle.metrics().dropped(selftrace::DropReason::Discarded), 1);
+    assert_eq!(node_logs.metrics().events_dropped(selftrace::DropReason::Discarded), 1);
+    let (logs, traces) = (logs.shutdown().expect("shutdown"), traces.shutdown().expect("shutdown"));
+    assert_eq!((logs.records_received, traces.records_received), (0, 0), "{logs:?} {traces:?}");
+}
+
+#[test]
+fn spans_open_at_shutdown_are_counted_and_those_closed_after_it_dropped() {
+    let traces = unreachable(OtlpExporter::traces_builder());
+    let layer = traces.span_layer();
+    let spans = layer.clone();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let long = tracing::info_span!("long");
+        tracing::info_span!("short").in_scope(|| {});
+        let m = traces.shutdown().expect("shutdown");
+        let s = spans.metrics();
+        assert_eq!((s.started, s.delivered, s.open), (2, 1, 1), "{s:?}");
+        // The short span was taken, then dropped by the exporter (nothing
+        // listens): counted there.
+        assert_eq!((m.records_received, m.dropped()), (1, 1), "{m:?}");
+        drop(long);
+    });
+    let s = spans.metrics();
+    assert_eq!((s.started, s.delivered, s.dropped_shut_down, s.open), (2, 1, 1, 0), "{s:?}");
+    assert_eq!(s.started, s.delivered + s.dropped() + s.open);
+}

@@ -836,6 +836,7 @@ impl OtlpExporterBuilder {
             thread: Mutex::new(Some(thread)),
             endpoint,
             protocol,
+            signal: self.settings.signal,
         })
     }
 }
@@ -880,6 +881,8 @@ pub struct OtlpExporter {
     thread: Mutex<Option<JoinHandle<()>>>,
     endpoint: String,
     protocol: Protocol,
+    /// What it sends: its buffers hold records of this signal only.
+    signal: config::Signal,
 }
 
 impl fmt::Debug for OtlpExporter {
@@ -931,16 +934,37 @@ impl OtlpExporter {
         Self::signal_builder(config::Signal::Traces)
     }
 
-    /// A layer that turns each closed `tracing` span into an OTLP span sent
-    /// through this exporter (see
-    /// [`OtlpSpanLayer`](selftrace::traces::OtlpSpanLayer)), with the
-    /// exporter's resource and limits. For an exporter made by
-    /// [`traces_builder`](Self::traces_builder).
+    /// A layer that turns each closed `tracing` span into an OTLP span
+    /// (see [`OtlpSpanLayer`](selftrace::traces::OtlpSpanLayer)) batched in
+    /// the exporter's per-thread buffers, as [`layer`](Self::layer) batches
+    /// events, with the exporter's resource and limits.
+    ///
+    /// For an exporter made by [`traces_builder`](Self::traces_builder): on
+    /// a logs exporter the layer's spans are refused (counted in
+    /// [`SpanMetrics::dropped_channel_closed`](selftrace::traces::SpanMetrics::dropped_channel_closed)),
+    /// and a note says so on the raw logger, never mixed with its records.
     #[cfg(feature = "traces")]
     pub fn span_layer(&self) -> selftrace::traces::OtlpSpanLayer {
-        selftrace::traces::OtlpSpanLayer::builder(self.sender.clone())
+        selftrace::traces::OtlpSpanLayer::buffered(self.buffers_of(config::Signal::Traces, "span_layer"))
             .with_encoder_settings(self.encoding.clone())
             .build()
+    }
+
+    /// The exporter's buffers, for a producer of `signal`'s records; node
+    /// logs that refuse (and count) them, with a note, when the exporter
+    /// sends another signal: a request mixes no logs and spans.
+    fn buffers_of(&self, signal: config::Signal, method: &str) -> NodeLogs {
+        if signal == self.signal {
+            return self.node_logs.clone();
+        }
+        selftrace::raw::write_raw_note(
+            "export",
+            format_args!(
+                "OtlpExporter::{method} on an exporter of {:?}: its records are refused (use an exporter of {signal:?})",
+                self.signal
+            ),
+        );
+        NodeLogs::builder(selftrace::node::Output::Noop).with_encoder_settings(self.encoding.clone()).build()
     }
 
     fn signal_builder(signal: config::Signal) -> OtlpExporterBuilder {
@@ -1002,7 +1026,7 @@ impl OtlpExporter {
     /// control, the denied targets' logger). The layer it builds has no
     /// level filter: it exports every event it is given.
     pub fn layer_builder(&self) -> OtlpTracingLayerBuilder {
-        OtlpTracingLayer::builder(Destination::Buffered(self.node_logs.clone()))
+        OtlpTracingLayer::builder(Destination::Buffered(self.buffers_of(config::Signal::Logs, "layer_builder")))
             .with_encoder_settings(self.encoding.clone())
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
     }
@@ -1011,8 +1035,12 @@ impl OtlpExporter {
     /// one [`layer`](Self::layer) logs into too): give its telemetry to the
     /// engine's nodes. [`shutdown`](Self::shutdown) drains and shuts it
     /// down; shutting it down earlier refuses the layer's events too.
+    ///
+    /// On an exporter of traces ([`traces_builder`](Self::traces_builder)),
+    /// [`layer`](Self::layer) and `node_logs` refuse every record (counted as
+    /// discarded, with a note on the raw logger): its requests hold spans.
     pub fn node_logs(&self) -> NodeLogs {
-        self.node_logs.clone()
+        self.buffers_of(config::Signal::Logs, "node_logs")
     }
 
     /// The counters of those per-thread buffers: records taken, delivered

@@ -417,6 +417,32 @@ impl LogsInner {
         Ok(())
     }
 
+    /// Buffers one closed span (an `OtlpSpanLayer` whose spans go to these
+    /// node logs, which hold nothing but spans) in this thread's shared
+    /// buffer, under `scope`. Taken: the values cut. Refused: why, for the
+    /// span layer to count (a span larger than the record limit is
+    /// `RecordTooLarge`; shut down; an output that is not a channel).
+    ///
+    /// The caller holds the layer guard: nothing up this thread's stack
+    /// holds the buffer's lock.
+    #[cfg(feature = "traces")]
+    pub(crate) fn log_span(
+        self: &Arc<Self>,
+        scope: &str,
+        span: &(impl crate::span_view::SpanView + ?Sized),
+    ) -> Result<u32, DropReason> {
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(DropReason::ShutDown);
+        }
+        if !matches!(self.output, Output::Channel(_)) {
+            return Err(DropReason::Discarded);
+        }
+        let last = AtomicUsize::new(0);
+        let mut taken = Err(DropReason::RecordTooLarge);
+        self.with_shared_buffer(&last, &mut |buffer| taken = buffer.span(scope, span));
+        taken
+    }
+
     /// Prints a record on the console, in the console format, counted:
     /// text straight from the record; OTLP/JSON from the record encoded with
     /// the node logs' resource and limits, written by the one JSON writer (the
@@ -618,6 +644,22 @@ impl Buffer {
                 raw_log(DropReason::RecordTooLarge, scope, record);
             }
         }
+    }
+
+    /// Appends one span (see `LogsInner::log_span`); flushes first when the
+    /// buffer is full. A span too large for an empty buffer is not taken
+    /// (nor counted here: the span layer counts it).
+    #[cfg(feature = "traces")]
+    fn span(&mut self, scope: &str, span: &(impl crate::span_view::SpanView + ?Sized)) -> Result<u32, DropReason> {
+        let mut result = self.encoder.encode_span(scope, span);
+        if result == Err(EncodeError::BufferFull) {
+            self.flush(Flush::Overflow, None);
+            result = self.encoder.encode_span(scope, span);
+        }
+        let cut = result.map_err(|_| DropReason::RecordTooLarge)?;
+        bump(&self.counters.received, 1);
+        bump(&self.counters.truncated_values, u64::from(cut));
+        Ok(cut)
     }
 
     /// Hands the buffered request to the destination. False when empty.

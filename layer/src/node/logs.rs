@@ -189,6 +189,16 @@ impl NodeLogs {
         self.inner.log_unattributed(scope, record)
     }
 
+    /// Buffers a closed span (see `LogsInner::log_span`).
+    #[cfg(feature = "traces")]
+    pub(crate) fn log_span(
+        &self,
+        scope: &str,
+        span: &(impl crate::span_view::SpanView + ?Sized),
+    ) -> Result<u32, crate::DropReason> {
+        self.inner.log_span(scope, span)
+    }
+
     /// Where the node logs' flushed requests go.
     pub(crate) fn output(&self) -> &Output {
         &self.inner.output
