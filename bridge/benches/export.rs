@@ -85,13 +85,32 @@ const STEADY_SECONDS: u64 = 5;
 const ROLE: &str = "SELFTRACE_EXPORT_BENCH_ROLE";
 const ENDPOINT: &str = "SELFTRACE_EXPORT_BENCH_ENDPOINT";
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 8] = [
     "appender_batch_otlp",
     "appender_batch_otlp_default_queue",
     "selftrace_otlp_exporter",
     "selftrace_otlp_exporter_spool",
     "selftrace_sdk_bridge_otlp",
+    "tracing_otel_batch_otlp",
+    "tracing_otel_batch_otlp_default_queue",
+    "selftrace_span_exporter",
 ];
+
+/// Spans: the scenarios whose unit is a span (a request handler span with 2
+/// child spans, 4 attributes each), not an event.
+fn is_traces(scenario: &str) -> bool {
+    scenario.starts_with("tracing_otel") || scenario.starts_with("selftrace_span")
+}
+
+/// The anchor a scenario is compared with: what users deploy for its signal.
+fn anchor(scenario: &str) -> &'static str {
+    if is_traces(scenario) { "tracing_otel_batch_otlp" } else { "appender_batch_otlp" }
+}
+
+/// Spans per request handled (the handler and its 2 children).
+const SPANS_PER_REQUEST: u64 = 3;
+/// The steady rate of spans (3 spans × 334 requests every 10 ms).
+const STEADY_SPAN_RATE: u64 = 100_200;
 
 /// The outage runs: events per second, seconds before and after the outage.
 const OUTAGE_RATE: u64 = 50_000;
@@ -146,7 +165,8 @@ fn orchestrate() {
         }
     });
     let port = port_rx.recv_timeout(Duration::from_secs(10)).expect("receiver port");
-    let endpoint = format!("http://127.0.0.1:{port}/v1/logs");
+    // The base URL: each scenario adds its signal's path.
+    let endpoint = format!("http://127.0.0.1:{port}");
 
     // Each scenario runs REPEAT times, interleaved with the others; the table
     // gives the median of each figure.
@@ -192,7 +212,7 @@ fn run_all(exe: &std::path::Path, endpoint: &str, total: &AtomicU64, filter: &[S
     let mut rows = Vec::new();
     for mode in ["burst", "steady"] {
         for scenario in SCENARIOS {
-            if mode == "steady" && scenario == "appender_batch_otlp_default_queue" {
+            if mode == "steady" && scenario.ends_with("_default_queue") {
                 continue;
             }
             if !filter.is_empty() && !filter.iter().any(|f| scenario.contains(f.as_str())) {
@@ -250,7 +270,7 @@ fn print_table(rows: &[Row], repeat: usize) {
     );
     println!("|---|---|---|---|---|---|");
     for row in rows {
-        let anchor = rows.iter().find(|r| r.mode == row.mode && r.scenario == "appender_batch_otlp");
+        let anchor = rows.iter().find(|r| r.mode == row.mode && r.scenario == anchor(row.scenario));
         let ratio = |mine: f64, theirs: f64| format!("{:.2}×", mine / theirs);
         let vs = anchor.map_or("-".into(), |a| {
             format!("{}, {}", ratio(row.producer_ns, a.producer_ns), ratio(row.cpu_ns_per_ack, a.cpu_ns_per_ack))
@@ -345,7 +365,7 @@ fn outage_process(role: &str, endpoint: &str) {
     let outage: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = std::env::temp_dir().join(format!("selftrace-export-bench-spool-{}", std::process::id()));
     let mut builder = selftrace_bridge::OtlpExporter::builder()
-        .with_endpoint(endpoint)
+        .with_endpoint(format!("{endpoint}/v1/logs"))
         .with_shutdown_timeout(Duration::from_secs(120));
     if store.starts_with("spool") {
         builder = builder.with_spool(&dir);
@@ -475,19 +495,34 @@ fn event(i: u64) {
     );
 }
 
-/// Logs the bench's events; the producer's ns per event.
-fn produce(mode: &str) -> (u64, f64) {
+/// A request handled: a handler span with 2 child spans, 4 attributes
+/// each (3 spans).
+fn request(i: u64) {
+    let handler =
+        tracing::info_span!(target: "bench", "request", key1 = i as i64, key2 = "value", key3 = 3.5_f64, key4 = true);
+    let _handler = handler.enter();
+    tracing::info_span!(target: "bench", "decode", key1 = i as i64, key2 = "value", key3 = 3.5_f64, key4 = true)
+        .in_scope(|| {});
+    tracing::info_span!(target: "bench", "respond", key1 = i as i64, key2 = "value", key3 = 3.5_f64, key4 = true)
+        .in_scope(|| {});
+}
+
+/// Produces the bench's units (events, or spans 3 at a time); how many
+/// and the producer's ns per unit.
+fn produce(mode: &str, traces: bool) -> (u64, f64) {
+    let (unit, per_call, rate): (fn(u64), u64, u64) =
+        if traces { (request, SPANS_PER_REQUEST, STEADY_SPAN_RATE) } else { (event, 1, STEADY_RATE) };
     let start = Instant::now();
     let produced = match mode {
         "burst" => {
-            for i in 0..BURST {
-                event(i);
+            for i in 0..BURST / per_call {
+                unit(i);
             }
-            BURST
+            BURST / per_call * per_call
         }
         _ => {
-            // 2 000 events every 10 ms.
-            let per_tick = STEADY_RATE / 100;
+            // `rate / 100` units every 10 ms.
+            let per_tick = rate / 100 / per_call;
             let mut busy = Duration::ZERO;
             let mut i = 0;
             for tick in 0..STEADY_SECONDS * 100 {
@@ -497,12 +532,13 @@ fn produce(mode: &str) -> (u64, f64) {
                 }
                 let t = Instant::now();
                 for _ in 0..per_tick {
-                    event(i);
+                    unit(i);
                     i += 1;
                 }
                 busy += t.elapsed();
             }
-            return (i, busy.as_nanos() as f64 / i as f64);
+            let produced = i * per_call;
+            return (produced, busy.as_nanos() as f64 / produced as f64);
         }
     };
     (produced, start.elapsed().as_nanos() as f64 / produced as f64)
@@ -514,7 +550,7 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
     use tracing_subscriber::layer::SubscriberExt;
 
     let sdk_provider = |queue: Option<usize>| {
-        let exporter = selftrace_bridge::otlp_http_exporter(endpoint).expect("otlp exporter");
+        let exporter = selftrace_bridge::otlp_http_exporter(&format!("{endpoint}/v1/logs")).expect("otlp exporter");
         let mut config = BatchConfigBuilder::default();
         if let Some(queue) = queue {
             config = config.with_max_queue_size(queue);
@@ -531,14 +567,53 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
             let subscriber = tracing_subscriber::registry().with(OpenTelemetryTracingBridge::new(&provider));
             tracing::subscriber::set_global_default(subscriber).expect("global");
             cpu_start = process_cpu_ns();
-            (produced, producer_ns) = produce(mode);
+            (produced, producer_ns) = produce(mode, false);
             let _ = provider.shutdown();
             counted = f64::NAN; // the SDK does not say what it dropped
+        }
+        "tracing_otel_batch_otlp" | "tracing_otel_batch_otlp_default_queue" => {
+            use opentelemetry::trace::TracerProvider as _;
+            use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+            use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{endpoint}/v1/traces"))
+                .build()
+                .expect("otlp span exporter");
+            let mut config = BatchConfigBuilder::default();
+            if scenario == "tracing_otel_batch_otlp" {
+                config = config.with_max_queue_size(BURST as usize);
+            }
+            let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config.build()).build();
+            let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
+            cpu_start = process_cpu_ns();
+            (produced, producer_ns) = produce(mode, true);
+            let _ = provider.shutdown();
+            counted = f64::NAN; // the SDK does not say what it dropped
+        }
+        "selftrace_span_exporter" => {
+            let exporter = selftrace_bridge::OtlpExporter::traces_builder()
+                .with_endpoint(format!("{endpoint}/v1/traces"))
+                .with_shutdown_timeout(Duration::from_secs(60))
+                .build()
+                .expect("exporter");
+            let layer = exporter.span_layer();
+            let spans = layer.clone();
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
+            cpu_start = process_cpu_ns();
+            (produced, producer_ns) = produce(mode, true);
+            let m = exporter.shutdown().expect("shutdown");
+            // Spans the layer dropped, and what the exporter dropped
+            // (requests its queue refused among them) or the endpoint refused.
+            counted = (spans.metrics().dropped() + m.dropped() + m.records_rejected) as f64;
         }
         "selftrace_otlp_exporter" | "selftrace_otlp_exporter_spool" => {
             let dir = std::env::temp_dir().join(format!("selftrace-export-bench-spool-{}", std::process::id()));
             let mut builder = selftrace_bridge::OtlpExporter::builder()
-                .with_endpoint(endpoint)
+                .with_endpoint(format!("{endpoint}/v1/logs"))
                 .with_shutdown_timeout(Duration::from_secs(60));
             if scenario == "selftrace_otlp_exporter_spool" {
                 builder = builder.with_spool(&dir);
@@ -548,7 +623,7 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
             let handle = layer.handle();
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
             cpu_start = process_cpu_ns();
-            (produced, producer_ns) = produce(mode);
+            (produced, producer_ns) = produce(mode, false);
             let m = exporter.shutdown().expect("shutdown");
             // The bench's events refused at the channel (the layer counts
             // the transport's own events on the exporter's thread too, as
@@ -563,7 +638,7 @@ fn scenario_process(scenario: &str, mode: &str, endpoint: &str) {
             let handle = layer.handle();
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).expect("global");
             cpu_start = process_cpu_ns();
-            (produced, producer_ns) = produce(mode);
+            (produced, producer_ns) = produce(mode, false);
             let _ = bridge.shutdown();
             counted = handle.metrics().dropped(selftrace::DropReason::ChannelFull) as f64;
         }

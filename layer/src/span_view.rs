@@ -16,8 +16,11 @@ pub trait SpanView {
     fn parent_span_id(&self) -> Option<[u8; 8]> {
         None
     }
-    /// W3C trace flags (bit 0: sampled); 1 by default.
-    fn flags(&self) -> u8 {
+    /// OTLP `Span.flags`: the W3C trace flags in bits 0-7 (bit 0:
+    /// sampled); bit 8 set says bit 9 tells whether the parent is remote
+    /// (as the OpenTelemetry SDK writes them). 1 by default: sampled, the
+    /// parent's remoteness not known.
+    fn flags(&self) -> u32 {
         1
     }
     /// The span's name (a `tracing` span's name).
@@ -50,6 +53,16 @@ pub trait SpanView {
     }
     /// Events left out before encoding.
     fn dropped_events_count(&self) -> u32 {
+        0
+    }
+    /// Hands each of the span's links to `f`: the trace id, span id and
+    /// flags (as [`flags`](Self::flags)) of a span it follows from. None by
+    /// default.
+    fn visit_links(&self, f: &mut dyn FnMut([u8; 16], [u8; 8], u32)) {
+        let _ = f;
+    }
+    /// Links left out before encoding.
+    fn dropped_links_count(&self) -> u32 {
         0
     }
 }

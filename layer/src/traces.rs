@@ -312,6 +312,147 @@ where
     })
 }
 
+/// Why [`set_remote_parent`] set no parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteParentError {
+    /// The header is not a W3C `traceparent`
+    /// (`<version>-<32 hex>-<16 hex>-<2 hex>`, ids not all zero).
+    Malformed,
+    /// The span is not traced: disabled, no [`OtlpSpanLayer`] in its
+    /// subscriber (or not on a `tracing_subscriber` registry), or made on a
+    /// pipeline thread.
+    NotTraced,
+}
+
+impl fmt::Display for RemoteParentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "not a W3C traceparent (version-traceid-spanid-flags in lowercase hex)",
+            Self::NotTraced => "the span is not traced by an OtlpSpanLayer",
+        })
+    }
+}
+
+impl std::error::Error for RemoteParentError {}
+
+/// Reads a W3C `traceparent` header: trace id, parent span id, trace flags.
+/// Version `00` has exactly four parts; a later version may add parts after
+/// them (the spec's rule); `ff` is invalid.
+fn parse_traceparent(header: &str) -> Option<([u8; 16], [u8; 8], u8)> {
+    fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let text = text.as_bytes();
+        if text.len() != 2 * N {
+            return None;
+        }
+        let mut out = [0; N];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(out)
+    }
+    let mut parts = header.trim().split('-');
+    let [version] = hex::<1>(parts.next()?)?;
+    let trace_id = hex::<16>(parts.next()?)?;
+    let span_id = hex::<8>(parts.next()?)?;
+    let [flags] = hex::<1>(parts.next()?)?;
+    let valid = version != 0xff && (version != 0 || parts.next().is_none()) && trace_id != [0; 16] && span_id != [0; 8];
+    valid.then_some((trace_id, span_id, flags))
+}
+
+/// Makes `span` the child of the remote span a W3C `traceparent` header
+/// names (the incoming request's): it takes that trace id, that span as its
+/// parent (flagged remote), and its sampling decision (parent-based, as the
+/// SDK's default sampler: sampled when the header says so). Call it on a
+/// root span before any child is made; children made after it follow it.
+/// A root span keeps its fields even when the ratio did not sample it, so
+/// a remote parent can; a child span promoted this way has only the fields
+/// recorded after.
+///
+/// Works on a subscriber built on `tracing_subscriber`'s registry with an
+/// [`OtlpSpanLayer`].
+///
+/// # Errors
+///
+/// [`RemoteParentError::Malformed`] for a header that is not a
+/// `traceparent`, [`RemoteParentError::NotTraced`] for a span no span layer
+/// traces. The span is unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use selftrace::{OtlpBytesChannel, traces::{self, OtlpSpanLayer}};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let channel = OtlpBytesChannel::new(8);
+/// let layer = OtlpSpanLayer::builder(channel.sender()).build();
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let request = tracing::info_span!("request", otel.kind = "server");
+///     traces::set_remote_parent(&request, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")?;
+///     let child = request.in_scope(|| traces::traceparent(&tracing::Span::current()));
+///     assert!(child.unwrap().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+///     Ok::<(), traces::RemoteParentError>(())
+/// })?;
+/// # Ok::<(), traces::RemoteParentError>(())
+/// ```
+pub fn set_remote_parent(span: &tracing::Span, traceparent: &str) -> Result<(), RemoteParentError> {
+    let (trace_id, parent, flags) = parse_traceparent(traceparent).ok_or(RemoteParentError::Malformed)?;
+    let sampled = flags & 1 == 1;
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let mut extensions = data.extensions_mut();
+        let open = extensions.get_mut::<OpenSpan>()?;
+        if open.sampled != sampled
+            && let Some(layer) = dispatch.downcast_ref::<OtlpSpanLayer>()
+        {
+            // Counted where it now belongs (it is open: not closed yet).
+            let shared = &layer.shared;
+            let (from, to) =
+                if sampled { (&shared.unsampled, &shared.started) } else { (&shared.started, &shared.unsampled) };
+            from.fetch_sub(1, Ordering::Relaxed);
+            to.fetch_add(1, Ordering::Relaxed);
+        }
+        open.trace_id = trace_id;
+        open.parent = Some(parent);
+        open.remote_parent = true;
+        open.sampled = sampled;
+        Some(())
+    })
+    .flatten()
+    .ok_or(RemoteParentError::NotTraced)
+}
+
+/// The W3C `traceparent` of `span` (`00-<trace id>-<span id>-<flags>`), to
+/// send with an outgoing request; `None` when no [`OtlpSpanLayer`] traces
+/// it (see [`set_remote_parent`]).
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    use fmt::Write as _;
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let extensions = data.extensions();
+        let open = extensions.get::<OpenSpan>()?;
+        let mut header = String::with_capacity(55);
+        header.push_str("00-");
+        for byte in open.trace_id {
+            let _ = write!(header, "{byte:02x}");
+        }
+        header.push('-');
+        for byte in open.span_id {
+            let _ = write!(header, "{byte:02x}");
+        }
+        let _ = write!(header, "-{:02x}", u8::from(open.sampled));
+        Some(header)
+    })
+    .flatten()
+}
+
 /// The parent-based ratio sampler: a root span is sampled when the low 63
 /// bits of its trace id's last 8 bytes are under `ratio × 2^63`.
 #[derive(Clone, Copy, Debug)]
@@ -380,8 +521,14 @@ struct OpenSpan {
     /// Recorded and exported; an unsampled span keeps only its ids (its
     /// children follow it, records inside it carry them, flag 0).
     sampled: bool,
+    /// Whether its parent is a remote span ([`set_remote_parent`]).
+    remote_parent: bool,
     start: u64,
     fields: Recorded,
+    /// The spans it follows from (`Span::follows_from`), at most
+    /// [`MAX_SPAN_LINKS`]; the rest counted.
+    links: Vec<([u8; 16], [u8; 8], u32)>,
+    dropped_links: u32,
     /// Its events, encoded (with `with_span_events`), at most
     /// [`MAX_SPAN_EVENTS`]; the rest counted.
     events: Vec<Box<[u8]>>,
@@ -391,6 +538,21 @@ struct OpenSpan {
 /// The most events a span keeps (the OpenTelemetry SDK's default span
 /// limit).
 const MAX_SPAN_EVENTS: usize = 128;
+
+/// The most links a span keeps (the SDK's default span limit).
+const MAX_SPAN_LINKS: usize = 128;
+
+/// `Span.flags` bit 8: bit 9 says whether the parent is remote.
+const HAS_IS_REMOTE: u32 = 0x100;
+/// `Span.flags` bit 9: the parent is remote.
+const IS_REMOTE: u32 = 0x200;
+
+impl OpenSpan {
+    /// Its OTLP flags: sampled, and whether its parent is remote.
+    fn flags(&self) -> u32 {
+        u32::from(self.sampled) | HAS_IS_REMOTE | if self.remote_parent { IS_REMOTE } else { 0 }
+    }
+}
 
 /// A closed span, as the encoder reads it.
 struct ClosedSpan<'a> {
@@ -413,6 +575,17 @@ impl SpanView for ClosedSpan<'_> {
     }
     fn parent_span_id(&self) -> Option<[u8; 8]> {
         self.open.parent
+    }
+    fn flags(&self) -> u32 {
+        self.open.flags()
+    }
+    fn visit_links(&self, f: &mut dyn FnMut([u8; 16], [u8; 8], u32)) {
+        for &(trace_id, span_id, flags) in &self.open.links {
+            f(trace_id, span_id, flags);
+        }
+    }
+    fn dropped_links_count(&self) -> u32 {
+        self.open.dropped_links
     }
     fn name(&self) -> &str {
         self.open.fields.str_field("otel.name").unwrap_or(self.name)
@@ -458,6 +631,19 @@ impl SpanView for ClosedSpan<'_> {
         if cut > 0 {
             visitor.visit_dropped_attributes(cut);
         }
+    }
+}
+
+/// Notes once that a subscriber has two span layers (the second traces
+/// nothing).
+#[cold]
+fn second_layer_noted() {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    if !NOTED.swap(true, Ordering::Relaxed) {
+        crate::raw::write_raw_note(
+            "traces",
+            format_args!("a second OtlpSpanLayer in one subscriber: every span goes to the first one only"),
+        );
     }
 }
 
@@ -517,11 +703,13 @@ where
                 (trace_id, None, self.shared.sampler.samples(&trace_id))
             }
         };
-        let fields = if sampled {
-            self.shared.started.fetch_add(1, Ordering::Relaxed);
+        let counter = if sampled { &self.shared.started } else { &self.shared.unsampled };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // A root's fields are recorded even unsampled: a remote parent may
+        // sample it (`set_remote_parent`).
+        let fields = if sampled || parent.is_none() {
             Recorded::new(attrs, self.shared.settings.limits().max_value_bytes())
         } else {
-            self.shared.unsampled.fetch_add(1, Ordering::Relaxed);
             Recorded::default()
         };
         let open = OpenSpan {
@@ -529,12 +717,23 @@ where
             span_id: random_u64().to_be_bytes(),
             parent,
             sampled,
+            remote_parent: false,
             start: now_unix_nanos(),
             fields,
+            links: Vec::new(),
+            dropped_links: 0,
             events: Vec::new(),
             dropped_events: 0,
         };
-        span.extensions_mut().insert(open);
+        let mut extensions = span.extensions_mut();
+        if extensions.get_mut::<OpenSpan>().is_some() {
+            // Another span layer of this subscriber traces it: its spans go
+            // there (the ids a span carries are one).
+            self.shared.started.fetch_sub(u64::from(sampled), Ordering::Relaxed);
+            self.shared.unsampled.fetch_sub(u64::from(!sampled), Ordering::Relaxed);
+            return second_layer_noted();
+        }
+        extensions.insert(open);
     }
 
     fn on_event(&self, event: &tracing_core::Event<'_>, ctx: Context<'_, S>) {
@@ -574,9 +773,24 @@ where
         let Some(span) = ctx.span(id) else { return };
         let max_value = self.shared.settings.limits().max_value_bytes();
         if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>()
-            && open.sampled
+            && (open.sampled || open.parent.is_none())
         {
             open.fields.record(values, max_value);
+        }
+    }
+
+    fn on_follows_from(&self, id: &span::Id, follows: &span::Id, ctx: Context<'_, S>) {
+        let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else { return };
+        // As `tracing-opentelemetry`: a link to the span it follows from.
+        let Some(link) = follows.extensions().get::<OpenSpan>().map(|o| (o.trace_id, o.span_id, o.flags())) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let Some(open) = extensions.get_mut::<OpenSpan>() else { return };
+        if open.links.len() < MAX_SPAN_LINKS {
+            open.links.push(link);
+        } else {
+            open.dropped_links = open.dropped_links.saturating_add(1);
         }
     }
 

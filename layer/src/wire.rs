@@ -159,6 +159,10 @@ pub mod otlp {
         pub const EVENTS: u32 = 11;
         /// `uint32 dropped_events_count = 12`
         pub const DROPPED_EVENTS_COUNT: u32 = 12;
+        /// `repeated Link links = 13`
+        pub const LINKS: u32 = 13;
+        /// `uint32 dropped_links_count = 14`
+        pub const DROPPED_LINKS_COUNT: u32 = 14;
         /// `Status status = 15`
         pub const STATUS: u32 = 15;
         /// `fixed32 flags = 16`
@@ -174,6 +178,15 @@ pub mod otlp {
         pub const ATTRIBUTES: u32 = 3;
         /// `uint32 dropped_attributes_count = 4`
         pub const DROPPED_ATTRIBUTES_COUNT: u32 = 4;
+    }
+    /// `Span.Link`.
+    pub mod span_link {
+        /// `bytes trace_id = 1`
+        pub const TRACE_ID: u32 = 1;
+        /// `bytes span_id = 2`
+        pub const SPAN_ID: u32 = 2;
+        /// `fixed32 flags = 6`
+        pub const FLAGS: u32 = 6;
     }
     /// `Status`.
     pub mod status {

@@ -240,3 +240,91 @@ fn span_events_are_bounded_and_the_rest_counted() {
     assert!(busy.events.windows(2).all(|w| w[0].time_unix_nano <= w[1].time_unix_nano));
     assert!(busy.start_time_unix_nano <= first.time_unix_nano && first.time_unix_nano <= busy.end_time_unix_nano);
 }
+
+#[test]
+fn a_remote_parent_from_traceparent_gives_the_trace_and_the_sampling_decision() {
+    use selftrace::traces::{self, RemoteParentError};
+    let channel = OtlpBytesChannel::new(64);
+    // Nothing sampled here: only a remote parent's decision samples.
+    let layer = OtlpSpanLayer::builder(channel.sender()).with_sample_ratio(0.0).build();
+    let handle = layer.clone();
+    let remote = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let sampled = tracing::info_span!("sampled.request", otel.kind = "server", route = "/a");
+        traces::set_remote_parent(&sampled, remote).expect("a valid traceparent");
+        let outgoing = sampled.in_scope(|| {
+            let call = tracing::info_span!("call", otel.kind = "client");
+            let header = traces::traceparent(&call).expect("traced");
+            drop(call);
+            header
+        });
+        drop(sampled);
+        // The header's flags say not sampled: nothing of it is exported.
+        let declined = tracing::info_span!("declined.request");
+        traces::set_remote_parent(&declined, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").expect("valid");
+        declined.in_scope(|| tracing::info_span!("declined.child").in_scope(|| {}));
+        drop(declined);
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            let span = tracing::info_span!("bad");
+            assert_eq!(traces::set_remote_parent(&span, bad), Err(RemoteParentError::Malformed), "{bad:?}");
+        }
+        // A later version may add parts.
+        let future = tracing::info_span!("future");
+        assert_eq!(traces::set_remote_parent(&future, &format!("01{}-what-next", &remote[2..])), Ok(()));
+        assert_eq!(traces::set_remote_parent(&tracing::Span::none(), remote), Err(RemoteParentError::NotTraced));
+        // The header written for an outgoing request names the client span.
+        assert!(outgoing.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{outgoing}");
+        assert!(outgoing.ends_with("-01") && outgoing.len() == 55, "{outgoing}");
+    });
+    let got = spans(&channel);
+    let (request, call) = (&got["sampled.request"].1, &got["call"].1);
+    assert_eq!(hex(&request.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(hex(&request.parent_span_id), "00f067aa0ba902b7");
+    assert_eq!(request.flags, 0x301, "sampled, parent remote");
+    assert!(matches!(attribute(request, "route"), Some(Value::StringValue(r)) if r == "/a"), "{request:?}");
+    assert_eq!(
+        (call.trace_id.clone(), call.parent_span_id.clone()),
+        (request.trace_id.clone(), request.span_id.clone())
+    );
+    assert_eq!(call.flags, 0x101, "sampled, parent local");
+    assert!(!got.contains_key("declined.request") && !got.contains_key("declined.child"));
+    let m = handle.metrics();
+    // Sampled: the request, its call, and the future version's span.
+    assert_eq!((m.started, m.delivered, m.open), (3, 3, 0), "{m:?}");
+    assert_eq!(m.unsampled, 2 + 7, "{m:?}");
+}
+
+#[test]
+fn a_span_links_to_the_spans_it_follows_from() {
+    let channel = OtlpBytesChannel::new(64);
+    let layer = OtlpSpanLayer::builder(channel.sender()).build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let producer = tracing::info_span!("batch.produce");
+        let consumer = tracing::info_span!("batch.consume");
+        consumer.follows_from(&producer);
+        consumer.follows_from(tracing::Span::none().id());
+        let many = tracing::info_span!("many");
+        for _ in 0..130 {
+            many.follows_from(&producer);
+        }
+    });
+    let got = spans(&channel);
+    let (producer, consumer, many) = (&got["batch.produce"].1, &got["batch.consume"].1, &got["many"].1);
+    assert_eq!(consumer.links.len(), 1, "{consumer:?}");
+    let link = &consumer.links[0];
+    assert_eq!((&link.trace_id, &link.span_id, link.flags), (&producer.trace_id, &producer.span_id, 0x101));
+    assert_ne!(consumer.trace_id, producer.trace_id, "a link, not a parent");
+    assert_eq!((many.links.len(), many.dropped_links_count), (128, 2));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -131,6 +131,16 @@ pub(super) mod tag {
     #[cfg(feature = "traces")]
     pub(crate) const SPAN_DROPPED_EVENTS: u8 = tag(span::DROPPED_EVENTS_COUNT, VARINT);
     #[cfg(feature = "traces")]
+    pub(crate) const SPAN_LINKS: u8 = tag(span::LINKS, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const SPAN_DROPPED_LINKS: u8 = tag(span::DROPPED_LINKS_COUNT, VARINT);
+    #[cfg(feature = "traces")]
+    pub(crate) const LINK_TRACE_ID: u8 = tag(span_link::TRACE_ID, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const LINK_SPAN_ID: u8 = tag(span_link::SPAN_ID, LEN);
+    #[cfg(feature = "traces")]
+    pub(crate) const LINK_FLAGS: u8 = tag(span_link::FLAGS, I32);
+    #[cfg(feature = "traces")]
     pub(crate) const EVENT_TIME: u8 = tag(span_event::TIME_UNIX_NANO, I64);
     #[cfg(feature = "traces")]
     pub(crate) const EVENT_NAME: u8 = tag(span_event::NAME, LEN);
@@ -452,7 +462,7 @@ impl StatefulOtlpEncoder {
         }
         let mut flags = [0; 6];
         flags[..2].copy_from_slice(&tag::SPAN_FLAGS);
-        flags[2..].copy_from_slice(&u32::from(span.flags()).to_le_bytes());
+        flags[2..].copy_from_slice(&span.flags().to_le_bytes());
         self.out.put_slice(&flags)?;
         let mut dropped = span.dropped_attributes_count();
         // A name cut to the value limit is still the name: not counted.
@@ -483,6 +493,29 @@ impl StatefulOtlpEncoder {
         result?;
         if dropped_events > 0 {
             self.out.put_tag_varint(tag::SPAN_DROPPED_EVENTS, u64::from(dropped_events))?;
+        }
+        // Each link whole or not at all, as events.
+        let mut dropped_links = span.dropped_links_count();
+        span.visit_links(&mut |trace_id, span_id, flags| {
+            if result.is_err() {
+                return;
+            }
+            let mut link = [0_u8; LINK_BYTES];
+            link[..4].copy_from_slice(&[tag::SPAN_LINKS, (LINK_BYTES - 2) as u8, tag::LINK_TRACE_ID, 16]);
+            link[4..20].copy_from_slice(&trace_id);
+            link[20..22].copy_from_slice(&[tag::LINK_SPAN_ID, 8]);
+            link[22..30].copy_from_slice(&span_id);
+            link[30] = tag::LINK_FLAGS;
+            link[31..].copy_from_slice(&flags.to_le_bytes());
+            match self.out.put_slice(&link) {
+                Ok(()) => {}
+                Err(Exceeded::Record) => dropped_links = dropped_links.saturating_add(1),
+                Err(Exceeded::Request) => result = Err(Exceeded::Request),
+            }
+        });
+        result?;
+        if dropped_links > 0 {
+            self.out.put_tag_varint(tag::SPAN_DROPPED_LINKS, u64::from(dropped_links))?;
         }
         let (code, message) = match span.status() {
             SpanStatus::Unset => (0, ""),
@@ -758,6 +791,11 @@ impl Callsites {
 /// not data).
 #[cfg(feature = "traces")]
 const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
+/// One encoded `Span.links` entry: its tag and length, the trace id, the
+/// span id and the flags, each with its tag.
+#[cfg(feature = "traces")]
+const LINK_BYTES: usize = 2 + (2 + 16) + (2 + 8) + (1 + 4);
 
 /// Hashes a callsite identity (an address): one multiplication.
 #[derive(Default)]
