@@ -63,6 +63,30 @@ use selftrace::{
 use selftrace_test_support::bench::{self as support, NoopProcessor, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
+/// A child span of 4 attributes, made and closed.
+#[cfg(feature = "traces")]
+fn child_span() {
+    tracing::info_span!(target: "bench", "decode", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true)
+        .in_scope(|| {});
+}
+
+/// The SDK's span processor that does nothing: the floor of spans.
+#[cfg(feature = "traces")]
+#[derive(Debug)]
+struct NoopSpanProcessor;
+
+#[cfg(feature = "traces")]
+impl opentelemetry_sdk::trace::SpanProcessor for NoopSpanProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+    fn on_end(&self, _span: opentelemetry_sdk::trace::SpanData) {}
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
 /// What callgrind counts: `events` calls of `log`.
 #[inline(never)]
 fn produce(events: u64, log: &mut dyn FnMut()) {
@@ -176,12 +200,42 @@ fn main() {
             });
             assert_eq!(handle.metrics().dropped(DropReason::ChannelFull), events);
         }
+        // One child span (4 attributes) made and closed inside an entered
+        // parent: tracing-opentelemetry into an SDK tracer with a no-op
+        // processor (the floor for spans), and selftrace's span layer into
+        // per-thread buffers as an exporter of traces uses it.
+        #[cfg(feature = "traces")]
+        "spans_otel_noop" | "spans_selftrace" => {
+            let in_parent = |subscriber: tracing::Dispatch| {
+                tracing::dispatcher::with_default(&subscriber, || {
+                    let _parent = tracing::info_span!(target: "bench", "request").entered();
+                    produce(events, &mut child_span);
+                });
+            };
+            if scenario == "spans_otel_noop" {
+                use opentelemetry::trace::TracerProvider as _;
+                let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                    .with_span_processor(NoopSpanProcessor)
+                    .build();
+                let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+                in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));
+            } else {
+                let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
+                let logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
+                let layer = selftrace::traces::OtlpSpanLayer::buffered(logs.clone()).build();
+                let spans = layer.clone();
+                in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));
+                logs.flush(selftrace::FlushReason::Explicit);
+                assert_eq!(spans.metrics().delivered, events + 1);
+                black_box(channel.receiver().drain().count());
+            }
+        }
         other => {
             // A bench binary: its usage error goes to stderr.
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location)"
+                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location; with `traces`: spans_otel_noop, spans_selftrace)"
                 );
             }
             std::process::exit(2);

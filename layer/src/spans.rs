@@ -48,7 +48,7 @@ use tracing_core::{
 };
 
 use crate::{
-    encoder::{TRUNCATION_MARKER, pre_encode_attribute},
+    encoder::{TRUNCATION_MARKER, pre_encode_attribute_into},
     view::{AnyValue, CodeLocation, LogRecordView, PreEncoded, RecordVisitor, Severity, TraceContext},
 };
 
@@ -175,9 +175,17 @@ impl SpanFields {
 // === impl Recorded ===
 
 /// The fields of one span, each encoded once: kept in the span's extensions.
+///
+/// Every field's `KeyValue` is encoded into one buffer, one after the other;
+/// a string or bytes value is read back from its encoding (its bytes end
+/// it). Two allocations per span with fields, whatever their number.
 #[derive(Debug, Default)]
 pub(crate) struct Recorded {
+    bytes: Vec<u8>,
     fields: Vec<RecordedField>,
+    /// A field is named `otel.*` (what steers a span rather than
+    /// describes it): until one is, the span layer looks none up.
+    steering: bool,
 }
 
 #[derive(Debug)]
@@ -187,37 +195,39 @@ struct RecordedField {
     /// against.
     hash: u64,
     value: Stored,
-    encoded: Box<[u8]>,
+    /// Where its `KeyValue` is in the buffer.
+    encoded: (u32, u32),
     /// The value was cut to the value limit.
     cut: bool,
 }
 
-/// A field's value as it was recorded (values formatted once).
-#[derive(Debug)]
+/// A field's value as it was recorded (values formatted once): a string or
+/// bytes value as where it is in the buffer.
+#[derive(Clone, Copy, Debug)]
 enum Stored {
-    Str(Box<str>),
+    Str(u32, u32),
     Int(i64),
     Bool(bool),
     Double(f64),
-    Bytes(Box<[u8]>),
+    Bytes(u32, u32),
 }
 
-impl Stored {
-    fn view(&self) -> AnyValue<'_> {
-        match self {
-            Stored::Str(s) => AnyValue::Str(s),
-            Stored::Int(i) => AnyValue::Int(*i),
-            Stored::Bool(b) => AnyValue::Bool(*b),
-            Stored::Double(d) => AnyValue::Double(*d),
-            Stored::Bytes(b) => AnyValue::Bytes(b),
-        }
-    }
-}
+/// The prefix of the fields that steer a span (`otel.name`, `otel.kind`,
+/// `otel.status_code`, ...).
+pub(crate) const STEERING: &str = "otel.";
+
+/// Average bytes of one encoded field, for the buffer's first capacity.
+const FIELD_BYTES_GUESS: usize = 32;
 
 impl Recorded {
     /// Records the values of a new span.
     pub(crate) fn new(values: &span::Attributes<'_>, max_value: usize) -> Self {
-        let mut this = Self::default();
+        let declared = values.metadata().fields().len();
+        let mut this = Self {
+            bytes: Vec::with_capacity(declared * FIELD_BYTES_GUESS),
+            fields: Vec::with_capacity(declared),
+            steering: false,
+        };
         values.record(&mut Recorder { recorded: &mut this, max_value });
         this
     }
@@ -239,11 +249,36 @@ impl Recorded {
         self.fields.is_empty()
     }
 
+    fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
+        self.bytes.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    /// A field's value, read where it is.
+    fn value(&self, field: &RecordedField) -> AnyValue<'_> {
+        match field.value {
+            // Written from a `&str`: always UTF-8.
+            Stored::Str(start, end) => AnyValue::Str(std::str::from_utf8(self.slice((start, end))).unwrap_or_default()),
+            Stored::Int(i) => AnyValue::Int(i),
+            Stored::Bool(b) => AnyValue::Bool(b),
+            Stored::Double(d) => AnyValue::Double(d),
+            Stored::Bytes(start, end) => AnyValue::Bytes(self.slice((start, end))),
+        }
+    }
+
+    /// Whether a field is named `otel.*`.
+    #[cfg(feature = "traces")]
+    pub(crate) fn has_steering(&self) -> bool {
+        self.steering
+    }
+
     /// The value of the string field `name`, if it was recorded as one.
     #[cfg(feature = "traces")]
     pub(crate) fn str_field(&self, name: &str) -> Option<&str> {
-        match self.fields.iter().find(|f| f.name == name).map(|f| &f.value) {
-            Some(Stored::Str(s)) => Some(s),
+        if !self.steering && name.starts_with(STEERING) {
+            return None;
+        }
+        match self.fields.iter().find(|f| f.name == name).map(|f| self.value(f)) {
+            Some(AnyValue::Str(s)) => Some(s),
             _ => None,
         }
     }
@@ -252,27 +287,68 @@ impl Recorded {
     #[cfg(feature = "traces")]
     pub(crate) fn for_each<'s>(&'s self, mut f: impl FnMut(&'static str, AnyValue<'s>, PreEncoded<'s>, bool)) {
         for field in &self.fields {
-            f(field.name, field.value.view(), PreEncoded::new(&field.encoded), field.cut);
+            f(field.name, self.value(field), PreEncoded::new(self.slice(field.encoded)), field.cut);
         }
     }
 
-    /// Sets `name`; `long`: the value was longer than what `value` holds.
-    fn set(&mut self, name: &'static str, value: Stored, max_value: usize, long: bool) {
+    /// Sets `name` to `value`; `long`: the value was longer than what
+    /// `value` holds. A string longer than `max_value` is cut here.
+    fn set(&mut self, name: &'static str, value: AnyValue<'_>, max_value: usize, long: bool) {
+        let mut cut_copy = None;
         let (value, cut) = match value {
-            Stored::Str(s) if s.len() > max_value || (long && !s.ends_with(TRUNCATION_MARKER)) => {
-                (Stored::Str(cut_to(&s, max_value)), true)
+            AnyValue::Str(s) if s.len() > max_value || (long && !s.ends_with(TRUNCATION_MARKER)) => {
+                (AnyValue::Str(cut_copy.insert(cut_to(s, max_value))), true)
             }
             value => (value, long),
         };
-        let (encoded, cut_again) = pre_encode_attribute(name, value.view(), max_value);
-        let field = RecordedField {
-            name,
-            hash: key_hash(name),
-            value,
-            encoded: encoded.into_boxed_slice(),
-            cut: cut || cut_again,
+        // A field recorded again keeps its place; its old bytes go, the
+        // later ones move up.
+        // Hashes first: names of one length rarely share one.
+        let hash = key_hash(name);
+        let again = self.fields.iter().position(|f| f.hash == hash && f.name == name);
+        if let Some(index) = again {
+            let (start, end) = self.fields[index].encoded;
+            self.bytes.drain(start as usize..end as usize);
+            let gone = end - start;
+            for field in &mut self.fields {
+                let shift = |at: &mut u32| {
+                    if *at >= end {
+                        *at -= gone;
+                    }
+                };
+                shift(&mut field.encoded.0);
+                shift(&mut field.encoded.1);
+                if let Stored::Str(a, b) | Stored::Bytes(a, b) = &mut field.value {
+                    shift(a);
+                    shift(b);
+                }
+            }
+        }
+        let start = self.bytes.len();
+        let cut_again = pre_encode_attribute_into(&mut self.bytes, name, value, max_value);
+        let end = self.bytes.len();
+        // A string or bytes value ends its encoding (it is at most
+        // `max_value` long here, so written whole).
+        let tail = |len: usize| (end.saturating_sub(len).max(start) as u32, end as u32);
+        let stored = match value {
+            AnyValue::Str(s) => {
+                let (a, b) = tail(s.len());
+                Stored::Str(a, b)
+            }
+            AnyValue::Bytes(bytes) => {
+                let (a, b) = tail(bytes.len().min(max_value));
+                Stored::Bytes(a, b)
+            }
+            AnyValue::Int(i) => Stored::Int(i),
+            AnyValue::Bool(b) => Stored::Bool(b),
+            AnyValue::Double(d) => Stored::Double(d),
+            // Not recorded as such (`Recorder` formats everything else).
+            _ => Stored::Str(end as u32, end as u32),
         };
-        match self.fields.iter_mut().find(|f| f.name == name) {
+        let field =
+            RecordedField { name, hash, value: stored, encoded: (start as u32, end as u32), cut: cut || cut_again };
+        self.steering |= name.starts_with(STEERING);
+        match again.and_then(|index| self.fields.get_mut(index)) {
             Some(old) => *old = field,
             None => self.fields.push(field),
         }
@@ -330,17 +406,17 @@ impl Recorder<'_> {
         // An error is the limit reached (or the value's own `Debug` failing:
         // what it wrote is kept).
         let _ = fmt::write(&mut out, format_args!("{value:?}"));
-        self.recorded.set(field.name(), Stored::Str(out.out.into_boxed_str()), self.max_value, out.long);
+        self.recorded.set(field.name(), AnyValue::Str(&out.out), self.max_value, out.long);
     }
 }
 
 impl Visit for Recorder<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.recorded.set(field.name(), Stored::Double(value), self.max_value, false);
+        self.recorded.set(field.name(), AnyValue::Double(value), self.max_value, false);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.recorded.set(field.name(), Stored::Int(value), self.max_value, false);
+        self.recorded.set(field.name(), AnyValue::Int(value), self.max_value, false);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -365,20 +441,18 @@ impl Visit for Recorder<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.recorded.set(field.name(), Stored::Bool(value), self.max_value, false);
+        self.recorded.set(field.name(), AnyValue::Bool(value), self.max_value, false);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        // A long value is cut before it is copied.
-        let long = value.len() > self.max_value;
-        let kept = if long { cut_to(value, self.max_value) } else { value.into() };
-        self.recorded.set(field.name(), Stored::Str(kept), self.max_value, long);
+        // A long value is cut (with the marker) as it is set.
+        self.recorded.set(field.name(), AnyValue::Str(value), self.max_value, false);
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
         let long = value.len() > self.max_value;
         let kept = value.get(..self.max_value).unwrap_or(value);
-        self.recorded.set(field.name(), Stored::Bytes(kept.into()), self.max_value, long);
+        self.recorded.set(field.name(), AnyValue::Bytes(kept), self.max_value, long);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
@@ -458,17 +532,18 @@ fn visit_span_fields(
             if own(field.name) || (!first && names[..count].contains(&field.hash)) {
                 continue;
             }
-            if count == max_fields || bytes + field.encoded.len() > max_bytes {
+            let encoded = span.slice(field.encoded);
+            if count == max_fields || bytes + encoded.len() > max_bytes {
                 dropped = dropped.saturating_add(1);
                 continue;
             }
-            visitor.visit_pre_encoded_attribute(field.name, field.value.view(), PreEncoded::new(&field.encoded));
+            visitor.visit_pre_encoded_attribute(field.name, span.value(field), PreEncoded::new(encoded));
             if field.cut {
                 dropped = dropped.saturating_add(1);
             }
             names[count] = field.hash;
             count += 1;
-            bytes += field.encoded.len();
+            bytes += encoded.len();
         }
     });
     if dropped > 0 {

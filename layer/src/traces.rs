@@ -130,7 +130,6 @@ struct SpanShared {
     span_events: bool,
     started: AtomicU64,
     unsampled: AtomicU64,
-    closed: AtomicU64,
     delivered: AtomicU64,
     dropped_channel_full: AtomicU64,
     dropped_channel_closed: AtomicU64,
@@ -233,7 +232,6 @@ impl OtlpSpanLayerBuilder {
                 span_events: self.span_events,
                 started: AtomicU64::new(0),
                 unsampled: AtomicU64::new(0),
-                closed: AtomicU64::new(0),
                 delivered: AtomicU64::new(0),
                 dropped_channel_full: AtomicU64::new(0),
                 dropped_channel_closed: AtomicU64::new(0),
@@ -274,18 +272,21 @@ impl OtlpSpanLayer {
     pub fn metrics(&self) -> SpanMetrics {
         let s = &self.shared;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (started, closed) = (get(&s.started), get(&s.closed));
-        SpanMetrics {
-            started,
-            unsampled: get(&s.unsampled),
+        // Read in the order they are counted (a span is started before it
+        // is delivered or dropped), so `open` is never short.
+        let mut m = SpanMetrics {
             delivered: get(&s.delivered),
             dropped_channel_full: get(&s.dropped_channel_full),
             dropped_channel_closed: get(&s.dropped_channel_closed),
             dropped_too_large: get(&s.dropped_too_large),
             dropped_shut_down: get(&s.dropped_shut_down),
-            open: started.saturating_sub(closed),
             truncated_values: get(&s.truncated_values),
-        }
+            ..SpanMetrics::default()
+        };
+        m.started = get(&s.started);
+        m.unsampled = get(&s.unsampled);
+        m.open = m.started.saturating_sub(m.delivered + m.dropped());
+        m
     }
 }
 
@@ -563,7 +564,7 @@ struct ClosedSpan<'a> {
 
 /// Fields that steer the span rather than describe it.
 fn is_special(name: &str) -> bool {
-    name.starts_with("otel.")
+    name.starts_with(crate::spans::STEERING)
 }
 
 impl SpanView for ClosedSpan<'_> {
@@ -602,13 +603,15 @@ impl SpanView for ClosedSpan<'_> {
         self.end
     }
     fn status(&self) -> SpanStatus<'_> {
-        // `tracing-opentelemetry`'s name, and the proto field's.
-        let message = (self.open.fields.str_field("otel.status_description"))
-            .or_else(|| self.open.fields.str_field("otel.status_message"))
-            .unwrap_or("");
-        match self.open.fields.str_field("otel.status_code") {
+        let fields = &self.open.fields;
+        match fields.str_field("otel.status_code") {
             Some(code) if code.eq_ignore_ascii_case("ok") => SpanStatus::Ok,
-            Some(code) if code.eq_ignore_ascii_case("error") => SpanStatus::Error(message),
+            // `tracing-opentelemetry`'s name, and the proto field's.
+            Some(code) if code.eq_ignore_ascii_case("error") => SpanStatus::Error(
+                (fields.str_field("otel.status_description"))
+                    .or_else(|| fields.str_field("otel.status_message"))
+                    .unwrap_or(""),
+            ),
             _ => SpanStatus::Unset,
         }
     }
@@ -622,8 +625,9 @@ impl SpanView for ClosedSpan<'_> {
     }
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         let mut cut = 0_u32;
+        let steering = self.open.fields.has_steering();
         self.open.fields.for_each(|name, value, encoded, was_cut| {
-            if !is_special(name) {
+            if !steering || !is_special(name) {
                 visitor.visit_pre_encoded_attribute(name, value, encoded);
                 cut += u32::from(was_cut);
             }
@@ -683,13 +687,9 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let parent = if attrs.is_root() {
-            None
-        } else if let Some(parent) = attrs.parent() {
-            ctx.span(parent)
-        } else {
-            ctx.lookup_current()
-        };
+        // The registry's parent: the explicit one, else the current span
+        // (none for a root).
+        let parent = span.parent();
         let inherited =
             parent.and_then(|p| p.extensions().get::<OpenSpan>().map(|o| (o.trace_id, o.span_id, o.sampled)));
         // Parent-based: a child follows its parent; a root is sampled by its
@@ -801,7 +801,6 @@ where
             return;
         }
         let shared = &self.shared;
-        shared.closed.fetch_add(1, Ordering::Relaxed);
         let closed = ClosedSpan { open: &open, name: span.metadata().name(), end: now_unix_nanos() };
         let scope = span.metadata().target();
         let taken = match &shared.output {
@@ -818,7 +817,9 @@ where
         };
         let counter = match taken {
             Ok(cut) => {
-                shared.truncated_values.fetch_add(u64::from(cut), Ordering::Relaxed);
+                if cut > 0 {
+                    shared.truncated_values.fetch_add(u64::from(cut), Ordering::Relaxed);
+                }
                 &shared.delivered
             }
             Err(DropReason::RecordTooLarge) => &shared.dropped_too_large,

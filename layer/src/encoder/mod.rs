@@ -899,9 +899,6 @@ impl RecordVisitor for FieldWriter<'_> {
     }
 }
 
-/// Encodes one attribute as the record writer would, unbounded but for
-/// `max_value`: the bytes of a [`PreEncoded`] attribute, and whether its
-/// value was cut.
 /// One `Span.Event` field (its tag, its length, the event): `time`,
 /// `name`, then `attributes` (each a pre-encoded attribute: its tag is
 /// rewritten to the event's) and how many were cut or left out.
@@ -938,10 +935,23 @@ pub(crate) fn encode_span_event(
     event
 }
 
+/// Encodes one attribute as the record writer would, unbounded but for
+/// `max_value`: the bytes of a [`PreEncoded`] attribute, and whether its
+/// value was cut.
 pub(crate) fn pre_encode_attribute(key: &str, value: AnyValue<'_>, max_value: usize) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let cut = pre_encode_attribute_into(&mut buf, key, value, max_value);
+    (buf, cut)
+}
+
+/// As [`pre_encode_attribute`], appending the attribute to `buf`; whether
+/// the value was cut.
+pub(crate) fn pre_encode_attribute_into(buf: &mut Vec<u8>, key: &str, value: AnyValue<'_>, max_value: usize) -> bool {
     let mut out = Out::unbounded();
+    out.buf = std::mem::take(buf);
     let cut = out.put_key_value(tag::LOG_ATTRIBUTES, key, value, max_value, 0).unwrap_or(true);
-    (out.buf, cut)
+    *buf = out.buf;
+    cut
 }
 
 #[cfg(test)]
