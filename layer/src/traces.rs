@@ -69,7 +69,7 @@ use crate::{
     encoder::{EncoderSettings, StatefulOtlpEncoder, encode_span_event, pre_encode_attribute},
     metrics::DropReason,
     node::{NodeLogs, Output},
-    pipeline::{LayerGuard, in_pipeline_scope},
+    pipeline::{LayerGuard, in_pipeline_scope, otel_suppressed, zone_thread_logger},
     spans::Recorded,
     view::{AnyValue, RecordVisitor, TraceContext},
 };
@@ -94,9 +94,14 @@ pub use crate::span_view::{SpanKind, SpanStatus, SpanView};
 ///   `otel.status_code` (`ok`, `error`) with `otel.status_description` (or
 ///   `otel.status_message`) its status.
 /// * Start and end: when the span is made and when it closes.
-/// * Spans made on a pipeline thread (inside a
-///   [`PipelineScope`](crate::pipeline::PipelineScope): the threads that
-///   carry telemetry on) are not traced.
+/// * Spans made where the telemetry pipeline runs are not traced (counted
+///   in [`SpanMetrics::in_pipeline`]): inside a
+///   [`PipelineScope`](crate::pipeline::PipelineScope), on a zone thread
+///   ([`enter_zone_thread`](crate::pipeline::enter_zone_thread): an
+///   exporter's threads, an Internal Telemetry Receiver and what runs
+///   downstream of it), in an OpenTelemetry telemetry-suppressed context.
+///   The spans an exporter's HTTP or gRPC stack makes while it sends spans
+///   never become spans to send.
 /// * Counted ([`SpanMetrics`]): spans started, delivered, dropped by reason
 ///   (the channel full or closed, a span larger than the record limit), and
 ///   still open.
@@ -130,6 +135,7 @@ struct SpanShared {
     span_events: bool,
     started: AtomicU64,
     unsampled: AtomicU64,
+    in_pipeline: AtomicU64,
     delivered: AtomicU64,
     dropped_channel_full: AtomicU64,
     dropped_channel_closed: AtomicU64,
@@ -163,6 +169,10 @@ pub struct SpanMetrics {
     pub started: u64,
     /// Spans made and not sampled (not recorded, not encoded).
     pub unsampled: u64,
+    /// Spans made where the telemetry pipeline runs (a pipeline scope, a
+    /// zone thread, an OpenTelemetry telemetry-suppressed context): never
+    /// traced, so the pipeline cannot trace itself.
+    pub in_pipeline: u64,
     /// Spans encoded and handed to the sender.
     pub delivered: u64,
     /// Spans the sender refused: its channel was full.
@@ -232,6 +242,7 @@ impl OtlpSpanLayerBuilder {
                 span_events: self.span_events,
                 started: AtomicU64::new(0),
                 unsampled: AtomicU64::new(0),
+                in_pipeline: AtomicU64::new(0),
                 delivered: AtomicU64::new(0),
                 dropped_channel_full: AtomicU64::new(0),
                 dropped_channel_closed: AtomicU64::new(0),
@@ -285,6 +296,7 @@ impl OtlpSpanLayer {
         };
         m.started = get(&s.started);
         m.unsampled = get(&s.unsampled);
+        m.in_pipeline = get(&s.in_pipeline);
         m.open = m.started.saturating_sub(m.delivered + m.dropped());
         m
     }
@@ -683,7 +695,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        if in_pipeline_scope() {
+        // The pipeline's own threads (an exporter's, the receiver's and
+        // what runs downstream of it) and the SDK's exports: not traced.
+        if in_pipeline_scope() || zone_thread_logger().is_some() || otel_suppressed() {
+            self.shared.in_pipeline.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let Some(span) = ctx.span(id) else { return };

@@ -52,8 +52,7 @@ fn stalled_endpoint() -> u16 {
 
 #[test]
 fn a_span_storm_into_a_stalled_endpoint_is_bounded_and_counted() {
-    let total: u64 =
-        std::env::var("SELFTRACE_SPAN_STORM").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000_000);
+    let total: u64 = std::env::var("SELFTRACE_SPAN_STORM").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000_000);
     let requests_per_thread = total / THREADS / 3;
     let port = stalled_endpoint();
     let exporter = OtlpExporter::traces_builder()
@@ -98,9 +97,8 @@ fn a_span_storm_into_a_stalled_endpoint_is_bounded_and_counted() {
     let produced = THREADS * requests_per_thread * 3;
 
     // Three spans still open when the exporter shuts down.
-    let open: Vec<tracing::Span> = tracing::dispatcher::with_default(&dispatch, || {
-        (0..3).map(|i| tracing::info_span!("still.open", i)).collect()
-    });
+    let open: Vec<tracing::Span> =
+        tracing::dispatcher::with_default(&dispatch, || (0..3).map(|i| tracing::info_span!("still.open", i)).collect());
     let m = exporter.shutdown().expect("shutdown");
     let at_shutdown = spans.metrics();
     drop(open);
@@ -115,11 +113,7 @@ fn a_span_storm_into_a_stalled_endpoint_is_bounded_and_counted() {
     // queue (counted on both sides); nothing left in a buffer.
     assert_eq!(buffers.events_received, end.delivered, "{buffers:?}");
     assert_eq!(buffers.events_buffered(), 0, "{buffers:?}");
-    assert_eq!(
-        buffers.events_dropped(selftrace::DropReason::ChannelFull),
-        m.dropped_queue_full,
-        "{buffers:?} {m:?}"
-    );
+    assert_eq!(buffers.events_dropped(selftrace::DropReason::ChannelFull), m.dropped_queue_full, "{buffers:?} {m:?}");
     assert_eq!(buffers.events_delivered, m.records_received, "{buffers:?} {m:?}");
     // Nothing acknowledged: the endpoint never answered. Every span the
     // exporter took is dropped, by reason.
