@@ -59,6 +59,9 @@ pub struct InternalTelemetry {
 
 struct Inner {
     node_logs: NodeLogs,
+    /// Its buffers hold spans (`for_traces`): given out as node logs or a
+    /// destination, these refuse what would mix records in.
+    refusing: Option<NodeLogs>,
     router: Arc<Router>,
     sender: OtlpBytesSender,
     /// Every receiver made, for the metrics (also after it is gone).
@@ -84,6 +87,7 @@ pub struct InternalTelemetryBuilder {
     node_logs: NodeLogsBuilder,
     router: Arc<Router>,
     sender: OtlpBytesSender,
+    traces: bool,
 }
 
 impl InternalTelemetryBuilder {
@@ -140,10 +144,25 @@ impl InternalTelemetryBuilder {
         self
     }
 
+    /// Carries spans instead of log records: its receivers send
+    /// `ExportTraceServiceRequest` batches (mount them on a traces
+    /// pipeline), fed by [`span_layer`](InternalTelemetry::span_layer). An
+    /// engine with both makes one of each. Its [`node_logs`](InternalTelemetry::node_logs) and
+    /// [`destination`](InternalTelemetry::destination) refuse records
+    /// (counted as discarded, noted on the raw logger): a batch never mixes
+    /// spans and records.
+    #[cfg(feature = "traces")]
+    pub fn for_traces(mut self) -> Self {
+        self.traces = true;
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> InternalTelemetry {
+        let refusing = self.traces.then(|| NodeLogs::new(selftrace::node::Output::Noop));
         InternalTelemetry {
             inner: Arc::new(Inner {
+                refusing,
                 node_logs: self.node_logs.build(),
                 router: self.router,
                 sender: self.sender,
@@ -164,19 +183,64 @@ impl InternalTelemetry {
     pub fn builder() -> InternalTelemetryBuilder {
         let router = Arc::new(Router::default());
         let sender = OtlpBytesSender::from_sink(Arc::new(RouterSink(router.clone())));
-        InternalTelemetryBuilder { node_logs: NodeLogs::builder(Destination::Channel(sender.clone())), router, sender }
+        InternalTelemetryBuilder {
+            node_logs: NodeLogs::builder(Destination::Channel(sender.clone())),
+            router,
+            sender,
+            traces: false,
+        }
     }
 
     /// The node logs: give each ordinary node its telemetry from here
     /// ([`NodeLogs::shared`], [`NodeLogs::local`]).
     pub fn node_logs(&self) -> &NodeLogs {
+        match &self.inner.refusing {
+            Some(refusing) => {
+                refused("node_logs");
+                refusing
+            }
+            None => &self.inner.node_logs,
+        }
+    }
+
+    /// The buffers the receivers flush (of records, or of spans).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code, reason = "read by the instruments"))]
+    pub(crate) fn buffers(&self) -> &NodeLogs {
         &self.inner.node_logs
+    }
+
+    /// A layer that turns each closed `tracing` span into an OTLP span
+    /// batched in the per-thread buffers the receivers flush (see
+    /// [`OtlpSpanLayer`](selftrace::traces::OtlpSpanLayer)), with the node
+    /// logs' resource and limits. Spans made in the zone (the receiver's
+    /// scope and its pipeline's nodes, a zone thread) are not traced.
+    ///
+    /// For an internal telemetry [built for traces](InternalTelemetryBuilder::for_traces):
+    /// on one of logs the layer's spans are refused (counted in
+    /// [`SpanMetrics::dropped_channel_closed`](selftrace::traces::SpanMetrics::dropped_channel_closed))
+    /// and a note says so on the raw logger.
+    #[cfg(feature = "traces")]
+    pub fn span_layer(&self) -> selftrace::traces::OtlpSpanLayer {
+        let buffers = if self.inner.refusing.is_some() {
+            self.inner.node_logs.clone()
+        } else {
+            selftrace::raw::write_raw_note(
+                "itr",
+                format_args!("span_layer on an internal telemetry of logs: its spans are refused (use for_traces)"),
+            );
+            NodeLogs::new(selftrace::node::Output::Noop)
+        };
+        selftrace::traces::OtlpSpanLayer::buffered(buffers).build()
     }
 
     /// The router as a destination: for the third-party layer in the
     /// ITR-only mode (`OtlpTracingLayer::new(telemetry.destination())`, or a
     /// [`DestinationHandle::set`](selftrace::DestinationHandle::set)).
     pub fn destination(&self) -> Destination {
+        if self.inner.refusing.is_some() {
+            refused("destination");
+            return Destination::Noop;
+        }
         Destination::Channel(self.inner.sender.clone())
     }
 
@@ -213,6 +277,15 @@ impl InternalTelemetry {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Made>> {
         self.inner.receivers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Notes that a producer of records asked an internal telemetry of spans
+/// for somewhere to write.
+fn refused(method: &str) {
+    selftrace::raw::write_raw_note(
+        "itr",
+        format_args!("InternalTelemetry::{method} on an internal telemetry of traces: its records are refused"),
+    );
 }
 
 /// A snapshot of an [`InternalTelemetry`]'s counters.

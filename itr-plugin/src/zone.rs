@@ -106,7 +106,8 @@ impl Zone {
         Ok(Node::new(id)
             .with_logger(logger)
             .with_max_level(LevelFilter::ERROR)
-            .with_denied_targets(self.transport_targets.iter().cloned()))
+            .with_denied_targets(self.transport_targets.iter().cloned())
+            .in_zone())
     }
 }
 

@@ -66,7 +66,9 @@ use tracing_subscriber::{
 use crate::{
     channel::OtlpBytesSender,
     clock::now_unix_nanos,
-    encoder::{EncoderSettings, StatefulOtlpEncoder, encode_span_event, pre_encode_attribute},
+    encoder::{
+        EncoderLimits, EncoderSettings, OtlpResource, StatefulOtlpEncoder, encode_span_event, pre_encode_attribute,
+    },
     metrics::DropReason,
     node::{NodeLogs, Output},
     pipeline::{LayerGuard, in_pipeline_scope, otel_suppressed, zone_thread_logger},
@@ -98,8 +100,9 @@ pub use crate::span_view::{SpanKind, SpanStatus, SpanView};
 ///   in [`SpanMetrics::in_pipeline`]): inside a
 ///   [`PipelineScope`](crate::pipeline::PipelineScope), on a zone thread
 ///   ([`enter_zone_thread`](crate::pipeline::enter_zone_thread): an
-///   exporter's threads, an Internal Telemetry Receiver and what runs
-///   downstream of it), in an OpenTelemetry telemetry-suppressed context.
+///   exporter's threads), in the scope of a node of the zone (an Internal
+///   Telemetry Receiver and what runs downstream of it), in an
+///   OpenTelemetry telemetry-suppressed context.
 ///   The spans an exporter's HTTP or gRPC stack makes while it sends spans
 ///   never become spans to send.
 /// * Counted ([`SpanMetrics`]): spans started, delivered, dropped by reason
@@ -130,7 +133,8 @@ pub struct OtlpSpanLayer {
 
 struct SpanShared {
     output: SpanOutput,
-    settings: EncoderSettings,
+    limits: EncoderLimits,
+    resource: OtlpResource,
     sampler: Sampler,
     span_events: bool,
     started: AtomicU64,
@@ -234,10 +238,16 @@ impl OtlpSpanLayerBuilder {
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
         SPAN_LAYERS.store(true, Ordering::Relaxed);
+        // Buffered: as the node logs encode.
+        let (limits, resource) = match &self.output {
+            SpanOutput::Buffered(node_logs) => (node_logs.limits(), node_logs.resource().clone()),
+            SpanOutput::Channel(_) => (self.settings.limits(), self.settings.resource()),
+        };
         OtlpSpanLayer {
             shared: Arc::new(SpanShared {
                 output: self.output,
-                settings: self.settings,
+                limits,
+                resource,
                 sampler: self.sampler,
                 span_events: self.span_events,
                 started: AtomicU64::new(0),
@@ -263,8 +273,10 @@ impl OtlpSpanLayer {
     /// A builder whose spans are batched in the per-thread buffers of
     /// `node_logs`, which must hold nothing but spans: an exporter of
     /// traces flushes them (`OtlpExporter::span_layer` in
-    /// `selftrace-bridge`). Plumbing for `selftrace-bridge`; not part of the
-    /// semver surface.
+    /// `selftrace-bridge`), with the node logs' resource and limits (encoder
+    /// settings given to the builder are not used). Plumbing for
+    /// `selftrace-bridge` and `selftrace-itr`; not part of the semver
+    /// surface.
     #[doc(hidden)]
     pub fn buffered(node_logs: NodeLogs) -> OtlpSpanLayerBuilder {
         Self::builder_to(SpanOutput::Buffered(node_logs))
@@ -499,7 +511,7 @@ impl SpanShared {
     /// thread's list is busy or gone (a span closed from inside an
     /// encoding, or at thread exit).
     fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder) -> R) -> R {
-        let fresh = || StatefulOtlpEncoder::with_limits(self.settings.limits(), self.settings.resource());
+        let fresh = || StatefulOtlpEncoder::with_limits(self.limits, self.resource.clone());
         let me = Arc::as_ptr(self);
         let ran = SPAN_ENCODERS
             .try_with(|cell| {
@@ -697,7 +709,11 @@ where
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         // The pipeline's own threads (an exporter's, the receiver's and
         // what runs downstream of it) and the SDK's exports: not traced.
-        if in_pipeline_scope() || zone_thread_logger().is_some() || otel_suppressed() {
+        if in_pipeline_scope()
+            || zone_thread_logger().is_some()
+            || crate::node::with_current(|current| current.node().is_in_zone()).unwrap_or(false)
+            || otel_suppressed()
+        {
             self.shared.in_pipeline.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -723,7 +739,7 @@ where
         // A root's fields are recorded even unsampled: a remote parent may
         // sample it (`set_remote_parent`).
         let fields = if sampled || parent.is_none() {
-            Recorded::new(attrs, self.shared.settings.limits().max_value_bytes())
+            Recorded::new(attrs, self.shared.limits.max_value_bytes())
         } else {
             Recorded::default()
         };
@@ -767,7 +783,7 @@ where
         }
         // As `tracing-opentelemetry` writes them: the message is the name,
         // `level` and `target` come first, then the other fields.
-        let max_value = self.shared.settings.limits().max_value_bytes();
+        let max_value = self.shared.limits.max_value_bytes();
         let fields = Recorded::from_event(event, max_value);
         let meta = event.metadata();
         let (level, _) = pre_encode_attribute("level", AnyValue::Str(meta.level().as_str()), max_value);
@@ -786,7 +802,7 @@ where
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let max_value = self.shared.settings.limits().max_value_bytes();
+        let max_value = self.shared.limits.max_value_bytes();
         if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>()
             && (open.sampled || open.parent.is_none())
         {

@@ -178,7 +178,8 @@ impl InternalTelemetryReceiver {
         let node = Node::new(id)
             .with_logger(config.logger.node_logger())
             .with_max_level(tracing_core::LevelFilter::ERROR)
-            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied());
+            .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
+            .in_zone();
         let telemetry = node_logs.shared(node);
         let pending = Batcher::new(config.max_batch_bytes, config.max_batch_records as u64);
         Self { id: id.into(), config, rx, node_logs, router, queue, counters: Arc::default(), telemetry, pending }

@@ -938,6 +938,7 @@ pub(crate) fn encode_span_event(
 /// Encodes one attribute as the record writer would, unbounded but for
 /// `max_value`: the bytes of a [`PreEncoded`] attribute, and whether its
 /// value was cut.
+#[cfg(feature = "traces")]
 pub(crate) fn pre_encode_attribute(key: &str, value: AnyValue<'_>, max_value: usize) -> (Vec<u8>, bool) {
     let mut buf = Vec::new();
     let cut = pre_encode_attribute_into(&mut buf, key, value, max_value);

@@ -195,6 +195,12 @@ impl LogsInner {
         }
     }
 
+    /// The resource of every buffer's requests.
+    #[cfg(feature = "traces")]
+    pub(crate) fn resource(&self) -> &OtlpResource {
+        &self.resource
+    }
+
     /// A snapshot of the counters of the node logs and of every live buffer.
     pub(super) fn metrics(&self) -> NodeMetrics {
         let mut sum = NodeMetrics::default();

@@ -178,6 +178,12 @@ impl NodeLogs {
         self.inner.limits
     }
 
+    /// The resource of every buffer's requests.
+    #[cfg(feature = "traces")]
+    pub(crate) fn resource(&self) -> &crate::encoder::OtlpResource {
+        self.inner.resource()
+    }
+
     /// Buffers a third-party event that belongs to no node
     /// (`Destination::Buffered`) in this thread's shared buffer, under
     /// `scope`; the reason when refused, for the caller to count.

@@ -82,6 +82,9 @@ struct NodeInner {
     denied_targets: Box<[Box<str>]>,
     /// Its own flood limit (`Some(None)`: none), else its node logs'.
     flood: Option<Option<FloodLimit>>,
+    /// Part of the anti-recursion zone: the spans made in its scope are not
+    /// traced.
+    zone: bool,
 }
 
 impl Clone for NodeInner {
@@ -92,6 +95,7 @@ impl Clone for NodeInner {
             max_level: AtomicU8::new(self.max_level.load(Ordering::Relaxed)),
             denied_targets: self.denied_targets.clone(),
             flood: self.flood,
+            zone: self.zone,
         }
     }
 }
@@ -119,8 +123,24 @@ impl Node {
             max_level: AtomicU8::new(level_to_u8(LevelFilter::TRACE)),
             denied_targets: [].into(),
             flood: None,
+            zone: false,
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// The same node, marked as part of the anti-recursion zone (the
+    /// Internal Telemetry Receiver and what runs downstream of it): a span
+    /// layer does not trace the spans made in its scope. Plumbing for
+    /// `selftrace-itr`'s `Zone`; not part of the semver surface.
+    #[doc(hidden)]
+    pub fn in_zone(self) -> Self {
+        self.with(|inner| inner.zone = true)
+    }
+
+    /// Whether the node is part of the anti-recursion zone.
+    #[cfg(feature = "traces")]
+    pub(crate) fn is_in_zone(&self) -> bool {
+        self.inner.zone
     }
 
     /// The same node with `logger`.

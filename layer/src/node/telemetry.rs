@@ -309,6 +309,15 @@ pub enum Current {
 }
 
 impl Current {
+    /// The node.
+    #[cfg(feature = "traces")]
+    pub(crate) fn node(&self) -> &Node {
+        match self {
+            Current::Local(local) => &local.inner.node,
+            Current::Shared(shared) => &shared.inner.node,
+        }
+    }
+
     /// Sends a third-party event raised in this node's scope to its logger
     /// (the layer holds the re-entrancy guard).
     pub(crate) fn log_from_layer(&self, target: &str, record: &TracingLogRecord<'_>) {
