@@ -1,6 +1,7 @@
 //! Fidelity: the same `tracing` spans through `OtlpSpanLayer` and through
 //! `tracing-opentelemetry` + the OpenTelemetry SDK (in-memory exporter)
-//! give the same names, kinds, parents, attributes, status and span events.
+//! give the same names, kinds, parents, attributes, status, span events and
+//! links.
 
 #![cfg(feature = "traces")]
 
@@ -22,9 +23,10 @@ use tracing_subscriber::layer::SubscriberExt;
 
 /// What both sides must agree on, per span: kind, parent's name,
 /// attributes (as text), status (code, message), events (name and
-/// attributes as text).
+/// attributes as text), links (the linked spans' names).
 type Events = Vec<(String, Vec<(String, String)>)>;
-type Summary = BTreeMap<String, (String, Option<String>, BTreeMap<String, String>, (String, String), Events)>;
+type Summary =
+    BTreeMap<String, (String, Option<String>, BTreeMap<String, String>, (String, String), Events, Vec<String>)>;
 
 fn workload() {
     let request = tracing::info_span!(
@@ -37,7 +39,8 @@ fn workload() {
         ratio = 0.5
     );
     request.in_scope(|| {
-        tracing::info_span!("decode", otel.kind = "internal", records = 3_i64).in_scope(|| {
+        let decode = tracing::info_span!("decode", otel.kind = "internal", records = 3_i64);
+        decode.in_scope(|| {
             tracing::info!(records = 3_i64, "decoded");
             tracing::warn!(name: "decode.slow", late = true, "slow batch");
             tracing::info_span!(
@@ -49,7 +52,9 @@ fn workload() {
             )
             .in_scope(|| {});
         });
-        tracing::info_span!("publish", otel.kind = "producer", otel.status_code = "ok").in_scope(|| {});
+        let publish = tracing::info_span!("publish", otel.kind = "producer", otel.status_code = "ok");
+        publish.follows_from(&decode);
+        publish.in_scope(|| {});
     });
     request.record("size", 1024_i64);
 }
@@ -90,13 +95,15 @@ fn ours() -> Summary {
             };
             let attributes = s.attributes.iter().map(text).collect();
             let events = s.events.iter().map(|e| (e.name.clone(), e.attributes.iter().map(text).collect())).collect();
+            let links = s.links.iter().filter_map(|l| names.get(&l.span_id).cloned()).collect();
             let status = s.status.clone().unwrap_or_default();
             let status = match StatusCode::try_from(status.code).unwrap_or(StatusCode::Unset) {
                 StatusCode::Ok => ("ok".to_owned(), String::new()),
                 StatusCode::Error => ("error".to_owned(), status.message),
                 StatusCode::Unset => ("unset".to_owned(), String::new()),
             };
-            (s.name.clone(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status, events))
+            let parent = names.get(&s.parent_span_id).cloned();
+            (s.name.clone(), (kind.to_owned(), parent, attributes, status, events, links))
         })
         .collect()
 }
@@ -144,7 +151,9 @@ fn theirs() -> Summary {
                 Status::Error { description } => ("error".to_owned(), description.to_string()),
                 Status::Unset => ("unset".to_owned(), String::new()),
             };
-            (s.name.to_string(), (kind.to_owned(), names.get(&s.parent_span_id).cloned(), attributes, status, events))
+            let links = s.links.iter().filter_map(|l| names.get(&l.span_context.span_id()).cloned()).collect();
+            let parent = names.get(&s.parent_span_id).cloned();
+            (s.name.to_string(), (kind.to_owned(), parent, attributes, status, events, links))
         })
         .collect()
 }
@@ -153,5 +162,6 @@ fn theirs() -> Summary {
 fn the_same_spans_give_the_same_names_kinds_parents_attributes_status_and_events() {
     let (ours, theirs) = (ours(), theirs());
     assert_eq!(ours.keys().collect::<Vec<_>>(), ["GET /v1/logs", "call", "decode", "publish"]);
+    assert_eq!(ours["publish"].5, ["decode"], "{ours:#?}");
     assert_eq!(ours, theirs);
 }
