@@ -283,11 +283,17 @@ impl Recorded {
         }
     }
 
-    /// Each field: its name, its value, its encoding, whether it was cut.
+    /// Each field: its name, its value (an empty string unless `values`),
+    /// its encoding, whether it was cut.
     #[cfg(feature = "traces")]
-    pub(crate) fn for_each<'s>(&'s self, mut f: impl FnMut(&'static str, AnyValue<'s>, PreEncoded<'s>, bool)) {
+    pub(crate) fn for_each<'s>(
+        &'s self,
+        values: bool,
+        mut f: impl FnMut(&'static str, AnyValue<'s>, PreEncoded<'s>, bool),
+    ) {
         for field in &self.fields {
-            f(field.name, self.value(field), PreEncoded::new(self.slice(field.encoded)), field.cut);
+            let value = if values { self.value(field) } else { AnyValue::Str("") };
+            f(field.name, value, PreEncoded::new(self.slice(field.encoded)), field.cut);
         }
     }
 
@@ -517,6 +523,7 @@ fn visit_span_fields(
     visitor: &mut dyn RecordVisitor,
 ) {
     let (max_fields, max_bytes) = (fields.max_fields, fields.max_bytes);
+    let values = visitor.reads_pre_encoded_values();
     // The names written so far (hashed): made at the first span with fields,
     // checked from the second on (a span's own names are unique).
     let mut written: Option<[u64; MAX_SPAN_FIELDS]> = None;
@@ -537,7 +544,8 @@ fn visit_span_fields(
                 dropped = dropped.saturating_add(1);
                 continue;
             }
-            visitor.visit_pre_encoded_attribute(field.name, span.value(field), PreEncoded::new(encoded));
+            let value = if values { span.value(field) } else { AnyValue::Str("") };
+            visitor.visit_pre_encoded_attribute(field.name, value, PreEncoded::new(encoded));
             if field.cut {
                 dropped = dropped.saturating_add(1);
             }
@@ -598,6 +606,9 @@ fn key_hash(key: &str) -> u64 {
 }
 
 impl RecordVisitor for OwnKeys<'_> {
+    fn reads_pre_encoded_values(&self) -> bool {
+        self.visitor.reads_pre_encoded_values()
+    }
     fn visit_body(&mut self, body: AnyValue<'_>) {
         self.visitor.visit_body(body);
     }

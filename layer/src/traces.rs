@@ -650,7 +650,8 @@ impl SpanView for ClosedSpan<'_> {
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         let mut cut = 0_u32;
         let steering = self.open.fields.has_steering();
-        self.open.fields.for_each(|name, value, encoded, was_cut| {
+        let values = visitor.reads_pre_encoded_values();
+        self.open.fields.for_each(values, |name, value, encoded, was_cut| {
             if !steering || !is_special(name) {
                 visitor.visit_pre_encoded_attribute(name, value, encoded);
                 cut += u32::from(was_cut);
@@ -790,7 +791,7 @@ where
         let (target, _) = pre_encode_attribute("target", AnyValue::Str(meta.target()), max_value);
         let mut attributes: Vec<&[u8]> = vec![&level, &target];
         let mut cut = 0_u32;
-        fields.for_each(|name, _, encoded, was_cut| {
+        fields.for_each(false, |name, _, encoded, was_cut| {
             if name != "message" {
                 attributes.push(encoded.as_bytes());
                 cut += u32::from(was_cut);

@@ -289,6 +289,14 @@ pub trait RecordVisitor {
         let _ = encoded;
         self.visit_attribute(key, value);
     }
+    /// Whether [`visit_pre_encoded_attribute`](Self::visit_pre_encoded_attribute)
+    /// reads its `value` (true by default). selftrace's encoder copies the
+    /// bytes only: its views then skip reading the value back (an empty
+    /// string stands for it). Asked once per record.
+    #[doc(hidden)]
+    fn reads_pre_encoded_values(&self) -> bool {
+        true
+    }
     /// `count` attributes the view left out while visiting (span fields past
     /// their budget); added to the record's `dropped_attributes_count` by the
     /// encoder. By default ignored.

@@ -945,9 +945,22 @@ impl OtlpExporter {
     /// and a note says so on the raw logger, never mixed with its records.
     #[cfg(feature = "traces")]
     pub fn span_layer(&self) -> selftrace::traces::OtlpSpanLayer {
+        self.span_layer_builder().build()
+    }
+
+    /// The builder of [`span_layer`](Self::span_layer), to change more of it
+    /// (the sample ratio, span events).
+    ///
+    /// ```
+    /// # use selftrace_bridge::OtlpExporter;
+    /// let traces = OtlpExporter::traces_builder().with_endpoint("http://127.0.0.1:9").build()?;
+    /// let layer = traces.span_layer_builder().with_sample_ratio(0.1).with_span_events(true).build();
+    /// # drop(layer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "traces")]
+    pub fn span_layer_builder(&self) -> selftrace::traces::OtlpSpanLayerBuilder {
         selftrace::traces::OtlpSpanLayer::buffered(self.buffers_of(config::Signal::Traces, "span_layer"))
-            .with_encoder_settings(self.encoding.clone())
-            .build()
     }
 
     /// The exporter's buffers, for a producer of `signal`'s records; node

@@ -876,6 +876,10 @@ impl RecordVisitor for FieldWriter<'_> {
 
     /// Copied whole, or left out and counted when it would cross the
     /// record's limit.
+    fn reads_pre_encoded_values(&self) -> bool {
+        false
+    }
+
     fn visit_pre_encoded_attribute(&mut self, _: &str, _: AnyValue<'_>, encoded: PreEncoded<'_>) {
         if self.abort {
             return;
