@@ -23,34 +23,46 @@
 //! * `suppressed`: flood control on, every event past its budget;
 //! * `span_fields_0`, `span_fields_1`, `span_fields_3`: span fields on, the
 //!   event inside 0, 1 or 3 spans of 2 fields;
-//! * `code_location`: the code location on every record.
+//! * `code_location`: the code location on every record;
+//! * `spans_otel_noop`, `spans_selftrace` (built with `traces`): one child
+//!   span of 4 attributes made and closed inside an entered parent, through
+//!   `tracing-opentelemetry` into an SDK tracer with a no-op span processor
+//!   (the floor for spans), and through selftrace's span layer into
+//!   per-thread buffers (as an exporter of traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0; the bridge's scenarios come from
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07; the bridge's scenarios come from
 //! `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
-//! | appender_noop         |                   1764 |               1.00× |
-//! | selftrace_channel     |                   2342 |               1.33× |
-//! | channel_flood_checked |                   2402 |               1.36× |
-//! | node_logs             |                   1631 |               0.92× |
-//! | dropped               |                    419 |               0.24× |
-//! | suppressed            |                    397 |               0.23× |
-//! | span_fields_0         |                   2465 |               1.40× |
-//! | span_fields_1         |                   3362 |               1.91× |
-//! | span_fields_3         |                   4220 |               2.39× |
-//! | code_location         |                   2410 |               1.37× |
-//! | bridge_one_record     |                   4620 |               2.62× |
-//! | bridge_100_records    |                   3505 |               1.99× |
+//! | appender_noop         |                   1824 |               1.00× |
+//! | selftrace_channel     |                   2441 |               1.34× |
+//! | channel_flood_checked |                   2501 |               1.37× |
+//! | node_logs             |                   1660 |               0.91× |
+//! | dropped               |                    454 |               0.25× |
+//! | suppressed            |                    418 |               0.23× |
+//! | span_fields_0         |                   2573 |               1.41× |
+//! | span_fields_1         |                   3568 |               1.96× |
+//! | span_fields_3         |                   4506 |               2.47× |
+//! | code_location         |                   2509 |               1.38× |
+//! | bridge_one_record     |                   4624 |               2.54× |
+//! | bridge_100_records    |                   3506 |               1.92× |
 //!
-//! (CI's run at 6b10ae6; the stop before: 2319, 1629, 402; the bridge 4641
-//! and 3504; the floor moved 1824 → 1764 with no change of its code.) A dropped
-//! event costs 0.17× a delivered one: once a send found the channel full,
-//! the next events are refused before they are stamped or encoded, and the
-//! silenced raw logger reads no clock. A suppressed one, 0.17× too: flood
-//! control runs before the destination is loaded, and the record is stamped
-//! only once admitted; the check costs a delivered event 61 instructions.
+//! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
+//! |-----------------|-----------------------|----------------------------------|
+//! | spans_otel_noop |                  9083 |                            1.00× |
+//! | spans_selftrace |                  5770 |                            0.64× |
+//!
+//! A span's fields in one buffer (was: an allocation per field and its
+//! value copied): spans 9022 -> 5770; span fields on records read from it
+//! cost 1 % more per event (3543 -> 3568 and 4459 -> 4506, measured on
+//! the two builds side by side). A dropped event costs 0.19× a delivered
+//! one: once a send found the channel full, the next events are refused
+//! before they are stamped or encoded, and the silenced raw logger reads no
+//! clock. A suppressed one, 0.17×: flood control runs before the
+//! destination is loaded, and the record is stamped only once admitted; the
+//! check costs a delivered event 60 instructions.
 
 use std::hint::black_box;
 

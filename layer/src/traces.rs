@@ -94,7 +94,9 @@ pub use crate::span_view::{SpanKind, SpanStatus, SpanView};
 ///   them, and not as attributes: `otel.name` renames the span, `otel.kind`
 ///   (`server`, `client`, `producer`, `consumer`, `internal`) sets its kind,
 ///   `otel.status_code` (`ok`, `error`) with `otel.status_description` (or
-///   `otel.status_message`) its status.
+///   `otel.status_message`) its status; without one, an ERROR event inside
+///   the span makes its status an error (as `tracing-opentelemetry` does by
+///   default).
 /// * Start and end: when the span is made and when it closes.
 /// * Spans made where the telemetry pipeline runs are not traced (counted
 ///   in [`SpanMetrics::in_pipeline`]): inside a
@@ -554,6 +556,9 @@ struct OpenSpan {
     /// [`MAX_SPAN_LINKS`]; the rest counted.
     links: Vec<([u8; 16], [u8; 8], u32)>,
     dropped_links: u32,
+    /// An ERROR event happened inside it: its status is an error unless
+    /// `otel.status_code` says otherwise.
+    failed: bool,
     /// Its events, encoded (with `with_span_events`), at most
     /// [`MAX_SPAN_EVENTS`]; the rest counted.
     events: Vec<Box<[u8]>>,
@@ -636,6 +641,7 @@ impl SpanView for ClosedSpan<'_> {
                     .or_else(|| fields.str_field("otel.status_message"))
                     .unwrap_or(""),
             ),
+            _ if self.open.failed => SpanStatus::Error(""),
             _ => SpanStatus::Unset,
         }
     }
@@ -754,6 +760,7 @@ where
             fields,
             links: Vec::new(),
             dropped_links: 0,
+            failed: false,
             events: Vec::new(),
             dropped_events: 0,
         };
@@ -769,13 +776,20 @@ where
     }
 
     fn on_event(&self, event: &tracing_core::Event<'_>, ctx: Context<'_, S>) {
-        if !self.shared.span_events || in_pipeline_scope() {
+        // An ERROR event fails its span (as `tracing-opentelemetry` does by
+        // default); any other event matters only with span events on.
+        let error = *event.metadata().level() == tracing_core::Level::ERROR;
+        if !(self.shared.span_events || error) || in_pipeline_scope() {
             return;
         }
         let Some(span) = ctx.event_span(event) else { return };
         let mut extensions = span.extensions_mut();
         let Some(open) = extensions.get_mut::<OpenSpan>() else { return };
         if !open.sampled {
+            return;
+        }
+        open.failed |= error;
+        if !self.shared.span_events {
             return;
         }
         if open.events.len() == MAX_SPAN_EVENTS {
