@@ -480,16 +480,7 @@ impl StatefulOtlpEncoder {
         // counted in `dropped_events_count`.
         let mut dropped_events = span.dropped_events_count();
         let mut result = Ok(());
-        span.visit_events(&mut |event: &[u8]| {
-            if result.is_err() {
-                return;
-            }
-            match self.out.put_slice(event) {
-                Ok(()) => {}
-                Err(Exceeded::Record) => dropped_events = dropped_events.saturating_add(1),
-                Err(Exceeded::Request) => result = Err(Exceeded::Request),
-            }
-        });
+        span.visit_events(&mut |event: &[u8]| put_whole(&mut self.out, event, &mut dropped_events, &mut result));
         result?;
         if dropped_events > 0 {
             self.out.put_tag_varint(tag::SPAN_DROPPED_EVENTS, u64::from(dropped_events))?;
@@ -497,9 +488,6 @@ impl StatefulOtlpEncoder {
         // Each link whole or not at all, as events.
         let mut dropped_links = span.dropped_links_count();
         span.visit_links(&mut |trace_id, span_id, flags| {
-            if result.is_err() {
-                return;
-            }
             let mut link = [0_u8; LINK_BYTES];
             link[..4].copy_from_slice(&[tag::SPAN_LINKS, (LINK_BYTES - 2) as u8, tag::LINK_TRACE_ID, 16]);
             link[4..20].copy_from_slice(&trace_id);
@@ -507,11 +495,7 @@ impl StatefulOtlpEncoder {
             link[22..30].copy_from_slice(&span_id);
             link[30] = tag::LINK_FLAGS;
             link[31..].copy_from_slice(&flags.to_le_bytes());
-            match self.out.put_slice(&link) {
-                Ok(()) => {}
-                Err(Exceeded::Record) => dropped_links = dropped_links.saturating_add(1),
-                Err(Exceeded::Request) => result = Err(Exceeded::Request),
-            }
+            put_whole(&mut self.out, &link, &mut dropped_links, &mut result);
         });
         result?;
         if dropped_links > 0 {
@@ -791,6 +775,21 @@ impl Callsites {
 /// not data).
 #[cfg(feature = "traces")]
 const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
+/// Writes `bytes` (one span event or link) whole, or counts it in `dropped`
+/// when it does not fit the record; once the request is full, nothing more
+/// (`result` says so).
+#[cfg(feature = "traces")]
+fn put_whole(out: &mut writer::Out, bytes: &[u8], dropped: &mut u32, result: &mut Result<(), Exceeded>) {
+    if result.is_err() {
+        return;
+    }
+    match out.put_slice(bytes) {
+        Ok(()) => {}
+        Err(Exceeded::Record) => *dropped = dropped.saturating_add(1),
+        Err(Exceeded::Request) => *result = Err(Exceeded::Request),
+    }
+}
 
 /// One encoded `Span.links` entry: its tag and length, the trace id, the
 /// span id and the flags, each with its tag.
