@@ -366,6 +366,38 @@ impl Settings {
     }
 }
 
+/// The share of traces an exporter's span layer samples, from
+/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (the SDK's
+/// variables): `always_on`, `always_off`, `traceidratio` and their
+/// `parentbased_` forms (selftrace's sampler is always parent-based: a
+/// local child follows its parent, and a trace id ratio decides the same
+/// for every span of a trace); the argument, a ratio in `0..=1`, for the
+/// ratio ones (default 1). 1 when the variable is not set.
+#[cfg(feature = "traces")]
+pub(crate) fn trace_sample_ratio(env: impl Fn(&str) -> Option<String>) -> Result<f64, ConfigError> {
+    const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+    const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+    let env = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let Some(sampler) = env(SAMPLER) else { return Ok(1.0) };
+    match sampler.to_ascii_lowercase().as_str() {
+        "always_on" | "parentbased_always_on" => Ok(1.0),
+        "always_off" | "parentbased_always_off" => Ok(0.0),
+        "traceidratio" | "parentbased_traceidratio" => match env(ARG) {
+            None => Ok(1.0),
+            Some(arg) => match arg.parse::<f64>() {
+                Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+                _ => Err(ConfigError::new(ARG, format!("a ratio from 0 to 1 is expected, got {arg:?}"))),
+            },
+        },
+        other => Err(ConfigError::new(
+            SAMPLER,
+            format!(
+                "{other:?} is not supported: always_on, always_off, traceidratio (or parentbased_always_on, parentbased_always_off, parentbased_traceidratio)"
+            ),
+        )),
+    }
+}
+
 /// `true` or `false` (any case), as the specification's booleans.
 fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -464,6 +496,28 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[cfg(feature = "traces")]
+    #[test]
+    fn the_trace_sampler_variables_give_a_ratio_or_a_precise_error() {
+        let ratio = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            trace_sample_ratio(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        assert_eq!(ratio(&[]), Ok(1.0));
+        assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER", "always_off")]), Ok(0.0));
+        assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER", "parentbased_always_on")]), Ok(1.0));
+        assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER", "traceidratio")]), Ok(1.0));
+        let tenth = [("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"), ("OTEL_TRACES_SAMPLER_ARG", " 0.1 ")];
+        assert_eq!(ratio(&tenth), Ok(0.1));
+        let too_much = ratio(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")]);
+        assert_eq!(
+            too_much.expect_err("out of range").to_string(),
+            r#"OTEL_TRACES_SAMPLER_ARG: a ratio from 0 to 1 is expected, got "2""#
+        );
+        let jaeger = ratio(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).expect_err("not supported").to_string();
+        assert!(jaeger.starts_with(r#"OTEL_TRACES_SAMPLER: "jaeger_remote" is not supported"#), "{jaeger}");
+    }
 
     fn resolve(settings: Settings, vars: &[(&str, &str)]) -> Result<Resolved, ConfigError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

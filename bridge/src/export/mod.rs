@@ -725,6 +725,11 @@ impl OtlpExporterBuilder {
     /// used; [`ExportError::Start`] if the thread or its runtime cannot
     /// start.
     pub fn build(self) -> Result<OtlpExporter, ExportError> {
+        #[cfg(feature = "traces")]
+        let sample_ratio = match (self.settings.signal, self.read_env) {
+            (config::Signal::Traces, true) => config::trace_sample_ratio(|name| std::env::var(name).ok())?,
+            _ => 1.0,
+        };
         let resolved = if self.read_env {
             self.settings.resolve(|name| std::env::var(name).ok())?
         } else {
@@ -837,6 +842,8 @@ impl OtlpExporterBuilder {
             endpoint,
             protocol,
             signal: self.settings.signal,
+            #[cfg(feature = "traces")]
+            sample_ratio,
         })
     }
 }
@@ -883,6 +890,9 @@ pub struct OtlpExporter {
     protocol: Protocol,
     /// What it sends: its buffers hold records of this signal only.
     signal: config::Signal,
+    /// Its span layer's sample ratio (`OTEL_TRACES_SAMPLER`, `..._ARG`).
+    #[cfg(feature = "traces")]
+    sample_ratio: f64,
 }
 
 impl fmt::Debug for OtlpExporter {
@@ -949,7 +959,11 @@ impl OtlpExporter {
     }
 
     /// The builder of [`span_layer`](Self::span_layer), to change more of it
-    /// (the sample ratio, span events).
+    /// (the sample ratio, span events). Its sample ratio comes from
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` when the exporter
+    /// reads the environment (`always_on`, `always_off`, `traceidratio` and
+    /// their `parentbased_` forms, all applied parent-based; another value
+    /// is an error at build), else 1.
     ///
     /// ```
     /// # use selftrace_bridge::OtlpExporter;
@@ -961,6 +975,7 @@ impl OtlpExporter {
     #[cfg(feature = "traces")]
     pub fn span_layer_builder(&self) -> selftrace::traces::OtlpSpanLayerBuilder {
         selftrace::traces::OtlpSpanLayer::buffered(self.buffers_of(config::Signal::Traces, "span_layer"))
+            .with_sample_ratio(self.sample_ratio)
     }
 
     /// The exporter's buffers, for a producer of `signal`'s records; node
