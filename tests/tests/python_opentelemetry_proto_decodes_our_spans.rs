@@ -41,7 +41,8 @@ fn python_reads_the_spans_as_they_were_made() {
     assert_eq!(encode.0[2], batch.0[2], "one trace");
     assert_eq!((batch.0[2].len(), batch.0[3].len()), (32, 16), "16- and 8-byte ids");
     assert_eq!((batch.0[4], encode.0[4]), ("", batch.0[3]), "the root, then its child");
-    assert_eq!((batch.0[5], batch.0[6], encode.0[6]), ("1", "4", "1"), "sampled; producer, internal");
+    // Flags 0x101: sampled, and the parent is known not to be remote.
+    assert_eq!((batch.0[5], batch.0[6], encode.0[6]), ("257", "4", "1"), "sampled, local; producer, internal");
     // Times: the child inside its parent.
     let t = |l: &Line<'_>, i: usize| l.0[i].parse::<u64>().expect("a time");
     assert!(t(batch, 7) <= t(encode, 7) && t(encode, 8) <= t(batch, 8) && t(batch, 7) > 0);
