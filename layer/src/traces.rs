@@ -95,8 +95,9 @@ pub use crate::span_view::{SpanKind, SpanStatus, SpanView};
 ///   (`server`, `client`, `producer`, `consumer`, `internal`) sets its kind,
 ///   `otel.status_code` (`ok`, `error`) with `otel.status_description` (or
 ///   `otel.status_message`) its status; without one, an ERROR event inside
-///   the span makes its status an error (as `tracing-opentelemetry` does by
-///   default).
+///   the span makes its status an error, and with span events an event's
+///   `error` field too, its text the description (as `tracing-opentelemetry`
+///   does by default).
 /// * Start and end: when the span is made and when it closes.
 /// * Spans made where the telemetry pipeline runs are not traced (counted
 ///   in [`SpanMetrics::in_pipeline`]): inside a
@@ -556,9 +557,10 @@ struct OpenSpan {
     /// [`MAX_SPAN_LINKS`]; the rest counted.
     links: Vec<([u8; 16], [u8; 8], u32)>,
     dropped_links: u32,
-    /// An ERROR event happened inside it: its status is an error unless
-    /// `otel.status_code` says otherwise.
-    failed: bool,
+    /// An ERROR event happened inside it, or (with span events) an event
+    /// with an `error` field, whose text this is: its status is an error
+    /// unless `otel.status_code` says otherwise.
+    failed: Option<Box<str>>,
     /// Its events, encoded (with `with_span_events`), at most
     /// [`MAX_SPAN_EVENTS`]; the rest counted.
     events: Vec<Box<[u8]>>,
@@ -641,8 +643,10 @@ impl SpanView for ClosedSpan<'_> {
                     .or_else(|| fields.str_field("otel.status_message"))
                     .unwrap_or(""),
             ),
-            _ if self.open.failed => SpanStatus::Error(""),
-            _ => SpanStatus::Unset,
+            _ => match &self.open.failed {
+                Some(message) => SpanStatus::Error(message),
+                None => SpanStatus::Unset,
+            },
         }
     }
     fn visit_events(&self, f: &mut dyn FnMut(&[u8])) {
@@ -760,7 +764,7 @@ where
             fields,
             links: Vec::new(),
             dropped_links: 0,
-            failed: false,
+            failed: None,
             events: Vec::new(),
             dropped_events: 0,
         };
@@ -788,7 +792,9 @@ where
         if !open.sampled {
             return;
         }
-        open.failed |= error;
+        if error && open.failed.is_none() {
+            open.failed = Some("".into());
+        }
         if !self.shared.span_events {
             return;
         }
@@ -803,15 +809,33 @@ where
         let meta = event.metadata();
         let (level, _) = pre_encode_attribute("level", AnyValue::Str(meta.level().as_str()), max_value);
         let (target, _) = pre_encode_attribute("target", AnyValue::Str(meta.target()), max_value);
+        let message = fields.str_field("message");
+        // As `tracing-opentelemetry`: an `error` field fails the span, its
+        // text the description; without a message the event is an
+        // `exception` whose `exception.message` it is.
+        let error = fields.str_field("error");
+        let exception = match (error, message) {
+            (Some(error), None) => Some(pre_encode_attribute("exception.message", AnyValue::Str(error), max_value).0),
+            _ => None,
+        };
         let mut attributes: Vec<&[u8]> = vec![&level, &target];
         let mut cut = 0_u32;
         fields.for_each(false, |name, _, encoded, was_cut| {
-            if name != "message" {
-                attributes.push(encoded.as_bytes());
-                cut += u32::from(was_cut);
+            if name == "message" || (name == "error" && exception.is_some()) {
+                return;
             }
+            attributes.push(encoded.as_bytes());
+            cut += u32::from(was_cut);
         });
-        let name = fields.str_field("message").unwrap_or(meta.name());
+        attributes.extend(exception.as_deref());
+        let name = match (message, &exception) {
+            (Some(message), _) => message,
+            (None, Some(_)) => "exception",
+            (None, None) => meta.name(),
+        };
+        if let Some(error) = error {
+            open.failed = Some(error.into());
+        }
         open.events.push(encode_span_event(now_unix_nanos(), name, &attributes, cut, max_value).into_boxed_slice());
     }
 

@@ -53,6 +53,7 @@ fn workload() {
             .in_scope(|| {});
         });
         tracing::info_span!("retry", attempt = 2_i64).in_scope(|| tracing::error!("gave up"));
+        tracing::info_span!("flush").in_scope(|| tracing::warn!(error = %"disk full"));
         let publish = tracing::info_span!("publish", otel.kind = "producer", otel.status_code = "ok");
         publish.follows_from(&decode);
         publish.in_scope(|| {});
@@ -162,7 +163,7 @@ fn theirs() -> Summary {
 #[test]
 fn the_same_spans_give_the_same_names_kinds_parents_attributes_status_and_events() {
     let (ours, theirs) = (ours(), theirs());
-    assert_eq!(ours.keys().collect::<Vec<_>>(), ["GET /v1/logs", "call", "decode", "publish", "retry"]);
+    assert_eq!(ours.keys().collect::<Vec<_>>(), ["GET /v1/logs", "call", "decode", "flush", "publish", "retry"]);
     assert_eq!(ours["retry"].3, ("error".to_owned(), String::new()), "an ERROR event fails its span");
     assert_eq!(ours["publish"].5, ["decode"], "{ours:#?}");
     assert_eq!(ours, theirs);
