@@ -24,7 +24,7 @@ use crate::{
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy, raw_note},
     record::{self, TracingLogRecord},
-    spans::{EventSpans, Recorded, SpanFields, SpanSource},
+    spans::{EventSpans, Recorded, SpanFields, SpanSource, fields_recorded, span_fields},
     startup::{self, Push, StartupBuffer},
     view::{LogRecordView, TraceContext},
 };
@@ -534,6 +534,11 @@ impl<S: Subscriber + for<'l> LookupSpan<'l>> Layer<S> for OtlpTracingLayer {
             return;
         }
         let Some(span) = cx.span(id) else { return };
+        // Recorded once: another logs layer, or a span layer (which keeps
+        // them with the span's ids), may have recorded them already.
+        if fields_recorded(&span.extensions()) {
+            return;
+        }
         let recorded = Recorded::new(attrs, self.shared.limits.max_value_bytes());
         let mut extensions = span.extensions_mut();
         if !recorded.is_empty() && extensions.get_mut::<Recorded>().is_none() {
@@ -549,15 +554,18 @@ impl<S: Subscriber + for<'l> LookupSpan<'l>> Layer<S> for OtlpTracingLayer {
         }
         let max_value = self.shared.limits.max_value_bytes();
         let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<Recorded>() {
-            Some(recorded) => recorded.record(values, max_value),
-            None => {
-                let mut recorded = Recorded::default();
-                recorded.record(values, max_value);
-                if !recorded.is_empty() {
-                    extensions.insert(recorded);
-                }
-            }
+        if let Some(recorded) = extensions.get_mut::<Recorded>() {
+            return recorded.record(values, max_value);
+        }
+        // A span layer keeps them: it records what comes later.
+        #[cfg(feature = "traces")]
+        if crate::traces::records_fields(&mut extensions) {
+            return;
+        }
+        let mut recorded = Recorded::default();
+        recorded.record(values, max_value);
+        if !recorded.is_empty() {
+            extensions.insert(recorded);
         }
     }
 
@@ -590,11 +598,11 @@ struct EventScope<'c, S> {
 }
 
 impl<S: Subscriber + for<'l> LookupSpan<'l>> SpanSource for EventScope<'_, S> {
-    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded)) {
+    fn for_each_span(&self, f: &mut dyn FnMut(&str, &Recorded)) {
         let Some(scope) = self.cx.event_scope(self.event) else { return };
         for span in scope {
-            if let Some(recorded) = span.extensions().get::<Recorded>() {
-                f(recorded);
+            if let Some(recorded) = span_fields(&span.extensions()) {
+                f(span.name(), recorded);
             }
         }
     }

@@ -37,7 +37,10 @@
 //!
 //! The first layer that records a span's fields keeps them: with two layers
 //! asking for span fields, both read the first one's (their value limits
-//! may differ).
+//! may differ). With a span layer (`traces`), a span's fields are recorded
+//! once too: a logs layer reads the span layer's recording (only for the
+//! spans its [`SpanFields`] name), and a logs layer that came first hands
+//! its recording over to the span layer.
 
 use std::{error::Error, fmt, num::NonZeroUsize};
 
@@ -46,6 +49,7 @@ use tracing_core::{
     field::{Field, Visit},
     span,
 };
+use tracing_subscriber::registry::Extensions;
 
 use crate::{
     encoder::{TRUNCATION_MARKER, pre_encode_attribute_into},
@@ -186,6 +190,24 @@ pub(crate) struct Recorded {
     /// A field is named `otel.*` (what steers a span rather than
     /// describes it): until one is, the span layer looks none up.
     steering: bool,
+    /// Made by a span layer, for every span it traces: a logs layer reads
+    /// it only for the spans its [`SpanFields`] want.
+    by_span_layer: bool,
+}
+
+/// The recorded fields of a span: a logs layer's, else those a span layer
+/// keeps with the span's ids (recorded once, read by both).
+#[inline]
+pub(crate) fn span_fields<'e>(extensions: &'e Extensions<'_>) -> Option<&'e Recorded> {
+    let own = extensions.get::<Recorded>();
+    #[cfg(feature = "traces")]
+    let own = own.or_else(|| crate::traces::any_span_layer().then(|| crate::traces::recorded(extensions)).flatten());
+    own
+}
+
+/// Whether a span's fields are recorded already (see [`span_fields`]).
+pub(crate) fn fields_recorded(extensions: &Extensions<'_>) -> bool {
+    span_fields(extensions).is_some()
 }
 
 #[derive(Debug)]
@@ -227,6 +249,7 @@ impl Recorded {
             bytes: Vec::with_capacity(declared * FIELD_BYTES_GUESS),
             fields: Vec::with_capacity(declared),
             steering: false,
+            by_span_layer: false,
         };
         values.record(&mut Recorder { recorded: &mut this, max_value });
         this
@@ -247,6 +270,17 @@ impl Recorded {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// Marks it as a span layer's (see `by_span_layer`).
+    #[cfg(feature = "traces")]
+    pub(crate) fn mark_span_layers(&mut self) {
+        self.by_span_layer = true;
+    }
+
+    /// Whether a span layer made it.
+    pub(crate) fn is_span_layers(&self) -> bool {
+        self.by_span_layer
     }
 
     fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
@@ -481,7 +515,8 @@ impl Visit for Recorder<'_> {
 /// Walks the spans an event is inside, innermost first, handing each one's
 /// recorded fields (those without any are skipped).
 pub(crate) trait SpanSource {
-    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded));
+    /// Hands each span's name and recorded fields.
+    fn for_each_span(&self, f: &mut dyn FnMut(&str, &Recorded));
 }
 
 /// The spans of one event and the bounds their fields are written within.
@@ -528,7 +563,12 @@ fn visit_span_fields(
     // checked from the second on (a span's own names are unique).
     let mut written: Option<[u64; MAX_SPAN_FIELDS]> = None;
     let (mut count, mut bytes, mut dropped) = (0_usize, 0_usize, 0_u32);
-    source.for_each_span(&mut |span| {
+    source.for_each_span(&mut |name, span| {
+        // A span layer records every span it traces; these bounds want
+        // some of them.
+        if span.is_span_layers() && !fields.wants(name) {
+            return;
+        }
         if count == max_fields {
             dropped = dropped.saturating_add(u32::try_from(span.fields.len()).unwrap_or(u32::MAX));
             return;
@@ -574,15 +614,15 @@ pub(crate) struct CurrentSpans<'r, R: ?Sized> {
 struct RegistrySpans;
 
 impl SpanSource for RegistrySpans {
-    fn for_each_span(&self, f: &mut dyn FnMut(&Recorded)) {
+    fn for_each_span(&self, f: &mut dyn FnMut(&str, &Recorded)) {
         use tracing_subscriber::registry::LookupSpan as _;
         tracing::dispatcher::get_default(|dispatch| {
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else { return };
             let current = dispatch.current_span();
             let Some(span) = current.id().and_then(|id| registry.span(id)) else { return };
             for span in span.scope() {
-                if let Some(recorded) = span.extensions().get::<Recorded>() {
-                    f(recorded);
+                if let Some(recorded) = span_fields(&span.extensions()) {
+                    f(span.name(), recorded);
                 }
             }
         });

@@ -327,6 +327,18 @@ pub(crate) fn any_span_layer() -> bool {
     SPAN_LAYERS.load(Ordering::Relaxed)
 }
 
+/// The fields a span layer records for the span of `extensions` (see
+/// `spans::span_fields`).
+#[inline]
+pub(crate) fn recorded<'e>(extensions: &'e tracing_subscriber::registry::Extensions<'_>) -> Option<&'e Recorded> {
+    extensions.get::<OpenSpan>().filter(|open| open.records).map(|open| &open.fields)
+}
+
+/// Whether a span layer records the fields of the span of `extensions`.
+pub(crate) fn records_fields(extensions: &mut tracing_subscriber::registry::ExtensionsMut<'_>) -> bool {
+    extensions.get_mut::<OpenSpan>().is_some_and(|open| open.records)
+}
+
 /// The trace context of `span`, traced by an [`OtlpSpanLayer`]: what a log
 /// record inside it carries.
 pub(crate) fn trace_context<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
@@ -549,6 +561,9 @@ struct OpenSpan {
     /// Recorded and exported; an unsampled span keeps only its ids (its
     /// children follow it, records inside it carry them, flag 0).
     sampled: bool,
+    /// Its fields are recorded here (sampled, or a root), for the logs
+    /// layers' span fields too.
+    records: bool,
     /// Whether its parent is a remote span ([`set_remote_parent`]).
     remote_parent: bool,
     start: u64,
@@ -748,13 +763,22 @@ where
         let counter = if sampled { &self.shared.started } else { &self.shared.unsampled };
         counter.fetch_add(1, Ordering::Relaxed);
         // A root's fields are recorded even unsampled: a remote parent may
-        // sample it (`set_remote_parent`).
-        let fields = if sampled || parent.is_none() {
-            Recorded::new(attrs, self.shared.limits.max_value_bytes())
-        } else {
-            Recorded::default()
+        // sample it (`set_remote_parent`). Recorded once: a logs layer with
+        // span fields that came first hands over its recording (and reads
+        // this one from then on).
+        let records = sampled || parent.is_none();
+        let taken = if records { span.extensions_mut().remove::<Recorded>() } else { None };
+        let fields = match taken {
+            Some(recorded) => recorded,
+            None if records => {
+                let mut recorded = Recorded::new(attrs, self.shared.limits.max_value_bytes());
+                recorded.mark_span_layers();
+                recorded
+            }
+            None => Recorded::default(),
         };
         let open = OpenSpan {
+            records,
             trace_id,
             span_id: random_u64().to_be_bytes(),
             parent,
@@ -843,7 +867,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let max_value = self.shared.limits.max_value_bytes();
         if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>()
-            && (open.sampled || open.parent.is_none())
+            && open.records
         {
             open.fields.record(values, max_value);
         }

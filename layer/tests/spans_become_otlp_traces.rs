@@ -328,3 +328,56 @@ fn a_span_links_to_the_spans_it_follows_from() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Counts how often its `Debug` runs: how often a span's fields are recorded.
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f.write_str("counted")
+    }
+}
+
+#[test]
+fn a_span_layer_and_a_logs_layer_record_a_spans_fields_once_in_either_order() {
+    use selftrace::{Destination, OtlpTracingLayer, spans::SpanFields};
+    use selftrace_test_support::record::{Value as RecordValue, decode};
+    use std::sync::{Arc, atomic::AtomicU64};
+
+    for (spans_first, wanted) in [(true, true), (false, true), (true, false), (false, false)] {
+        let fields = if wanted { SpanFields::all() } else { SpanFields::named(["other"]) };
+        let (span_channel, log_channel) = (OtlpBytesChannel::new(16), OtlpBytesChannel::new(16));
+        let span_layer = OtlpSpanLayer::builder(span_channel.sender()).build();
+        let logs = OtlpTracingLayer::builder(Destination::Channel(log_channel.sender()))
+            .with_span_fields(Some(fields))
+            .build();
+        let debugs = Arc::new(AtomicU64::new(0));
+        let work = || {
+            let request =
+                tracing::info_span!("request", what = ?Counted(debugs.clone()), later = tracing::field::Empty);
+            request.in_scope(|| tracing::info!("before"));
+            request.record("later", 5_i64);
+            request.in_scope(|| tracing::info!("after"));
+        };
+        if spans_first {
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(span_layer).with(logs), work);
+        } else {
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(logs).with(span_layer), work);
+        }
+        let case = format!("spans first: {spans_first}, fields wanted: {wanted}");
+        assert_eq!(debugs.load(std::sync::atomic::Ordering::Relaxed), 1, "recorded once ({case})");
+        let request = &spans(&span_channel)["request"].1;
+        assert!(matches!(attribute(request, "what"), Some(Value::StringValue(v)) if v == "counted"), "{case}");
+        assert!(matches!(attribute(request, "later"), Some(Value::IntValue(5))), "{case}");
+        let records: Vec<_> = log_channel.receiver().drain().flat_map(|r| decode(r.as_bytes()).records).collect();
+        let keys = |i: usize| records[i].attributes.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>();
+        if wanted {
+            assert_eq!(keys(0), ["what"], "{case}");
+            assert_eq!(keys(1), ["what", "later"], "{case}");
+            assert_eq!(records[1].attributes[1].1, RecordValue::Int(5), "{case}");
+        } else {
+            assert!(keys(0).is_empty() && keys(1).is_empty(), "{case}: {records:?}");
+        }
+    }
+}
