@@ -344,6 +344,9 @@ impl OtlpTracingLayerBuilder {
             Destination::Buffered(node_logs) => Some(node_logs.clone()),
             _ => None,
         };
+        if self.span_fields.is_some() {
+            crate::spans::span_fields_layer_made();
+        }
         let layer = OtlpTracingLayer {
             shared: Arc::new(LayerState {
                 destination: ArcSwap::from_pointee(self.destination),

@@ -195,6 +195,22 @@ pub(crate) struct Recorded {
     by_span_layer: bool,
 }
 
+/// Whether a logs layer with span fields was ever made: until one is, a
+/// span layer looks for no recording to take over (one load per span).
+static SPAN_FIELDS_LAYERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes that a logs layer with span fields exists.
+pub(crate) fn span_fields_layer_made() {
+    SPAN_FIELDS_LAYERS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a logs layer with span fields was ever made.
+#[cfg(feature = "traces")]
+#[inline]
+pub(crate) fn any_span_fields_layer() -> bool {
+    SPAN_FIELDS_LAYERS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The recorded fields of a span: a logs layer's, else those a span layer
 /// keeps with the span's ids (recorded once, read by both).
 #[inline]

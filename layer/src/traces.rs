@@ -767,7 +767,11 @@ where
         // span fields that came first hands over its recording (and reads
         // this one from then on).
         let records = sampled || parent.is_none();
-        let taken = if records { span.extensions_mut().remove::<Recorded>() } else { None };
+        let taken = if records && crate::spans::any_span_fields_layer() {
+            span.extensions_mut().remove::<Recorded>()
+        } else {
+            None
+        };
         let fields = match taken {
             Some(recorded) => recorded,
             None if records => {
