@@ -211,13 +211,27 @@ pub(crate) fn any_span_fields_layer() -> bool {
     SPAN_FIELDS_LAYERS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Where a span layer keeps a span's fields, given by the span layer when
+/// it is made (this module does not depend on it).
+#[cfg(feature = "traces")]
+pub(crate) type SpanLayerFields = for<'e, 'a> fn(&'e Extensions<'a>) -> Option<&'e Recorded>;
+
+#[cfg(feature = "traces")]
+static SPAN_LAYER_FIELDS: std::sync::OnceLock<SpanLayerFields> = std::sync::OnceLock::new();
+
+/// Called by the first span layer made.
+#[cfg(feature = "traces")]
+pub(crate) fn set_span_layer_fields(fields: SpanLayerFields) {
+    let _ = SPAN_LAYER_FIELDS.set(fields);
+}
+
 /// The recorded fields of a span: a logs layer's, else those a span layer
 /// keeps with the span's ids (recorded once, read by both).
 #[inline]
 pub(crate) fn span_fields<'e>(extensions: &'e Extensions<'_>) -> Option<&'e Recorded> {
     let own = extensions.get::<Recorded>();
     #[cfg(feature = "traces")]
-    let own = own.or_else(|| crate::traces::any_span_layer().then(|| crate::traces::recorded(extensions)).flatten());
+    let own = own.or_else(|| SPAN_LAYER_FIELDS.get().and_then(|fields| fields(extensions)));
     own
 }
 

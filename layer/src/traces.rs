@@ -241,6 +241,7 @@ impl OtlpSpanLayerBuilder {
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
         SPAN_LAYERS.store(true, Ordering::Relaxed);
+        crate::spans::set_span_layer_fields(recorded);
         // Buffered: as the node logs encode.
         let (limits, resource) = match &self.output {
             SpanOutput::Buffered(node_logs) => (node_logs.limits(), node_logs.resource().clone()),
