@@ -37,27 +37,27 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2441 |               1.34× |
-//! | channel_flood_checked |                   2501 |               1.37× |
+//! | selftrace_channel     |                   2443 |               1.34× |
+//! | channel_flood_checked |                   2503 |               1.37× |
 //! | node_logs             |                   1660 |               0.91× |
 //! | dropped               |                    454 |               0.25× |
 //! | suppressed            |                    418 |               0.23× |
-//! | span_fields_0         |                   2573 |               1.41× |
-//! | span_fields_1         |                   3568 |               1.96× |
-//! | span_fields_3         |                   4506 |               2.47× |
-//! | code_location         |                   2509 |               1.38× |
+//! | span_fields_0         |                   2576 |               1.41× |
+//! | span_fields_1         |                   3589 |               1.97× |
+//! | span_fields_3         |                   4545 |               2.49× |
+//! | code_location         |                   2511 |               1.38× |
 //! | bridge_one_record     |                   4624 |               2.54× |
 //! | bridge_100_records    |                   3506 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
-//! | spans_otel_noop |                  9083 |                            1.00× |
+//! | spans_otel_noop |                  9071 |                            1.00× |
 //! | spans_selftrace |                  5785 |                            0.64× |
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
 //! value copied): spans 9022 -> 5785; span fields on records read from it
-//! cost 1 % more per event (3543 -> 3568 and 4459 -> 4506, measured on
-//! the two builds side by side). A dropped event costs 0.19× a delivered
+//! cost 1-2 % more per event (3543 -> 3589 and 4459 -> 4545; the
+//! span layer's recording is read too, filtered by span name). A dropped event costs 0.19× a delivered
 //! one: once a send found the channel full, the next events are refused
 //! before they are stamped or encoded, and the silenced raw logger reads no
 //! clock. A suppressed one, 0.17×: flood control runs before the
