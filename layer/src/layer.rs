@@ -705,7 +705,7 @@ impl LayerState {
         }
         let now = now_unix_nanos();
         record.stamp(now);
-        let record = record.with_trace_context(self.current_trace_context().or_else(ids));
+        record.set_trace_context(self.current_trace_context().or_else(ids));
         if let Some(flood) = &self.flood
             && flood.table.is_due(now)
         {

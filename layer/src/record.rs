@@ -92,6 +92,13 @@ impl<'a> TracingLogRecord<'a> {
         self
     }
 
+    /// As [`with_trace_context`](Self::with_trace_context), in place (the
+    /// record is not moved).
+    #[inline]
+    pub(crate) fn set_trace_context(&mut self, trace_context: Option<TraceContext>) {
+        self.trace_context = trace_context;
+    }
+
     /// The event's metadata, normalized for `log` records.
     pub fn metadata(&self) -> &Metadata<'a> {
         match &self.log_metadata {

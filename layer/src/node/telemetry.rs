@@ -3,7 +3,7 @@
 //! scopes ([`NodeGuard`], [`InNode`]).
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     fmt,
     future::Future,
     marker::PhantomData,
@@ -338,10 +338,18 @@ impl Current {
 
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Whether `CURRENT` holds a node: read first, and without the
+    /// destructor bookkeeping `CURRENT`'s access carries (the common case of
+    /// an event outside any node scope).
+    static IN_NODE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` on the current node, if this thread is in a node scope.
+#[inline]
 pub(crate) fn with_current<T>(f: impl FnOnce(&Current) -> T) -> Option<T> {
+    if !IN_NODE.with(Cell::get) {
+        return None;
+    }
     CURRENT.try_with(|cell| cell.try_borrow().ok().and_then(|current| current.as_ref().map(f))).ok().flatten()
 }
 
@@ -351,7 +359,11 @@ pub(crate) fn with_current<T>(f: impl FnOnce(&Current) -> T) -> Option<T> {
 fn replace_current(node: Option<Current>) -> Result<Option<Current>, Option<Current>> {
     let mut node = Some(node);
     let swapped = CURRENT.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut current) => Some(std::mem::replace(&mut *current, node.take().flatten())),
+        Ok(mut current) => {
+            let previous = std::mem::replace(&mut *current, node.take().flatten());
+            IN_NODE.with(|in_node| in_node.set(current.is_some()));
+            Some(previous)
+        }
         Err(_) => None,
     });
     match swapped {
