@@ -37,30 +37,32 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2443 |               1.34× |
-//! | channel_flood_checked |                   2503 |               1.37× |
-//! | node_logs             |                   1660 |               0.91× |
-//! | dropped               |                    454 |               0.25× |
-//! | suppressed            |                    418 |               0.23× |
-//! | span_fields_0         |                   2576 |               1.41× |
-//! | span_fields_1         |                   3589 |               1.97× |
-//! | span_fields_3         |                   4545 |               2.49× |
-//! | code_location         |                   2511 |               1.38× |
-//! | bridge_one_record     |                   4624 |               2.54× |
-//! | bridge_100_records    |                   3506 |               1.92× |
+//! | selftrace_channel     |                   2351 |               1.29× |
+//! | channel_flood_checked |                   2411 |               1.32× |
+//! | node_logs             |                   1654 |               0.91× |
+//! | dropped               |                    407 |               0.22× |
+//! | suppressed            |                    371 |               0.20× |
+//! | span_fields_0         |                   2484 |               1.36× |
+//! | span_fields_1         |                   3505 |               1.92× |
+//! | span_fields_3         |                   4453 |               2.44× |
+//! | code_location         |                   2419 |               1.33× |
+//! | bridge_one_record     |                   4636 |               2.54× |
+//! | bridge_100_records    |                   3508 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
-//! | spans_otel_noop |                  9071 |                            1.00× |
-//! | spans_selftrace |                  5785 |                            0.64× |
+//! | spans_otel_noop |                  9085 |                            1.00× |
+//! | spans_selftrace |                  5775 |                            0.64× |
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
-//! value copied): spans 9022 -> 5785; span fields on records read from it
+//! value copied): spans 9022 -> 5775; span fields on records read from it
 //! cost 1-2 % more per event (3543 -> 3589 and 4459 -> 4545; the
-//! span layer's recording is read too, filtered by span name). A dropped event costs 0.19× a delivered
+//! span layer's recording is read too, filtered by span name; before the
+//! node flag below). The node slot is read only inside a node scope (a
+//! plain thread-local flag first): every delivered event -92. A dropped event costs 0.17× a delivered
 //! one: once a send found the channel full, the next events are refused
 //! before they are stamped or encoded, and the silenced raw logger reads no
-//! clock. A suppressed one, 0.17×: flood control runs before the
+//! clock. A suppressed one, 0.16×: flood control runs before the
 //! destination is loaded, and the record is stamped only once admitted; the
 //! check costs a delivered event 60 instructions.
 
