@@ -236,6 +236,27 @@ impl<'e> Attempt<'e> {
             scope.records += 1;
         }
     }
+
+    /// Commits on success; otherwise rolls back (on drop) and says why: a
+    /// request that has records is full, else the record is too large.
+    #[inline]
+    fn finish(self, result: Result<u32, Exceeded>) -> Result<u32, EncodeError> {
+        match result {
+            Ok(dropped) => {
+                self.commit();
+                Ok(dropped)
+            }
+            Err(overflow) => {
+                let buffered = self.encoder.records > 0;
+                drop(self);
+                if overflow == Exceeded::Request && buffered {
+                    Err(EncodeError::BufferFull)
+                } else {
+                    Err(EncodeError::RecordTooLarge)
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Attempt<'_> {
@@ -379,47 +400,9 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         record: &(impl LogRecordView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        // Written out rather than through `attempt`: on the event path the
-        // closure costs about 30 instructions per record (callgrind).
         let attempt = Attempt::new(self);
-        match attempt.encoder.try_encode(scope_name, record) {
-            Ok(dropped) => {
-                attempt.commit();
-                Ok(dropped)
-            }
-            Err(overflow) => {
-                let buffered = attempt.encoder.records > 0;
-                drop(attempt);
-                if overflow == Exceeded::Request && buffered {
-                    Err(EncodeError::BufferFull)
-                } else {
-                    Err(EncodeError::RecordTooLarge)
-                }
-            }
-        }
-    }
-
-    /// Runs `encode` as one attempt: committed when it succeeds; otherwise
-    /// (or if a value's `Debug` panics mid-record) the buffer is rolled
-    /// back, so the records already buffered stay a valid request.
-    #[cfg(feature = "traces")]
-    fn attempt(&mut self, encode: impl FnOnce(&mut Self) -> Result<u32, Exceeded>) -> Result<u32, EncodeError> {
-        let attempt = Attempt::new(self);
-        match encode(attempt.encoder) {
-            Ok(dropped) => {
-                attempt.commit();
-                Ok(dropped)
-            }
-            Err(overflow) => {
-                let buffered = attempt.encoder.records > 0;
-                drop(attempt);
-                if overflow == Exceeded::Request && buffered {
-                    Err(EncodeError::BufferFull)
-                } else {
-                    Err(EncodeError::RecordTooLarge)
-                }
-            }
-        }
+        let result = attempt.encoder.try_encode(scope_name, record);
+        attempt.finish(result)
     }
 
     /// Appends one span (see the `traces` module) under the
@@ -441,10 +424,10 @@ impl StatefulOtlpEncoder {
         scope_name: &str,
         span: &(impl crate::span_view::SpanView + ?Sized),
     ) -> Result<u32, EncodeError> {
-        self.attempt(|encoder| {
-            encoder
-                .encode_in_scope(scope_name, tag::SPAN_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_span(span, end))
-        })
+        let attempt = Attempt::new(self);
+        let result = (attempt.encoder)
+            .encode_in_scope(scope_name, tag::SPAN_DROPPED_ATTRIBUTES, |encoder, end| encoder.write_span(span, end));
+        attempt.finish(result)
     }
 
     /// Writes the fields of `span` up to `end`; returns the values cut or
