@@ -9,28 +9,17 @@
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::ExportTraceServiceRequest,
     common::v1::any_value::Value,
     trace::v1::{Span, span::SpanKind, status::StatusCode},
 };
-use prost::Message as _;
 use selftrace::{OtlpBytesChannel, pipeline::enter_pipeline_scope, traces::OtlpSpanLayer};
+use selftrace_test_support::spans::drain_spans;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Every span the channel holds, by name, with its scope.
 fn spans(channel: &OtlpBytesChannel) -> HashMap<String, (String, Span)> {
-    channel
-        .receiver()
-        .drain()
-        .flat_map(|request| {
-            let request = ExportTraceServiceRequest::decode(request.as_bytes()).expect("prost decodes it");
-            request.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| {
-                let scope = s.scope.map(|s| s.name).unwrap_or_default();
-                s.spans.into_iter().map(move |span| (span.name.clone(), (scope.clone(), span)))
-            })
-        })
-        .collect()
+    drain_spans(channel).into_iter().map(|(scope, span)| (span.name.clone(), (scope, span))).collect()
 }
 
 fn attribute(span: &Span, key: &str) -> Option<Value> {
@@ -203,13 +192,7 @@ fn sampling_is_parent_based_and_an_unsampled_span_costs_its_ids_only() {
     let m = handle.metrics();
     assert_eq!(m.started + m.unsampled, 4000, "{m:?}");
     assert!((1600..=2400).contains(&m.started), "about half: {m:?}");
-    let got: Vec<Span> = channel
-        .receiver()
-        .drain()
-        .flat_map(|r| ExportTraceServiceRequest::decode(r.as_bytes()).expect("decodes").resource_spans)
-        .flat_map(|r| r.scope_spans)
-        .flat_map(|s| s.spans)
-        .collect();
+    let got: Vec<Span> = drain_spans(&channel).into_iter().map(|(_, span)| span).collect();
     let roots: std::collections::HashSet<Vec<u8>> =
         got.iter().filter(|s| s.name == "root").map(|s| s.span_id.clone()).collect();
     let children: Vec<&Span> = got.iter().filter(|s| s.name == "child").collect();

@@ -12,13 +12,12 @@ use opentelemetry::{
     trace::{SpanKind as OtelKind, Status, TracerProvider as _},
 };
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::ExportTraceServiceRequest,
     common::v1::any_value::Value,
     trace::v1::{span::SpanKind as ProtoKind, status::StatusCode},
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use prost::Message as _;
 use selftrace::{OtlpBytesChannel, traces::OtlpSpanLayer};
+use selftrace_test_support::spans::drain_spans;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// What both sides must agree on, per span: kind, parent's name,
@@ -67,13 +66,7 @@ fn ours() -> Summary {
         tracing_subscriber::registry().with(OtlpSpanLayer::builder(channel.sender()).with_span_events(true).build()),
         workload,
     );
-    let spans: Vec<_> = channel
-        .receiver()
-        .drain()
-        .flat_map(|r| ExportTraceServiceRequest::decode(r.as_bytes()).expect("decodes").resource_spans)
-        .flat_map(|r| r.scope_spans)
-        .flat_map(|s| s.spans)
-        .collect();
+    let spans: Vec<_> = drain_spans(&channel).into_iter().map(|(_, span)| span).collect();
     let names: BTreeMap<Vec<u8>, String> = spans.iter().map(|s| (s.span_id.clone(), s.name.clone())).collect();
     spans
         .iter()

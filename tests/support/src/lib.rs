@@ -15,3 +15,4 @@ pub mod host;
 pub mod metrics;
 pub mod record;
 pub mod sdk;
+pub mod spans;
