@@ -225,6 +225,13 @@ pub(crate) fn set_span_layer_fields(fields: SpanLayerFields) {
     let _ = SPAN_LAYER_FIELDS.set(fields);
 }
 
+/// Whether a span layer was ever made.
+#[cfg(feature = "traces")]
+#[inline]
+pub(crate) fn span_layer_made() -> bool {
+    SPAN_LAYER_FIELDS.get().is_some()
+}
+
 /// The recorded fields of a span: a logs layer's, else those a span layer
 /// keeps with the span's ids (recorded once, read by both).
 #[inline]

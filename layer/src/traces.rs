@@ -240,7 +240,7 @@ impl OtlpSpanLayerBuilder {
 
     /// The layer.
     pub fn build(self) -> OtlpSpanLayer {
-        SPAN_LAYERS.store(true, Ordering::Relaxed);
+        // Also what tells log records to look for span ids.
         crate::spans::set_span_layer_fields(recorded);
         // Buffered: as the node logs encode.
         let (limits, resource) = match &self.output {
@@ -318,14 +318,11 @@ impl OtlpSpanLayer {
     }
 }
 
-/// Whether an [`OtlpSpanLayer`] was ever made: until one is, log records
-/// do not look for span ids (one load per event).
-static SPAN_LAYERS: AtomicBool = AtomicBool::new(false);
-
-/// Whether an [`OtlpSpanLayer`] was ever made (else no span has ids).
+/// Whether an [`OtlpSpanLayer`] was ever made (else no span has ids): until
+/// one is, log records do not look for span ids (one load per event).
 #[inline]
 pub(crate) fn any_span_layer() -> bool {
-    SPAN_LAYERS.load(Ordering::Relaxed)
+    crate::spans::span_layer_made()
 }
 
 /// The fields a span layer records for the span of `extensions` (see
