@@ -29,7 +29,7 @@ impl InternalTelemetry {
     /// observable instruments on `meter` (see the module docs); receivers
     /// made later are read too. Read at collection only. Once per meter.
     pub fn observe(&self, meter: &Meter) {
-        selftrace::instruments::observe_node_logs(meter, self.buffers(), &[]);
+        selftrace::instruments::observe_node_logs(meter, self.node_logs(), &[]);
         observe_receivers(meter, self);
     }
 }

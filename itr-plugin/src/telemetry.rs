@@ -59,9 +59,9 @@ pub struct InternalTelemetry {
 
 struct Inner {
     node_logs: NodeLogs,
-    /// Its buffers hold spans (`for_traces`): given out as node logs or a
-    /// destination, these refuse what would mix records in.
-    refusing: Option<NodeLogs>,
+    /// Its buffers hold spans (`for_traces`): its destination refuses
+    /// records (its node logs refuse them themselves).
+    traces: bool,
     router: Arc<Router>,
     sender: OtlpBytesSender,
     /// Every receiver made, for the metrics (also after it is gone).
@@ -154,15 +154,15 @@ impl InternalTelemetryBuilder {
     #[cfg(feature = "traces")]
     pub fn for_traces(mut self) -> Self {
         self.traces = true;
+        self.node_logs = self.node_logs.for_spans();
         self
     }
 
     /// Builds it.
     pub fn build(self) -> InternalTelemetry {
-        let refusing = self.traces.then(|| NodeLogs::new(selftrace::node::Output::Noop));
         InternalTelemetry {
             inner: Arc::new(Inner {
-                refusing,
+                traces: self.traces,
                 node_logs: self.node_logs.build(),
                 router: self.router,
                 sender: self.sender,
@@ -194,18 +194,6 @@ impl InternalTelemetry {
     /// The node logs: give each ordinary node its telemetry from here
     /// ([`NodeLogs::shared`], [`NodeLogs::local`]).
     pub fn node_logs(&self) -> &NodeLogs {
-        match &self.inner.refusing {
-            Some(refusing) => {
-                refused("node_logs");
-                refusing
-            }
-            None => &self.inner.node_logs,
-        }
-    }
-
-    /// The buffers the receivers flush (of records, or of spans).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code, reason = "read by the instruments"))]
-    pub(crate) fn buffers(&self) -> &NodeLogs {
         &self.inner.node_logs
     }
 
@@ -221,24 +209,20 @@ impl InternalTelemetry {
     /// and a note says so on the raw logger.
     #[cfg(feature = "traces")]
     pub fn span_layer(&self) -> selftrace::traces::OtlpSpanLayer {
-        let buffers = if self.inner.refusing.is_some() {
-            self.inner.node_logs.clone()
-        } else {
-            selftrace::raw::write_raw_note(
-                "itr",
-                format_args!("span_layer on an internal telemetry of logs: its spans are refused (use for_traces)"),
-            );
-            NodeLogs::new(selftrace::node::Output::Noop)
-        };
-        selftrace::traces::OtlpSpanLayer::buffered(buffers).build()
+        selftrace::traces::OtlpSpanLayer::buffered(self.inner.node_logs.clone()).build()
     }
 
     /// The router as a destination: for the third-party layer in the
     /// ITR-only mode (`OtlpTracingLayer::new(telemetry.destination())`, or a
     /// [`DestinationHandle::set`](selftrace::DestinationHandle::set)).
     pub fn destination(&self) -> Destination {
-        if self.inner.refusing.is_some() {
-            refused("destination");
+        if self.inner.traces {
+            selftrace::raw::write_raw_note(
+                "itr",
+                format_args!(
+                    "InternalTelemetry::destination of an internal telemetry of traces: its records are refused"
+                ),
+            );
             return Destination::Noop;
         }
         Destination::Channel(self.inner.sender.clone())
@@ -277,15 +261,6 @@ impl InternalTelemetry {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Made>> {
         self.inner.receivers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// Notes that a producer of records asked an internal telemetry of spans
-/// for somewhere to write.
-fn refused(method: &str) {
-    selftrace::raw::write_raw_note(
-        "itr",
-        format_args!("InternalTelemetry::{method} on an internal telemetry of traces: its records are refused"),
-    );
 }
 
 /// A snapshot of an [`InternalTelemetry`]'s counters.

@@ -757,9 +757,13 @@ impl OtlpExporterBuilder {
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
         // records, flushed by the worker.
-        let node_logs = NodeLogs::builder(Destination::Channel(sender.clone()))
-            .with_encoder_settings(self.encoding.clone())
-            .build();
+        let mut node_logs =
+            NodeLogs::builder(Destination::Channel(sender.clone())).with_encoder_settings(self.encoding.clone());
+        // Its buffers hold its signal only (the other is refused, counted).
+        if self.settings.signal == config::Signal::Traces {
+            node_logs = node_logs.for_spans();
+        }
+        let node_logs = node_logs.build();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ExportError>>(1);
         let (done_tx, done_rx) = flume::bounded::<()>(1);
@@ -841,7 +845,6 @@ impl OtlpExporterBuilder {
             thread: Mutex::new(Some(thread)),
             endpoint,
             protocol,
-            signal: self.settings.signal,
             #[cfg(feature = "traces")]
             sample_ratio,
         })
@@ -888,8 +891,6 @@ pub struct OtlpExporter {
     thread: Mutex<Option<JoinHandle<()>>>,
     endpoint: String,
     protocol: Protocol,
-    /// What it sends: its buffers hold records of this signal only.
-    signal: config::Signal,
     /// Its span layer's sample ratio (`OTEL_TRACES_SAMPLER`, `..._ARG`).
     #[cfg(feature = "traces")]
     sample_ratio: f64,
@@ -974,25 +975,7 @@ impl OtlpExporter {
     /// ```
     #[cfg(feature = "traces")]
     pub fn span_layer_builder(&self) -> selftrace::traces::OtlpSpanLayerBuilder {
-        selftrace::traces::OtlpSpanLayer::buffered(self.buffers_of(config::Signal::Traces, "span_layer"))
-            .with_sample_ratio(self.sample_ratio)
-    }
-
-    /// The exporter's buffers, for a producer of `signal`'s records; node
-    /// logs that refuse (and count) them, with a note, when the exporter
-    /// sends another signal: a request mixes no logs and spans.
-    fn buffers_of(&self, signal: config::Signal, method: &str) -> NodeLogs {
-        if signal == self.signal {
-            return self.node_logs.clone();
-        }
-        selftrace::raw::write_raw_note(
-            "export",
-            format_args!(
-                "OtlpExporter::{method} on an exporter of {:?}: its records are refused (use an exporter of {signal:?})",
-                self.signal
-            ),
-        );
-        NodeLogs::builder(selftrace::node::Output::Noop).with_encoder_settings(self.encoding.clone()).build()
+        selftrace::traces::OtlpSpanLayer::buffered(self.node_logs.clone()).with_sample_ratio(self.sample_ratio)
     }
 
     fn signal_builder(signal: config::Signal) -> OtlpExporterBuilder {
@@ -1054,7 +1037,7 @@ impl OtlpExporter {
     /// control, the denied targets' logger). The layer it builds has no
     /// level filter: it exports every event it is given.
     pub fn layer_builder(&self) -> OtlpTracingLayerBuilder {
-        OtlpTracingLayer::builder(Destination::Buffered(self.buffers_of(config::Signal::Logs, "layer_builder")))
+        OtlpTracingLayer::builder(Destination::Buffered(self.node_logs.clone()))
             .with_encoder_settings(self.encoding.clone())
             .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
     }
@@ -1068,7 +1051,7 @@ impl OtlpExporter {
     /// [`layer`](Self::layer) and `node_logs` refuse every record (counted as
     /// discarded, with a note on the raw logger): its requests hold spans.
     pub fn node_logs(&self) -> NodeLogs {
-        self.buffers_of(config::Signal::Logs, "node_logs")
+        self.node_logs.clone()
     }
 
     /// The counters of those per-thread buffers: records taken, delivered

@@ -115,6 +115,10 @@ pub(crate) struct LogsInner {
     /// Encodes the records printed as OTLP/JSON (made on first use).
     json_encoder: Mutex<Option<StatefulOtlpEncoder>>,
     pub(super) shut_down: AtomicBool,
+    /// Its buffers hold spans, not records (`NodeLogsBuilder::for_spans`).
+    pub(super) spans: bool,
+    /// The refusal of the other signal was noted on the raw logger.
+    mix_noted: AtomicBool,
     /// Counts of records that never reach a buffer, and of retired buffers.
     pub(crate) counters: NodeCounters,
     registry: Mutex<Registry>,
@@ -188,6 +192,8 @@ impl LogsInner {
             flood: FloodTable::default(),
             span_fields,
             shut_down: AtomicBool::new(false),
+            spans: false,
+            mix_noted: AtomicBool::new(false),
             counters: NodeCounters::default(),
             registry: Mutex::default(),
             flush_list: Mutex::default(),
@@ -300,6 +306,8 @@ impl LogsInner {
         let mut summary: Option<(&SiteInfo<Node>, Summary)> = None;
         let refused = if self.shut_down.load(Ordering::Relaxed) {
             DropReason::ShutDown
+        } else if self.spans {
+            self.refuse_signal("a record")
         } else if !self.enabled(node, level) {
             DropReason::Discarded
         } else if let (Some(limit), Some(site)) = (node.flood_override().unwrap_or(self.flood_limit), site)
@@ -409,6 +417,9 @@ impl LogsInner {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(DropReason::ShutDown);
         }
+        if self.spans {
+            return Err(self.refuse_signal("a record"));
+        }
         match self.output {
             Output::Channel(_) => {}
             Output::Console(_) => {
@@ -440,6 +451,9 @@ impl LogsInner {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(DropReason::ShutDown);
         }
+        if !self.spans {
+            return Err(self.refuse_signal("a span"));
+        }
         if !matches!(self.output, Output::Channel(_)) {
             return Err(DropReason::Discarded);
         }
@@ -447,6 +461,20 @@ impl LogsInner {
         let mut taken = Err(DropReason::RecordTooLarge);
         self.with_shared_buffer(&last, &mut |buffer| taken = buffer.span(scope, span));
         taken
+    }
+
+    /// A record given to node logs of spans, or a span to node logs of
+    /// records: refused as discarded (the caller counts it), noted once.
+    #[cold]
+    fn refuse_signal(&self, what: &str) -> DropReason {
+        if !self.mix_noted.swap(true, Ordering::Relaxed) {
+            let holds = if self.spans { "spans" } else { "log records" };
+            raw_note(
+                DropReason::Discarded,
+                format_args!("node logs of {holds}: {what} refused, counted as discarded (a request holds one signal)"),
+            );
+        }
+        DropReason::Discarded
     }
 
     /// Prints a record on the console, in the console format, counted:
