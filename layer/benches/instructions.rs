@@ -235,7 +235,8 @@ fn main() {
                 in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));
             } else {
                 let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
-                let logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
+                // Node logs of spans, as an exporter of traces makes them.
+                let logs = selftrace::NodeLogs::builder(Destination::Channel(channel.sender())).for_spans().build();
                 let layer = selftrace::traces::OtlpSpanLayer::buffered(logs.clone()).build();
                 let spans = layer.clone();
                 in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));

@@ -275,7 +275,7 @@ impl OtlpSpanLayer {
     }
 
     /// A builder whose spans are batched in the per-thread buffers of
-    /// `node_logs`, which must hold nothing but spans: an exporter of
+    /// `node_logs`, built `for_spans` (others refuse spans, counted): an exporter of
     /// traces flushes them (`OtlpExporter::span_layer` in
     /// `selftrace-bridge`), with the node logs' resource and limits (encoder
     /// settings given to the builder are not used). Plumbing for
