@@ -37,25 +37,25 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2351 |               1.29× |
-//! | channel_flood_checked |                   2411 |               1.32× |
-//! | node_logs             |                   1654 |               0.91× |
+//! | selftrace_channel     |                   2343 |               1.28× |
+//! | channel_flood_checked |                   2403 |               1.32× |
+//! | node_logs             |                   1649 |               0.90× |
 //! | dropped               |                    407 |               0.22× |
 //! | suppressed            |                    371 |               0.20× |
-//! | span_fields_0         |                   2484 |               1.36× |
-//! | span_fields_1         |                   3505 |               1.92× |
-//! | span_fields_3         |                   4453 |               2.44× |
-//! | code_location         |                   2419 |               1.33× |
+//! | span_fields_0         |                   2476 |               1.36× |
+//! | span_fields_1         |                   3497 |               1.92× |
+//! | span_fields_3         |                   4445 |               2.44× |
+//! | code_location         |                   2411 |               1.32× |
 //! | bridge_one_record     |                   4636 |               2.54× |
 //! | bridge_100_records    |                   3508 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9085 |                            1.00× |
-//! | spans_selftrace |                  5775 |                            0.64× |
+//! | spans_selftrace |                  5797 |                            0.64× |
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
-//! value copied): spans 9022 -> 5775; span fields on records read from it
+//! value copied): spans 9022 -> 5797; span fields on records read from it
 //! cost 1-2 % more per event (3543 -> 3589 and 4459 -> 4545; the
 //! span layer's recording is read too, filtered by span name; before the
 //! node flag below). The node slot is read only inside a node scope (a
