@@ -364,6 +364,18 @@ pub mod __private {
         args: &'a [Arg<'a>],
     }
 
+    impl MacroRecord<'_> {
+        #[inline(always)]
+        fn visit_args<V: RecordVisitor + ?Sized>(&self, visitor: &mut V) {
+            for (field, arg) in self.meta.fields().iter().zip(self.args) {
+                match *arg {
+                    Arg::Any(value) => visit_field(visitor, field.name(), value),
+                    Arg::Value(value) => value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false }),
+                }
+            }
+        }
+    }
+
     impl LogRecordView for MacroRecord<'_> {
         fn time_unix_nano(&self) -> Option<u64> {
             Some(self.time)
@@ -384,12 +396,12 @@ pub mod __private {
 
         #[inline]
         fn visit(&self, visitor: &mut dyn RecordVisitor) {
-            for (field, arg) in self.meta.fields().iter().zip(self.args) {
-                match *arg {
-                    Arg::Any(value) => visit_field(visitor, field.name(), value),
-                    Arg::Value(value) => value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false }),
-                }
-            }
+            self.visit_args(visitor);
+        }
+
+        #[inline]
+        fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+            self.visit_args(fields);
         }
 
         /// The callsite's metadata, as for the same event through `tracing`.

@@ -205,6 +205,16 @@ impl LogRecordView for TracingLogRecord<'_> {
         }
     }
 
+    /// As `visit`, each field handed to the writer without a second dynamic
+    /// call.
+    #[inline]
+    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+        self.event.record(&mut FieldVisitor { visitor: &mut *fields, skip_log_fields: self.is_log() });
+        if let Some(spans) = &self.spans {
+            spans.visit(self.event, fields);
+        }
+    }
+
     /// The file, line and module of the callsite (for `log` records, of the
     /// `log` call), when asked for.
     fn code_location(&self) -> Option<CodeLocation<'_>> {
@@ -227,15 +237,16 @@ impl LogRecordView for TracingLogRecord<'_> {
 
 // === impl FieldVisitor ===
 
-/// Adapts `tracing`'s field visitor to [`RecordVisitor`].
-pub(crate) struct FieldVisitor<'v> {
-    pub(crate) visitor: &'v mut dyn RecordVisitor,
+/// Adapts `tracing`'s field visitor to [`RecordVisitor`] (the encoder's
+/// own writer, or any visitor as `dyn`).
+pub(crate) struct FieldVisitor<'v, V: RecordVisitor + ?Sized> {
+    pub(crate) visitor: &'v mut V,
     /// Leaves out the `log.*` fields of a `log` record.
     pub(crate) skip_log_fields: bool,
 }
 
-impl FieldVisitor<'_> {
-    #[inline]
+impl<V: RecordVisitor + ?Sized> FieldVisitor<'_, V> {
+    #[inline(always)]
     fn emit(&mut self, field: &Field, value: AnyValue<'_>) {
         let name = field.name();
         if !(self.skip_log_fields && name.starts_with("log.")) {
@@ -246,8 +257,8 @@ impl FieldVisitor<'_> {
 
 /// Hands one field to `visitor`: the field named `message` is the body,
 /// any other an attribute.
-#[inline]
-pub(crate) fn visit_field(visitor: &mut dyn RecordVisitor, name: &str, value: AnyValue<'_>) {
+#[inline(always)]
+pub(crate) fn visit_field<V: RecordVisitor + ?Sized>(visitor: &mut V, name: &str, value: AnyValue<'_>) {
     if name == "message" {
         visitor.visit_body(value);
     } else if let (AnyValue::Bool(enabled), crate::flood::OPT_OUT_FIELD) = (&value, name) {
@@ -266,7 +277,7 @@ impl fmt::Debug for ErrorAsString<'_> {
     }
 }
 
-impl Visit for FieldVisitor<'_> {
+impl<V: RecordVisitor + ?Sized> Visit for FieldVisitor<'_, V> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.emit(field, AnyValue::Double(value));
     }

@@ -427,6 +427,14 @@ pub trait LogRecordView {
     /// Visits the body (at most once) and every attribute.
     fn visit(&self, visitor: &mut dyn RecordVisitor);
 
+    /// [`visit`](Self::visit) into selftrace's own encoder: a view may call
+    /// the writer without a dynamic call per field. By default `visit`.
+    #[doc(hidden)]
+    #[inline]
+    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+        self.visit(fields);
+    }
+
     /// An identity shared by every record whose [`severity_text`] and
     /// [`event_name`] are always the same (a `tracing` callsite), or `None`
     /// (the default). The encoder reads and encodes those two once per
@@ -473,6 +481,10 @@ impl<T: LogRecordView + ?Sized> LogRecordView for &T {
     }
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
         (**self).visit(visitor)
+    }
+    #[inline]
+    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+        (**self).visit_encoder(fields)
     }
     fn callsite_id(&self) -> Option<NonZeroUsize> {
         (**self).callsite_id()

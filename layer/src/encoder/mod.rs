@@ -687,7 +687,7 @@ impl StatefulOtlpEncoder {
             self.out.put_tag_fixed32(tag::LOG_FLAGS, u32::from(cx.flags))?;
         }
         let mut fields = FieldWriter::new(&mut self.out, max_value, tag::LOG_ATTRIBUTES);
-        record.visit(&mut fields);
+        record.visit_encoder(&mut fields);
         if fields.abort {
             return Err(Exceeded::Request);
         }
@@ -802,8 +802,11 @@ impl Hasher for IdHasher {
 }
 
 /// Writes the body and attributes a view visits, degrading values that do not
-/// fit and remembering a request overflow.
-struct FieldWriter<'o> {
+/// fit and remembering a request overflow. Named by
+/// [`LogRecordView::visit_encoder`] only (plumbing, outside semver).
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct FieldWriter<'o> {
     out: &'o mut Out,
     max_value: usize,
     /// The tag of an attribute: `LogRecord`'s, or `Span`'s.
@@ -819,6 +822,7 @@ impl<'o> FieldWriter<'o> {
 }
 
 impl FieldWriter<'_> {
+    #[inline(always)]
     fn field(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Exceeded>) {
         if self.abort {
             return;
@@ -831,6 +835,7 @@ impl FieldWriter<'_> {
 }
 
 impl RecordVisitor for FieldWriter<'_> {
+    #[inline]
     fn visit_body(&mut self, body: AnyValue<'_>) {
         // An empty string body is no body; a span has none.
         if matches!(body, AnyValue::Str("")) || self.attributes != tag::LOG_ATTRIBUTES {
@@ -851,6 +856,7 @@ impl RecordVisitor for FieldWriter<'_> {
         }
     }
 
+    #[inline]
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
         let (max_value, attributes) = (self.max_value, self.attributes);
         self.field(|out| out.put_key_value(attributes, key, value, max_value, 0));

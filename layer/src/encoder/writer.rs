@@ -535,6 +535,12 @@ impl fmt::Write for StrSink<'_> {
             return Err(fmt::Error);
         }
         let len = self.out.buf.len();
+        // A short piece with room for it (a message's usual literal): one
+        // fixed-size store into the slack, no `memcpy` call.
+        if piece.len() <= SLACK && len + piece.len() <= self.hard_end.min(self.out.request_end) {
+            put_short(&mut self.out.buf, piece.as_bytes());
+            return Ok(());
+        }
         let room = self.hard_end.saturating_sub(len);
         let take = piece.len().min(room);
         if len + take > self.out.request_end {
