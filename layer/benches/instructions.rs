@@ -13,6 +13,9 @@
 //!   with a no-op processor (the floor);
 //! * `selftrace_channel`: selftrace's layer to a channel that holds every
 //!   request (drained after `produce`);
+//! * `selftrace_buffered`: selftrace's layer into node logs' per-thread
+//!   buffers, the transport crates denied: the exporter's layer
+//!   (`OtlpExporter::layer`) without its level filter;
 //! * `node_logs`: `otel_info!` through `SharedTelemetry` into `NodeLogs`
 //!   (buffered; a full buffer flushes into a channel that holds every
 //!   request);
@@ -128,6 +131,26 @@ fn main() {
                 produce(events, &mut third_party_event)
             });
             assert_eq!(handle.metrics().delivered, events);
+            black_box(channel.receiver().drain().count());
+        }
+        // The exporter's layer: the same layer into node logs' per-thread
+        // buffers (a full buffer flushes into a channel that holds every
+        // request), the transport crates denied, as `OtlpExporter::layer`
+        // builds it.
+        "selftrace_buffered" => {
+            let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
+            let logs = support::unlimited_node_logs(Destination::Channel(channel.sender()));
+            let layer = selftrace::OtlpTracingLayer::builder(Destination::Buffered(logs.clone()))
+                .with_flood_limit(None)
+                .with_denied_targets(selftrace::TRANSPORT_TARGETS.iter().copied())
+                .build();
+            let handle = layer.handle();
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                produce(events, &mut third_party_event)
+            });
+            logs.flush(selftrace::FlushReason::Explicit);
+            assert_eq!(handle.metrics().delivered, events);
+            assert_eq!(logs.metrics().events_delivered, events);
             black_box(channel.receiver().drain().count());
         }
         "node_logs" => {
@@ -250,7 +273,7 @@ fn main() {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location; with `traces`: spans_otel_noop, spans_selftrace)"
+                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, selftrace_buffered, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location; with `traces`: spans_otel_noop, spans_selftrace)"
                 );
             }
             std::process::exit(2);
