@@ -252,7 +252,12 @@ impl Out {
 
     /// `KeyValue { key, value }` as field `tag`. Returns whether anything was
     /// cut or dropped inside the value.
-    #[inline]
+    ///
+    /// The usual attribute (a short key, a scalar or a short string, room
+    /// for it) is written here, inlined where the value's kind is known (a
+    /// `tracing` visitor's `record_i64` writes an integer's case only); any
+    /// other goes out of line.
+    #[inline(always)]
     pub(super) fn put_key_value(
         &mut self,
         tag: u8,
@@ -306,6 +311,19 @@ impl Out {
                 _ => {}
             }
         }
+        self.put_key_value_slow(tag, key, value, max_value, depth)
+    }
+
+    /// [`put_key_value`](Self::put_key_value) past its inlined cases.
+    #[inline(never)]
+    fn put_key_value_slow(
+        &mut self,
+        tag: u8,
+        key: &str,
+        value: AnyValue<'_>,
+        max_value: usize,
+        depth: usize,
+    ) -> Result<bool, Exceeded> {
         // A formatted value (`?x`, `%x`): its headers in two pieces.
         if let AnyValue::Fmt(formatted) = value
             && self.record_width == 2
