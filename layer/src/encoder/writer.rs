@@ -390,8 +390,30 @@ impl Out {
     }
 
     /// `AnyValue` as field `tag`. Returns whether anything was cut or dropped.
-    #[inline]
+    ///
+    /// A scalar or a short string with room for it is written here, inline;
+    /// anything else out of line.
+    #[inline(always)]
     pub(super) fn put_any_value_field(
+        &mut self,
+        tag: u8,
+        value: AnyValue<'_>,
+        max_value: usize,
+        depth: usize,
+    ) -> Result<bool, Exceeded> {
+        if let Some(len) = scalar_any_value_len(value, max_value)
+            && len < 0x80
+            && self.check(2 + len).is_ok()
+        {
+            put_scalar_field(&mut self.buf, [tag, len as u8], value);
+            return Ok(false);
+        }
+        self.put_any_value_field_slow(tag, value, max_value, depth)
+    }
+
+    /// [`put_any_value_field`](Self::put_any_value_field), every case.
+    #[inline(never)]
+    fn put_any_value_field_slow(
         &mut self,
         tag: u8,
         value: AnyValue<'_>,
