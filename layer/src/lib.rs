@@ -177,6 +177,7 @@ mod logger;
 mod macros;
 mod metrics;
 pub mod node;
+mod out;
 pub mod pipeline;
 pub mod raw;
 pub mod record;

@@ -400,7 +400,7 @@ pub mod __private {
         }
 
         #[inline]
-        fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+        fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
             self.visit_args(fields);
         }
 

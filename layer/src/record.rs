@@ -208,7 +208,7 @@ impl LogRecordView for TracingLogRecord<'_> {
     /// As `visit`, each field handed to the writer without a second dynamic
     /// call.
     #[inline]
-    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+    fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
         self.event.record(&mut FieldVisitor { visitor: &mut *fields, skip_log_fields: self.is_log() });
         if let Some(spans) = &self.spans {
             spans.visit(self.event, fields);

@@ -431,7 +431,7 @@ pub trait LogRecordView {
     /// the writer without a dynamic call per field. By default `visit`.
     #[doc(hidden)]
     #[inline]
-    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+    fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
         self.visit(fields);
     }
 
@@ -483,7 +483,7 @@ impl<T: LogRecordView + ?Sized> LogRecordView for &T {
         (**self).visit(visitor)
     }
     #[inline]
-    fn visit_encoder(&self, fields: &mut crate::encoder::FieldWriter<'_>) {
+    fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
         (**self).visit_encoder(fields)
     }
     fn callsite_id(&self) -> Option<NonZeroUsize> {

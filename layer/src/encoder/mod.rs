@@ -79,6 +79,10 @@ use self::{
     limits::{DROPPED_COUNT_ROOM, MAX_SCOPE_NAME_BYTES},
     writer::{Exceeded, Out, truncate_at_char_boundary},
 };
+/// The writer a view hands its fields to ([`LogRecordView::visit_encoder`]);
+/// plumbing, outside semver.
+#[doc(hidden)]
+pub use crate::out::FieldWriter;
 use crate::{
     view::{AnyValue, LogRecordView, PreEncoded, RecordVisitor},
     wire::varint_len,
@@ -799,20 +803,6 @@ impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
     }
-}
-
-/// Writes the body and attributes a view visits, degrading values that do not
-/// fit and remembering a request overflow. Named by
-/// [`LogRecordView::visit_encoder`] only (plumbing, outside semver).
-#[doc(hidden)]
-#[allow(missing_debug_implementations)]
-pub struct FieldWriter<'o> {
-    out: &'o mut Out,
-    max_value: usize,
-    /// The tag of an attribute: `LogRecord`'s, or `Span`'s.
-    attributes: u8,
-    dropped: u32,
-    abort: bool,
 }
 
 impl<'o> FieldWriter<'o> {

@@ -8,6 +8,7 @@ use super::{
     limits::{MAX_NESTING, TRUNCATION_MARKER},
     tag,
 };
+pub(super) use crate::out::Out;
 use crate::{
     view::AnyValue,
     wire::{put_varint, varint_len, write_padded_varint},
@@ -58,22 +59,6 @@ pub(super) fn put_short(buf: &mut Vec<u8>, bytes: &[u8]) {
     let len = buf.len();
     buf.extend_from_slice(&chunk);
     buf.truncate(len + n);
-}
-
-/// The buffer plus the two bounds every write is checked against.
-#[derive(Debug)]
-pub(super) struct Out {
-    /// Never reallocates while a request is encoded: every write is checked
-    /// against `request_end`, which is at most its capacity less [`SLACK`].
-    pub(super) buf: Vec<u8>,
-    /// Writes may not end past this index (the request capacity).
-    pub(super) request_end: usize,
-    /// Writes may not end past this index (the current record's limit).
-    pub(super) record_end: usize,
-    /// `min(request_end, record_end)`: the one bound the fast path checks.
-    pub(super) end: usize,
-    /// Placeholder width for lengths inside a record.
-    pub(super) record_width: usize,
 }
 
 impl Out {
