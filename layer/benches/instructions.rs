@@ -40,35 +40,37 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2258 |               1.24× |
-//! | selftrace_buffered    |                   2156 |               1.18× |
-//! | channel_flood_checked |                   2326 |               1.28× |
-//! | node_logs             |                   1586 |               0.87× |
+//! | selftrace_channel     |                   2161 |               1.18× |
+//! | selftrace_buffered    |                   2051 |               1.12× |
+//! | channel_flood_checked |                   2221 |               1.22× |
+//! | node_logs             |                   1523 |               0.83× |
 //! | dropped               |                    407 |               0.22× |
 //! | suppressed            |                    371 |               0.20× |
-//! | span_fields_0         |                   2414 |               1.32× |
-//! | span_fields_1         |                   3428 |               1.88× |
-//! | span_fields_3         |                   4376 |               2.40× |
-//! | code_location         |                   2326 |               1.28× |
-//! | bridge_one_record     |                   4636 |               2.54× |
-//! | bridge_100_records    |                   3506 |               1.92× |
+//! | span_fields_0         |                   2317 |               1.27× |
+//! | span_fields_1         |                   3323 |               1.82× |
+//! | span_fields_3         |                   4271 |               2.34× |
+//! | code_location         |                   2229 |               1.22× |
+//! | bridge_one_record     |                   4644 |               2.55× |
+//! | bridge_100_records    |                   3507 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
-//! | spans_otel_noop |                  9117 |                            1.00× |
-//! | spans_selftrace |                  5839 |                            0.64× |
+//! | spans_otel_noop |                  9083 |                            1.00× |
+//! | spans_selftrace |                  5858 |                            0.64× |
 //!
 //! The fields of a `tracing` event and of an `otel_*!` record reach the
 //! encoder's writer without a dynamic call per field
-//! (`LogRecordView::visit_encoder`): channel 2343 -> 2258, node 1649 ->
-//! 1586. Where the channel path's 2258 go: dispatch to the layer ~150, the
-//! layer's checks ~150, the destination's load 45, the clock 64, the
-//! fields 1120 (`tracing`'s `ValueSet::record` 101, ~140 an attribute,
-//! the message ~370: two levels of `fmt::write` for a literal), the
-//! record's head ~170, the flush 224 and the channel's send 127. In the
-//! buffered paths the flush copies each full request into the hand-off
-//! block: ~120 per event here, most of it `rep movsb`, which callgrind
-//! counts a byte at a time.
+//! (`LogRecordView::visit_encoder`), and the usual attribute and a scalar
+//! or short string value are written inline where the visitor knows the
+//! value's kind (the rest out of line): channel 2343 -> 2161, node 1649 ->
+//! 1523, the exporter's layer 2156 -> 2051. Where the channel path's 2161
+//! go: dispatch to the layer ~150, the layer's checks ~150, the
+//! destination's load 45, the clock 64, the fields ~1030 (`tracing`'s
+//! `ValueSet::record` 101, about 120 an attribute, the message ~370: two
+//! levels of `fmt::write` for a literal), the record's head ~170, the flush
+//! 224 and the channel's send 127. In the buffered paths the flush copies
+//! each full request into the hand-off block: ~120 per event here, most of
+//! it one `rep movsb`, which callgrind counts a byte at a time.
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
 //! value copied): spans 9022 -> 5797; span fields on records read from it
