@@ -3,7 +3,10 @@
 use std::{
     cell::RefCell,
     fmt,
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use arc_swap::ArcSwap;
@@ -72,6 +75,9 @@ pub struct OtlpTracingLayer {
 /// State shared by a layer, its clones and its handles.
 pub(crate) struct LayerState {
     destination: ArcSwap<Destination>,
+    /// Which destination `destination` holds: a number no other layer's
+    /// destination ever had (see [`DestinationStamp`]).
+    stamp: AtomicU64,
     counters: Arc<LayerCounters>,
     limits: EncoderLimits,
     resource: OtlpResource,
@@ -349,6 +355,7 @@ impl OtlpTracingLayerBuilder {
         }
         let layer = OtlpTracingLayer {
             shared: Arc::new(LayerState {
+                stamp: AtomicU64::new(DestinationStamp::next(&self.destination)),
                 destination: ArcSwap::from_pointee(self.destination),
                 counters: Arc::default(),
                 limits: self.settings.limits(),
@@ -468,10 +475,10 @@ impl DestinationHandle {
             let _guard = LayerGuard::enter();
             let next = Arc::new(destination);
             let mut previous = None;
-            shared.hand_over(buffer, &next, || previous = Some(shared.destination.swap(next.clone())));
+            shared.hand_over(buffer, &next, || previous = Some(shared.swap_destination(next.clone())));
             return Ok(previous.map_or(Destination::Noop, Arc::unwrap_or_clone));
         }
-        let previous = shared.destination.swap(Arc::new(destination));
+        let previous = shared.swap_destination(Arc::new(destination));
         Ok(Arc::unwrap_or_clone(previous))
     }
 
@@ -611,6 +618,43 @@ impl<S: Subscriber + for<'l> LookupSpan<'l>> SpanSource for EventScope<'_, S> {
     }
 }
 thread_local! {
+    /// The destination this thread last used, with the layer and the stamp
+    /// it was loaded at (only one that [`DestinationStamp::keeps`]).
+    static DESTINATION: RefCell<Option<KeptDestination>> = const { RefCell::new(None) };
+}
+
+/// A destination a thread keeps between events.
+struct KeptDestination {
+    /// The layer's address (compared, never followed): with the stamp, which
+    /// no other layer's destination ever had, it names one destination.
+    layer: usize,
+    stamp: u64,
+    destination: Arc<Destination>,
+}
+
+/// Stamps of destinations: each one a layer is built with or given gets a
+/// number no destination had before (odd: a thread may keep it between
+/// events). A thread keeps only destinations that hold no channel sender
+/// or startup buffer of their own (node logs, the console, none): a sender
+/// kept by a thread that logs no more would keep its channel open, and
+/// a consumer waiting for its senders to go would wait for ever.
+struct DestinationStamp;
+
+impl DestinationStamp {
+    fn next(destination: &Destination) -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let number = NEXT.fetch_add(1, Ordering::Relaxed) << 1;
+        let keeps = !matches!(destination, Destination::Channel(_) | Destination::Startup(_));
+        number | u64::from(keeps)
+    }
+
+    #[inline]
+    fn keeps(stamp: u64) -> bool {
+        stamp & 1 == 1
+    }
+}
+
+thread_local! {
     /// This thread's encoder for each live layer (usually one).
     static ENCODERS: RefCell<Vec<LocalEncoder>> = const { RefCell::new(Vec::new()) };
 }
@@ -688,8 +732,19 @@ impl LayerState {
                 Admit::Untracked => self.counters.untracked(),
             }
         }
-        let destination = self.destination.load();
-        match &**destination {
+        self.with_destination(|destination| self.deliver_event(destination, &mut record, ids));
+    }
+
+    /// The end of `on_event`: `record` stamped, given its trace context and
+    /// delivered to `destination` (not stamped where it is dropped).
+    #[inline(never)]
+    fn deliver_event(
+        self: &Arc<Self>,
+        destination: &Destination,
+        record: &mut TracingLogRecord<'_>,
+        ids: impl FnOnce() -> Option<TraceContext>,
+    ) {
+        match destination {
             // Discarded on purpose: not even the clock is read.
             Destination::Noop => return self.counters.dropped(DropReason::Discarded),
             // Full since a send found it so: not encoded, not even stamped
@@ -698,7 +753,7 @@ impl LayerState {
                 self.counters.dropped(DropReason::ChannelFull);
                 return raw_log_lazy(DropReason::ChannelFull, || {
                     record.stamp(now_unix_nanos());
-                    record
+                    &*record
                 });
             }
             _ => {}
@@ -709,9 +764,53 @@ impl LayerState {
         if let Some(flood) = &self.flood
             && flood.table.is_due(now)
         {
-            self.write_summaries(&destination, now, false);
+            self.write_summaries(destination, now, false);
         }
-        self.deliver(&destination, record.target(), &record);
+        self.deliver(destination, record.target(), &*record);
+    }
+
+    /// Makes `next` the destination (and gives it a new stamp); returns the
+    /// previous one.
+    fn swap_destination(&self, next: Arc<Destination>) -> Arc<Destination> {
+        let stamp = DestinationStamp::next(&next);
+        let previous = self.destination.swap(next);
+        // After the swap: a thread that reads the new stamp loads the new
+        // destination.
+        self.stamp.store(stamp, Ordering::Release);
+        previous
+    }
+
+    /// Runs `f` with the current destination: this thread's copy of it
+    /// when it has the current stamp (no atomic read-modify-write), else
+    /// loaded (and kept for the next events when it may be; see
+    /// [`DestinationStamp`]).
+    #[inline]
+    fn with_destination(self: &Arc<Self>, f: impl FnOnce(&Destination)) {
+        let stamp = self.stamp.load(Ordering::Acquire);
+        if !DestinationStamp::keeps(stamp) {
+            return f(&self.destination.load());
+        }
+        let me = Arc::as_ptr(self).addr();
+        let mut f = Some(f);
+        let _ = DESTINATION.try_with(|cell| {
+            let Ok(mut kept) = cell.try_borrow_mut() else { return };
+            let current = match &*kept {
+                Some(k) if k.layer == me && k.stamp == stamp => &k.destination,
+                _ => {
+                    // Loaded after the stamp was read: this destination or
+                    // a newer one, which the next event's stamp replaces.
+                    let loaded = self.destination.load_full();
+                    &kept.insert(KeptDestination { layer: me, stamp, destination: loaded }).destination
+                }
+            };
+            if let Some(f) = f.take() {
+                f(current);
+            }
+        });
+        // No thread-local (thread teardown) or already borrowed.
+        if let Some(f) = f.take() {
+            f(&self.destination.load());
+        }
     }
 
     /// Hands one record to `destination`, counting it.

@@ -101,10 +101,10 @@ pub(crate) fn raw_log(reason: DropReason, scope: &str, record: &(impl LogRecordV
 /// As [`raw_log`], for a record made only if the line is written: an event
 /// dropped before it was stamped or encoded stays unstamped when the rate
 /// limit holds its line back.
-pub(crate) fn raw_log_lazy<'a>(reason: DropReason, make: impl FnOnce() -> TracingLogRecord<'a>) {
+pub(crate) fn raw_log_lazy<'r, 'a: 'r>(reason: DropReason, make: impl FnOnce() -> &'r TracingLogRecord<'a>) {
     raw_line(reason.as_str(), |line| {
         let record = make();
-        console::write_console_line(line, record.target(), &record)
+        console::write_console_line(line, record.target(), record)
     });
 }
 
