@@ -732,12 +732,12 @@ impl LayerState {
                 Admit::Untracked => self.counters.untracked(),
             }
         }
-        self.with_destination(|destination| self.deliver_event(destination, &mut record, ids));
+        self.deliver_to_current(&mut record, ids);
     }
 
     /// The end of `on_event`: `record` stamped, given its trace context and
     /// delivered to `destination` (not stamped where it is dropped).
-    #[inline(never)]
+    #[inline(always)]
     fn deliver_event(
         self: &Arc<Self>,
         destination: &Destination,
@@ -780,18 +780,22 @@ impl LayerState {
         previous
     }
 
-    /// Runs `f` with the current destination: this thread's copy of it
-    /// when it has the current stamp (no atomic read-modify-write), else
-    /// loaded (and kept for the next events when it may be; see
-    /// [`DestinationStamp`]).
-    #[inline]
-    fn with_destination(self: &Arc<Self>, f: impl FnOnce(&Destination)) {
+    /// Delivers `record` (see `deliver_event`) to the current destination:
+    /// this thread's copy of it when it has the current stamp (no atomic
+    /// read-modify-write), else loaded (and kept for the next events when
+    /// it may be; see [`DestinationStamp`]).
+    #[inline(always)]
+    fn deliver_to_current(
+        self: &Arc<Self>,
+        record: &mut TracingLogRecord<'_>,
+        ids: impl FnOnce() -> Option<TraceContext>,
+    ) {
         let stamp = self.stamp.load(Ordering::Acquire);
         if !DestinationStamp::keeps(stamp) {
-            return f(&self.destination.load());
+            return self.deliver_event(&self.destination.load(), record, ids);
         }
         let me = Arc::as_ptr(self).addr();
-        let mut f = Some(f);
+        let mut ids = Some(ids);
         let _ = DESTINATION.try_with(|cell| {
             let Ok(mut kept) = cell.try_borrow_mut() else { return };
             let current = match &*kept {
@@ -803,13 +807,13 @@ impl LayerState {
                     &kept.insert(KeptDestination { layer: me, stamp, destination: loaded }).destination
                 }
             };
-            if let Some(f) = f.take() {
-                f(current);
+            if let Some(ids) = ids.take() {
+                self.deliver_event(current, record, ids);
             }
         });
         // No thread-local (thread teardown) or already borrowed.
-        if let Some(f) = f.take() {
-            f(&self.destination.load());
+        if let Some(ids) = ids.take() {
+            self.deliver_event(&self.destination.load(), record, ids);
         }
     }
 

@@ -364,12 +364,19 @@ pub mod __private {
         args: &'a [Arg<'a>],
     }
 
+    /// `visit_field` for a value whose kind is known only here: one copy
+    /// of the writer's every case, called, not inlined in each loop.
+    #[inline(never)]
+    fn visit_any_field<V: RecordVisitor + ?Sized>(visitor: &mut V, name: &str, value: AnyValue<'_>) {
+        visit_field(visitor, name, value);
+    }
+
     impl MacroRecord<'_> {
         #[inline(always)]
         fn visit_args<V: RecordVisitor + ?Sized>(&self, visitor: &mut V) {
             for (field, arg) in self.meta.fields().iter().zip(self.args) {
                 match *arg {
-                    Arg::Any(value) => visit_field(visitor, field.name(), value),
+                    Arg::Any(value) => visit_any_field(visitor, field.name(), value),
                     Arg::Value(value) => value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false }),
                 }
             }

@@ -812,14 +812,19 @@ impl<'o> FieldWriter<'o> {
 }
 
 impl FieldWriter<'_> {
+    /// Settles a write of one value that began at `mark` (written in the
+    /// caller, not through a closure, which would be a function of its own
+    /// that no longer knows the value's kind): a value past the record's
+    /// limit is rolled back and counted, a full request aborts the record.
     #[inline(always)]
-    fn field(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Exceeded>) {
-        if self.abort {
-            return;
-        }
-        match self.out.degrade(write) {
+    fn settle(&mut self, mark: usize, written: Result<bool, Exceeded>) {
+        match written {
             Ok(cut) => self.dropped = self.dropped.saturating_add(u32::from(cut)),
-            Err(_) => self.abort = true,
+            Err(Exceeded::Record) => {
+                self.out.buf.truncate(mark);
+                self.dropped = self.dropped.saturating_add(1);
+            }
+            Err(Exceeded::Request) => self.abort = true,
         }
     }
 }
@@ -831,13 +836,17 @@ impl RecordVisitor for FieldWriter<'_> {
         if matches!(body, AnyValue::Str("")) || self.attributes != tag::LOG_ATTRIBUTES {
             return;
         }
+        if self.abort {
+            return;
+        }
         let max_value = self.max_value;
         let mark = self.out.buf.len();
-        match body {
+        let written = match body {
             // The message of most events.
-            AnyValue::Fmt(value) => self.field(|out| out.put_fmt_any_value_field(tag::LOG_BODY, value, max_value)),
-            _ => self.field(|out| out.put_any_value_field(tag::LOG_BODY, body, max_value, 0)),
-        }
+            AnyValue::Fmt(value) => self.out.put_fmt_any_value_field(tag::LOG_BODY, value, max_value),
+            _ => self.out.put_any_value_field(tag::LOG_BODY, body, max_value, 0),
+        };
+        self.settle(mark, written);
         // A formatted value is written between two placeholders: nothing
         // between them is an empty string (a cut one ends with the marker).
         if !self.abort && matches!(body, AnyValue::Fmt(_)) && self.out.buf.len() == mark + 2 + 2 * self.out.record_width
@@ -846,10 +855,16 @@ impl RecordVisitor for FieldWriter<'_> {
         }
     }
 
-    #[inline]
+    /// Inlined where the caller knows the value's kind (a `tracing`
+    /// visitor's `record_i64` keeps the integer's case only).
+    #[inline(always)]
     fn visit_attribute(&mut self, key: &str, value: AnyValue<'_>) {
-        let (max_value, attributes) = (self.max_value, self.attributes);
-        self.field(|out| out.put_key_value(attributes, key, value, max_value, 0));
+        if self.abort {
+            return;
+        }
+        let mark = self.out.buf.len();
+        let written = self.out.put_key_value(self.attributes, key, value, self.max_value, 0);
+        self.settle(mark, written);
     }
 
     /// Copied whole, or left out and counted when it would cross the
