@@ -86,38 +86,12 @@
 
 use std::hint::black_box;
 
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace::{
     Destination, DropReason, Node, OtlpBytesChannel, SharedTelemetry, flood::FloodLimit, otel_info,
     raw::set_raw_lines_per_second,
 };
-use selftrace_test_support::bench::{self as support, NoopProcessor, third_party_event};
+use selftrace_test_support::bench::{self as support, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
-
-/// A child span of 4 attributes, made and closed.
-#[cfg(feature = "traces")]
-fn child_span() {
-    tracing::info_span!(target: "bench", "decode", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true)
-        .in_scope(|| {});
-}
-
-/// The SDK's span processor that does nothing: the floor of spans.
-#[cfg(feature = "traces")]
-#[derive(Debug)]
-struct NoopSpanProcessor;
-
-#[cfg(feature = "traces")]
-impl opentelemetry_sdk::trace::SpanProcessor for NoopSpanProcessor {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
-    fn on_end(&self, _span: opentelemetry_sdk::trace::SpanData) {}
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-}
 
 /// What callgrind counts: `events` calls of `log`.
 #[inline(never)]
@@ -133,11 +107,6 @@ fn main() {
     let events: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     set_raw_lines_per_second(0);
     match scenario.as_str() {
-        "appender_noop" => {
-            let provider = SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build();
-            let subscriber = tracing_subscriber::registry().with(OpenTelemetryTracingBridge::new(&provider));
-            tracing::subscriber::with_default(subscriber, || produce(events, &mut third_party_event));
-        }
         "selftrace_channel" => {
             let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
             let layer = support::unlimited_layer(Destination::Channel(channel.sender()));
@@ -253,42 +222,29 @@ fn main() {
             assert_eq!(handle.metrics().dropped(DropReason::ChannelFull), events);
         }
         // One child span (4 attributes) made and closed inside an entered
-        // parent: tracing-opentelemetry into an SDK tracer with a no-op
-        // processor (the floor for spans), and selftrace's span layer into
-        // per-thread buffers as an exporter of traces uses it.
+        // parent: selftrace's span layer into per-thread buffers as an
+        // exporter of traces uses it.
         #[cfg(feature = "traces")]
-        "spans_otel_noop" | "spans_selftrace" => {
-            let in_parent = |subscriber: tracing::Dispatch| {
-                tracing::dispatcher::with_default(&subscriber, || {
-                    let _parent = tracing::info_span!(target: "bench", "request").entered();
-                    produce(events, &mut child_span);
-                });
-            };
-            if scenario == "spans_otel_noop" {
-                use opentelemetry::trace::TracerProvider as _;
-                let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-                    .with_span_processor(NoopSpanProcessor)
-                    .build();
-                let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
-                in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));
-            } else {
-                let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
-                // Node logs of spans, as an exporter of traces makes them.
-                let logs = selftrace::NodeLogs::builder(Destination::Channel(channel.sender())).for_spans().build();
-                let layer = selftrace::traces::OtlpSpanLayer::buffered(logs.clone()).build();
-                let spans = layer.clone();
-                in_parent(tracing::Dispatch::new(tracing_subscriber::registry().with(layer)));
-                logs.flush(selftrace::FlushReason::Explicit);
-                assert_eq!(spans.metrics().delivered, events + 1);
-                black_box(channel.receiver().drain().count());
-            }
+        "spans_selftrace" => {
+            let channel = OtlpBytesChannel::new(usize::try_from(events).unwrap_or(usize::MAX));
+            // Node logs of spans, as an exporter of traces makes them.
+            let logs = selftrace::NodeLogs::builder(Destination::Channel(channel.sender())).for_spans().build();
+            let layer = selftrace::traces::OtlpSpanLayer::buffered(logs.clone()).build();
+            let spans = layer.clone();
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                let _parent = tracing::info_span!(target: "bench", "request").entered();
+                produce(events, &mut support::child_span);
+            });
+            logs.flush(selftrace::FlushReason::Explicit);
+            assert_eq!(spans.metrics().delivered, events + 1);
+            black_box(channel.receiver().drain().count());
         }
         other => {
             // A bench binary: its usage error goes to stderr.
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "instructions: unknown scenario {other:?} (appender_noop, selftrace_channel, selftrace_buffered, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location; with `traces`: spans_otel_noop, spans_selftrace)"
+                    "instructions: unknown scenario {other:?} (selftrace_channel, selftrace_buffered, node_logs, dropped, channel_flood_checked, suppressed, span_fields_0, span_fields_1, span_fields_3, code_location; with `traces`: spans_selftrace)"
                 );
             }
             std::process::exit(2);

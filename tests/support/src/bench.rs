@@ -33,6 +33,13 @@ pub fn third_party_event() {
     );
 }
 
+/// The bench span: a child span of 4 attributes, made and closed (inside
+/// whatever span the caller entered).
+pub fn child_span() {
+    tracing::info_span!(target: "bench", "decode", key1 = 42_i64, key2 = "value", key3 = 3.5_f64, key4 = true)
+        .in_scope(|| {});
+}
+
 /// A layer to `destination` without flood control: the benches repeat one
 /// callsite, and measure delivery, not suppression.
 pub fn unlimited_layer(destination: Destination) -> OtlpTracingLayer {
