@@ -618,26 +618,33 @@ impl<S: Subscriber + for<'l> LookupSpan<'l>> SpanSource for EventScope<'_, S> {
     }
 }
 thread_local! {
-    /// The destination this thread last used, with the layer and the stamp
-    /// it was loaded at (only one that [`DestinationStamp::keeps`]).
-    static DESTINATION: RefCell<Option<KeptDestination>> = const { RefCell::new(None) };
+    /// The destination this thread last used for each live layer (usually
+    /// one), with the stamp it was loaded at (only one that
+    /// [`DestinationStamp::keeps`]) and this thread's counts for the layer.
+    static KEPT: RefCell<Vec<KeptDestination>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A destination a thread keeps between events.
+/// A destination a thread keeps between events, for one layer.
 struct KeptDestination {
-    /// The layer's address (compared, never followed): with the stamp, which
-    /// no other layer's destination ever had, it names one destination.
-    layer: usize,
+    /// The layer (weak: an entry does not keep it, and while the entry
+    /// lives no other layer takes its address).
+    owner: Weak<LayerState>,
     stamp: u64,
     destination: Arc<Destination>,
+    /// Events this thread delivered there, counted without a locked
+    /// instruction.
+    counts: ThreadCountsGuard,
 }
 
 /// Stamps of destinations: each one a layer is built with or given gets a
 /// number no destination had before (odd: a thread may keep it between
-/// events). A thread keeps only destinations that hold no channel sender
-/// or startup buffer of their own (node logs, the console, none): a sender
-/// kept by a thread that logs no more would keep its channel open, and
-/// a consumer waiting for its senders to go would wait for ever.
+/// events; see [`KEPT`]). A thread keeps only destinations that hold no
+/// channel sender or startup buffer of their own (node logs, the console,
+/// none): a sender kept by a thread that logs no more would keep its
+/// channel open, and a consumer waiting for its senders to go would wait
+/// for ever. A kept destination lives until the thread's next event through
+/// the layer after a change, or until the thread ends, as the thread's
+/// buffer in those node logs does.
 struct DestinationStamp;
 
 impl DestinationStamp {
@@ -743,6 +750,7 @@ impl LayerState {
         destination: &Destination,
         record: &mut TracingLogRecord<'_>,
         ids: impl FnOnce() -> Option<TraceContext>,
+        counts: Option<&ThreadCounts>,
     ) {
         match destination {
             // Discarded on purpose: not even the clock is read.
@@ -766,7 +774,7 @@ impl LayerState {
         {
             self.write_summaries(destination, now, false);
         }
-        self.deliver(destination, record.target(), &*record);
+        self.deliver_counted(destination, record.target(), &*record, counts);
     }
 
     /// Makes `next` the destination (and gives it a new stamp); returns the
@@ -792,44 +800,80 @@ impl LayerState {
     ) {
         let stamp = self.stamp.load(Ordering::Acquire);
         if !DestinationStamp::keeps(stamp) {
-            return self.deliver_event(&self.destination.load(), record, ids);
+            return self.deliver_event(&self.destination.load(), record, ids, None);
         }
-        let me = Arc::as_ptr(self).addr();
+        let me = Arc::as_ptr(self);
         let mut ids = Some(ids);
-        let _ = DESTINATION.try_with(|cell| {
+        let _ = KEPT.try_with(|cell| {
             let Ok(mut kept) = cell.try_borrow_mut() else { return };
-            let current = match &*kept {
-                Some(k) if k.layer == me && k.stamp == stamp => &k.destination,
-                _ => {
-                    // Loaded after the stamp was read: this destination or
-                    // a newer one, which the next event's stamp replaces.
-                    let loaded = self.destination.load_full();
-                    &kept.insert(KeptDestination { layer: me, stamp, destination: loaded }).destination
+            let index = match kept.iter().position(|k| std::ptr::eq(k.owner.as_ptr(), me)) {
+                Some(index) => index,
+                None => {
+                    // This layer's first kept destination on this thread:
+                    // drop the entries of layers that are gone.
+                    kept.retain(|k| k.owner.strong_count() > 0);
+                    kept.push(KeptDestination {
+                        owner: Arc::downgrade(self),
+                        stamp,
+                        destination: self.destination.load_full(),
+                        counts: self.counters.for_this_thread(),
+                    });
+                    kept.len() - 1
                 }
             };
+            let Some(entry) = kept.get_mut(index) else { return };
+            if entry.stamp != stamp {
+                // Loaded after the stamp was read: this destination or a
+                // newer one, which the next event's stamp replaces.
+                entry.destination = self.destination.load_full();
+                entry.stamp = stamp;
+            }
             if let Some(ids) = ids.take() {
-                self.deliver_event(current, record, ids);
+                self.deliver_event(&entry.destination, record, ids, Some(&entry.counts));
             }
         });
         // No thread-local (thread teardown) or already borrowed.
         if let Some(ids) = ids.take() {
-            self.deliver_event(&self.destination.load(), record, ids);
+            self.deliver_event(&self.destination.load(), record, ids, None);
         }
     }
 
     /// Hands one record to `destination`, counting it.
     #[inline]
     fn deliver<R: LogRecordView + ?Sized>(self: &Arc<Self>, destination: &Destination, scope: &str, record: &R) {
+        self.deliver_counted(destination, scope, record, None);
+    }
+
+    /// One delivered event, in this thread's `counts` for the layer where
+    /// given (no locked instruction), else in the layer's shared counters.
+    #[inline(always)]
+    fn count_delivered(&self, counts: Option<&ThreadCounts>) {
+        match counts {
+            Some(counts) => counts.delivered(),
+            None => self.counters.delivered(),
+        }
+    }
+
+    /// [`deliver`](Self::deliver), a delivery to node logs or the console
+    /// counted in `counts` (this thread's for the layer) where given.
+    #[inline(always)]
+    fn deliver_counted<R: LogRecordView + ?Sized>(
+        self: &Arc<Self>,
+        destination: &Destination,
+        scope: &str,
+        record: &R,
+        counts: Option<&ThreadCounts>,
+    ) {
         match destination {
             Destination::Noop => self.counters.dropped(DropReason::Discarded),
             Destination::Console => {
                 console::print_console_line(scope, record);
-                self.counters.delivered();
+                self.count_delivered(counts);
             }
             // Refused (shut down, no channel to buffer for): counted once,
             // here, not delivered here and dropped again there.
             Destination::Buffered(node_logs) => match node_logs.log_unattributed(scope, record) {
-                Ok(()) => self.counters.delivered(),
+                Ok(()) => self.count_delivered(counts),
                 Err(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
                 Err(reason) => self.drop_event(reason, scope, record),
             },

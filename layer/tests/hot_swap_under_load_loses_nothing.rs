@@ -166,9 +166,8 @@ fn swapping_between_node_logs_under_load_delivers_each_event_once_and_the_last_o
     assert_eq!(m.dropped_total(), 0);
 }
 
-/// A layer built after another one is dropped (its state may reuse the
-/// address) delivers to its own destination, never to the one a thread
-/// kept for the layer before.
+/// A layer built after another one is dropped delivers to its own
+/// destination, never to the one a thread kept for the layer before.
 #[test]
 fn a_new_layer_never_uses_the_destination_a_thread_kept_for_a_dropped_one() {
     let (a, b) = (OtlpBytesChannel::new(1024), OtlpBytesChannel::new(1024));
