@@ -9,8 +9,9 @@
 //! Scenarios, each the design's event (a name, a target, four attributes, a
 //! message):
 //!
-//! * `appender_noop`: `opentelemetry-appender-tracing` into an SDK provider
-//!   with a no-op processor (the floor);
+//! * `appender_noop` (in `instructions_floor.rs`, a driver of its own):
+//!   `opentelemetry-appender-tracing` into an SDK provider with a no-op
+//!   processor (the floor);
 //! * `selftrace_channel`: selftrace's layer to a channel that holds every
 //!   request (drained after `produce`);
 //! * `selftrace_buffered`: selftrace's layer into node logs' per-thread
@@ -27,11 +28,12 @@
 //! * `span_fields_0`, `span_fields_1`, `span_fields_3`: span fields on, the
 //!   event inside 0, 1 or 3 spans of 2 fields;
 //! * `code_location`: the code location on every record;
-//! * `spans_otel_noop`, `spans_selftrace` (built with `traces`): one child
-//!   span of 4 attributes made and closed inside an entered parent, through
-//!   `tracing-opentelemetry` into an SDK tracer with a no-op span processor
-//!   (the floor for spans), and through selftrace's span layer into
-//!   per-thread buffers (as an exporter of traces uses it); per span.
+//! * `spans_otel_noop` (in `instructions_floor.rs`), `spans_selftrace`
+//!   (built with `traces`): one child span of 4 attributes made and closed
+//!   inside an entered parent, through `tracing-opentelemetry` into an SDK
+//!   tracer with a no-op span processor (the floor for spans), and through
+//!   selftrace's span layer into per-thread buffers (as an exporter of
+//!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
 //! valgrind 3.19, rustc 1.95.0, 2026-12-07; the bridge's scenarios come from
@@ -40,37 +42,47 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2161 |               1.18× |
-//! | selftrace_buffered    |                   2051 |               1.12× |
-//! | channel_flood_checked |                   2221 |               1.22× |
-//! | node_logs             |                   1523 |               0.83× |
-//! | dropped               |                    407 |               0.22× |
-//! | suppressed            |                    371 |               0.20× |
-//! | span_fields_0         |                   2317 |               1.27× |
-//! | span_fields_1         |                   3323 |               1.82× |
-//! | span_fields_3         |                   4271 |               2.34× |
-//! | code_location         |                   2229 |               1.22× |
-//! | bridge_one_record     |                   4644 |               2.55× |
-//! | bridge_100_records    |                   3507 |               1.92× |
+//! | selftrace_channel     |                   2132 |               1.17× |
+//! | selftrace_buffered    |                   1957 |               1.07× |
+//! | channel_flood_checked |                   2184 |               1.20× |
+//! | node_logs             |                   1519 |               0.83× |
+//! | dropped               |                    410 |               0.22× |
+//! | suppressed            |                    370 |               0.20× |
+//! | span_fields_0         |                   2288 |               1.25× |
+//! | span_fields_1         |                   3286 |               1.80× |
+//! | span_fields_3         |                   4242 |               2.33× |
+//! | code_location         |                   2200 |               1.21× |
+//! | bridge_one_record     |                   4624 |               2.54× |
+//! | bridge_100_records    |                   3508 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
-//! | spans_otel_noop |                  9083 |                            1.00× |
-//! | spans_selftrace |                  5858 |                            0.64× |
+//! | spans_otel_noop |                  9119 |                            1.00× |
+//! | spans_selftrace |                  5947 |                            0.65× |
 //!
-//! The fields of a `tracing` event and of an `otel_*!` record reach the
-//! encoder's writer without a dynamic call per field
-//! (`LogRecordView::visit_encoder`), and the usual attribute and a scalar
-//! or short string value are written inline where the visitor knows the
-//! value's kind (the rest out of line): channel 2343 -> 2161, node 1649 ->
-//! 1523, the exporter's layer 2156 -> 2051. Where the channel path's 2161
-//! go: dispatch to the layer ~150, the layer's checks ~150, the
-//! destination's load 45, the clock 64, the fields ~1030 (`tracing`'s
-//! `ValueSet::record` 101, about 120 an attribute, the message ~370: two
-//! levels of `fmt::write` for a literal), the record's head ~170, the flush
-//! 224 and the channel's send 127. In the buffered paths the flush copies
-//! each full request into the hand-off block: ~120 per event here, most of
-//! it one `rep movsb`, which callgrind counts a byte at a time.
+//! Issue 32, second round (channel 2343 -> 2132, the exporter's layer
+//! 2156 -> 1957, node 1649 -> 1519): the fields of a `tracing` event and
+//! of an `otel_*!` record reach the encoder's writer without a dynamic call
+//! per field (`LogRecordView::visit_encoder`); the usual attribute and a
+//! scalar or short string value are written inline where the visitor knows
+//! the value's kind, and settled without a closure (which LLVM kept as a
+//! function of its own that no longer knew the kind); a thread keeps a
+//! destination that holds no channel of its own (node logs: the exporter's
+//! layer) between events under a stamp, with its own counts, instead of
+//! loading it through `arc-swap` (two locked instructions an event) and
+//! counting in shared counters (one more). The floors moved to their own
+//! driver: here their count moved with selftrace's code (1824, 1764, 1824
+//! on builds of the same anchor code); the span scenarios now make the
+//! bench span in the test support (5858 -> 5947 for the same layer code).
+//!
+//! Where the channel path's 2132 go: dispatch to the layer ~150, the
+//! layer's checks ~150, the destination's load 45, the clock 64, the fields
+//! ~1000 (`tracing`'s `ValueSet::record` 101, about 100 an attribute, the
+//! message ~370: two levels of `fmt::write` for a literal, which a visitor
+//! given `&dyn Debug` cannot skip), the record's head ~170, the flush 224
+//! and the channel's send 127. In the buffered paths the flush copies each
+//! full request into the hand-off block: ~120 per event here, most of it
+//! one `rep movsb`, which callgrind counts a byte at a time.
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
 //! value copied): spans 9022 -> 5797; span fields on records read from it

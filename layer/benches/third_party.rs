@@ -46,12 +46,13 @@
 //! both take the channel's lock and pass its cache lines back and forth on
 //! every event: with a channel per thread the same code gives 1.78×);
 //! through per-thread buffers (`Destination::Buffered`) 1.45× in this run,
-//! 2.01× in an earlier one. A later run of a subset (2026-12-07, issue 32;
-//! `-- scaling_buffered`, then `-- "scaling_delivered|selftrace_channel$|appender_noop_processor"`):
-//! buffered 133.1 ns on one thread, 142.2 ns a pair on two: **1.87×**;
-//! one shared channel 164.8 ns and 337.3 ns a pair: 0.98×;
-//! `selftrace_channel` 141.6 ns against `appender_noop_processor` 126.0 ns
-//! (1.12×; the host ran fast that day, compare ratios).
+//! 2.01× in an earlier one. A later run of a subset (2026-12-07, after
+//! issue 32's second round; `-- "third_party/(selftrace_channel|appender_noop_processor|appender_keeping_processor|scaling_buffered_one_thread|scaling_buffered_two_threads|scaling_delivered_one_thread|scaling_delivered_two_threads)$"`;
+//! the host ran fast that day, compare ratios): `selftrace_channel` 126.9
+//! ns against `appender_noop_processor` 128.7 ns (0.99×) and
+//! `appender_keeping_processor` 223.6 ns (0.57×); buffered 111.9 ns on one
+//! thread, 117.2 ns a pair on two: **1.91×**; one shared channel 152.1 ns
+//! and 324.2 ns a pair: 0.94×.
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
