@@ -20,20 +20,10 @@ use std::hint::black_box;
 
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use selftrace_bridge::sdk::SdkEmitter;
-use selftrace_test_support::bench::{NoopProcessor, hundred_record_request, one_event_request};
-
-/// What callgrind counts: `requests` emits of `request`.
-#[inline(never)]
-fn produce(emitter: &mut SdkEmitter, request: &[u8], requests: u64) {
-    for _ in 0..requests {
-        black_box(emitter.emit_request(black_box(request)).ok());
-    }
-}
+use selftrace_test_support::bench::{NoopProcessor, hundred_record_request, one_event_request, produce, scenario_args};
 
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let scenario = args.next().unwrap_or_default();
-    let records: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let (scenario, records) = scenario_args();
     let (request, per_request) = match scenario.as_str() {
         "bridge_one_record" => (one_event_request(), 1),
         "bridge_100_records" => (hundred_record_request(), 100),
@@ -47,6 +37,9 @@ fn main() {
         }
     };
     let mut emitter = SdkEmitter::new(SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build());
-    produce(&mut emitter, request.as_bytes(), records / per_request);
+    // What callgrind counts: `records / per_request` emits of `request`.
+    produce(records / per_request, &mut || {
+        black_box(emitter.emit_request(black_box(request.as_bytes())).ok());
+    });
     assert_eq!(emitter.metrics().records_emitted, records - records % per_request);
 }

@@ -42,25 +42,25 @@
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2132 |               1.17× |
+//! | selftrace_channel     |                   2124 |               1.16× |
 //! | selftrace_buffered    |                   1957 |               1.07× |
 //! | channel_flood_checked |                   2184 |               1.20× |
 //! | node_logs             |                   1519 |               0.83× |
 //! | dropped               |                    410 |               0.22× |
 //! | suppressed            |                    370 |               0.20× |
-//! | span_fields_0         |                   2288 |               1.25× |
-//! | span_fields_1         |                   3286 |               1.80× |
-//! | span_fields_3         |                   4242 |               2.33× |
-//! | code_location         |                   2200 |               1.21× |
-//! | bridge_one_record     |                   4624 |               2.54× |
-//! | bridge_100_records    |                   3508 |               1.92× |
+//! | span_fields_0         |                   2280 |               1.25× |
+//! | span_fields_1         |                   3293 |               1.81× |
+//! | span_fields_3         |                   4249 |               2.33× |
+//! | code_location         |                   2192 |               1.20× |
+//! | bridge_one_record     |                   4632 |               2.54× |
+//! | bridge_100_records    |                   3507 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9119 |                            1.00× |
 //! | spans_selftrace |                  5947 |                            0.65× |
 //!
-//! Issue 32, second round (channel 2343 -> 2132, the exporter's layer
+//! Issue 32, second round (channel 2343 -> 2124, the exporter's layer
 //! 2156 -> 1957, node 1649 -> 1519): the fields of a `tracing` event and
 //! of an `otel_*!` record reach the encoder's writer without a dynamic call
 //! per field (`LogRecordView::visit_encoder`); the usual attribute and a
@@ -75,7 +75,7 @@
 //! on builds of the same anchor code); the span scenarios now make the
 //! bench span in the test support (5858 -> 5947 for the same layer code).
 //!
-//! Where the channel path's 2132 go: dispatch to the layer ~150, the
+//! Where the channel path's 2124 go: dispatch to the layer ~150, the
 //! layer's checks ~150, the destination's load 45, the clock 64, the fields
 //! ~1000 (`tracing`'s `ValueSet::record` 101, about 100 an attribute, the
 //! message ~370: two levels of `fmt::write` for a literal, which a visitor
@@ -102,21 +102,11 @@ use selftrace::{
     Destination, DropReason, Node, OtlpBytesChannel, SharedTelemetry, flood::FloodLimit, otel_info,
     raw::set_raw_lines_per_second,
 };
-use selftrace_test_support::bench::{self as support, third_party_event};
+use selftrace_test_support::bench::{self as support, produce, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// What callgrind counts: `events` calls of `log`.
-#[inline(never)]
-fn produce(events: u64, log: &mut dyn FnMut()) {
-    for _ in 0..events {
-        log();
-    }
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let scenario = args.next().unwrap_or_default();
-    let events: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let (scenario, events) = support::scenario_args();
     set_raw_lines_per_second(0);
     match scenario.as_str() {
         "selftrace_channel" => {

@@ -20,7 +20,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use selftrace_test_support::bench::{NoopProcessor, child_span, third_party_event};
+use selftrace_test_support::bench::{self as support, NoopProcessor, child_span, produce, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The SDK's span processor that does nothing: the floor of spans.
@@ -38,18 +38,8 @@ impl opentelemetry_sdk::trace::SpanProcessor for NoopSpanProcessor {
     }
 }
 
-/// What callgrind counts: `events` calls of `log`.
-#[inline(never)]
-fn produce(events: u64, log: &mut dyn FnMut()) {
-    for _ in 0..events {
-        log();
-    }
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let scenario = args.next().unwrap_or_default();
-    let events: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let (scenario, events) = support::scenario_args();
     match scenario.as_str() {
         "appender_noop" => {
             let provider = SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build();

@@ -33,6 +33,24 @@ pub fn third_party_event() {
     );
 }
 
+/// What `scripts/instructions` counts (callgrind's `--toggle-collect`
+/// names this function): `events` calls of `log`.
+#[inline(never)]
+pub fn produce(events: u64, log: &mut dyn FnMut()) {
+    for _ in 0..events {
+        log();
+    }
+}
+
+/// The arguments of an instructions driver: `<scenario> <events>` (1000
+/// events when not given); cargo's `--bench` is left out.
+pub fn scenario_args() -> (String, u64) {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let scenario = args.next().unwrap_or_default();
+    let events = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    (scenario, events)
+}
+
 /// The bench span: a child span of 4 attributes, made and closed (inside
 /// whatever span the caller entered).
 pub fn child_span() {
