@@ -36,8 +36,8 @@
 //!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0, 2026-12-07; the bridge's scenarios come from
-//! `bridge/benches/instructions.rs`):
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07, CI's run at d751cbc; the
+//! bridge's scenarios come from `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
@@ -49,8 +49,8 @@
 //! | dropped               |                    410 |               0.22× |
 //! | suppressed            |                    370 |               0.20× |
 //! | span_fields_0         |                   2280 |               1.25× |
-//! | span_fields_1         |                   3293 |               1.81× |
-//! | span_fields_3         |                   4249 |               2.33× |
+//! | span_fields_1         |                   3286 |               1.80× |
+//! | span_fields_3         |                   4242 |               2.33× |
 //! | code_location         |                   2192 |               1.20× |
 //! | bridge_one_record     |                   4632 |               2.54× |
 //! | bridge_100_records    |                   3507 |               1.92× |
