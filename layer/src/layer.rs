@@ -802,26 +802,21 @@ impl LayerState {
         if !DestinationStamp::keeps(stamp) {
             return self.deliver_event(&self.destination.load(), record, ids, None);
         }
-        let me = Arc::as_ptr(self);
         let mut ids = Some(ids);
         let _ = KEPT.try_with(|cell| {
             let Ok(mut kept) = cell.try_borrow_mut() else { return };
-            let index = match kept.iter().position(|k| std::ptr::eq(k.owner.as_ptr(), me)) {
-                Some(index) => index,
-                None => {
-                    // This layer's first kept destination on this thread:
-                    // drop the entries of layers that are gone.
-                    kept.retain(|k| k.owner.strong_count() > 0);
-                    kept.push(KeptDestination {
-                        owner: Arc::downgrade(self),
-                        stamp,
-                        destination: self.destination.load_full(),
-                        counts: self.counters.for_this_thread(),
-                    });
-                    kept.len() - 1
-                }
+            let Some(entry) = self.entry_in(
+                &mut kept,
+                |k| &k.owner,
+                || KeptDestination {
+                    owner: Arc::downgrade(self),
+                    stamp,
+                    destination: self.destination.load_full(),
+                    counts: self.counters.for_this_thread(),
+                },
+            ) else {
+                return;
             };
-            let Some(entry) = kept.get_mut(index) else { return };
             if entry.stamp != stamp {
                 // Loaded after the stamp was read: this destination or a
                 // newer one, which the next event's stamp replaces.
@@ -1093,25 +1088,19 @@ impl LayerState {
     /// guard keeps this thread from coming back here meanwhile. During thread
     /// teardown, when thread-locals are gone, a temporary encoder is used.
     fn with_encoder<R>(self: &Arc<Self>, mut f: impl FnMut(&mut StatefulOtlpEncoder, Option<&ThreadCounts>) -> R) -> R {
-        let me = Arc::as_ptr(self);
         let ran = ENCODERS
             .try_with(|cell| {
                 let mut list = cell.try_borrow_mut().ok()?;
-                let index = match list.iter().position(|e| std::ptr::eq(e.owner.as_ptr(), me)) {
-                    Some(index) => index,
-                    None => {
-                        // First event of this layer on this thread: drop the
-                        // encoders of layers that are gone, then make one.
-                        list.retain(|e| e.owner.strong_count() > 0);
-                        list.push(LocalEncoder {
-                            owner: Arc::downgrade(self),
-                            encoder: self.new_encoder(),
-                            counts: self.counters.for_this_thread(),
-                        });
-                        list.len() - 1
-                    }
-                };
-                list.get_mut(index).map(|local| f(&mut local.encoder, Some(&local.counts)))
+                let local = self.entry_in(
+                    &mut list,
+                    |e| &e.owner,
+                    || LocalEncoder {
+                        owner: Arc::downgrade(self),
+                        encoder: self.new_encoder(),
+                        counts: self.counters.for_this_thread(),
+                    },
+                )?;
+                Some(f(&mut local.encoder, Some(&local.counts)))
             })
             .ok()
             .flatten();
@@ -1119,6 +1108,30 @@ impl LayerState {
             Some(result) => result,
             None => f(&mut self.new_encoder(), None),
         }
+    }
+
+    /// This layer's entry in `list`, a thread-local list with an entry per
+    /// live layer (`owner` names an entry's layer): found by the layer's
+    /// address (its `Weak` in the entry keeps the address from being
+    /// reused), or, on this layer's first use on the thread, made by `make`
+    /// after the entries of layers that are gone are dropped.
+    #[inline]
+    fn entry_in<'l, T>(
+        self: &Arc<Self>,
+        list: &'l mut Vec<T>,
+        owner: impl Fn(&T) -> &Weak<LayerState>,
+        make: impl FnOnce() -> T,
+    ) -> Option<&'l mut T> {
+        let me = Arc::as_ptr(self);
+        let index = match list.iter().position(|e| std::ptr::eq(owner(e).as_ptr(), me)) {
+            Some(index) => index,
+            None => {
+                list.retain(|e| owner(e).strong_count() > 0);
+                list.push(make());
+                list.len() - 1
+            }
+        };
+        list.get_mut(index)
     }
 
     fn new_encoder(&self) -> StatefulOtlpEncoder {

@@ -812,19 +812,14 @@ impl<'o> FieldWriter<'o> {
 }
 
 impl FieldWriter<'_> {
-    /// Settles a write of one value that began at `mark` (written in the
-    /// caller, not through a closure, which would be a function of its own
-    /// that no longer knows the value's kind): a value past the record's
-    /// limit is rolled back and counted, a full request aborts the record.
+    /// Settles a write of one value that began at `mark` (see
+    /// `Out::degraded`): a value cut or past the record's limit (rolled
+    /// back) is counted, a full request aborts the record.
     #[inline(always)]
     fn settle(&mut self, mark: usize, written: Result<bool, Exceeded>) {
-        match written {
+        match self.out.degraded(mark, written) {
             Ok(cut) => self.dropped = self.dropped.saturating_add(u32::from(cut)),
-            Err(Exceeded::Record) => {
-                self.out.buf.truncate(mark);
-                self.dropped = self.dropped.saturating_add(1);
-            }
-            Err(Exceeded::Request) => self.abort = true,
+            Err(_) => self.abort = true,
         }
     }
 }

@@ -162,7 +162,17 @@ impl Out {
     #[inline]
     pub(super) fn degrade(&mut self, write: impl FnOnce(&mut Out) -> Result<bool, Exceeded>) -> Result<bool, Exceeded> {
         let mark = self.buf.len();
-        match write(self) {
+        let written = write(self);
+        self.degraded(mark, written)
+    }
+
+    /// What [`degrade`](Self::degrade) makes of a write that began at
+    /// `mark`, for callers that write without a closure (the encoder's
+    /// field writer: a closure would be a function of its own that no
+    /// longer knows the value's kind).
+    #[inline(always)]
+    pub(super) fn degraded(&mut self, mark: usize, written: Result<bool, Exceeded>) -> Result<bool, Exceeded> {
+        match written {
             Err(Exceeded::Record) => {
                 self.buf.truncate(mark);
                 Ok(true)
