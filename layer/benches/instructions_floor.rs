@@ -20,7 +20,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use selftrace_test_support::bench::{self as support, NoopProcessor, child_span, produce, third_party_event};
+use selftrace_test_support::bench::{NoopProcessor, child_span, produce, scenario_args, third_party_event};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The SDK's span processor that does nothing: the floor of spans.
@@ -39,7 +39,7 @@ impl opentelemetry_sdk::trace::SpanProcessor for NoopSpanProcessor {
 }
 
 fn main() {
-    let (scenario, events) = support::scenario_args();
+    let (scenario, events) = scenario_args();
     match scenario.as_str() {
         "appender_noop" => {
             let provider = SdkLoggerProvider::builder().with_log_processor(NoopProcessor).build();
