@@ -117,53 +117,52 @@ macro_rules! otel_error {
 macro_rules! __otel_event {
     ($effect:expr, $level:expr, $name:literal $(, $($fields:tt)*)?) => {{
         const _: () = $crate::__private::check_event_name($name);
-        $crate::__otel_fields!(($effect, $level, $name) [] [] $($($fields)*)?)
+        $crate::__otel_fields!(($effect, $level, $name) [] $($($fields)*)?)
     }};
 }
 
-/// Parses tracing's field syntax into a list of names and a list of values.
+/// Parses tracing's field syntax into one list of fields, each its name,
+/// a binding (an identifier made at its own expansion, so each field has its
+/// own) and its value.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __otel_fields {
     // Done.
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $(,)?) => {
-        $crate::__otel_emit!($cx [$($n),*] [$($v),*])
+    ($cx:tt [$($f:tt)*] $(,)?) => {
+        $crate::__otel_emit!($cx [$($f)*])
     };
     // key = ?value
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = ?$val:expr $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$crate::__private::debug(&$val))] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] $($k:ident).+ = ?$val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$crate::__private::debug(&$val))]
+            $($($rest)*)?)
     };
     // key = %value
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = %$val:expr $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$crate::__private::display(&$val))] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] $($k:ident).+ = %$val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$crate::__private::display(&$val))]
+            $($($rest)*)?)
     };
     // key = value
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ = $val:expr $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$val)] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] $($k:ident).+ = $val:expr $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$val)] $($($rest)*)?)
     };
     // ?key
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] ?$($k:ident).+ $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$crate::__private::debug(&$($k).+))] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] ?$($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$crate::__private::debug(&$($k).+))]
+            $($($rest)*)?)
     };
     // %key
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] %$($k:ident).+ $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$crate::__private::display(&$($k).+))] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] %$($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$crate::__private::display(&$($k).+))]
+            $($($rest)*)?)
     };
     // key
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $($k:ident).+ $(, $($rest:tt)*)?) => {
-        $crate::__otel_fields!($cx [$($n,)* ::core::stringify!($($k).+)]
-            [$($v,)* $crate::__otel_arg!(&$($k).+)] $($($rest)*)?)
+    ($cx:tt [$($f:tt)*] $($k:ident).+ $(, $($rest:tt)*)?) => {
+        $crate::__otel_fields!($cx [$($f)* (::core::stringify!($($k).+), __value, &$($k).+)] $($($rest)*)?)
     };
     // The message, last: a format string and its arguments. Like
     // `tracing`, the message is the first field of the event.
-    ($cx:tt [$($n:expr),*] [$($v:expr),*] $fmt:literal $($args:tt)*) => {
-        $crate::__otel_emit!($cx ["message" $(, $n)*]
-            [$crate::__otel_arg!(&::core::format_args!($fmt $($args)*)) $(, $v)*])
+    ($cx:tt [$($f:tt)*] $fmt:literal $($args:tt)*) => {
+        $crate::__otel_emit!($cx [("message", __value, &::core::format_args!($fmt $($args)*)) $($f)*])
     };
 }
 
@@ -175,19 +174,19 @@ macro_rules! __otel_fields {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __otel_arg {
-    // Not a block: the value's temporaries must live until the record is
-    // logged (`__otel_emit` imports the two traits).
     ($value:expr) => {
         (&&$crate::__private::Wrap($value)).arg()
     };
 }
 
-/// Builds the static callsite and the field values, then hands the event to
-/// the effect.
+/// Builds the static callsite, evaluates the field values once, in order,
+/// and hands the event to the effect with the callsite's own writer of its
+/// fields: each field a call the compiler sees whole (its key, its value's
+/// kind), not a loop over values of any kind.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __otel_emit {
-    (($effect:expr, $level:expr, $name:literal) [$($n:expr),*] [$($v:expr),*]) => {{
+    (($effect:expr, $level:expr, $name:literal) [$(($n:expr, $b:ident, $v:expr))*]) => {{
         if $level <= $crate::__private::STATIC_MAX_LEVEL && $crate::__private::NodeTelemetry::enabled(&($effect), $level) {
             #[allow(unused_imports)]
             use $crate::__private::{FastArg as _, SlowArg as _};
@@ -203,7 +202,18 @@ macro_rules! __otel_emit {
                 $crate::__private::Kind::EVENT,
             );
             const _: () = ::core::assert!(<[&str]>::len(&[$($n),*]) <= 32, "otel events take at most 32 fields, the message included");
-            $crate::__private::emit(&($effect), &__META, &[$($v),*]);
+            // A match, not `let`s: the values' temporaries live until the
+            // record is logged.
+            match ($($v,)*) {
+                ($($b,)*) => $crate::__private::emit(
+                    &($effect),
+                    &__META,
+                    &$crate::__private::Fields::new(
+                        |__writer| { $($crate::__private::encode_field(__writer, &__META, $n, $crate::__otel_arg!($b));)* },
+                        |__visitor| { $($crate::__private::visit_arg(__visitor, &__META, $n, $crate::__otel_arg!($b));)* },
+                    ),
+                ),
+            }
         }
     }};
 }
@@ -220,7 +230,7 @@ pub mod __private {
         metadata::Kind,
     };
 
-    pub use crate::node::NodeTelemetry;
+    pub use crate::{node::NodeTelemetry, out::FieldWriter};
     use crate::{
         record::{FieldVisitor, visit_field},
         view::{AnyValue, LogRecordView, RecordVisitor, Severity},
@@ -250,11 +260,86 @@ pub mod __private {
         }
     }
 
-    /// Builds the record of `meta` with `args` (one per field, in the
-    /// order of `meta`'s fields) and hands it to `effect`.
+    /// Builds the record of `meta` with its `fields` and hands it to
+    /// `effect`.
     #[inline]
-    pub fn emit<E: NodeTelemetry + ?Sized>(effect: &E, meta: &'static Metadata<'static>, args: &[Arg<'_>]) {
-        effect.log_event(&MacroRecord { meta, time: now_unix_nanos(), args });
+    pub fn emit<E: NodeTelemetry + ?Sized>(effect: &E, meta: &'static Metadata<'static>, fields: &dyn MacroFields) {
+        effect.log_event(&MacroRecord { meta, time: now_unix_nanos(), fields });
+    }
+
+    /// The fields of one `otel_*!` call, as the macro wrote them out: one
+    /// writer for the encoder (each field inlined with its key and its
+    /// value's kind), one for any other visitor.
+    pub trait MacroFields {
+        /// Writes the fields into the encoder.
+        fn encode(&self, writer: &mut FieldWriter<'_>);
+        /// Hands the fields to `visitor`.
+        fn visit(&self, visitor: &mut dyn RecordVisitor);
+    }
+
+    /// The two writers of a callsite's fields (see [`MacroFields`]).
+    #[allow(missing_debug_implementations)]
+    pub struct Fields<E, G>(E, G);
+
+    impl<E: Fn(&mut FieldWriter<'_>), G: Fn(&mut dyn RecordVisitor)> Fields<E, G> {
+        /// The fields, written by `encode` into the encoder and by `visit`
+        /// to any other visitor.
+        #[inline(always)]
+        pub fn new(encode: E, visit: G) -> Self {
+            Self(encode, visit)
+        }
+    }
+
+    impl<E: Fn(&mut FieldWriter<'_>), G: Fn(&mut dyn RecordVisitor)> MacroFields for Fields<E, G> {
+        fn encode(&self, writer: &mut FieldWriter<'_>) {
+            (self.0)(writer);
+        }
+        fn visit(&self, visitor: &mut dyn RecordVisitor) {
+            (self.1)(visitor);
+        }
+    }
+
+    /// Writes one field into the encoder: inlined, so that the compiler
+    /// sees the key and the value's kind (`arg` is made right here).
+    #[inline(always)]
+    pub fn encode_field(
+        writer: &mut FieldWriter<'_>,
+        meta: &'static Metadata<'static>,
+        name: &'static str,
+        arg: Arg<'_>,
+    ) {
+        match arg {
+            Arg::Any(value) => visit_field(writer, name, value),
+            Arg::Value(value) => record_value(writer, meta, name, value),
+        }
+    }
+
+    /// Hands one field to any visitor.
+    #[inline(never)]
+    pub fn visit_arg(
+        visitor: &mut dyn RecordVisitor,
+        meta: &'static Metadata<'static>,
+        name: &'static str,
+        arg: Arg<'_>,
+    ) {
+        match arg {
+            Arg::Any(value) => visit_field(visitor, name, value),
+            Arg::Value(value) => record_value(visitor, meta, name, value),
+        }
+    }
+
+    /// A value of any other kind, through its `tracing::Value` impl (which
+    /// wants the callsite's field of that name).
+    #[inline(never)]
+    fn record_value<V: RecordVisitor + ?Sized>(
+        visitor: &mut V,
+        meta: &'static Metadata<'static>,
+        name: &str,
+        value: &dyn Value,
+    ) {
+        if let Some(field) = meta.fields().field(name) {
+            value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false });
+        }
     }
 
     /// One field value of an `otel_*!` record.
@@ -357,30 +442,11 @@ pub mod __private {
         }
     }
 
-    /// The record of an `otel_*!` call: its static callsite and its values.
+    /// The record of an `otel_*!` call: its static callsite and its fields.
     struct MacroRecord<'a> {
         meta: &'static Metadata<'static>,
         time: u64,
-        args: &'a [Arg<'a>],
-    }
-
-    /// `visit_field` for a value whose kind is known only here: one copy
-    /// of the writer's every case, called, not inlined in each loop.
-    #[inline(never)]
-    fn visit_any_field<V: RecordVisitor + ?Sized>(visitor: &mut V, name: &str, value: AnyValue<'_>) {
-        visit_field(visitor, name, value);
-    }
-
-    impl MacroRecord<'_> {
-        #[inline(always)]
-        fn visit_args<V: RecordVisitor + ?Sized>(&self, visitor: &mut V) {
-            for (field, arg) in self.meta.fields().iter().zip(self.args) {
-                match *arg {
-                    Arg::Any(value) => visit_any_field(visitor, field.name(), value),
-                    Arg::Value(value) => value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false }),
-                }
-            }
-        }
+        fields: &'a dyn MacroFields,
     }
 
     impl LogRecordView for MacroRecord<'_> {
@@ -403,12 +469,12 @@ pub mod __private {
 
         #[inline]
         fn visit(&self, visitor: &mut dyn RecordVisitor) {
-            self.visit_args(visitor);
+            self.fields.visit(visitor);
         }
 
         #[inline]
-        fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
-            self.visit_args(fields);
+        fn visit_encoder(&self, fields: &mut FieldWriter<'_>) {
+            self.fields.encode(fields);
         }
 
         /// The callsite's metadata, as for the same event through `tracing`.
