@@ -26,20 +26,62 @@ pub(super) enum Exceeded {
 }
 
 /// Room past the request's capacity that the buffer is allocated with: short
-/// copies write a whole [`SLACK`]-byte chunk and cut it back (one fixed-size
-/// store, no call to `memcpy`), so they never reach past the allocation.
-pub(super) const SLACK: usize = 16;
+/// copies write a whole chunk (of [`SHORT`] bytes, or 32 for a short
+/// key-value) and cut it back (one fixed-size store, no call to `memcpy`),
+/// so they never reach past the allocation.
+pub(super) const SLACK: usize = 32;
 
-/// Appends `bytes`, at most [`SLACK`] long (longer ones are copied as they
+/// The longest piece [`put_short`] writes as one chunk.
+const SHORT: usize = 16;
+
+/// Appends `bytes`, at most [`SHORT`] long (longer ones are copied as they
 /// are), as one fixed-size chunk cut back to their length. Capacity was
 /// checked for `bytes` only: the chunk's tail lands in the slack.
 #[inline(always)]
 pub(super) fn put_short(buf: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
-    let mut chunk = [0_u8; SLACK];
-    if n > SLACK {
+    if n > SHORT {
         return buf.extend_from_slice(bytes);
-    } else if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+    }
+    let mut chunk = [0_u8; SHORT];
+    short_chunk(&mut chunk, bytes);
+    let len = buf.len();
+    buf.extend_from_slice(&chunk);
+    buf.truncate(len + n);
+}
+
+/// Appends `head`, `bytes` (see [`put_short`]) and `tail` (at most 12
+/// bytes) as one 32-byte chunk cut back to their length: one fixed-size
+/// store where the three pieces would be three writes. Capacity was checked
+/// for the three only: the chunk's tail lands in the slack.
+#[inline(always)]
+pub(super) fn put_short_between<const T: usize>(buf: &mut Vec<u8>, head: [u8; 4], bytes: &[u8], tail: [u8; T]) {
+    let n = bytes.len();
+    if n > SHORT || T > 32 - 4 - SHORT {
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(bytes);
+        return buf.extend_from_slice(&tail);
+    }
+    let mut chunk = [0_u8; 32];
+    let (start, rest) = chunk.split_first_chunk_mut::<4>().unwrap_or_else(|| unreachable!());
+    *start = head;
+    if let Some(middle) = rest.first_chunk_mut::<SHORT>() {
+        short_chunk(middle, bytes);
+    }
+    if let Some(end) = rest.get_mut(n..n + T) {
+        end.copy_from_slice(&tail);
+    }
+    let len = buf.len();
+    buf.extend_from_slice(&chunk);
+    buf.truncate(len + 4 + n + T);
+}
+
+/// Copies `bytes` (at most [`SHORT`] long) to the start of `chunk` with at
+/// most two overlapping word copies (no call to `memcpy`).
+#[inline(always)]
+fn short_chunk(chunk: &mut [u8; SHORT], bytes: &[u8]) {
+    let n = bytes.len();
+    if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
         // 8..=16 bytes: two overlapping words.
         chunk[..8].copy_from_slice(head);
         if let Some(end) = chunk.get_mut(n - 8..n) {
@@ -56,9 +98,6 @@ pub(super) fn put_short(buf: &mut Vec<u8>, bytes: &[u8]) {
         chunk[n / 2] = bytes.get(n / 2).copied().unwrap_or_default();
         chunk[n - 1] = last;
     }
-    let len = buf.len();
-    buf.extend_from_slice(&chunk);
-    buf.truncate(len + n);
 }
 
 impl Out {
@@ -269,36 +308,32 @@ impl Out {
             #[allow(clippy::collapsible_match)]
             match value {
                 AnyValue::Int(i) if (0..0x80).contains(&i) => {
-                    if self.small_key_value(tag, key, 2) {
-                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2, tag::ANY_INT, i as u8]);
+                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_INT, i as u8]) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Int(i) => {
                     let len = 1 + varint_len(i as u64);
-                    if self.small_key_value(tag, key, len) {
-                        self.buf.extend_from_slice(&[tag::KV_VALUE, len as u8, tag::ANY_INT]);
+                    if self.small_key_value(tag, key, len, [tag::KV_VALUE, len as u8, tag::ANY_INT]) {
                         put_varint(&mut self.buf, i as u64);
                         return Ok(false);
                     }
                 }
                 AnyValue::Bool(b) => {
-                    if self.small_key_value(tag, key, 2) {
-                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2, tag::ANY_BOOL, u8::from(b)]);
+                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_BOOL, u8::from(b)]) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Double(d) => {
-                    if self.small_key_value(tag, key, 9) {
-                        let mut field = [tag::KV_VALUE, 9, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
-                        field[3..].copy_from_slice(&d.to_le_bytes());
-                        self.buf.extend_from_slice(&field);
+                    let mut field = [tag::KV_VALUE, 9, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
+                    field[3..].copy_from_slice(&d.to_le_bytes());
+                    if self.small_key_value(tag, key, 9, field) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Str(s) if s.len() < 0x3E && s.len() <= max_value => {
-                    if self.small_key_value(tag, key, 2 + s.len()) {
-                        self.buf.extend_from_slice(&[tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8]);
+                    let head = [tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8];
+                    if self.small_key_value(tag, key, 2 + s.len(), head) {
                         put_short(&mut self.buf, s.as_bytes());
                         return Ok(false);
                     }
@@ -370,17 +405,17 @@ impl Out {
 
     /// Writes the head of a `KeyValue` (its tag and length, the key) whose
     /// key is under 64 bytes and whose value's `AnyValue` message is
-    /// `any_len` < 64 bytes, when all of it fits; the caller writes the
-    /// value's field. False (nothing written) when it does not fit: the
-    /// general path then decides which bound it crosses.
+    /// `any_len` < 64 bytes, then `tail` (the value's field, or its start),
+    /// when all of it fits; the caller writes the rest of the value's field.
+    /// False (nothing written) when it does not fit: the general path then
+    /// decides which bound it crosses.
     #[inline(always)]
-    fn small_key_value(&mut self, tag: u8, key: &[u8], any_len: usize) -> bool {
+    fn small_key_value<const T: usize>(&mut self, tag: u8, key: &[u8], any_len: usize, tail: [u8; T]) -> bool {
         let kv_len = 2 + key.len() + 2 + any_len;
         if self.buf.len() + 2 + kv_len > self.end {
             return false;
         }
-        self.buf.extend_from_slice(&[tag, kv_len as u8, tag::KV_KEY, key.len() as u8]);
-        put_short(&mut self.buf, key);
+        put_short_between(&mut self.buf, [tag, kv_len as u8, tag::KV_KEY, key.len() as u8], key, tail);
         true
     }
 
@@ -572,7 +607,7 @@ impl fmt::Write for StrSink<'_> {
         let len = self.out.buf.len();
         // A short piece with room for it (a message's usual literal): one
         // fixed-size store into the slack, no `memcpy` call.
-        if piece.len() <= SLACK && len + piece.len() <= self.hard_end.min(self.out.request_end) {
+        if piece.len() <= SHORT && len + piece.len() <= self.hard_end.min(self.out.request_end) {
             put_short(&mut self.out.buf, piece.as_bytes());
             return Ok(());
         }
