@@ -26,10 +26,10 @@ pub(super) enum Exceeded {
 }
 
 /// Room past the request's capacity that the buffer is allocated with: short
-/// copies write a whole chunk (of [`SHORT`] bytes, or 32 for a short
-/// key-value) and cut it back (one fixed-size store, no call to `memcpy`),
+/// copies write a whole chunk (of [`SHORT`] bytes, or 32 or 48 for a
+/// short key-value) and cut it back (one fixed-size store, no call to `memcpy`),
 /// so they never reach past the allocation.
-pub(super) const SLACK: usize = 32;
+pub(super) const SLACK: usize = 48;
 
 /// The longest piece [`put_short`] writes as one chunk.
 const SHORT: usize = 16;
@@ -74,6 +74,33 @@ pub(super) fn put_short_between<const T: usize>(buf: &mut Vec<u8>, head: [u8; 4]
     let len = buf.len();
     buf.extend_from_slice(&chunk);
     buf.truncate(len + 4 + n + T);
+}
+
+/// Appends `head`, `first`, `middle` and `second` ([`put_short`]'s pieces:
+/// a key-value's head, its key, its value's head, a short string) as one
+/// 48-byte chunk cut back to their length.
+#[inline(always)]
+fn put_two_short(buf: &mut Vec<u8>, head: [u8; 4], first: &[u8], middle: [u8; 4], second: &[u8]) {
+    let (n, m) = (first.len(), second.len());
+    if n > SHORT || m > SHORT {
+        put_short_between(buf, head, first, middle);
+        return put_short(buf, second);
+    }
+    let mut chunk = [0_u8; 48];
+    let (start, rest) = chunk.split_first_chunk_mut::<4>().unwrap_or_else(|| unreachable!());
+    *start = head;
+    if let Some(key) = rest.first_chunk_mut::<SHORT>() {
+        short_chunk(key, first);
+    }
+    if let Some((middle_at, value)) = rest.get_mut(n..n + 4 + SHORT).and_then(|r| r.split_first_chunk_mut::<4>()) {
+        *middle_at = middle;
+        if let Some(value) = value.first_chunk_mut::<SHORT>() {
+            short_chunk(value, second);
+        }
+    }
+    let len = buf.len();
+    buf.extend_from_slice(&chunk);
+    buf.truncate(len + 8 + n + m);
 }
 
 /// Copies `bytes` (at most [`SHORT`] long) to the start of `chunk` with at
@@ -332,9 +359,15 @@ impl Out {
                     }
                 }
                 AnyValue::Str(s) if s.len() < 0x3E && s.len() <= max_value => {
-                    let head = [tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8];
-                    if self.small_key_value(tag, key, 2 + s.len(), head) {
-                        put_short(&mut self.buf, s.as_bytes());
+                    let kv_len = 2 + key.len() + 2 + 2 + s.len();
+                    if self.buf.len() + 2 + kv_len <= self.end {
+                        put_two_short(
+                            &mut self.buf,
+                            [tag, kv_len as u8, tag::KV_KEY, key.len() as u8],
+                            key,
+                            [tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8],
+                            s.as_bytes(),
+                        );
                         return Ok(false);
                     }
                 }
@@ -537,10 +570,7 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
 fn put_scalar_field(buf: &mut Vec<u8>, [tag, len]: [u8; 2], value: AnyValue<'_>) {
     match value {
         // A string in a 127-byte message has a one-byte length.
-        AnyValue::Str(s) => {
-            buf.extend_from_slice(&[tag, len, tag::ANY_STRING, s.len() as u8]);
-            put_short(buf, s.as_bytes());
-        }
+        AnyValue::Str(s) => put_short_between(buf, [tag, len, tag::ANY_STRING, s.len() as u8], s.as_bytes(), []),
         AnyValue::Bool(b) => buf.extend_from_slice(&[tag, len, tag::ANY_BOOL, u8::from(b)]),
         AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag, len, tag::ANY_INT, i as u8]),
         AnyValue::Double(d) => {
