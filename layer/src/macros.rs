@@ -309,9 +309,18 @@ pub mod __private {
         arg: Arg<'_>,
     ) {
         match arg {
+            // A formatted message: called (a literal one is written here).
+            Arg::Any(value @ AnyValue::Fmt(_)) if name == "message" => encode_body(writer, value),
             Arg::Any(value) => visit_field(writer, name, value),
             Arg::Value(value) => record_value(writer, meta, name, value),
         }
+    }
+
+    /// Writes a formatted body into the encoder: one copy of the formatting
+    /// code, not one in every callsite's writer.
+    #[inline(never)]
+    fn encode_body(writer: &mut FieldWriter<'_>, value: AnyValue<'_>) {
+        writer.visit_body(value);
     }
 
     /// Hands one field to any visitor.
