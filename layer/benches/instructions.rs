@@ -36,31 +36,46 @@
 //!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0, 2026-12-07, CI's run at d751cbc; the
-//! bridge's scenarios come from `bridge/benches/instructions.rs`):
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at 6290b38; the bridge's
+//! scenarios come from `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2124 |               1.16× |
-//! | selftrace_buffered    |                   1957 |               1.07× |
-//! | channel_flood_checked |                   2184 |               1.20× |
-//! | node_logs             |                   1519 |               0.83× |
+//! | selftrace_channel     |                   2069 |               1.13× |
+//! | selftrace_buffered    |                   1902 |               1.04× |
+//! | channel_flood_checked |                   2137 |               1.17× |
+//! | node_logs             |                   1082 |               0.59× |
 //! | dropped               |                    410 |               0.22× |
 //! | suppressed            |                    370 |               0.20× |
-//! | span_fields_0         |                   2280 |               1.25× |
-//! | span_fields_1         |                   3286 |               1.80× |
-//! | span_fields_3         |                   4242 |               2.33× |
-//! | code_location         |                   2192 |               1.20× |
+//! | span_fields_0         |                   2225 |               1.22× |
+//! | span_fields_1         |                   3231 |               1.77× |
+//! | span_fields_3         |                   4187 |               2.30× |
+//! | code_location         |                   2137 |               1.17× |
 //! | bridge_one_record     |                   4632 |               2.54× |
-//! | bridge_100_records    |                   3507 |               1.92× |
+//! | bridge_100_records    |                   3506 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9119 |                            1.00× |
-//! | spans_selftrace |                  5947 |                            0.65× |
+//! | spans_selftrace |                  5910 |                            0.65× |
 //!
-//! Issue 32, second round (channel 2343 -> 2124, the exporter's layer
+//! Issue 32, third round (node 1519 -> 1082, channel 2124 -> 2069, the
+//! exporter's layer 1957 -> 1902): each `otel_*!` callsite compiles a
+//! writer of its own fields (every field inlined with its key and its
+//! value's kind, one dynamic call a record instead of a loop over values of
+//! any kind: node 1523 -> 1167); the usual attribute (a key of at most 16
+//! bytes and a scalar, or a short string) is one chunk of 32 or 48 bytes
+//! cut back to its length instead of three writes, and a short string body
+//! one chunk (every path, about 10 an attribute). Tried and dropped:
+//! writing into the hand-off block itself (a `BytesMut`, the requests split
+//! off it, no flush copy): node 1054 and the exporter's layer 1846, but the
+//! channel path 2168 (+99: each `BytesMut` write checks twice, and a
+//! one-record request gains nothing), and the copy it removes is cheap on
+//! the CPU (below); the values of an `otel_*!` call passed to its writers
+//! as one tuple: +7.
+//!
+//! Second round (channel 2343 -> 2124, the exporter's layer
 //! 2156 -> 1957, node 1649 -> 1519): the fields of a `tracing` event and
 //! of an `otel_*!` record reach the encoder's writer without a dynamic call
 //! per field (`LogRecordView::visit_encoder`); the usual attribute and a
@@ -75,14 +90,19 @@
 //! on builds of the same anchor code); the span scenarios now make the
 //! bench span in the test support (5858 -> 5947 for the same layer code).
 //!
-//! Where the channel path's 2124 go: dispatch to the layer ~150, the
+//! Where the channel path's 2069 go: dispatch to the layer ~150, the
 //! layer's checks ~150, the destination's load 45, the clock 64, the fields
-//! ~1000 (`tracing`'s `ValueSet::record` 101, about 100 an attribute, the
-//! message ~370: two levels of `fmt::write` for a literal, which a visitor
-//! given `&dyn Debug` cannot skip), the record's head ~170, the flush 224
-//! and the channel's send 127. In the buffered paths the flush copies each
-//! full request into the hand-off block: ~120 per event here, most of it
-//! one `rep movsb`, which callgrind counts a byte at a time.
+//! ~950 (`tracing`'s `ValueSet::record` 101, about 90 an attribute, most
+//! of it `tracing`'s visitor call and the name checks, the message ~300:
+//! two levels of `fmt::write` for a literal, which a visitor given
+//! `&dyn Debug` cannot skip), the record's head ~170, the flush 224 and the
+//! channel's send 127. In the buffered paths the flush copies each full
+//! request into the hand-off block: ~120 per event here, most of it one
+//! `rep movsb`, which callgrind counts a byte at a time (a few cycles an
+//! event on the CPU): without it the exporter's layer would count ~1780.
+//! The node path's 1082: the call and its clock ~110, the node's checks and
+//! buffer (guard, levels, thread-local buffer, its lock) ~250, the record's
+//! envelope and head ~250, the fields ~250, the flush's copy ~120.
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
 //! value copied): spans 9022 -> 5797; span fields on records read from it

@@ -36,6 +36,11 @@ macro_rules! otel_debug {
 /// do (and `tracing`'s compile-time `max_level_*` features). Field values
 /// are evaluated only when the level is enabled.
 ///
+/// Each call compiles a writer of its own fields for the encoder (every
+/// field inlined with its key and its value's kind; one dynamic call a
+/// record): about half a KiB of code a field, in exchange for about a third
+/// of the instructions of a loop over values of any kind.
+///
 /// Integers, floats, booleans, strings, `%value`, `?value` and the message
 /// are handed to the encoder as they are; a message without format
 /// arguments is its string, never formatted. Any other `tracing::Value`
