@@ -997,6 +997,71 @@ mod tests {
         assert_eq!(encoder.record_count(), 2);
     }
 
+    /// Attributes whose keys and values sit around the fast paths' chunk
+    /// sizes.
+    struct Attributes<'a>(&'a [(&'a str, AnyValue<'a>)]);
+
+    impl LogRecordView for Attributes<'_> {
+        fn time_unix_nano(&self) -> Option<u64> {
+            Some(1)
+        }
+        fn observed_time_unix_nano(&self) -> Option<u64> {
+            Some(1)
+        }
+        fn severity(&self) -> Option<crate::view::Severity> {
+            Some(crate::view::Severity::INFO)
+        }
+        fn event_name(&self) -> Option<&str> {
+            None
+        }
+        fn visit(&self, visitor: &mut dyn RecordVisitor) {
+            visitor.visit_body(AnyValue::Str("sixteen bytes!!!"));
+            for (key, value) in self.0 {
+                visitor.visit_attribute(key, *value);
+            }
+        }
+    }
+
+    /// The short writes store whole chunks past what they write (into the
+    /// slack): filling requests to the brim, byte by byte of room, never
+    /// grows the buffer.
+    #[test]
+    fn filling_a_request_never_grows_its_buffer() {
+        let keys = ["", "abc", "abcdefg", "key1", "exactly.16.bytes", "seventeen.bytes.k"];
+        let strings = ["", "abc", "abcdefg", "eight by", "sixteen bytes!!!", "seventeen bytes!!"];
+        let mut attributes = Vec::new();
+        for key in keys {
+            attributes.extend([(key, AnyValue::Int(1)), (key, AnyValue::Int(1 << 40)), (key, AnyValue::Bool(true))]);
+            attributes.push((key, AnyValue::Double(0.5)));
+            attributes.extend(strings.iter().map(|s| (key, AnyValue::Str(s))));
+        }
+        for capacity in 1024..1024 + 64 {
+            let limits = EncoderLimits::new(capacity, 256, 64).expect("valid limits");
+            let mut encoder = StatefulOtlpEncoder::with_limits(limits, OtlpResource::default());
+            let allocated = encoder.out.buf.capacity();
+            let (mut full, mut records) = (0, 0);
+            // Every window of attributes, so that the last record of a
+            // request ends at every distance from the capacity.
+            for start in 0..attributes.len() {
+                let end = (start + 3).min(attributes.len());
+                let record = Attributes(&attributes[start..end]);
+                match encoder.encode_log_record("scope", &record) {
+                    Ok(_) => records += 1,
+                    Err(EncodeError::BufferFull) => {
+                        full += 1;
+                        encoder.flush();
+                        encoder.encode_log_record("scope", &record).expect("fits an empty request");
+                        records += 1;
+                    }
+                    Err(EncodeError::RecordTooLarge) => panic!("a record of three attributes fits"),
+                }
+                assert!(encoder.len() <= capacity, "{} bytes in a request of {capacity}", encoder.len());
+                assert_eq!(encoder.out.buf.capacity(), allocated, "the buffer grew (capacity {capacity})");
+            }
+            assert!(full > 0 && records == attributes.len(), "{full} flushes, {records} records");
+        }
+    }
+
     #[test]
     fn limits_are_validated() {
         assert!(EncoderLimits::new(64 * 1024, 16_383, 8192).is_ok());

@@ -731,7 +731,7 @@ mod tests {
     #[test]
     fn scalar_key_values_write_what_the_general_writer_does() {
         let long_key = "k".repeat(70);
-        let keys = ["", "k", "key1", "a.dotted.key.of_20b", &long_key];
+        let keys = ["", "k", "abc", "key1", "exactly.16.bytes", "seventeen.bytes.k", "a.dotted.key.of_20b", &long_key];
         let long = "s".repeat(200);
         let values = [
             AnyValue::Int(0),
@@ -743,7 +743,9 @@ mod tests {
             AnyValue::Double(-2.5),
             AnyValue::Str(""),
             AnyValue::Str("value"),
+            AnyValue::Str("abcdefg"),
             AnyValue::Str("sixteen bytes!!!"),
+            AnyValue::Str("seventeen bytes!!"),
             AnyValue::Str(&long[..61]),
             AnyValue::Str(&long[..62]),
             AnyValue::Str(&long),
