@@ -371,10 +371,19 @@ fn otel_macros_write_every_kind_as_the_same_tracing_event() {
         both!("");
         both!(n = 1_i64, "formatted {} {}", 1, long);
         both!(message = "a message field", other = 1_i64);
+        // The most fields a call takes: 31 and the message.
+        both!(
+            a0 = 0_i64, a1 = 1_i64, a2 = "two", a3 = 3.0_f64, a4 = true, a5 = 5_u8, a6 = %ip, a7 = ?ip,
+            a8 = maybe, a9 = 9_i64, a10 = 10_i64, a11 = 11_i64, a12 = 12_i64, a13 = 13_i64, a14 = 14_i64,
+            a15 = 15_i64, a16 = 16_i64, a17 = 17_i64, a18 = 18_i64, a19 = 19_i64, a20 = 20_i64, a21 = 21_i64,
+            a22 = 22_i64, a23 = 23_i64, a24 = 24_i64, a25 = 25_i64, a26 = 26_i64, a27 = 27_i64, a28 = 28_i64,
+            a29 = 29_i64, a30 = long, "the last of {}", 32
+        );
     });
     logs.flush(FlushReason::Explicit);
     let got = records(&channel.receiver());
-    assert_eq!(got.len(), 18);
+    assert_eq!(got.len(), 20);
+    assert_eq!(got[18].attributes.len(), 31);
     for pair in got.chunks(2) {
         let (mut macro_record, mut tracing_record) = (pair[0].clone(), pair[1].clone());
         for record in [&mut macro_record, &mut tracing_record] {
