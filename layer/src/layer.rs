@@ -23,7 +23,7 @@ use crate::{
     flood::{self, Admit, FloodLimit, FloodTable, Key, SiteInfo, SummaryRecord},
     logger::NodeLogger,
     metrics::{DropReason, LayerCounters, LayerMetrics, ThreadCounts, ThreadCountsGuard},
-    node::{self, is_under},
+    node::{self, ThreadBuffer, is_under},
     pipeline::{LayerGuard, otel_suppressed, zone_thread_logger},
     raw::{raw_log, raw_log_lazy, raw_note},
     record::{self, TracingLogRecord},
@@ -634,6 +634,19 @@ struct KeptDestination {
     /// Events this thread delivered there, counted without a locked
     /// instruction.
     counts: ThreadCountsGuard,
+    /// This thread's buffer in the destination's node logs
+    /// (`Destination::Buffered`): no lookup of the thread's buffers.
+    buffer: Option<ThreadBuffer>,
+}
+
+impl KeptDestination {
+    /// This thread's buffer where `destination` is node logs.
+    fn buffer_of(destination: &Destination) -> Option<ThreadBuffer> {
+        match destination {
+            Destination::Buffered(node_logs) => node_logs.thread_buffer(),
+            _ => None,
+        }
+    }
 }
 
 /// Stamps of destinations: each one a layer is built with or given gets a
@@ -750,7 +763,7 @@ impl LayerState {
         destination: &Destination,
         record: &mut TracingLogRecord<'_>,
         ids: impl FnOnce() -> Option<TraceContext>,
-        counts: Option<&ThreadCounts>,
+        kept: Option<&KeptDestination>,
     ) {
         match destination {
             // Discarded on purpose: not even the clock is read.
@@ -774,7 +787,7 @@ impl LayerState {
         {
             self.write_summaries(destination, now, false);
         }
-        self.deliver_counted(destination, record.target(), &*record, counts);
+        self.deliver_counted(destination, record.target(), &*record, kept);
     }
 
     /// Makes `next` the destination (and gives it a new stamp); returns the
@@ -808,11 +821,15 @@ impl LayerState {
             let Some(entry) = self.entry_in(
                 &mut kept,
                 |k| &k.owner,
-                || KeptDestination {
-                    owner: Arc::downgrade(self),
-                    stamp,
-                    destination: self.destination.load_full(),
-                    counts: self.counters.for_this_thread(),
+                || {
+                    let destination = self.destination.load_full();
+                    KeptDestination {
+                        owner: Arc::downgrade(self),
+                        stamp,
+                        buffer: KeptDestination::buffer_of(&destination),
+                        destination,
+                        counts: self.counters.for_this_thread(),
+                    }
                 },
             ) else {
                 return;
@@ -821,10 +838,11 @@ impl LayerState {
                 // Loaded after the stamp was read: this destination or a
                 // newer one, which the next event's stamp replaces.
                 entry.destination = self.destination.load_full();
+                entry.buffer = KeptDestination::buffer_of(&entry.destination);
                 entry.stamp = stamp;
             }
             if let Some(ids) = ids.take() {
-                self.deliver_event(&entry.destination, record, ids, Some(&entry.counts));
+                self.deliver_event(&entry.destination, record, ids, Some(entry));
             }
         });
         // No thread-local (thread teardown) or already borrowed.
@@ -849,16 +867,19 @@ impl LayerState {
         }
     }
 
-    /// [`deliver`](Self::deliver), a delivery to node logs or the console
-    /// counted in `counts` (this thread's for the layer) where given.
+    /// [`deliver`](Self::deliver) to `destination`, which this thread keeps
+    /// as `kept` where given: a delivery to node logs or the console counted
+    /// in the thread's counts for the layer, node logs' buffer for this
+    /// thread kept with it.
     #[inline(always)]
     fn deliver_counted<R: LogRecordView + ?Sized>(
         self: &Arc<Self>,
         destination: &Destination,
         scope: &str,
         record: &R,
-        counts: Option<&ThreadCounts>,
+        kept: Option<&KeptDestination>,
     ) {
+        let counts = kept.map(|kept| &*kept.counts);
         match destination {
             Destination::Noop => self.counters.dropped(DropReason::Discarded),
             Destination::Console => {
@@ -867,11 +888,13 @@ impl LayerState {
             }
             // Refused (shut down, no channel to buffer for): counted once,
             // here, not delivered here and dropped again there.
-            Destination::Buffered(node_logs) => match node_logs.log_unattributed(scope, record) {
-                Ok(()) => self.count_delivered(counts),
-                Err(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
-                Err(reason) => self.drop_event(reason, scope, record),
-            },
+            Destination::Buffered(node_logs) => {
+                match node_logs.log_unattributed(scope, record, kept.and_then(|kept| kept.buffer.as_ref())) {
+                    Ok(()) => self.count_delivered(counts),
+                    Err(DropReason::Discarded) => self.counters.dropped(DropReason::Discarded),
+                    Err(reason) => self.drop_event(reason, scope, record),
+                }
+            }
             Destination::OtlpJson(stream) => self.print_json(*stream, scope, record),
             Destination::Channel(sender) => {
                 // Counted in this thread's own counts where there are some.

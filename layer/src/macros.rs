@@ -352,7 +352,7 @@ pub mod __private {
         value: &dyn Value,
     ) {
         if let Some(field) = meta.fields().field(name) {
-            value.record(&field, &mut FieldVisitor { visitor, skip_log_fields: false });
+            value.record(&field, &mut FieldVisitor::<_, false> { visitor });
         }
     }
 

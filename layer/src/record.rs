@@ -199,7 +199,11 @@ impl LogRecordView for TracingLogRecord<'_> {
     }
 
     fn visit(&self, visitor: &mut dyn RecordVisitor) {
-        self.event.record(&mut FieldVisitor { visitor, skip_log_fields: self.is_log() });
+        if self.is_log() {
+            self.event.record(&mut FieldVisitor::<_, true> { visitor: &mut *visitor });
+        } else {
+            self.event.record(&mut FieldVisitor::<_, false> { visitor: &mut *visitor });
+        }
         if let Some(spans) = &self.spans {
             spans.visit(self.event, visitor);
         }
@@ -209,7 +213,11 @@ impl LogRecordView for TracingLogRecord<'_> {
     /// call.
     #[inline]
     fn visit_encoder(&self, fields: &mut crate::out::FieldWriter<'_>) {
-        self.event.record(&mut FieldVisitor { visitor: &mut *fields, skip_log_fields: self.is_log() });
+        // A `log` record (its `log.*` fields left out): through `visit`.
+        if self.is_log() {
+            return self.visit(fields);
+        }
+        self.event.record(&mut FieldVisitor::<_, false> { visitor: &mut *fields });
         if let Some(spans) = &self.spans {
             spans.visit(self.event, fields);
         }
@@ -239,17 +247,17 @@ impl LogRecordView for TracingLogRecord<'_> {
 
 /// Adapts `tracing`'s field visitor to [`RecordVisitor`] (the encoder's
 /// own writer, or any visitor as `dyn`).
-pub(crate) struct FieldVisitor<'v, V: RecordVisitor + ?Sized> {
+/// `SKIP_LOG_FIELDS` leaves out the `log.*` fields of a `log` record (a
+/// constant: an event's fields are visited without the check).
+pub(crate) struct FieldVisitor<'v, V: RecordVisitor + ?Sized, const SKIP_LOG_FIELDS: bool> {
     pub(crate) visitor: &'v mut V,
-    /// Leaves out the `log.*` fields of a `log` record.
-    pub(crate) skip_log_fields: bool,
 }
 
-impl<V: RecordVisitor + ?Sized> FieldVisitor<'_, V> {
+impl<V: RecordVisitor + ?Sized, const SKIP_LOG_FIELDS: bool> FieldVisitor<'_, V, SKIP_LOG_FIELDS> {
     #[inline(always)]
     fn emit(&mut self, field: &Field, value: AnyValue<'_>) {
         let name = field.name();
-        if !(self.skip_log_fields && name.starts_with("log.")) {
+        if !(SKIP_LOG_FIELDS && name.starts_with("log.")) {
             visit_field(self.visitor, name, value);
         }
     }
@@ -277,7 +285,7 @@ impl fmt::Debug for ErrorAsString<'_> {
     }
 }
 
-impl<V: RecordVisitor + ?Sized> Visit for FieldVisitor<'_, V> {
+impl<V: RecordVisitor + ?Sized, const SKIP_LOG_FIELDS: bool> Visit for FieldVisitor<'_, V, SKIP_LOG_FIELDS> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.emit(field, AnyValue::Double(value));
     }

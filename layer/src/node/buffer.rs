@@ -153,6 +153,11 @@ type LogsKey = *const LogsInner;
 /// A thread's buffer for `Send` nodes.
 type SharedBuffer = Arc<Mutex<Buffer>>;
 
+/// This thread's shared buffer of one node logs, kept by a caller that logs
+/// into it from this thread only (a layer's kept destination): it skips
+/// the lookup of the thread's buffers.
+pub(crate) struct ThreadBuffer(SharedBuffer);
+
 thread_local! {
     /// This thread's local buffer of each `NodeLogs`, while a node uses it.
     static LOCAL_BUFFERS: RefCell<Vec<(LogsKey, RcWeak<RefCell<Buffer>>)>> = const { RefCell::new(Vec::new()) };
@@ -413,6 +418,7 @@ impl LogsInner {
         self: &Arc<Self>,
         scope: &str,
         record: &R,
+        kept: Option<&ThreadBuffer>,
     ) -> Result<(), DropReason> {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(DropReason::ShutDown);
@@ -428,10 +434,27 @@ impl LogsInner {
             }
             Output::Noop => return Err(DropReason::Discarded),
         }
-        // No handle whose records must stay in order across threads.
-        let last = AtomicUsize::new(0);
-        self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
+        match kept {
+            // This thread's, kept by the caller: the thread cannot hold its
+            // lock already (the caller's re-entrancy guard).
+            Some(ThreadBuffer(buffer)) => lock(buffer).log(scope, record),
+            // No handle whose records must stay in order across threads.
+            None => {
+                let last = AtomicUsize::new(0);
+                self.with_shared_buffer(&last, &mut |buffer| buffer.log(scope, record));
+            }
+        }
         Ok(())
+    }
+
+    /// This thread's shared buffer, made on first use, for a caller that
+    /// keeps it (see [`ThreadBuffer`]); `None` during thread teardown.
+    pub(crate) fn thread_buffer(self: &Arc<Self>) -> Option<ThreadBuffer> {
+        let me = Arc::as_ptr(self);
+        let found = SHARED_BUFFERS
+            .try_with(|cell| cell.try_borrow().ok()?.iter().find(|(logs, _)| *logs == me).map(|(_, b)| b.clone()))
+            .ok()?;
+        Some(ThreadBuffer(found.unwrap_or_else(|| self.new_shared_buffer())))
     }
 
     /// Buffers one closed span (an `OtlpSpanLayer` whose spans go to these
@@ -575,15 +598,23 @@ impl LogsInner {
             // During thread teardown: a buffer of its own, drained when dropped.
             Err(_) => return f(&mut Buffer::new(self.clone())),
         }
+        let buffer = self.new_shared_buffer();
+        self.hand_over(last, &buffer);
+        f(&mut lock(&buffer));
+    }
+
+    /// A new shared buffer for this thread, registered for the timer and
+    /// kept in the thread's list until the thread exits.
+    #[cold]
+    fn new_shared_buffer(self: &Arc<Self>) -> SharedBuffer {
         let buffer = Arc::new(Mutex::new(Buffer::new(self.clone())));
         lock(&self.registry).shared.push(Arc::downgrade(&buffer));
         let _ = SHARED_BUFFERS.try_with(|cell| {
             if let Ok(mut list) = cell.try_borrow_mut() {
-                list.push((me, buffer.clone()));
+                list.push((Arc::as_ptr(self), buffer.clone()));
             }
         });
-        self.hand_over(last, &buffer);
-        f(&mut lock(&buffer));
+        buffer
     }
 
     /// Flushes the buffer `last` names when it is not `next`, and makes `next`

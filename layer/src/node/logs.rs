@@ -192,8 +192,15 @@ impl NodeLogs {
         &self,
         scope: &str,
         record: &R,
+        kept: Option<&super::ThreadBuffer>,
     ) -> Result<(), crate::DropReason> {
-        self.inner.log_unattributed(scope, record)
+        self.inner.log_unattributed(scope, record, kept)
+    }
+
+    /// This thread's buffer, for a caller that keeps it between records it
+    /// logs from this thread (see `log_unattributed`).
+    pub(crate) fn thread_buffer(&self) -> Option<super::ThreadBuffer> {
+        self.inner.thread_buffer()
     }
 
     /// Buffers a closed span (see `LogsInner::log_span`).

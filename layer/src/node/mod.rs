@@ -45,12 +45,15 @@ use crate::{
     levels::{level_from_u8, level_to_u8},
 };
 
-pub(crate) use self::{buffer::Attached, telemetry::with_current};
 pub use self::{
     buffer::FlushReason,
     buffer::Output,
     logs::{NodeLogs, NodeLogsBuilder},
     telemetry::{InNode, LocalTelemetry, NodeGuard, NodeScope, NodeTelemetry, SharedTelemetry},
+};
+pub(crate) use self::{
+    buffer::{Attached, ThreadBuffer},
+    telemetry::with_current,
 };
 #[doc(no_inline)]
 pub use crate::logger::NodeLogger;
