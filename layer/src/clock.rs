@@ -49,6 +49,7 @@ thread_local! {
     static ANCHOR: Cell<Anchor> = const { Cell::new(Anchor { wall: 0, raw: 0, last: 0 }) };
 }
 
+#[inline]
 fn clock() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }

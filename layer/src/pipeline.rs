@@ -16,6 +16,7 @@ thread_local! {
 pub(crate) struct LayerGuard;
 
 impl LayerGuard {
+    #[inline]
     pub(crate) fn enter() -> Option<Self> {
         // Build the guard only when this call set the flag: a guard dropped
         // on the other path would clear a flag it does not own.
@@ -25,6 +26,7 @@ impl LayerGuard {
 }
 
 impl Drop for LayerGuard {
+    #[inline]
     fn drop(&mut self) {
         let _ = IN_LAYER.try_with(|flag| flag.set(false));
     }

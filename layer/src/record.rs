@@ -147,6 +147,7 @@ impl<'a> TracingLogRecord<'a> {
 
 /// The metadata of a `log` record re-emitted by `tracing-log`, `None` for
 /// any other event.
+#[inline]
 pub(crate) fn log_metadata<'a>(event: &'a Event<'a>) -> Option<Metadata<'a>> {
     // Only tracing-log's callsites have the target "log": the string check
     // spares every other event the callsite comparison.

@@ -227,12 +227,14 @@ struct Attempt<'e> {
 }
 
 impl<'e> Attempt<'e> {
+    #[inline]
     fn new(encoder: &'e mut StatefulOtlpEncoder) -> Self {
         let mark = encoder.out.buf.len();
         let saved = (encoder.resource_logs, encoder.scope.clone());
         Self { encoder, mark, saved, committed: false }
     }
 
+    #[inline]
     fn commit(mut self) {
         self.committed = true;
         self.encoder.records += 1;
