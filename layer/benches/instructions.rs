@@ -36,38 +36,44 @@
 //!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at 6290b38; the bridge's
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at e737eb0; the bridge's
 //! scenarios come from `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2069 |               1.13× |
-//! | selftrace_buffered    |                   1902 |               1.04× |
-//! | channel_flood_checked |                   2137 |               1.17× |
-//! | node_logs             |                   1082 |               0.59× |
-//! | dropped               |                    410 |               0.22× |
-//! | suppressed            |                    370 |               0.20× |
-//! | span_fields_0         |                   2225 |               1.22× |
-//! | span_fields_1         |                   3231 |               1.77× |
-//! | span_fields_3         |                   4187 |               2.30× |
-//! | code_location         |                   2137 |               1.17× |
+//! | selftrace_channel     |                   2026 |               1.11× |
+//! | selftrace_buffered    |                   1803 |               0.99× |
+//! | channel_flood_checked |                   2086 |               1.14× |
+//! | node_logs             |                   1065 |               0.58× |
+//! | dropped               |                    383 |               0.21× |
+//! | suppressed            |                    345 |               0.19× |
+//! | span_fields_0         |                   2182 |               1.20× |
+//! | span_fields_1         |                   3188 |               1.75× |
+//! | span_fields_3         |                   4144 |               2.27× |
+//! | code_location         |                   2094 |               1.15× |
 //! | bridge_one_record     |                   4632 |               2.54× |
 //! | bridge_100_records    |                   3506 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9119 |                            1.00× |
-//! | spans_selftrace |                  5910 |                            0.65× |
+//! | spans_selftrace |                  5881 |                            0.64× |
 //!
-//! Issue 32, third round (node 1519 -> 1082, channel 2124 -> 2069, the
-//! exporter's layer 1957 -> 1902): each `otel_*!` callsite compiles a
+//! Issue 32, third round (node 1519 -> 1065, channel 2124 -> 2026, the
+//! exporter's layer 1957 -> 1803): each `otel_*!` callsite compiles a
 //! writer of its own fields (every field inlined with its key and its
 //! value's kind, one dynamic call a record instead of a loop over values of
 //! any kind: node 1523 -> 1167); the usual attribute (a key of at most 16
 //! bytes and a scalar, or a short string) is one chunk of 32 or 48 bytes
 //! cut back to its length instead of three writes, and a short string body
-//! one chunk (every path, about 10 an attribute). Tried and dropped:
+//! one chunk (every path, about 10 an attribute); a thread that keeps node
+//! logs as its destination keeps its buffer in them too (no lookup of the
+//! thread's buffers: the exporter's layer -53); an event's fields are
+//! visited without the check for a `log` record's `log.*` fields (a
+//! constant of the visitor: -11); the small functions every event calls
+//! across modules (the re-entrancy guard, the clock's handle, the `log`
+//! record check, the encoder's attempt) are inlined (-35 to -47). Tried and dropped:
 //! writing into the hand-off block itself (a `BytesMut`, the requests split
 //! off it, no flush copy): node 1054 and the exporter's layer 1846, but the
 //! channel path 2168 (+99: each `BytesMut` write checks twice, and a
@@ -90,7 +96,8 @@
 //! on builds of the same anchor code); the span scenarios now make the
 //! bench span in the test support (5858 -> 5947 for the same layer code).
 //!
-//! Where the channel path's 2069 go: dispatch to the layer ~150, the
+//! Where the channel path's 2026 go (counted at 6290b38, 2069; about 40
+//! fewer in the layer's checks since): dispatch to the layer ~150, the
 //! layer's checks ~150, the destination's load 45, the clock 64, the fields
 //! ~950 (`tracing`'s `ValueSet::record` 101, about 90 an attribute, most
 //! of it `tracing`'s visitor call and the name checks, the message ~300:
@@ -99,8 +106,7 @@
 //! channel's send 127. In the buffered paths the flush copies each full
 //! request into the hand-off block: ~120 per event here, most of it one
 //! `rep movsb`, which callgrind counts a byte at a time (a few cycles an
-//! event on the CPU): without it the exporter's layer would count ~1780.
-//! The node path's 1082: the call and its clock ~110, the node's checks and
+//! event on the CPU). The node path's 1082 (at 6290b38): the call and its clock ~110, the node's checks and
 //! buffer (guard, levels, thread-local buffer, its lock) ~250, the record's
 //! envelope and head ~250, the fields ~250, the flush's copy ~120.
 //!

@@ -52,7 +52,11 @@
 //! ns against `appender_noop_processor` 128.7 ns (0.99×) and
 //! `appender_keeping_processor` 223.6 ns (0.57×); buffered 111.9 ns on one
 //! thread, 117.2 ns a pair on two: **1.91×**; one shared channel 152.1 ns
-//! and 324.2 ns a pair: 0.94×.
+//! and 324.2 ns a pair: 0.94×. After the third round (2026-12-07 at
+//! e737eb0, one run of the same subset less the delivered scaling):
+//! `selftrace_channel` 120.6 ns against 123.5 ns (**0.98×**) and 215.6 ns
+//! (0.56×); buffered 98.5 ns on one thread, 99.1 ns a pair on two:
+//! **1.99×**.
 //!
 //! `selftrace_channel` is the producer's cost: export-ready OTLP bytes in the
 //! channel (the channel is drained between timed runs of 500 events).
