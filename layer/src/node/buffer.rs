@@ -448,8 +448,13 @@ impl LogsInner {
     }
 
     /// This thread's shared buffer, made on first use, for a caller that
-    /// keeps it (see [`ThreadBuffer`]); `None` during thread teardown.
+    /// keeps it (see [`ThreadBuffer`]); `None` where records are not
+    /// buffered (a console or no output, node logs of spans, shut down) and
+    /// during thread teardown.
     pub(crate) fn thread_buffer(self: &Arc<Self>) -> Option<ThreadBuffer> {
+        if !matches!(self.output, Output::Channel(_)) || self.spans || self.shut_down.load(Ordering::Relaxed) {
+            return None;
+        }
         let me = Arc::as_ptr(self);
         let found = SHARED_BUFFERS
             .try_with(|cell| cell.try_borrow().ok()?.iter().find(|(logs, _)| *logs == me).map(|(_, b)| b.clone()))
