@@ -26,8 +26,8 @@ pub(super) enum Exceeded {
 }
 
 /// Room past the request's capacity that the buffer is allocated with: short
-/// copies write a whole chunk (of [`SHORT`] bytes, or 32 or 48 for a
-/// short key-value) and cut it back (one fixed-size store, no call to `memcpy`),
+/// copies write a whole chunk (of [`SHORT`] bytes, or 32 or 48 for a short
+/// key-value, [`put_chunk`]) and cut it back (one fixed-size store, no call to `memcpy`),
 /// so they never reach past the allocation.
 pub(super) const SLACK: usize = 48;
 
@@ -50,57 +50,50 @@ pub(super) fn put_short(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.truncate(len + n);
 }
 
-/// Appends `head`, `bytes` (see [`put_short`]) and `tail` (at most 12
-/// bytes) as one 32-byte chunk cut back to their length: one fixed-size
-/// store where the three pieces would be three writes. Capacity was checked
-/// for the three only: the chunk's tail lands in the slack.
+/// Appends `head`, `first`, `middle` and `second` (the pieces of a short
+/// key-value: its head, its key, its value's field or that field's head, a
+/// short string) as one chunk of `C` bytes cut back to their length: one
+/// fixed-size store where the pieces would be as many writes. `first` and
+/// `second` of at most [`SHORT`] bytes are copied as [`put_short`] copies;
+/// pieces that do not fit the chunk are written as they are. `C` is 32
+/// where there is no `second` (a scalar: no room for one), 48 where there
+/// is; capacity was checked for the pieces only: the chunk's tail lands in
+/// the slack.
 #[inline(always)]
-pub(super) fn put_short_between<const T: usize>(buf: &mut Vec<u8>, head: [u8; 4], bytes: &[u8], tail: [u8; T]) {
-    let n = bytes.len();
-    if n > SHORT || T > 32 - 4 - SHORT {
-        buf.extend_from_slice(&head);
-        buf.extend_from_slice(bytes);
-        return buf.extend_from_slice(&tail);
-    }
-    let mut chunk = [0_u8; 32];
-    let (start, rest) = chunk.split_first_chunk_mut::<4>().unwrap_or_else(|| unreachable!());
-    *start = head;
-    if let Some(middle) = rest.first_chunk_mut::<SHORT>() {
-        short_chunk(middle, bytes);
-    }
-    if let Some(end) = rest.get_mut(n..n + T) {
-        end.copy_from_slice(&tail);
-    }
-    let len = buf.len();
-    buf.extend_from_slice(&chunk);
-    buf.truncate(len + 4 + n + T);
-}
-
-/// Appends `head`, `first`, `middle` and `second` ([`put_short`]'s pieces:
-/// a key-value's head, its key, its value's head, a short string) as one
-/// 48-byte chunk cut back to their length.
-#[inline(always)]
-fn put_two_short(buf: &mut Vec<u8>, head: [u8; 4], first: &[u8], middle: [u8; 4], second: &[u8]) {
+pub(super) fn put_chunk<const M: usize, const C: usize>(
+    buf: &mut Vec<u8>,
+    head: [u8; 4],
+    first: &[u8],
+    middle: [u8; M],
+    second: &[u8],
+) {
+    const { assert!(C <= SLACK, "a chunk may not reach past the buffer's slack") };
     let (n, m) = (first.len(), second.len());
-    if n > SHORT || m > SHORT {
-        put_short_between(buf, head, first, middle);
-        return put_short(buf, second);
+    // Room for `second` in a chunk past the three others, if any.
+    let second_room = C.saturating_sub(4 + SHORT + M).min(SHORT);
+    if n > SHORT || m > second_room || 4 + SHORT + M > C {
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(first);
+        buf.extend_from_slice(&middle);
+        return buf.extend_from_slice(second);
     }
-    let mut chunk = [0_u8; 48];
-    let (start, rest) = chunk.split_first_chunk_mut::<4>().unwrap_or_else(|| unreachable!());
+    let mut chunk = [0_u8; C];
+    let Some((start, rest)) = chunk.split_first_chunk_mut::<4>() else { return };
     *start = head;
-    if let Some(key) = rest.first_chunk_mut::<SHORT>() {
-        short_chunk(key, first);
+    if let Some(at) = rest.first_chunk_mut::<SHORT>() {
+        short_chunk(at, first);
     }
-    if let Some((middle_at, value)) = rest.get_mut(n..n + 4 + SHORT).and_then(|r| r.split_first_chunk_mut::<4>()) {
-        *middle_at = middle;
-        if let Some(value) = value.first_chunk_mut::<SHORT>() {
-            short_chunk(value, second);
-        }
+    if let Some(at) = rest.get_mut(n..n + M) {
+        at.copy_from_slice(&middle);
+    }
+    if second_room == SHORT
+        && let Some(at) = rest.get_mut(n + M..).and_then(|r| r.first_chunk_mut::<SHORT>())
+    {
+        short_chunk(at, second);
     }
     let len = buf.len();
     buf.extend_from_slice(&chunk);
-    buf.truncate(len + 8 + n + m);
+    buf.truncate(len + 4 + n + M + m);
 }
 
 /// Copies `bytes` (at most [`SHORT`] long) to the start of `chunk` with at
@@ -335,39 +328,32 @@ impl Out {
             #[allow(clippy::collapsible_match)]
             match value {
                 AnyValue::Int(i) if (0..0x80).contains(&i) => {
-                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_INT, i as u8]) {
+                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_INT, i as u8], &[]) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Int(i) => {
                     let len = 1 + varint_len(i as u64);
-                    if self.small_key_value(tag, key, len, [tag::KV_VALUE, len as u8, tag::ANY_INT]) {
+                    if self.small_key_value(tag, key, len, [tag::KV_VALUE, len as u8, tag::ANY_INT], &[]) {
                         put_varint(&mut self.buf, i as u64);
                         return Ok(false);
                     }
                 }
                 AnyValue::Bool(b) => {
-                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_BOOL, u8::from(b)]) {
+                    if self.small_key_value(tag, key, 2, [tag::KV_VALUE, 2, tag::ANY_BOOL, u8::from(b)], &[]) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Double(d) => {
                     let mut field = [tag::KV_VALUE, 9, tag::ANY_DOUBLE, 0, 0, 0, 0, 0, 0, 0, 0];
                     field[3..].copy_from_slice(&d.to_le_bytes());
-                    if self.small_key_value(tag, key, 9, field) {
+                    if self.small_key_value(tag, key, 9, field, &[]) {
                         return Ok(false);
                     }
                 }
                 AnyValue::Str(s) if s.len() < 0x3E && s.len() <= max_value => {
-                    let kv_len = 2 + key.len() + 2 + 2 + s.len();
-                    if self.buf.len() + 2 + kv_len <= self.end {
-                        put_two_short(
-                            &mut self.buf,
-                            [tag, kv_len as u8, tag::KV_KEY, key.len() as u8],
-                            key,
-                            [tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8],
-                            s.as_bytes(),
-                        );
+                    let head = [tag::KV_VALUE, 2 + s.len() as u8, tag::ANY_STRING, s.len() as u8];
+                    if self.small_key_value(tag, key, 2 + s.len(), head, s.as_bytes()) {
                         return Ok(false);
                     }
                 }
@@ -438,17 +424,30 @@ impl Out {
 
     /// Writes the head of a `KeyValue` (its tag and length, the key) whose
     /// key is under 64 bytes and whose value's `AnyValue` message is
-    /// `any_len` < 64 bytes, then `tail` (the value's field, or its start),
-    /// when all of it fits; the caller writes the rest of the value's field.
-    /// False (nothing written) when it does not fit: the general path then
-    /// decides which bound it crosses.
+    /// `any_len` < 64 bytes, then `value` and `rest` (the value's field, or
+    /// its head and a short string; see [`put_chunk`]), when all of it
+    /// fits; the caller writes what is left of the value's field. False
+    /// (nothing written) when it does not fit: the general path then decides
+    /// which bound it crosses.
     #[inline(always)]
-    fn small_key_value<const T: usize>(&mut self, tag: u8, key: &[u8], any_len: usize, tail: [u8; T]) -> bool {
+    fn small_key_value<const M: usize>(
+        &mut self,
+        tag: u8,
+        key: &[u8],
+        any_len: usize,
+        value: [u8; M],
+        rest: &[u8],
+    ) -> bool {
         let kv_len = 2 + key.len() + 2 + any_len;
         if self.buf.len() + 2 + kv_len > self.end {
             return false;
         }
-        put_short_between(&mut self.buf, [tag, kv_len as u8, tag::KV_KEY, key.len() as u8], key, tail);
+        let head = [tag, kv_len as u8, tag::KV_KEY, key.len() as u8];
+        if rest.is_empty() {
+            put_chunk::<M, 32>(&mut self.buf, head, key, value, rest);
+        } else {
+            put_chunk::<M, 48>(&mut self.buf, head, key, value, rest);
+        }
         true
     }
 
@@ -570,7 +569,7 @@ fn scalar_any_value_len(value: AnyValue<'_>, max_value: usize) -> Option<usize> 
 fn put_scalar_field(buf: &mut Vec<u8>, [tag, len]: [u8; 2], value: AnyValue<'_>) {
     match value {
         // A string in a 127-byte message has a one-byte length.
-        AnyValue::Str(s) => put_short_between(buf, [tag, len, tag::ANY_STRING, s.len() as u8], s.as_bytes(), []),
+        AnyValue::Str(s) => put_chunk::<0, 32>(buf, [tag, len, tag::ANY_STRING, s.len() as u8], s.as_bytes(), [], &[]),
         AnyValue::Bool(b) => buf.extend_from_slice(&[tag, len, tag::ANY_BOOL, u8::from(b)]),
         AnyValue::Int(i) if (0..0x80).contains(&i) => buf.extend_from_slice(&[tag, len, tag::ANY_INT, i as u8]),
         AnyValue::Double(d) => {
