@@ -640,17 +640,21 @@ struct KeptDestination {
 }
 
 impl KeptDestination {
-    /// This thread's buffer where `destination` is node logs.
-    fn buffer_of(destination: &Destination) -> Option<ThreadBuffer> {
-        match destination {
+    /// Keeps `layer`'s current destination (loaded after `stamp` was read:
+    /// that destination or a newer one, which the next event's stamp
+    /// replaces) and this thread's buffer where it is node logs.
+    fn keep(&mut self, layer: &LayerState, stamp: u64) {
+        self.destination = layer.destination.load_full();
+        self.buffer = match &*self.destination {
             Destination::Buffered(node_logs) => node_logs.thread_buffer(),
             _ => None,
-        }
+        };
+        self.stamp = stamp;
     }
 }
 
 /// Stamps of destinations: each one a layer is built with or given gets a
-/// number no destination had before (odd: a thread may keep it between
+/// number no destination had before, never 0 (odd: a thread may keep it between
 /// events; see [`KEPT`]). A thread keeps only destinations that hold no
 /// channel sender or startup buffer of their own (node logs, the console,
 /// none): a sender kept by a thread that logs no more would keep its
@@ -821,25 +825,19 @@ impl LayerState {
             let Some(entry) = self.entry_in(
                 &mut kept,
                 |k| &k.owner,
-                || {
-                    let destination = self.destination.load_full();
-                    KeptDestination {
-                        owner: Arc::downgrade(self),
-                        stamp,
-                        buffer: KeptDestination::buffer_of(&destination),
-                        destination,
-                        counts: self.counters.for_this_thread(),
-                    }
+                // Stamp 0, which no destination has: kept below.
+                || KeptDestination {
+                    owner: Arc::downgrade(self),
+                    stamp: 0,
+                    destination: Arc::new(Destination::Noop),
+                    counts: self.counters.for_this_thread(),
+                    buffer: None,
                 },
             ) else {
                 return;
             };
             if entry.stamp != stamp {
-                // Loaded after the stamp was read: this destination or a
-                // newer one, which the next event's stamp replaces.
-                entry.destination = self.destination.load_full();
-                entry.buffer = KeptDestination::buffer_of(&entry.destination);
-                entry.stamp = stamp;
+                entry.keep(self, stamp);
             }
             if let Some(ids) = ids.take() {
                 self.deliver_event(&entry.destination, record, ids, Some(entry));

@@ -8,8 +8,30 @@ use std::{
     thread,
 };
 
-use selftrace::{Destination, OtlpBytesChannel, OtlpTracingLayer};
+use selftrace::{Destination, DestinationHandle, OtlpBytesChannel, OtlpTracingLayer};
 use tracing_subscriber::layer::SubscriberExt;
+
+/// A thread that sets `b`, `a`, `b`, ... as `handle`'s destination until
+/// `done`, then `b` once more (it ends on `b`); returns how many swaps.
+fn swap_until(
+    done: &Arc<AtomicBool>,
+    handle: &DestinationHandle,
+    a: Destination,
+    b: Destination,
+) -> thread::JoinHandle<u64> {
+    let (done, handle) = (done.clone(), handle.clone());
+    thread::spawn(move || {
+        let mut swaps = 0u64;
+        while !done.load(Ordering::Relaxed) {
+            let next = if swaps.is_multiple_of(2) { &b } else { &a };
+            handle.set(next.clone()).expect("layer alive");
+            swaps += 1;
+            thread::yield_now();
+        }
+        handle.set(b).expect("layer alive");
+        swaps
+    })
+}
 
 #[test]
 fn swapping_between_channels_under_load_delivers_each_event_once() {
@@ -23,20 +45,7 @@ fn swapping_between_channels_under_load_delivers_each_event_once() {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
     let done = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (done, handle) = (done.clone(), handle.clone());
-        let (to_a, to_b) = (a.sender(), b.sender());
-        thread::spawn(move || {
-            let mut swaps = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                let next = if swaps.is_multiple_of(2) { to_b.clone() } else { to_a.clone() };
-                handle.set(Destination::Channel(next)).expect("layer alive");
-                swaps += 1;
-                thread::yield_now();
-            }
-            swaps
-        })
-    };
+    let swapper = swap_until(&done, &handle, Destination::Channel(a.sender()), Destination::Channel(b.sender()));
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {
             let dispatch = dispatch.clone();
@@ -109,22 +118,8 @@ fn swapping_between_node_logs_under_load_delivers_each_event_once_and_the_last_o
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
     let done = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (done, handle) = (done.clone(), handle.clone());
-        let (to_a, to_b) = (logs_a.clone(), logs_b.clone());
-        thread::spawn(move || {
-            let mut swaps = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                let next = if swaps.is_multiple_of(2) { to_b.clone() } else { to_a.clone() };
-                handle.set(Destination::Buffered(next)).expect("layer alive");
-                swaps += 1;
-                thread::yield_now();
-            }
-            // Ends on `b`.
-            handle.set(Destination::Buffered(to_b)).expect("layer alive");
-            swaps
-        })
-    };
+    let swapper =
+        swap_until(&done, &handle, Destination::Buffered(logs_a.clone()), Destination::Buffered(logs_b.clone()));
     let (go, gone) = (Arc::new(AtomicBool::new(false)), Arc::new(std::sync::Barrier::new(THREADS + 1)));
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {

@@ -79,11 +79,8 @@ use self::{
     limits::{DROPPED_COUNT_ROOM, MAX_SCOPE_NAME_BYTES},
     writer::{Exceeded, Out, truncate_at_char_boundary},
 };
-/// The writer a view hands its fields to ([`LogRecordView::visit_encoder`]);
-/// plumbing, outside semver.
-#[doc(hidden)]
-pub use crate::out::FieldWriter;
 use crate::{
+    out::FieldWriter,
     view::{AnyValue, LogRecordView, PreEncoded, RecordVisitor},
     wire::varint_len,
 };
@@ -960,10 +957,11 @@ mod tests {
         assert_eq!(truncate_at_char_boundary("abc", 10), "abc");
     }
 
-    /// Records with a callsite identity, `id` from 1.
-    struct Site(usize);
+    /// A record with a callsite identity (`id` from 1; 0: none) and
+    /// attributes.
+    struct Site<'a>(usize, &'a [(&'a str, AnyValue<'a>)]);
 
-    impl LogRecordView for Site {
+    impl LogRecordView for Site<'_> {
         fn time_unix_nano(&self) -> Option<u64> {
             Some(1)
         }
@@ -976,7 +974,14 @@ mod tests {
         fn event_name(&self) -> Option<&str> {
             Some("site")
         }
-        fn visit(&self, _: &mut dyn RecordVisitor) {}
+        fn visit(&self, visitor: &mut dyn RecordVisitor) {
+            if !self.1.is_empty() {
+                visitor.visit_body(AnyValue::Str("sixteen bytes!!!"));
+            }
+            for (key, value) in self.1 {
+                visitor.visit_attribute(key, *value);
+            }
+        }
         fn callsite_id(&self) -> Option<NonZeroUsize> {
             NonZeroUsize::new(self.0)
         }
@@ -986,7 +991,7 @@ mod tests {
     fn the_callsite_cache_keeps_at_most_its_bound() {
         let mut encoder = StatefulOtlpEncoder::new();
         for id in 1..=MAX_CACHED_CALLSITES + 100 {
-            encoder.encode_log_record("s", &Site(id)).expect("fits");
+            encoder.encode_log_record("s", &Site(id, &[])).expect("fits");
             if encoder.len() > DEFAULT_BUFFER_CAPACITY / 2 {
                 encoder.flush();
             }
@@ -994,34 +999,9 @@ mod tests {
         assert_eq!(encoder.callsites.heads.len(), MAX_CACHED_CALLSITES);
         // Seen again, kept or not, each is still written.
         encoder.flush();
-        encoder.encode_log_record("s", &Site(1)).expect("fits");
-        encoder.encode_log_record("s", &Site(MAX_CACHED_CALLSITES + 50)).expect("fits");
+        encoder.encode_log_record("s", &Site(1, &[])).expect("fits");
+        encoder.encode_log_record("s", &Site(MAX_CACHED_CALLSITES + 50, &[])).expect("fits");
         assert_eq!(encoder.record_count(), 2);
-    }
-
-    /// Attributes whose keys and values sit around the fast paths' chunk
-    /// sizes.
-    struct Attributes<'a>(&'a [(&'a str, AnyValue<'a>)]);
-
-    impl LogRecordView for Attributes<'_> {
-        fn time_unix_nano(&self) -> Option<u64> {
-            Some(1)
-        }
-        fn observed_time_unix_nano(&self) -> Option<u64> {
-            Some(1)
-        }
-        fn severity(&self) -> Option<crate::view::Severity> {
-            Some(crate::view::Severity::INFO)
-        }
-        fn event_name(&self) -> Option<&str> {
-            None
-        }
-        fn visit(&self, visitor: &mut dyn RecordVisitor) {
-            visitor.visit_body(AnyValue::Str("sixteen bytes!!!"));
-            for (key, value) in self.0 {
-                visitor.visit_attribute(key, *value);
-            }
-        }
     }
 
     /// The short writes store whole chunks past what they write (into the
@@ -1046,7 +1026,9 @@ mod tests {
             // request ends at every distance from the capacity.
             for start in 0..attributes.len() {
                 let end = (start + 3).min(attributes.len());
-                let record = Attributes(&attributes[start..end]);
+                // Attributes whose keys and values sit around the fast
+                // paths' chunk sizes.
+                let record = Site(0, &attributes[start..end]);
                 match encoder.encode_log_record("scope", &record) {
                     Ok(_) => records += 1,
                     Err(EncodeError::BufferFull) => {
