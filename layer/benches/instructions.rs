@@ -36,32 +36,33 @@
 //!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at e737eb0; the bridge's
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at 4f9e899; the bridge's
 //! scenarios come from `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
-//! | selftrace_channel     |                   2026 |               1.11× |
-//! | selftrace_buffered    |                   1803 |               0.99× |
-//! | channel_flood_checked |                   2086 |               1.14× |
-//! | node_logs             |                   1065 |               0.58× |
+//! | selftrace_channel     |                   2039 |               1.12× |
+//! | selftrace_buffered    |                   1808 |               0.99× |
+//! | channel_flood_checked |                   2091 |               1.15× |
+//! | node_logs             |                   1067 |               0.58× |
 //! | dropped               |                    383 |               0.21× |
 //! | suppressed            |                    345 |               0.19× |
-//! | span_fields_0         |                   2182 |               1.20× |
-//! | span_fields_1         |                   3188 |               1.75× |
-//! | span_fields_3         |                   4144 |               2.27× |
-//! | code_location         |                   2094 |               1.15× |
+//! | span_fields_0         |                   2195 |               1.20× |
+//! | span_fields_1         |                   3200 |               1.75× |
+//! | span_fields_3         |                   4156 |               2.28× |
+//! | code_location         |                   2107 |               1.16× |
 //! | bridge_one_record     |                   4632 |               2.54× |
-//! | bridge_100_records    |                   3506 |               1.92× |
+//! | bridge_100_records    |                   3507 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9119 |                            1.00× |
-//! | spans_selftrace |                  5881 |                            0.64× |
+//! | spans_selftrace |                  5883 |                            0.65× |
 //!
-//! Issue 32, third round (node 1519 -> 1065, channel 2124 -> 2026, the
-//! exporter's layer 1957 -> 1803): each `otel_*!` callsite compiles a
+//! Issue 32, third round (node 1519 -> 1067, channel 2124 -> 2039, the
+//! exporter's layer 1957 -> 1808; at e737eb0 1065, 2026, 1803: the review's
+//! one chunk writer moved them by inlining noise): each `otel_*!` callsite compiles a
 //! writer of its own fields (every field inlined with its key and its
 //! value's kind, one dynamic call a record instead of a loop over values of
 //! any kind: node 1523 -> 1167); the usual attribute (a key of at most 16
@@ -96,7 +97,7 @@
 //! on builds of the same anchor code); the span scenarios now make the
 //! bench span in the test support (5858 -> 5947 for the same layer code).
 //!
-//! Where the channel path's 2026 go (counted at 6290b38, 2069; about 40
+//! Where the channel path's 2039 go (counted at 6290b38, 2069; about 40
 //! fewer in the layer's checks since): dispatch to the layer ~150, the
 //! layer's checks ~150, the destination's load 45, the clock 64, the fields
 //! ~950 (`tracing`'s `ValueSet::record` 101, about 90 an attribute, most

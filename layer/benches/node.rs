@@ -7,7 +7,7 @@
 //! Latest (2026-12-07 at e737eb0, issue 32's third round: each `otel_*!`
 //! callsite writes its own fields; one run of a subset, `-- "node/(otel_info_shared|appender_noop_processor)$"`):
 //! `otel_info_shared` 52.2 ns against `appender_noop_processor` 120.0 ns,
-//! **0.44×** (target ≤ 0.6×: met); instructions 1065 per record, 0.58×.
+//! **0.44×** (target ≤ 0.6×: met); instructions 1065 per record, 0.58× (1067 at 4f9e899).
 //!
 //! An earlier stop (flood control and runtime levels; flood control is off in
 //! these benches), two runs of a subset: `otel_info_shared` 181.4 ns and
