@@ -752,7 +752,6 @@ impl OtlpExporterBuilder {
         };
         let queue = Arc::new(QueueBytes::new(self.max_queue_bytes));
         let (tx, rx) = OtlpBytesChannel::new(self.capacity).into_parts();
-        let rx_capacity = tx.capacity();
         let sink = Arc::new(ExportSink { tx, counters: Arc::clone(&counters), queue: Arc::clone(&queue) });
         let sender = OtlpBytesSender::from_sink(sink);
         // The per-thread buffers of the layer's events and the nodes'
@@ -772,7 +771,6 @@ impl OtlpExporterBuilder {
         let transport_counters = Arc::clone(&counters);
         let worker = Worker {
             flight: None,
-            capacity: rx_capacity,
             node_logs: node_logs.clone(),
             rx,
             counters: Arc::clone(&counters),
@@ -790,6 +788,7 @@ impl OtlpExporterBuilder {
             memory_bytes: 0,
             batcher_bytes: 0,
             cache_held: 0,
+            requests_taken: 0,
             _done: done_tx,
         };
         let thread = std::thread::Builder::new()

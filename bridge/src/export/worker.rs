@@ -28,10 +28,13 @@ use super::{
     transport::{Outcome, Transport},
 };
 
-/// How long the worker lets requests gather in the channel after a wake
-/// that found few waiting (a millisecond, tokio's timer resolution; far below
-/// the batch delay).
-const LINGER: Duration = Duration::from_millis(1);
+/// How long the worker lets requests gather in the channel between two
+/// looks while they keep coming (a millisecond, tokio's timer resolution;
+/// far below the batch delay). Meanwhile it does not wait on the channel,
+/// so a producer's send wakes nobody: no system call, no context switch on
+/// the thread that logs. A look that finds nothing parks it on the channel
+/// again, where the next send wakes it.
+const POLL: Duration = Duration::from_millis(1);
 
 // === impl QueueBytes ===
 
@@ -121,6 +124,8 @@ enum Wake {
     /// Time to sync the spool.
     Sync,
     Request(OtlpBytes),
+    /// Time to look at the channel again (requests keep coming).
+    Poll,
     Answer(Box<(Transport, Outcome)>),
     Retry,
 }
@@ -131,8 +136,6 @@ pub(super) struct Worker {
     /// The per-thread buffers it flushes.
     pub(super) node_logs: NodeLogs,
     pub(super) rx: OtlpBytesReceiver,
-    /// The channel's capacity.
-    pub(super) capacity: usize,
     pub(super) counters: Arc<Counters>,
     pub(super) queue: Arc<QueueBytes>,
     pub(super) batcher: Batcher,
@@ -153,6 +156,8 @@ pub(super) struct Worker {
     pub(super) batcher_bytes: u64,
     /// The bytes of the spool's reader cache held in [`QueueBytes`].
     pub(super) cache_held: u64,
+    /// Requests taken so far (from the channel or a flush).
+    pub(super) requests_taken: u64,
     /// Dropped when the worker ends, which wakes `shutdown`.
     pub(super) _done: flume::Sender<()>,
 }
@@ -163,6 +168,9 @@ impl Worker {
         let mut flush_at = tokio::time::Instant::now() + self.max_delay;
         let mut sync_at = tokio::time::Instant::now() + self.sync_every;
         let mut deadline: Option<Instant> = None;
+        // While requests keep coming: when to look at the channel next
+        // (instead of waiting on it).
+        let mut poll_at: Option<tokio::time::Instant> = None;
         loop {
             if deadline.is_none() {
                 deadline = *self.stop.borrow();
@@ -196,7 +204,8 @@ impl Worker {
                 () = tokio::time::sleep_until(stop_at), if stopping => Wake::Flush,
                 () = tokio::time::sleep_until(flush_at), if !stopping => Wake::Flush,
                 () = tokio::time::sleep_until(sync_at), if self.spool.is_some() => Wake::Sync,
-                request = self.rx.recv_async(), if !stopping => request.map_or(Wake::Stop, Wake::Request),
+                () = tokio::time::sleep_until(poll_at.unwrap_or(flush_at)), if !stopping && poll_at.is_some() => Wake::Poll,
+                request = self.rx.recv_async(), if !stopping && poll_at.is_none() => request.map_or(Wake::Stop, Wake::Request),
             };
             match wake {
                 Wake::Stop => {
@@ -221,15 +230,11 @@ impl Worker {
                 }
                 Wake::Request(request) => {
                     self.take(request);
-                    // Few requests waiting: let more gather before waiting
-                    // on the channel again (a parked worker is woken by
-                    // every send, a context switch per few events). Many
-                    // waiting: a burst, take them at once.
-                    if self.rx.len() < self.capacity / 8 && !self.batcher.is_full() && self.flight.is_none() {
-                        tokio::time::sleep(LINGER).await;
-                    }
-                    self.take_queued();
-                    self.queue_batches(false);
+                    poll_at = self.take_flowing();
+                }
+                Wake::Poll => {
+                    let before = self.requests_taken;
+                    poll_at = self.take_flowing().filter(|_| self.requests_taken != before);
                 }
                 Wake::Answer(answer) => {
                     let (returned, outcome) = *answer;
@@ -313,7 +318,18 @@ impl Worker {
         }
     }
 
+    /// Takes what waits (a batch's worth beyond what is pending) and queues
+    /// the full batches; when it emptied the channel, the time to look
+    /// again instead of waiting on it. Requests still waiting (a burst):
+    /// `None`, so that the wait on the channel returns at once.
+    fn take_flowing(&mut self) -> Option<tokio::time::Instant> {
+        self.take_queued();
+        self.queue_batches(false);
+        self.rx.is_empty().then(|| tokio::time::Instant::now() + POLL)
+    }
+
     fn take(&mut self, request: OtlpBytes) {
+        self.requests_taken += 1;
         add(&self.counters.requests_received, 1);
         let len = request.len();
         match self.batcher.push(request) {
