@@ -636,8 +636,9 @@ impl StatefulOtlpEncoder {
             self.resource_logs = Some(at);
             self.resource_end = self.out.buf.len();
         }
-        let same_scope =
-            self.scope.as_ref().is_some_and(|s| self.out.buf.get(s.name.clone()) == Some(scope_name.as_bytes()));
+        let same_scope = self.scope.as_ref().is_some_and(|s| {
+            self.out.buf.get(s.name.clone()).is_some_and(|name| writer::same_bytes(name, scope_name.as_bytes()))
+        });
         if !same_scope {
             self.close_scope();
             let at = self.out.open(tag::RESOURCE_LOGS_SCOPE_LOGS, self.container_width)?;

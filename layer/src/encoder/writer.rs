@@ -120,6 +120,32 @@ fn short_chunk(chunk: &mut [u8; SHORT], bytes: &[u8]) {
     }
 }
 
+/// `a == b` without a `memcmp` call up to [`SHORT`] bytes (a scope name
+/// against the open scope's, every record): overlapping word comparisons,
+/// as [`short_chunk`] copies.
+#[inline(always)]
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > SHORT {
+        return a == b;
+    }
+    if let (Some(ah), Some(at), Some(bh), Some(bt)) =
+        (a.first_chunk::<8>(), a.last_chunk::<8>(), b.first_chunk::<8>(), b.last_chunk::<8>())
+    {
+        ah == bh && at == bt
+    } else if let (Some(ah), Some(at), Some(bh), Some(bt)) =
+        (a.first_chunk::<4>(), a.last_chunk::<4>(), b.first_chunk::<4>(), b.last_chunk::<4>())
+    {
+        ah == bh && at == bt
+    } else {
+        // 0..=3 bytes: the first, the middle and the last.
+        a.first() == b.first() && a.get(n / 2) == b.get(n / 2) && a.last() == b.last()
+    }
+}
+
 impl Out {
     pub(super) fn unbounded() -> Self {
         Self { buf: Vec::new(), request_end: usize::MAX, record_end: usize::MAX, end: usize::MAX, record_width: 5 }
@@ -727,6 +753,24 @@ mod tests {
     /// The scalar fast paths of a key-value write what the general writer
     /// does, error for error, at every room around the limits: the whole
     /// key-value with one-byte lengths when it fits, else field by field.
+    #[test]
+    fn same_bytes_is_equality() {
+        let base: Vec<u8> = (b'a'..=b'z').collect();
+        for n in 0..=20 {
+            let a = &base[..n];
+            assert!(same_bytes(a, a), "{n} bytes");
+            for m in 0..=20 {
+                assert_eq!(same_bytes(a, &base[..m]), n == m, "{n} and {m} bytes");
+            }
+            // One byte changed, at every place.
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{n} bytes, changed at {at}");
+            }
+        }
+    }
+
     #[test]
     fn scalar_key_values_write_what_the_general_writer_does() {
         let long_key = "k".repeat(70);
