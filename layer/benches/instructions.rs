@@ -36,31 +36,41 @@
 //!   traces uses it); per span.
 //!
 //! Latest results (`bash scripts/instructions`, N1 = 2000, N2 = 12000;
-//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at 4f9e899; the bridge's
+//! valgrind 3.19, rustc 1.95.0, 2026-12-07, at 2a518f8; the bridge's
 //! scenarios come from `bridge/benches/instructions.rs`):
 //!
 //! | scenario              | instructions per event | vs appender + no-op |
 //! |-----------------------|------------------------|---------------------|
 //! | appender_noop         |                   1824 |               1.00× |
 //! | selftrace_channel     |                   2039 |               1.12× |
-//! | selftrace_buffered    |                   1808 |               0.99× |
-//! | channel_flood_checked |                   2091 |               1.15× |
-//! | node_logs             |                   1067 |               0.58× |
+//! | selftrace_buffered    |                   1681 |               0.92× |
+//! | channel_flood_checked |                   2099 |               1.15× |
+//! | node_logs             |                    937 |               0.51× |
 //! | dropped               |                    383 |               0.21× |
 //! | suppressed            |                    345 |               0.19× |
 //! | span_fields_0         |                   2195 |               1.20× |
-//! | span_fields_1         |                   3200 |               1.75× |
-//! | span_fields_3         |                   4156 |               2.28× |
+//! | span_fields_1         |                   3202 |               1.76× |
+//! | span_fields_3         |                   4158 |               2.28× |
 //! | code_location         |                   2107 |               1.16× |
 //! | bridge_one_record     |                   4632 |               2.54× |
-//! | bridge_100_records    |                   3507 |               1.92× |
+//! | bridge_100_records    |                   3506 |               1.92× |
 //!
 //! | scenario        | instructions per span | vs tracing-opentelemetry + no-op |
 //! |-----------------|-----------------------|----------------------------------|
 //! | spans_otel_noop |                  9119 |                            1.00× |
-//! | spans_selftrace |                  5883 |                            0.65× |
+//! | spans_selftrace |                  5749 |                            0.63× |
 //!
-//! Issue 32, third round (node 1519 -> 1067, channel 2124 -> 2039, the
+//! Issue 32, fourth round (the exporter's layer 1808 -> 1681, node 1067 ->
+//! 937, a span 5883 -> 5749, channel 2039 -> 2039): a full request whose
+//! hand-off block a lagging consumer still holds (the exporter keeps its
+//! batches until they are acknowledged) is handed over in its own buffer
+//! instead of copied into a fresh block (the ~120 an event of the 64 KiB
+//! copy below; on the CPU about 4 ns an event, criterion's buffered path
+//! 98.5 -> 94.3 ns); a record's scope name is compared with the open
+//! scope's without a `memcmp` call (-11 on the channel path, which the
+//! flush's new branch took back).
+//!
+//! Third round (node 1519 -> 1067, channel 2124 -> 2039, the
 //! exporter's layer 1957 -> 1808; at e737eb0 1065, 2026, 1803: the review's
 //! one chunk writer moved them by inlining noise): each `otel_*!` callsite compiles a
 //! writer of its own fields (every field inlined with its key and its
@@ -97,19 +107,24 @@
 //! on builds of the same anchor code); the span scenarios now make the
 //! bench span in the test support (5858 -> 5947 for the same layer code).
 //!
-//! Where the channel path's 2039 go (counted at 6290b38, 2069; about 40
-//! fewer in the layer's checks since): dispatch to the layer ~150, the
-//! layer's checks ~150, the destination's load 45, the clock 64, the fields
-//! ~950 (`tracing`'s `ValueSet::record` 101, about 90 an attribute, most
-//! of it `tracing`'s visitor call and the name checks, the message ~300:
-//! two levels of `fmt::write` for a literal, which a visitor given
-//! `&dyn Debug` cannot skip), the record's head ~170, the flush 224 and the
-//! channel's send 127. In the buffered paths the flush copies each full
-//! request into the hand-off block: ~120 per event here, most of it one
-//! `rep movsb`, which callgrind counts a byte at a time (a few cycles an
-//! event on the CPU). The node path's 1082 (at 6290b38): the call and its clock ~110, the node's checks and
-//! buffer (guard, levels, thread-local buffer, its lock) ~250, the record's
-//! envelope and head ~250, the fields ~250, the flush's copy ~120.
+//! Where the channel path's 2039 go (counted at 2a518f8): dispatch to the
+//! layer ~150, the layer's checks ~110, the destination's load 45
+//! (`arc-swap`: a channel destination is not kept, a kept sender would keep
+//! its channel open), the clock 62, the fields ~890 (`tracing`'s
+//! `ValueSet::record` 101, about 90 an attribute, most of it `tracing`'s
+//! visitor call, the message ~340: two levels of `fmt::write` for a
+//! literal, which a visitor given `&dyn Debug` cannot skip), the record's
+//! head and envelope ~190, the flush 234 (two lengths, the copy into the
+//! hand-off block, `BytesMut::split` 70) and the channel's send 124
+//! (flume's lock and queue: 106 alone, a lock-free array queue's push 62).
+//! The last two, ~350 an event, are one request per event, which the
+//! floor (whose processor drops the record) does not pay. The buffered
+//! paths flush every ~400 events: a full request goes in its own buffer
+//! (above), one a consumer has let go of is copied into the reclaimed
+//! block. The node path's 1082 (at 6290b38, before the hand-over): the
+//! call and its clock ~110, the node's checks and buffer (guard, levels,
+//! thread-local buffer, its lock) ~250, the record's envelope and head
+//! ~250, the fields ~250, the flush's copy ~120.
 //!
 //! A span's fields in one buffer (was: an allocation per field and its
 //! value copied): spans 9022 -> 5797; span fields on records read from it

@@ -4,10 +4,13 @@
 //! Event: name `component.event`, four attributes (`i64`, `&str`, `f64`,
 //! `bool`) and a message, as in the `third_party` bench.
 //!
-//! Latest (2026-12-07 at e737eb0, issue 32's third round: each `otel_*!`
-//! callsite writes its own fields; one run of a subset, `-- "node/(otel_info_shared|appender_noop_processor)$"`):
-//! `otel_info_shared` 52.2 ns against `appender_noop_processor` 120.0 ns,
-//! **0.44×** (target ≤ 0.6×: met); instructions 1065 per record, 0.58× (1067 at 4f9e899).
+//! Latest (2026-12-07 at 2a518f8, issue 32's fourth round: a full request
+//! a lagging consumer's block cannot take is handed over in its own
+//! buffer; one run of a subset, `-- "node/(otel_info_shared|appender_noop_processor)$"`):
+//! `otel_info_shared` 50.4 ns against `appender_noop_processor` 120.6 ns,
+//! **0.42×** (target ≤ 0.6×: met); instructions 937 per record, 0.51×.
+//! Third round (e737eb0, each `otel_*!` callsite writes its own fields):
+//! 52.2 ns against 120.0 ns, 0.44×; 1065 instructions, 0.58×.
 //!
 //! An earlier stop (flood control and runtime levels; flood control is off in
 //! these benches), two runs of a subset: `otel_info_shared` 181.4 ns and
