@@ -76,6 +76,43 @@ fn grpc_batches_arrive_with_metadata_and_every_field_intact() {
     delivers_field_by_field("grpc");
 }
 
+/// The exporter's worker waits on its channel when idle and only looks at
+/// it now and then while requests keep coming: a request after a quiet
+/// spell wakes it, and requests that keep coming are all taken, each batch
+/// sent as soon as it is full (the batch delay, 60 s here, never comes).
+#[test]
+fn requests_after_a_quiet_spell_and_while_they_keep_coming_are_sent_without_the_batch_delay() {
+    let peer = Peer::start("http", 0, "[]");
+    let exporter = builder(&peer.url("/v1/logs"))
+        .with_max_batch_records(5)
+        .with_max_delay(Duration::from_secs(60))
+        .build()
+        .expect("exporter starts");
+    let requests = produce(20);
+    let mut fed = 0;
+    for round in 0..4 {
+        if round % 2 == 0 {
+            // Quiet for longer than the worker keeps looking: it waits on
+            // the channel again, and this batch's first request wakes it.
+            thread::sleep(Duration::from_millis(100));
+            feed(&exporter, &requests[fed..fed + 5]);
+        } else {
+            // One request every 3 ms: taken on the worker's looks.
+            for request in &requests[fed..fed + 5] {
+                feed(&exporter, std::slice::from_ref(request));
+                thread::sleep(Duration::from_millis(3));
+            }
+        }
+        fed += 5;
+        let m = wait_for(&exporter, |m| m.records_acknowledged == fed as u64);
+        assert_eq!(m.records_acknowledged, fed as u64, "round {round}: {m:?}");
+    }
+    let m = exporter.shutdown().expect("clean shutdown");
+    assert_eq!((m.batches_sent, m.requests_received), (4, 20), "{m:?}");
+    assert_accounted(20, &m);
+    assert_eq!(records(&peer.requests(20, Duration::from_secs(30))), expected_lines(&requests));
+}
+
 #[test]
 fn retryable_partial_and_refused_answers_are_each_counted() {
     let script = r#"[{"status": 503, "retry_after": "1"}, {"rejected": 2, "message": "too old"}, {"status": 400}]"#;

@@ -32,9 +32,14 @@ use super::{
 /// looks while they keep coming (a millisecond, tokio's timer resolution;
 /// far below the batch delay). Meanwhile it does not wait on the channel,
 /// so a producer's send wakes nobody: no system call, no context switch on
-/// the thread that logs. A look that finds nothing parks it on the channel
-/// again, where the next send wakes it.
+/// the thread that logs.
 const POLL: Duration = Duration::from_millis(1);
+
+/// Looks that find nothing before the worker waits on the channel again
+/// (where the next send wakes it), each twice as far from the last: 2, 4
+/// and 8 ms, so that a producer that logs in bursts up to about 10 ms apart
+/// (a request's handling, a timer's work) never has to wake it.
+const IDLE_LOOKS: u32 = 3;
 
 // === impl QueueBytes ===
 
@@ -171,6 +176,8 @@ impl Worker {
         // While requests keep coming: when to look at the channel next
         // (instead of waiting on it).
         let mut poll_at: Option<tokio::time::Instant> = None;
+        // Looks in a row that found nothing.
+        let mut idle_looks = 0;
         loop {
             if deadline.is_none() {
                 deadline = *self.stop.borrow();
@@ -230,11 +237,15 @@ impl Worker {
                 }
                 Wake::Request(request) => {
                     self.take(request);
-                    poll_at = self.take_flowing();
+                    idle_looks = 0;
+                    poll_at = self.take_flowing().then(|| tokio::time::Instant::now() + POLL);
                 }
                 Wake::Poll => {
                     let before = self.requests_taken;
-                    poll_at = self.take_flowing().filter(|_| self.requests_taken != before);
+                    let emptied = self.take_flowing();
+                    idle_looks = if self.requests_taken == before { idle_looks + 1 } else { 0 };
+                    poll_at = (emptied && idle_looks <= IDLE_LOOKS)
+                        .then(|| tokio::time::Instant::now() + POLL * (1 << idle_looks));
                 }
                 Wake::Answer(answer) => {
                     let (returned, outcome) = *answer;
@@ -319,13 +330,13 @@ impl Worker {
     }
 
     /// Takes what waits (a batch's worth beyond what is pending) and queues
-    /// the full batches; when it emptied the channel, the time to look
-    /// again instead of waiting on it. Requests still waiting (a burst):
-    /// `None`, so that the wait on the channel returns at once.
-    fn take_flowing(&mut self) -> Option<tokio::time::Instant> {
+    /// the full batches; whether it emptied the channel (then the worker
+    /// looks again later instead of waiting on it; requests still waiting,
+    /// a burst: the wait on the channel returns at once).
+    fn take_flowing(&mut self) -> bool {
         self.take_queued();
         self.queue_batches(false);
-        self.rx.is_empty().then(|| tokio::time::Instant::now() + POLL)
+        self.rx.is_empty()
     }
 
     fn take(&mut self, request: OtlpBytes) {
