@@ -27,9 +27,10 @@
 //! builder), so no request waits longer. Requests are merged by [`selftrace::batch::Batcher`]: one
 //! `ResourceLogs` per resource, one `ScopeLogs` per run of a scope, the
 //! records copied as bytes. While requests keep coming the exporter looks
-//! at its channel every millisecond rather than waiting on it, so that a
-//! producer's send wakes nobody (no system call, no context switch on the
-//! thread that logs); an idle exporter waits on the channel.
+//! at its channel every millisecond rather than waiting on it (and 2, 4
+//! and 8 ms after the last one), so that a producer's send wakes nobody
+//! (no system call, no context switch on the thread that logs); an idle
+//! exporter waits on the channel.
 //!
 //! # Bounded, never blocking
 //!
