@@ -750,9 +750,8 @@ mod tests {
         out
     }
 
-    /// The scalar fast paths of a key-value write what the general writer
-    /// does, error for error, at every room around the limits: the whole
-    /// key-value with one-byte lengths when it fits, else field by field.
+    /// `same_bytes` is `==` at every length around its word sizes and its
+    /// limit, with one byte changed at every place.
     #[test]
     fn same_bytes_is_equality() {
         let base: Vec<u8> = (b'a'..=b'z').collect();
@@ -771,6 +770,9 @@ mod tests {
         }
     }
 
+    /// The scalar fast paths of a key-value write what the general writer
+    /// does, error for error, at every room around the limits: the whole
+    /// key-value with one-byte lengths when it fits, else field by field.
     #[test]
     fn scalar_key_values_write_what_the_general_writer_does() {
         let long_key = "k".repeat(70);
