@@ -792,7 +792,6 @@ impl OtlpExporterBuilder {
             memory_bytes: 0,
             batcher_bytes: 0,
             cache_held: 0,
-            requests_taken: 0,
             _done: done_tx,
         };
         let thread = std::thread::Builder::new()

@@ -161,8 +161,6 @@ pub(super) struct Worker {
     pub(super) batcher_bytes: u64,
     /// The bytes of the spool's reader cache held in [`QueueBytes`].
     pub(super) cache_held: u64,
-    /// Requests taken so far (from the channel or a flush).
-    pub(super) requests_taken: u64,
     /// Dropped when the worker ends, which wakes `shutdown`.
     pub(super) _done: flume::Sender<()>,
 }
@@ -241,9 +239,9 @@ impl Worker {
                     poll_at = self.take_flowing().then(|| tokio::time::Instant::now() + POLL);
                 }
                 Wake::Poll => {
-                    let before = self.requests_taken;
+                    let before = self.requests_taken();
                     let emptied = self.take_flowing();
-                    idle_looks = if self.requests_taken == before { idle_looks + 1 } else { 0 };
+                    idle_looks = if self.requests_taken() == before { idle_looks + 1 } else { 0 };
                     poll_at = (emptied && idle_looks <= IDLE_LOOKS)
                         .then(|| tokio::time::Instant::now() + POLL * (1 << idle_looks));
                 }
@@ -339,8 +337,12 @@ impl Worker {
         self.rx.is_empty()
     }
 
+    /// Requests taken so far (counted by this thread only: exact).
+    fn requests_taken(&self) -> u64 {
+        self.counters.requests_received.load(Ordering::Relaxed)
+    }
+
     fn take(&mut self, request: OtlpBytes) {
-        self.requests_taken += 1;
         add(&self.counters.requests_received, 1);
         let len = request.len();
         match self.batcher.push(request) {
