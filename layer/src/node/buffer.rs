@@ -455,11 +455,19 @@ impl LogsInner {
         if !matches!(self.output, Output::Channel(_)) || self.spans || self.shut_down.load(Ordering::Relaxed) {
             return None;
         }
-        let me = Arc::as_ptr(self);
-        let found = SHARED_BUFFERS
-            .try_with(|cell| cell.try_borrow().ok()?.iter().find(|(logs, _)| *logs == me).map(|(_, b)| b.clone()))
-            .ok()?;
+        let found = self.with_found_buffer(Arc::clone).ok()?;
         Some(ThreadBuffer(found.unwrap_or_else(|| self.new_shared_buffer())))
+    }
+
+    /// `f` of this thread's shared buffer of these node logs, if it has one
+    /// (and its list is not borrowed); `Err` during thread teardown.
+    #[inline]
+    fn with_found_buffer<T>(&self, f: impl FnOnce(&SharedBuffer) -> T) -> Result<Option<T>, std::thread::AccessError> {
+        let me: LogsKey = self;
+        SHARED_BUFFERS.try_with(|cell| {
+            let list = cell.try_borrow().ok()?;
+            list.iter().find(|(logs, _)| *logs == me).map(|(_, buffer)| f(buffer))
+        })
     }
 
     /// Buffers one closed span (an `OtlpSpanLayer` whose spans go to these
@@ -585,17 +593,13 @@ impl LogsInner {
     /// handle has moved to another thread since, that buffer is flushed
     /// first, so the records of one handle reach the destination in order.
     pub(crate) fn with_shared_buffer(self: &Arc<Self>, last: &AtomicUsize, f: &mut dyn FnMut(&mut Buffer)) {
-        let me = Arc::as_ptr(self);
         // The common case: the buffer exists; lock it without touching its
         // reference count. The lock is only contended by a flush of this
         // buffer from another thread (one request copied and `try_send`);
         // this thread cannot hold it already (the caller's re-entrancy guard).
-        let found = SHARED_BUFFERS.try_with(|cell| {
-            let list = cell.try_borrow().ok()?;
-            let (_, buffer) = list.iter().find(|(logs, _)| *logs == me)?;
+        let found = self.with_found_buffer(|buffer| {
             self.hand_over(last, buffer);
             f(&mut lock(buffer));
-            Some(())
         });
         match found {
             Ok(Some(())) => return,
