@@ -47,8 +47,10 @@
 //!   [`LayerMetrics::received`] `== delivered + dropped + startup_buffered`.
 //! * **No allocation per event** once warm: each thread encodes into its own
 //!   fixed buffer, and each request is copied once into a hand-off block and
-//!   split off it as `Bytes` (see [`StatefulOtlpEncoder`](crate::encoder::StatefulOtlpEncoder) for when a new block
-//!   is taken).
+//!   split off it as `Bytes`, or, when it fills half the buffer or more and
+//!   a lagging consumer still holds the block, handed over in the buffer
+//!   itself (see [`StatefulOtlpEncoder::flush`](crate::encoder::StatefulOtlpEncoder::flush) for when a new block or
+//!   buffer is taken).
 //!
 //! # Getting started
 //!
